@@ -1,0 +1,5 @@
+"""Pulumi dynamic providers for safe, reversible EBS snapshots (EC2 CreateSnapshot and CreateSnapshots)."""
+
+from snapshot_provider.ebs_snapshot import EbsSnapshot, EbsSnapshotProvider
+
+__all__ = ["EbsSnapshot", "EbsSnapshotProvider"]

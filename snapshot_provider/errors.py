@@ -1,0 +1,128 @@
+"""The one place that turns AWS and botocore failures into messages that say what, where, and the fix."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
+
+
+class SnapshotProviderError(Exception):
+    """An error the provider reports to the user as is (Pulumi shows the message next to the resource)."""
+
+
+class AccountNotAllowed(SnapshotProviderError):
+    def __init__(self, account_id: str, allowed: tuple[str, ...]):
+        super().__init__(
+            f"refusing to act in AWS account {account_id}: allowed_account_ids is {', '.join(allowed)}. "
+            "Check the credentials, profile or role_arn in use, or add the account to allowed_account_ids."
+        )
+
+
+class SnapshotFailed(SnapshotProviderError):
+    """EC2 reported the snapshot in state `error`."""
+
+
+class SnapshotTimedOut(SnapshotProviderError):
+    """The snapshot was still pending when the resource's timeout ran out."""
+
+
+class SnapshotInUse(SnapshotProviderError):
+    """DeleteSnapshot refused because an AMI uses the snapshot."""
+
+
+THROTTLING_CODES = {
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "SnapshotCreationPerVolumeRateExceeded",
+}
+NOT_FOUND_CODES = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"}
+AMI_ID = re.compile(r"\bami-[0-9a-f]{8,17}\b")
+
+
+def error_code(error: BaseException) -> str | None:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code"))
+    return None
+
+
+def is_throttling(error: BaseException) -> bool:
+    return error_code(error) in THROTTLING_CODES
+
+
+def is_not_found(error: BaseException) -> bool:
+    return error_code(error) in NOT_FOUND_CODES
+
+
+def _where(context: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in context.items() if v is not None]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def explain(error: BaseException, doing: str, **context: Any) -> str:
+    """A one-paragraph message for `error`, raised while `doing` something, with the ids involved."""
+    where = _where(context)
+    if isinstance(error, ClientError):
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message", "")
+        fix = _FIXES.get(code or "", "")
+        return f"{doing}{where} failed: {code}: {message}{(' ' + fix) if fix else ''}"
+    if isinstance(error, NoCredentialsError):
+        return (
+            f"{doing}{where} failed: no AWS credentials found. Set AWS_PROFILE or the profile input, export "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an instance or container role is available."
+        )
+    if isinstance(error, ProfileNotFound):
+        return f"{doing}{where} failed: {error}. Check ~/.aws/config or the profile input."
+    if isinstance(error, NoRegionError):
+        return f"{doing}{where} failed: no region. Set the region input or aws:region."
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"{doing}{where} failed: could not reach the EC2 endpoint ({error}). Check the network, "
+            "endpoint_url or AWS_ENDPOINT_URL."
+        )
+    return f"{doing}{where} failed: {error}"
+
+
+_FIXES = {
+    "InvalidVolume.NotFound": "Check volume_id, and that region and the account (profile/role_arn) are the volume's.",
+    "InvalidInstanceID.NotFound": "Check instance_id, and that region and the account (profile/role_arn) are the "
+    "instance's.",
+    "InvalidInstanceID.Malformed": "Check instance_id.",
+    "InvalidVolumeID.Malformed": "Check volume_id.",
+    "UnauthorizedOperation": "Grant the missing EC2 permission to the credentials in use.",
+    "AccessDenied": "Grant the missing permission to the credentials in use, or check role_arn and external_id.",
+    "AuthFailure": "The credentials were rejected: check the profile, keys or role.",
+    "ExpiredToken": "The credentials expired: refresh them (for example aws sso login) and run again; "
+    "the next run adopts any snapshot already started.",
+    "RequestExpired": "The credentials expired: refresh them and run again.",
+    "IncorrectState": "Wait until the snapshot is completed, or check its state in the console.",
+    "SnapshotCreationPerVolumeRateExceeded": "EC2 allows one snapshot of a volume every 15 seconds; run again shortly.",
+}
+
+
+@contextlib.contextmanager
+def aws_errors(doing: str, **context: Any) -> Iterator[None]:
+    """Re-raise AWS/botocore errors as SnapshotProviderError with `explain`'s message."""
+    try:
+        yield
+    except SnapshotProviderError:
+        raise
+    except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(explain(error, doing, **context)) from error
+
+
+def ami_in_message(error: ClientError) -> str | None:
+    match = AMI_ID.search(error.response.get("Error", {}).get("Message", ""))
+    return match.group(0) if match else None

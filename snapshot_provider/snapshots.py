@@ -1,0 +1,169 @@
+"""EC2 snapshot operations shared by both resources: create once, adopt, wait, tag, archive, delete."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapshot_provider import aws, waiting
+from snapshot_provider.errors import (
+    SnapshotInUse,
+    SnapshotProviderError,
+    ami_in_message,
+    aws_errors,
+    explain,
+    is_not_found,
+    is_throttling,
+)
+from snapshot_provider.inputs import CREATION_TOKEN_TAG, MANAGED_TAG_PREFIX, AccountSelection
+
+T = TypeVar("T")
+
+CREATE_ATTEMPTS = 8
+# A snapshot left by a crashed or timed-out run is adopted only if it started within the resource's timeout plus
+# this margin; an older one (for example kept by retain_on_delete long ago) is not a substitute for a new snapshot.
+ADOPTION_MARGIN = timedelta(hours=1)
+
+
+def tag_specifications(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    if not tags:
+        return []
+    return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
+
+
+def tags_of(aws_tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """Tags as a dict, without the ones this provider manages and the ones AWS owns."""
+    return {
+        t["Key"]: t["Value"]
+        for t in aws_tags or []
+        if not t["Key"].startswith(MANAGED_TAG_PREFIX) and not t["Key"].lower().startswith("aws:")
+    }
+
+
+def creation_token_of(aws_tags: list[dict[str, str]] | None) -> str | None:
+    return next((t["Value"] for t in aws_tags or [] if t["Key"] == CREATION_TOKEN_TAG), None)
+
+
+def create_once(create: Callable[[], T], find_existing: Callable[[], T | None], doing: str, **context: Any) -> T:
+    """Call a non-idempotent create without ever making two.
+
+    Throttled requests were refused, so they are simply retried. After an ambiguous failure (5xx, dropped
+    connection), the request may have succeeded: look for its result (by creation token) before trying again.
+    """
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return create()
+        except (ClientError, BotoCoreError) as error:
+            ambiguous = _is_ambiguous(error)
+            if not (ambiguous or is_throttling(error)) or attempt == CREATE_ATTEMPTS:
+                raise SnapshotProviderError(explain(error, doing, **context)) from error
+            if ambiguous:
+                existing = find_existing()
+                if existing is not None:
+                    return existing
+            time.sleep(min(20.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _is_ambiguous(error: BaseException) -> bool:
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return int(status) >= 500 and not is_throttling(error)
+    return True  # connection errors, read timeouts: the request may have reached EC2
+
+
+def find_by_token(ec2: Any, token: str, timeout: float, **filters: str) -> list[dict[str, Any]]:
+    """Snapshots of ours carrying `token`, newest first, that may be adopted (pending or recently started)."""
+    aws_filters = [{"Name": f"tag:{CREATION_TOKEN_TAG}", "Values": [token]}]
+    aws_filters += [{"Name": name.replace("_", "-"), "Values": [value]} for name, value in filters.items()]
+    found: list[dict[str, Any]] = []
+    with aws_errors("looking for a snapshot left by an earlier run", creation_token=token):
+        for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=aws_filters):
+            found.extend(page.get("Snapshots", []))
+    cutoff = datetime.now(UTC) - timedelta(seconds=timeout) - ADOPTION_MARGIN
+    fresh = [s for s in found if s["State"] == "pending" or _aware(s["StartTime"]) >= cutoff]
+    return sorted(fresh, key=lambda s: _aware(s["StartTime"]), reverse=True)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
+    """The snapshot, or None if it does not exist (any more)."""
+    try:
+        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
+    except BotoCoreError as error:
+        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
+    return found[0] if found else None
+
+
+def wait_for(
+    account: AccountSelection, snapshot_ids: list[str], timeout: float, started_at: float
+) -> dict[str, waiting.SnapshotStatus]:
+    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
+    ec2 = aws.client(account)
+    poller = waiting.poller_for(account, waiting.describe_with(ec2))
+    return poller.wait(snapshot_ids, timeout, started_at=started_at)
+
+
+def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    """Set tags that are new or changed and remove the ones dropped from the inputs; leave every other tag alone."""
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    removed = [k for k in old if k not in new]
+    with aws_errors("updating snapshot tags", snapshot_ids=",".join(snapshot_ids)):
+        if changed:
+            ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(changed.items())])
+        if removed:
+            ec2.delete_tags(Resources=snapshot_ids, Tags=[{"Key": k} for k in sorted(removed)])
+
+
+def archive(ec2: Any, snapshot_id: str) -> None:
+    with aws_errors("moving the snapshot to the archive tier (ec2:ModifySnapshotTier)", snapshot_id=snapshot_id):
+        ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
+
+
+def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
+    """Delete; True if it existed. A snapshot already gone counts as deleted; one an AMI uses is an error."""
+    try:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+        return True
+    except ClientError as error:
+        if is_not_found(error):
+            return False
+        if error.response.get("Error", {}).get("Code") == "InvalidSnapshot.InUse":
+            ami = ami_in_message(error) or _ami_using(ec2, snapshot_id) or "an AMI"
+            raise SnapshotInUse(
+                f"cannot delete snapshot {snapshot_id}: it is used by {ami}. Deregister {ami} first "
+                f"(aws ec2 deregister-image --image-id {ami}), or keep the snapshot with retain_on_delete."
+            ) from error
+        raise SnapshotProviderError(explain(error, "deleting the snapshot", snapshot_id=snapshot_id)) from error
+    except BotoCoreError as error:
+        raise SnapshotProviderError(explain(error, "deleting the snapshot", snapshot_id=snapshot_id)) from error
+
+
+def _ami_using(ec2: Any, snapshot_id: str) -> str | None:
+    try:
+        images = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}]
+        )["Images"]
+    except (ClientError, BotoCoreError):
+        return None
+    return images[0]["ImageId"] if images else None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return _aware(moment).isoformat() if moment else None
+
+
+def wait_seconds(observed_at: float, started_at: float) -> float:
+    return round(max(0.0, observed_at - started_at), 3)

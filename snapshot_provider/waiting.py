@@ -1,0 +1,270 @@
+"""Waiting for snapshots: one poller per account selection in a process, shared by every waiting create.
+
+Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call),
+each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the poll schedule follows
+each snapshot's reported `progress` so that small snapshots are seen within a second or two and big ones cost a call
+every half minute at most. Throttling (after botocore's own retries) backs the whole poller off with jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapshot_provider.errors import is_throttling
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATES = ("completed", "error")
+MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
+
+Describe = Callable[[list[str]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to look. All times in seconds."""
+
+    min_delay: float = 1.0
+    max_delay: float = 30.0
+    first_poll: float = 1.0
+    # Allowance after a predicted completion, so that the poll lands just after it.
+    eta_margin: float = 0.25
+    calls_per_second: float = 5.0
+    # A just-created snapshot may not be listed yet (eventual consistency); after this long it is gone.
+    missing_grace: float = 30.0
+    max_backoff: float = 60.0
+    # Consecutive failed polls (other than throttling) before the waiters are told.
+    max_failures: int = 5
+
+    def delay(self, elapsed: float, progress: int) -> float:
+        """Seconds until the next look at a snapshot `elapsed` seconds old that reported `progress` percent."""
+        if 0 < progress < 100:
+            eta = elapsed * (100 - progress) / progress
+            # Predictions are good for steady progress; re-check at least at half the elapsed time in case not.
+            return _clamp(min(eta + self.eta_margin, max(elapsed / 2, self.min_delay)), self.min_delay, self.max_delay)
+        return _clamp(elapsed / 4, self.min_delay, self.max_delay)
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+@dataclass
+class SnapshotStatus:
+    """The last thing DescribeSnapshots said about a snapshot, and when (wall clock) that was seen."""
+
+    snapshot_id: str
+    state: str
+    progress: int
+    observed_at: float
+    state_message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES or self.state == "missing"
+
+
+class WaitTimedOut(Exception):
+    def __init__(self, statuses: dict[str, SnapshotStatus]):
+        self.statuses = statuses
+        super().__init__("timed out")
+
+
+class PollingFailed(Exception):
+    """DescribeSnapshots kept failing; carries the last error."""
+
+
+@dataclass
+class _Entry:
+    snapshot_id: str
+    registered: float
+    started: float
+    next_due: float
+    status: SnapshotStatus | None = None
+    waiters: int = 0
+
+
+def parse_progress(text: str | None) -> int:
+    try:
+        return int(str(text or "0").rstrip("%"))
+    except ValueError:
+        return 0
+
+
+class SnapshotPoller:
+    """Shared DescribeSnapshots loop; `wait` blocks the calling thread until its snapshots are done."""
+
+    def __init__(
+        self,
+        describe: Describe,
+        policy: PollPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._describe = describe
+        self.policy = policy or PollPolicy()
+        self._clock = clock
+        self._wall = wall
+        self._cond = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
+        self._thread: threading.Thread | None = None
+        self._failure: Exception | None = None
+        self._failures = 0
+        self._backoff_until = 0.0
+        self._last_call = -math.inf
+        self._rng = random.Random()
+        self.calls = 0
+
+    def wait(
+        self, snapshot_ids: list[str], timeout: float, started_at: float | None = None
+    ) -> dict[str, SnapshotStatus]:
+        """Block until every snapshot is completed, in error or gone; raise WaitTimedOut after `timeout`.
+
+        `started_at` is the monotonic time the snapshots were requested (for the poll schedule).
+        """
+        now = self._clock()
+        deadline = now + timeout
+        started = started_at if started_at is not None else now
+        with self._cond:
+            for sid in snapshot_ids:
+                entry = self._entries.get(sid)
+                if entry is None:
+                    entry = _Entry(
+                        sid, registered=now, started=started, next_due=max(now, started + self.policy.first_poll)
+                    )
+                    self._entries[sid] = entry
+                entry.waiters += 1
+            self._ensure_thread()
+            self._cond.notify_all()
+            try:
+                while True:
+                    statuses = {sid: self._entries[sid].status for sid in snapshot_ids}
+                    if all(s is not None and s.terminal for s in statuses.values()):
+                        return {sid: s for sid, s in statuses.items() if s is not None}
+                    if self._failure is not None:
+                        raise PollingFailed(str(self._failure)) from self._failure
+                    remaining = deadline - self._clock()
+                    if remaining <= 0:
+                        raise WaitTimedOut({sid: s for sid, s in statuses.items() if s is not None})
+                    self._cond.wait(timeout=min(remaining, 1.0))
+            finally:
+                for sid in snapshot_ids:
+                    entry = self._entries[sid]
+                    entry.waiters -= 1
+                    if entry.waiters <= 0:
+                        del self._entries[sid]
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._failure = None
+            self._thread = threading.Thread(target=self._run, name="snapshot-poller", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        with self._cond:
+            while self._entries:
+                now = self._clock()
+                due_at = max(
+                    min(e.next_due for e in self._entries.values()),
+                    self._backoff_until,
+                    self._last_call + 1.0 / self.policy.calls_per_second,
+                )
+                if due_at > now:
+                    self._cond.wait(timeout=due_at - now)
+                    continue
+                pending = [sid for sid, e in self._entries.items() if e.status is None or not e.status.terminal]
+                if not pending:
+                    self._cond.wait(timeout=0.5)
+                    continue
+                self._poll(pending)
+            self._thread = None
+
+    def _poll(self, pending: list[str]) -> None:
+        """One round: describe every pending id (lock released while calling AWS), then update and wake."""
+        for start in range(0, len(pending), MAX_IDS_PER_CALL):
+            batch = pending[start : start + MAX_IDS_PER_CALL]
+            self._last_call = self._clock()
+            self._cond.release()
+            try:
+                self.calls += 1
+                found = self._describe(batch)
+                error = None
+            except Exception as exc:
+                found, error = [], exc
+            finally:
+                self._cond.acquire()
+            if error is not None:
+                self._on_error(error)
+                return
+            self._failures = 0
+            self._backoff_until = 0.0
+            self._record(batch, found)
+        self._cond.notify_all()
+
+    def _record(self, batch: list[str], found: list[dict[str, Any]]) -> None:
+        now, wall = self._clock(), self._wall()
+        by_id = {d["SnapshotId"]: d for d in found}
+        for sid in batch:
+            entry = self._entries.get(sid)
+            if entry is None:
+                continue
+            details = by_id.get(sid)
+            if details is None:
+                if now - entry.registered >= self.policy.missing_grace:
+                    entry.status = SnapshotStatus(sid, "missing", 0, wall, "the snapshot no longer exists")
+                entry.next_due = now + self.policy.min_delay
+                continue
+            progress = parse_progress(details.get("Progress"))
+            entry.status = SnapshotStatus(
+                sid, details.get("State", "pending"), progress, wall, details.get("StateMessage"), details
+            )
+            entry.next_due = now + self.policy.delay(now - entry.started, progress)
+
+    def _on_error(self, error: Exception) -> None:
+        self._failures += 1
+        backoff = min(self.policy.max_backoff, 2 ** min(self._failures, 10)) * (0.5 + self._rng.random() / 2)
+        self._backoff_until = self._clock() + backoff
+        if is_throttling(error):
+            log.warning("DescribeSnapshots throttled; backing off %.1fs", backoff)
+            return
+        log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
+        if self._failures >= self.policy.max_failures:
+            self._failure = error
+            self._cond.notify_all()
+
+
+_pollers: dict[Any, SnapshotPoller] = {}
+_pollers_lock = threading.Lock()
+
+
+def poller_for(key: Any, describe: Describe) -> SnapshotPoller:
+    """The process-wide poller for `key` (an account selection), created on first use."""
+    with _pollers_lock:
+        poller = _pollers.get(key)
+        if poller is None:
+            poller = SnapshotPoller(describe)
+            _pollers[key] = poller
+        return poller
+
+
+def describe_with(ec2: Any) -> Describe:
+    """A Describe that lists the given snapshot ids through a filter (missing ids are left out, not an error)."""
+
+    def describe(snapshot_ids: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        paginator = ec2.get_paginator("describe_snapshots")
+        pages = paginator.paginate(OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": snapshot_ids}])
+        for page in pages:
+            found.extend(page.get("Snapshots", []))
+        return found
+
+    return describe

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every check: lint, types, unit tests, emulator tests and end-to-end tests under the real Pulumi CLI.
+# Installs what it needs first (venv/ from requirements.txt, the Pulumi CLI via scripts/engine.sh).
+# Extra arguments go to pytest, e.g. ./test.sh -k e2e
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/env.sh"
+cd "$ROOT"
+
+ensure_venv
+if ! ensure_engine; then
+    # CI must run the end-to-end tests; a developer without Go or a CLI gets them skipped, with the reason.
+    [ "${CI:-}" = "true" ] && { say "no Pulumi CLI and it could not be built: CI cannot skip the e2e tests"; exit 1; }
+    say "no Pulumi CLI: end-to-end tests will be skipped"
+fi
+
+say "ruff"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+say "mypy"
+"$VENV/bin/mypy" snapshot_provider components
+say "pytest"
+"$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,56 @@
+"""Shared fixtures: one local EC2 emulator per test session, reset before each test that uses it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from emulator import Ec2Emulator
+from snapshot_provider import aws, waiting
+
+REGION = "us-east-1"
+
+# Fake credentials for the emulator: the standard chain finds them, and tests grep state and logs for them.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAEMULATORTESTKEY1")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator-secret-key-never-in-state")
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[Ec2Emulator]:
+    with Ec2Emulator(region=REGION) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Emulator]:
+    emulator_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    aws.forget_sessions()
+    waiting._pollers.clear()
+    yield emulator_server
+    aws.forget_sessions()
+
+
+@pytest.fixture
+def volume_id(emulator: Ec2Emulator) -> str:
+    return emulator.seed_volumes(1, tags={"team": "storage"})[0]
+
+
+def snapshot_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
+    """Inputs as the engine hands them to the provider after check."""
+    props: dict[str, Any] = {
+        "volume_id": volume_id,
+        "region": REGION,
+        "tags": {"purpose": "test"},
+        "timeout": 30,
+        "storage_tier": "standard",
+        "copy_volume_tags": False,
+        "creation_token": "token-" + volume_id,
+    }
+    props.update(overrides)
+    return {k: v for k, v in props.items() if v is not None}

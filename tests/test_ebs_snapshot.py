@@ -1,0 +1,319 @@
+"""EbsSnapshotProvider against the local EC2 emulator: every method and branch, with the calls it made."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+
+from conftest import REGION, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.ebs_snapshot import plan_diff
+from snapshot_provider.errors import (
+    AccountNotAllowed,
+    SnapshotFailed,
+    SnapshotInUse,
+    SnapshotProviderError,
+    SnapshotTimedOut,
+)
+from snapshot_provider.inputs import CREATION_TOKEN_TAG
+
+provider = EbsSnapshotProvider()
+
+
+def ec2(emulator: Ec2Emulator):
+    return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+
+
+def mutating_actions(emulator: Ec2Emulator) -> list[str]:
+    return [c.action for c in emulator.calls() if c.mutating]
+
+
+# --- check --------------------------------------------------------------------------------------------------------
+def test_check_makes_no_aws_call_even_for_bad_input(emulator: Ec2Emulator) -> None:
+    result = provider.check({}, {"volume_id": "vol-nope", "region": "mars-1", "timeout": -1})
+    assert {f.property for f in result.failures} == {"volume_id", "region", "timeout"}
+    assert emulator.calls() == []
+
+
+def test_check_fills_defaults_so_diffs_compare_like_with_like(volume_id: str) -> None:
+    result = provider.check({}, {"volume_id": volume_id, "region": REGION, "__provider": "p"})
+    assert result.failures == []
+    assert result.inputs["storage_tier"] == "standard"
+    assert result.inputs["tags"] == {}
+    assert result.inputs["__provider"] == "p"
+
+
+def test_check_refuses_moving_archived_snapshot_back() -> None:
+    result = provider.check(
+        {"storage_tier": "archive"}, {"volume_id": "vol-01234567", "region": REGION, "storage_tier": "standard"}
+    )
+    assert [f.property for f in result.failures] == ["storage_tier"]
+    assert "RestoreSnapshotTier" in result.failures[0].reason
+
+
+# --- create -------------------------------------------------------------------------------------------------------
+def test_create_waits_until_completed_and_reports_wait_time(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=2.0)
+    result = provider.create(snapshot_props(volume_id))
+
+    outs = result.outs
+    assert result.id == outs["snapshot_id"]
+    assert outs["state"] == "completed" and outs["progress"] == "100%"
+    assert 2.0 <= outs["wait_time"] < 4.0
+    assert outs["volume_id"] == volume_id and outs["volume_size"] == 8
+    assert outs["arn"] == f"arn:aws:ec2:{REGION}::snapshot/{result.id}"
+    assert outs["account_id"] == "123456789012" and outs["region"] == REGION
+    assert outs["tags"] == {"purpose": "test"}
+    [snapshot] = emulator.snapshots()
+    assert snapshot["state"] == "completed"
+
+
+def test_create_tags_at_creation_in_one_call(emulator: Ec2Emulator, volume_id: str) -> None:
+    provider.create(snapshot_props(volume_id, tags={"owner": "finops"}, description="before cleanup"))
+
+    assert mutating_actions(emulator) == ["CreateSnapshot"]  # no CreateTags afterwards
+    [call] = emulator.calls("CreateSnapshot")
+    assert call.params["TagSpecification.1.ResourceType"] == "snapshot"
+    [snapshot] = emulator.snapshots()
+    assert snapshot["tags"]["owner"] == "finops"
+    assert snapshot["tags"][CREATION_TOKEN_TAG] == "token-" + volume_id
+
+
+def test_create_copies_volume_tags_when_asked(emulator: Ec2Emulator, volume_id: str) -> None:
+    outs = provider.create(snapshot_props(volume_id, copy_volume_tags=True, tags={"team": "override"})).outs
+    assert outs["all_tags"]["team"] == "override"  # inputs win over the volume's tags
+    assert outs["all_tags"]["Name"].startswith("emulator-seed")
+    assert outs["tags"] == {"team": "override"}
+
+
+def test_create_fails_clearly_on_error_state_and_removes_the_failed_snapshot(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=0.5, fail_volume_ids=[volume_id])
+    with pytest.raises(SnapshotFailed) as failure:
+        provider.create(snapshot_props(volume_id))
+    message = str(failure.value)
+    assert volume_id in message and "ended in state error" in message
+    assert "the emulator was told to fail" in message  # AWS's state message is passed on
+    assert emulator.snapshots() == []
+
+
+def test_create_times_out_leaving_the_snapshot_for_the_next_run(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=60)
+    with pytest.raises(SnapshotTimedOut) as timed_out:
+        provider.create(snapshot_props(volume_id, timeout=2))
+    [snapshot] = emulator.snapshots()
+    assert snapshot["state"] == "pending"
+    assert snapshot["snapshot_id"] in str(timed_out.value) and "adopt" in str(timed_out.value)
+
+
+def test_create_adopts_snapshot_left_by_crashed_run(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=1.5)
+    token = "token-" + volume_id
+    # The crashed run got as far as CreateSnapshot, with its creation token, and died while waiting.
+    left = ec2(emulator).create_snapshot(
+        VolumeId=volume_id,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": CREATION_TOKEN_TAG, "Value": token}]}],
+    )["SnapshotId"]
+    emulator.clear_calls()
+
+    result = provider.create(snapshot_props(volume_id))
+
+    assert result.id == left
+    assert emulator.calls("CreateSnapshot") == []
+    assert len(emulator.snapshots()) == 1
+    assert result.outs["wait_time"] >= 1.0  # measured from the first run's request, not from adoption
+
+
+def test_create_after_timeout_adopts_instead_of_duplicating(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=3)
+    with pytest.raises(SnapshotTimedOut):
+        provider.create(snapshot_props(volume_id, timeout=1))
+    result = provider.create(snapshot_props(volume_id, timeout=30))
+    assert len(emulator.calls("CreateSnapshot")) == 1
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [result.id]
+
+
+def test_create_does_not_adopt_snapshots_of_another_volume_or_token(emulator: Ec2Emulator) -> None:
+    first, second = emulator.seed_volumes(2)
+    provider.create(snapshot_props(first, creation_token="same"))
+    provider.create(snapshot_props(second, creation_token="same"))
+    provider.create(snapshot_props(first, creation_token="other"))
+    assert len(emulator.calls("CreateSnapshot")) == 3
+
+
+def test_create_removes_failed_leftover_before_taking_a_new_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=0.1, fail_volume_ids=[volume_id])
+    token = "token-" + volume_id
+    failed = ec2(emulator).create_snapshot(
+        VolumeId=volume_id,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": CREATION_TOKEN_TAG, "Value": token}]}],
+    )["SnapshotId"]
+    time.sleep(0.2)
+    emulator.configure(fail_volume_ids=[])
+    result = provider.create(snapshot_props(volume_id))
+    assert result.id != failed
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [result.id]
+
+
+def test_create_refuses_other_account_before_any_change(emulator: Ec2Emulator, volume_id: str) -> None:
+    with pytest.raises(AccountNotAllowed) as refused:
+        provider.create(snapshot_props(volume_id, allowed_account_ids=["111111111111"]))
+    assert "123456789012" in str(refused.value) and "111111111111" in str(refused.value)
+    assert mutating_actions(emulator) == []
+
+
+def test_create_of_missing_volume_names_volume_and_region(emulator: Ec2Emulator) -> None:
+    with pytest.raises(SnapshotProviderError) as missing:
+        provider.create(snapshot_props("vol-0123456789abcdef0"))
+    assert "vol-0123456789abcdef0" in str(missing.value) and REGION in str(missing.value)
+    assert "InvalidVolume.NotFound" in str(missing.value)
+    assert emulator.snapshots() == []
+
+
+def test_create_archives_after_completion(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=0.5)
+    outs = provider.create(snapshot_props(volume_id, storage_tier="archive")).outs
+    assert outs["storage_tier"] == "archive"
+    actions = [c.action for c in emulator.calls()]
+    assert actions.index("ModifySnapshotTier") > actions.index("CreateSnapshot")
+    assert emulator.snapshots()[0]["storage_tier"] == "archive"
+
+
+# --- read ---------------------------------------------------------------------------------------------------------
+def test_refresh_after_out_of_band_delete_drops_the_resource(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    ec2(emulator).delete_snapshot(SnapshotId=created.id)
+    result = provider.read(created.id, created.outs)
+    assert result.id == "" and result.outs == {}
+
+
+def test_refresh_keeps_wait_time_and_reports_tag_drift(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id, tags={"a": "1", "b": "2"}))
+    client = ec2(emulator)
+    client.delete_tags(Resources=[created.id], Tags=[{"Key": "b"}])
+    client.create_tags(Resources=[created.id], Tags=[{"Key": "a", "Value": "changed"}])
+
+    result = provider.read(created.id, created.outs)
+
+    assert result.outs["wait_time"] == created.outs["wait_time"]
+    assert result.outs["tags"] == {"a": "changed"}
+    assert result.inputs is None  # refresh keeps the program's inputs, so the next up repairs the drift
+
+
+def test_import_reads_inputs_from_the_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
+    snapshot_id = ec2(emulator).create_snapshot(
+        VolumeId=volume_id,
+        Description="made by hand",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "team", "Value": "db"}]}],
+    )["SnapshotId"]
+    result = provider.read(snapshot_id, {"region": REGION})
+    assert result.id == snapshot_id
+    assert result.inputs is not None
+    assert result.inputs["volume_id"] == volume_id
+    assert result.inputs["description"] == "made by hand"
+    assert result.inputs["tags"] == {"team": "db"}
+    assert result.outs["snapshot_id"] == snapshot_id and result.outs["wait_time"] is None
+    assert mutating_actions(emulator) == ["CreateSnapshot"]  # only the one made by hand
+
+
+# --- diff ---------------------------------------------------------------------------------------------------------
+BASE = {
+    "volume_id": "vol-01234567",
+    "region": REGION,
+    "tags": {"a": "1"},
+    "storage_tier": "standard",
+    "timeout": 60,
+    "description": "d",
+}
+
+DIFF_CASES = [
+    ("nothing", {}, False, []),
+    ("new volume", {"volume_id": "vol-89abcdef"}, True, ["volume_id"]),
+    ("new region", {"region": "eu-west-1"}, True, ["region"]),
+    (
+        "new outpost",
+        {"outpost_arn": "arn:aws:outposts:us-east-1:123456789012:outpost/op-0123456789abcdef0"},
+        True,
+        ["outpost_arn"],
+    ),
+    ("new description", {"description": "other"}, True, ["description"]),
+    ("role in another account", {"role_arn": "arn:aws:iam::999999999999:role/r"}, True, ["role_arn"]),
+    ("tags", {"tags": {"a": "2"}}, True, []),
+    ("tier", {"storage_tier": "archive"}, True, []),
+    ("profile (state only)", {"profile": "other"}, True, []),
+    ("allowed accounts (state only)", {"allowed_account_ids": ["123456789012"]}, True, []),
+    ("timeout", {"timeout": 600}, False, []),
+    ("copy volume tags", {"copy_volume_tags": True}, False, []),
+]
+
+
+@pytest.mark.parametrize("case,change,changes,replaces", DIFF_CASES, ids=[c[0] for c in DIFF_CASES])
+def test_diff_reports_replaces_and_updates_precisely(
+    case: str, change: dict, changes: bool, replaces: list[str]
+) -> None:
+    result = plan_diff(BASE, {**BASE, **change})
+    assert result.changes is changes, case
+    assert result.replaces == replaces, case
+    if changes and not replaces:
+        assert "snapshot_id" in (result.stables or [])
+        assert not set(change) & set(result.stables or [])
+
+
+def test_diff_same_account_role_change_does_not_replace() -> None:
+    old = {**BASE, "role_arn": "arn:aws:iam::123456789012:role/a"}
+    result = plan_diff(old, {**BASE, "role_arn": "arn:aws:iam::123456789012:role/b"})
+    assert result.changes and result.replaces == []
+
+
+# --- update -------------------------------------------------------------------------------------------------------
+def test_update_changes_tags_in_place_and_leaves_other_tags(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id, tags={"keep": "1", "drop": "2"}, copy_volume_tags=True))
+    news = snapshot_props(volume_id, tags={"keep": "1", "new": "3"}, copy_volume_tags=True)
+    emulator.clear_calls()
+
+    outs = provider.update(created.id, created.outs, news).outs
+
+    assert mutating_actions(emulator) == ["CreateTags", "DeleteTags"]
+    assert outs["tags"] == {"keep": "1", "new": "3"}
+    assert "team" in outs["all_tags"] and "drop" not in outs["all_tags"]
+    assert emulator.snapshots()[0]["tags"][CREATION_TOKEN_TAG] == "token-" + volume_id
+    assert outs["wait_time"] == created.outs["wait_time"]
+
+
+def test_update_archives_in_place(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    outs = provider.update(created.id, created.outs, snapshot_props(volume_id, storage_tier="archive")).outs
+    assert outs["storage_tier"] == "archive"
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+
+
+# --- delete -------------------------------------------------------------------------------------------------------
+def test_delete_removes_the_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    provider.delete(created.id, created.outs)
+    assert emulator.snapshots() == []
+
+
+def test_delete_when_already_deleted_succeeds(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    ec2(emulator).delete_snapshot(SnapshotId=created.id)
+    provider.delete(created.id, created.outs)  # no error
+
+
+def test_delete_of_snapshot_used_by_an_ami_names_the_ami(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    image_id = ec2(emulator).register_image(
+        Name="from-snapshot",
+        RootDeviceName="/dev/sda1",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": created.id}}],
+    )["ImageId"]
+    backend = emulator.ec2_backend()
+    backend.snapshots[created.id].from_ami = image_id  # moto links AMI and snapshot only for CreateImage
+    with pytest.raises(SnapshotInUse) as in_use:
+        provider.delete(created.id, created.outs)
+    assert image_id in str(in_use.value) and "deregister" in str(in_use.value)
+    assert ec2(emulator).describe_snapshots(SnapshotIds=[created.id])["Snapshots"][0]["State"] == "completed"

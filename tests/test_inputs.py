@@ -1,0 +1,163 @@
+"""Input validation: every bad input is refused with the property and the rule, before any AWS call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from snapshot_provider.inputs import (
+    UNKNOWN,
+    InvalidInputs,
+    check_ebs_snapshot,
+    check_instance_snapshots,
+    parse_ebs_snapshot,
+    tags_failures,
+)
+
+VOLUME = "vol-0123456789abcdef0"
+INSTANCE = "i-0123456789abcdef0"
+GOOD_VOLUME = {"volume_id": VOLUME, "region": "us-east-1"}
+GOOD_INSTANCE = {"instance_id": INSTANCE, "region": "us-east-1"}
+
+# (case, overrides on a valid EbsSnapshot input, property named, words the reason must contain)
+BAD_EBS_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("missing volume", {"volume_id": None}, "volume_id", "required"),
+    ("malformed volume", {"volume_id": "vol-xyz"}, "volume_id", "not a valid EBS volume id"),
+    ("volume id of wrong kind", {"volume_id": "snap-0123456789abcdef0"}, "volume_id", "vol- followed by"),
+    ("volume id uppercase hex", {"volume_id": "vol-0123456789ABCDEF0"}, "volume_id", "not a valid EBS volume id"),
+    ("volume id not a string", {"volume_id": 12345}, "volume_id", "must be a string"),
+    ("empty volume id", {"volume_id": ""}, "volume_id", "must not be empty"),
+    ("missing region", {"region": None}, "region", "aws:region"),
+    ("bad region", {"region": "moon-1"}, "region", "not an AWS region"),
+    ("region with spaces", {"region": "us east 1"}, "region", "not an AWS region"),
+    ("description too long", {"description": "x" * 256}, "description", "at most 255"),
+    ("description not a string", {"description": ["a"]}, "description", "must be a string"),
+    ("tags not a map", {"tags": ["a", "b"]}, "tags", "map of strings"),
+    ("too many tags", {"tags": {f"k{i}": "v" for i in range(50)}}, "tags", "at most 49"),
+    ("aws: tag prefix", {"tags": {"aws:cloudformation:stack": "x"}}, "tags", "reserved for AWS"),
+    ("AWS: tag prefix any case", {"tags": {"AWS:Owner": "x"}}, "tags", "reserved for AWS"),
+    ("provider tag prefix", {"tags": {"pulumi-snapshot:creation-token": "x"}}, "tags", "this provider manages"),
+    ("tag key too long", {"tags": {"k" * 129: "v"}}, "tags", "at most 128"),
+    ("tag value too long", {"tags": {"k": "v" * 257}}, "tags", "at most 256"),
+    ("tag value not a string", {"tags": {"k": 3}}, "tags", "string value"),
+    ("empty tag key", {"tags": {"": "v"}}, "tags", "non-empty"),
+    ("unknown tier", {"storage_tier": "glacier"}, "storage_tier", "standard, archive"),
+    ("tier wrong case", {"storage_tier": "Archive"}, "storage_tier", "not a storage tier"),
+    ("negative timeout", {"timeout": -5}, "timeout", "out of range"),
+    ("zero timeout", {"timeout": 0}, "timeout", "out of range"),
+    ("absurd timeout", {"timeout": 10**9}, "timeout", "up to 7 days"),
+    ("timeout as string", {"timeout": "3600"}, "timeout", "number of seconds"),
+    ("timeout as bool", {"timeout": True}, "timeout", "number of seconds"),
+    ("copy tags not bool", {"copy_volume_tags": "yes"}, "copy_volume_tags", "true or false"),
+    (
+        "malformed outpost",
+        {"outpost_arn": "arn:aws:outposts:us-east-1:123:outpost/x"},
+        "outpost_arn",
+        "not an Outpost ARN",
+    ),
+    ("malformed role arn", {"role_arn": "arn:aws:iam::12345:role/x"}, "role_arn", "not an IAM role ARN"),
+    ("user arn instead of role", {"role_arn": "arn:aws:iam::123456789012:user/bob"}, "role_arn", "not an IAM role ARN"),
+    ("external id without role", {"external_id": "abc123"}, "external_id", "set role_arn"),
+    (
+        "external id too short",
+        {"role_arn": "arn:aws:iam::123456789012:role/r", "external_id": "a"},
+        "external_id",
+        "2-1224",
+    ),
+    (
+        "session name with spaces",
+        {"role_arn": "arn:aws:iam::123456789012:role/r", "role_session_name": "my run"},
+        "role_session_name",
+        "2-64",
+    ),
+    ("session name without role", {"role_session_name": "ci-run"}, "role_session_name", "set role_arn"),
+    (
+        "allowed account ids not a list",
+        {"allowed_account_ids": "123456789012"},
+        "allowed_account_ids",
+        "list of 12-digit",
+    ),
+    ("allowed account id short", {"allowed_account_ids": ["12345"]}, "allowed_account_ids", "12 digits"),
+    ("allowed account id as number", {"allowed_account_ids": [123456789012]}, "allowed_account_ids", "as a string"),
+    ("allowed account ids empty", {"allowed_account_ids": []}, "allowed_account_ids", "must not be empty"),
+    ("endpoint not a url", {"endpoint_url": "localhost:5000"}, "endpoint_url", "not an http(s) URL"),
+    ("endpoint wrong scheme", {"endpoint_url": "ftp://example.com"}, "endpoint_url", "not an http(s) URL"),
+    ("empty profile", {"profile": " "}, "profile", "not a profile name"),
+    ("access key as input", {"aws_access_key_id": "AKIA..."}, "aws_access_key_id", "never resource inputs"),
+    ("secret key as input", {"aws_secret_access_key": "x"}, "aws_secret_access_key", "never resource inputs"),
+]
+
+
+@pytest.mark.parametrize("case,overrides,prop,words", BAD_EBS_INPUTS, ids=[c[0] for c in BAD_EBS_INPUTS])
+def test_check_refuses_bad_ebs_input_naming_property_and_rule(
+    case: str, overrides: dict[str, Any], prop: str, words: str
+) -> None:
+    props = {**GOOD_VOLUME, **overrides}
+    failures = check_ebs_snapshot(props)
+    assert failures, f"{case}: accepted"
+    matching = [f for f in failures if f.property == prop]
+    assert matching, f"{case}: no failure for {prop}: {failures}"
+    assert any(words in f.reason for f in matching), f"{case}: {matching}"
+
+
+BAD_INSTANCE_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("missing instance", {"instance_id": None}, "instance_id", "required"),
+    ("malformed instance", {"instance_id": "i-123"}, "instance_id", "not a valid EC2 instance id"),
+    ("volume id as instance", {"instance_id": VOLUME}, "instance_id", "i- followed by"),
+    ("exclusions not a list", {"exclude_data_volume_ids": VOLUME}, "exclude_data_volume_ids", "list of volume"),
+    (
+        "malformed exclusion",
+        {"exclude_data_volume_ids": ["vol-1"]},
+        "exclude_data_volume_ids",
+        "not a valid EBS volume id",
+    ),
+    ("exclude boot not bool", {"exclude_boot_volume": "true"}, "exclude_boot_volume", "true or false"),
+    ("copy tags from unknown source", {"copy_tags_from_source": "instance"}, "copy_tags_from_source", "'volume'"),
+    ("aws: tag", {"tags": {"aws:x": "y"}}, "tags", "reserved for AWS"),
+    ("bad timeout", {"timeout": -1}, "timeout", "out of range"),
+]
+
+
+@pytest.mark.parametrize("case,overrides,prop,words", BAD_INSTANCE_INPUTS, ids=[c[0] for c in BAD_INSTANCE_INPUTS])
+def test_check_refuses_bad_instance_input(case: str, overrides: dict[str, Any], prop: str, words: str) -> None:
+    failures = check_instance_snapshots({**GOOD_INSTANCE, **overrides})
+    assert any(f.property == prop and words in f.reason for f in failures), f"{case}: {failures}"
+
+
+def test_valid_inputs_pass() -> None:
+    props = {
+        **GOOD_VOLUME,
+        "description": "before decommission",
+        "tags": {f"k{i}": "v" for i in range(49)},
+        "copy_volume_tags": True,
+        "outpost_arn": "arn:aws:outposts:us-east-1:123456789012:outpost/op-0123456789abcdef0",
+        "storage_tier": "archive",
+        "timeout": 86400,
+        "profile": "prod",
+        "role_arn": "arn:aws:iam::123456789012:role/snapshots",
+        "external_id": "ext-123",
+        "role_session_name": "pulumi-proj-dev",
+        "allowed_account_ids": ["123456789012"],
+        "endpoint_url": "https://ec2.us-east-1.amazonaws.com",
+    }
+    assert check_ebs_snapshot(props) == []
+    assert check_ebs_snapshot({**GOOD_VOLUME, "volume_id": "vol-01234567"}) == []
+    assert check_ebs_snapshot({**GOOD_VOLUME, "region": "us-gov-west-1"}) == []
+
+
+def test_unknown_values_during_preview_are_accepted() -> None:
+    assert check_ebs_snapshot({"volume_id": UNKNOWN, "region": "us-east-1", "tags": UNKNOWN}) == []
+    assert tags_failures({"k": UNKNOWN}) == []
+
+
+def test_parse_refuses_what_check_refuses() -> None:
+    with pytest.raises(InvalidInputs, match="volume_id"):
+        parse_ebs_snapshot({"volume_id": "nope", "region": "us-east-1"})
+
+
+def test_parse_fills_defaults() -> None:
+    inputs = parse_ebs_snapshot(GOOD_VOLUME)
+    assert inputs.settings.storage_tier == "standard"
+    assert inputs.settings.timeout == 24 * 3600
+    assert inputs.account.allowed_account_ids == ()
