@@ -7,7 +7,7 @@ Stack config (pulumi config set NAME VALUE):
   storage_tier         standard (default) or archive
   timeout              seconds to wait for completion
   retain_on_delete     true: keep the snapshot when the resource is deleted or replaced
-  import_snapshot_id   adopt an existing snapshot into the stack instead of taking a new one
+  import_snapshot_id   adopt this existing snapshot (of volume_id) instead of taking a new one
   aws:region           region (else AWS_REGION / AWS_DEFAULT_REGION)
 """
 
@@ -16,8 +16,6 @@ import pulumi
 from snapshot_provider import EbsSnapshot
 
 config = pulumi.Config()
-import_id = config.get("import_snapshot_id")
-
 snapshot = EbsSnapshot(
     "snapshot",
     volume_id=config.require("volume_id"),
@@ -25,10 +23,8 @@ snapshot = EbsSnapshot(
     tags=config.get_object("tags") or {"managed-by": "pulumi", "stack": pulumi.get_stack()},
     storage_tier=config.get("storage_tier"),
     timeout=config.get_float("timeout"),
-    opts=pulumi.ResourceOptions(
-        retain_on_delete=config.get_bool("retain_on_delete") or False,
-        import_=import_id,
-    ),
+    import_snapshot_id=config.get("import_snapshot_id"),
+    opts=pulumi.ResourceOptions(retain_on_delete=config.get_bool("retain_on_delete") or False),
 )
 
 pulumi.export("snapshot_id", snapshot.snapshot_id)

@@ -49,6 +49,7 @@ INPUT_KEYS = (
     "allowed_account_ids",
     "endpoint_url",
     "creation_token",
+    "import_snapshot_id",
 )
 OUTPUT_KEYS = (
     "snapshot_id",
@@ -74,7 +75,7 @@ UPDATE_KEYS = ("tags", "storage_tier")
 # How the provider reaches the account: recorded in state (refresh and delete use them), nothing changes in AWS.
 ACCESS_KEYS = ("profile", "role_arn", "external_id", "role_session_name", "allowed_account_ids", "endpoint_url")
 # Only affect how a create runs.
-CREATE_ONLY_KEYS = ("timeout", "copy_volume_tags", "creation_token")
+CREATE_ONLY_KEYS = ("timeout", "copy_volume_tags", "creation_token", "import_snapshot_id")
 # Outputs that an in-place update never changes.
 STABLE_KEYS = (
     "snapshot_id",
@@ -146,14 +147,18 @@ class EbsSnapshotProvider(ResourceProvider):
         inputs = parse_ebs_snapshot(props)
         account_id = aws.ensure_allowed_account(inputs.account)
         ec2 = aws.client(inputs.account)
-        snapshot, started_at = self._create_or_adopt(ec2, inputs)
+        if inputs.import_snapshot_id:
+            snapshot, started_at = self._import(ec2, inputs), None
+        else:
+            snapshot, started_at = self._create_or_adopt(ec2, inputs)
         snapshot_id = snapshot["SnapshotId"]
-        status = self._wait(inputs, snapshot_id, started_at)
-        if inputs.settings.storage_tier == "archive":
+        status = self._wait(inputs, snapshot_id, started_at or snapshot["StartTime"].timestamp())
+        if inputs.settings.storage_tier == "archive" and snapshot.get("StorageTier") != "archive":
             snapshots.archive(ec2, snapshot_id)
         final = snapshots.describe_snapshot(ec2, snapshot_id) or status.details
         outs = _outputs(props, final, inputs.account.region, account_id)
-        outs["wait_time"] = snapshots.wait_seconds(status.observed_at, started_at)
+        # An imported snapshot's wait was not observed by this provider: unknown rather than made up.
+        outs["wait_time"] = snapshots.wait_seconds(status.observed_at, started_at) if started_at else None
         if inputs.settings.storage_tier == "archive":
             outs["storage_tier"] = "archive"  # tiering takes hours in AWS; the request is what state records
         return CreateResult(snapshot_id, outs)
@@ -188,6 +193,28 @@ class EbsSnapshotProvider(ResourceProvider):
             region=inputs.account.region,
         )
         return snapshot, started_at
+
+    @staticmethod
+    def _import(ec2: Any, inputs: EbsSnapshotInputs) -> dict[str, Any]:
+        """The existing snapshot named by import_snapshot_id, checked against volume_id, with the input tags set."""
+        snapshot_id = inputs.import_snapshot_id
+        assert snapshot_id
+        found = snapshots.describe_snapshot(ec2, snapshot_id)
+        if found is None:
+            raise SnapshotProviderError(
+                f"import_snapshot_id {snapshot_id} was not found in region {inputs.account.region} of this account: "
+                "check the id, region and credentials"
+            )
+        if found["VolumeId"] != inputs.volume_id:
+            raise SnapshotProviderError(
+                f"import_snapshot_id {snapshot_id} is a snapshot of {found['VolumeId']}, not of volume_id "
+                f"{inputs.volume_id}: set volume_id to {found['VolumeId']} to import it"
+            )
+        current = snapshots.tags_of(found.get("Tags"))
+        snapshots.update_tags(
+            ec2, [snapshot_id], {k: current[k] for k in current if k in inputs.settings.tags}, inputs.settings.tags
+        )
+        return found
 
     def _adoptable(self, ec2: Any, inputs: EbsSnapshotInputs) -> dict[str, Any] | None:
         """A snapshot an earlier run of this resource started (and did not record), if any; failed ones are removed."""
@@ -395,6 +422,7 @@ class EbsSnapshot(Resource):
         role_session_name: pulumi.Input[str] | None = None,
         allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
         endpoint_url: pulumi.Input[str] | None = None,
+        import_snapshot_id: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -413,6 +441,7 @@ class EbsSnapshot(Resource):
             "allowed_account_ids": allowed_account_ids,
             "endpoint_url": endpoint_url,
             "creation_token": creation_token(resource_name),
+            "import_snapshot_id": import_snapshot_id,
         }
         props.update({k: None for k in OUTPUT_KEYS if k not in props})
         super().__init__(EbsSnapshotProvider(), resource_name, props, opts)

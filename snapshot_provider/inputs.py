@@ -93,6 +93,9 @@ class EbsSnapshotInputs:
     account: AccountSelection
     settings: SnapshotSettings
     copy_volume_tags: bool = False
+    # Adopt this existing snapshot instead of taking one (Pulumi's `import_` option does not reach dynamic
+    # providers' read: pulumi/pulumi#16175).
+    import_snapshot_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def _string(pattern: re.Pattern[str], what: str) -> Rule:
 
 
 volume_id_rule = _string(VOLUME_ID, "a valid EBS volume id (expected vol- followed by 8 or 17 hex digits)")
+snapshot_id_rule = _string(SNAPSHOT_ID, "a valid EBS snapshot id (expected snap- followed by 8 or 17 hex digits)")
 instance_id_rule = _string(INSTANCE_ID, "a valid EC2 instance id (expected i- followed by 8 or 17 hex digits)")
 region_rule = _string(REGION, "an AWS region name (expected something like us-east-1)")
 outpost_arn_rule = _string(OUTPOST_ARN, "an Outpost ARN (expected arn:aws:outposts:REGION:ACCOUNT:outpost/op-...)")
@@ -304,7 +308,13 @@ def _settings_failures(props: Mapping[str, Any]) -> list[Failure]:
 
 
 def check_ebs_snapshot(props: Mapping[str, Any]) -> list[Failure]:
-    rules = {**ACCOUNT_RULES, **SETTINGS_RULES, "volume_id": volume_id_rule, "copy_volume_tags": bool_rule}
+    rules = {
+        **ACCOUNT_RULES,
+        **SETTINGS_RULES,
+        "volume_id": volume_id_rule,
+        "copy_volume_tags": bool_rule,
+        "import_snapshot_id": snapshot_id_rule,
+    }
     return _check(props, rules, ("volume_id", "region")) + _account_failures(props) + _settings_failures(props)
 
 
@@ -361,6 +371,7 @@ def parse_ebs_snapshot(props: Mapping[str, Any]) -> EbsSnapshotInputs:
         account=parse_account(props),
         settings=parse_settings(props),
         copy_volume_tags=bool(props.get("copy_volume_tags")),
+        import_snapshot_id=props.get("import_snapshot_id"),
     )
 
 

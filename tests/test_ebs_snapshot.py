@@ -317,3 +317,28 @@ def test_delete_of_snapshot_used_by_an_ami_names_the_ami(emulator: Ec2Emulator, 
         provider.delete(created.id, created.outs)
     assert image_id in str(in_use.value) and "deregister" in str(in_use.value)
     assert ec2(emulator).describe_snapshots(SnapshotIds=[created.id])["Snapshots"][0]["State"] == "completed"
+
+
+# --- import by id (Pulumi's import_ option cannot reach a dynamic provider's read: pulumi/pulumi#16175) -----------
+def test_create_with_import_snapshot_id_adopts_without_creating(emulator: Ec2Emulator, volume_id: str) -> None:
+    snapshot_id = ec2(emulator).create_snapshot(
+        VolumeId=volume_id, TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "a", "Value": "old"}]}]
+    )["SnapshotId"]
+    emulator.clear_calls()
+    result = provider.create(snapshot_props(volume_id, import_snapshot_id=snapshot_id, tags={"a": "new"}))
+    assert result.id == snapshot_id
+    assert result.outs["wait_time"] is None
+    assert mutating_actions(emulator) == ["CreateTags"]
+    assert emulator.snapshots()[0]["tags"]["a"] == "new"
+
+
+def test_import_of_a_snapshot_of_another_volume_is_refused(emulator: Ec2Emulator) -> None:
+    first, second = emulator.seed_volumes(2)
+    snapshot_id = ec2(emulator).create_snapshot(VolumeId=first)["SnapshotId"]
+    with pytest.raises(SnapshotProviderError, match=f"set volume_id to {first}"):
+        provider.create(snapshot_props(second, import_snapshot_id=snapshot_id))
+
+
+def test_import_of_a_missing_snapshot_names_it(emulator: Ec2Emulator, volume_id: str) -> None:
+    with pytest.raises(SnapshotProviderError, match="snap-0123456789abcdef0 was not found"):
+        provider.create(snapshot_props(volume_id, import_snapshot_id="snap-0123456789abcdef0"))

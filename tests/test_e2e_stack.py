@@ -1,0 +1,192 @@
+"""End to end: the real Pulumi CLI runs this project's stack against the local EC2 emulator (file:// state).
+
+These fail in CI when the CLI is missing, and are skipped with the reason elsewhere (see stack_harness).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
+
+from conftest import REGION
+from emulator import Ec2Emulator
+from snapshot_provider.inputs import CREATION_TOKEN_TAG
+
+PENDING = 3.0
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return pulumi_bin_dir()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> PulumiStack:
+    emulator.configure(pending_seconds=PENDING)
+    return PulumiStack(tmp_path, bin_dir, emulator.url)
+
+
+def mutating(emulator: Ec2Emulator) -> list[str]:
+    return [c.action for c in emulator.calls() if c.mutating]
+
+
+def test_preview_shows_the_create_and_changes_nothing(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+    emulator.clear_calls()
+
+    result = stack.preview()
+
+    assert "+ 2 to create" in result.stdout
+    assert "pulumi-python:dynamic:Resource" in result.stdout and "snapshot" in result.stdout
+    assert mutating(emulator) == []
+    assert emulator.snapshots() == []
+
+
+def test_preview_fails_on_bad_input_with_the_providers_message(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    stack.config(volume_id="vol-xyz", timeout=-3)
+    result = stack.preview(check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "'vol-xyz' is not a valid EBS volume id" in output
+    assert "-3.0 seconds is out of range" in output
+    assert emulator.calls() == []
+
+
+def test_up_waits_for_completion_then_rerun_changes_nothing(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+
+    stack.up()
+    outputs = stack.outputs()
+
+    [snapshot] = emulator.snapshots()
+    assert outputs["snapshot_id"] == snapshot["snapshot_id"]
+    assert snapshot["state"] == "completed" and outputs["state"] == "completed"
+    # wait_time: from CreateSnapshot to completion, within a small margin of the emulator's pending time
+    assert PENDING <= outputs["wait_time"] <= PENDING + 1.5, outputs["wait_time"]
+    print(f"\nwait_time {outputs['wait_time']}s for a configured pending time of {PENDING}s")
+
+    emulator.clear_calls()
+    stack.run("up", "--yes", "--expect-no-changes")
+    assert mutating(emulator) == []
+
+
+def test_tag_change_updates_in_place_and_volume_change_replaces(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    first, second = emulator.seed_volumes(2)
+    stack.config(volume_id=first, tags={"owner": "finops"})
+    stack.up()
+    original = stack.outputs()["snapshot_id"]
+
+    stack.config(tags={"owner": "platform"})
+    preview = stack.preview()
+    assert "~ 1 to update" in preview.stdout and "replace" not in preview.stdout
+    emulator.clear_calls()
+    stack.up()
+    assert stack.outputs()["snapshot_id"] == original
+    assert mutating(emulator) == ["CreateTags"]
+    assert emulator.snapshots()[0]["tags"]["owner"] == "platform"
+
+    stack.config(volume_id=second)
+    assert "+-1 to replace" in stack.preview().stdout
+    emulator.clear_calls()
+    stack.up()
+    replacement = stack.outputs()["snapshot_id"]
+    assert replacement != original
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [replacement]
+    # create-before-delete: the old snapshot goes only after the new one completed
+    actions = [c.action for c in emulator.calls()]
+    assert mutating(emulator) == ["CreateSnapshot", "DeleteSnapshot"]
+    assert actions.index("DeleteSnapshot") > max(i for i, a in enumerate(actions) if a == "DescribeSnapshots")
+
+
+def test_replace_with_retain_on_delete_keeps_the_old_snapshot(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    first, second = emulator.seed_volumes(2)
+    stack.config(volume_id=first, retain_on_delete="true")
+    stack.up()
+    original = stack.outputs()["snapshot_id"]
+    stack.config(volume_id=second)
+    stack.up()
+    assert {s["snapshot_id"] for s in emulator.snapshots()} == {original, stack.outputs()["snapshot_id"]}
+
+
+def test_refresh_after_out_of_band_delete_removes_it_from_state(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+    stack.up()
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    ec2.delete_snapshot(SnapshotId=stack.outputs()["snapshot_id"])
+
+    stack.run("refresh", "--yes")
+
+    assert stack.resources() == []
+
+
+def test_import_adopts_an_existing_snapshot_by_id(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    tags = {"owner": "dba"}
+    snapshot_id = ec2.create_snapshot(
+        VolumeId=volume_id,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )["SnapshotId"]
+    stack.config(volume_id=volume_id, tags=tags, import_snapshot_id=snapshot_id)
+    emulator.clear_calls()
+
+    stack.up()
+
+    assert stack.outputs()["snapshot_id"] == snapshot_id
+    assert mutating(emulator) == []
+    [resource] = stack.resources()
+    assert resource["id"] == snapshot_id
+    stack.run("destroy", "--yes")  # imported means managed: destroy deletes it
+    assert emulator.snapshots() == []
+
+
+def test_killed_run_is_adopted_not_duplicated(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    emulator.configure(pending_seconds=15)
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+    running = stack.start_up()
+    wait_for(lambda: emulator.calls("CreateSnapshot"), timeout=60)
+
+    kill_tree(running.pid)
+    running.wait()
+
+    stack.run("cancel", "--yes")  # the killed run left the stack locked
+    stack.up()
+    snapshots = emulator.snapshots()
+    assert len(snapshots) == 1, snapshots
+    assert len(emulator.calls("CreateSnapshot")) == 1
+    assert stack.outputs()["snapshot_id"] == snapshots[0]["snapshot_id"]
+    assert snapshots[0]["tags"][CREATION_TOKEN_TAG]
+    assert stack.outputs()["wait_time"] >= 14
+
+
+def test_destroy_deletes_everything_the_stack_made(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+    stack.up()
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots() == []
+    assert stack.resources() == []
+
+
+def test_state_is_small_and_holds_no_credentials(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id)
+    result = stack.up()
+
+    [resource] = stack.resources()
+    resource_bytes = len(json.dumps(resource))
+    provider_bytes = len(json.dumps(resource["inputs"]["__provider"]))  # stored as a secret (ciphertext)
+    print(f"\nstate: {resource_bytes} bytes for one snapshot resource, of which __provider {provider_bytes} bytes")
+    assert provider_bytes < 1000
+    assert resource_bytes < 5000
+    text = stack.state_file().read_text() + result.stdout + result.stderr
+    for secret in (stack.env["AWS_SECRET_ACCESS_KEY"], stack.env["AWS_ACCESS_KEY_ID"]):
+        assert secret not in text

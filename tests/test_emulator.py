@@ -1,0 +1,169 @@
+"""The local EC2 emulator: slow snapshots, failures, faults, the call log, the control API and CreateSnapshots."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+from conftest import REGION
+from emulator import Ec2Emulator
+
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def client(emulator: Ec2Emulator, config: Config = NO_RETRIES) -> Any:
+    return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url, config=config)
+
+
+def control(emulator: Ec2Emulator, path: str, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(f"{emulator.url}/_emulator/{path}", data=json.dumps(body or {}).encode())
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def test_binds_to_loopback_only(emulator: Ec2Emulator) -> None:
+    assert emulator.url.startswith("http://127.0.0.1:")
+
+
+def test_snapshot_stays_pending_with_rising_progress_then_completes(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=1.0)
+    ec2 = client(emulator)
+    created = ec2.create_snapshot(VolumeId=volume_id)
+    assert created["State"] == "pending"
+    time.sleep(0.5)
+    halfway = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
+    assert halfway["State"] == "pending" and 30 <= int(halfway["Progress"].rstrip("%")) <= 80
+    time.sleep(0.6)
+    done = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
+    assert (done["State"], done["Progress"]) == ("completed", "100%")
+
+
+def test_per_volume_pending_time_and_failures(emulator: Ec2Emulator) -> None:
+    slow, failing = emulator.seed_volumes(2)
+    emulator.configure(pending_seconds=0, pending_seconds_by_volume={slow: 60}, fail_volume_ids=[failing])
+    ec2 = client(emulator)
+    slow_id = ec2.create_snapshot(VolumeId=slow)["SnapshotId"]
+    failed_id = ec2.create_snapshot(VolumeId=failing)["SnapshotId"]
+    by_id = {s["SnapshotId"]: s for s in ec2.describe_snapshots(SnapshotIds=[slow_id, failed_id])["Snapshots"]}
+    assert by_id[slow_id]["State"] == "pending"
+    assert by_id[failed_id]["State"] == "error"
+    assert failing in by_id[failed_id]["StateMessage"]
+
+
+def test_throttling_fault_answers_request_limit_exceeded(emulator: Ec2Emulator) -> None:
+    emulator.configure(throttle_rate=1.0)
+    with pytest.raises(ClientError) as throttled:
+        client(emulator).describe_snapshots(OwnerIds=["self"])
+    assert throttled.value.response["Error"]["Code"] == "RequestLimitExceeded"
+    assert emulator.calls()[-1].fault == "throttle"
+
+
+def test_throttling_at_a_rate_is_survived_by_botocore_retries(emulator: Ec2Emulator) -> None:
+    emulator.configure(throttle_rate=0.5, seed=7)
+    retrying = client(emulator, Config(retries={"mode": "standard", "max_attempts": 10}))
+    for _ in range(10):
+        retrying.describe_snapshots(OwnerIds=["self"])
+    faults = [c.fault for c in emulator.calls()]
+    assert 0 < faults.count("throttle") < len(faults)
+
+
+def test_server_errors_and_dropped_connections(emulator: Ec2Emulator) -> None:
+    emulator.configure(server_error_rate=1.0)
+    with pytest.raises(ClientError) as failed:
+        client(emulator).describe_volumes()
+    assert failed.value.response["Error"]["Code"] == "InternalError"
+    emulator.configure(server_error_rate=0.0, drop_rate=1.0)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        client(emulator).describe_volumes()
+
+
+def test_faults_can_target_one_action(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(throttle_rate=1.0, actions=["CreateSnapshot"])
+    ec2 = client(emulator)
+    ec2.describe_volumes()
+    with pytest.raises(ClientError):
+        ec2.create_snapshot(VolumeId=volume_id)
+
+
+def test_call_log_records_actions_and_never_signatures(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    ec2.create_snapshot(VolumeId=volume_id, DryRun=False)
+    ec2.describe_snapshots(OwnerIds=["self"])
+    calls = emulator.calls()
+    assert [c.action for c in calls] == ["CreateSnapshot", "DescribeSnapshots"]
+    assert [c.mutating for c in calls] == [True, False]
+    assert calls[0].params["VolumeId"] == volume_id
+    assert not any("Signature" in k or "Credential" in k for c in calls for k in c.params)
+
+
+def test_control_api_over_http(emulator: Ec2Emulator) -> None:
+    control(emulator, "configure", {"pending_seconds": 0})
+    [volume_id] = control(emulator, "seed-volumes", {"count": 1})
+    client(emulator).create_snapshot(VolumeId=volume_id)
+    assert [c["action"] for c in control(emulator, "calls")] == ["CreateSnapshot"]
+    [snapshot] = control(emulator, "snapshots")
+    assert snapshot["volume_id"] == volume_id and snapshot["state"] == "completed"
+    with pytest.raises(urllib.error.HTTPError):
+        control(emulator, "configure", {"no_such_setting": 1})
+
+
+def test_modify_snapshot_tier_needs_a_completed_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=30)
+    ec2 = client(emulator)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    with pytest.raises(ClientError) as refused:
+        ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
+    assert refused.value.response["Error"]["Code"] == "IncorrectState"
+
+
+# --- CreateSnapshots, as the API reference describes it ------------------------------------------------------------
+def test_create_snapshots_reports_state_and_copies_volume_tags(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=2)
+    result = client(emulator).create_snapshots(
+        InstanceSpecification={"InstanceId": instance["instance_id"]},
+        CopyTagsFromSource="volume",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "set", "Value": "a"}]}],
+    )["Snapshots"]
+    assert len(result) == 3
+    assert {s["State"] for s in result} == {"completed"}
+    by_volume = {s["VolumeId"]: {t["Key"]: t["Value"] for t in s["Tags"]} for s in result}
+    assert by_volume[instance["root_volume_id"]] == {"Name": "root", "Role": "boot", "set": "a"}
+    assert by_volume[instance["data_volumes"][1]["volume_id"]]["Name"] == "data-1"
+
+
+def test_create_snapshots_honours_exclusions(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=2)
+    excluded = instance["data_volumes"][0]["volume_id"]
+    result = client(emulator).create_snapshots(
+        InstanceSpecification={
+            "InstanceId": instance["instance_id"],
+            "ExcludeBootVolume": True,
+            "ExcludeDataVolumeIds": [excluded],
+        },
+    )["Snapshots"]
+    assert [s["VolumeId"] for s in result] == [instance["data_volumes"][1]["volume_id"]]
+    assert "Tags" not in result[0] or result[0]["Tags"] == []
+
+
+@pytest.mark.parametrize("case", ["not attached", "root volume", "nothing left"])
+def test_create_snapshots_refuses_bad_exclusions(emulator: Ec2Emulator, case: str) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    data = instance["data_volumes"][0]["volume_id"]
+    spec: dict[str, Any] = {"InstanceId": instance["instance_id"]}
+    if case == "not attached":
+        spec["ExcludeDataVolumeIds"] = emulator.seed_volumes(1)
+    elif case == "root volume":
+        spec["ExcludeDataVolumeIds"] = [instance["root_volume_id"]]
+    else:
+        spec.update(ExcludeBootVolume=True, ExcludeDataVolumeIds=[data])
+    with pytest.raises(ClientError) as refused:
+        client(emulator).create_snapshots(InstanceSpecification=spec)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert emulator.snapshots() == []

@@ -1,0 +1,157 @@
+"""The shared snapshot poller: batching, wake-up, failure, throttling, and the poll schedule."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from snapshot_provider.waiting import (
+    MAX_IDS_PER_CALL,
+    PollingFailed,
+    PollPolicy,
+    SnapshotPoller,
+    WaitTimedOut,
+)
+
+FAST = PollPolicy(
+    min_delay=0.05, max_delay=0.2, first_poll=0.0, calls_per_second=1000, missing_grace=0.3, max_backoff=0.1
+)
+
+
+class FakeEc2:
+    """Snapshots that complete (or fail) at given monotonic times; counts DescribeSnapshots calls."""
+
+    def __init__(self) -> None:
+        self.done_at: dict[str, float] = {}
+        self.failing: set[str] = set()
+        self.calls: list[list[str]] = []
+        self.errors: list[Exception] = []
+        self.lock = threading.Lock()
+
+    def add(self, snapshot_id: str, after: float, fail: bool = False) -> None:
+        self.done_at[snapshot_id] = time.monotonic() + after
+        if fail:
+            self.failing.add(snapshot_id)
+
+    def describe(self, ids: list[str]) -> list[dict[str, Any]]:
+        with self.lock:
+            self.calls.append(list(ids))
+            if self.errors:
+                raise self.errors.pop(0)
+        now = time.monotonic()
+        found = []
+        for sid in ids:
+            if sid not in self.done_at:
+                continue
+            done = now >= self.done_at[sid]
+            state = ("error" if sid in self.failing else "completed") if done else "pending"
+            found.append(
+                {
+                    "SnapshotId": sid,
+                    "State": state,
+                    "Progress": "100%" if done else "50%",
+                    "StateMessage": "broken" if state == "error" else None,
+                }
+            )
+        return found
+
+
+def throttled() -> ClientError:
+    return ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "DescribeSnapshots")
+
+
+def test_waiter_is_woken_soon_after_completion() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=0.3)
+    poller = SnapshotPoller(ec2.describe, FAST)
+    started = time.monotonic()
+    status = poller.wait(["snap-1"], timeout=5)["snap-1"]
+    assert status.state == "completed"
+    assert time.monotonic() - started < 0.3 + 0.4
+
+
+def test_concurrent_waiters_share_batched_calls() -> None:
+    ec2 = FakeEc2()
+    ids = [f"snap-{i}" for i in range(450)]
+    for sid in ids:
+        ec2.add(sid, after=0.4)
+    # The first poll waits a moment, as for real snapshots, so all 450 waiters are registered by then.
+    poller = SnapshotPoller(ec2.describe, PollPolicy(**{**FAST.__dict__, "first_poll": 0.3}))
+    results: dict[str, str] = {}
+
+    def wait_one(sid: str) -> None:
+        results[sid] = poller.wait([sid], timeout=10)[sid].state
+
+    threads = [threading.Thread(target=wait_one, args=(sid,)) for sid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert set(results.values()) == {"completed"} and len(results) == 450
+    assert max(len(c) for c in ec2.calls) == MAX_IDS_PER_CALL
+    # Far fewer calls than one poll per snapshot per round.
+    assert len(ec2.calls) < 450 / 4, len(ec2.calls)
+
+
+def test_error_state_is_reported_with_its_message() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-bad", after=0.1, fail=True)
+    status = SnapshotPoller(ec2.describe, FAST).wait(["snap-bad"], timeout=5)["snap-bad"]
+    assert (status.state, status.state_message) == ("error", "broken")
+
+
+def test_snapshot_missing_after_grace_is_reported_gone() -> None:
+    status = SnapshotPoller(FakeEc2().describe, FAST).wait(["snap-gone"], timeout=5)["snap-gone"]
+    assert status.state == "missing"
+
+
+def test_timeout_raises_with_last_seen_status() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-slow", after=60)
+    with pytest.raises(WaitTimedOut) as timed_out:
+        SnapshotPoller(ec2.describe, FAST).wait(["snap-slow"], timeout=0.5)
+    assert timed_out.value.statuses["snap-slow"].state == "pending"
+
+
+def test_throttling_backs_off_and_recovers() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=0.1)
+    ec2.errors = [throttled() for _ in range(8)]
+    status = SnapshotPoller(ec2.describe, FAST).wait(["snap-1"], timeout=10)["snap-1"]
+    assert status.state == "completed"
+    assert len(ec2.calls) >= 9
+
+
+def test_persistent_failures_reach_the_waiter() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=60)
+    ec2.errors = [RuntimeError("credentials expired") for _ in range(20)]
+    with pytest.raises(PollingFailed, match="credentials expired"):
+        SnapshotPoller(ec2.describe, FAST).wait(["snap-1"], timeout=10)
+
+
+def test_call_budget_is_respected() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=1.0)
+    policy = PollPolicy(min_delay=0.01, max_delay=0.01, first_poll=0.0, calls_per_second=5)
+    SnapshotPoller(ec2.describe, policy).wait(["snap-1"], timeout=5)
+    assert len(ec2.calls) <= 7  # 1 s at 5 calls per second, plus the first and last
+
+
+@pytest.mark.parametrize(
+    "elapsed,progress,low,high",
+    [
+        (0.0, 0, 1.0, 1.0),  # first seconds: every second
+        (40.0, 0, 10.0, 10.0),  # no progress reported: a quarter of the elapsed time
+        (10.0, 50, 1.0, 10.3),  # steady progress: poll just after the predicted completion
+        (100.0, 99, 1.0, 1.3),  # almost done: soon
+        (600.0, 10, 30.0, 30.0),  # big and slow: at most every 30 s
+    ],
+)
+def test_poll_delay_follows_progress(elapsed: float, progress: int, low: float, high: float) -> None:
+    assert low <= PollPolicy().delay(elapsed, progress) <= high
