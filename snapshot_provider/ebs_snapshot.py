@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -31,26 +30,12 @@ from snapshot_provider.inputs import (
     parse_account,
     parse_ebs_snapshot,
 )
+from snapshot_provider.plan import ACCOUNT_INPUT_KEYS, SETTINGS_INPUT_KEYS, plan_diff, with_defaults
+from snapshot_provider.program import common_props
 from snapshot_provider.waiting import WaitTimedOut
 
-INPUT_KEYS = (
-    "volume_id",
-    "region",
-    "description",
-    "tags",
-    "copy_volume_tags",
-    "outpost_arn",
-    "storage_tier",
-    "timeout",
-    "profile",
-    "role_arn",
-    "external_id",
-    "role_session_name",
-    "allowed_account_ids",
-    "endpoint_url",
-    "creation_token",
-    "import_snapshot_id",
-)
+SOURCE_KEYS = ("volume_id",)
+INPUT_KEYS = (*SOURCE_KEYS, *ACCOUNT_INPUT_KEYS, *SETTINGS_INPUT_KEYS, "copy_volume_tags", "import_snapshot_id")
 OUTPUT_KEYS = (
     "snapshot_id",
     "wait_time",
@@ -68,14 +53,6 @@ OUTPUT_KEYS = (
     "tags",
     "all_tags",
 )
-# A different snapshot is needed when these change (EC2 cannot change a snapshot's volume, place or description).
-REPLACE_KEYS = ("volume_id", "region", "outpost_arn", "description")
-# Changed on the existing snapshot.
-UPDATE_KEYS = ("tags", "storage_tier")
-# How the provider reaches the account: recorded in state (refresh and delete use them), nothing changes in AWS.
-ACCESS_KEYS = ("profile", "role_arn", "external_id", "role_session_name", "allowed_account_ids", "endpoint_url")
-# Only affect how a create runs.
-CREATE_ONLY_KEYS = ("timeout", "copy_volume_tags", "creation_token", "import_snapshot_id")
 # Outputs that an in-place update never changes.
 STABLE_KEYS = (
     "snapshot_id",
@@ -92,43 +69,8 @@ STABLE_KEYS = (
 )
 
 
-def plan_diff(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
-    """Which inputs changed and what that means: pure, so previews can be tested without AWS."""
-
-    def changed(key: str) -> bool:
-        return bool(_normalized(olds.get(key)) != _normalized(news.get(key)))
-
-    replaces = [k for k in REPLACE_KEYS if changed(k)]
-    if changed("role_arn") and _role_account(olds) != _role_account(news):
-        replaces.append("role_arn")
-    updates = [k for k in (*UPDATE_KEYS, *ACCESS_KEYS) if changed(k) and k not in replaces]
-    stables = [] if replaces else list(STABLE_KEYS)
-    return DiffResult(
-        changes=bool(replaces or updates), replaces=replaces, stables=stables, delete_before_replace=False
-    )
-
-
-def _normalized(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
-
-
-def _role_account(props: Mapping[str, Any]) -> str | None:
-    role_arn = props.get("role_arn")
-    return role_arn.split(":")[4] if isinstance(role_arn, str) and role_arn.count(":") >= 5 else None
-
-
-def with_defaults(props: Mapping[str, Any]) -> dict[str, Any]:
-    """Inputs as stored: provider-private keys kept, defaults filled in so diffs compare like with like."""
-    filled = {k: v for k, v in props.items() if v is not None}
-    filled.setdefault("storage_tier", "standard")
-    filled.setdefault("timeout", DEFAULT_TIMEOUT)
-    filled.setdefault("copy_volume_tags", False)
-    filled.setdefault("tags", {})
-    return filled
+def plan_ebs_diff(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
+    return plan_diff(olds, news, SOURCE_KEYS, STABLE_KEYS)
 
 
 class EbsSnapshotProvider(ResourceProvider):
@@ -138,10 +80,12 @@ class EbsSnapshotProvider(ResourceProvider):
         failures = check_ebs_snapshot(news)
         if _olds.get("storage_tier") == "archive" and news.get("storage_tier") == "standard":
             failures.append(_archive_is_one_way())
-        return CheckResult(with_defaults(news), [CheckFailure(f.property, f.reason) for f in failures])
+        return CheckResult(
+            with_defaults(news, copy_volume_tags=False), [CheckFailure(f.property, f.reason) for f in failures]
+        )
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return plan_diff(olds, news)
+        return plan_ebs_diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse_ebs_snapshot(props)
@@ -368,23 +312,6 @@ def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], region: str, a
     return outs
 
 
-def creation_token(resource_name: str) -> str:
-    """Stable per stack and resource name: lets the next run find a snapshot a crashed run started."""
-    key = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def default_region() -> str | None:
-    """The stack's aws:region, then AWS_REGION, then AWS_DEFAULT_REGION (as the AWS provider resolves it)."""
-    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-
-
-def default_session_name() -> str:
-    """Identifies the stack in CloudTrail when a role is assumed."""
-    name = f"pulumi-{pulumi.get_project()}-{pulumi.get_stack()}"
-    return "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
-
-
 class EbsSnapshot(Resource):
     """A completed snapshot of one EBS volume. Outputs `snapshot_id` and `wait_time` (seconds until completed)."""
 
@@ -427,21 +354,23 @@ class EbsSnapshot(Resource):
     ) -> None:
         props: dict[str, Any] = {
             "volume_id": volume_id,
-            "region": region or default_region(),
-            "description": description,
-            "tags": tags,
             "copy_volume_tags": copy_volume_tags,
-            "outpost_arn": outpost_arn,
-            "storage_tier": storage_tier,
-            "timeout": timeout,
-            "profile": profile,
-            "role_arn": role_arn,
-            "external_id": pulumi.Output.secret(external_id) if external_id is not None else None,
-            "role_session_name": role_session_name or (default_session_name() if role_arn else None),
-            "allowed_account_ids": allowed_account_ids,
-            "endpoint_url": endpoint_url,
-            "creation_token": creation_token(resource_name),
             "import_snapshot_id": import_snapshot_id,
+            **common_props(
+                resource_name,
+                region=region,
+                description=description,
+                tags=tags,
+                outpost_arn=outpost_arn,
+                storage_tier=storage_tier,
+                timeout=timeout,
+                profile=profile,
+                role_arn=role_arn,
+                external_id=external_id,
+                role_session_name=role_session_name,
+                allowed_account_ids=allowed_account_ids,
+                endpoint_url=endpoint_url,
+            ),
         }
         props.update({k: None for k in OUTPUT_KEYS if k not in props})
         super().__init__(EbsSnapshotProvider(), resource_name, props, opts)

@@ -107,12 +107,25 @@ def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
+    """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
+        batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+        pages = ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
+        )
+        for page in pages:
+            found.extend(page.get("Snapshots", []))
+    return found
+
+
 def wait_for(
     account: AccountSelection, snapshot_ids: list[str], timeout: float, started_at: float
 ) -> dict[str, waiting.SnapshotStatus]:
     """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
     ec2 = aws.client(account)
-    poller = waiting.poller_for(account, waiting.describe_with(ec2))
+    poller = waiting.poller_for(account, lambda ids: describe_many(ec2, ids))
     return poller.wait(snapshot_ids, timeout, started_at=started_at)
 
 

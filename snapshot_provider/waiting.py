@@ -254,17 +254,3 @@ def poller_for(key: Any, describe: Describe) -> SnapshotPoller:
             poller = SnapshotPoller(describe)
             _pollers[key] = poller
         return poller
-
-
-def describe_with(ec2: Any) -> Describe:
-    """A Describe that lists the given snapshot ids through a filter (missing ids are left out, not an error)."""
-
-    def describe(snapshot_ids: list[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        paginator = ec2.get_paginator("describe_snapshots")
-        pages = paginator.paginate(OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": snapshot_ids}])
-        for page in pages:
-            found.extend(page.get("Snapshots", []))
-        return found
-
-    return describe

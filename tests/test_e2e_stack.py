@@ -190,3 +190,31 @@ def test_state_is_small_and_holds_no_credentials(stack: PulumiStack, emulator: E
     text = stack.state_file().read_text() + result.stdout + result.stderr
     for secret in (stack.env["AWS_SECRET_ACCESS_KEY"], stack.env["AWS_ACCESS_KEY_ID"]):
         assert secret not in text
+
+
+# --- InstanceSnapshots (mode=instance) ----------------------------------------------------------------------------
+def test_instance_set_up_refresh_destroy(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=2)
+    excluded = instance["data_volumes"][0]["volume_id"]
+    stack.config(mode="instance", instance_id=instance["instance_id"], exclude_data_volume_ids=[excluded])
+
+    stack.up()
+    outputs = stack.outputs()
+    assert set(outputs["snapshot_ids"]) == {instance["root_volume_id"], instance["data_volumes"][1]["volume_id"]}
+    assert PENDING <= outputs["wait_time"] <= PENDING + 1.5
+    assert len(emulator.snapshots()) == 2
+    print(f"\ninstance set: 2 snapshots, wait_time {outputs['wait_time']}s (pending {PENDING}s)")
+
+    # A member deleted outside Pulumi: refresh records it as missing, and the next up takes a whole new set.
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    ec2.delete_snapshot(SnapshotId=outputs["snapshot_ids"][instance["root_volume_id"]])
+    stack.run("refresh", "--yes")
+    [resource] = stack.resources()
+    assert "missing" in [s["state"] for s in resource["outputs"]["snapshots"]]
+    assert "+-1 to replace" in stack.preview().stdout
+    stack.up()
+    assert len(emulator.snapshots()) == 2
+    assert set(stack.outputs()["snapshot_ids"].values()) == {s["snapshot_id"] for s in emulator.snapshots()}
+
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots() == []

@@ -10,7 +10,7 @@ import pytest
 from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.ebs_snapshot import plan_diff
+from snapshot_provider.ebs_snapshot import plan_ebs_diff
 from snapshot_provider.errors import (
     AccountNotAllowed,
     SnapshotFailed,
@@ -255,7 +255,7 @@ DIFF_CASES = [
 def test_diff_reports_replaces_and_updates_precisely(
     case: str, change: dict, changes: bool, replaces: list[str]
 ) -> None:
-    result = plan_diff(BASE, {**BASE, **change})
+    result = plan_ebs_diff(BASE, {**BASE, **change})
     assert result.changes is changes, case
     assert result.replaces == replaces, case
     if changes and not replaces:
@@ -265,7 +265,7 @@ def test_diff_reports_replaces_and_updates_precisely(
 
 def test_diff_same_account_role_change_does_not_replace() -> None:
     old = {**BASE, "role_arn": "arn:aws:iam::123456789012:role/a"}
-    result = plan_diff(old, {**BASE, "role_arn": "arn:aws:iam::123456789012:role/b"})
+    result = plan_ebs_diff(old, {**BASE, "role_arn": "arn:aws:iam::123456789012:role/b"})
     assert result.changes and result.replaces == []
 
 
