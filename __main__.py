@@ -10,13 +10,26 @@ Stack config (pulumi config set NAME VALUE); `mode` picks what the stack does:
     exclude_boot_volume  true: leave the root volume out
     exclude_data_volume_ids  JSON list of data volume ids to leave out
 
+  mode=cleanup           reversible cleanup of an unattached volume (components.ReversibleVolumeCleanup)
+    volume_id            the volume; snapshot, wait, then delete it; `pulumi destroy` restores it
+    confirm_delete_volume  must repeat volume_id, or the volume is only snapshotted
+  mode=decommission      snapshot set of an instance, then stop it (components.SafeDecommission; needs the AWS plugin)
+    instance_id, expected_volume_ids (JSON list), max_wait_seconds, availability_zone
+    restore              true: re-create the volumes from the snapshots (components.RestoreVolumes)
+
   Shared: description, tags (JSON object), storage_tier (standard|archive), timeout (seconds),
   retain_on_delete (true: keep snapshots when the resource goes), aws:region (else AWS_REGION).
+  Components: owner, reason, retention_days (the tagging policy), audit_bucket (S3 bucket for the audit trail).
 """
+
+from typing import TYPE_CHECKING
 
 import pulumi
 
 from snapshot_provider import EbsSnapshot, InstanceSnapshots
+
+if TYPE_CHECKING:
+    from components.tagging import SnapshotPolicy
 
 config = pulumi.Config()
 mode = config.get("mode") or "volume"
@@ -42,6 +55,7 @@ def snapshot_volume() -> None:
     pulumi.export("volume_id", snapshot.volume_id)
     pulumi.export("state", snapshot.state)
     pulumi.export("arn", snapshot.arn)
+    export_audit(volume_snapshots=[snapshot])
 
 
 def snapshot_instance() -> None:
@@ -57,9 +71,80 @@ def snapshot_instance() -> None:
     pulumi.export("snapshot_ids", snapshot_set.snapshot_ids)
     pulumi.export("snapshots", snapshot_set.snapshots)
     pulumi.export("wait_time", snapshot_set.wait_time)
+    export_audit(instance_snapshots=[snapshot_set])
 
 
-MODES = {"volume": snapshot_volume, "instance": snapshot_instance}
+def policy() -> "SnapshotPolicy":
+    from components.tagging import SnapshotPolicy
+
+    return SnapshotPolicy(
+        owner=config.get("owner") or "platform",
+        reason=config.get("reason") or f"{mode} by pulumi stack {pulumi.get_stack()}",
+        retention_days=config.get_int("retention_days"),
+    )
+
+
+def export_audit(**snapshots: list) -> None:
+    from components.audit import AuditTrailArgs, SnapshotAuditTrail
+
+    trail = SnapshotAuditTrail(
+        "audit", AuditTrailArgs(reason=policy().reason, bucket=config.get("audit_bucket"), **snapshots)
+    )
+    pulumi.export("audit", trail.records)
+
+
+def cleanup_volume() -> None:
+    from components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
+
+    cleanup = ReversibleVolumeCleanup(
+        "cleanup",
+        ReversibleVolumeCleanupArgs(
+            volume_id=config.require("volume_id"),
+            policy=policy(),
+            confirm_delete_volume=config.get("confirm_delete_volume"),
+        ),
+    )
+    pulumi.export("snapshot_id", cleanup.snapshot_id)
+    pulumi.export("wait_time", cleanup.wait_time)
+    pulumi.export("deleted_volume", cleanup.deleted_volume)
+
+
+def decommission_instance() -> None:
+    from components.decommission import SafeDecommission, SafeDecommissionArgs
+    from components.restore import RestoreVolumes, RestoreVolumesArgs
+
+    expected = config.get_object("expected_volume_ids") or []
+    decommission = SafeDecommission(
+        "decommission",
+        SafeDecommissionArgs(
+            instance_id=config.require("instance_id"),
+            policy=policy(),
+            expected_volume_ids=expected,
+            max_wait_seconds=config.get_float("max_wait_seconds"),
+            availability_zone=config.get("availability_zone"),
+        ),
+    )
+    pulumi.export("snapshot_ids", decommission.snapshot_ids)
+    pulumi.export("wait_time", decommission.wait_time)
+    pulumi.export("restore", decommission.restore)
+    if config.get_bool("restore"):
+        restored = RestoreVolumes(
+            "restore",
+            RestoreVolumesArgs(
+                snapshot_ids=decommission.snapshot_ids,
+                volume_ids=expected,
+                availability_zone=config.require("availability_zone"),
+            ),
+        )
+        pulumi.export("restored_volume_ids", restored.volume_ids)
+
+
+MODES = {
+    "volume": snapshot_volume,
+    "instance": snapshot_instance,
+    "cleanup": cleanup_volume,
+    "decommission": decommission_instance,
+}
 if mode not in MODES:
     raise pulumi.RunError(f"config mode={mode!r} is not one of: {', '.join(MODES)}")
 MODES[mode]()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 VOLUME_ID = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
@@ -117,7 +118,8 @@ class InvalidInputs(ValueError):
 
 
 def is_unknown(value: Any) -> bool:
-    return value == UNKNOWN if isinstance(value, str) else False
+    """True for a value that is not known yet during a preview (the output of another resource)."""
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
 # --- single-value rules: each returns a reason, or None when the value is fine --------------------------------------
@@ -240,7 +242,7 @@ def tags_failures(value: Any, prop: str = "tags", managed: int = MANAGED_TAG_COU
 
 
 # --- whole-resource parsing ---------------------------------------------------------------------------------------
-def _check(props: Mapping[str, Any], rules: Mapping[str, Rule], required: tuple[str, ...]) -> list[Failure]:
+def check_rules(props: Mapping[str, Any], rules: Mapping[str, Rule], required: tuple[str, ...]) -> list[Failure]:
     failures = []
     for key in CREDENTIAL_KEYS:
         if key in props:
@@ -315,12 +317,14 @@ def check_ebs_snapshot(props: Mapping[str, Any]) -> list[Failure]:
         "copy_volume_tags": bool_rule,
         "import_snapshot_id": snapshot_id_rule,
     }
-    return _check(props, rules, ("volume_id", "region")) + _account_failures(props) + _settings_failures(props)
+    return check_rules(props, rules, ("volume_id", "region")) + _account_failures(props) + _settings_failures(props)
 
 
 def check_instance_snapshots(props: Mapping[str, Any]) -> list[Failure]:
     rules = {**ACCOUNT_RULES, **SETTINGS_RULES, "instance_id": instance_id_rule, "exclude_boot_volume": bool_rule}
-    failures = _check(props, rules, ("instance_id", "region")) + _account_failures(props) + _settings_failures(props)
+    failures = (
+        check_rules(props, rules, ("instance_id", "region")) + _account_failures(props) + _settings_failures(props)
+    )
     excluded = props.get("exclude_data_volume_ids")
     if excluded is not None and not is_unknown(excluded):
         if not isinstance(excluded, (list, tuple)):

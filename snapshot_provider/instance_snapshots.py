@@ -312,6 +312,7 @@ def _member_fields(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         "size": snapshot.get("VolumeSize"),
         "encrypted": bool(snapshot.get("Encrypted")),
         "state": snapshot.get("State"),
+        "start_time": snapshots.iso(snapshot.get("StartTime")),
     }
 
 

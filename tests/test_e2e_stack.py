@@ -41,7 +41,7 @@ def test_preview_shows_the_create_and_changes_nothing(stack: PulumiStack, emulat
 
     result = stack.preview()
 
-    assert "+ 2 to create" in result.stdout
+    assert "+ 3 to create" in result.stdout  # stack, snapshot, audit trail
     assert "pulumi-python:dynamic:Resource" in result.stdout and "snapshot" in result.stdout
     assert mutating(emulator) == []
     assert emulator.snapshots() == []
@@ -218,3 +218,47 @@ def test_instance_set_up_refresh_destroy(stack: PulumiStack, emulator: Ec2Emulat
 
     stack.run("destroy", "--yes")
     assert emulator.snapshots() == []
+
+
+# --- ReversibleVolumeCleanup (mode=cleanup): delete after snapshot, undo by destroy ------------------------------
+def test_cleanup_deletes_after_snapshot_and_destroy_restores(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1, size=20, tags={"team": "unknown"})
+    stack.config(
+        mode="cleanup",
+        volume_id=volume_id,
+        confirm_delete_volume=volume_id,
+        owner="finops",
+        reason="unattached for 90 days",
+    )
+    emulator.clear_calls()
+
+    preview = stack.preview()
+    assert f"will DELETE EBS volume {volume_id}" in preview.stdout + preview.stderr
+    assert mutating(emulator) == []
+
+    stack.up()
+    assert volume_id not in emulator.ec2_backend().volumes
+    actions = [c.action for c in emulator.calls() if c.mutating]
+    assert actions == ["CreateSnapshot", "DeleteVolume"]  # the delete only after the snapshot completed
+    [snapshot] = emulator.snapshots()
+    assert snapshot["state"] == "completed" and snapshot["tags"]["reason"] == "unattached for 90 days"
+    assert stack.outputs()["deleted_volume"]["size"] == 20
+
+    stack.run("destroy", "--yes")  # the undo
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    [restored] = ec2.describe_volumes(Filters=[{"Name": "tag:restored-from", "Values": [volume_id]}])["Volumes"]
+    assert (restored["Size"], restored["AvailabilityZone"], restored["State"]) == (20, "us-east-1a", "available")
+    assert {t["Key"]: t["Value"] for t in restored["Tags"]}["team"] == "unknown"
+    assert emulator.snapshots() == []  # undone completely: the safety snapshot goes once the volume is back
+
+
+def test_cleanup_of_an_attached_volume_is_refused_and_changes_nothing(
+    stack: PulumiStack, emulator: Ec2Emulator
+) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    attached = instance["data_volumes"][0]["volume_id"]
+    stack.config(mode="cleanup", volume_id=attached, confirm_delete_volume=attached)
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert f"refusing to delete volume {attached}: it is in-use" in result.stdout
+    assert attached in emulator.ec2_backend().volumes

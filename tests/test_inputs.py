@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pulumi.output import Unknown
 
 from snapshot_provider.inputs import (
     UNKNOWN,
@@ -148,7 +149,8 @@ def test_valid_inputs_pass() -> None:
 
 def test_unknown_values_during_preview_are_accepted() -> None:
     assert check_ebs_snapshot({"volume_id": UNKNOWN, "region": "us-east-1", "tags": UNKNOWN}) == []
-    assert tags_failures({"k": UNKNOWN}) == []
+    assert check_ebs_snapshot({"volume_id": Unknown(), "region": "us-east-1", "tags": Unknown()}) == []
+    assert tags_failures({"k": UNKNOWN, "j": Unknown()}) == []
 
 
 def test_parse_refuses_what_check_refuses() -> None:

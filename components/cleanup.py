@@ -1,0 +1,80 @@
+"""Reversible cleanup of an unattached volume of uncertain ownership: snapshot, wait, delete; `destroy` restores it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.tagging import SnapshotPolicy, keep_first_dated_tags, tags_for
+from snapshot_provider import EbsSnapshot
+from snapshot_provider.volume_removal import VolumeRemoval
+
+
+@dataclass
+class ReversibleVolumeCleanupArgs:
+    """`confirm_delete_volume` must repeat `volume_id`: the explicit opt-in. Without it, only the snapshot is taken."""
+
+    volume_id: str
+    policy: SnapshotPolicy
+    confirm_delete_volume: str | None = None
+    keep_snapshot_on_undo: bool = False
+
+
+class ReversibleVolumeCleanup(pulumi.ComponentResource):
+    snapshot_id: pulumi.Output[str]
+    wait_time: pulumi.Output[float]
+    deleted_volume: pulumi.Output[dict[str, Any]] | None
+
+    def __init__(
+        self, name: str, args: ReversibleVolumeCleanupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ebs-snapshots:components:ReversibleVolumeCleanup", name, None, opts)
+        self.snapshot = snapshot = EbsSnapshot(
+            f"{name}-snapshot",
+            volume_id=args.volume_id,
+            copy_volume_tags=True,
+            tags=tags_for(args.policy, args.volume_id),
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_snapshot_on_undo),
+                keep_first_dated_tags(),
+            ),
+        )
+        self.snapshot_id = snapshot.snapshot_id
+        self.wait_time = snapshot.wait_time
+        self.deleted_volume = None
+        self.removal: VolumeRemoval | None = None
+        if args.confirm_delete_volume is None:
+            pulumi.log.info(
+                f"{name}: snapshot only; set confirm_delete_volume={args.volume_id} to delete the volume", resource=self
+            )
+        else:
+            if pulumi.runtime.is_dry_run():
+                pulumi.log.warn(
+                    f"{name}: will DELETE EBS volume {args.volume_id} once snapshot of it is completed; "
+                    "`pulumi destroy` restores it from that snapshot",
+                    resource=self,
+                )
+            self.removal = removal = VolumeRemoval(
+                f"{name}-delete-volume",
+                volume_id=args.volume_id,
+                # The snapshot's id is known only once EbsSnapshot's create returned, that is, once it completed.
+                snapshot_id=snapshot.snapshot_id,
+                confirm_delete_volume=args.confirm_delete_volume,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[snapshot]),
+            )
+            self.deleted_volume = pulumi.Output.all(
+                removal.availability_zone, removal.size, removal.volume_type, removal.volume_tags
+            ).apply(
+                lambda v: {
+                    "volume_id": args.volume_id,
+                    "availability_zone": v[0],
+                    "size": v[1],
+                    "volume_type": v[2],
+                    "tags": v[3],
+                }
+            )
+        self.register_outputs(
+            {"snapshot_id": self.snapshot_id, "wait_time": self.wait_time, "deleted_volume": self.deleted_volume}
+        )

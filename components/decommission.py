@@ -1,0 +1,105 @@
+"""Safe decommission: a crash-consistent snapshot set of an instance, then the instance stopped, strictly after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tagging import SnapshotPolicy, keep_first_dated_tags, tags_for
+from snapshot_provider import InstanceSnapshots
+
+
+class DecommissionRefused(Exception):
+    """The snapshots do not meet the conditions for stopping the instance."""
+
+
+def decommission_refusal(
+    snapshot_ids: Mapping[str, str],
+    wait_time: float | None,
+    expected_volume_ids: Sequence[str],
+    max_wait_seconds: float | None,
+) -> str | None:
+    """Why the instance must not be stopped, or None. Pure: the conditional logic on the snapshots' outputs."""
+    missing = [v for v in expected_volume_ids if v not in snapshot_ids]
+    if missing:
+        return (
+            f"expected volumes have no snapshot: {', '.join(missing)} (snapshotted: "
+            f"{', '.join(sorted(snapshot_ids)) or 'none'})"
+        )
+    if max_wait_seconds is not None and wait_time is not None and wait_time > max_wait_seconds:
+        return (
+            f"the snapshots took {wait_time:.0f}s, over the budget of {max_wait_seconds:.0f}s: check the volumes "
+            "before stopping (raise max_wait_seconds to accept)"
+        )
+    return None
+
+
+def restore_instructions(snapshots: Sequence[Mapping[str, Any]], availability_zone: str | None) -> list[dict[str, Any]]:
+    """How to bring each volume back (pure)."""
+    zone = availability_zone or "<availability-zone>"
+    return [
+        {
+            "volume_id": s["volume_id"],
+            "device_name": s["device_name"],
+            "snapshot_id": s["snapshot_id"],
+            "size": s.get("size"),
+            "command": f"aws ec2 create-volume --snapshot-id {s['snapshot_id']} --availability-zone {zone}",
+        }
+        for s in snapshots
+    ]
+
+
+@dataclass
+class SafeDecommissionArgs:
+    """`instance_id` to snapshot then stop. The stop is refused when an expected volume is missing from the set or
+    the snapshots took longer than `max_wait_seconds`."""
+
+    instance_id: str
+    policy: SnapshotPolicy
+    expected_volume_ids: Sequence[str] = ()
+    max_wait_seconds: float | None = None
+    exclude_boot_volume: bool = False
+    availability_zone: str | None = None
+    stop: bool = True
+
+
+class SafeDecommission(pulumi.ComponentResource):
+    snapshot_ids: pulumi.Output[dict[str, str]]
+    wait_time: pulumi.Output[float]
+    restore: pulumi.Output[list[dict[str, Any]]]
+
+    def __init__(self, name: str, args: SafeDecommissionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ebs-snapshots:components:SafeDecommission", name, None, opts)
+        self.snapshot_set = snapshot_set = InstanceSnapshots(
+            f"{name}-snapshots",
+            instance_id=args.instance_id,
+            exclude_boot_volume=args.exclude_boot_volume,
+            copy_tags_from_source="volume",
+            tags=tags_for(args.policy, args.instance_id),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), keep_first_dated_tags()),
+        )
+        self.snapshot_ids = snapshot_set.snapshot_ids
+        self.wait_time = snapshot_set.wait_time
+        self.restore = snapshot_set.snapshots.apply(lambda s: restore_instructions(s or [], args.availability_zone))
+
+        def gate(values: list[Any]) -> str:
+            refusal = decommission_refusal(values[0] or {}, values[1], args.expected_volume_ids, args.max_wait_seconds)
+            if refusal:
+                raise DecommissionRefused(f"{name}: not stopping {args.instance_id}: {refusal}")
+            return args.instance_id
+
+        # The stop waits for the checked snapshot outputs, so it can only happen after every snapshot completed.
+        cleared_instance_id = pulumi.Output.all(snapshot_set.snapshot_ids, snapshot_set.wait_time).apply(gate)
+        self.stop: aws.ec2transitgateway.InstanceState | None = None
+        if args.stop:
+            self.stop = aws.ec2transitgateway.InstanceState(
+                f"{name}-stop",
+                instance_id=cleared_instance_id,
+                state="stopped",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[snapshot_set]),
+            )
+        self.register_outputs({"snapshot_ids": self.snapshot_ids, "wait_time": self.wait_time, "restore": self.restore})

@@ -1,0 +1,86 @@
+"""Safe decommission: stop strictly after the snapshot set, refusals on the set's outputs (Pulumi mocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi_mocks import DYNAMIC, Recorder, use
+
+from components.decommission import SafeDecommission, SafeDecommissionArgs, decommission_refusal
+from components.tagging import SnapshotPolicy
+
+POLICY = SnapshotPolicy(owner="finops", reason="decommission", retention_days=90)
+
+
+@pytest.mark.parametrize(
+    "ids,wait_time,expected,budget,words",
+    [
+        ({"vol-a": "snap-a"}, 10.0, ["vol-a"], None, None),
+        ({"vol-a": "snap-a"}, 10.0, ["vol-a", "vol-b"], None, "vol-b"),
+        ({}, 10.0, ["vol-a"], None, "snapshotted: none"),
+        ({"vol-a": "snap-a"}, 900.0, [], 600.0, "over the budget of 600s"),
+        ({"vol-a": "snap-a"}, 599.0, [], 600.0, None),
+    ],
+)
+def test_decommission_refusal(
+    ids: dict, wait_time: float, expected: list, budget: float | None, words: str | None
+) -> None:
+    refusal = decommission_refusal(ids, wait_time, expected, budget)
+    assert (refusal is None) if words is None else (words in (refusal or ""))
+
+
+@pulumi.runtime.test
+def test_instance_is_stopped_after_the_snapshots_with_restore_instructions() -> Any:
+    mocks = use(Recorder())
+    decommission = SafeDecommission(
+        "old-db",
+        SafeDecommissionArgs(
+            instance_id="i-01234567",
+            policy=POLICY,
+            expected_volume_ids=["vol-root0000", "vol-data0001"],
+            max_wait_seconds=600,
+            availability_zone="us-east-1a",
+        ),
+    )
+
+    def check(values: list[Any]) -> None:
+        restore, stop_urn, set_urn = values
+        names = mocks.names()
+        assert names.index("old-db-stop") > names.index("old-db-snapshots")
+        stop = mocks.named("old-db-stop")
+        assert stop.typ == "aws:ec2transitgateway/instanceState:InstanceState"
+        assert stop.inputs == {"instanceId": "i-01234567", "state": "stopped"}
+        snapshot_set = mocks.named("old-db-snapshots")
+        assert snapshot_set.typ == DYNAMIC and snapshot_set.inputs["tags"]["reason"] == "decommission"
+        assert snapshot_set.inputs["copy_tags_from_source"] == "volume"
+        assert "SafeDecommission$aws:ec2transitgateway" in stop_urn
+        assert "SafeDecommission$pulumi-python:dynamic:Resource" in set_urn
+        assert restore[0]["command"] == (
+            "aws ec2 create-volume --snapshot-id snap-root0000 --availability-zone us-east-1a"
+        )
+
+    assert decommission.stop is not None
+    return pulumi.Output.all(decommission.restore, decommission.stop.urn, decommission.snapshot_set.urn).apply(check)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ({"expected_volume_ids": ["vol-missing0"]}, "expected volumes have no snapshot: vol-missing0"),
+        ({"max_wait_seconds": 10}, "over the budget"),
+    ],
+)
+def test_refusal_keeps_the_instance_running(args: dict, words: str) -> None:
+    mocks = use(Recorder(wait_time=42.0))
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        decommission = SafeDecommission("old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY, **args))
+        assert decommission.stop is not None
+        return decommission.stop.id
+
+    with pytest.raises(Exception, match=words):
+        program()
+    assert "old-db-stop" not in mocks.names()
