@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.tagging import SnapshotPolicy, keep_first_dated_tags, tags_for
+from components.tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 from snapshot_provider import InstanceSnapshots
 
 
@@ -36,6 +37,10 @@ def decommission_refusal(
             "before stopping (raise max_wait_seconds to accept)"
         )
     return None
+
+
+def _snapshot_of(snapshot_ids: Mapping[str, str] | None, volume_id: str) -> str:
+    return (snapshot_ids or {}).get(volume_id, "")
 
 
 def restore_instructions(snapshots: Sequence[Mapping[str, Any]], availability_zone: str | None) -> list[dict[str, Any]]:
@@ -83,6 +88,10 @@ class SafeDecommission(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), keep_first_dated_tags()),
         )
         self.snapshot_ids = snapshot_set.snapshot_ids
+        # Each expected volume carries the id of its latest snapshot.
+        for volume_id in args.expected_volume_ids:
+            latest = snapshot_set.snapshot_ids.apply(functools.partial(_snapshot_of, volume_id=volume_id))
+            tag_source(f"{name}-{volume_id}-tag", volume_id, latest, self)
         self.wait_time = snapshot_set.wait_time
         self.restore = snapshot_set.snapshots.apply(lambda s: restore_instructions(s or [], args.availability_zone))
 

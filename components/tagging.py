@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_aws as aws
+
+from snapshot_provider import EbsSnapshot
 
 NAME_FIELDS = ("stack", "project", "source_id", "date")
 # Tags derived from the creation date: kept as first written (ignore_changes), so a later run does not rename.
@@ -70,3 +73,46 @@ def tags_for(policy: SnapshotPolicy, source_id: str, date: dt.date | None = None
 def keep_first_dated_tags() -> pulumi.ResourceOptions:
     """Options for a snapshot resource: the date-derived tags keep the value they were created with."""
     return pulumi.ResourceOptions(ignore_changes=[f'tags["{key}"]' for key in DATE_DERIVED_TAGS])
+
+
+LATEST_SNAPSHOT_TAG = "latest-snapshot-id"
+
+
+def tag_source(name: str, source_id: str, snapshot_id: pulumi.Input[str], parent: pulumi.Resource) -> aws.ec2.Tag:
+    """Tag the snapshotted volume (or instance) with the id of its latest snapshot."""
+    return aws.ec2.Tag(
+        name,
+        resource_id=source_id,
+        key=LATEST_SNAPSHOT_TAG,
+        value=snapshot_id,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+@dataclass
+class TaggedSnapshotArgs:
+    volume_id: str
+    policy: SnapshotPolicy
+    tag_source: bool = True
+
+
+class TaggedSnapshot(pulumi.ComponentResource):
+    """An EbsSnapshot named and tagged by a policy; the volume gets `latest-snapshot-id` pointing to it."""
+
+    snapshot_id: pulumi.Output[str]
+    wait_time: pulumi.Output[float]
+
+    def __init__(self, name: str, args: TaggedSnapshotArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ebs-snapshots:components:TaggedSnapshot", name, None, opts)
+        self.snapshot = EbsSnapshot(
+            f"{name}-snapshot",
+            volume_id=args.volume_id,
+            tags=tags_for(args.policy, args.volume_id),
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), keep_first_dated_tags()),
+        )
+        self.snapshot_id = self.snapshot.snapshot_id
+        self.wait_time = self.snapshot.wait_time
+        self.source_tag = (
+            tag_source(f"{name}-source-tag", args.volume_id, self.snapshot_id, self) if args.tag_source else None
+        )
+        self.register_outputs({"snapshot_id": self.snapshot_id, "wait_time": self.wait_time})

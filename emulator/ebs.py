@@ -34,6 +34,10 @@ class SnapshotBehaviour:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
+    def reseed(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
     def pending_for(self, volume_id: str) -> float:
         return self.pending_seconds_by_volume.get(volume_id, self.pending_seconds)
 

@@ -40,9 +40,14 @@ class Faults:
 
     throttle_rate: float = 0.0
     server_error_rate: float = 0.0
+    # The request is carried out, then the connection drops before the response: the client cannot tell.
     drop_rate: float = 0.0
     actions: list[str] = field(default_factory=list)
     seed: int = 0
+    # Every call is refused with ExpiredToken (credentials that expired mid-run).
+    credentials_expired: bool = False
+    # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
+    denied_actions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,7 +62,9 @@ class Call:
 
     @property
     def mutating(self) -> bool:
-        return self.action.startswith(MUTATING_PREFIXES) and self.params.get("DryRun") != "true"
+        """True when the call changed something: a create/delete/modify that was carried out (a dropped one was)."""
+        carried_out = self.status < 400 or self.fault == "drop"
+        return self.action.startswith(MUTATING_PREFIXES) and self.params.get("DryRun") != "true" and carried_out
 
 
 class Ec2Emulator:
@@ -102,14 +109,16 @@ class Ec2Emulator:
     def configure(self, **settings: Any) -> None:
         """Set snapshot behaviour (`ebs.SnapshotBehaviour` fields) and faults (`Faults` fields) by name."""
         for name, value in settings.items():
-            if hasattr(ebs.BEHAVIOUR, name):
+            if name == "seed":  # one seed for both random choices: which calls fault, which snapshots fail
+                self.faults.seed = value
+                self._rng = random.Random(value)
+                ebs.BEHAVIOUR.reseed(value)
+            elif hasattr(ebs.BEHAVIOUR, name):
                 if name == "fail_volume_ids":
                     value = set(value)
                 setattr(ebs.BEHAVIOUR, name, value)
             elif hasattr(self.faults, name):
                 setattr(self.faults, name, value)
-                if name == "seed":
-                    self._rng = random.Random(value)
             else:
                 raise ValueError(f"unknown emulator setting {name!r}")
 
@@ -200,6 +209,23 @@ class Ec2Emulator:
         call = Call(action=action, params=_loggable(params), at=time.time(), fault=fault)
         with self._lock:
             self._calls.append(call)
+        if self.faults.credentials_expired and action:
+            call.fault, call.status = "expired_credentials", 400
+            return _ec2_error(
+                start_response,
+                "400 Bad Request",
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            )
+        if action in self.faults.denied_actions:
+            call.fault, call.status = "denied", 403
+            return _ec2_error(
+                start_response,
+                "403 Forbidden",
+                "UnauthorizedOperation",
+                f"You are not authorized to perform this operation. User: arn:aws:iam::"
+                f"{DEFAULT_ACCOUNT_ID}:user/emulator is not authorized to perform: ec2:{action}",
+            )
         if fault == "throttle":
             call.status = 503
             return _ec2_error(
@@ -211,6 +237,8 @@ class Ec2Emulator:
                 start_response, "500 Internal Server Error", "InternalError", "An internal error has occurred."
             )
         if fault == "drop":
+            response = self._moto_app(environ, lambda *_args: None)  # carried out, answer thrown away
+            b"".join(response)
             _drop_connection(environ)
             call.status = 0
             return []

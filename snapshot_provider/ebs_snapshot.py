@@ -19,16 +19,16 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, snapshots
+from snapshot_provider import aws, permissions, snapshots
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, aws_errors
 from snapshot_provider.inputs import (
     CREATION_TOKEN_TAG,
     DEFAULT_TIMEOUT,
     EbsSnapshotInputs,
-    Failure,
     check_ebs_snapshot,
     parse_account,
     parse_ebs_snapshot,
+    tier_change_failures,
 )
 from snapshot_provider.plan import ACCOUNT_INPUT_KEYS, SETTINGS_INPUT_KEYS, plan_diff, with_defaults
 from snapshot_provider.program import common_props
@@ -76,10 +76,10 @@ def plan_ebs_diff(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResul
 class EbsSnapshotProvider(ResourceProvider):
     """Dynamic provider for EbsSnapshot. Holds no state, so its pickled form in each resource stays tiny."""
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = check_ebs_snapshot(news)
-        if _olds.get("storage_tier") == "archive" and news.get("storage_tier") == "standard":
-            failures.append(_archive_is_one_way())
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = check_ebs_snapshot(news) + tier_change_failures(olds, news)
+        if not failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
+            failures = permissions.check_create_snapshot(news)
         return CheckResult(
             with_defaults(news, copy_volume_tags=False), [CheckFailure(f.property, f.reason) for f in failures]
         )
@@ -99,8 +99,7 @@ class EbsSnapshotProvider(ResourceProvider):
         status = self._wait(inputs, snapshot_id, started_at or snapshot["StartTime"].timestamp())
         if inputs.settings.storage_tier == "archive" and snapshot.get("StorageTier") != "archive":
             snapshots.archive(ec2, snapshot_id)
-        final = snapshots.describe_snapshot(ec2, snapshot_id) or status.details
-        outs = _outputs(props, final, inputs.account.region, account_id)
+        outs = _outputs(props, status.details, inputs.account.region, account_id)  # as last seen by the poller
         # An imported snapshot's wait was not observed by this provider: unknown rather than made up.
         outs["wait_time"] = snapshots.wait_seconds(status.observed_at, started_at) if started_at else None
         if inputs.settings.storage_tier == "archive":
@@ -257,14 +256,6 @@ class EbsSnapshotProvider(ResourceProvider):
         snapshots.delete_snapshot(aws.client(inputs.account), id_)
 
 
-def _archive_is_one_way() -> Failure:
-    return Failure(
-        "storage_tier",
-        "an archived snapshot cannot be moved back to 'standard' by this resource: "
-        "restore it with ec2:RestoreSnapshotTier, or replace the resource",
-    )
-
-
 def _managed_tags_now(managed: Mapping[str, str], aws_tags: list[dict[str, str]] | None) -> dict[str, str]:
     """The current values of the tags this resource manages (a missing or changed one is drift)."""
     current = snapshots.tags_of(aws_tags)
@@ -349,6 +340,7 @@ class EbsSnapshot(Resource):
         role_session_name: pulumi.Input[str] | None = None,
         allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
         endpoint_url: pulumi.Input[str] | None = None,
+        permission_check: pulumi.Input[bool] | None = None,
         import_snapshot_id: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -370,6 +362,7 @@ class EbsSnapshot(Resource):
                 role_session_name=role_session_name,
                 allowed_account_ids=allowed_account_ids,
                 endpoint_url=endpoint_url,
+                permission_check=permission_check,
             ),
         }
         props.update({k: None for k in OUTPUT_KEYS if k not in props})

@@ -48,6 +48,17 @@ THROTTLING_CODES = {
     "SnapshotCreationPerVolumeRateExceeded",
 }
 NOT_FOUND_CODES = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"}
+# Retrying cannot help: the credentials or permissions must change first.
+CREDENTIAL_CODES = {
+    "ExpiredToken",
+    "RequestExpired",
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredTokenException",
+}
 AMI_ID = re.compile(r"\bami-[0-9a-f]{8,17}\b")
 
 
@@ -59,6 +70,10 @@ def error_code(error: BaseException) -> str | None:
 
 def is_throttling(error: BaseException) -> bool:
     return error_code(error) in THROTTLING_CODES
+
+
+def is_credential_problem(error: BaseException) -> bool:
+    return error_code(error) in CREDENTIAL_CODES or isinstance(error, NoCredentialsError)
 
 
 def is_not_found(error: BaseException) -> bool:

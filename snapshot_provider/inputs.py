@@ -290,7 +290,21 @@ SETTINGS_RULES: dict[str, Rule] = {
     "outpost_arn": outpost_arn_rule,
     "storage_tier": storage_tier_rule,
     "timeout": timeout_rule,
+    "permission_check": bool_rule,
 }
+
+
+def tier_change_failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
+    """Archive is one way for these resources: EC2 restores an archived snapshot with RestoreSnapshotTier."""
+    if olds.get("storage_tier") == "archive" and news.get("storage_tier") == "standard":
+        return [
+            Failure(
+                "storage_tier",
+                "an archived snapshot cannot be moved back to 'standard' by this resource: "
+                "restore it with ec2:RestoreSnapshotTier, or replace the resource",
+            )
+        ]
+    return []
 
 
 def _account_failures(props: Mapping[str, Any]) -> list[Failure]:

@@ -19,7 +19,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, snapshots
+from snapshot_provider import aws, permissions, snapshots
 from snapshot_provider.errors import (
     SnapshotFailed,
     SnapshotInUse,
@@ -34,6 +34,7 @@ from snapshot_provider.inputs import (
     check_instance_snapshots,
     parse_account,
     parse_instance_snapshots,
+    tier_change_failures,
 )
 from snapshot_provider.plan import ACCOUNT_INPUT_KEYS, SETTINGS_INPUT_KEYS, plan_diff, with_defaults
 from snapshot_provider.program import common_props
@@ -97,14 +98,9 @@ class InstanceSnapshotsProvider(ResourceProvider):
         excluded = news.get("exclude_data_volume_ids")
         if isinstance(excluded, (list, tuple)) and len(set(excluded)) != len(excluded):
             failures.append(Failure("exclude_data_volume_ids", "lists a volume more than once"))
-        if olds.get("storage_tier") == "archive" and news.get("storage_tier") == "standard":
-            failures.append(
-                Failure(
-                    "storage_tier",
-                    "archived snapshots cannot be moved back to 'standard' by this "
-                    "resource: use ec2:RestoreSnapshotTier, or replace the resource",
-                )
-            )
+        failures += tier_change_failures(olds, news)
+        if not failures and not olds and news.get("permission_check"):
+            failures = permissions.check_create_snapshots(news)
         defaults = {"exclude_boot_volume": False, "exclude_data_volume_ids": []}
         return CheckResult(with_defaults(news, **defaults), [CheckFailure(f.property, f.reason) for f in failures])
 
@@ -122,7 +118,8 @@ class InstanceSnapshotsProvider(ResourceProvider):
         if inputs.settings.storage_tier == "archive":
             for snapshot_id in ids:
                 snapshots.archive(ec2, snapshot_id)
-        outs = _outputs(props, members, _describe_set(ec2, ids), inputs.account.region, account_id)
+        last_seen = {sid: status.details for sid, status in statuses.items()}
+        outs = _outputs(props, members, last_seen, inputs.account.region, account_id)
         outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), started_at)
         return CreateResult(_set_id(inputs.instance_id, ids), outs)
 
@@ -372,6 +369,7 @@ class InstanceSnapshots(Resource):
         role_session_name: pulumi.Input[str] | None = None,
         allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
         endpoint_url: pulumi.Input[str] | None = None,
+        permission_check: pulumi.Input[bool] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -393,6 +391,7 @@ class InstanceSnapshots(Resource):
                 role_session_name=role_session_name,
                 allowed_account_ids=allowed_account_ids,
                 endpoint_url=endpoint_url,
+                permission_check=permission_check,
             ),
         }
         props.update({k: None for k in OUTPUT_KEYS if k not in props})

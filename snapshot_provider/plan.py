@@ -17,7 +17,15 @@ UPDATE_KEYS = ("tags", "storage_tier")
 ACCESS_KEYS = ("profile", "role_arn", "external_id", "role_session_name", "allowed_account_ids", "endpoint_url")
 ACCOUNT_INPUT_KEYS = ("region", *ACCESS_KEYS)
 # Settings every snapshot resource has.
-SETTINGS_INPUT_KEYS = ("description", "tags", "outpost_arn", "storage_tier", "timeout", "creation_token")
+SETTINGS_INPUT_KEYS = (
+    "description",
+    "tags",
+    "outpost_arn",
+    "storage_tier",
+    "timeout",
+    "creation_token",
+    "permission_check",
+)
 
 
 def plan_diff(

@@ -42,6 +42,7 @@ def common_props(
     role_session_name: pulumi.Input[str] | None,
     allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None,
     endpoint_url: pulumi.Input[str] | None,
+    permission_check: pulumi.Input[bool] | None = None,
 ) -> dict[str, Any]:
     """The inputs both snapshot resources share, with program-side defaults applied."""
     return {
@@ -58,4 +59,5 @@ def common_props(
         "allowed_account_ids": allowed_account_ids,
         "endpoint_url": endpoint_url,
         "creation_token": creation_token(resource_name),
+        "permission_check": permission_check,
     }

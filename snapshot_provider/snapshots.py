@@ -24,7 +24,7 @@ from snapshot_provider.inputs import CREATION_TOKEN_TAG, MANAGED_TAG_PREFIX, Acc
 
 T = TypeVar("T")
 
-CREATE_ATTEMPTS = 8
+CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
 # A snapshot left by a crashed or timed-out run is adopted only if it started within the resource's timeout plus
 # this margin; an older one (for example kept by retain_on_delete long ago) is not a substitute for a new snapshot.
 ADOPTION_MARGIN = timedelta(hours=1)
@@ -66,7 +66,7 @@ def create_once(create: Callable[[], T], find_existing: Callable[[], T | None], 
                 existing = find_existing()
                 if existing is not None:
                     return existing
-            time.sleep(min(20.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+            time.sleep(min(10.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
     raise AssertionError("unreachable")
 
 
@@ -126,7 +126,15 @@ def wait_for(
     """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
     ec2 = aws.client(account)
     poller = waiting.poller_for(account, lambda ids: describe_many(ec2, ids))
-    return poller.wait(snapshot_ids, timeout, started_at=started_at)
+    try:
+        return poller.wait(snapshot_ids, timeout, started_at=started_at)
+    except waiting.PollingFailed as failed:
+        cause = failed.__cause__ or failed
+        raise SnapshotProviderError(
+            explain(cause, "waiting for the snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(snapshot_ids))
+            + " The snapshots were left in place with this resource's creation token: once this is fixed, run "
+            "`pulumi up` again and they are adopted, not taken again."
+        ) from cause
 
 
 def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapshot_provider.errors import is_throttling
+from snapshot_provider.errors import is_credential_problem, is_throttling
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,25 @@ class PollPolicy:
     first_poll: float = 1.0
     # Allowance after a predicted completion, so that the poll lands just after it.
     eta_margin: float = 0.25
-    calls_per_second: float = 5.0
+    # API budget of the whole poller: at most this many DescribeSnapshots calls per second, whatever is waiting.
+    calls_per_second: float = 1.0
     # A just-created snapshot may not be listed yet (eventual consistency); after this long it is gone.
     missing_grace: float = 30.0
     max_backoff: float = 60.0
     # Consecutive failed polls (other than throttling) before the waiters are told.
     max_failures: int = 5
+
+    @classmethod
+    def from_env(cls) -> PollPolicy:
+        """Defaults, with the budget and the longest delay adjustable per process (the provider's environment)."""
+        return cls(
+            calls_per_second=float(os.environ.get("SNAPSHOT_POLL_CALLS_PER_SECOND", cls.calls_per_second)),
+            max_delay=float(os.environ.get("SNAPSHOT_POLL_MAX_DELAY", cls.max_delay)),
+        )
+
+    def __post_init__(self) -> None:
+        if self.calls_per_second <= 0 or self.min_delay <= 0 or self.max_delay < self.min_delay:
+            raise ValueError(f"invalid poll policy {self}: the budget and delays must be positive, max >= min")
 
     def delay(self, elapsed: float, progress: int) -> float:
         """Seconds until the next look at a snapshot `elapsed` seconds old that reported `progress` percent."""
@@ -79,7 +93,7 @@ class WaitTimedOut(Exception):
 
 
 class PollingFailed(Exception):
-    """DescribeSnapshots kept failing; carries the last error."""
+    """DescribeSnapshots kept failing, or failed in a way retries cannot fix; `__cause__` is the last error."""
 
 
 @dataclass
@@ -90,6 +104,8 @@ class _Entry:
     next_due: float
     status: SnapshotStatus | None = None
     waiters: int = 0
+    # Set when polling gave up while this snapshot was waited for; later waiters start afresh.
+    failure: Exception | None = None
 
 
 def parse_progress(text: str | None) -> int:
@@ -116,7 +132,6 @@ class SnapshotPoller:
         self._cond = threading.Condition()
         self._entries: dict[str, _Entry] = {}
         self._thread: threading.Thread | None = None
-        self._failure: Exception | None = None
         self._failures = 0
         self._backoff_until = 0.0
         self._last_call = -math.inf
@@ -149,8 +164,12 @@ class SnapshotPoller:
                     statuses = {sid: self._entries[sid].status for sid in snapshot_ids}
                     if all(s is not None and s.terminal for s in statuses.values()):
                         return {sid: s for sid, s in statuses.items() if s is not None}
-                    if self._failure is not None:
-                        raise PollingFailed(str(self._failure)) from self._failure
+                    failure = next(
+                        (self._entries[sid].failure for sid in snapshot_ids if self._entries[sid].failure is not None),
+                        None,
+                    )
+                    if failure is not None:
+                        raise PollingFailed(str(failure)) from failure
                     remaining = deadline - self._clock()
                     if remaining <= 0:
                         raise WaitTimedOut({sid: s for sid, s in statuses.items() if s is not None})
@@ -165,7 +184,6 @@ class SnapshotPoller:
     # --- the loop ---------------------------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._failure = None
             self._thread = threading.Thread(target=self._run, name="snapshot-poller", daemon=True)
             self._thread.start()
 
@@ -237,8 +255,10 @@ class SnapshotPoller:
             log.warning("DescribeSnapshots throttled; backing off %.1fs", backoff)
             return
         log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
-        if self._failures >= self.policy.max_failures:
-            self._failure = error
+        if self._failures >= self.policy.max_failures or is_credential_problem(error):
+            for entry in self._entries.values():
+                entry.failure = error
+            self._failures = 0
             self._cond.notify_all()
 
 
@@ -251,6 +271,6 @@ def poller_for(key: Any, describe: Describe) -> SnapshotPoller:
     with _pollers_lock:
         poller = _pollers.get(key)
         if poller is None:
-            poller = SnapshotPoller(describe)
+            poller = SnapshotPoller(describe, PollPolicy.from_env())
             _pollers[key] = poller
         return poller

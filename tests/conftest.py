@@ -13,6 +13,10 @@ from snapshot_provider import aws, waiting
 
 REGION = "us-east-1"
 
+# Filled by the reliability suite; printed at the end of the run.
+RELIABILITY_FIGURES: list[dict[str, Any]] = []
+BAD_INPUT_FIGURES: list[dict[str, Any]] = []
+
 # Fake credentials for the emulator: the standard chain finds them, and tests grep state and logs for them.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAEMULATORTESTKEY1")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator-secret-key-never-in-state")
@@ -54,3 +58,33 @@ def snapshot_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
     }
     props.update(overrides)
     return {k: v for k, v in props.items() if v is not None}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if RELIABILITY_FIGURES:
+        terminalreporter.section("reliability figures")
+        terminalreporter.write_line(
+            "| scenario | API calls | faults injected | snapshots left | orphaned | duplicated |"
+        )
+        terminalreporter.write_line("|---|---|---|---|---|---|")
+        for f in RELIABILITY_FIGURES:
+            terminalreporter.write_line(
+                f"| {f['scenario']} | {f['calls']} | {f['faults']} | {f['snapshots']} | "
+                f"{f['orphaned']} | {f['duplicated']} |"
+            )
+        terminalreporter.write_line(
+            f"scenarios: {len(RELIABILITY_FIGURES)}; faults injected: "
+            f"{sum(f['faults'] for f in RELIABILITY_FIGURES)}; orphaned: "
+            f"{sum(f['orphaned'] for f in RELIABILITY_FIGURES)}; duplicated: "
+            f"{sum(f['duplicated'] for f in RELIABILITY_FIGURES)}"
+        )
+    if BAD_INPUT_FIGURES:
+        refused_at = {}
+        for f in BAD_INPUT_FIGURES:
+            refused_at[f["stage"]] = refused_at.get(f["stage"], 0) + 1
+        stages = ", ".join(f"{n} at {stage}" for stage, n in sorted(refused_at.items()))
+        terminalreporter.section("bad-input figures")
+        terminalreporter.write_line(
+            f"bad inputs tried: {len(BAD_INPUT_FIGURES)} ({stages}); changes made in the "
+            f"emulator: {sum(f['changes'] for f in BAD_INPUT_FIGURES)}"
+        )

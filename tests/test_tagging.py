@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import pulumi
 import pytest
+from pulumi_mocks import Recorder, use
 
-from components.tagging import SnapshotPolicy, snapshot_name, snapshot_tags
+from components.tagging import SnapshotPolicy, TaggedSnapshot, TaggedSnapshotArgs, snapshot_name, snapshot_tags
 
 DAY = dt.date(2026, 11, 22)
 
@@ -47,3 +50,26 @@ def test_name_template_fields() -> None:
 def test_bad_policies_are_refused(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SnapshotPolicy(**{"owner": "o", "reason": "r", **kwargs})
+
+
+@pulumi.runtime.test
+def test_tagged_snapshot_tags_the_snapshot_and_points_the_volume_at_it() -> Any:
+    mocks = use(Recorder())
+    tagged = TaggedSnapshot(
+        "t", TaggedSnapshotArgs(volume_id="vol-01234567", policy=SnapshotPolicy(owner="finops", reason="retention"))
+    )
+
+    def check(values: list[Any]) -> None:
+        snapshot_id, tag_urn = values
+        snapshot = mocks.named("t-snapshot")
+        assert snapshot.inputs["tags"]["owner"] == "finops"
+        assert snapshot.inputs["tags"]["Name"].startswith("dev-vol-01234567-")
+        assert mocks.named("t-source-tag").inputs == {
+            "resourceId": "vol-01234567",
+            "key": "latest-snapshot-id",
+            "value": snapshot_id,
+        }
+        assert "TaggedSnapshot$aws:ec2/tag:Tag" in tag_urn
+
+    assert tagged.source_tag is not None
+    return pulumi.Output.all(tagged.snapshot_id, tagged.source_tag.urn).apply(check)
