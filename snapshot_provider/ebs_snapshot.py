@@ -32,7 +32,7 @@ from snapshot_provider.inputs import (
 )
 from snapshot_provider.plan import ACCOUNT_INPUT_KEYS, SETTINGS_INPUT_KEYS, plan_diff, with_defaults
 from snapshot_provider.program import common_props
-from snapshot_provider.waiting import WaitTimedOut
+from snapshot_provider.waiting import SnapshotStatus, WaitTimedOut
 
 SOURCE_KEYS = ("volume_id",)
 INPUT_KEYS = (*SOURCE_KEYS, *ACCOUNT_INPUT_KEYS, *SETTINGS_INPUT_KEYS, "copy_volume_tags", "import_snapshot_id")
@@ -182,7 +182,7 @@ class EbsSnapshotProvider(ResourceProvider):
         return snapshots.tags_of(volumes[0].get("Tags") if volumes else [])
 
     @staticmethod
-    def _wait(inputs: EbsSnapshotInputs, snapshot_id: str, started_at: float) -> Any:
+    def _wait(inputs: EbsSnapshotInputs, snapshot_id: str, started_at: float) -> SnapshotStatus:
         monotonic_start = time.monotonic() - max(0.0, time.time() - started_at)
         try:
             status = snapshots.wait_for(inputs.account, [snapshot_id], inputs.settings.timeout, monotonic_start)[
