@@ -18,7 +18,8 @@ Stack config (pulumi config set NAME VALUE); `mode` picks what the stack does:
     restore              true: re-create the volumes from the snapshots (components.RestoreVolumes)
 
   Shared: description, tags (JSON object), storage_tier (standard|archive), timeout (seconds),
-  retain_on_delete (true: keep snapshots when the resource goes), aws:region (else AWS_REGION).
+  retain_on_delete (true: keep snapshots when the resource goes), aws:region (else AWS_REGION),
+  profile, role_arn, external_id (set it with --secret), allowed_account_ids (JSON list).
   Components: owner, reason, retention_days (the tagging policy), audit_bucket (S3 bucket for the audit trail).
 """
 
@@ -38,6 +39,11 @@ common = {
     "tags": config.get_object("tags") or {"managed-by": "pulumi", "stack": pulumi.get_stack()},
     "storage_tier": config.get("storage_tier"),
     "timeout": config.get_float("timeout"),
+    # Where to act (defaults: the standard AWS chain, the stack's aws:region)
+    "profile": config.get("profile"),
+    "role_arn": config.get("role_arn"),
+    "external_id": config.get_secret("external_id"),
+    "allowed_account_ids": config.get_object("allowed_account_ids"),
 }
 options = pulumi.ResourceOptions(retain_on_delete=config.get_bool("retain_on_delete") or False)
 

@@ -262,3 +262,16 @@ def test_cleanup_of_an_attached_volume_is_refused_and_changes_nothing(
     assert result.returncode != 0
     assert f"refusing to delete volume {attached}: it is in-use" in result.stdout
     assert attached in emulator.ec2_backend().volumes
+
+
+def test_assumed_role_external_id_stays_secret_in_state(stack: PulumiStack, emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack.config(volume_id=volume_id, role_arn="arn:aws:iam::123456789012:role/snapshots",
+                 allowed_account_ids=["123456789012"])
+    stack.run("config", "set", "--secret", "external_id", "ext-very-private-4242")
+    result = stack.up()
+
+    [assume] = emulator.calls("AssumeRole")
+    assert assume.params["ExternalId"] == "ext-very-private-4242"
+    assert assume.params["RoleSessionName"] == "pulumi-ebs-snapshots-e2e"  # the stack, in CloudTrail
+    assert "ext-very-private-4242" not in stack.state_file().read_text() + result.stdout + result.stderr
