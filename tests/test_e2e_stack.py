@@ -266,8 +266,9 @@ def test_cleanup_of_an_attached_volume_is_refused_and_changes_nothing(
 
 def test_assumed_role_external_id_stays_secret_in_state(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
-    stack.config(volume_id=volume_id, role_arn="arn:aws:iam::123456789012:role/snapshots",
-                 allowed_account_ids=["123456789012"])
+    stack.config(
+        volume_id=volume_id, role_arn="arn:aws:iam::123456789012:role/snapshots", allowed_account_ids=["123456789012"]
+    )
     stack.run("config", "set", "--secret", "external_id", "ext-very-private-4242")
     result = stack.up()
 
