@@ -70,11 +70,6 @@ class AccountSelection:
     allowed_account_ids: tuple[str, ...] = ()
     endpoint_url: str | None = None
 
-    @property
-    def role_account_id(self) -> str | None:
-        match = ROLE_ARN.match(self.role_arn or "")
-        return match.group(1) if match else None
-
 
 @dataclass(frozen=True)
 class SnapshotSettings:
