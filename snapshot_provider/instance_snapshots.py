@@ -251,10 +251,7 @@ class InstanceSnapshotsProvider(ResourceProvider):
             props, members, found, account.region, props.get("account_id") or aws.caller_account_id(account)
         )
         outs["wait_time"] = props.get("wait_time")
-        # A member deleted outside Pulumi stays listed as "missing" (drift that the next `up` repairs), not a crash.
-        outs["snapshots"] = [
-            {**s, "state": "missing"} if s["snapshot_id"] not in found else s for s in _members_out(props, found)
-        ]
+        outs["snapshots"] = _members_now(props, found)
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -298,9 +295,13 @@ def _describe_set(ec2: Any, snapshot_ids: list[str]) -> dict[str, dict[str, Any]
     return {s["SnapshotId"]: s for s in found}
 
 
-def _members_out(props: Mapping[str, Any], found: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    listed = props.get("snapshots") or []
-    return [{**s, **_member_fields(found[s["snapshot_id"]])} if s["snapshot_id"] in found else dict(s) for s in listed]
+def _members_now(props: Mapping[str, Any], found: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recorded members as they are now; one deleted outside Pulumi stays listed as "missing" (drift that the
+    next `up` repairs), not a crash."""
+    return [
+        {**s, **_member_fields(found[s["snapshot_id"]])} if s["snapshot_id"] in found else {**s, "state": "missing"}
+        for s in props.get("snapshots") or []
+    ]
 
 
 def _member_fields(snapshot: Mapping[str, Any]) -> dict[str, Any]:
