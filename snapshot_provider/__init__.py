@@ -1,6 +1,29 @@
 """Pulumi dynamic providers for safe, reversible EBS snapshots (EC2 CreateSnapshot and CreateSnapshots)."""
 
-from snapshot_provider.ebs_snapshot import EbsSnapshot, EbsSnapshotProvider
-from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsProvider
+from snapshot_provider.ebs_snapshot import EbsSnapshot, EbsSnapshotArgs, EbsSnapshotProvider
+from snapshot_provider.errors import (
+    AccountNotAllowed,
+    SnapshotFailed,
+    SnapshotInUse,
+    SnapshotProviderError,
+    SnapshotTimedOut,
+)
+from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsArgs, InstanceSnapshotsProvider
+from snapshot_provider.volume_removal import VolumeRemoval, VolumeRemovalArgs, VolumeRemovalProvider
 
-__all__ = ["EbsSnapshot", "EbsSnapshotProvider", "InstanceSnapshots", "InstanceSnapshotsProvider"]
+__all__ = [
+    "AccountNotAllowed",
+    "EbsSnapshot",
+    "EbsSnapshotArgs",
+    "EbsSnapshotProvider",
+    "InstanceSnapshots",
+    "InstanceSnapshotsArgs",
+    "InstanceSnapshotsProvider",
+    "SnapshotFailed",
+    "SnapshotInUse",
+    "SnapshotProviderError",
+    "SnapshotTimedOut",
+    "VolumeRemoval",
+    "VolumeRemovalArgs",
+    "VolumeRemovalProvider",
+]

@@ -3,20 +3,26 @@
 Credentials come only from the standard chain (environment, shared config/credentials files and profiles, SSO,
 container and instance roles), optionally through an assumed role; never from resource inputs, so they never reach
 Pulumi state. `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` are honoured by botocore itself; `endpoint_url` overrides.
+
+A provider process serves many resources at once (one thread each), so sessions, clients and the caller's account
+id are made once per account selection and shared: boto3 clients are thread-safe once built, building them is not.
+They are keyed by the AWS_* environment too, since that is where the credential chain starts.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
+from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import AccountNotAllowed, aws_errors
-from snapshot_provider.inputs import AccountSelection
 
 # botocore's standard retries: throttling (RequestLimitExceeded), 5xx and dropped connections are retried with
 # exponential backoff and jitter, for every call. 20 attempts ride out even 60% throttling (0.6^20 < 1e-4).
@@ -24,6 +30,7 @@ RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 20},
     connect_timeout=10,
     read_timeout=60,
+    max_pool_connections=64,  # many resources wait in one process
     user_agent_extra="pulumi-ebs-snapshot-provider",
 )
 
@@ -34,45 +41,72 @@ SINGLE_ATTEMPT_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "
 
 DEFAULT_SESSION_NAME = "pulumi-ebs-snapshot"
 
-_lock = threading.Lock()
-_sessions: dict[AccountSelection, boto3.Session] = {}
-_account_ids: dict[AccountSelection, str] = {}
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class OncePerKey(Generic[K, V]):
+    """Values made once per key. Concurrent callers for one key wait for the first maker; other keys proceed. A
+    failed make is not remembered (the next caller tries again)."""
+
+    def __init__(self) -> None:
+        self._values: dict[K, V] = {}
+        self._key_locks: dict[K, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        if key in self._values:
+            return self._values[key]
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._values:
+                self._values[key] = make()
+            return self._values[key]
+
+
+_sessions: OncePerKey[tuple[AccountSelection, Any], boto3.Session] = OncePerKey()
+_clients: OncePerKey[tuple[AccountSelection, Any, str, bool], Any] = OncePerKey()
+_account_ids: OncePerKey[tuple[AccountSelection, Any], str] = OncePerKey()
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
 
 
 def session_for(account: AccountSelection) -> boto3.Session:
     """A boto3 session for this account selection, shared within the process (boto3 sessions are costly)."""
-    with _lock:
-        session = _sessions.get(account)
-        if session is None:
-            session = _new_session(account)
-            _sessions[account] = session
-        return session
+    return _sessions.get((account, _environment()), lambda: _new_session(account))
 
 
 def client(account: AccountSelection, service: str = "ec2", *, single_attempt: bool = False) -> Any:
-    make_client: Any = session_for(account).client
-    with _lock:  # creating clients from one session is not thread-safe
-        return make_client(
-            service,
+    """The process's client for this account selection and service (thread-safe to share once built)."""
+
+    def make() -> Any:
+        return session_for(account).client(
+            service,  # type: ignore[call-overload]
             region_name=account.region,
-            endpoint_url=account.endpoint_url,
+            endpoint_url=account.get("endpoint_url"),
             config=SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG,
         )
 
+    return _clients.get((account, _environment(), service, single_attempt), make)
+
 
 def _new_session(account: AccountSelection) -> boto3.Session:
-    with aws_errors("loading AWS credentials", profile=account.profile):
-        base = botocore.session.Session(profile=account.profile)
-        if account.role_arn is None:
+    profile = account.get("profile")
+    with aws_errors("loading AWS credentials", profile=profile):
+        base = botocore.session.Session(profile=profile)
+        if account.get("role_arn") is None:
             return boto3.Session(botocore_session=base, region_name=account.region)
         # Refreshable assumed-role credentials: a multi-hour wait outlives the role session's default hour.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=_sts_client_creator(base, account),
             source_credentials=base.get_credentials(),
-            role_arn=account.role_arn,
+            role_arn=account.get("role_arn"),
             extra_args=_assume_role_args(account),
         )
-        assumed = botocore.session.Session(profile=account.profile)
+        assumed = botocore.session.Session(profile=profile)
         # botocore has no public setter for refreshable credentials; this is how its own providers install them.
         assumed._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
             method="assume-role", refresh_using=fetcher.fetch_credentials
@@ -81,17 +115,17 @@ def _new_session(account: AccountSelection) -> boto3.Session:
 
 
 def _assume_role_args(account: AccountSelection) -> dict[str, str]:
-    args = {"RoleSessionName": account.role_session_name or DEFAULT_SESSION_NAME}
-    if account.external_id:
-        args["ExternalId"] = account.external_id
+    args = {"RoleSessionName": account.get("role_session_name") or DEFAULT_SESSION_NAME}
+    if account.get("external_id"):
+        args["ExternalId"] = account.get("external_id")
     return args
 
 
 def _sts_client_creator(base: botocore.session.Session, account: AccountSelection) -> Any:
     def create(service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("region_name", account.region)
-        if account.endpoint_url:
-            kwargs["endpoint_url"] = account.endpoint_url
+        if account.get("endpoint_url"):
+            kwargs["endpoint_url"] = account.get("endpoint_url")
         kwargs["config"] = RETRY_CONFIG
         return base.create_client(service_name, **kwargs)
 
@@ -99,24 +133,21 @@ def _sts_client_creator(base: botocore.session.Session, account: AccountSelectio
 
 
 def caller_account_id(account: AccountSelection) -> str:
-    """The account the credentials act in (STS GetCallerIdentity), once per process and selection."""
-    with _lock:
-        cached = _account_ids.get(account)
-    if cached:
-        return cached
-    sts = client(account, "sts")
-    with aws_errors("identifying the AWS account (sts:GetCallerIdentity)", region=account.region):
-        account_id = str(sts.get_caller_identity()["Account"])
-    with _lock:
-        _account_ids[account] = account_id
-    return account_id
+    """The account the credentials act in (STS GetCallerIdentity): once per process and account selection."""
+
+    def identify() -> str:
+        with aws_errors("identifying the AWS account (sts:GetCallerIdentity)", region=account.region):
+            return str(client(account, "sts").get_caller_identity()["Account"])
+
+    return _account_ids.get((account, _environment()), identify)
 
 
 def ensure_allowed_account(account: AccountSelection) -> str:
     """Refuse before any change when the credentials act in an account outside `allowed_account_ids`."""
     account_id = caller_account_id(account)
-    if account.allowed_account_ids and account_id not in account.allowed_account_ids:
-        raise AccountNotAllowed(account_id, account.allowed_account_ids)
+    allowed = account.get("allowed_account_ids") or ()
+    if allowed and account_id not in allowed:
+        raise AccountNotAllowed(account_id, tuple(allowed))
     return account_id
 
 
@@ -130,10 +161,3 @@ def partition(region: str) -> str:
 
 def snapshot_arn(region: str, snapshot_id: str) -> str:
     return f"arn:{partition(region)}:ec2:{region}::snapshot/{snapshot_id}"
-
-
-def forget_sessions() -> None:
-    """Drop cached sessions and account ids (tests switch environments between cases)."""
-    with _lock:
-        _sessions.clear()
-        _account_ids.clear()

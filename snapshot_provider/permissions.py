@@ -12,8 +12,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider import aws
+from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import explain
-from snapshot_provider.inputs import Failure, is_unknown, parse_account
+from snapshot_provider.rules import is_unknown
+from snapshot_provider.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
 DENIED = ("UnauthorizedOperation", "AccessDenied")
@@ -45,7 +47,7 @@ def check_create_snapshots(props: Mapping[str, Any]) -> list[Failure]:
 def _dry_run(props: Mapping[str, Any], prop: str, action: str, call: Callable[[Any], Any]) -> list[Failure]:
     if any(is_unknown(v) for v in props.values()):
         return []  # depends on resources not created yet: checked when they are
-    account = parse_account(props)
+    account = AccountSelection.from_props(props)
     where = f"{action} in {account.region}"
     try:
         call(aws.client(account))

@@ -1,63 +1,99 @@
-"""What runs in the Pulumi program rather than the provider: defaults from the stack and the common inputs."""
+"""What runs in the user's Pulumi program rather than in the provider: the resource classes' common constructor,
+defaults taken from the stack, and the resource's URN."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pulumi
+from pulumi.dynamic import Resource, ResourceProvider
+
+from snapshot_provider.schema import Field, Schema
+
+# The type every dynamic resource had before resources got their own type tokens (0.1.0): aliased, so that stacks
+# created then keep their resources instead of replacing them.
+UNTYPED_DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
+# Set by the program: names the resource on its snapshots (see `lifecycle`) and in progress messages.
+URN_INPUT = "resource_urn"
+URN_FIELD = (URN_INPUT, Field("the resource's URN, set by the program", on_change="none", internal=True))
 
 
-def creation_token(resource_name: str) -> str:
-    """Stable per stack and resource name: lets the next run find snapshots a crashed run started."""
-    key = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def default_region() -> str | None:
+def default_region(_given: Mapping[str, Any]) -> str | None:
     """The stack's aws:region, then AWS_REGION, then AWS_DEFAULT_REGION (as the AWS provider resolves it)."""
     return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def default_session_name() -> str:
+def default_session_name(given: Mapping[str, Any]) -> str | None:
     """Identifies the stack in CloudTrail when a role is assumed."""
+    if given.get("role_arn") is None:
+        return None
     name = f"pulumi-{pulumi.get_project()}-{pulumi.get_stack()}"
     return "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
 
 
-def common_props(
-    resource_name: str,
-    *,
-    region: pulumi.Input[str] | None,
-    description: pulumi.Input[str] | None,
-    tags: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
-    outpost_arn: pulumi.Input[str] | None,
-    storage_tier: pulumi.Input[str] | None,
-    timeout: pulumi.Input[float] | None,
-    profile: pulumi.Input[str] | None,
-    role_arn: pulumi.Input[str] | None,
-    external_id: pulumi.Input[str] | None,
-    role_session_name: pulumi.Input[str] | None,
-    allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None,
-    endpoint_url: pulumi.Input[str] | None,
-    permission_check: pulumi.Input[bool] | None = None,
-) -> dict[str, Any]:
-    """The inputs both snapshot resources share, with program-side defaults applied."""
-    return {
-        "region": region or default_region(),
-        "description": description,
-        "tags": tags,
-        "outpost_arn": outpost_arn,
-        "storage_tier": storage_tier,
-        "timeout": timeout,
-        "profile": profile,
-        "role_arn": role_arn,
-        "external_id": pulumi.Output.secret(external_id) if external_id is not None else None,
-        "role_session_name": role_session_name or (default_session_name() if role_arn else None),
-        "allowed_account_ids": allowed_account_ids,
-        "endpoint_url": endpoint_url,
-        "creation_token": creation_token(resource_name),
-        "permission_check": permission_check,
-    }
+class ProviderResource(Resource):
+    """The constructor the resources of this package share: `Resource(name, args, opts)` or
+    `Resource(name, opts=opts, **inputs)`, as pulumi-aws resources accept both.
+
+    Subclasses set `schema` (from their `*Args` declaration) and `provider`, and annotate their outputs as
+    `pulumi.Output[...]` class attributes.
+    """
+
+    schema: ClassVar[Schema]
+    provider: ClassVar[type[ResourceProvider]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: Mapping[str, Any] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **inputs: Any,
+    ) -> None:
+        given = {**(args or {}), **inputs}
+        unknown = self.schema.unknown_names(given)
+        if unknown:
+            valid = ", ".join(name for name, _ in self.schema.public())
+            raise TypeError(f"{type(self).__name__} has no input {', '.join(unknown)}; its inputs are: {valid}")
+        props = self.schema.program_props(given)
+        if URN_INPUT in self.schema.fields:
+            props[URN_INPUT] = self._urn(resource_name, opts.parent if opts else None)
+        props.update({name: None for name in self.output_names() if name not in props})
+        super().__init__(self.provider(), resource_name, props, self._options(opts))
+
+    def _urn(self, resource_name: str, parent: pulumi.Resource | None) -> pulumi.Output[str]:
+        """This resource's URN, as an input that does not depend on the parent: depending on a component means
+        waiting for all its children, this one included."""
+        urn = pulumi.resource.create_urn(resource_name, self.type_token(), parent=parent)
+
+        async def text() -> str:
+            return str(await urn.future())
+
+        return pulumi.Output.from_input(text())
+
+    @classmethod
+    def type_token(cls) -> str:
+        return f"pulumi-python:{cls._resource_type_name}"
+
+    @classmethod
+    def output_names(cls) -> list[str]:
+        """The class attributes annotated `pulumi.Output[...]`: what the provider returns."""
+        return [
+            name
+            for name, hint in vars(cls).get("__annotations__", {}).items()
+            if (isinstance(hint, str) and hint.startswith("pulumi.Output[")) or typing.get_origin(hint) is pulumi.Output
+        ]
+
+    def _options(self, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+        if opts is not None and opts.delete_before_replace:
+            # The old snapshot must outlive the creation of its replacement, whatever the option says.
+            pulumi.log.warn(
+                f"{type(self).__name__}: delete_before_replace is ignored; a replacement is always created and "
+                "completed before the resource it replaces is deleted"
+            )
+        fixed = pulumi.ResourceOptions(
+            aliases=[pulumi.Alias(type_=UNTYPED_DYNAMIC_RESOURCE)], delete_before_replace=False
+        )
+        return pulumi.ResourceOptions.merge(opts, fixed)

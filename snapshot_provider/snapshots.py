@@ -1,16 +1,18 @@
-"""EC2 snapshot operations shared by both resources: create once, adopt, wait, tag, archive, delete."""
+"""EC2 snapshot operations, each a small function over a boto3 client: create once, find, describe, wait, tag,
+archive, delete. What they mean for a resource's lifecycle is decided in `lifecycle`."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider import aws, waiting
+from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -20,14 +22,11 @@ from snapshot_provider.errors import (
     is_not_found,
     is_throttling,
 )
-from snapshot_provider.inputs import CREATION_TOKEN_TAG, MANAGED_TAG_PREFIX, AccountSelection
+from snapshot_provider.rules import MANAGED_TAG_PREFIX
 
 T = TypeVar("T")
 
 CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
-# A snapshot left by a crashed or timed-out run is adopted only if it started within the resource's timeout plus
-# this margin; an older one (for example kept by retain_on_delete long ago) is not a substitute for a new snapshot.
-ADOPTION_MARGIN = timedelta(hours=1)
 
 
 def tag_specifications(tags: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -45,8 +44,8 @@ def tags_of(aws_tags: list[dict[str, str]] | None) -> dict[str, str]:
     }
 
 
-def creation_token_of(aws_tags: list[dict[str, str]] | None) -> str | None:
-    return next((t["Value"] for t in aws_tags or [] if t["Key"] == CREATION_TOKEN_TAG), None)
+def tag_value(snapshot: Mapping[str, Any], key: str) -> str | None:
+    return next((t["Value"] for t in snapshot.get("Tags") or [] if t["Key"] == key), None)
 
 
 def create_once(create: Callable[[], T], find_existing: Callable[[], T | None], doing: str, **context: Any) -> T:
@@ -77,20 +76,19 @@ def _is_ambiguous(error: BaseException) -> bool:
     return True  # connection errors, read timeouts: the request may have reached EC2
 
 
-def find_by_token(ec2: Any, token: str, timeout: float, **filters: str) -> list[dict[str, Any]]:
-    """Snapshots of ours carrying `token`, newest first, that may be adopted (pending or recently started)."""
-    aws_filters = [{"Name": f"tag:{CREATION_TOKEN_TAG}", "Values": [token]}]
-    aws_filters += [{"Name": name.replace("_", "-"), "Values": [value]} for name, value in filters.items()]
+def find_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
+    """This account's snapshots tagged `key`=`value`, newest first."""
     found: list[dict[str, Any]] = []
-    with aws_errors("looking for a snapshot left by an earlier run", creation_token=token):
-        for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=aws_filters):
+    with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={value}"):
+        pages = ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+        )
+        for page in pages:
             found.extend(page.get("Snapshots", []))
-    cutoff = datetime.now(UTC) - timedelta(seconds=timeout) - ADOPTION_MARGIN
-    fresh = [s for s in found if s["State"] == "pending" or _aware(s["StartTime"]) >= cutoff]
-    return sorted(fresh, key=lambda s: _aware(s["StartTime"]), reverse=True)
+    return sorted(found, key=lambda s: aware(s["StartTime"]), reverse=True)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -120,21 +118,38 @@ def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
+    with aws_errors(doing, snapshot_ids=",".join(snapshot_ids)):
+        return {s["SnapshotId"]: s for s in describe_many(ec2, snapshot_ids)}
+
+
+def volume_tags(ec2: Any, volume_ids: list[str], region: str) -> dict[str, dict[str, str]]:
+    """Each volume's tags (without AWS's own), to copy onto its snapshot."""
+    with aws_errors("reading the volumes' tags (ec2:DescribeVolumes)", volume_ids=",".join(volume_ids), region=region):
+        volumes = ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]
+    return {v["VolumeId"]: tags_of(v.get("Tags")) for v in volumes}
+
+
 def wait_for(
     account: AccountSelection, snapshot_ids: list[str], timeout: float, started_at: float
 ) -> dict[str, waiting.SnapshotStatus]:
     """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
-    ec2 = aws.client(account)
-    poller = waiting.poller_for(account, lambda ids: describe_many(ec2, ids))
+    poller = waiting.poller_for(account, lambda ids: describe_many(aws.client(account), ids))
     try:
         return poller.wait(snapshot_ids, timeout, started_at=started_at)
     except waiting.PollingFailed as failed:
         cause = failed.__cause__ or failed
         raise SnapshotProviderError(
             explain(cause, "waiting for the snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(snapshot_ids))
-            + " The snapshots were left in place with this resource's creation token: once this is fixed, run "
+            + " The snapshots were left in place, tagged as this resource's: once this is fixed, run "
             "`pulumi up` again and they are adopted, not taken again."
         ) from cause
+
+
+def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:
+    if tags:
+        with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
+            ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
 
 
 def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:
@@ -183,7 +198,7 @@ def _ami_using(ec2: Any, snapshot_id: str) -> str | None:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return _aware(moment).isoformat() if moment else None
+    return aware(moment).isoformat() if moment else None
 
 
 def wait_seconds(observed_at: float, started_at: float) -> float:

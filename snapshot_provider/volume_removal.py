@@ -8,38 +8,55 @@ volumes, only with `confirm_delete_volume` equal to the volume id, only when the
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Required, Unpack, overload
 
 import pulumi
-from botocore.exceptions import ClientError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
     ReadResult,
-    Resource,
     ResourceProvider,
     UpdateResult,
 )
 
-from snapshot_provider import aws, snapshots
-from snapshot_provider.errors import SnapshotProviderError, aws_errors
-from snapshot_provider.inputs import (
-    ACCOUNT_RULES,
-    AccountSelection,
-    Failure,
-    check_rules,
-    is_unknown,
-    parse_account,
-    snapshot_id_rule,
-    volume_id_rule,
-)
-from snapshot_provider.plan import ACCOUNT_INPUT_KEYS, role_account
-from snapshot_provider.program import default_region
+from snapshot_provider import aws, rules, snapshots
+from snapshot_provider.args import AccountArgs, AccountSelection
+from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code
+from snapshot_provider.program import ProviderResource
+from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
-INPUT_KEYS = ("volume_id", "snapshot_id", "confirm_delete_volume", *ACCOUNT_INPUT_KEYS)
+
+class VolumeRemovalArgs(AccountArgs, total=False):
+    """The inputs of a VolumeRemoval."""
+
+    volume_id: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field("the unattached volume to delete", rule=rules.volume_id, required=True, on_change="replace"),
+        ]
+    ]
+    snapshot_id: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field(
+                "a completed snapshot of that volume: the undo restores from it; a new one is recorded in place",
+                rule=rules.snapshot_id,
+                required=True,
+            ),
+        ]
+    ]
+    confirm_delete_volume: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field("must repeat `volume_id`: deleting a volume is an explicit opt-in", required=True, on_change="state"),
+        ]
+    ]
+
+
+SCHEMA = Schema.of(VolumeRemovalArgs)
 # What is needed to bring the volume back, recorded before it is deleted.
 RESTORE_KEYS = (
     "availability_zone",
@@ -55,42 +72,58 @@ RESTORE_KEYS = (
 RESTORE_WAIT_SECONDS = 600.0
 
 
-def check_volume_removal(props: Mapping[str, Any]) -> list[Failure]:
-    rules = {**ACCOUNT_RULES, "volume_id": volume_id_rule, "snapshot_id": snapshot_id_rule}
-    failures = check_rules(props, rules, ("volume_id", "snapshot_id", "region"))
-    volume_id, confirm = props.get("volume_id"), props.get("confirm_delete_volume")
-    if not is_unknown(volume_id) and not is_unknown(confirm) and confirm != volume_id:
-        failures.append(
+def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
+    """The schema's rules, the confirmation, and changes no replace could carry out (the volume is gone)."""
+    found = SCHEMA.failures(news, olds)
+    volume_id, confirm = news.get("volume_id"), news.get("confirm_delete_volume")
+    if not rules.is_unknown(volume_id) and not rules.is_unknown(confirm) and confirm != volume_id:
+        found.append(
             Failure(
                 "confirm_delete_volume",
                 f"must be exactly the volume id ({volume_id!r}) to allow deleting it, got {confirm!r}: "
                 "deleting a volume is an explicit opt-in",
             )
         )
-    return failures
+    if olds:
+        found += _moves(olds, news)
+    return found
+
+
+def _moves(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
+    """A removed volume cannot follow a change of region or account: a replacement would look for it there."""
+    found = []
+    if olds.get("region") != news.get("region") and not rules.is_unknown(news.get("region")):
+        found.append(Failure("region", _MOVE.format(what="region", old=olds.get("region"))))
+    old_account, new_account = rules.role_account(olds.get("role_arn")), rules.role_account(news.get("role_arn"))
+    if old_account != new_account and not rules.is_unknown(news.get("role_arn")):
+        found.append(Failure("role_arn", _MOVE.format(what="account", old=old_account or "of the default credentials")))
+    return found
+
+
+_MOVE = (
+    "the volume was removed in {what} {old}, and a removed volume cannot follow a change of {what}: "
+    "`pulumi destroy` this resource (which restores the volume) before pointing it elsewhere"
+)
 
 
 class VolumeRemovalProvider(ResourceProvider):
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = check_volume_removal(news)
-        inputs = {k: v for k, v in news.items() if v is not None}
-        return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
+    """Dynamic provider for VolumeRemoval. Its module path and name are in every stack's state: keep them."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in failures(olds, news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("volume_id", "snapshot_id", "region") if olds.get(k) != news.get(k)]
-        if role_account(olds) != role_account(news):
-            replaces.append("role_arn")
-        updates = [k for k in INPUT_KEYS if olds.get(k) != news.get(k) and k not in replaces]
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
+        return SCHEMA.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        failures = check_volume_removal(props)
-        if failures:
-            raise SnapshotProviderError("; ".join(f"{f.property}: {f.reason}" for f in failures))
-        account = parse_account(props)
+        found = failures({}, props)
+        if found:
+            raise InvalidInputs(found)
+        inputs = SCHEMA.stored(props)
+        account = AccountSelection.from_props(inputs)
         aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
-        volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
+        volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         volume = _describe_volume(ec2, volume_id)
         if volume is None:
             raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
@@ -99,20 +132,31 @@ class VolumeRemovalProvider(ResourceProvider):
         with aws_errors("deleting the volume (ec2:DeleteVolume)", volume_id=volume_id):
             ec2.delete_volume(VolumeId=volume_id)
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", {**props, **record, "deleted_at": time.time()})
+        return CreateResult(f"removed-{volume_id}", {**inputs, **record, "deleted_at": time.time()})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there.
-        ec2 = aws.client(parse_account(props))
+        ec2 = aws.client(AccountSelection.from_props(props))
         restorable = snapshots.describe_snapshot(ec2, props["snapshot_id"]) is not None
         return ReadResult(id_, {**props, "restorable": restorable})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**olds, **news})  # access settings only: nothing to change in AWS
+        """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
+        source once it is checked to be a completed snapshot of the removed volume."""
+        found = failures(olds, news)
+        if found:
+            raise InvalidInputs(found)
+        inputs = SCHEMA.stored(news)
+        account = AccountSelection.from_props(inputs)
+        aws.ensure_allowed_account(account)
+        if inputs["snapshot_id"] != olds.get("snapshot_id"):
+            _require_undo_source(aws.client(account), inputs["volume_id"], inputs["snapshot_id"])
+        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at") if k in olds}
+        return UpdateResult({**inputs, **kept})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one)."""
-        account = parse_account(props)
+        account = AccountSelection.from_props(props)
         aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
         snapshot_id = props["snapshot_id"]
@@ -126,12 +170,13 @@ class VolumeRemovalProvider(ResourceProvider):
 
 
 def _describe_volume(ec2: Any, volume_id: str) -> dict[str, Any] | None:
-    try:
-        volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "InvalidVolume.NotFound":
-            return None
-        raise SnapshotProviderError(f"reading volume {volume_id} failed: {error}") from error
+    with aws_errors("reading the volume (ec2:DescribeVolumes)", volume_id=volume_id):
+        try:
+            volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+        except Exception as error:
+            if error_code(error) == "InvalidVolume.NotFound":
+                return None
+            raise
     return volumes[0] if volumes else None
 
 
@@ -143,6 +188,10 @@ def _refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -
             f"refusing to delete volume {volume_id}: it is {volume['State']} (attached to {attached}); only "
             "unattached (available) volumes are cleaned up"
         )
+    _require_undo_source(ec2, volume_id, snapshot_id)
+
+
+def _require_undo_source(ec2: Any, volume_id: str, snapshot_id: str) -> None:
     snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
     if snapshot is None or snapshot["VolumeId"] != volume_id:
         raise SnapshotProviderError(f"refusing to delete volume {volume_id}: {snapshot_id} is not a snapshot of it")
@@ -202,39 +251,42 @@ def _restore(ec2: Any, account: AccountSelection, props: Mapping[str, Any]) -> s
     return volume_id
 
 
-class VolumeRemoval(Resource):
+class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemoval"):
     """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot.
 
     Outputs the volume's recorded attributes (`availability_zone`, `size`, `volume_type`, ... `volume_tags`).
     """
 
+    schema = SCHEMA
+    provider = VolumeRemovalProvider
+
     availability_zone: pulumi.Output[str]
     size: pulumi.Output[int]
     volume_type: pulumi.Output[str]
+    iops: pulumi.Output[int | None]
+    throughput: pulumi.Output[int | None]
+    encrypted: pulumi.Output[bool]
+    kms_key_id: pulumi.Output[str | None]
+    multi_attach_enabled: pulumi.Output[bool]
     volume_tags: pulumi.Output[dict[str, str]]
+    deleted_at: pulumi.Output[float]
+    restorable: pulumi.Output[bool]
+
+    @overload
+    def __init__(
+        self, resource_name: str, args: VolumeRemovalArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, resource_name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[VolumeRemovalArgs]
+    ) -> None: ...
 
     def __init__(
         self,
         resource_name: str,
-        volume_id: pulumi.Input[str],
-        snapshot_id: pulumi.Input[str],
-        confirm_delete_volume: pulumi.Input[str] | None,
-        region: pulumi.Input[str] | None = None,
-        profile: pulumi.Input[str] | None = None,
-        role_arn: pulumi.Input[str] | None = None,
-        allowed_account_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
-        endpoint_url: pulumi.Input[str] | None = None,
+        args: VolumeRemovalArgs | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        **inputs: Any,
     ) -> None:
-        props: dict[str, Any] = {
-            "volume_id": volume_id,
-            "snapshot_id": snapshot_id,
-            "confirm_delete_volume": confirm_delete_volume,
-            "region": region or default_region(),
-            "profile": profile,
-            "role_arn": role_arn,
-            "allowed_account_ids": allowed_account_ids,
-            "endpoint_url": endpoint_url,
-            **{k: None for k in (*RESTORE_KEYS, "deleted_at", "restorable")},
-        }
-        super().__init__(VolumeRemovalProvider(), resource_name, props, opts)
+        super().__init__(resource_name, args, opts, **inputs)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import aws, waiting
 
 REGION = "us-east-1"
+URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::"
 
 # Filled by the reliability suite; printed at the end of the run.
 RELIABILITY_FIGURES: list[dict[str, Any]] = []
@@ -34,10 +34,7 @@ def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> I
     emulator_server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
     monkeypatch.setenv("AWS_REGION", REGION)
-    aws.forget_sessions()
-    waiting._pollers.clear()
     yield emulator_server
-    aws.forget_sessions()
 
 
 @pytest.fixture
@@ -54,7 +51,7 @@ def snapshot_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
         "timeout": 30,
         "storage_tier": "standard",
         "copy_volume_tags": False,
-        "creation_token": "token-" + volume_id,
+        "resource_urn": URN_PREFIX + "snapshot-of-" + volume_id,
     }
     props.update(overrides)
     return {k: v for k, v in props.items() if v is not None}

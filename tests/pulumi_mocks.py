@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 
-DYNAMIC = "pulumi-python:dynamic:Resource"
+DYNAMIC = "pulumi-python:dynamic/ebs-snapshots:"
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -20,9 +20,9 @@ class Recorder(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(args)
         outs = dict(args.inputs)
-        if args.typ == DYNAMIC and "confirm_delete_volume" in outs:
+        if args.typ.startswith(DYNAMIC) and "confirm_delete_volume" in outs:
             outs.update(availability_zone="us-east-1a", size=8, volume_type="gp3", volume_tags={"team": "x"})
-        elif args.typ == DYNAMIC and "instance_id" in outs:
+        elif args.typ.startswith(DYNAMIC) and "instance_id" in outs:
             members = [
                 {
                     "volume_id": v,
@@ -42,7 +42,7 @@ class Recorder(pulumi.runtime.Mocks):
                 account_id="123456789012",
                 region="us-east-1",
             )
-        elif args.typ == DYNAMIC:
+        elif args.typ.startswith(DYNAMIC):
             outs.update(
                 snapshot_id=f"snap-{outs['volume_id'][4:]}",
                 wait_time=self.wait_time,

@@ -110,8 +110,10 @@ class PulumiStack:
     def state(self) -> dict[str, Any]:
         return dict(json.loads(self.state_file().read_text()))
 
-    def resources(self, type_: str = "pulumi-python:dynamic:Resource") -> list[dict[str, Any]]:
-        return [r for r in self.state()["checkpoint"]["latest"].get("resources", []) if r["type"] == type_]
+    def resources(self, type_prefix: str = "pulumi-python:dynamic") -> list[dict[str, Any]]:
+        """The resources in state whose type starts with `type_prefix` (default: this package's)."""
+        resources = self.state()["checkpoint"]["latest"].get("resources", [])
+        return [r for r in resources if r["type"].startswith(type_prefix)]
 
     def start_up(self) -> subprocess.Popen[str]:
         """`pulumi up` in the background (for tests that kill it)."""

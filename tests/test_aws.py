@@ -9,8 +9,8 @@ import pytest
 from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, aws
+from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import AccountNotAllowed, SnapshotProviderError
-from snapshot_provider.inputs import AccountSelection
 
 ROLE = "arn:aws:iam::123456789012:role/snapshots"
 
@@ -32,7 +32,7 @@ def test_named_profile_from_the_shared_config(
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    account = AccountSelection(region=REGION, profile="snapshots")
+    account = AccountSelection.of(region=REGION, profile="snapshots")
     assert aws.session_for(account).get_credentials().access_key == "AKIAPROFILEKEY000001"
     assert aws.caller_account_id(account) == "123456789012"
 

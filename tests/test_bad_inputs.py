@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
-from test_inputs import BAD_EBS_INPUTS, BAD_INSTANCE_INPUTS
+from test_schema import BAD_EBS_INPUTS, BAD_INSTANCE_INPUTS
 
 from components.tagging import SnapshotPolicy
 from conftest import BAD_INPUT_FIGURES, REGION
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, VolumeRemovalProvider
 from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.inputs import InvalidInputs
-from snapshot_provider.volume_removal import VolumeRemovalProvider
+from snapshot_provider.schema import InvalidInputs
 
 pytestmark = pytest.mark.reliability
 
@@ -46,11 +46,17 @@ AWS_STAGE_CASES: dict[str, Case] = {
         "allowed_account_ids",
         "add the account to allowed_account_ids",
     ),
-    "import of a snapshot of another volume": lambda w: (
+    "import of a snapshot that does not exist": lambda w: (
         EbsSnapshotProvider(),
         ebs(volume_id=w["volume"], import_snapshot_id="snap-0123456789abcdef0"),
         "import_snapshot_id",
         "check the id",
+    ),
+    "import of a snapshot of another volume": lambda w: (
+        EbsSnapshotProvider(),
+        ebs(volume_id=w["volume"], import_snapshot_id=w["snapshot_of_root"]),
+        "import_snapshot_id",
+        f"set volume_id to {w['root']}",
     ),
     "instance that does not exist": lambda w: (
         InstanceSnapshotsProvider(),
@@ -111,12 +117,15 @@ POLICY_CASES = [
 def world(emulator: Ec2Emulator) -> dict[str, Any]:
     instance = emulator.seed_instance(data_volumes=2)
     [volume] = emulator.seed_volumes(1)
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    snapshot_of_root = ec2.create_snapshot(VolumeId=instance["root_volume_id"])["SnapshotId"]
     emulator.clear_calls()
     return {
         "instance": instance["instance_id"],
         "root": instance["root_volume_id"],
         "volume": volume,
         "data": [d["volume_id"] for d in instance["data_volumes"]],
+        "snapshot_of_root": snapshot_of_root,
     }
 
 
@@ -132,39 +141,46 @@ def refuse(provider: Any, props: dict[str, Any]) -> tuple[str, str]:
     raise AssertionError("accepted")
 
 
-def assert_nothing_changed(emulator: Ec2Emulator) -> int:
-    changes = [c.action for c in emulator.calls() if c.mutating]
-    assert changes == [] and emulator.snapshots() == [], changes
-    return len(changes)
+def changes_made(emulator: Ec2Emulator) -> list[str]:
+    """What the emulator carried out that changed something (its call log), for the figures and the assertion."""
+    return [c.action for c in emulator.calls() if c.mutating]
+
+
+def record(case: str, stage: str, emulator: Ec2Emulator, snapshots_before: int = 0) -> None:
+    changes = changes_made(emulator)
+    BAD_INPUT_FIGURES.append({"case": case, "stage": stage, "changes": len(changes)})
+    assert changes == [], f"{case}: a refused input changed something: {changes}"
+    assert len(emulator.snapshots()) == snapshots_before
 
 
 @pytest.mark.parametrize("case", [c[0] for c in BAD_EBS_INPUTS])
 def test_bad_ebs_snapshot_input(emulator: Ec2Emulator, volume_id: str, case: str) -> None:
     _, overrides, prop, words = next(c for c in BAD_EBS_INPUTS if c[0] == case)
     stage, message = refuse(EbsSnapshotProvider(), {**ebs(volume_id=volume_id), **overrides})
+    record(case, stage, emulator)
     assert stage == "preview" and prop in message and words in message
-    BAD_INPUT_FIGURES.append({"case": case, "stage": stage, "changes": assert_nothing_changed(emulator)})
 
 
 @pytest.mark.parametrize("case", [c[0] for c in BAD_INSTANCE_INPUTS])
 def test_bad_instance_snapshots_input(emulator: Ec2Emulator, case: str) -> None:
     _, overrides, prop, words = next(c for c in BAD_INSTANCE_INPUTS if c[0] == case)
     stage, message = refuse(InstanceSnapshotsProvider(), {**ebs(instance_id="i-0123456789abcdef0"), **overrides})
+    record(case, stage, emulator)
     assert stage == "preview" and prop in message and words in message
-    BAD_INPUT_FIGURES.append({"case": case, "stage": stage, "changes": assert_nothing_changed(emulator)})
 
 
 @pytest.mark.parametrize("case", list(AWS_STAGE_CASES))
 def test_bad_input_found_by_aws(emulator: Ec2Emulator, world: dict[str, Any], case: str) -> None:
     provider, props, field, fix = AWS_STAGE_CASES[case](world)
     stage, message = refuse(provider, props)
+    record(case, stage, emulator, snapshots_before=1)  # the world's one snapshot, of the root volume
     assert field in message and fix in message, message
-    BAD_INPUT_FIGURES.append({"case": case, "stage": stage, "changes": assert_nothing_changed(emulator)})
 
 
 @pytest.mark.parametrize("overrides,field,words", POLICY_CASES, ids=[c[1] for c in POLICY_CASES])
 def test_bad_component_policy(emulator: Ec2Emulator, overrides: dict[str, Any], field: str, words: str) -> None:
+    # Refused by the program itself, before any resource is registered (so before the provider sees anything).
     with pytest.raises(ValueError) as refused:
         SnapshotPolicy(**{"owner": "finops", "reason": "cleanup", **overrides})
+    record(field, "the program", emulator)
     assert field in str(refused.value) and words in str(refused.value)
-    BAD_INPUT_FIGURES.append({"case": field, "stage": "preview", "changes": assert_nothing_changed(emulator)})

@@ -37,7 +37,7 @@ def test_volume_is_deleted_only_after_its_snapshot_with_opt_in() -> Any:
             "volume_type": "gp3",
             "tags": {"team": "x"},
         }
-        assert "ReversibleVolumeCleanup$pulumi-python:dynamic:Resource" in removal_urn
+        assert "ReversibleVolumeCleanup$pulumi-python:dynamic/ebs-snapshots:VolumeRemoval" in removal_urn
 
     assert cleanup.removal is not None and cleanup.deleted_volume is not None
     return pulumi.Output.all(cleanup.deleted_volume, cleanup.removal.urn).apply(check)

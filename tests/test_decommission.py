@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi_mocks import DYNAMIC, Recorder, use
+from pulumi_mocks import Recorder, use
 
 from components.decommission import SafeDecommission, SafeDecommissionArgs, decommission_refusal
 from components.tagging import SnapshotPolicy
@@ -53,10 +53,13 @@ def test_instance_is_stopped_after_the_snapshots_with_restore_instructions() -> 
         assert stop.typ == "aws:ec2transitgateway/instanceState:InstanceState"
         assert stop.inputs == {"instanceId": "i-01234567", "state": "stopped"}
         snapshot_set = mocks.named("old-db-snapshots")
-        assert snapshot_set.typ == DYNAMIC and snapshot_set.inputs["tags"]["reason"] == "decommission"
+        assert (
+            snapshot_set.typ == "pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots"
+            and snapshot_set.inputs["tags"]["reason"] == "decommission"
+        )
         assert snapshot_set.inputs["copy_tags_from_source"] == "volume"
         assert "SafeDecommission$aws:ec2transitgateway" in stop_urn
-        assert "SafeDecommission$pulumi-python:dynamic:Resource" in set_urn
+        assert "SafeDecommission$pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots" in set_urn
         assert restore[0]["command"] == (
             "aws ec2 create-volume --snapshot-id snap-root0000 --availability-zone us-east-1a"
         )

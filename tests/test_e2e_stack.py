@@ -14,7 +14,7 @@ from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.inputs import CREATION_TOKEN_TAG
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
 
 PENDING = 3.0
 
@@ -42,7 +42,7 @@ def test_preview_shows_the_create_and_changes_nothing(stack: PulumiStack, emulat
     result = stack.preview()
 
     assert "+ 3 to create" in result.stdout  # stack, snapshot, audit trail
-    assert "pulumi-python:dynamic:Resource" in result.stdout and "snapshot" in result.stdout
+    assert "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot" in result.stdout and "snapshot" in result.stdout
     assert mutating(emulator) == []
     assert emulator.snapshots() == []
 
@@ -88,7 +88,7 @@ def test_tag_change_updates_in_place_and_volume_change_replaces(stack: PulumiSta
     emulator.clear_calls()
     stack.up()
     assert stack.outputs()["snapshot_id"] == original
-    assert mutating(emulator) == ["CreateTags"]
+    assert mutating(emulator) == ["CreateTags"]  # the changed tag only
     assert emulator.snapshots()[0]["tags"]["owner"] == "platform"
 
     stack.config(volume_id=second)
@@ -98,9 +98,9 @@ def test_tag_change_updates_in_place_and_volume_change_replaces(stack: PulumiSta
     replacement = stack.outputs()["snapshot_id"]
     assert replacement != original
     assert [s["snapshot_id"] for s in emulator.snapshots()] == [replacement]
-    # create-before-delete: the old snapshot goes only after the new one completed
+    # create-before-delete: the old snapshot goes only after the new one completed (and was marked recorded)
     actions = [c.action for c in emulator.calls()]
-    assert mutating(emulator) == ["CreateSnapshot", "DeleteSnapshot"]
+    assert mutating(emulator) == ["CreateSnapshot", "CreateTags", "DeleteSnapshot"]
     assert actions.index("DeleteSnapshot") > max(i for i, a in enumerate(actions) if a == "DescribeSnapshots")
 
 
@@ -163,7 +163,7 @@ def test_killed_run_is_adopted_not_duplicated(stack: PulumiStack, emulator: Ec2E
     assert len(snapshots) == 1, snapshots
     assert len(emulator.calls("CreateSnapshot")) == 1
     assert stack.outputs()["snapshot_id"] == snapshots[0]["snapshot_id"]
-    assert snapshots[0]["tags"][CREATION_TOKEN_TAG]
+    assert snapshots[0]["tags"][ATTEMPT_TAG] == RECORDED
     assert stack.outputs()["wait_time"] >= 14
 
 
@@ -239,7 +239,7 @@ def test_cleanup_deletes_after_snapshot_and_destroy_restores(stack: PulumiStack,
     stack.up()
     assert volume_id not in emulator.ec2_backend().volumes
     actions = [c.action for c in emulator.calls() if c.mutating]
-    assert actions == ["CreateSnapshot", "DeleteVolume"]  # the delete only after the snapshot completed
+    assert actions == ["CreateSnapshot", "CreateTags", "DeleteVolume"]  # the delete only after the snapshot completed
     [snapshot] = emulator.snapshots()
     assert snapshot["state"] == "completed" and snapshot["tags"]["reason"] == "unattached for 90 days"
     assert stack.outputs()["deleted_volume"]["size"] == 20

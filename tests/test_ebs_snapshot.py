@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import boto3
 import pytest
 
 from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.ebs_snapshot import plan_ebs_diff
+from snapshot_provider.ebs_snapshot import SCHEMA
 from snapshot_provider.errors import (
     AccountNotAllowed,
     SnapshotFailed,
@@ -18,7 +16,7 @@ from snapshot_provider.errors import (
     SnapshotProviderError,
     SnapshotTimedOut,
 )
-from snapshot_provider.inputs import CREATION_TOKEN_TAG
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 
 provider = EbsSnapshotProvider()
 
@@ -74,12 +72,13 @@ def test_create_waits_until_completed_and_reports_wait_time(emulator: Ec2Emulato
 def test_create_tags_at_creation_in_one_call(emulator: Ec2Emulator, volume_id: str) -> None:
     provider.create(snapshot_props(volume_id, tags={"owner": "finops"}, description="before cleanup"))
 
-    assert mutating_actions(emulator) == ["CreateSnapshot"]  # no CreateTags afterwards
+    # Tags go with the request; the one CreateTags afterwards marks the snapshot recorded (see lifecycle).
+    assert mutating_actions(emulator) == ["CreateSnapshot", "CreateTags"]
     [call] = emulator.calls("CreateSnapshot")
     assert call.params["TagSpecification.1.ResourceType"] == "snapshot"
     [snapshot] = emulator.snapshots()
     assert snapshot["tags"]["owner"] == "finops"
-    assert snapshot["tags"][CREATION_TOKEN_TAG] == "token-" + volume_id
+    assert snapshot["tags"][RESOURCE_TAG] == resource_token(snapshot_props(volume_id)["resource_urn"])
 
 
 def test_create_copies_volume_tags_when_asked(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -108,55 +107,6 @@ def test_create_times_out_leaving_the_snapshot_for_the_next_run(emulator: Ec2Emu
     [snapshot] = emulator.snapshots()
     assert snapshot["state"] == "pending"
     assert snapshot["snapshot_id"] in str(timed_out.value) and "adopt" in str(timed_out.value)
-
-
-def test_create_adopts_snapshot_left_by_crashed_run(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=1.5)
-    token = "token-" + volume_id
-    # The crashed run got as far as CreateSnapshot, with its creation token, and died while waiting.
-    left = ec2(emulator).create_snapshot(
-        VolumeId=volume_id,
-        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": CREATION_TOKEN_TAG, "Value": token}]}],
-    )["SnapshotId"]
-    emulator.clear_calls()
-
-    result = provider.create(snapshot_props(volume_id))
-
-    assert result.id == left
-    assert emulator.calls("CreateSnapshot") == []
-    assert len(emulator.snapshots()) == 1
-    assert result.outs["wait_time"] >= 1.0  # measured from the first run's request, not from adoption
-
-
-def test_create_after_timeout_adopts_instead_of_duplicating(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=3)
-    with pytest.raises(SnapshotTimedOut):
-        provider.create(snapshot_props(volume_id, timeout=1))
-    result = provider.create(snapshot_props(volume_id, timeout=30))
-    assert len(emulator.calls("CreateSnapshot")) == 1
-    assert [s["snapshot_id"] for s in emulator.snapshots()] == [result.id]
-
-
-def test_create_does_not_adopt_snapshots_of_another_volume_or_token(emulator: Ec2Emulator) -> None:
-    first, second = emulator.seed_volumes(2)
-    provider.create(snapshot_props(first, creation_token="same"))
-    provider.create(snapshot_props(second, creation_token="same"))
-    provider.create(snapshot_props(first, creation_token="other"))
-    assert len(emulator.calls("CreateSnapshot")) == 3
-
-
-def test_create_removes_failed_leftover_before_taking_a_new_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=0.1, fail_volume_ids=[volume_id])
-    token = "token-" + volume_id
-    failed = ec2(emulator).create_snapshot(
-        VolumeId=volume_id,
-        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": CREATION_TOKEN_TAG, "Value": token}]}],
-    )["SnapshotId"]
-    time.sleep(0.2)
-    emulator.configure(fail_volume_ids=[])
-    result = provider.create(snapshot_props(volume_id))
-    assert result.id != failed
-    assert [s["snapshot_id"] for s in emulator.snapshots()] == [result.id]
 
 
 def test_create_refuses_other_account_before_any_change(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -204,22 +154,6 @@ def test_refresh_keeps_wait_time_and_reports_tag_drift(emulator: Ec2Emulator, vo
     assert result.inputs is None  # refresh keeps the program's inputs, so the next up repairs the drift
 
 
-def test_import_reads_inputs_from_the_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
-    snapshot_id = ec2(emulator).create_snapshot(
-        VolumeId=volume_id,
-        Description="made by hand",
-        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "team", "Value": "db"}]}],
-    )["SnapshotId"]
-    result = provider.read(snapshot_id, {"region": REGION})
-    assert result.id == snapshot_id
-    assert result.inputs is not None
-    assert result.inputs["volume_id"] == volume_id
-    assert result.inputs["description"] == "made by hand"
-    assert result.inputs["tags"] == {"team": "db"}
-    assert result.outs["snapshot_id"] == snapshot_id and result.outs["wait_time"] is None
-    assert mutating_actions(emulator) == ["CreateSnapshot"]  # only the one made by hand
-
-
 # --- diff ---------------------------------------------------------------------------------------------------------
 BASE = {
     "volume_id": "vol-01234567",
@@ -248,6 +182,9 @@ DIFF_CASES = [
     ("allowed accounts (state only)", {"allowed_account_ids": ["123456789012"]}, True, []),
     ("timeout", {"timeout": 600}, False, []),
     ("copy volume tags", {"copy_volume_tags": True}, False, []),
+    ("triggers", {"triggers": {"release": "v2"}}, True, ["triggers"]),
+    ("internal urn (aliases, upgrades)", {"resource_urn": "urn:pulumi:other"}, False, []),
+    ("tags removed", {"tags": None}, True, []),
 ]
 
 
@@ -255,17 +192,14 @@ DIFF_CASES = [
 def test_diff_reports_replaces_and_updates_precisely(
     case: str, change: dict, changes: bool, replaces: list[str]
 ) -> None:
-    result = plan_ebs_diff(BASE, {**BASE, **change})
+    result = SCHEMA.diff(BASE, {**BASE, **change})
     assert result.changes is changes, case
     assert result.replaces == replaces, case
-    if changes and not replaces:
-        assert "snapshot_id" in (result.stables or [])
-        assert not set(change) & set(result.stables or [])
 
 
 def test_diff_same_account_role_change_does_not_replace() -> None:
     old = {**BASE, "role_arn": "arn:aws:iam::123456789012:role/a"}
-    result = plan_ebs_diff(old, {**BASE, "role_arn": "arn:aws:iam::123456789012:role/b"})
+    result = SCHEMA.diff(old, {**BASE, "role_arn": "arn:aws:iam::123456789012:role/b"})
     assert result.changes and result.replaces == []
 
 
@@ -280,7 +214,7 @@ def test_update_changes_tags_in_place_and_leaves_other_tags(emulator: Ec2Emulato
     assert mutating_actions(emulator) == ["CreateTags", "DeleteTags"]
     assert outs["tags"] == {"keep": "1", "new": "3"}
     assert "team" in outs["all_tags"] and "drop" not in outs["all_tags"]
-    assert emulator.snapshots()[0]["tags"][CREATION_TOKEN_TAG] == "token-" + volume_id
+    assert emulator.snapshots()[0]["tags"][ATTEMPT_TAG] == RECORDED  # the provider's own tags are left alone
     assert outs["wait_time"] == created.outs["wait_time"]
 
 
@@ -328,7 +262,7 @@ def test_create_with_import_snapshot_id_adopts_without_creating(emulator: Ec2Emu
     result = provider.create(snapshot_props(volume_id, import_snapshot_id=snapshot_id, tags={"a": "new"}))
     assert result.id == snapshot_id
     assert result.outs["wait_time"] is None
-    assert mutating_actions(emulator) == ["CreateTags"]
+    assert mutating_actions(emulator) == ["CreateTags"]  # the input tags; an imported snapshot gets no provider tags
     assert emulator.snapshots()[0]["tags"]["a"] == "new"
 
 

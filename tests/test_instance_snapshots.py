@@ -11,10 +11,11 @@ from conftest import REGION
 from emulator import Ec2Emulator
 from snapshot_provider import InstanceSnapshotsProvider
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.inputs import CREATION_TOKEN_TAG
-from snapshot_provider.instance_snapshots import Member, plan_instance_diff, plan_members
+from snapshot_provider.instance_snapshots import plan_members
+from snapshot_provider.lifecycle import RESOURCE_TAG, Member, resource_token
 
 provider = InstanceSnapshotsProvider()
+URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::set-of-"
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def props(instance: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         "storage_tier": "standard",
         "exclude_boot_volume": False,
         "exclude_data_volume_ids": [],
-        "creation_token": "set-" + instance["instance_id"],
+        "resource_urn": URN + instance["instance_id"],
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -73,6 +74,7 @@ def test_check_refuses_duplicate_exclusions() -> None:
         },
     )
     assert [f.property for f in result.failures] == ["exclude_data_volume_ids"]
+    assert "more than once" in result.failures[0].reason
 
 
 DIFF_BASE = {
@@ -97,12 +99,12 @@ DIFF_BASE = {
     ],
 )
 def test_diff_replaces_on_instance_or_exclusion_change(change: dict[str, Any], replaces: list[str]) -> None:
-    assert plan_instance_diff(DIFF_BASE, {**DIFF_BASE, **change}).replaces == replaces
+    assert provider.diff("i-01234567:snap-1", DIFF_BASE, {**DIFF_BASE, **change}).replaces == replaces
 
 
 def test_diff_replaces_a_set_with_a_missing_member() -> None:
     olds = {**DIFF_BASE, "snapshots": [{"snapshot_id": "snap-1", "state": "missing"}]}
-    assert plan_instance_diff(olds, DIFF_BASE).replaces == ["snapshot_ids"]
+    assert provider.diff("i-01234567:snap-1", olds, DIFF_BASE).replaces == ["snapshot_ids"]
 
 
 # --- create -------------------------------------------------------------------------------------------------------
@@ -118,8 +120,9 @@ def test_create_snapshots_every_volume_and_waits_for_the_slowest(
     devices = {s["volume_id"]: s["device_name"] for s in outs["snapshots"]}
     assert devices[data(instance, 0)] == "/dev/sdf"
     assert 2.0 <= outs["wait_time"] < 4.0
-    assert [c.action for c in emulator.calls() if c.mutating] == ["CreateSnapshots"]
-    assert all(s["tags"][CREATION_TOKEN_TAG] == "set-" + instance["instance_id"] for s in emulator.snapshots())
+    assert [c.action for c in emulator.calls() if c.mutating] == ["CreateSnapshots", "CreateTags"]  # + recorded
+    token = resource_token(URN + instance["instance_id"])
+    assert all(s["tags"][RESOURCE_TAG] == token for s in emulator.snapshots())
     assert result.id.startswith(instance["instance_id"] + ":")
 
 
@@ -165,14 +168,16 @@ def test_timeout_then_next_run_adopts_the_whole_set(emulator: Ec2Emulator, insta
     assert sorted(result.outs["snapshot_ids"].values()) == sorted(s["snapshot_id"] for s in emulator.snapshots())
 
 
-def test_leftover_of_other_volumes_is_removed_before_a_new_set(emulator: Ec2Emulator, instance: dict[str, Any]) -> None:
+def test_leftover_set_of_other_volumes_is_refused_not_deleted(emulator: Ec2Emulator, instance: dict[str, Any]) -> None:
     emulator.configure(pending_seconds=30)
     with pytest.raises(SnapshotTimedOut):
         provider.create(props(instance, timeout=1, exclude_boot_volume=True))
+    left = {s["snapshot_id"] for s in emulator.snapshots()}
     emulator.configure(pending_seconds=0)
-    result = provider.create(props(instance))  # the inputs changed: the old partial set is not this set
-    assert sorted(s["snapshot_id"] for s in emulator.snapshots()) == sorted(result.outs["snapshot_ids"].values())
-    assert len(result.outs["snapshot_ids"]) == 3
+    with pytest.raises(SnapshotProviderError, match="left by an interrupted create of this resource") as refused:
+        provider.create(props(instance))  # the inputs changed: the old partial set is not this set
+    assert all(sid in str(refused.value) for sid in left)
+    assert {s["snapshot_id"] for s in emulator.snapshots()} == left
 
 
 # --- read, update, delete ------------------------------------------------------------------------------------------
@@ -186,7 +191,7 @@ def test_member_deleted_out_of_band_is_drift_not_a_crash(emulator: Ec2Emulator, 
     assert result.id == created.id
     states = {s["snapshot_id"]: s["state"] for s in result.outs["snapshots"]}
     assert states[gone] == "missing" and list(states.values()).count("completed") == 2
-    assert plan_instance_diff(result.outs, props(instance)).replaces == ["snapshot_ids"]
+    assert provider.diff(created.id, result.outs, props(instance)).replaces == ["snapshot_ids"]
 
 
 def test_set_deleted_out_of_band_leaves_state(emulator: Ec2Emulator, instance: dict[str, Any]) -> None:

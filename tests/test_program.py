@@ -1,4 +1,4 @@
-"""Program-side defaults: region resolution, creation tokens, the role session name (Pulumi mocks)."""
+"""Program-side: the shared constructor, defaults from the stack, the resource's URN, options (Pulumi mocks)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,72 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from snapshot_provider import EbsSnapshot
-from snapshot_provider.program import creation_token, default_region, default_session_name
+from snapshot_provider import EbsSnapshot, EbsSnapshotArgs
+from snapshot_provider.program import default_region, default_session_name
 
 
-def test_session_name_identifies_the_stack() -> None:
+def test_session_name_identifies_the_stack_when_a_role_is_assumed() -> None:
     use(Recorder())
-    assert default_session_name() == "pulumi-proj-dev"
-
-
-def test_creation_token_is_stable_per_resource_and_differs_between_resources() -> None:
-    use(Recorder())
-    assert creation_token("a") == creation_token("a")
-    assert creation_token("a") != creation_token("b")
+    assert default_session_name({"role_arn": "arn:aws:iam::123456789012:role/r"}) == "pulumi-proj-dev"
+    assert default_session_name({}) is None
 
 
 def test_region_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     use(Recorder())
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    assert default_region() == "eu-central-1"
+    assert default_region({}) == "eu-central-1"
+
+
+def test_unknown_input_names_the_valid_ones() -> None:
+    use(Recorder())
+    with pytest.raises(TypeError, match=r"has no input volumeid; its inputs are: .*volume_id"):
+        EbsSnapshot("s", volumeid="vol-01234567")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="aws_secret_access_key"):
+        EbsSnapshot("s", volume_id="vol-01234567", aws_secret_access_key="x")  # type: ignore[call-overload]
+
+
+@pulumi.runtime.test
+def test_args_class_and_keywords_register_the_same_inputs() -> Any:
+    mocks = use(Recorder())
+    EbsSnapshot("a", EbsSnapshotArgs(volume_id="vol-01234567", tags={"k": "v"}, region="eu-west-1"))
+    keywords = EbsSnapshot("k", volume_id="vol-01234567", tags={"k": "v"}, region="eu-west-1")
+
+    def check(_: Any) -> None:
+        a, k = mocks.named("a").inputs, mocks.named("k").inputs
+        assert {n: v for n, v in a.items() if n != "resource_urn"} == {
+            n: v for n, v in k.items() if n != "resource_urn"
+        }
+
+    return keywords.snapshot_id.apply(check)
+
+
+@pulumi.runtime.test
+def test_resource_urn_names_the_parent_chain_and_type() -> Any:
+    mocks = use(Recorder())
+    parent = pulumi.ComponentResource("my:pkg:Component", "parent")
+    top = EbsSnapshot("s", volume_id="vol-01234567")
+    EbsSnapshot("s", volume_id="vol-01234567", opts=pulumi.ResourceOptions(parent=parent))
+
+    def check(_: Any) -> None:
+        urns = [r.inputs["resource_urn"] for r in mocks.registered if r.name == "s"]
+        assert len(set(urns)) == 2
+        assert all(u.endswith("pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::s") for u in urns)
+        assert any("my:pkg:Component$" in u for u in urns)
+
+    return top.snapshot_id.apply(check)
+
+
+@pulumi.runtime.test
+def test_delete_before_replace_is_overridden_and_the_old_type_aliased() -> Any:
+    mocks = use(Recorder())
+    snapshot = EbsSnapshot("s", volume_id="vol-01234567", opts=pulumi.ResourceOptions(delete_before_replace=True))
+
+    def check(_: Any) -> None:
+        registered = mocks.named("s")
+        assert registered.typ == "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"
+
+    return snapshot.snapshot_id.apply(check)
 
 
 @pulumi.runtime.test
@@ -42,6 +88,6 @@ def test_resource_sends_program_defaults(monkeypatch: pytest.MonkeyPatch) -> Any
         inputs = mocks.named("s").inputs
         assert inputs["region"] == "ap-south-1"
         assert inputs["role_session_name"] == "pulumi-proj-dev"
-        assert inputs["creation_token"] == creation_token("s")
+        assert inputs["resource_urn"].endswith("::s")
 
     return snapshot.snapshot_id.apply(check)

@@ -12,13 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
 from conftest import RELIABILITY_FIGURES, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.inputs import CREATION_TOKEN_TAG
+from snapshot_provider.lifecycle import RESOURCE_TAG
 
 pytestmark = pytest.mark.reliability
 
@@ -36,7 +36,7 @@ def record(scenario: str, emulator: Ec2Emulator, expected: set[str]) -> None:
     snapshots = emulator.snapshots()
     present = {s["snapshot_id"] for s in snapshots}
     # One resource's snapshot of one volume: two of them is a duplicate.
-    per_token = Counter((s["tags"].get(CREATION_TOKEN_TAG), s["volume_id"]) for s in snapshots)
+    per_token = Counter((s["tags"].get(RESOURCE_TAG), s["volume_id"]) for s in snapshots)
     faults = sum(1 for c in emulator.calls() if c.fault)
     orphaned = len(present - expected)
     duplicated = sum(n - 1 for n in per_token.values() if n > 1)
@@ -96,7 +96,7 @@ def test_instance_snapshots_survive_faults(emulator: Ec2Emulator, mix: str) -> N
         "region": "us-east-1",
         "timeout": 60,
         "tags": {},
-        "creation_token": "reliability-set",
+        "resource_urn": "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::set",
     }
     created = provider.create(props)
     record(f"InstanceSnapshots create, {mix}", emulator, set(created.outs["snapshot_ids"].values()))
@@ -105,12 +105,10 @@ def test_instance_snapshots_survive_faults(emulator: Ec2Emulator, mix: str) -> N
 
 
 def test_create_snapshot_response_lost_is_adopted_not_repeated(emulator: Ec2Emulator, volume_id: str) -> None:
-    # Every CreateSnapshot is carried out and its answer lost, until the third.
-    emulator.configure(pending_seconds=0.5, drop_rate=1.0, actions=["CreateSnapshot"])
-    dropper = threading.Timer(1.5, lambda: emulator.configure(drop_rate=0.0))
-    dropper.start()
+    # Seed 1: the first CreateSnapshot is carried out and its answer lost.
+    emulator.configure(pending_seconds=0.5, seed=1, drop_rate=0.5, actions=["CreateSnapshot"])
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
-    dropper.cancel()
+    assert emulator.calls("CreateSnapshot")[0].fault == "drop"
     record("CreateSnapshot answer lost", emulator, {created.id})
 
 
@@ -130,13 +128,22 @@ def test_timeout_then_adoption(emulator: Ec2Emulator, volume_id: str) -> None:
 
 
 def test_credentials_expiring_mid_wait_fail_clearly_then_adopt(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=3.0)
-    expire = threading.Timer(1.0, lambda: emulator.configure(credentials_expired=True))
-    expire.start()
-    with pytest.raises(SnapshotProviderError) as failed:
-        EbsSnapshotProvider().create(snapshot_props(volume_id))
-    expire.join()
-    assert "ExpiredToken" in str(failed.value) and "adopted, not taken again" in str(failed.value)
+    emulator.configure(pending_seconds=6.0)  # completes only well after the credentials expire
+    failures: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            EbsSnapshotProvider().create(snapshot_props(volume_id))
+        except SnapshotProviderError as error:
+            failures.append(error)
+
+    waiting = threading.Thread(target=create)
+    waiting.start()
+    wait_for(lambda: emulator.calls("DescribeSnapshots"), timeout=30)  # the create is waiting
+    emulator.configure(credentials_expired=True)
+    waiting.join(timeout=120)
+    [failed] = failures
+    assert "ExpiredToken" in str(failed) and "adopted, not taken again" in str(failed)
     emulator.configure(credentials_expired=False)  # the user refreshed the credentials
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     record("credentials expire mid-wait, then the next run", emulator, {created.id})

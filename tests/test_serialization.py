@@ -64,4 +64,4 @@ def test_serialized_provider_creates_reads_and_deletes_from_a_fresh_process(
     assert report["type"] == "snapshot_provider.ebs_snapshot.EbsSnapshotProvider"
     assert report["state"] == "completed" and report["read_id"] == report["id"]
     assert report["after_delete_id"] == ""
-    assert [c.action for c in emulator.calls() if c.mutating] == ["CreateSnapshot", "DeleteSnapshot"]
+    assert [c.action for c in emulator.calls() if c.mutating] == ["CreateSnapshot", "CreateTags", "DeleteSnapshot"]

@@ -1,4 +1,5 @@
-"""Input validation: every bad input is refused with the property and the rule, before any AWS call."""
+"""The schemas: every bad input is refused with the property and the rule, before any AWS call; defaults, diffs,
+program-side props and the README's tables all come from the declarations."""
 
 from __future__ import annotations
 
@@ -6,15 +7,12 @@ from typing import Any
 
 import pytest
 from pulumi.output import Unknown
+from pulumi.runtime.rpc import UNKNOWN
 
-from snapshot_provider.inputs import (
-    UNKNOWN,
-    InvalidInputs,
-    check_ebs_snapshot,
-    check_instance_snapshots,
-    parse_ebs_snapshot,
-    tags_failures,
-)
+from snapshot_provider import rules
+from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SCHEMA
+from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SCHEMA
+from snapshot_provider.schema import InvalidInputs
 
 VOLUME = "vol-0123456789abcdef0"
 INSTANCE = "i-0123456789abcdef0"
@@ -35,7 +33,7 @@ BAD_EBS_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("description too long", {"description": "x" * 256}, "description", "at most 255"),
     ("description not a string", {"description": ["a"]}, "description", "must be a string"),
     ("tags not a map", {"tags": ["a", "b"]}, "tags", "map of strings"),
-    ("too many tags", {"tags": {f"k{i}": "v" for i in range(50)}}, "tags", "at most 49"),
+    ("too many tags", {"tags": {f"k{i}": "v" for i in range(49)}}, "tags", "at most 48"),
     ("aws: tag prefix", {"tags": {"aws:cloudformation:stack": "x"}}, "tags", "reserved for AWS"),
     ("AWS: tag prefix any case", {"tags": {"AWS:Owner": "x"}}, "tags", "reserved for AWS"),
     ("provider tag prefix", {"tags": {"pulumi-snapshot:creation-token": "x"}}, "tags", "this provider manages"),
@@ -59,7 +57,7 @@ BAD_EBS_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("malformed role arn", {"role_arn": "arn:aws:iam::12345:role/x"}, "role_arn", "not an IAM role ARN"),
     ("user arn instead of role", {"role_arn": "arn:aws:iam::123456789012:user/bob"}, "role_arn", "not an IAM role ARN"),
-    ("external id without role", {"external_id": "abc123"}, "external_id", "set role_arn"),
+    ("external id without role", {"external_id": "abc123"}, "external_id", "set role_arn too"),
     (
         "external id too short",
         {"role_arn": "arn:aws:iam::123456789012:role/r", "external_id": "a"},
@@ -72,7 +70,9 @@ BAD_EBS_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
         "role_session_name",
         "2-64",
     ),
-    ("session name without role", {"role_session_name": "ci-run"}, "role_session_name", "set role_arn"),
+    ("session name without role", {"role_session_name": "ci-run"}, "role_session_name", "set role_arn too"),
+    ("triggers not a map", {"triggers": ["v1"]}, "triggers", "map of names to values"),
+    ("trigger value a list", {"triggers": {"release": ["a"]}}, "triggers", "string, number or boolean"),
     (
         "allowed account ids not a list",
         {"allowed_account_ids": "123456789012"},
@@ -95,7 +95,7 @@ def test_check_refuses_bad_ebs_input_naming_property_and_rule(
     case: str, overrides: dict[str, Any], prop: str, words: str
 ) -> None:
     props = {**GOOD_VOLUME, **overrides}
-    failures = check_ebs_snapshot(props)
+    failures = EBS_SCHEMA.failures(props)
     assert failures, f"{case}: accepted"
     matching = [f for f in failures if f.property == prop]
     assert matching, f"{case}: no failure for {prop}: {failures}"
@@ -122,7 +122,7 @@ BAD_INSTANCE_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize("case,overrides,prop,words", BAD_INSTANCE_INPUTS, ids=[c[0] for c in BAD_INSTANCE_INPUTS])
 def test_check_refuses_bad_instance_input(case: str, overrides: dict[str, Any], prop: str, words: str) -> None:
-    failures = check_instance_snapshots({**GOOD_INSTANCE, **overrides})
+    failures = INSTANCE_SCHEMA.failures({**GOOD_INSTANCE, **overrides})
     assert any(f.property == prop and words in f.reason for f in failures), f"{case}: {failures}"
 
 
@@ -130,7 +130,7 @@ def test_valid_inputs_pass() -> None:
     props = {
         **GOOD_VOLUME,
         "description": "before decommission",
-        "tags": {f"k{i}": "v" for i in range(49)},
+        "tags": {f"k{i}": "v" for i in range(48)},
         "copy_volume_tags": True,
         "outpost_arn": "arn:aws:outposts:us-east-1:123456789012:outpost/op-0123456789abcdef0",
         "storage_tier": "archive",
@@ -142,24 +142,41 @@ def test_valid_inputs_pass() -> None:
         "allowed_account_ids": ["123456789012"],
         "endpoint_url": "https://ec2.us-east-1.amazonaws.com",
     }
-    assert check_ebs_snapshot(props) == []
-    assert check_ebs_snapshot({**GOOD_VOLUME, "volume_id": "vol-01234567"}) == []
-    assert check_ebs_snapshot({**GOOD_VOLUME, "region": "us-gov-west-1"}) == []
+    assert EBS_SCHEMA.failures(props) == []
+    assert EBS_SCHEMA.failures({**GOOD_VOLUME, "volume_id": "vol-01234567"}) == []
+    assert EBS_SCHEMA.failures({**GOOD_VOLUME, "region": "us-gov-west-1"}) == []
 
 
 def test_unknown_values_during_preview_are_accepted() -> None:
-    assert check_ebs_snapshot({"volume_id": UNKNOWN, "region": "us-east-1", "tags": UNKNOWN}) == []
-    assert check_ebs_snapshot({"volume_id": Unknown(), "region": "us-east-1", "tags": Unknown()}) == []
-    assert tags_failures({"k": UNKNOWN, "j": Unknown()}) == []
+    assert EBS_SCHEMA.failures({"volume_id": UNKNOWN, "region": "us-east-1", "tags": UNKNOWN}) == []
+    assert EBS_SCHEMA.failures({"volume_id": Unknown(), "region": "us-east-1", "tags": Unknown()}) == []
+    assert rules.tags({"k": UNKNOWN, "j": Unknown()}) == []
 
 
 def test_parse_refuses_what_check_refuses() -> None:
     with pytest.raises(InvalidInputs, match="volume_id"):
-        parse_ebs_snapshot({"volume_id": "nope", "region": "us-east-1"})
+        EBS_SCHEMA.parse({"volume_id": "nope", "region": "us-east-1"})
 
 
 def test_parse_fills_defaults() -> None:
-    inputs = parse_ebs_snapshot(GOOD_VOLUME)
-    assert inputs.settings.storage_tier == "standard"
-    assert inputs.settings.timeout == 24 * 3600
-    assert inputs.account.allowed_account_ids == ()
+    inputs = EBS_SCHEMA.parse(GOOD_VOLUME)
+    assert (inputs["storage_tier"], inputs["timeout"], inputs["tags"]) == ("standard", 24 * 3600, {})
+    assert inputs["copy_volume_tags"] is False and "allowed_account_ids" not in inputs
+
+
+def test_archive_back_to_standard_is_refused_at_check() -> None:
+    [failure] = EBS_SCHEMA.failures({**GOOD_VOLUME, "storage_tier": "standard"}, {"storage_tier": "archive"})
+    assert failure.property == "storage_tier" and "RestoreSnapshotTier" in failure.reason
+
+
+def test_every_field_says_what_a_change_means() -> None:
+    for schema in (EBS_SCHEMA, INSTANCE_SCHEMA):
+        for name, field in schema.fields.items():
+            assert field.on_change in ("replace", "update", "state", "none"), name
+            assert field.doc, name
+
+
+def test_diff_ignores_fields_not_in_the_schema() -> None:
+    # Keys an older version stored (e.g. its creation_token) or the SDK adds (__provider) are not inputs today.
+    old = {**GOOD_VOLUME, "creation_token": "abc", "__provider": "x"}
+    assert EBS_SCHEMA.diff(old, {**GOOD_VOLUME, "__provider": "y"}).changes is False

@@ -1,0 +1,198 @@
+"""The inputs every snapshot resource shares, declared once: where the provider acts, and how snapshots are taken.
+
+Each resource's own `*Args` TypedDict extends these; `schema.Schema.of` reads the declarations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
+
+import pulumi
+
+from snapshot_provider import rules
+from snapshot_provider.program import default_region, default_session_name
+from snapshot_provider.schema import Field, Schema, role_in_another_account
+
+DEFAULT_TIMEOUT = 24 * 3600  # the first snapshot of a multi-TiB volume can take many hours
+
+REGION_MISSING = (
+    "is not set: pass region=..., or set the stack's aws:region (pulumi config set aws:region us-east-1), "
+    "or AWS_REGION / AWS_DEFAULT_REGION"
+)
+
+
+class AccountArgs(TypedDict, total=False):
+    """Where the provider acts and as whom. Credentials are never inputs: they come from the standard AWS chain."""
+
+    region: Annotated[
+        pulumi.Input[str],
+        Field(
+            "the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset",
+            rule=rules.region,
+            required=True,
+            missing=REGION_MISSING,
+            on_change="replace",
+            program_default=default_region,
+        ),
+    ]
+    profile: Annotated[
+        pulumi.Input[str],
+        Field(
+            "a named profile from `~/.aws/config`; unset: the standard credential chain",
+            rule=rules.profile,
+            on_change="state",
+        ),
+    ]
+    role_arn: Annotated[
+        pulumi.Input[str],
+        Field(
+            "assume this role (cross-account); credentials refresh during long waits; a role in another account "
+            "replaces",
+            rule=rules.role_arn,
+            on_change="state",
+            replaces_when=role_in_another_account,
+        ),
+    ]
+    external_id: Annotated[
+        pulumi.Input[str],
+        Field(
+            "external id for `role_arn`; stored as a secret",
+            rule=rules.external_id,
+            on_change="state",
+            secret=True,
+            requires="role_arn",
+        ),
+    ]
+    role_session_name: Annotated[
+        pulumi.Input[str],
+        Field(
+            "session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack",
+            rule=rules.role_session_name,
+            on_change="state",
+            requires="role_arn",
+            program_default=default_session_name,
+        ),
+    ]
+    allowed_account_ids: Annotated[
+        pulumi.Input[Sequence[pulumi.Input[str]]],
+        Field(
+            "refuse, before any change, to act in another account (checked with STS)",
+            rule=rules.allowed_account_ids,
+            on_change="state",
+        ),
+    ]
+    endpoint_url: Annotated[
+        pulumi.Input[str],
+        Field(
+            "EC2 endpoint for VPC endpoints and emulators; unset: `AWS_ENDPOINT_URL`",
+            rule=rules.endpoint_url,
+            on_change="state",
+        ),
+    ]
+
+
+def archive_is_one_way(old: Any, new: Any) -> str | None:
+    if old == "archive" and new == "standard":
+        return (
+            "an archived snapshot cannot be moved back to 'standard' by this resource: restore it with "
+            "ec2:RestoreSnapshotTier, or replace the resource"
+        )
+    return None
+
+
+class SnapshotArgs(AccountArgs, total=False):
+    """How snapshots are taken: shared by EbsSnapshot and InstanceSnapshots."""
+
+    description: Annotated[
+        pulumi.Input[str],
+        Field(
+            "at most 255 characters; EC2 cannot change it on an existing snapshot",
+            rule=rules.description,
+            on_change="replace",
+        ),
+    ]
+    tags: Annotated[
+        pulumi.Input[Mapping[str, pulumi.Input[str]]],
+        Field(
+            "applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, "
+            "no `aws:` or `pulumi-snapshot:` keys",
+            rule=rules.tags,
+            default={},
+        ),
+    ]
+    outpost_arn: Annotated[
+        pulumi.Input[str],
+        Field("take a local snapshot on this Outpost", rule=rules.outpost_arn, on_change="replace"),
+    ]
+    storage_tier: Annotated[
+        pulumi.Input[Literal["standard", "archive"]],
+        Field(
+            "`archive` is requested once the snapshot completed; archive back to standard is refused (use "
+            "`RestoreSnapshotTier`)",
+            rule=rules.storage_tier,
+            default="standard",
+            transition=archive_is_one_way,
+        ),
+    ]
+    timeout: Annotated[
+        pulumi.Input[float],
+        Field(
+            "seconds to wait for `completed`, 1 s to 7 days",
+            rule=rules.timeout,
+            default=DEFAULT_TIMEOUT,
+            on_change="none",
+        ),
+    ]
+    permission_check: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)",
+            rule=rules.boolean,
+            on_change="none",
+        ),
+    ]
+    triggers: Annotated[
+        pulumi.Input[Mapping[str, Any]],
+        Field(
+            "any change of a value takes a new snapshot (new one completed first, then the old one deleted): a "
+            "release version, a maintenance date",
+            rule=rules.triggers,
+            on_change="replace",
+        ),
+    ]
+
+
+ACCOUNT_FIELDS = tuple(Schema.of(AccountArgs).fields)
+
+
+@dataclass(frozen=True)
+class AccountSelection:
+    """Where and as whom the provider acts: the values of `AccountArgs`. Hashable: clients and pollers are shared
+    per selection."""
+
+    values: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, **values: Any) -> AccountSelection:
+        return cls.from_props(values)
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any]) -> AccountSelection:
+        """Taken as they are (no rules), so that refresh and destroy work whatever today's rules say."""
+        values = dict(props)
+        values["region"] = values.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return cls(tuple((name, _hashable(values.get(name))) for name in ACCOUNT_FIELDS))
+
+    def get(self, name: str) -> Any:
+        return dict(self.values).get(name)
+
+    @property
+    def region(self) -> str:
+        return str(self.get("region") or "")
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value

@@ -1,0 +1,186 @@
+"""Rules for single input values: pure functions that return why a value is refused (or nothing when it is fine).
+
+Each reason names the rule and the fix; `schema` puts the property name in front. Values still unknown during a
+preview (outputs of other resources) never reach a rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from pulumi.output import Unknown
+from pulumi.runtime.rpc import UNKNOWN
+
+# A rule returns nothing for a good value, else one reason or several.
+Rule = Callable[[Any], "str | Sequence[str] | None"]
+
+VOLUME_ID = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+SNAPSHOT_ID = re.compile(r"^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+REGION = re.compile(r"^(?:[a-z]{2}|us-gov|us-iso[a-z]?|eu-iso[a-z]?)-[a-z]+-\d{1,2}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+OUTPOST_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:outposts:[a-z0-9-]+:\d{12}:outpost/op-[0-9a-f]{17}$")
+ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+ROLE_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+
+MAX_TAGS = 50  # EC2's limit per resource, including the tags this provider manages
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_DESCRIPTION = 255
+MIN_TIMEOUT = 1
+MAX_TIMEOUT = 7 * 24 * 3600
+STORAGE_TIERS = ("standard", "archive")
+
+# Tags under this prefix belong to the provider (see `lifecycle`); users may not set them.
+MANAGED_TAG_PREFIX = "pulumi-snapshot:"
+MANAGED_TAG_COUNT = 2
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value that is not known yet during a preview (the output of another resource)."""
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
+
+
+def _string(pattern: re.Pattern[str], what: str) -> Rule:
+    def rule(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return f"must be a string, got {type(value).__name__}"
+        if not value:
+            return f"must not be empty (expected {what})"
+        if not pattern.match(value):
+            return f"{value!r} is not {what}"
+        return None
+
+    return rule
+
+
+volume_id = _string(VOLUME_ID, "a valid EBS volume id (expected vol- followed by 8 or 17 hex digits)")
+snapshot_id = _string(SNAPSHOT_ID, "a valid EBS snapshot id (expected snap- followed by 8 or 17 hex digits)")
+instance_id = _string(INSTANCE_ID, "a valid EC2 instance id (expected i- followed by 8 or 17 hex digits)")
+region = _string(REGION, "an AWS region name (expected something like us-east-1)")
+outpost_arn = _string(OUTPOST_ARN, "an Outpost ARN (expected arn:aws:outposts:REGION:ACCOUNT:outpost/op-...)")
+role_arn = _string(ROLE_ARN, "an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)")
+external_id = _string(EXTERNAL_ID, "a valid external id (2-1224 characters of letters, digits and +=,.@:/-)")
+role_session_name = _string(
+    ROLE_SESSION_NAME, "a valid role session name (2-64 characters of letters, digits and +=,.@-)"
+)
+
+
+def description(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if len(value) > MAX_DESCRIPTION:
+        return f"is {len(value)} characters long; EC2 allows at most {MAX_DESCRIPTION}"
+    return None
+
+
+def profile(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not value.strip() or value != value.strip():
+        return f"{value!r} is not a profile name (empty or surrounded by spaces)"
+    return None
+
+
+def boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {type(value).__name__} {value!r}"
+
+
+def storage_tier(value: Any) -> str | None:
+    if value not in STORAGE_TIERS:
+        return f"{value!r} is not a storage tier (expected one of: {', '.join(STORAGE_TIERS)})"
+    return None
+
+
+def timeout(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number of seconds, got {type(value).__name__} {value!r}"
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        return f"{value} seconds is out of range (expected {MIN_TIMEOUT} to {MAX_TIMEOUT}, that is up to 7 days)"
+    return None
+
+
+def endpoint_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return f"{value!r} is not an http(s) URL (expected something like https://ec2.us-east-1.amazonaws.com)"
+    return None
+
+
+def allowed_account_ids(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return f"must be a list of 12-digit account ids, got {type(value).__name__}"
+    if not value:
+        return "must not be empty: leave it unset to allow any account"
+    bad = [v for v in value if not is_unknown(v) and (not isinstance(v, str) or not ACCOUNT_ID.match(v))]
+    if bad:
+        return f"{bad[0]!r} is not an AWS account id (expected 12 digits, as a string)"
+    return None
+
+
+def volume_ids(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        return [f"must be a list of volume ids, got {type(value).__name__}"]
+    reasons = [str(reason) for v in value if not is_unknown(v) and (reason := volume_id(v))]
+    known = [v for v in value if not is_unknown(v)]
+    if len(set(known)) != len(known):
+        reasons.append("lists a volume more than once")
+    return reasons
+
+
+def copy_tags_from_source(value: Any) -> str | None:
+    return None if value == "volume" else f"{value!r} is not supported (the only value EC2 accepts is 'volume')"
+
+
+def tags(value: Any, managed: int = MANAGED_TAG_COUNT) -> list[str]:
+    """EC2 tag rules: count, key and value lengths, and keys reserved for AWS and for this provider."""
+    if not isinstance(value, Mapping):
+        return [f"must be a map of strings to strings, got {type(value).__name__}"]
+    reasons = []
+    if len(value) > MAX_TAGS - managed:
+        reasons.append(
+            f"has {len(value)} tags; EC2 allows {MAX_TAGS} per snapshot and this provider uses {managed}, "
+            f"so at most {MAX_TAGS - managed}"
+        )
+    for key, tag_value in value.items():
+        if not is_unknown(key) and not is_unknown(tag_value):
+            reasons += _tag_reasons(key, tag_value)
+    return reasons
+
+
+def _tag_reasons(key: Any, value: Any) -> list[str]:
+    if not isinstance(key, str) or not key:
+        return [f"tag key {key!r} must be a non-empty string"]
+    reasons = []
+    if len(key) > MAX_TAG_KEY:
+        reasons.append(f"tag key {key[:20]!r}... is {len(key)} characters; at most {MAX_TAG_KEY}")
+    if key.lower().startswith("aws:"):
+        reasons.append(f"tag key {key!r} uses the prefix 'aws:', which is reserved for AWS")
+    if key.startswith(MANAGED_TAG_PREFIX):
+        reasons.append(f"tag key {key!r} uses the prefix {MANAGED_TAG_PREFIX!r}, which this provider manages")
+    if not isinstance(value, str):
+        reasons.append(f"tag {key!r} must have a string value, got {type(value).__name__}")
+    elif len(value) > MAX_TAG_VALUE:
+        reasons.append(f"tag {key!r} has a value of {len(value)} characters; at most {MAX_TAG_VALUE}")
+    return reasons
+
+
+def triggers(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a map of names to values, got {type(value).__name__}"
+    bad = [k for k, v in value.items() if not is_unknown(v) and not isinstance(v, (str, int, float, bool))]
+    if bad:
+        return f"trigger {bad[0]!r} must be a string, number or boolean (it is compared between runs)"
+    return None
+
+
+def role_account(role: Any) -> str | None:
+    """The account id in a role ARN, or None."""
+    match = ROLE_ARN.match(role) if isinstance(role, str) else None
+    return match.group(1) if match else None
