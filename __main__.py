@@ -30,7 +30,7 @@ import pulumi
 from snapshot_provider import EbsSnapshot, InstanceSnapshots
 
 if TYPE_CHECKING:
-    from components.tagging import SnapshotPolicy
+    from snapshot_provider.components.tagging import SnapshotPolicy
 
 config = pulumi.Config()
 mode = config.get("mode") or "volume"
@@ -81,7 +81,7 @@ def snapshot_instance() -> None:
 
 
 def policy() -> "SnapshotPolicy":
-    from components.tagging import SnapshotPolicy
+    from snapshot_provider.components.tagging import SnapshotPolicy
 
     return SnapshotPolicy(
         owner=config.get("owner") or "platform",
@@ -91,7 +91,7 @@ def policy() -> "SnapshotPolicy":
 
 
 def export_audit(**snapshots: list) -> None:
-    from components.audit import AuditTrailArgs, SnapshotAuditTrail
+    from snapshot_provider.components.audit import AuditTrailArgs, SnapshotAuditTrail
 
     trail = SnapshotAuditTrail(
         "audit", AuditTrailArgs(reason=policy().reason, bucket=config.get("audit_bucket"), **snapshots)
@@ -100,7 +100,7 @@ def export_audit(**snapshots: list) -> None:
 
 
 def cleanup_volume() -> None:
-    from components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
+    from snapshot_provider.components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
 
     cleanup = ReversibleVolumeCleanup(
         "cleanup",
@@ -116,8 +116,8 @@ def cleanup_volume() -> None:
 
 
 def decommission_instance() -> None:
-    from components.decommission import SafeDecommission, SafeDecommissionArgs
-    from components.restore import RestoreVolumes, RestoreVolumesArgs
+    from snapshot_provider.components.decommission import SafeDecommission, SafeDecommissionArgs
+    from snapshot_provider.components.restore import RestoreVolumes, RestoreVolumesArgs
 
     expected = config.get_object("expected_volume_ids") or []
     decommission = SafeDecommission(

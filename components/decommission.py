@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
+from .tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 from snapshot_provider import InstanceSnapshots
 
 

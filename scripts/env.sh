@@ -6,17 +6,18 @@ VENV="$ROOT/venv"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# Create venv/ and install requirements.txt when missing or changed.
+# Create venv/ with the development pins and this package (editable) when missing or changed.
 ensure_venv() {
     local stamp="$VENV/.requirements.sha256" want
-    want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+    want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
     if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
         return
     fi
-    say "installing Python dependencies into venv/ (requirements.txt)"
+    say "installing Python dependencies into venv/ (requirements-dev.txt, then this package, editable)"
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
     echo "$want" > "$stamp"
 }
 

@@ -55,9 +55,9 @@ class PulumiStack:
         )
         (self.project_dir / "__main__.py").write_text(program or (ROOT / "__main__.py").read_text())
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_"))},
+            # The venv has this package installed (editable): nothing on PYTHONPATH points into the repository.
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))},
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": str(ROOT),
             "PULUMI_HOME": str(self.home),
             "PULUMI_BACKEND_URL": f"file://{self.state_dir}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,

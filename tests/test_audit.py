@@ -9,7 +9,7 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from components.audit import AuditTrailArgs, SnapshotAuditTrail, audit_record
+from snapshot_provider.components.audit import AuditTrailArgs, SnapshotAuditTrail, audit_record
 from snapshot_provider import EbsSnapshot, InstanceSnapshots
 
 

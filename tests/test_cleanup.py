@@ -7,8 +7,8 @@ from typing import Any
 import pulumi
 from pulumi_mocks import Recorder, use
 
-from components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
-from components.tagging import SnapshotPolicy
+from snapshot_provider.components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
+from snapshot_provider.components.tagging import SnapshotPolicy
 
 POLICY = SnapshotPolicy(owner="finops", reason="unknown owner", retention_days=30)
 

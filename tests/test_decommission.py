@@ -8,8 +8,8 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from components.decommission import SafeDecommission, SafeDecommissionArgs, decommission_refusal
-from components.tagging import SnapshotPolicy
+from snapshot_provider.components.decommission import SafeDecommission, SafeDecommissionArgs, decommission_refusal
+from snapshot_provider.components.tagging import SnapshotPolicy
 
 POLICY = SnapshotPolicy(owner="finops", reason="decommission", retention_days=90)
 

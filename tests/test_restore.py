@@ -8,7 +8,7 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from components.restore import RestoreVolumes, RestoreVolumesArgs, _snapshot_of
+from snapshot_provider.components.restore import RestoreVolumes, RestoreVolumesArgs, _snapshot_of
 
 
 @pulumi.runtime.test
