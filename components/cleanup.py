@@ -7,9 +7,9 @@ from typing import Any
 
 import pulumi
 
-from .tagging import SnapshotPolicy, keep_first_dated_tags, tags_for
 from snapshot_provider import EbsSnapshot, VolumeRemoval
 
+from .tagging import SnapshotPolicy, keep_first_dated_tags, tags_for
 
 
 @dataclass

@@ -10,8 +10,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 from snapshot_provider import InstanceSnapshots
+
+from .tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 
 
 class DecommissionRefused(Exception):

@@ -9,8 +9,8 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from snapshot_provider.components.audit import AuditTrailArgs, SnapshotAuditTrail, audit_record
 from snapshot_provider import EbsSnapshot, InstanceSnapshots
+from snapshot_provider.components.audit import AuditTrailArgs, SnapshotAuditTrail, audit_record
 
 
 @pytest.fixture

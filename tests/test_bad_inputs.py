@@ -10,10 +10,10 @@ import boto3
 import pytest
 from test_schema import BAD_EBS_INPUTS, BAD_INSTANCE_INPUTS
 
-from snapshot_provider.components.tagging import SnapshotPolicy
 from conftest import BAD_INPUT_FIGURES, REGION
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, VolumeRemovalProvider
+from snapshot_provider.components.tagging import SnapshotPolicy
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.schema import InvalidInputs
 

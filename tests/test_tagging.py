@@ -9,7 +9,13 @@ import pulumi
 import pytest
 from pulumi_mocks import Recorder, use
 
-from snapshot_provider.components.tagging import SnapshotPolicy, TaggedSnapshot, TaggedSnapshotArgs, snapshot_name, snapshot_tags
+from snapshot_provider.components.tagging import (
+    SnapshotPolicy,
+    TaggedSnapshot,
+    TaggedSnapshotArgs,
+    snapshot_name,
+    snapshot_tags,
+)
 
 DAY = dt.date(2026, 11, 22)
 
