@@ -24,7 +24,8 @@ from snapshot_provider.rules import Rule, is_unknown
 #   update   changed in place in AWS (tags, tier)
 #   state    recorded in state only: how the provider reaches the account, nothing changes in AWS
 #   none     used when a snapshot is taken; a later change does nothing to the existing one
-OnChange = Literal["replace", "update", "state", "none"]
+#   snapshot takes a new snapshot in place: the resource keeps its state and earlier snapshots (SnapshotSeries)
+OnChange = Literal["replace", "update", "state", "none", "snapshot"]
 
 # Keys that would carry credentials; refused so that secrets never reach Pulumi state.
 CREDENTIAL_KEYS = (
@@ -199,6 +200,7 @@ _CHANGE_WORDS: dict[str, str] = {
     "update": "updates in place",
     "state": "state only",
     "none": "nothing",
+    "snapshot": "takes a new snapshot, in place",
 }
 
 
