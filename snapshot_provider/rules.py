@@ -6,6 +6,7 @@ preview (outputs of other resources) never reach a rule.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -184,3 +185,31 @@ def role_account(role: Any) -> str | None:
     """The account id in a role ARN, or None."""
     match = ROLE_ARN.match(role) if isinstance(role, str) else None
     return match.group(1) if match else None
+
+
+def trigger(value: Any) -> str | None:
+    if isinstance(value, (str, int, float, bool)):
+        return None
+    return f"must be a string, number or boolean (it is compared between runs), got {type(value).__name__}"
+
+
+def keep_last(value: Any) -> str | None:
+    # Numbers come back from Pulumi state as floats: 3.0 is 3.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        return f"must be a whole number of snapshots, got {type(value).__name__} {value!r}"
+    if value < 1:
+        return f"is {value:g}; at least 1 (the newest completed snapshot is always kept)"
+    return None
+
+
+def days(minimum: float, inclusive: bool) -> Rule:
+    """A number of days, at least (or more than) `minimum`."""
+
+    def rule(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be a number of days, got {type(value).__name__} {value!r}"
+        if value < minimum or (value == minimum and not inclusive):
+            return f"is {value:g} days; it must be {'at least' if inclusive else 'more than'} {minimum:g}"
+        return None
+
+    return rule
