@@ -198,11 +198,16 @@ def finish_interrupted(
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str,
+    *,
+    announce_recorded: bool = True,
 ) -> Taken | None:
-    """Adopt what an interrupted create of this resource left, or refuse clearly; None when it left nothing."""
+    """Adopt what an interrupted create of this resource left, or refuse clearly; None when it left nothing.
+
+    `announce_recorded=False` for a resource whose recorded snapshots are its own history (SnapshotSeries), where
+    "left as they are" would not be true."""
     mine = snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
     recorded = [s["SnapshotId"] for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) == RECORDED]
-    if recorded:
+    if recorded and announce_recorded:
         pulumi.log.info(
             f"taking a new {kind.noun} of {kind.source(inputs)}; {', '.join(recorded)}, taken earlier for this "
             "resource, are recorded in state or kept by retain_on_delete, and are left as they are"
