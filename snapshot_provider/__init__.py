@@ -10,6 +10,7 @@ from snapshot_provider.errors import (
 )
 from snapshot_provider.host import widen_dynamic_provider_host
 from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsArgs, InstanceSnapshotsProvider
+from snapshot_provider.series import SnapshotSeries, SnapshotSeriesArgs, SnapshotSeriesProvider
 from snapshot_provider.volume_removal import VolumeRemoval, VolumeRemovalArgs, VolumeRemovalProvider
 
 # Only inside `python -m pulumi.dynamic` (the engine's provider host): serve every create at once, not 4 at a time.
@@ -26,6 +27,9 @@ __all__ = [
     "SnapshotFailed",
     "SnapshotInUse",
     "SnapshotProviderError",
+    "SnapshotSeries",
+    "SnapshotSeriesArgs",
+    "SnapshotSeriesProvider",
     "SnapshotTimedOut",
     "VolumeRemoval",
     "VolumeRemovalArgs",

@@ -1,0 +1,619 @@
+"""SnapshotSeries: a rolling series of snapshots of one volume (or one instance's set), pruned by a retention policy.
+
+A new `trigger` value (a nightly job runs `pulumi up` with today's date) takes a new snapshot through the shared
+lifecycle (take, wait until completed, hand over; an interrupted take is finished by the next run), then the
+retention planner (`retention`) decides what to keep, archive and delete, and `prune` carries it out. A trigger change
+is an update in place: the series keeps its state and its earlier snapshots.
+
+Besides the lifecycle's two tags, the series' snapshots carry:
+
+- `pulumi-snapshot:series`: the series' id (its Pulumi id, new for every series created, so that a replacement, or a
+  series created again after `retain_on_delete`, never takes an older series' snapshots for its own);
+- `pulumi-snapshot:point`: which take made it (the members of an instance's set share one).
+
+Both are set when a take is handed over, just before `recorded`. What follows:
+
+- A series lists, archives and deletes only snapshots tagged with its own id and `recorded` (`owned`); never the
+  newest completed one; never one an AMI uses (kept, and reported in `in_use`).
+- `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, and nothing
+  else; the `retain_on_delete` resource option keeps them all.
+- Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
+  nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeGuard, Unpack, overload
+
+import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from snapshot_provider import aws, lifecycle, retention, rules, snapshots
+from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
+from snapshot_provider.ebs_snapshot import VOLUME
+from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
+from snapshot_provider.instance_snapshots import INSTANCE_SET
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, Kind
+from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
+from snapshot_provider.rules import is_unknown
+from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
+
+SERIES_TAG = "pulumi-snapshot:series"
+POINT_TAG = "pulumi-snapshot:point"
+# The lifecycle's resource and attempt tags, and these two.
+MANAGED_TAG_COUNT = 4
+# Values per DescribeImages filter and resources per CreateTags, well under EC2's limits.
+BATCH = 200
+
+
+def series_tags(value: Any) -> list[str]:
+    return rules.tags(value, managed=MANAGED_TAG_COUNT)
+
+
+class SnapshotSeriesArgs(AccountArgs, total=False):
+    """The inputs of a SnapshotSeries (see docs/retention.md, generated from these declarations).
+
+    Not `SnapshotArgs`: a series has `trigger` and a retention policy where a snapshot has `triggers` and
+    `storage_tier`, and its description applies to the next snapshot rather than replacing the resource."""
+
+    volume_id: Annotated[
+        pulumi.Input[str],
+        Field(
+            "the volume the series snapshots (or `instance_id`); a change takes a snapshot of the new volume and "
+            "keeps the series' history",
+            rule=rules.volume_id,
+            on_change="snapshot",
+        ),
+    ]
+    instance_id: Annotated[
+        pulumi.Input[str],
+        Field(
+            "the instance whose volumes are snapshotted together each time (or `volume_id`)",
+            rule=rules.instance_id,
+            on_change="snapshot",
+        ),
+    ]
+    exclude_boot_volume: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "instance series: leave the root volume out",
+            rule=rules.boolean,
+            on_change="snapshot",
+            requires="instance_id",
+        ),
+    ]
+    exclude_data_volume_ids: Annotated[
+        pulumi.Input[Sequence[pulumi.Input[str]]],
+        Field(
+            "instance series: attached data volumes to leave out",
+            rule=rules.volume_ids,
+            on_change="snapshot",
+            requires="instance_id",
+        ),
+    ]
+    trigger: Annotated[
+        pulumi.Input[str | float | bool],
+        Field(
+            "a new value takes a new snapshot, then prunes (a nightly job passes today's date); unset: one "
+            "snapshot, when the series is created",
+            rule=rules.trigger,
+            on_change="snapshot",
+        ),
+    ]
+    keep_last: Annotated[
+        pulumi.Input[int],
+        Field(
+            "keep at most this many completed snapshots (sets), newest first; older ones are deleted",
+            rule=rules.keep_last,
+        ),
+    ]
+    max_age_days: Annotated[
+        pulumi.Input[float],
+        Field("delete snapshots once they are this many days old", rule=rules.days(0, inclusive=False)),
+    ]
+    archive_after_days: Annotated[
+        pulumi.Input[float],
+        Field(
+            "move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see "
+            "the cost notes: archived snapshots are billed for at least 90 days)",
+            rule=rules.days(0, inclusive=True),
+        ),
+    ]
+    description: Annotated[
+        pulumi.Input[str],
+        Field("on each new snapshot; at most 255 characters", rule=rules.description, on_change="none"),
+    ]
+    tags: Annotated[
+        pulumi.Input[Mapping[str, pulumi.Input[str]]],
+        Field(
+            "on every snapshot of the series: set at creation; a change updates the kept ones in place (only the "
+            "keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys",
+            rule=series_tags,
+            default={},
+        ),
+    ]
+    timeout: Annotated[
+        pulumi.Input[float],
+        Field(
+            "seconds to wait for each new snapshot to complete, 1 s to 7 days",
+            rule=rules.timeout,
+            default=DEFAULT_TIMEOUT,
+            on_change="none",
+        ),
+    ]
+
+
+SCHEMA = Schema.of(SnapshotSeriesArgs, URN_FIELD)
+# The inputs whose change takes a new snapshot.
+TAKES = Schema({name: f for name, f in SCHEMA.fields.items() if f.on_change == "snapshot"}, SCHEMA.types)
+SOURCES = ("volume_id", "instance_id")
+
+
+# --- inputs -------------------------------------------------------------------------------------------------------
+def source_failures(news: Mapping[str, Any]) -> list[Failure]:
+    given = [name for name in SOURCES if news.get(name) is not None]
+    if len(given) == 1:
+        return []
+    if not given:
+        return [
+            Failure("volume_id", "is required: set volume_id (a volume's series) or instance_id (an instance's sets)")
+        ]
+    return [
+        Failure("instance_id", "and volume_id are both set: a series is of one volume or of one instance; keep one")
+    ]
+
+
+def policy_failures(news: Mapping[str, Any]) -> list[Failure]:
+    archive, max_age = news.get("archive_after_days"), news.get("max_age_days")
+    if _number(archive) and _number(max_age) and archive >= max_age:
+        return [
+            Failure(
+                "archive_after_days",
+                f"is {archive:g}, not less than max_age_days={max_age:g}: snapshots would be deleted before they are "
+                "archived; lower it, or unset it",
+            )
+        ]
+    return []
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def failures(news: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> list[Failure]:
+    return SCHEMA.failures(news, olds) + source_failures(news) + policy_failures(news)
+
+
+def parse(props: Mapping[str, Any]) -> dict[str, Any]:
+    found = failures(props)
+    if found:
+        raise InvalidInputs(found)
+    return SCHEMA.stored(props)
+
+
+def policy_of(inputs: Mapping[str, Any]) -> retention.Policy:
+    keep_last = inputs.get("keep_last")
+    return retention.Policy(
+        keep_last=int(keep_last) if keep_last is not None else None,
+        max_age_days=inputs.get("max_age_days"),
+        archive_after_days=inputs.get("archive_after_days"),
+    )
+
+
+def kind_of(inputs: Mapping[str, Any]) -> Kind:
+    return VOLUME if inputs.get("volume_id") else INSTANCE_SET
+
+
+def resource_name(props: Mapping[str, Any]) -> str:
+    urn = props.get(URN_INPUT)
+    return str(urn).rsplit("::", 1)[-1] if isinstance(urn, str) and not is_unknown(urn) else "SnapshotSeries"
+
+
+# --- finding the series' snapshots -------------------------------------------------------------------------------
+def owned(snapshot: Mapping[str, Any], series_id: str) -> bool:
+    """The rule for everything the series archives or deletes: tagged with its id, and handed over."""
+    return (
+        snapshots.tag_value(snapshot, SERIES_TAG) == series_id
+        and snapshots.tag_value(snapshot, ATTEMPT_TAG) == RECORDED
+    )
+
+
+def series_snapshots(ec2: Any, series_id: str) -> list[dict[str, Any]]:
+    """The series' snapshots, newest first."""
+    return [s for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if owned(s, series_id)]
+
+
+def images_using(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, list[str]] | None:
+    """This account's AMIs (disabled and deprecated ones too) that use each snapshot; None when EC2 could not say,
+    and then a delete refused with InvalidSnapshot.InUse is how the series finds out."""
+    used: dict[str, list[str]] = {}
+    try:
+        for batch in _batches(list(snapshot_ids)):
+            pages = ec2.get_paginator("describe_images").paginate(
+                Owners=["self"],
+                IncludeDeprecated=True,
+                IncludeDisabled=True,
+                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
+            )
+            for page in pages:
+                for image in page.get("Images", []):
+                    for mapping in image.get("BlockDeviceMappings", []):
+                        sid = mapping.get("Ebs", {}).get("SnapshotId")
+                        if sid in batch:
+                            used.setdefault(sid, []).append(image["ImageId"])
+    except (ClientError, BotoCoreError) as error:
+        pulumi.log.info(f"could not list the AMIs that use the series' snapshots ({error}); deletes will tell")
+        return None
+    return used
+
+
+def _batches(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), BATCH):
+        yield ids[start : start + BATCH]
+
+
+def archive_requested(previous: Mapping[str, Any]) -> set[str]:
+    """Snapshots state says were archived: AWS reports `standard` for hours while archiving, so the request counts."""
+    return {e["snapshot_id"] for e in previous.get("snapshots") or [] if e.get("tier") == "archive"}
+
+
+def planner_snapshots(
+    listing: Sequence[Mapping[str, Any]], archived: set[str], images: Mapping[str, list[str]] | None
+) -> list[retention.Snapshot]:
+    return [
+        retention.Snapshot(
+            snapshot_id=s["SnapshotId"],
+            point=snapshots.tag_value(s, POINT_TAG) or s["SnapshotId"],
+            started=snapshots.aware(s["StartTime"]),
+            state=s["State"] if s["State"] in ("pending", "completed", "error") else "pending",
+            tier="archive" if _tier(s, archived) == "archive" else "standard",
+            used_by=tuple((images or {}).get(s["SnapshotId"], [])),
+        )
+        for s in listing
+    ]
+
+
+def _tier(snapshot: Mapping[str, Any], archived: set[str]) -> str:
+    return "archive" if snapshot.get("StorageTier") == "archive" or snapshot["SnapshotId"] in archived else "standard"
+
+
+# --- taking and pruning --------------------------------------------------------------------------------------------
+def take_point(account: AccountSelection, ec2: Any, series_id: str, inputs: Mapping[str, Any]) -> float:
+    """A new snapshot (or set) through the lifecycle, handed over as the series'; returns its wait_time."""
+    kind = kind_of(inputs)
+    members = kind.members(ec2, inputs)
+    urn = inputs[URN_INPUT]
+    taken = lifecycle.finish_interrupted(ec2, kind, inputs, members, urn, announce_recorded=False) or lifecycle.take(
+        account, kind, inputs, members, urn
+    )
+    statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True)
+    found = {sid: status.details for sid, status in statuses.items()}
+    snapshots.set_tags(ec2, list(found), {SERIES_TAG: series_id, POINT_TAG: min(found)})
+    lifecycle.hand_over(ec2, inputs, found)
+    return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
+
+
+@dataclass
+class Outcome:
+    """What a run did to the series' older snapshots."""
+
+    archived: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    in_use: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> AMIs, kept
+    failed: list[str] = field(default_factory=list)
+
+
+def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
+    """Carry out the plan. A failure is reported and the rest goes on: the new snapshot is taken, and the next run
+    plans again from what is there."""
+    ours = {s["SnapshotId"]: s for s in listing if owned(s, series_id)}
+    outcome = Outcome()
+    for decision in plan.held_back:
+        for sid in decision.point.snapshot_ids:
+            outcome.in_use[sid] = list(decision.point.used_by)
+    for sid in _planned(plan, "archive", ours):
+        if ours[sid].get("StorageTier") == "archive":
+            continue
+        try:
+            snapshots.archive(ec2, sid)
+            outcome.archived.append(sid)
+        except SnapshotProviderError as error:
+            outcome.failed.append(str(error))
+    for sid in _planned(plan, "delete", ours):
+        try:
+            snapshots.delete_snapshot(ec2, sid)
+            outcome.deleted.append(sid)
+        except SnapshotInUse as in_use:
+            outcome.in_use[sid] = list(dict.fromkeys(AMI_ID.findall(str(in_use)))) or ["an AMI"]
+        except SnapshotProviderError as error:
+            outcome.failed.append(str(error))
+    return outcome
+
+
+def _planned(plan: retention.Plan, action: retention.Action, ours: Mapping[str, Any]) -> list[str]:
+    ids = [sid for point in plan.points(action) for sid in point.snapshot_ids]
+    strangers = [sid for sid in ids if sid not in ours]
+    if strangers:  # the plan is built from `ours`: this would be a bug, and the snapshots may be someone else's
+        raise SnapshotProviderError(
+            f"refusing to {action} {', '.join(strangers)}: not tagged {SERIES_TAG} of this series and recorded"
+        )
+    return ids
+
+
+def run(
+    account: AccountSelection,
+    account_id: str,
+    series_id: str,
+    inputs: Mapping[str, Any],
+    *,
+    take_new: bool,
+    previous: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Take a new snapshot if asked, then prune by the policy; the outputs."""
+    ec2 = aws.client(account)
+    name = resource_name(inputs)
+    wait_time = previous.get("wait_time")
+    if take_new:
+        wait_time = take_point(account, ec2, series_id, inputs)
+    listing = series_snapshots(ec2, series_id)
+    if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
+        for batch in _batches([s["SnapshotId"] for s in listing]):
+            snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
+    requested = archive_requested(previous)
+    images = images_using(ec2, [s["SnapshotId"] for s in listing])
+    found = retention.points(planner_snapshots(listing, requested, images))
+    plan = retention.plan(found, policy_of(inputs), datetime.now(UTC))
+    outcome = prune(ec2, series_id, plan, listing)
+    for line in retention.describe(plan):
+        pulumi.log.info(f"{name}: {line}")
+    for failure in outcome.failed:
+        pulumi.log.warn(f"{name}: {failure} (the next run tries again)")
+    gone = set(outcome.deleted)
+    kept = [s for s in listing if s["SnapshotId"] not in gone]
+    outs = outputs(inputs, series_id, kept, requested | set(outcome.archived), images, account_id)
+    outs.update(
+        wait_time=wait_time,
+        archived=outcome.archived,
+        deleted=outcome.deleted,
+        in_use=[{"snapshot_id": sid, "image_ids": amis} for sid, amis in sorted(outcome.in_use.items())],
+        failed=outcome.failed,
+    )
+    return outs
+
+
+def _same_tags(old: Any, new: Mapping[str, Any]) -> bool:
+    return dict(old or {}) == dict(new)
+
+
+# --- outputs -------------------------------------------------------------------------------------------------------
+def outputs(
+    props: Mapping[str, Any],
+    series_id: str,
+    listing: Sequence[Mapping[str, Any]],
+    archived: set[str],
+    images: Mapping[str, list[str]] | None,
+    account_id: str,
+) -> dict[str, Any]:
+    """State from the inputs and the series' snapshots as they are now (create, update and read all end here)."""
+    entries = [_entry(s, archived, images) for s in listing]
+    newest = _newest_completed(listing)
+    sizes: dict[str, float] = {"standard": 0, "archive": 0}
+    full: dict[str, float | None] = {"standard": 0.0, "archive": 0.0}
+    for e in entries:
+        sizes[e["tier"]] += e["size_gib"] or 0
+        full_tier = full[e["tier"]]
+        full[e["tier"]] = None if full_tier is None or e["full_size_gib"] is None else full_tier + e["full_size_gib"]
+    outs = {k: v for k, v in props.items() if k in SCHEMA.fields}
+    outs.update(
+        snapshot_id=newest[0]["SnapshotId"] if newest and props.get("volume_id") else None,
+        snapshot_ids={s["VolumeId"]: s["SnapshotId"] for s in newest},
+        snapshots=entries,
+        size_gib=sizes,
+        full_size_gib={tier: None if v is None else round(v, 3) for tier, v in full.items()},
+        series_tag={"key": SERIES_TAG, "value": series_id},
+        account_id=account_id,
+        region=props.get("region"),
+    )
+    return outs
+
+
+def _entry(s: Mapping[str, Any], archived: set[str], images: Mapping[str, list[str]] | None) -> dict[str, Any]:
+    full_bytes = s.get("FullSnapshotSizeInBytes")
+    return {
+        "snapshot_id": s["SnapshotId"],
+        "volume_id": s.get("VolumeId"),
+        "point": snapshots.tag_value(s, POINT_TAG),
+        "start_time": snapshots.iso(s.get("StartTime")),
+        "state": s.get("State"),
+        "tier": _tier(s, archived),
+        "size_gib": s.get("VolumeSize"),
+        # What the archive tier bills (all blocks written when it was taken); EC2 reports it only in some regions.
+        "full_size_gib": round(full_bytes / 2**30, 3) if isinstance(full_bytes, int) else None,
+        "used_by": None if images is None else images.get(s["SnapshotId"], []),
+    }
+
+
+def _newest_completed(listing: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The members of the newest completed point."""
+    completed = [p for p in retention.points(planner_snapshots(listing, set(), {})) if p.state == "completed"]
+    if not completed:
+        return []
+    members = set(completed[0].snapshot_ids)
+    return [s for s in listing if s["SnapshotId"] in members]
+
+
+# --- preview -------------------------------------------------------------------------------------------------------
+def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> list[str]:
+    """What the next `up` would do to the series' snapshots, as `diff` sees it. Raises when it cannot know."""
+    account = AccountSelection.from_props(news if not diff.replaces else olds)
+    if diff.replaces:
+        ec2 = aws.client(account)
+        aws.ensure_allowed_account(account)
+        count = len(series_snapshots(ec2, series_id))
+        return [
+            f"replacing the series ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
+            f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
+        ]
+    relevant = ["region", "keep_last", "max_age_days", "archive_after_days", *SOURCES]
+    unknown = [name for name in relevant if is_unknown(news.get(name))]
+    if unknown:
+        raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
+    inputs = SCHEMA.stored(news)
+    ec2 = aws.client(account)
+    aws.ensure_allowed_account(account)
+    listing = series_snapshots(ec2, series_id)
+    images = images_using(ec2, [s["SnapshotId"] for s in listing])
+    found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
+    now = datetime.now(UTC)
+    takes = TAKES.diff(olds, news).changes
+    if takes:
+        found.append(retention.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
+    lines = retention.describe(retention.plan(found, policy_of(inputs), now))
+    source = kind_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
+    head = f"the next `up` takes a new snapshot of {source}, then" if takes else "the next `up` applies the new policy:"
+    if not lines:
+        return [f"{head} archives and deletes nothing ({len(listing)} snapshot(s) kept)"]
+    return [f"{head} would:", *(f"  {line}" for line in lines)]
+
+
+class _CannotKnow(Exception):
+    pass
+
+
+def preview(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> None:
+    """Log `preview_lines`; never fail a preview because of them."""
+    name = resource_name(news)
+    try:
+        lines = preview_lines(series_id, olds, news, diff)
+    except Exception as error:  # a preview must not fail for want of a forecast
+        reason = str(error).split(". ")[0]
+        lines = [f"cannot know yet what the next `up` will archive and delete: {reason}"]
+    for line in lines:
+        pulumi.log.info(f"{name}: {line}")
+
+
+# --- provider and resource -----------------------------------------------------------------------------------------
+class SnapshotSeriesProvider(ResourceProvider):
+    """Dynamic provider for SnapshotSeries. Its module path and name are in every stack's state: keep them."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        found = failures(news, olds)
+        return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = SCHEMA.diff(olds, news)
+        if result.changes:
+            preview(id_, olds, news, result)
+        return result
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = parse(props)
+        if not inputs.get(URN_INPUT):
+            raise SnapshotProviderError("a SnapshotSeries needs its URN (resource_urn), which the program sets")
+        account = AccountSelection.from_props(inputs)
+        account_id = aws.ensure_allowed_account(account)
+        series_id = f"series-{secrets.token_hex(8)}"
+        return CreateResult(series_id, run(account, account_id, series_id, inputs, take_new=True, previous={}))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = parse(news)
+        account = AccountSelection.from_props(inputs)
+        account_id = aws.ensure_allowed_account(account)
+        take_new = bool(TAKES.diff(olds, news).changes)
+        return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        account = AccountSelection.from_props(props)
+        if not account.region:
+            raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
+        ec2 = aws.client(account)
+        listing = series_snapshots(ec2, id_)
+        account_id = props.get("account_id") or aws.caller_account_id(account)
+        outs = outputs(
+            props,
+            id_,
+            listing,
+            archive_requested(props),
+            images_using(ec2, [s["SnapshotId"] for s in listing]),
+            account_id,
+        )
+        # What the last run did stays as it was: refresh only looks.
+        for name in ("wait_time", "archived", "deleted", "in_use", "failed"):
+            outs[name] = props.get(name)
+        return ReadResult(id_, outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Every snapshot tagged with this series' id; only the ids and the account selection from state are used."""
+        account = AccountSelection.from_props(props)
+        aws.ensure_allowed_account(account)
+        ec2 = aws.client(account)
+        blocked = []
+        for s in snapshots.find_tagged(ec2, SERIES_TAG, id_):
+            try:
+                snapshots.delete_snapshot(ec2, s["SnapshotId"])
+            except SnapshotInUse as in_use:
+                blocked.append(str(in_use))
+        if blocked:
+            raise SnapshotInUse(
+                "; ".join(blocked) + " The series' other snapshots were deleted; run `pulumi destroy` again once the "
+                "AMIs are deregistered."
+            )
+
+
+class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
+    """A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy.
+
+    Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
+    size), what the last run `archived` and `deleted`, snapshots kept because AMIs use them (`in_use`), and the
+    series' size per tier (`size_gib`, `full_size_gib`).
+    """
+
+    schema = SCHEMA
+    provider = SnapshotSeriesProvider
+
+    snapshot_id: pulumi.Output[str | None]
+    snapshot_ids: pulumi.Output[dict[str, str]]
+    wait_time: pulumi.Output[float]
+    snapshots: pulumi.Output[list[dict[str, Any]]]
+    archived: pulumi.Output[list[str]]
+    deleted: pulumi.Output[list[str]]
+    in_use: pulumi.Output[list[dict[str, Any]]]
+    failed: pulumi.Output[list[str]]
+    size_gib: pulumi.Output[dict[str, float]]
+    full_size_gib: pulumi.Output[dict[str, float | None]]
+    series_tag: pulumi.Output[dict[str, str]]
+    account_id: pulumi.Output[str]
+    region: pulumi.Output[str]
+    tags: pulumi.Output[dict[str, str]]
+
+    @overload
+    def __init__(
+        self, resource_name: str, args: SnapshotSeriesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, resource_name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[SnapshotSeriesArgs]
+    ) -> None: ...
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: SnapshotSeriesArgs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **inputs: Any,
+    ) -> None:
+        super().__init__(resource_name, args, opts, **inputs)
