@@ -17,7 +17,14 @@ Stack config (pulumi config set NAME VALUE); `mode` picks what the stack does:
     instance_id, expected_volume_ids (JSON list), max_wait_seconds, availability_zone
     restore              true: re-create the volumes from the snapshots (components.RestoreVolumes)
 
+  mode=series            a rolling series of snapshots kept by a retention policy (SnapshotSeries)
+    volume_id or instance_id  the source
+    trigger              a new value takes a new snapshot, then prunes (a nightly job sets today's date)
+    keep_last, max_age_days, archive_after_days  the retention policy
+    recycle_bin_days     also a Recycle Bin rule for the series' snapshots (components.retention; needs the AWS plugin)
+
   Shared: description, tags (JSON object), storage_tier (standard|archive), timeout (seconds),
+  triggers (JSON object; any change of a value takes a new snapshot: volume and instance modes),
   retain_on_delete (true: keep snapshots when the resource goes), aws:region (else AWS_REGION),
   profile, role_arn, external_id (set it with --secret), allowed_account_ids (JSON list).
   Components: owner, reason, retention_days (the tagging policy), audit_bucket (S3 bucket for the audit trail).
@@ -39,6 +46,7 @@ common = {
     "tags": config.get_object("tags") or {"managed-by": "pulumi", "stack": pulumi.get_stack()},
     "storage_tier": config.get("storage_tier"),
     "timeout": config.get_float("timeout"),
+    "triggers": config.get_object("triggers"),
     # Where to act (defaults: the standard AWS chain, the stack's aws:region)
     "profile": config.get("profile"),
     "role_arn": config.get("role_arn"),
@@ -145,9 +153,41 @@ def decommission_instance() -> None:
         pulumi.export("restored_volume_ids", restored.volume_ids)
 
 
+def snapshot_series() -> None:
+    from snapshot_provider import SnapshotSeries
+
+    given = {
+        "volume_id": config.get("volume_id"),
+        "instance_id": config.get("instance_id"),
+        "trigger": config.get("trigger"),
+        "keep_last": config.get_int("keep_last"),
+        "max_age_days": config.get_float("max_age_days"),
+        "archive_after_days": config.get_float("archive_after_days"),
+        **{k: v for k, v in common.items() if k not in ("storage_tier", "triggers")},
+    }
+    days = config.get_int("recycle_bin_days")
+    if days is None:
+        series = SnapshotSeries("series", opts=options, **given)
+    else:
+        from snapshot_provider.components.retention import SnapshotRetention, SnapshotRetentionArgs
+
+        series = SnapshotRetention("retention", SnapshotRetentionArgs(series=given, recycle_bin_days=days)).series
+    pulumi.export("series_id", series.id)
+    pulumi.export("snapshot_id", series.snapshot_id)
+    pulumi.export("snapshot_ids", series.snapshot_ids)
+    pulumi.export("wait_time", series.wait_time)
+    pulumi.export("snapshots", series.snapshots)
+    pulumi.export("archived", series.archived)
+    pulumi.export("deleted", series.deleted)
+    pulumi.export("in_use", series.in_use)
+    pulumi.export("size_gib", series.size_gib)
+    pulumi.export("full_size_gib", series.full_size_gib)
+
+
 MODES = {
     "volume": snapshot_volume,
     "instance": snapshot_instance,
+    "series": snapshot_series,
     "cleanup": cleanup_volume,
     "decommission": decommission_instance,
 }
