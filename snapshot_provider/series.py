@@ -343,6 +343,22 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
     return outcome
 
 
+def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
+    """What a run did, one line per point it changed or kept for an AMI."""
+    lines = []
+    for d in plan.decisions:
+        ids = d.point.snapshot_ids
+        done = {"archive": outcome.archived, "delete": outcome.deleted}.get(d.action, [])
+        if d.action != "keep" and any(sid in done for sid in ids):
+            lines.append(f"{d.action}d {', '.join(ids)}: {d.reason}")
+        elif d.held_back is not None or any(sid in outcome.in_use for sid in ids):
+            amis = sorted({ami for sid in ids for ami in outcome.in_use.get(sid, [])})
+            lines.append(
+                f"kept {', '.join(ids)}: used by {', '.join(amis)}, which EC2 refuses to {d.held_back or d.action}"
+            )
+    return lines
+
+
 def _planned(plan: retention.Plan, action: retention.Action, ours: Mapping[str, Any]) -> list[str]:
     ids = [sid for point in plan.points(action) for sid in point.snapshot_ids]
     strangers = [sid for sid in ids if sid not in ours]
@@ -377,7 +393,7 @@ def run(
     found = retention.points(planner_snapshots(listing, requested, images))
     plan = retention.plan(found, policy_of(inputs), datetime.now(UTC))
     outcome = prune(ec2, series_id, plan, listing)
-    for line in retention.describe(plan):
+    for line in report(plan, outcome):
         pulumi.log.info(f"{name}: {line}")
     for failure in outcome.failed:
         pulumi.log.warn(f"{name}: {failure} (the next run tries again)")
@@ -483,10 +499,10 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         found.append(retention.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
     lines = retention.describe(retention.plan(found, policy_of(inputs), now))
     source = kind_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
-    head = f"the next `up` takes a new snapshot of {source}, then" if takes else "the next `up` applies the new policy:"
+    head = f"the next `up` takes a new snapshot of {source}, then" if takes else "the next `up` applies the policy and"
     if not lines:
         return [f"{head} archives and deletes nothing ({len(listing)} snapshot(s) kept)"]
-    return [f"{head} would:", *(f"  {line}" for line in lines)]
+    return [f"{head}:", *(f"  {line}" for line in lines)]
 
 
 class _CannotKnow(Exception):

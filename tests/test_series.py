@@ -106,7 +106,9 @@ def test_create_takes_the_first_snapshot_tagged_as_the_series(emulator: Ec2Emula
     assert (series.outs["archived"], series.outs["deleted"]) == ([], [])
 
 
-def test_a_new_trigger_takes_a_snapshot_in_place_and_prunes_by_keep_last(emulator: Ec2Emulator, volume_id: str) -> None:
+def test_a_new_trigger_takes_a_snapshot_in_place_and_prunes_by_keep_last(
+    emulator: Ec2Emulator, volume_id: str, logged: list[str]
+) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=2)
     first = series.outs["snapshot_id"]
     series.up(trigger="d2")
@@ -120,6 +122,7 @@ def test_a_new_trigger_takes_a_snapshot_in_place_and_prunes_by_keep_last(emulato
     assert series.kept() == [third, second]
     assert series.outs["deleted"] == [first]
     assert series.ids(emulator) == [second, third]
+    assert f"nightly: deleted {first}: 3rd newest, beyond keep_last=2" in logged
     # the new snapshot is completed and recorded before anything older is deleted
     assert mutating(emulator) == ["CreateSnapshot", "CreateTags", "CreateTags", "DeleteSnapshot"]
 
@@ -215,7 +218,7 @@ def test_the_newest_completed_snapshot_is_never_deleted(emulator: Ec2Emulator, v
 
 # --- AMIs -------------------------------------------------------------------------------------------------------------
 def test_a_snapshot_an_ami_uses_is_kept_and_reported(
-    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, logged: list[str]
 ) -> None:
     support_images_by_snapshot(monkeypatch)
     series = Series(volume_id=volume_id, trigger="d1", keep_last=1, archive_after_days=1)
@@ -231,6 +234,7 @@ def test_a_snapshot_an_ami_uses_is_kept_and_reported(
     assert "DeleteSnapshot" not in mutating(emulator) and "ModifySnapshotTier" not in mutating(emulator)
     [entry] = [s for s in series.outs["snapshots"] if s["snapshot_id"] == first]
     assert entry["used_by"] == [image_id]
+    assert f"nightly: kept {first}: used by {image_id}, which EC2 refuses to delete" in logged
 
 
 def test_when_ec2_cannot_say_which_amis_the_refused_delete_is_reported(emulator: Ec2Emulator, volume_id: str) -> None:
