@@ -114,7 +114,9 @@ def deletes(call: Call, snapshot_id: str) -> bool:
     return call.action == "DeleteSnapshot" and call.params.get("SnapshotId") == snapshot_id
 
 
-def assert_created_then_deleted(calls: list[Call], create_action: str, new_ids: Iterable[str], old_ids: Iterable[str]):
+def assert_created_then_deleted(
+    calls: list[Call], create_action: str, new_ids: Iterable[str], old_ids: Iterable[str]
+) -> None:
     """One create request; each new snapshot seen (last DescribeSnapshots naming it) and marked `recorded`; only then
     each old snapshot deleted, once; no new one deleted."""
     [create] = index_of(calls, lambda c: c.action == create_action)
@@ -130,7 +132,7 @@ def assert_created_then_deleted(calls: list[Call], create_action: str, new_ids: 
         assert deleted > max(handed_over), f"{old_id} deleted at call {deleted}, before the new set was handed over"
 
 
-def tagged_calls(calls: list[Call], snapshot_id: str) -> list[Call]:
+def changes_to(calls: list[Call], snapshot_id: str) -> list[Call]:
     """Calls that changed `snapshot_id`: tags, tier, deletion."""
     return [
         c
@@ -207,7 +209,7 @@ def test_tags_and_description_changed_together_replace_with_the_new_tags(
     assert user_tags == {"team": "platform", "release": "2.0"}
     assert stack.resources(EBS_SNAPSHOT)[0]["outputs"]["tags"] == {"team": "platform", "release": "2.0"}
     # the old snapshot was not updated in place on the way: its only change was its deletion
-    assert [c.action for c in tagged_calls(emulator.calls(), old_id)] == ["DeleteSnapshot"]
+    assert [c.action for c in changes_to(emulator.calls(), old_id)] == ["DeleteSnapshot"]
 
 
 # --- 4: a replacement set that fails leaves the old set in place ---------------------------------------------------
@@ -312,7 +314,7 @@ def test_same_name_under_two_parents_is_two_snapshots(new_stack: StackFactory, e
     assert emulator.calls("CreateSnapshot") == []
     assert list(held(emulator)) == [inner["id"]]
     assert state_ids(stack) == [inner["id"]]
-    assert tagged_calls(emulator.calls(), inner["id"]) == []
+    assert changes_to(emulator.calls(), inner["id"]) == []
 
 
 # --- 6: delete_before_replace cannot make the old snapshot go first ------------------------------------------------
@@ -356,7 +358,7 @@ def test_retained_snapshot_is_left_alone_when_the_resource_comes_back(
     [new_id] = set(snapshots) - {retained_id}
     assert state_ids(stack) == [new_id] and snapshots[new_id]["tags"][ATTEMPT_TAG] == RECORDED
     assert len(emulator.calls("CreateSnapshot")) == 1
-    assert tagged_calls(emulator.calls(), retained_id) == []
+    assert changes_to(emulator.calls(), retained_id) == []
     assert (
         f"{retained_id}, taken earlier for this resource, are recorded in state or kept by retain_on_delete, and "
         "are left as they are" in output(result)
@@ -433,12 +435,12 @@ def test_import_of_a_snapshot_in_error_state_fails_and_keeps_it(new_stack: Stack
     result = stack.up(check=False)
 
     assert result.returncode != 0
+    assert held(emulator) == before  # the user's snapshot is still there, as it was
+    assert [c.action for c in emulator.calls() if c.mutating] == []
+    assert stack.resources() == []
     text = output(result)
     assert f"import_snapshot_id {snapshot_id} is in state error" in text
     assert "It was left as it is; unset import_snapshot_id to take a new snapshot" in text
-    assert held(emulator) == before
-    assert [c.action for c in emulator.calls() if c.mutating] == []
-    assert stack.resources() == []
 
 
 # --- 10: snapshots are waited for together, not 4 at a time -------------------------------------------------------
