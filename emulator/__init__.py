@@ -1,5 +1,12 @@
-"""Local EC2 emulator for this project's run command and tests (moto's server, extended). See `emulator.server`."""
+"""Local EC2 emulator for this project's run command and tests (moto's server, extended).
 
-from emulator.server import Call, Ec2Emulator, Faults
+Modules: `server` (the WSGI app, the control API, `Ec2Emulator`), `models` (EBS behaviour), `responses`
+(request parsing for the actions the emulator answers itself), `exceptions`, `faults` (fault injection), `calls` (the
+call log), `world` (seeding and readouts), `patch` (what is changed in moto, in one place).
+"""
+
+from emulator.calls import Call
+from emulator.faults import Faults
+from emulator.server import Ec2Emulator
 
 __all__ = ["Call", "Ec2Emulator", "Faults"]

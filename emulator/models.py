@@ -1,9 +1,11 @@
-"""What the emulator changes in moto's EBS model so that snapshots behave like AWS's.
+"""The emulator's EBS state: what it keeps differently from moto so that snapshots behave like AWS's.
 
-moto completes a snapshot the moment it is created and ignores several request fields. Here a snapshot stays
+moto completes a snapshot the moment it is created and ignores several CreateSnapshots fields. Here a snapshot stays
 `pending` for a configured time with rising `progress`, can end in `error` with a state message, can be moved to the
-archive tier, and `CreateSnapshots` honours `ExcludeDataVolumeIds` and `CopyTagsFromSource` and reports `State`,
-as the EC2 API reference describes.
+archive tier; `CreateSnapshots` honours `ExcludeDataVolumeIds` and `CopyTagsFromSource` as the EC2 API reference
+describes.
+
+No request parsing here (`emulator.responses`) and no patching of moto (`emulator.patch`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import elastic_block_store
-from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+from emulator.exceptions import IncorrectState, InvalidParameterValue
+
+FAILED_STATE_MESSAGE = "Snapshot creation failed: the emulator was told to fail snapshots of {volume_id}"
 
 
 @dataclass
@@ -50,7 +53,11 @@ class SnapshotBehaviour:
 
 BEHAVIOUR = SnapshotBehaviour()
 
-FAILED_STATE_MESSAGE = "Snapshot creation failed: the emulator was told to fail snapshots of {volume_id}"
+
+def reset() -> None:
+    """Forget the snapshot behaviour settings (moto's state is reset apart)."""
+    global BEHAVIOUR
+    BEHAVIOUR = SnapshotBehaviour()
 
 
 class EmulatedSnapshot(elastic_block_store.Snapshot):
@@ -58,17 +65,17 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        volume_id = self.volume.id
         self.created_at = time.monotonic()
-        self.pending_seconds = BEHAVIOUR.pending_for(volume_id)
-        self.fails = BEHAVIOUR.should_fail(volume_id)
         self.storage_tier = "standard"
-        # AMI snapshots and copies are made complete by AWS's own processes; only new snapshots of volumes wait.
+        # AMI snapshots are made complete by AWS's own processes; only new snapshots of volumes wait.
         if self.from_ami:
             self.pending_seconds = 0.0
             self.fails = False
+        else:
+            self.pending_seconds = BEHAVIOUR.pending_for(self.volume.id)
+            self.fails = BEHAVIOUR.should_fail(self.volume.id)
 
-    @property  # type: ignore[override]
+    @property
     def status(self) -> str:
         if self._elapsed_fraction() < 1.0:
             return "pending"
@@ -84,7 +91,7 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         # CreateSnapshots' SnapshotInfo names the field `state` where DescribeSnapshots says `status`.
         return self.status
 
-    @property  # type: ignore[override]
+    @property
     def progress(self) -> str:
         if self.status == "error":
             return "0%"
@@ -113,30 +120,23 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         return super().get_filter_value(filter_name, method_name)
 
 
-class InvalidParameterValue(EC2ClientError):
-    def __init__(self, message: str):
-        super().__init__("InvalidParameterValue", message)
-
-
-class IncorrectState(EC2ClientError):
-    def __init__(self, message: str):
-        super().__init__("IncorrectState", message)
-
-
-def _create_snapshots(self: ElasticBlockStore) -> ActionResult:
+# --- what the backend does differently -----------------------------------------------------------------------------
+def create_snapshots(
+    backend: Any,
+    instance_id: str,
+    *,
+    description: str,
+    exclude_boot: bool,
+    exclude_data_volume_ids: list[str],
+    copy_volume_tags: bool,
+    tags: dict[str, str],
+) -> list[EmulatedSnapshot]:
     """CreateSnapshots as the API reference describes it (moto ignores exclusions of data volumes and tag copying)."""
-    spec = self._get_param("InstanceSpecification", {})
-    description = self._get_param("Description", "")
-    copy_tags_from = self._get_param("CopyTagsFromSource")
-    snapshot_tags = self._parse_tag_specification().get("snapshot", {})
-    self.error_on_dryrun()
-
-    backend = self.ec2_backend
-    instance = backend.get_instance(spec["InstanceId"])
+    instance = backend.get_instance(instance_id)
     mappings = instance.block_device_mapping
     root_device = instance.root_device_name
     attached = {m.volume_id for m in mappings.values()}
-    excluded = set(spec.get("ExcludeDataVolumeIds") or [])
+    excluded = set(exclude_data_volume_ids)
     for volume_id in sorted(excluded):
         if volume_id not in attached:
             raise InvalidParameterValue(
@@ -146,9 +146,8 @@ def _create_snapshots(self: ElasticBlockStore) -> ActionResult:
             raise InvalidParameterValue(
                 f"The root volume {volume_id} cannot be excluded with ExcludeDataVolumeIds; use ExcludeBootVolume"
             )
-    exclude_boot = str(spec.get("ExcludeBootVolume", False)).lower() == "true"
     chosen = [
-        (device, m.volume_id)
+        m.volume_id
         for device, m in mappings.items()
         if not (exclude_boot and device == root_device) and m.volume_id not in excluded
     ]
@@ -156,38 +155,21 @@ def _create_snapshots(self: ElasticBlockStore) -> ActionResult:
         raise InvalidParameterValue(f"No volumes of instance {instance.id} are left to snapshot after exclusions")
 
     snapshots = []
-    for _device, volume_id in chosen:
+    for volume_id in chosen:
         snapshot = backend.create_snapshot(volume_id, description=description)
-        if copy_tags_from == "volume":
+        if copy_volume_tags:
             volume_tags = backend.describe_tags(filters={"resource-id": [volume_id]})
             snapshot.add_tags({t["key"]: t["value"] for t in volume_tags})
-        snapshot.add_tags(snapshot_tags)
+        snapshot.add_tags(tags)
         snapshots.append(snapshot)
-    return ActionResult({"Snapshots": snapshots})
+    return snapshots
 
 
-def _modify_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
-    snapshot_id = self._get_param("SnapshotId")
-    tier = self._get_param("StorageTier", "archive")
-    self.error_on_dryrun()
-    snapshot = self.ec2_backend.get_snapshot(snapshot_id)
+def modify_snapshot_tier(backend: Any, snapshot_id: str, tier: str) -> EmulatedSnapshot:
+    snapshot: EmulatedSnapshot = backend.get_snapshot(snapshot_id)
     if snapshot.status != "completed":
         raise IncorrectState(f"Snapshot {snapshot_id} is {snapshot.status}; only completed snapshots can be archived")
     if tier != "archive":
         raise InvalidParameterValue(f"Unsupported StorageTier {tier!r}: only 'archive' can be requested")
     snapshot.storage_tier = "archive"
-    return ActionResult({"SnapshotId": snapshot_id, "TieringStartTime": snapshot.start_time})
-
-
-_installed = False
-
-
-def install() -> None:
-    """Patch moto's EBS model and responses in this process (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    elastic_block_store.Snapshot = EmulatedSnapshot  # type: ignore[misc]
-    ElasticBlockStore.create_snapshots = _create_snapshots  # type: ignore[method-assign]
-    ElasticBlockStore.modify_snapshot_tier = _modify_snapshot_tier  # type: ignore[attr-defined]
-    _installed = True
+    return snapshot
