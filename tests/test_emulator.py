@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
+import urllib.error
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from emulator_helpers import client, control, wait_until
 
-from conftest import REGION
 from emulator import Ec2Emulator
-
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-def client(emulator: Ec2Emulator, config: Config = NO_RETRIES) -> Any:
-    return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url, config=config)
-
-
-def control(emulator: Ec2Emulator, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(f"{emulator.url}/_emulator/{path}", data=json.dumps(body or {}).encode())
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
 
 
 def test_binds_to_loopback_only(emulator: Ec2Emulator) -> None:
@@ -33,16 +17,21 @@ def test_binds_to_loopback_only(emulator: Ec2Emulator) -> None:
 
 
 def test_snapshot_stays_pending_with_rising_progress_then_completes(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=1.0)
+    emulator.configure(pending_seconds=3.0)
     ec2 = client(emulator)
     created = ec2.create_snapshot(VolumeId=volume_id)
     assert created["State"] == "pending"
-    time.sleep(0.5)
-    halfway = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
-    assert halfway["State"] == "pending" and 30 <= int(halfway["Progress"].rstrip("%")) <= 80
-    time.sleep(0.6)
-    done = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
-    assert (done["State"], done["Progress"]) == ("completed", "100%")
+
+    def look() -> tuple[str, int]:
+        snapshot = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
+        return snapshot["State"], int(snapshot["Progress"].rstrip("%"))
+
+    seen = wait_until(look, lambda s: s[0] == "completed")
+    assert seen[-1] == ("completed", 100)
+    progress = [p for _, p in seen]
+    assert progress == sorted(progress)
+    assert all(state == "pending" and p < 100 for state, p in seen[:-1])
+    assert any(0 < p < 100 for p in progress)
 
 
 def test_per_volume_pending_time_and_failures(emulator: Ec2Emulator) -> None:
@@ -65,13 +54,22 @@ def test_throttling_fault_answers_request_limit_exceeded(emulator: Ec2Emulator) 
     assert emulator.calls()[-1].fault == "throttle"
 
 
-def test_throttling_at_a_rate_is_survived_by_botocore_retries(emulator: Ec2Emulator) -> None:
+def test_faults_at_a_rate_follow_the_seed(emulator: Ec2Emulator) -> None:
+    def faults_of_20_calls() -> list[bool]:
+        emulator.clear_calls()
+        ec2 = client(emulator)
+        for _ in range(20):
+            try:
+                ec2.describe_volumes()
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "RequestLimitExceeded"
+        return [c.fault == "throttle" for c in emulator.calls()]
+
     emulator.configure(throttle_rate=0.5, seed=7)
-    retrying = client(emulator, Config(retries={"mode": "standard", "max_attempts": 10}))
-    for _ in range(10):
-        retrying.describe_snapshots(OwnerIds=["self"])
-    faults = [c.fault for c in emulator.calls()]
-    assert 0 < faults.count("throttle") < len(faults)
+    first = faults_of_20_calls()
+    emulator.configure(seed=7)
+    assert faults_of_20_calls() == first
+    assert 0 < sum(first) < 20
 
 
 def test_server_errors_and_dropped_connections(emulator: Ec2Emulator) -> None:
