@@ -2,8 +2,8 @@
 
 moto completes a snapshot the moment it is created and ignores several CreateSnapshots fields. Here a snapshot stays
 `pending` for a configured time with rising `progress`, can end in `error` with a state message, can be moved to the
-archive tier; `CreateSnapshots` honours `ExcludeDataVolumeIds` and `CopyTagsFromSource` as the EC2 API reference
-describes.
+archive tier and aged (StartTime set in the past); `CreateSnapshots` honours `ExcludeDataVolumeIds` and
+`CopyTagsFromSource` as the EC2 API reference describes.
 
 No request parsing here (`emulator.responses`) and no patching of moto (`emulator.patch`).
 """
@@ -14,8 +14,10 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from moto.core.utils import utcnow
 from moto.ec2.models import elastic_block_store
 
 from emulator.exceptions import IncorrectState, InvalidParameterValue
@@ -107,6 +109,15 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         """Monotonic time at which this snapshot leaves `pending`."""
         return self.created_at + self.pending_seconds
 
+    def age_to(self, start_time: datetime) -> None:
+        """Set StartTime to `start_time` (naive UTC, in the past); that much time has then passed for `pending` too."""
+        seconds_ago = (utcnow() - start_time).total_seconds()
+        if seconds_ago < 0:
+            raise ValueError(f"start_time {format_time(start_time)} is in the future: snapshots can only be aged")
+        self.start_time = start_time
+        # Never younger on the pending clock: a completed snapshot stays completed and progress never drops.
+        self.created_at = min(self.created_at, time.monotonic() - seconds_ago)
+
     def _elapsed_fraction(self) -> float:
         if self.pending_seconds <= 0:
             return 1.0
@@ -121,6 +132,30 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
 
 
 # --- what the backend does differently -----------------------------------------------------------------------------
+def get_snapshot(backend: Any, snapshot_id: str) -> EmulatedSnapshot:
+    """The snapshot, for the emulator's own control calls (a ValueError naming it when there is none)."""
+    snapshot = backend.snapshots.get(snapshot_id)
+    if not isinstance(snapshot, EmulatedSnapshot):
+        raise ValueError(f"no snapshot {snapshot_id!r} in the emulator")
+    return snapshot
+
+
+def age_snapshot(
+    backend: Any, snapshot_id: str, start_time: datetime | None = None, seconds_ago: float | None = None
+) -> datetime:
+    """Move a snapshot's StartTime back (to `start_time`, or `seconds_ago` seconds ago); returns it (aware, UTC)."""
+    if (start_time is None) == (seconds_ago is None):
+        raise ValueError("age_snapshot needs exactly one of start_time (a datetime) or seconds_ago (a number)")
+    snapshot = get_snapshot(backend, snapshot_id)
+    if seconds_ago is not None:
+        start = utcnow() - timedelta(seconds=seconds_ago)
+    else:
+        assert start_time is not None
+        start = naive_utc(start_time)
+    snapshot.age_to(start)
+    return start.replace(tzinfo=UTC)
+
+
 def create_snapshots(
     backend: Any,
     instance_id: str,
@@ -173,3 +208,26 @@ def modify_snapshot_tier(backend: Any, snapshot_id: str, tier: str) -> EmulatedS
         raise InvalidParameterValue(f"Unsupported StorageTier {tier!r}: only 'archive' can be requested")
     snapshot.storage_tier = "archive"
     return snapshot
+
+
+# --- time -----------------------------------------------------------------------------------------------------------
+def naive_utc(moment: datetime) -> datetime:
+    """moto keeps times as naive UTC datetimes; an aware one is converted, a naive one is taken as UTC."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, as EC2 writes StartTime."""
+    return naive_utc(moment).isoformat(timespec="milliseconds") + "Z"
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """A datetime, or an ISO 8601 string (a trailing Z, an offset, or none for UTC), as naive UTC."""
+    if isinstance(value, datetime):
+        return naive_utc(value)
+    try:
+        return naive_utc(datetime.fromisoformat(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not an ISO 8601 time (expected e.g. 2024-05-01T12:00:00Z)") from None

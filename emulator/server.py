@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -125,6 +126,16 @@ class Ec2Emulator:
         """Every snapshot the account holds, as plain data (for counting orphans and duplicates)."""
         return snapshot_summaries(self.ec2_backend())
 
+    def age_snapshot(
+        self, snapshot_id: str, start_time: datetime | None = None, *, seconds_ago: float | None = None
+    ) -> datetime:
+        """Set a snapshot's StartTime in the past (a datetime, naive = UTC, or `seconds_ago`); returns it.
+
+        As much time passes for its pending state: a pending snapshot aged past its pending time is completed. Aging
+        never makes a snapshot pending again, nor lowers its progress.
+        """
+        return models.age_snapshot(self.ec2_backend(), snapshot_id, start_time, seconds_ago)
+
     def ec2_backend(self, region: str | None = None) -> Any:
         return get_backend("ec2")[DEFAULT_ACCOUNT_ID][region or self.region]
 
@@ -164,6 +175,8 @@ class Ec2Emulator:
             return _json(start_response, "404 Not Found", {"error": f"no control endpoint {name!r}"})
         try:
             args = json.loads(body) if body else {}
+            if name == "age-snapshot" and args.get("start_time") is not None:
+                args["start_time"] = models.parse_time(args["start_time"])
             result = getattr(self, name.replace("-", "_"))(**args)
         except (TypeError, ValueError) as error:
             return _json(start_response, "400 Bad Request", {"error": str(error)})
@@ -180,14 +193,17 @@ CONTROL_ENDPOINTS = frozenset(
         "seed-volumes",
         "seed-instance",
         "snapshots",
+        "age-snapshot",
     }
 )
 
 
 def _plain(result: Any) -> Any:
-    """A method's result as JSON: calls as dicts (with `mutating`), nothing as {}."""
+    """A method's result as JSON: calls as dicts (with `mutating`), times as ISO 8601, nothing as {}."""
     if result is None:
         return {}
+    if isinstance(result, datetime):
+        return models.format_time(result)
     if isinstance(result, list) and result and isinstance(result[0], Call):
         return [asdict(c) | {"mutating": c.mutating} for c in result]
     return result

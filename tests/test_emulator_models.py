@@ -1,0 +1,98 @@
+"""The emulator's EBS model beyond moto's: aged snapshots."""
+
+from __future__ import annotations
+
+import urllib.error
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from emulator_helpers import client, control
+
+from emulator import Ec2Emulator
+
+DAY = 86400.0
+
+
+def describe(emulator: Ec2Emulator, snapshot_id: str) -> dict:
+    return client(emulator).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+
+
+def progress(snapshot: dict) -> int:
+    return int(snapshot["Progress"].rstrip("%"))
+
+
+# --- aged snapshots ------------------------------------------------------------------------------------------------
+def test_aged_snapshot_reports_its_start_time_and_has_completed(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=3600)
+    snapshot_id = client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    returned = emulator.age_snapshot(snapshot_id, seconds_ago=3 * DAY)
+    snapshot = describe(emulator, snapshot_id)
+    assert abs(snapshot["StartTime"] - returned) < timedelta(seconds=1)
+    assert abs(datetime.now(UTC) - timedelta(days=3) - snapshot["StartTime"]) < timedelta(minutes=1)
+    assert (snapshot["State"], snapshot["Progress"]) == ("completed", "100%")
+
+
+def test_aging_moves_a_pending_snapshot_along_its_pending_time(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=1000)
+    snapshot_id = client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    assert progress(describe(emulator, snapshot_id)) < 5
+    emulator.age_snapshot(snapshot_id, seconds_ago=500)
+    halfway = describe(emulator, snapshot_id)
+    assert halfway["State"] == "pending" and 50 <= progress(halfway) < 55  # 50 s of slack for a slow machine
+
+
+def test_aging_never_makes_a_snapshot_pending_again(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=1000)
+    snapshot_id = client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    emulator.age_snapshot(snapshot_id, seconds_ago=2000)
+    recent = datetime.now(UTC) - timedelta(seconds=10)
+    emulator.age_snapshot(snapshot_id, start_time=recent)  # younger than its pending time, yet it stays completed
+    snapshot = describe(emulator, snapshot_id)
+    assert snapshot["State"] == "completed"
+    assert abs(snapshot["StartTime"] - recent) < timedelta(seconds=1)
+
+
+def test_age_takes_a_naive_utc_time_or_an_aware_one_in_any_zone(emulator: Ec2Emulator, volume_id: str) -> None:
+    snapshot_id = client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    naive = datetime(2024, 5, 1, 12, 0, 0)
+    assert emulator.age_snapshot(snapshot_id, naive) == naive.replace(tzinfo=UTC)
+    in_berlin = datetime(2024, 5, 1, 14, 0, 0, tzinfo=timezone(timedelta(hours=2)))
+    emulator.age_snapshot(snapshot_id, in_berlin)
+    assert describe(emulator, snapshot_id)["StartTime"] == naive.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"seconds_ago": -60}, "in the future"),
+        ({"start_time": datetime.now(UTC) + timedelta(days=1)}, "in the future"),
+        ({}, "exactly one of"),
+        ({"start_time": datetime(2024, 1, 1), "seconds_ago": 5}, "exactly one of"),
+    ],
+)
+def test_age_refuses_a_future_or_ambiguous_time(
+    emulator: Ec2Emulator, volume_id: str, kwargs: dict, words: str
+) -> None:
+    snapshot_id = client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    with pytest.raises(ValueError, match=words):
+        emulator.age_snapshot(snapshot_id, **kwargs)
+
+
+def test_age_of_an_unknown_snapshot_names_it(emulator: Ec2Emulator) -> None:
+    with pytest.raises(ValueError, match="snap-0123456789abcdef0"):
+        emulator.age_snapshot("snap-0123456789abcdef0", seconds_ago=60)
+
+
+def test_age_through_the_control_api(emulator: Ec2Emulator, volume_id: str) -> None:
+    first, second = (client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"] for _ in range(2))
+    answer = control(emulator, "age-snapshot", {"snapshot_id": first, "start_time": "2024-05-01T12:00:00Z"})
+    assert answer == "2024-05-01T12:00:00.000Z"
+    control(emulator, "age-snapshot", {"snapshot_id": second, "seconds_ago": 3 * DAY})
+    by_id = {
+        s["SnapshotId"]: s["StartTime"] for s in client(emulator).describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    }
+    assert by_id[first] == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert abs(datetime.now(UTC) - timedelta(days=3) - by_id[second]) < timedelta(minutes=1)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        control(emulator, "age-snapshot", {"snapshot_id": first, "start_time": "last tuesday"})
+    assert refused.value.code == 400 and "ISO 8601" in refused.value.read().decode()
