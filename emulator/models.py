@@ -3,7 +3,8 @@
 moto completes a snapshot the moment it is created and ignores several CreateSnapshots fields. Here a snapshot stays
 `pending` for a configured time with rising `progress`, can end in `error` with a state message, can be moved to the
 archive tier and aged (StartTime set in the past); `CreateSnapshots` honours `ExcludeDataVolumeIds` and
-`CopyTagsFromSource` as the EC2 API reference describes.
+`CopyTagsFromSource` as the EC2 API reference describes. Every snapshot the emulator creates is remembered (even once
+deleted), so tests and benchmarks can ask how many were pending at once.
 
 No request parsing here (`emulator.responses`) and no patching of moto (`emulator.patch`).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,13 +55,51 @@ class SnapshotBehaviour:
             return self.fail_rate > 0 and self._rng.random() < self.fail_rate
 
 
+class CreatedSnapshots:
+    """Every snapshot the emulator created for a request, kept after DeleteSnapshot, for concurrency readouts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: list[EmulatedSnapshot] = []
+
+    def add(self, snapshot: EmulatedSnapshot) -> None:
+        with self._lock:
+            self._snapshots.append(snapshot)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._snapshots.clear()
+
+    def pending_intervals(self) -> dict[str, tuple[float, float]]:
+        """Snapshot id -> (created_at, completed_at) on the `time.monotonic()` clock, in creation order.
+
+        Aging a snapshot moves its interval back with it.
+        """
+        with self._lock:
+            return {s.id: (s.created_at, s.completed_at()) for s in self._snapshots}
+
+
 BEHAVIOUR = SnapshotBehaviour()
+CREATED = CreatedSnapshots()
 
 
 def reset() -> None:
-    """Forget the snapshot behaviour settings (moto's state is reset apart)."""
+    """Forget the snapshot behaviour settings and the record of created snapshots (moto's state is reset apart)."""
     global BEHAVIOUR
     BEHAVIOUR = SnapshotBehaviour()
+    CREATED.clear()
+
+
+def peak_pending(intervals: Iterable[tuple[float, float]]) -> int:
+    """The most intervals open at one moment. Intervals are half-open: one ending as another starts is not overlap."""
+    spans = list(intervals)
+    # At equal times the end (-1) sorts before the start (+1).
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
 
 
 class EmulatedSnapshot(elastic_block_store.Snapshot):
@@ -76,6 +116,7 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         else:
             self.pending_seconds = BEHAVIOUR.pending_for(self.volume.id)
             self.fails = BEHAVIOUR.should_fail(self.volume.id)
+            CREATED.add(self)
 
     @property
     def status(self) -> str:

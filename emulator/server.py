@@ -136,6 +136,14 @@ class Ec2Emulator:
         """
         return models.age_snapshot(self.ec2_backend(), snapshot_id, start_time, seconds_ago)
 
+    def pending_intervals(self) -> dict[str, tuple[float, float]]:
+        """Per snapshot the emulator created (deleted ones too): (created_at, completed_at), `time.monotonic()`."""
+        return models.CREATED.pending_intervals()
+
+    def peak_pending(self) -> int:
+        """The most snapshots that were pending at the same moment."""
+        return models.peak_pending(self.pending_intervals().values())
+
     def ec2_backend(self, region: str | None = None) -> Any:
         return get_backend("ec2")[DEFAULT_ACCOUNT_ID][region or self.region]
 
@@ -194,6 +202,8 @@ CONTROL_ENDPOINTS = frozenset(
         "seed-instance",
         "snapshots",
         "age-snapshot",
+        "pending-intervals",
+        "peak-pending",
     }
 )
 

@@ -1,14 +1,15 @@
-"""The emulator's EBS model beyond moto's: aged snapshots."""
+"""The emulator's EBS model beyond moto's: aged snapshots, how many snapshots were pending at once."""
 
 from __future__ import annotations
 
 import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from emulator_helpers import client, control
 
-from emulator import Ec2Emulator
+from emulator import Ec2Emulator, models
 
 DAY = 86400.0
 
@@ -96,3 +97,61 @@ def test_age_through_the_control_api(emulator: Ec2Emulator, volume_id: str) -> N
     with pytest.raises(urllib.error.HTTPError) as refused:
         control(emulator, "age-snapshot", {"snapshot_id": first, "start_time": "last tuesday"})
     assert refused.value.code == 400 and "ISO 8601" in refused.value.read().decode()
+
+
+# --- how many snapshots were pending at once -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("intervals", "peak"),
+    [
+        ([], 0),
+        ([(0.0, 1.0)], 1),
+        ([(0.0, 0.0), (0.0, 0.0)], 0),  # completed on creation: never pending
+        ([(0.0, 1.0), (1.0, 2.0)], 1),  # one ends as the next starts
+        ([(0.0, 2.0), (1.0, 3.0)], 2),
+        ([(0.0, 10.0), (1.0, 2.0), (3.0, 4.0), (3.5, 5.0)], 3),
+    ],
+)
+def test_peak_pending_counts_overlapping_intervals(intervals: list[tuple[float, float]], peak: int) -> None:
+    assert models.peak_pending(intervals) == peak
+    assert models.peak_pending(iter(intervals)) == peak
+
+
+def test_pending_intervals_follow_each_volumes_pending_time(emulator: Ec2Emulator) -> None:
+    volumes = emulator.seed_volumes(3)
+    emulator.configure(pending_seconds_by_volume={v: 60.0 * (i + 1) for i, v in enumerate(volumes)})
+    ec2 = client(emulator)
+    ids = [ec2.create_snapshot(VolumeId=v)["SnapshotId"] for v in volumes]
+    ec2.delete_snapshot(SnapshotId=ids[0])  # deleted while pending: still counted
+    intervals = emulator.pending_intervals()
+    assert list(intervals) == ids
+    assert [round(end - start) for start, end in intervals.values()] == [60, 120, 180]
+    assert emulator.peak_pending() == 3
+
+
+def test_peak_pending_sees_snapshots_created_concurrently(emulator: Ec2Emulator) -> None:
+    volumes = emulator.seed_volumes(6)
+    emulator.configure(pending_seconds=600)
+    ec2 = client(emulator)  # clients are thread-safe; creating them is not
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda v: ec2.create_snapshot(VolumeId=v), volumes))
+    assert emulator.peak_pending() > 4
+
+
+def test_snapshots_completed_on_creation_and_amis_snapshots_are_never_pending(emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    ec2 = client(emulator)
+    ec2.create_snapshot(VolumeId=volume_id)
+    ec2.register_image(Name="moto-made-snapshot")
+    assert len(emulator.pending_intervals()) == 1
+    assert emulator.peak_pending() == 0
+
+
+def test_pending_intervals_and_peak_through_the_control_api(emulator: Ec2Emulator) -> None:
+    first, second = emulator.seed_volumes(2)
+    emulator.configure(pending_seconds=600)
+    ids = [client(emulator).create_snapshot(VolumeId=v)["SnapshotId"] for v in (first, second)]
+    intervals = control(emulator, "pending-intervals")
+    assert list(intervals) == ids and all(end - start == pytest.approx(600) for start, end in intervals.values())
+    assert control(emulator, "peak-pending") == 2
+    control(emulator, "reset")
+    assert control(emulator, "pending-intervals") == {} and control(emulator, "peak-pending") == 0
