@@ -1,9 +1,10 @@
-"""The emulator's EBS state: what it keeps differently from moto so that snapshots behave like AWS's.
+"""The emulator's EBS and AMI state: what it keeps differently from moto so that snapshots behave like AWS's.
 
-moto completes a snapshot the moment it is created and ignores several CreateSnapshots fields. Here a snapshot stays
-`pending` for a configured time with rising `progress`, can end in `error` with a state message, can be moved to the
-archive tier and aged (StartTime set in the past); `CreateSnapshots` honours `ExcludeDataVolumeIds` and
-`CopyTagsFromSource` as the EC2 API reference describes. Every snapshot the emulator creates is remembered (even once
+moto completes a snapshot the moment it is created, ignores several CreateSnapshots fields and the block device
+mappings of RegisterImage. Here a snapshot stays `pending` for a configured time with rising `progress`, can end in
+`error` with a state message, can be moved to the archive tier and aged (StartTime set in the past); `CreateSnapshots`
+honours `ExcludeDataVolumeIds` and `CopyTagsFromSource` as the EC2 API reference describes; an AMI registered from
+snapshots keeps them in use until it is deregistered. Every snapshot the emulator creates is remembered (even once
 deleted), so tests and benchmarks can ask how many were pending at once.
 
 No request parsing here (`emulator.responses`) and no patching of moto (`emulator.patch`).
@@ -20,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.core.utils import utcnow
-from moto.ec2.models import elastic_block_store
+from moto.ec2.exceptions import InvalidSnapshotIdError
+from moto.ec2.models import amis, elastic_block_store
 
-from emulator.exceptions import IncorrectState, InvalidParameterValue
+from emulator.exceptions import IncorrectState, InvalidParameterValue, InvalidSnapshotInUse, InvalidSnapshotNotFound
 
 FAILED_STATE_MESSAGE = "Snapshot creation failed: the emulator was told to fail snapshots of {volume_id}"
 
@@ -172,6 +174,28 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         return super().get_filter_value(filter_name, method_name)
 
 
+class EmulatedAmi(amis.Ami):
+    """An AMI that keeps the block device mappings it was registered with (moto keeps only a snapshot of its own)."""
+
+    registered_mappings: list[dict[str, Any]] | None = None
+
+    @property
+    def block_device_mappings(self) -> list[dict[str, Any]]:
+        if self.registered_mappings is None:
+            return super().block_device_mappings
+        return self.registered_mappings
+
+    def snapshot_ids(self) -> list[str]:
+        return [m["Ebs"]["SnapshotId"] for m in self.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
+
+    def get_filter_value(self, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "block-device-mapping.snapshot-id":
+            return self.snapshot_ids()
+        if filter_name == "block-device-mapping.device-name":
+            return [m["DeviceName"] for m in self.block_device_mappings]
+        return super().get_filter_value(filter_name, method_name)
+
+
 # --- what the backend does differently -----------------------------------------------------------------------------
 def get_snapshot(backend: Any, snapshot_id: str) -> EmulatedSnapshot:
     """The snapshot, for the emulator's own control calls (a ValueError naming it when there is none)."""
@@ -248,6 +272,63 @@ def modify_snapshot_tier(backend: Any, snapshot_id: str, tier: str) -> EmulatedS
     if tier != "archive":
         raise InvalidParameterValue(f"Unsupported StorageTier {tier!r}: only 'archive' can be requested")
     snapshot.storage_tier = "archive"
+    return snapshot
+
+
+def register_image(
+    backend: Any, *, name: str, description: str, root_device_name: str | None, mappings: list[dict[str, Any]]
+) -> EmulatedAmi:
+    """RegisterImage keeping its block device mappings; the snapshots they name are in use until DeregisterImage."""
+    snapshots = {}
+    for mapping in mappings:
+        snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+        if snapshot_id:
+            if snapshot_id not in backend.snapshots:
+                raise InvalidSnapshotNotFound(snapshot_id)
+            snapshots[snapshot_id] = backend.snapshots[snapshot_id]
+    image: EmulatedAmi = backend.register_image(name, description)
+    if root_device_name:
+        image.root_device_name = root_device_name
+    if mappings:
+        # moto made a snapshot for the image; an image registered from snapshots has none of its own.
+        backend.snapshots.pop(image.ebs_snapshot.id, None)
+        image.root_device_type = "ebs"
+        image.registered_mappings = [_with_defaults(m, snapshots) for m in mappings]
+    return image
+
+
+def _with_defaults(mapping: dict[str, Any], snapshots: dict[str, EmulatedSnapshot]) -> dict[str, Any]:
+    ebs = dict(mapping.get("Ebs") or {})
+    snapshot = snapshots.get(ebs.get("SnapshotId", ""))
+    if snapshot is not None:
+        ebs.setdefault("VolumeSize", snapshot.volume_size)
+    ebs.setdefault("DeleteOnTermination", True)
+    ebs.setdefault("VolumeType", "gp2")
+    return {**mapping, "Ebs": ebs}
+
+
+def images_using(backend: Any, snapshot_id: str) -> list[str]:
+    """Ids of the AMIs whose block device mappings name the snapshot."""
+    users = [
+        image.id
+        for image in backend.amis.values()
+        if isinstance(image, EmulatedAmi) and snapshot_id in image.snapshot_ids()
+    ]
+    snapshot = backend.snapshots.get(snapshot_id)
+    # moto marks the snapshot it makes for CreateImage with `from_ami` (tests may set it too).
+    if snapshot is not None and snapshot.from_ami in backend.amis and snapshot.from_ami not in users:
+        users.append(snapshot.from_ami)
+    return users
+
+
+def delete_snapshot(backend: Any, snapshot_id: str) -> EmulatedSnapshot:
+    """DeleteSnapshot, refused with InvalidSnapshot.InUse while an AMI uses the snapshot (as AWS does)."""
+    if snapshot_id not in backend.snapshots:
+        raise InvalidSnapshotIdError()
+    users = images_using(backend, snapshot_id)
+    if users:
+        raise InvalidSnapshotInUse(snapshot_id, users[0])
+    snapshot: EmulatedSnapshot = backend.snapshots.pop(snapshot_id)
     return snapshot
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
 from emulator import models
@@ -36,6 +37,37 @@ def modify_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
     self.error_on_dryrun()
     snapshot = models.modify_snapshot_tier(self.ec2_backend, snapshot_id, tier)
     return ActionResult({"SnapshotId": snapshot.id, "TieringStartTime": snapshot.start_time})
+
+
+def register_image(self: AmisResponse) -> ActionResult:
+    name = self._get_param("Name")
+    description = self._get_param("Description", "")
+    root_device_name = self._get_param("RootDeviceName")
+    mappings = [_block_device_mapping(m) for m in self._get_param("BlockDeviceMappings", [])]
+    self.error_on_dryrun()
+    image = models.register_image(
+        self.ec2_backend, name=name, description=description, root_device_name=root_device_name, mappings=mappings
+    )
+    return ActionResult({"ImageId": image.id})
+
+
+def _block_device_mapping(raw: dict[str, Any]) -> dict[str, Any]:
+    """A request's BlockDeviceMapping with typed values and without empty fields, in DescribeImages' shape."""
+    mapping: dict[str, Any] = {"DeviceName": raw.get("DeviceName")}
+    ebs = raw.get("Ebs")
+    if ebs:
+        typed: dict[str, Any] = {}
+        for key, value in ebs.items():
+            if key in ("VolumeSize", "Iops", "Throughput"):
+                typed[key] = int(value)
+            elif key in ("DeleteOnTermination", "Encrypted"):
+                typed[key] = _true(value)
+            else:
+                typed[key] = value
+        mapping["Ebs"] = typed
+    if "VirtualName" in raw:
+        mapping["VirtualName"] = raw["VirtualName"]
+    return mapping
 
 
 def _true(value: Any) -> bool:

@@ -1,12 +1,14 @@
-"""The emulator's EBS model beyond moto's: aged snapshots, how many snapshots were pending at once."""
+"""The emulator's EBS model beyond moto's: aged snapshots, how many were pending at once, snapshots in use by AMIs."""
 
 from __future__ import annotations
 
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from emulator_helpers import client, control
 
 from emulator import Ec2Emulator, models
@@ -155,3 +157,72 @@ def test_pending_intervals_and_peak_through_the_control_api(emulator: Ec2Emulato
     assert control(emulator, "peak-pending") == 2
     control(emulator, "reset")
     assert control(emulator, "pending-intervals") == {} and control(emulator, "peak-pending") == 0
+
+
+# --- snapshots in use by an AMI ------------------------------------------------------------------------------------
+def register(ec2: Any, *snapshot_ids: str, name: str = "from-snapshots") -> str:
+    devices = ["/dev/xvda", *(f"/dev/sd{chr(ord('f') + i)}" for i in range(len(snapshot_ids) - 1))]
+    image_id: str = ec2.register_image(
+        Name=name,
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[
+            {"DeviceName": d, "Ebs": {"SnapshotId": s}} for d, s in zip(devices, snapshot_ids, strict=True)
+        ],
+    )["ImageId"]
+    return image_id
+
+
+def images_using(ec2: Any, snapshot_id: str) -> list[str]:
+    filters = [{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}]
+    return [i["ImageId"] for i in ec2.describe_images(Filters=filters)["Images"]]
+
+
+def test_snapshot_of_an_ami_cannot_be_deleted_until_the_ami_is_deregistered(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    ec2 = client(emulator)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    snapshots_before = len(emulator.ec2_backend().snapshots)
+    image_id = register(ec2, snapshot_id)
+    assert len(emulator.ec2_backend().snapshots) == snapshots_before  # no snapshot of its own, unlike moto's images
+    with pytest.raises(ClientError) as in_use:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+    assert in_use.value.response["Error"] == {
+        "Code": "InvalidSnapshot.InUse",
+        "Message": f"The snapshot {snapshot_id} is currently in use by {image_id}",
+    }
+    assert images_using(ec2, snapshot_id) == [image_id]
+    [image] = ec2.describe_images(ImageIds=[image_id])["Images"]
+    assert image["RootDeviceName"] == "/dev/xvda"
+    assert image["BlockDeviceMappings"] == [
+        {
+            "DeviceName": "/dev/xvda",
+            "Ebs": {"SnapshotId": snapshot_id, "VolumeSize": 8, "DeleteOnTermination": True, "VolumeType": "gp2"},
+        }
+    ]
+
+    ec2.deregister_image(ImageId=image_id)
+    assert images_using(ec2, snapshot_id) == []
+    ec2.delete_snapshot(SnapshotId=snapshot_id)
+    assert emulator.snapshots() == []
+
+
+def test_snapshot_in_two_amis_stays_in_use_until_both_are_deregistered(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    root, data = (ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"] for _ in range(2))
+    first = register(ec2, root, data, name="first")
+    second = register(ec2, data, name="second")
+    assert sorted(images_using(ec2, data)) == sorted([first, second])
+    ec2.deregister_image(ImageId=first)
+    ec2.delete_snapshot(SnapshotId=root)
+    with pytest.raises(ClientError, match=f"in use by {second}"):
+        ec2.delete_snapshot(SnapshotId=data)
+
+
+def test_register_image_from_an_unknown_snapshot_names_it(emulator: Ec2Emulator) -> None:
+    ec2 = client(emulator)
+    with pytest.raises(ClientError) as missing:
+        register(ec2, "snap-0123456789abcdef0")
+    assert missing.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
+    assert "snap-0123456789abcdef0" in missing.value.response["Error"]["Message"]
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
