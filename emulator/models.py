@@ -105,14 +105,20 @@ def peak_pending(intervals: Iterable[tuple[float, float]]) -> int:
 
 
 class EmulatedSnapshot(elastic_block_store.Snapshot):
-    """A snapshot whose state follows the clock: pending, then completed (or error)."""
+    """A snapshot whose state follows the clock: pending, then completed (or error).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    `settled=True` makes one that exists complete from the start and is not counted as created by the emulator
+    (a snapshot seeded as part of a world).
+    """
+
+    def __init__(self, *args: Any, settled: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.created_at = time.monotonic()
         self.storage_tier = "standard"
+        # AWS fixes a snapshot's size when it is taken; resizing the volume later does not change it.
+        self.fixed_volume_size: int = self.volume.size
         # AMI snapshots are made complete by AWS's own processes; only new snapshots of volumes wait.
-        if self.from_ami:
+        if settled or self.from_ami:
             self.pending_seconds = 0.0
             self.fails = False
         else:
@@ -148,6 +154,10 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
             return FAILED_STATE_MESSAGE.format(volume_id=self.volume.id)
         return None
 
+    @property
+    def volume_size(self) -> int:
+        return self.fixed_volume_size
+
     def completed_at(self) -> float:
         """Monotonic time at which this snapshot leaves `pending`."""
         return self.created_at + self.pending_seconds
@@ -171,6 +181,8 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
             return self.status
         if filter_name == "storage-tier":
             return self.storage_tier
+        if filter_name == "volume-size":
+            return self.volume_size
         return super().get_filter_value(filter_name, method_name)
 
 

@@ -26,7 +26,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from emulator import models, patch
 from emulator.calls import Call, CallLog
 from emulator.faults import DROP, FaultInjector, Faults, error_for
-from emulator.world import seed_instance, seed_volumes, snapshot_summaries
+from emulator.world import World, export_world, seed_instance, seed_volumes, seed_world, snapshot_summaries
 
 LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_emulator/"
@@ -122,6 +122,17 @@ class Ec2Emulator:
         """Launch an instance with a root volume and `data_volumes` attached data volumes, each tagged."""
         return seed_instance(self.ec2_backend(), data_volumes, size)
 
+    def seed_world(self, world: World) -> None:
+        """Create volumes, instances and snapshots with the given ids (the shape: `emulator.world`'s docstring).
+
+        Raises ValueError listing every problem, having created nothing, when the world cannot be seeded as given.
+        """
+        seed_world(self.ec2_backend(), world)
+
+    def export_world(self) -> World:
+        """The account's volumes, instances and snapshots, in the shape `seed_world` takes."""
+        return export_world(self.ec2_backend())
+
     def snapshots(self) -> list[dict[str, Any]]:
         """Every snapshot the account holds, as plain data (for counting orphans and duplicates)."""
         return snapshot_summaries(self.ec2_backend())
@@ -183,6 +194,8 @@ class Ec2Emulator:
             return _json(start_response, "404 Not Found", {"error": f"no control endpoint {name!r}"})
         try:
             args = json.loads(body) if body else {}
+            if name == "seed-world":  # the body is the world itself
+                args = {"world": args}
             if name == "age-snapshot" and args.get("start_time") is not None:
                 args["start_time"] = models.parse_time(args["start_time"])
             result = getattr(self, name.replace("-", "_"))(**args)
@@ -200,6 +213,8 @@ CONTROL_ENDPOINTS = frozenset(
         "reset",
         "seed-volumes",
         "seed-instance",
+        "seed-world",
+        "export-world",
         "snapshots",
         "age-snapshot",
         "pending-intervals",
