@@ -108,6 +108,10 @@ class Ec2Emulator:
     def calls(self, action: str | None = None) -> list[Call]:
         return self.log.calls(action)
 
+    def mutating_calls(self, action: str | None = None) -> list[Call]:
+        """The calls that changed something (see `Call.mutating`)."""
+        return [c for c in self.log.calls(action) if c.mutating]
+
     def clear_calls(self) -> None:
         self.log.clear()
 
@@ -208,6 +212,7 @@ class Ec2Emulator:
 CONTROL_ENDPOINTS = frozenset(
     {
         "calls",
+        "mutating-calls",
         "clear-calls",
         "configure",
         "reset",

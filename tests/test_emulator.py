@@ -101,6 +101,25 @@ def test_call_log_records_actions_and_never_signatures(emulator: Ec2Emulator, vo
     assert not any("Signature" in k or "Credential" in k for c in calls for k in c.params)
 
 
+def test_mutating_calls_are_the_changes_carried_out(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    ec2.describe_snapshots(SnapshotIds=[snapshot_id])
+    with pytest.raises(ClientError):
+        ec2.delete_snapshot(SnapshotId=snapshot_id, DryRun=True)  # DryRun answers with an error, changing nothing
+    emulator.configure(throttle_rate=1.0)
+    with pytest.raises(ClientError):
+        ec2.create_tags(Resources=[snapshot_id], Tags=[{"Key": "a", "Value": "b"}])  # refused, not carried out
+    emulator.configure(throttle_rate=0.0, drop_rate=1.0)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        ec2.delete_snapshot(SnapshotId=snapshot_id)  # carried out, then the answer was lost
+    assert [c.action for c in emulator.mutating_calls()] == ["CreateSnapshot", "DeleteSnapshot"]
+    assert [c.fault for c in emulator.mutating_calls("DeleteSnapshot")] == ["drop"]
+    emulator.configure(drop_rate=0.0)
+    assert [c["action"] for c in control(emulator, "mutating-calls")] == ["CreateSnapshot", "DeleteSnapshot"]
+    assert control(emulator, "mutating-calls", {"action": "CreateTags"}) == []
+
+
 def test_control_api_over_http(emulator: Ec2Emulator) -> None:
     control(emulator, "configure", {"pending_seconds": 0})
     [volume_id] = control(emulator, "seed-volumes", {"count": 1})
