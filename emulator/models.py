@@ -1,11 +1,12 @@
 """The emulator's EBS and AMI state: what it keeps differently from moto so that snapshots behave like AWS's.
 
-moto completes a snapshot the moment it is created, ignores several CreateSnapshots fields and the block device
-mappings of RegisterImage. Here a snapshot stays `pending` for a configured time with rising `progress`, can end in
-`error` with a state message, can be moved to the archive tier and aged (StartTime set in the past); `CreateSnapshots`
-honours `ExcludeDataVolumeIds` and `CopyTagsFromSource` as the EC2 API reference describes; an AMI registered from
-snapshots keeps them in use until it is deregistered. Every snapshot the emulator creates is remembered (even once
-deleted), so tests and benchmarks can ask how many were pending at once.
+moto completes a snapshot the moment it is created, ignores DescribeSnapshots' OwnerIds, several CreateSnapshots
+fields and the block device mappings of RegisterImage. Here a snapshot stays `pending` for a configured time with
+rising `progress`, can end in `error` with a state message, can be moved to the archive tier and aged (StartTime set in
+the past); DescribeSnapshots lists only the owners asked for; `CreateSnapshots` honours `ExcludeDataVolumeIds` and
+`CopyTagsFromSource` as the EC2 API reference describes; an AMI registered from snapshots keeps them in use until it is
+deregistered. Every snapshot the emulator creates is remembered (even once deleted), so tests and benchmarks can ask
+how many were pending at once.
 
 No request parsing here (`emulator.responses`) and no patching of moto (`emulator.patch`).
 """
@@ -231,6 +232,20 @@ def age_snapshot(
         start = naive_utc(start_time)
     snapshot.age_to(start)
     return start.replace(tzinfo=UTC)
+
+
+def describe_snapshots(
+    backend: Any, snapshot_ids: list[str], filters: dict[str, Any], owner_ids: list[str]
+) -> list[EmulatedSnapshot]:
+    """DescribeSnapshots honouring OwnerIds (moto ignores it, answering with every AMI's snapshot too).
+
+    An owner is an account id or `self`; an alias such as `amazon` matches no snapshot here.
+    """
+    snapshots: list[EmulatedSnapshot] = backend.describe_snapshots(snapshot_ids=snapshot_ids, filters=filters)
+    if not owner_ids:
+        return snapshots
+    owners = {backend.account_id if owner == "self" else owner for owner in owner_ids}
+    return [s for s in snapshots if s.owner_id in owners]
 
 
 def create_snapshots(

@@ -26,6 +26,7 @@ def install() -> None:
     amis.Ami = models.EmulatedAmi  # type: ignore[misc]
     # The backend's own method, so that every caller (not only the DeleteSnapshot action) sees AMIs' snapshots in use.
     elastic_block_store.EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
+    ElasticBlockStore.describe_snapshots = responses.describe_snapshots  # type: ignore[method-assign]
     ElasticBlockStore.create_snapshots = responses.create_snapshots  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_tier = responses.modify_snapshot_tier  # type: ignore[attr-defined]
     AmisResponse.register_image = responses.register_image  # type: ignore[method-assign]

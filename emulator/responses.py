@@ -13,6 +13,16 @@ from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from emulator import models
 
 
+def describe_snapshots(self: ElasticBlockStore) -> ActionResult:
+    snapshots = models.describe_snapshots(
+        self.ec2_backend,
+        snapshot_ids=self._get_param("SnapshotIds", []),
+        filters=self._filters_from_querystring(),
+        owner_ids=self._get_param("OwnerIds", []),
+    )
+    return ActionResult({"Snapshots": snapshots})
+
+
 def create_snapshots(self: ElasticBlockStore) -> ActionResult:
     spec = self._get_param("InstanceSpecification", {})
     description = self._get_param("Description", "")

@@ -1,4 +1,5 @@
-"""The emulator's EBS model beyond moto's: aged snapshots, how many were pending at once, snapshots in use by AMIs."""
+"""The emulator's EBS model beyond moto's: aged snapshots, how many were pending at once, snapshots in use by AMIs,
+DescribeSnapshots' owners."""
 
 from __future__ import annotations
 
@@ -226,3 +227,14 @@ def test_register_image_from_an_unknown_snapshot_names_it(emulator: Ec2Emulator)
     assert missing.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
     assert "snap-0123456789abcdef0" in missing.value.response["Error"]["Message"]
     assert ec2.describe_images(Owners=["self"])["Images"] == []
+
+
+# --- DescribeSnapshots' owners -------------------------------------------------------------------------------------
+def test_owner_self_lists_the_accounts_snapshots_only(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    account = emulator.ec2_backend().account_id
+    assert [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]] == [snapshot_id]
+    assert [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=[account])["Snapshots"]] == [snapshot_id]
+    everyone = ec2.describe_snapshots()["Snapshots"]  # moto's public AMIs come with snapshots of other accounts
+    assert len(everyone) > 1 and snapshot_id in {s["SnapshotId"] for s in everyone}
