@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 from emulator_helpers import client, control, wait_until
@@ -129,6 +135,32 @@ def test_control_api_over_http(emulator: Ec2Emulator) -> None:
     assert snapshot["volume_id"] == volume_id and snapshot["state"] == "completed"
     with pytest.raises(urllib.error.HTTPError):
         control(emulator, "configure", {"no_such_setting": 1})
+
+
+def test_command_line_serves_on_loopback_until_terminated(tmp_path: Path) -> None:
+    ready_file, log = tmp_path / "emulator.json", tmp_path / "emulator.log"
+    command = [sys.executable, "-m", "emulator", "--pending-seconds", "7", "--seed-volumes", "2"]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, "--region", "eu-west-1", "--ready-file", str(ready_file)],
+            cwd=Path(__file__).parent.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: ready_file.exists() or process.poll() is not None, bool, timeout=60)
+        assert process.poll() is None, log.read_text()
+        ready = json.loads(ready_file.read_text())
+        assert ready["url"].startswith("http://127.0.0.1:") and ready["region"] == "eu-west-1"
+        assert ready["pid"] == process.pid and len(ready["volume_ids"]) == 2
+        ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=ready["url"])
+        snapshot = ec2.create_snapshot(VolumeId=ready["volume_ids"][0])
+        assert snapshot["State"] == "pending"
+        [summary] = json.loads(urllib.request.urlopen(f"{ready['url']}/_emulator/snapshots", data=b"{}").read())
+        assert summary["pending_seconds"] == 7
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 def test_modify_snapshot_tier_needs_a_completed_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:
