@@ -37,8 +37,8 @@ StartResponse = Callable[..., Any]
 class Ec2Emulator:
     """moto's server on 127.0.0.1 with the EBS behaviour of `emulator.models` and the faults of `Faults`.
 
-    moto keeps its state per process, so emulators in one process share resources and snapshot settings; each has
-    its own call log and faults.
+    moto keeps its state per process, so emulators in one process share resources, snapshot settings and the record
+    behind `pending_intervals`; each has its own call log and faults.
     """
 
     def __init__(self, port: int = 0, region: str = "us-east-1") -> None:
