@@ -124,12 +124,15 @@ class SnapshotPoller:
         policy: PollPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        pause: Callable[[float], object] | None = None,
     ) -> None:
         self._describe = describe
         self.policy = policy or PollPolicy()
         self._clock = clock
         self._wall = wall
         self._cond = threading.Condition()
+        # How the poller thread waits for its next look; tests pass one that moves a fake `clock` instead.
+        self._pause = pause or (lambda seconds: self._cond.wait(timeout=seconds))
         self._entries: dict[str, _Entry] = {}
         self._thread: threading.Thread | None = None
         self._failures = 0
@@ -197,7 +200,7 @@ class SnapshotPoller:
                     self._last_call + 1.0 / self.policy.calls_per_second,
                 )
                 if due_at > now:
-                    self._cond.wait(timeout=due_at - now)
+                    self._pause(due_at - now)
                     continue
                 pending = [sid for sid, e in self._entries.items() if e.status is None or not e.status.terminal]
                 if not pending:

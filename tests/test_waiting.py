@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -22,27 +24,45 @@ FAST = PollPolicy(
 )
 
 
-class FakeEc2:
-    """Snapshots that complete (or fail) at given monotonic times; counts DescribeSnapshots calls."""
+class FakeClock:
+    """Virtual monotonic time for the poller: it moves only when the poller pauses, so no test sleeps."""
 
     def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+        # A poller that never settles would otherwise spin here for ever; this fails the test instead.
+        assert self.now < 1000.0 + 86400, "the poller ran for a virtual day"
+
+
+class FakeEc2:
+    """Snapshots that complete (or fail) at given times of `clock`; records DescribeSnapshots calls and their times."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.done_at: dict[str, float] = {}
         self.failing: set[str] = set()
         self.calls: list[list[str]] = []
+        self.call_times: list[float] = []
         self.errors: list[Exception] = []
         self.lock = threading.Lock()
 
     def add(self, snapshot_id: str, after: float, fail: bool = False) -> None:
-        self.done_at[snapshot_id] = time.monotonic() + after
+        self.done_at[snapshot_id] = self.clock() + after
         if fail:
             self.failing.add(snapshot_id)
 
     def describe(self, ids: list[str]) -> list[dict[str, Any]]:
         with self.lock:
             self.calls.append(list(ids))
+            self.call_times.append(self.clock())
             if self.errors:
                 raise self.errors.pop(0)
-        now = time.monotonic()
+        now = self.clock()
         found = []
         for sid in ids:
             if sid not in self.done_at:
@@ -135,12 +155,22 @@ def test_persistent_failures_reach_the_waiter() -> None:
         SnapshotPoller(ec2.describe, FAST).wait(["snap-1"], timeout=10)
 
 
+def on_fake_clock(ec2: FakeEc2, policy: PollPolicy) -> SnapshotPoller:
+    assert isinstance(ec2.clock, FakeClock)
+    return SnapshotPoller(ec2.describe, policy, clock=ec2.clock, pause=ec2.clock.pause)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in pairwise(times)]
+
+
 def test_call_budget_is_respected() -> None:
-    ec2 = FakeEc2()
+    ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=1.0)
     policy = PollPolicy(min_delay=0.01, max_delay=0.01, first_poll=0.0, calls_per_second=5)
-    SnapshotPoller(ec2.describe, policy).wait(["snap-1"], timeout=5)
-    assert len(ec2.calls) <= 7  # 1 s at 5 calls per second, plus the first and last
+    on_fake_clock(ec2, policy).wait(["snap-1"], timeout=5)
+    assert len(ec2.calls) == 6  # at 0, 0.2, ... 1.0 s: the budget, not the 0.01 s schedule, sets the pace
+    assert min(gaps(ec2.call_times)) >= 0.2 - 1e-9
 
 
 @pytest.mark.parametrize(
