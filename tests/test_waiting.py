@@ -98,24 +98,32 @@ def test_concurrent_waiters_share_batched_calls() -> None:
     ec2 = FakeEc2()
     ids = [f"snap-{i}" for i in range(450)]
     for sid in ids:
-        ec2.add(sid, after=0.4)
-    # The first poll waits a moment, as for real snapshots, so all 450 waiters are registered by then.
-    poller = SnapshotPoller(ec2.describe, PollPolicy(**{**FAST.__dict__, "first_poll": 0.3}))
+        ec2.add(sid, after=0.0)
+    registered = threading.Event()
+
+    def describe(batch: list[str]) -> list[dict[str, Any]]:
+        registered.wait(timeout=30)  # the first look is held until every waiter is in
+        return ec2.describe(batch)
+
+    poller = SnapshotPoller(describe, FAST)
     results: dict[str, str] = {}
 
     def wait_one(sid: str) -> None:
-        results[sid] = poller.wait([sid], timeout=10)[sid].state
+        results[sid] = poller.wait([sid], timeout=60)[sid].state
 
     threads = [threading.Thread(target=wait_one, args=(sid,)) for sid in ids]
     for t in threads:
         t.start()
+    with poller._cond:  # waiters notify it as they register
+        assert poller._cond.wait_for(lambda: len(poller._entries) == len(ids), timeout=30)
+    registered.set()
     for t in threads:
         t.join()
 
     assert set(results.values()) == {"completed"} and len(results) == 450
     assert max(len(c) for c in ec2.calls) == MAX_IDS_PER_CALL
-    # Far fewer calls than one poll per snapshot per round.
-    assert len(ec2.calls) < 450 / 4, len(ec2.calls)
+    # The first look (whichever waiters it found), then the other ids 200 at a time: not one call per waiter.
+    assert len(ec2.calls) <= 4, [len(c) for c in ec2.calls]
 
 
 def test_error_state_is_reported_with_its_message() -> None:
