@@ -194,19 +194,21 @@ class SnapshotPoller:
         with self._cond:
             while self._entries:
                 now = self._clock()
+                pending = [e for e in self._entries.values() if e.status is None or not e.status.terminal]
+                if not pending:
+                    self._cond.wait(timeout=0.5)
+                    continue
+                # Only unfinished snapshots set the pace: a finished one is not looked at again, so its next_due
+                # stays in the past and would make every budget slot due.
                 due_at = max(
-                    min(e.next_due for e in self._entries.values()),
+                    min(e.next_due for e in pending),
                     self._backoff_until,
                     self._last_call + 1.0 / self.policy.calls_per_second,
                 )
                 if due_at > now:
                     self._pause(due_at - now)
                     continue
-                pending = [sid for sid, e in self._entries.items() if e.status is None or not e.status.terminal]
-                if not pending:
-                    self._cond.wait(timeout=0.5)
-                    continue
-                self._poll(pending)
+                self._poll([e.snapshot_id for e in pending])
             self._thread = None
 
     def _poll(self, pending: list[str]) -> None:

@@ -181,6 +181,21 @@ def test_call_budget_is_respected() -> None:
     assert min(gaps(ec2.call_times)) >= 0.2 - 1e-9
 
 
+def describe_calls_to_wait_for(snapshot_ids: list[str]) -> int:
+    """DescribeSnapshots calls made while waiting for a 6 s snapshot, maybe alongside a 0.2 s one."""
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-6s", after=6.0)
+    ec2.add("snap-quick", after=0.2)
+    on_fake_clock(ec2, PollPolicy(calls_per_second=20)).wait(snapshot_ids, timeout=60)
+    return len(ec2.calls)
+
+
+def test_finished_snapshot_does_not_speed_up_its_siblings_schedule() -> None:
+    alone = describe_calls_to_wait_for(["snap-6s"])
+    # The quick one is seen completed in the first look, which the 6 s one needed anyway; nothing more after that.
+    assert describe_calls_to_wait_for(["snap-6s", "snap-quick"]) == alone == 5
+
+
 @pytest.mark.parametrize(
     "elapsed,progress,low,high",
     [
