@@ -194,7 +194,10 @@ class SnapshotPoller:
         with self._cond:
             while self._entries:
                 now = self._clock()
-                pending = [e for e in self._entries.values() if e.status is None or not e.status.terminal]
+                pending = sorted(
+                    (e for e in self._entries.values() if e.status is None or not e.status.terminal),
+                    key=lambda e: e.next_due,
+                )
                 if not pending:
                     self._cond.wait(timeout=0.5)
                     continue
@@ -208,29 +211,28 @@ class SnapshotPoller:
                 if due_at > now:
                     self._pause(due_at - now)
                     continue
-                self._poll([e.snapshot_id for e in pending])
+                # One call per turn, so that each call takes a budget slot; the ids due soonest go first.
+                self._poll([e.snapshot_id for e in pending[:MAX_IDS_PER_CALL]])
             self._thread = None
 
-    def _poll(self, pending: list[str]) -> None:
-        """One round: describe every pending id (lock released while calling AWS), then update and wake."""
-        for start in range(0, len(pending), MAX_IDS_PER_CALL):
-            batch = pending[start : start + MAX_IDS_PER_CALL]
-            self._last_call = self._clock()
-            self._cond.release()
-            try:
-                self.calls += 1
-                found = self._describe(batch)
-                error = None
-            except Exception as exc:
-                found, error = [], exc
-            finally:
-                self._cond.acquire()
-            if error is not None:
-                self._on_error(error)
-                return
-            self._failures = 0
-            self._backoff_until = 0.0
-            self._record(batch, found)
+    def _poll(self, batch: list[str]) -> None:
+        """One DescribeSnapshots call (lock released while calling AWS), then update and wake."""
+        self._last_call = self._clock()
+        self._cond.release()
+        try:
+            self.calls += 1
+            found = self._describe(batch)
+            error = None
+        except Exception as exc:
+            found, error = [], exc
+        finally:
+            self._cond.acquire()
+        if error is not None:
+            self._on_error(error)
+            return
+        self._failures = 0
+        self._backoff_until = 0.0
+        self._record(batch, found)
         self._cond.notify_all()
 
     def _record(self, batch: list[str], found: list[dict[str, Any]]) -> None:

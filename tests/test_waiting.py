@@ -181,6 +181,17 @@ def test_call_budget_is_respected() -> None:
     assert min(gaps(ec2.call_times)) >= 0.2 - 1e-9
 
 
+def test_call_budget_holds_between_the_batches_of_a_round() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ids = [f"snap-{i}" for i in range(450)]
+    for sid in ids:
+        ec2.add(sid, after=0.0)
+    statuses = on_fake_clock(ec2, PollPolicy(first_poll=0.0, calls_per_second=2)).wait(ids, timeout=60)
+    assert {s.state for s in statuses.values()} == {"completed"}
+    assert sorted(len(c) for c in ec2.calls) == [50, 200, 200]
+    assert min(gaps(ec2.call_times)) >= 0.5  # 2 calls per second, whatever the number of ids
+
+
 def describe_calls_to_wait_for(snapshot_ids: list[str]) -> int:
     """DescribeSnapshots calls made while waiting for a 6 s snapshot, maybe alongside a 0.2 s one."""
     ec2 = FakeEc2(FakeClock())
