@@ -192,28 +192,41 @@ class SnapshotPoller:
 
     def _run(self) -> None:
         with self._cond:
-            while self._entries:
-                now = self._clock()
-                pending = sorted(
-                    (e for e in self._entries.values() if e.status is None or not e.status.terminal),
-                    key=lambda e: e.next_due,
-                )
-                if not pending:
-                    self._cond.wait(timeout=0.5)
-                    continue
-                # Only unfinished snapshots set the pace: a finished one is not looked at again, so its next_due
-                # stays in the past and would make every budget slot due.
-                due_at = max(
-                    min(e.next_due for e in pending),
-                    self._backoff_until,
-                    self._last_call + 1.0 / self.policy.calls_per_second,
-                )
-                if due_at > now:
-                    self._pause(due_at - now)
-                    continue
-                # One call per turn, so that each call takes a budget slot; the ids due soonest go first.
-                self._poll([e.snapshot_id for e in pending[:MAX_IDS_PER_CALL]])
-            self._thread = None
+            try:
+                self._loop()
+            except Exception as error:
+                # A bug, or an answer the code did not expect: tell the waiters now rather than at their deadlines.
+                log.exception("the snapshot poller stopped unexpectedly")
+                stopped = RuntimeError(f"the snapshot poller stopped unexpectedly ({type(error).__name__}: {error})")
+                stopped.__cause__ = error
+                for entry in self._entries.values():
+                    entry.failure = stopped
+                self._cond.notify_all()
+            finally:
+                self._thread = None  # the next wait starts a fresh one
+
+    def _loop(self) -> None:
+        while self._entries:
+            now = self._clock()
+            pending = sorted(
+                (e for e in self._entries.values() if e.status is None or not e.status.terminal),
+                key=lambda e: e.next_due,
+            )
+            if not pending:
+                self._cond.wait(timeout=0.5)
+                continue
+            # Only unfinished snapshots set the pace: a finished one is not looked at again, so its next_due
+            # stays in the past and would make every budget slot due.
+            due_at = max(
+                min(e.next_due for e in pending),
+                self._backoff_until,
+                self._last_call + 1.0 / self.policy.calls_per_second,
+            )
+            if due_at > now:
+                self._pause(due_at - now)
+                continue
+            # One call per turn, so that each call takes a budget slot; the ids due soonest go first.
+            self._poll([e.snapshot_id for e in pending[:MAX_IDS_PER_CALL]])
 
     def _poll(self, batch: list[str]) -> None:
         """One DescribeSnapshots call (lock released while calling AWS), then update and wake."""

@@ -172,6 +172,40 @@ def gaps(times: list[float]) -> list[float]:
     return [later - earlier for earlier, later in pairwise(times)]
 
 
+def test_poller_crash_fails_every_waiter_at_once_and_the_next_wait_starts_afresh() -> None:
+    ec2 = FakeEc2()
+    ids = ["snap-1", "snap-2", "snap-3"]
+    for sid in ids:
+        ec2.add(sid, after=0.0)
+    malformed = [True]
+
+    def describe(batch: list[str]) -> list[dict[str, Any]]:
+        if malformed:
+            return [{"State": "completed"}]  # no SnapshotId: the poller's own code fails on this answer
+        return ec2.describe(batch)
+
+    poller = SnapshotPoller(describe, FAST)
+    outcomes: dict[str, BaseException] = {}
+
+    def wait_one(sid: str) -> None:
+        try:
+            poller.wait([sid], timeout=10)
+        except Exception as error:
+            outcomes[sid] = error
+
+    threads = [threading.Thread(target=wait_one, args=(sid,)) for sid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Failed, not timed out: nobody was left waiting for a deadline.
+    assert {type(e) for e in outcomes.values()} == {PollingFailed} and len(outcomes) == 3
+    assert all("poller stopped unexpectedly" in str(e) for e in outcomes.values())
+
+    malformed.clear()
+    assert poller.wait(["snap-1"], timeout=10)["snap-1"].state == "completed"
+
+
 def test_call_budget_is_respected() -> None:
     ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=1.0)
