@@ -1,9 +1,11 @@
 """Waiting for snapshots: one poller per account selection in a process, shared by every waiting create.
 
-Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call),
-each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the poll schedule follows
-each snapshot's reported `progress` so that small snapshots are seen within a second or two and big ones cost a call
-every half minute at most. Throttling (after botocore's own retries) backs the whole poller off with jitter.
+Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call, one
+call per budget slot), each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the
+poll schedule follows each unfinished snapshot's reported `progress` so that small snapshots are seen within a second
+or two and big ones cost a call every half minute at most. Throttling (after botocore's own retries) backs the whole
+poller off with jitter, but never past a waiter's deadline: before a wait times out, its unfinished snapshots get one
+last look at the deadline, and the wait only times out if that look still finds them unfinished.
 """
 
 from __future__ import annotations
@@ -104,8 +106,24 @@ class _Entry:
     next_due: float
     status: SnapshotStatus | None = None
     waiters: int = 0
-    # Set when polling gave up while this snapshot was waited for; later waiters start afresh.
+    # When the last call asking about this snapshot returned, answered or not: a final look must end after a deadline.
+    looked_at: float = -math.inf
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None and self.status.terminal
+
+
+@dataclass
+class _Waiter:
+    """One `wait` call. The poller thread ends it (`done`): finished, timed out, or failed."""
+
+    snapshot_ids: list[str]
+    deadline: float
+    done: bool = False
+    timed_out: bool = False
     failure: Exception | None = None
+    statuses: dict[str, SnapshotStatus] = field(default_factory=dict)
 
 
 def parse_progress(text: str | None) -> int:
@@ -134,9 +152,10 @@ class SnapshotPoller:
         # How the poller thread waits for its next look; tests pass one that moves a fake `clock` instead.
         self._pause = pause or (lambda seconds: self._cond.wait(timeout=seconds))
         self._entries: dict[str, _Entry] = {}
+        self._waiters: list[_Waiter] = []
         self._thread: threading.Thread | None = None
         self._failures = 0
-        self._backoff_until = 0.0
+        self._backoff_until = -math.inf
         self._last_call = -math.inf
         self._rng = random.Random()
         self.calls = 0
@@ -146,43 +165,62 @@ class SnapshotPoller:
     ) -> dict[str, SnapshotStatus]:
         """Block until every snapshot is completed, in error or gone; raise WaitTimedOut after `timeout`.
 
-        `started_at` is the monotonic time the snapshots were requested (for the poll schedule).
+        `started_at` is the monotonic time the snapshots were requested (for the poll schedule). At the deadline,
+        the snapshots still unfinished get one last look (or the answer of the call then in flight) before
+        WaitTimedOut, so a wait can outlast `timeout` by one DescribeSnapshots call and the wait for its budget slot.
         """
         now = self._clock()
-        deadline = now + timeout
-        started = started_at if started_at is not None else now
+        waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout)
         with self._cond:
-            for sid in snapshot_ids:
-                entry = self._entries.get(sid)
-                if entry is None:
-                    entry = _Entry(
-                        sid, registered=now, started=started, next_due=max(now, started + self.policy.first_poll)
-                    )
-                    self._entries[sid] = entry
-                entry.waiters += 1
+            self._register(waiter, now, started_at if started_at is not None else now)
+            while not waiter.done:
+                # The poller thread ends every waiter, even when it dies, and notifies.
+                self._cond.wait()
+        if waiter.failure is not None:
+            raise PollingFailed(str(waiter.failure)) from waiter.failure
+        if waiter.timed_out:
+            raise WaitTimedOut(waiter.statuses)
+        return waiter.statuses
+
+    def _register(self, waiter: _Waiter, now: float, started: float) -> None:
+        for sid in waiter.snapshot_ids:
+            entry = self._entries.get(sid)
+            if entry is None:
+                first_look = max(now, started + self.policy.first_poll)
+                entry = self._entries[sid] = _Entry(sid, registered=now, started=started, next_due=first_look)
+            entry.waiters += 1
+        self._waiters.append(waiter)
+        self._settle()  # its snapshots may all be finished already
+        if not waiter.done:
             self._ensure_thread()
-            self._cond.notify_all()
-            try:
-                while True:
-                    statuses = {sid: self._entries[sid].status for sid in snapshot_ids}
-                    if all(s is not None and s.terminal for s in statuses.values()):
-                        return {sid: s for sid, s in statuses.items() if s is not None}
-                    failure = next(
-                        (self._entries[sid].failure for sid in snapshot_ids if self._entries[sid].failure is not None),
-                        None,
-                    )
-                    if failure is not None:
-                        raise PollingFailed(str(failure)) from failure
-                    remaining = deadline - self._clock()
-                    if remaining <= 0:
-                        raise WaitTimedOut({sid: s for sid, s in statuses.items() if s is not None})
-                    self._cond.wait(timeout=min(remaining, 1.0))
-            finally:
-                for sid in snapshot_ids:
-                    entry = self._entries[sid]
-                    entry.waiters -= 1
-                    if entry.waiters <= 0:
-                        del self._entries[sid]
+            self._cond.notify_all()  # the poller may now have an earlier look to make
+
+    def _settle(self) -> None:
+        """End the waits whose snapshots are all finished, and the ones past their deadline that had a final look."""
+        for waiter in list(self._waiters):
+            unfinished = [e for e in self._entries_of(waiter.snapshot_ids) if not e.finished]
+            # A look that returned after the deadline is the final look, even if it was asked before.
+            if not any(e.looked_at < waiter.deadline for e in unfinished):
+                self._end(waiter, timed_out=bool(unfinished))
+
+    def _end(self, waiter: _Waiter, timed_out: bool = False, failure: Exception | None = None) -> None:
+        waiter.statuses = {sid: s for sid in waiter.snapshot_ids if (s := self._entries[sid].status) is not None}
+        waiter.timed_out, waiter.failure, waiter.done = timed_out, failure, True
+        self._waiters.remove(waiter)
+        for sid in waiter.snapshot_ids:
+            entry = self._entries[sid]
+            entry.waiters -= 1
+            if entry.waiters == 0:
+                del self._entries[sid]
+        self._cond.notify_all()
+
+    def _entries_of(self, snapshot_ids: list[str]) -> list[_Entry]:
+        # An id of a call in flight may have been dropped meanwhile, its last waiter gone.
+        return [self._entries[sid] for sid in snapshot_ids if sid in self._entries]
+
+    def _fail_all(self, failure: Exception) -> None:
+        for waiter in list(self._waiters):
+            self._end(waiter, failure=failure)
 
     # --- the loop ---------------------------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -193,68 +231,74 @@ class SnapshotPoller:
     def _run(self) -> None:
         with self._cond:
             try:
-                self._loop()
+                while self._waiters:
+                    self._step()
             except Exception as error:
-                # A bug, or an answer the code did not expect: tell the waiters now rather than at their deadlines.
+                # A bug, or an answer the code did not expect: tell the waiters now rather than never.
                 log.exception("the snapshot poller stopped unexpectedly")
                 stopped = RuntimeError(f"the snapshot poller stopped unexpectedly ({type(error).__name__}: {error})")
                 stopped.__cause__ = error
-                for entry in self._entries.values():
-                    entry.failure = stopped
-                self._cond.notify_all()
+                self._fail_all(stopped)
             finally:
                 self._thread = None  # the next wait starts a fresh one
 
-    def _loop(self) -> None:
-        while self._entries:
-            now = self._clock()
-            pending = sorted(
-                (e for e in self._entries.values() if e.status is None or not e.status.terminal),
-                key=lambda e: e.next_due,
-            )
-            if not pending:
-                self._cond.wait(timeout=0.5)
-                continue
-            # Only unfinished snapshots set the pace: a finished one is not looked at again, so its next_due
-            # stays in the past and would make every budget slot due.
-            due_at = max(
-                min(e.next_due for e in pending),
-                self._backoff_until,
-                self._last_call + 1.0 / self.policy.calls_per_second,
-            )
-            if due_at > now:
-                self._pause(due_at - now)
-                continue
-            # One call per turn, so that each call takes a budget slot; the ids due soonest go first.
-            self._poll([e.snapshot_id for e in pending[:MAX_IDS_PER_CALL]])
+    def _step(self) -> None:
+        """Make the next DescribeSnapshots call if it is due, else pause until it is (or a new waiter comes)."""
+        batch, due_at = self._next_call()
+        now = self._clock()
+        if due_at > now:
+            self._pause(due_at - now)
+            return
+        self._call(batch)
+        self._settle()
 
-    def _poll(self, batch: list[str]) -> None:
-        """One DescribeSnapshots call (lock released while calling AWS), then update and wake."""
+    def _next_call(self) -> tuple[list[str], float]:
+        """The ids for the next call, soonest due first, and when it may be made."""
+        final_looks = self._final_looks_owed()
+
+        def due(entry: _Entry) -> float:
+            return max(min(entry.next_due, final_looks.get(entry.snapshot_id, math.inf)), self._backoff_until)
+
+        # Finished snapshots are not looked at again, so they have no say in when the next look is.
+        batch = sorted((e for e in self._entries.values() if not e.finished), key=due)[:MAX_IDS_PER_CALL]
+        # Every call takes a budget slot, final looks included.
+        return [e.snapshot_id for e in batch], max(due(batch[0]), self._last_call + 1.0 / self.policy.calls_per_second)
+
+    def _final_looks_owed(self) -> dict[str, float]:
+        """Snapshot id -> the earliest deadline of a waiter that still needs one last look at it."""
+        owed: dict[str, float] = {}
+        for waiter in self._waiters:
+            for sid in waiter.snapshot_ids:
+                if self._entries[sid].looked_at < waiter.deadline:
+                    owed[sid] = min(owed.get(sid, math.inf), waiter.deadline)
+        return owed
+
+    def _call(self, batch: list[str]) -> None:
+        """One DescribeSnapshots call, with the lock released while AWS answers; then record what it said."""
         self._last_call = self._clock()
+        self.calls += 1
         self._cond.release()
         try:
-            self.calls += 1
-            found = self._describe(batch)
-            error = None
+            found, error = self._describe(batch), None
         except Exception as exc:
             found, error = [], exc
         finally:
             self._cond.acquire()
+        now = self._clock()
+        for entry in self._entries_of(batch):
+            entry.looked_at = now
         if error is not None:
             self._on_error(error)
             return
         self._failures = 0
-        self._backoff_until = 0.0
-        self._record(batch, found)
-        self._cond.notify_all()
+        self._backoff_until = -math.inf
+        self._record(batch, found, now)
 
-    def _record(self, batch: list[str], found: list[dict[str, Any]]) -> None:
-        now, wall = self._clock(), self._wall()
+    def _record(self, batch: list[str], found: list[dict[str, Any]], now: float) -> None:
+        wall = self._wall()
         by_id = {d["SnapshotId"]: d for d in found}
-        for sid in batch:
-            entry = self._entries.get(sid)
-            if entry is None:
-                continue
+        for entry in self._entries_of(batch):
+            sid = entry.snapshot_id
             details = by_id.get(sid)
             if details is None:
                 if now - entry.registered >= self.policy.missing_grace:
@@ -276,10 +320,8 @@ class SnapshotPoller:
             return
         log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
         if self._failures >= self.policy.max_failures or is_credential_problem(error):
-            for entry in self._entries.values():
-                entry.failure = error
             self._failures = 0
-            self._cond.notify_all()
+            self._fail_all(error)
 
 
 _pollers: dict[Any, SnapshotPoller] = {}

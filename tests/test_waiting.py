@@ -49,6 +49,8 @@ class FakeEc2:
         self.calls: list[list[str]] = []
         self.call_times: list[float] = []
         self.errors: list[Exception] = []
+        # Seconds the next calls take (needs a FakeClock): botocore retrying a throttled call inside one describe.
+        self.latencies: list[float] = []
         self.lock = threading.Lock()
 
     def add(self, snapshot_id: str, after: float, fail: bool = False) -> None:
@@ -60,6 +62,8 @@ class FakeEc2:
         with self.lock:
             self.calls.append(list(ids))
             self.call_times.append(self.clock())
+            if self.latencies:
+                self.clock.pause(self.latencies.pop(0))  # type: ignore[attr-defined]
             if self.errors:
                 raise self.errors.pop(0)
         now = self.clock()
@@ -224,6 +228,46 @@ def test_call_budget_holds_between_the_batches_of_a_round() -> None:
     assert {s.state for s in statuses.values()} == {"completed"}
     assert sorted(len(c) for c in ec2.calls) == [50, 200, 200]
     assert min(gaps(ec2.call_times)) >= 0.5  # 2 calls per second, whatever the number of ids
+
+
+@pytest.mark.parametrize("finishes_after,outcome", [(5.0, "completed"), (60.0, "timed out")])
+def test_final_look_at_the_deadline_decides_the_wait(finishes_after: float, outcome: str) -> None:
+    clock = FakeClock()
+    ec2 = FakeEc2(clock)
+    ec2.add("snap-1", after=finishes_after)
+    poller = on_fake_clock(ec2, PollPolicy())
+    try:
+        # Started 100 s ago and half done: the schedule's next look is 30 s away, after the 10 s timeout.
+        state = poller.wait(["snap-1"], timeout=10, started_at=clock() - 100)["snap-1"].state
+    except WaitTimedOut as timed_out:
+        state = "timed out"
+        assert timed_out.statuses["snap-1"].state == "pending"  # as the final look saw it
+    assert state == outcome
+    assert ec2.call_times == [1000.0, 1010.0]  # the first look, then one last look at the deadline
+
+
+def test_final_look_takes_the_next_budget_slot() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=60.0)
+    with pytest.raises(WaitTimedOut):
+        on_fake_clock(ec2, PollPolicy(first_poll=0.0, calls_per_second=0.5)).wait(["snap-1"], timeout=0.5)
+    # The deadline is at 1000.5, a slot only at 1002: one call that late, not one squeezed in, nor more.
+    assert ec2.call_times == [1000.0, 1002.0]
+
+
+@pytest.mark.parametrize("finishes_after,outcome", [(1.0, "completed"), (100.0, "timed out")])
+def test_call_still_in_flight_at_the_deadline_is_the_final_look(finishes_after: float, outcome: str) -> None:
+    # The CI failure: nine throttles in a row kept botocore retrying one DescribeSnapshots for ~55 s, past the
+    # 30 s timeout, and the waiter gave up without its answer ("not yet listed").
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=finishes_after)
+    ec2.latencies = [55.0]
+    try:
+        state = on_fake_clock(ec2, PollPolicy()).wait(["snap-1"], timeout=30)["snap-1"].state
+    except WaitTimedOut:
+        state = "timed out"
+    assert state == outcome
+    assert len(ec2.calls) == 1  # its answer came after the deadline: no other look is owed
 
 
 def describe_calls_to_wait_for(snapshot_ids: list[str]) -> int:
