@@ -257,7 +257,10 @@ class SnapshotPoller:
         final_looks = self._final_looks_owed()
 
         def due(entry: _Entry) -> float:
-            return max(min(entry.next_due, final_looks.get(entry.snapshot_id, math.inf)), self._backoff_until)
+            # Error backoff holds the schedule back, but never a final look past its deadline: backoff can grow
+            # to max_backoff, longer than many timeouts, and one look at the deadline is a call well spent.
+            scheduled = max(entry.next_due, self._backoff_until)
+            return min(scheduled, final_looks.get(entry.snapshot_id, math.inf))
 
         # Finished snapshots are not looked at again, so they have no say in when the next look is.
         batch = sorted((e for e in self._entries.values() if not e.finished), key=due)[:MAX_IDS_PER_CALL]
@@ -316,7 +319,7 @@ class SnapshotPoller:
         backoff = min(self.policy.max_backoff, 2 ** min(self._failures, 10)) * (0.5 + self._rng.random() / 2)
         self._backoff_until = self._clock() + backoff
         if is_throttling(error):
-            log.warning("DescribeSnapshots throttled; backing off %.1fs", backoff)
+            log.warning("DescribeSnapshots throttled; backing off %.1fs (but not past a waiter's deadline)", backoff)
             return
         log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
         if self._failures >= self.policy.max_failures or is_credential_problem(error):

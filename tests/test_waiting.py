@@ -159,6 +159,17 @@ def test_throttling_backs_off_and_recovers() -> None:
     assert len(ec2.calls) >= 9
 
 
+def test_throttling_backoff_never_pushes_the_look_past_the_deadline() -> None:
+    # Throttling that gets past botocore's retries doubles the poller's backoff: five in a row (jitter included)
+    # are over before 30 s, and the fifth backs off beyond 31 s, past the 30 s timeout of a snapshot done in 1 s.
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=1.0)
+    ec2.errors = [throttled() for _ in range(5)]
+    status = on_fake_clock(ec2, PollPolicy(first_poll=0.0)).wait(["snap-1"], timeout=30)["snap-1"]
+    assert status.state == "completed"
+    assert len(ec2.calls) == 6 and ec2.call_times[-1] == 1030.0  # the final look, at the deadline
+
+
 def test_persistent_failures_reach_the_waiter() -> None:
     ec2 = FakeEc2()
     ec2.add("snap-1", after=60)
