@@ -208,11 +208,13 @@ def test_poller_crash_fails_every_waiter_at_once_and_the_next_wait_starts_afresh
         except Exception as error:
             outcomes[sid] = error
 
-    threads = [threading.Thread(target=wait_one, args=(sid,)) for sid in ids]
+    threads = [threading.Thread(target=wait_one, args=(sid,), daemon=True) for sid in ids]
     for t in threads:
         t.start()
+    give_up_at = time.monotonic() + 30  # generous: so that a regression fails here instead of hanging the run
     for t in threads:
-        t.join()
+        t.join(timeout=max(0.0, give_up_at - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "waiters left hanging by a dead poller"
     # Failed, not timed out: nobody was left waiting for a deadline.
     assert {type(e) for e in outcomes.values()} == {PollingFailed} and len(outcomes) == 3
     assert all("poller stopped unexpectedly" in str(e) for e in outcomes.values())
