@@ -89,6 +89,8 @@ class SnapshotStatus:
 
 
 class WaitTimedOut(Exception):
+    """Snapshots still unfinished at the deadline and at one last look; `statuses` holds what was last seen."""
+
     def __init__(self, statuses: dict[str, SnapshotStatus]):
         self.statuses = statuses
         super().__init__("timed out")
@@ -106,8 +108,9 @@ class _Entry:
     next_due: float
     status: SnapshotStatus | None = None
     waiters: int = 0
-    # When the last call asking about this snapshot returned, answered or not: a final look must end after a deadline.
-    looked_at: float = -math.inf
+    # When a call last brought an answer about this snapshot, and when one last returned at all (answer or error).
+    seen_at: float = -math.inf
+    tried_at: float = -math.inf
 
     @property
     def finished(self) -> bool:
@@ -165,9 +168,11 @@ class SnapshotPoller:
     ) -> dict[str, SnapshotStatus]:
         """Block until every snapshot is completed, in error or gone; raise WaitTimedOut after `timeout`.
 
-        `started_at` is the monotonic time the snapshots were requested (for the poll schedule). At the deadline,
-        the snapshots still unfinished get one last look (or the answer of the call then in flight) before
-        WaitTimedOut, so a wait can outlast `timeout` by one DescribeSnapshots call and the wait for its budget slot.
+        `started_at` is the monotonic time the snapshots were requested (for the poll schedule). Before WaitTimedOut,
+        the snapshots still unfinished get one last look: a call made at the deadline, or the answer of the call in
+        flight then, or one less than a budget interval (1 / calls_per_second) old, as no fresher one was allowed.
+        So a wait ends at its deadline or about one DescribeSnapshots call later (plus, when other ids keep the
+        budget busy, the wait for a slot).
         """
         now = self._clock()
         waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout)
@@ -190,18 +195,24 @@ class SnapshotPoller:
                 entry = self._entries[sid] = _Entry(sid, registered=now, started=started, next_due=first_look)
             entry.waiters += 1
         self._waiters.append(waiter)
-        self._settle()  # its snapshots may all be finished already
+        self._settle(now)  # its snapshots may all be finished already
         if not waiter.done:
             self._ensure_thread()
             self._cond.notify_all()  # the poller may now have an earlier look to make
 
-    def _settle(self) -> None:
-        """End the waits whose snapshots are all finished, and the ones past their deadline that had a final look."""
+    def _settle(self, now: float) -> None:
+        """End the waits whose snapshots are all finished, and those at their deadline that had their final look."""
         for waiter in list(self._waiters):
             unfinished = [e for e in self._entries_of(waiter.snapshot_ids) if not e.finished]
-            # A look that returned after the deadline is the final look, even if it was asked before.
-            if not any(e.looked_at < waiter.deadline for e in unfinished):
-                self._end(waiter, timed_out=bool(unfinished))
+            if not unfinished:
+                self._end(waiter)
+            elif now >= waiter.deadline and all(self._had_final_look(e, waiter.deadline) for e in unfinished):
+                self._end(waiter, timed_out=True)
+
+    def _had_final_look(self, entry: _Entry, deadline: float) -> bool:
+        # Seen less than a budget interval before the deadline (no fresher look was allowed), or asked about again
+        # since the deadline, whatever the answer: a call in flight then (botocore retrying it) counts once back.
+        return entry.seen_at >= deadline - 1.0 / self.policy.calls_per_second or entry.tried_at >= deadline
 
     def _end(self, waiter: _Waiter, timed_out: bool = False, failure: Exception | None = None) -> None:
         waiter.statuses = {sid: s for sid in waiter.snapshot_ids if (s := self._entries[sid].status) is not None}
@@ -243,14 +254,17 @@ class SnapshotPoller:
                 self._thread = None  # the next wait starts a fresh one
 
     def _step(self) -> None:
-        """Make the next DescribeSnapshots call if it is due, else pause until it is (or a new waiter comes)."""
-        batch, due_at = self._next_call()
+        """End the waits that are over; then make the next call if it is due, else pause until it or a deadline."""
         now = self._clock()
-        if due_at > now:
-            self._pause(due_at - now)
+        self._settle(now)
+        if not self._waiters:
             return
-        self._call(batch)
-        self._settle()
+        batch, due_at = self._next_call()
+        if due_at <= now:
+            self._call(batch)
+            return
+        upcoming_deadlines = [w.deadline for w in self._waiters if w.deadline > now]
+        self._pause(min([due_at, *upcoming_deadlines]) - now)  # a new waiter also wakes the poller
 
     def _next_call(self) -> tuple[list[str], float]:
         """The ids for the next call, soonest due first, and when it may be made."""
@@ -272,7 +286,7 @@ class SnapshotPoller:
         owed: dict[str, float] = {}
         for waiter in self._waiters:
             for sid in waiter.snapshot_ids:
-                if self._entries[sid].looked_at < waiter.deadline:
+                if not self._had_final_look(self._entries[sid], waiter.deadline):
                     owed[sid] = min(owed.get(sid, math.inf), waiter.deadline)
         return owed
 
@@ -289,7 +303,9 @@ class SnapshotPoller:
             self._cond.acquire()
         now = self._clock()
         for entry in self._entries_of(batch):
-            entry.looked_at = now
+            entry.tried_at = now
+            if error is None:
+                entry.seen_at = now
         if error is not None:
             self._on_error(error)
             return

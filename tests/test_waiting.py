@@ -171,14 +171,27 @@ def test_throttling_backs_off_and_recovers() -> None:
 
 
 def test_throttling_backoff_never_pushes_the_look_past_the_deadline() -> None:
-    # Throttling that gets past botocore's retries doubles the poller's backoff: five in a row (jitter included)
-    # are over before 30 s, and the fifth backs off beyond 31 s, past the 30 s timeout of a snapshot done in 1 s.
+    # Throttling that gets past botocore's retries doubles the poller's backoff: 1-2, 2-4, 4-8, 8-16 s (jitter), so
+    # five throttles in a row are over before 30 s, and then 16-32 s: the next scheduled look comes after 31 s,
+    # past the 30.5 s deadline of a snapshot done in 1 s.
     ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=1.0)
     ec2.errors = [throttled() for _ in range(5)]
-    status = on_fake_clock(ec2, PollPolicy(first_poll=0.0)).wait(["snap-1"], timeout=30)["snap-1"]
+    policy = PollPolicy(first_poll=0.0, calls_per_second=2)
+    status = on_fake_clock(ec2, policy).wait(["snap-1"], timeout=30.5)["snap-1"]
     assert status.state == "completed"
-    assert len(ec2.calls) == 6 and ec2.call_times[-1] == 1030.0  # the final look, at the deadline
+    assert len(ec2.calls) == 6 and ec2.call_times[-1] == 1030.5  # the final look, at the deadline
+
+
+def test_failed_final_look_still_ends_the_wait() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=1.0)
+    ec2.errors = [throttled() for _ in range(1000)]
+    with pytest.raises(WaitTimedOut) as timed_out:
+        on_fake_clock(ec2, PollPolicy(first_poll=0.0)).wait(["snap-1"], timeout=30)
+    assert timed_out.value.statuses == {}  # never listed
+    # The final look was taken, and failed like the others: one call after the deadline, not one per budget slot.
+    assert sum(t >= 1030.0 for t in ec2.call_times) == 1
 
 
 def test_persistent_failures_reach_the_waiter() -> None:
@@ -261,13 +274,15 @@ def test_final_look_at_the_deadline_decides_the_wait(finishes_after: float, outc
     assert ec2.call_times == [1000.0, 1010.0]  # the first look, then one last look at the deadline
 
 
-def test_final_look_takes_the_next_budget_slot() -> None:
-    ec2 = FakeEc2(FakeClock())
+def test_look_just_before_the_deadline_is_the_final_look() -> None:
+    clock = FakeClock()
+    ec2 = FakeEc2(clock)
     ec2.add("snap-1", after=60.0)
     with pytest.raises(WaitTimedOut):
         on_fake_clock(ec2, PollPolicy(first_poll=0.0, calls_per_second=0.5)).wait(["snap-1"], timeout=0.5)
-    # The deadline is at 1000.5, a slot only at 1002: one call that late, not one squeezed in, nor more.
-    assert ec2.call_times == [1000.0, 1002.0]
+    # At the 1000.5 deadline, the look at 1000 is as recent as a budget of one call per 2 s allows: it is the final
+    # look. The wait ends at its deadline, neither squeezing in a call nor waiting for the next budget slot.
+    assert ec2.call_times == [1000.0] and clock.now == 1000.5
 
 
 @pytest.mark.parametrize("finishes_after,outcome", [(1.0, "completed"), (100.0, "timed out")])
