@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL_STATES = ("completed", "error")
 MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
+PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
 
@@ -164,7 +165,11 @@ class SnapshotPoller:
         self.calls = 0
 
     def wait(
-        self, snapshot_ids: list[str], timeout: float, started_at: float | None = None
+        self,
+        snapshot_ids: list[str],
+        timeout: float,
+        started_at: float | None = None,
+        on_progress: Callable[[dict[str, int]], object] | None = None,
     ) -> dict[str, SnapshotStatus]:
         """Block until every snapshot is completed, in error or gone; raise WaitTimedOut after `timeout`.
 
@@ -173,6 +178,9 @@ class SnapshotPoller:
         flight then, or one less than a budget interval (1 / calls_per_second) old, as no fresher one was allowed.
         So a wait ends at its deadline or about one DescribeSnapshots call later (plus, when other ids keep the
         budget busy, the wait for a slot).
+
+        `on_progress`, if given, is called every few seconds (from this thread, without the poller's lock) with the
+        last known progress of each snapshot, for telling the user how a long wait goes.
         """
         now = self._clock()
         waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout)
@@ -180,12 +188,26 @@ class SnapshotPoller:
             self._register(waiter, now, started_at if started_at is not None else now)
             while not waiter.done:
                 # The poller thread ends every waiter, even when it dies, and notifies.
-                self._cond.wait()
+                self._cond.wait(timeout=PROGRESS_EVERY if on_progress else None)
+                if on_progress is not None and not waiter.done:
+                    self._tell(on_progress, self._progress_of(waiter))
         if waiter.failure is not None:
             raise PollingFailed(str(waiter.failure)) from waiter.failure
         if waiter.timed_out:
             raise WaitTimedOut(waiter.statuses)
         return waiter.statuses
+
+    def _progress_of(self, waiter: _Waiter) -> dict[str, int]:
+        return {e.snapshot_id: e.status.progress for e in self._entries_of(waiter.snapshot_ids) if e.status}
+
+    def _tell(self, on_progress: Callable[[dict[str, int]], object], progress: dict[str, int]) -> None:
+        self._cond.release()
+        try:
+            on_progress(progress)
+        except Exception:
+            log.exception("reporting progress failed (the wait goes on)")
+        finally:
+            self._cond.acquire()
 
     def _register(self, waiter: _Waiter, now: float, started: float) -> None:
         for sid in waiter.snapshot_ids:
