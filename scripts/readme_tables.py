@@ -1,0 +1,59 @@
+"""Writes the README's input tables from the resources' schemas: `venv/bin/python scripts/readme_tables.py`.
+
+Each table sits between `<!-- inputs: NAME -->` and `<!-- /inputs -->`; tests/test_readme.py fails when one differs
+from what this script would write, so a changed input declaration and its documentation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from snapshot_provider import args
+from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
+from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
+from snapshot_provider.schema import Schema
+from snapshot_provider.volume_removal import SCHEMA as VOLUME_REMOVAL
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /inputs -->)", re.DOTALL)
+
+_SHARED = Schema.of(args.SnapshotArgs)
+_ACCOUNT = Schema.of(args.AccountArgs)
+
+
+def _own(schema: Schema, shared: Schema) -> list[str]:
+    return [name for name, _ in schema.public() if name not in shared.fields]
+
+
+TABLES = {
+    "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED)),
+    "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED)),
+    "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
+    "account": _ACCOUNT.docs_table(),
+    "VolumeRemoval": VOLUME_REMOVAL.docs_table(_own(VOLUME_REMOVAL, _ACCOUNT)),
+}
+
+
+def render(text: str) -> str:
+    """`text` with every marked table replaced by the one its schema declares."""
+
+    def table(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in TABLES:
+            raise KeyError(f"README names an unknown inputs table {name!r} (known: {', '.join(TABLES)})")
+        return f"{match.group(1)}{TABLES[name]}\n{match.group(4)}"
+
+    return MARKER.sub(table, text)
+
+
+def main() -> int:
+    text = README.read_text()
+    README.write_text(render(text))
+    print(f"README.md: {len(MARKER.findall(text))} input tables written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The README's input tables are what the schemas declare (scripts/readme_tables.py writes them)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "scripts" / "readme_tables.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_input_tables_match_the_schemas() -> None:
+    generator = _generator()
+    text = (ROOT / "README.md").read_text()
+    names = {m.group("name") for m in generator.MARKER.finditer(text)}
+    assert names == set(generator.TABLES), f"README tables {sorted(names)} vs schemas {sorted(generator.TABLES)}"
+    assert generator.render(text) == text, (
+        "an input declaration changed without its README table: run `venv/bin/python scripts/readme_tables.py`"
+    )
