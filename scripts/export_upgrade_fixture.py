@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from datetime import UTC
@@ -339,12 +340,14 @@ def fixture_readme(label: str, repo: Path, bin_dir: Path, venv: Path, state: dic
         f"- `{r['urn']}`" + (f" (id `{r['id']}`)" if r.get("id") and "::pulumi:providers:" not in r["urn"] else "")
         for r in state["deployment"]["resources"]
     )
-    return (
-        f"# Upgrade state fixture: pulumi-ebs-snapshots {label}\n\n"
+    about = (
         f"A stack created by {label} (commit `{commit}`) with the real Pulumi CLI {cli} and Python SDK {sdk}, on "
         "that version's emulator, by `scripts/export_upgrade_fixture.py` (its docstring describes every file). "
         "Passphrase `e2e-tests-only`. `tests/test_e2e_upgrade.py` imports it into the current version against an "
-        "emulator seeded with `world.json`, and expects no changes, a clean refresh and a complete destroy.\n\n"
+        "emulator seeded with `world.json`, and expects no changes, a clean refresh and a complete destroy."
+    )
+    return (
+        f"# Upgrade state fixture: pulumi-ebs-snapshots {label}\n\n{textwrap.fill(about, 118)}\n\n"
         f"Resources in `state.json`:\n\n{resources}\n"
     )
 
