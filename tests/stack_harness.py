@@ -53,7 +53,7 @@ class PulumiStack:
             "runtime:\n  name: python\n  options:\n    toolchain: pip\n"
             f"    virtualenv: {ROOT / 'venv'}\n"
         )
-        (self.project_dir / "__main__.py").write_text(program or (ROOT / "__main__.py").read_text())
+        self.write_program(program or (ROOT / "__main__.py").read_text())
         self.env = {
             # The venv has this package installed (editable): nothing on PYTHONPATH points into the repository.
             **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))},
@@ -69,6 +69,10 @@ class PulumiStack:
             "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
         }
         self.run("stack", "init", stack)
+
+    def write_program(self, program: str) -> None:
+        """Replace the stack's `__main__.py`: a user editing their program between runs."""
+        (self.project_dir / "__main__.py").write_text(program)
 
     def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -114,6 +118,11 @@ class PulumiStack:
         """The resources in state whose type starts with `type_prefix` (default: this package's)."""
         resources = self.state()["checkpoint"]["latest"].get("resources", [])
         return [r for r in resources if r["type"].startswith(type_prefix)]
+
+    def urn(self, name: str, type_prefix: str = "pulumi-python:dynamic") -> str:
+        """The URN of the one resource in state named `name` (of this package's types by default)."""
+        [found] = [r["urn"] for r in self.resources(type_prefix) if r["urn"].rsplit("::", 1)[1] == name]
+        return str(found)
 
     def start_up(self) -> subprocess.Popen[str]:
         """`pulumi up` in the background (for tests that kill it)."""

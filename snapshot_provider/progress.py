@@ -1,0 +1,201 @@
+"""Long waits made visible: while a create waits, the user sees per snapshot the percent, the time elapsed and an
+estimate of the time left, through the Pulumi engine, next to the resource.
+
+Calm on purpose: a line at 25, 50 and 75% and otherwise about once a minute (after the first minute, so a short
+snapshot says nothing), plus a status that the interactive display shows in the resource's row and then drops
+(`ephemeral`). When many resources wait in one provider process, the once-a-minute lines become one summary line a
+minute for all of them, so a stack with hundreds of snapshots does not flood its output; the quartile lines stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapshot_provider.host import is_dynamic_provider_host
+
+log = logging.getLogger(__name__)
+
+QUARTILES = (25, 50, 75)
+INTERVAL = 60.0  # seconds between two "still waiting" lines of one resource
+STATUS_INTERVAL = 5.0  # seconds between two ephemeral status updates of one resource
+DETAILED_UP_TO = 10  # more resources than this waiting at once: one summary line a minute instead
+
+
+def duration(seconds: float) -> str:
+    """'45s', '12m 05s', '3h 07m'."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def time_left(elapsed: float, progress: int) -> float | None:
+    """From the progress rate so far; None before there is any progress to go by."""
+    if not 0 < progress < 100:
+        return None
+    return elapsed * (100 - progress) / progress
+
+
+def describe(what: str, progress: int, elapsed: float) -> str:
+    left = time_left(elapsed, progress)
+    estimate = f", about {duration(left)} left" if left is not None else ""
+    return f"{what}: {progress}% after {duration(elapsed)}{estimate}"
+
+
+@dataclass
+class Cadence:
+    """When one resource's wait is worth a line (pure: the caller passes the clock)."""
+
+    started: float
+    interval: float = INTERVAL
+    last_line: float | None = None
+    quartiles_told: set[int] = field(default_factory=set)
+    last_status: float = -float("inf")
+
+    def line_due(self, now: float, progress: int, detailed: bool) -> bool:
+        """A persistent line: a quartile crossed for the first time, or (when detailed) a minute since the last."""
+        crossed = [q for q in QUARTILES if progress >= q and q not in self.quartiles_told]
+        if crossed:
+            self.quartiles_told.update(q for q in QUARTILES if progress >= q)
+            self.last_line = now
+            return True
+        since = now - (self.last_line if self.last_line is not None else self.started)
+        if detailed and progress < 100 and since >= self.interval:
+            self.last_line = now
+            return True
+        return False
+
+    def status_due(self, now: float) -> bool:
+        if now - self.last_status >= STATUS_INTERVAL:
+            self.last_status = now
+            return True
+        return False
+
+
+class EngineLog:
+    """Messages to the Pulumi engine, attached to a resource by URN. The provider host is started with the engine's
+    address as its first argument; anywhere else (tests, a plain script) messages go to `logging`."""
+
+    def __init__(self, address: str | None) -> None:
+        self._engine: Any = None
+        if address:
+            import grpc
+            from pulumi.runtime.proto import engine_pb2_grpc
+
+            self._engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
+
+    def info(self, urn: str | None, message: str, *, ephemeral: bool = False) -> None:
+        if self._engine is None:
+            log.info("%s%s", f"{urn}: " if urn else "", message)
+            return
+        from pulumi.runtime.proto import engine_pb2
+
+        request = engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn or "", ephemeral=ephemeral)
+        try:
+            self._engine.Log(request)
+        except Exception as error:  # a message is never worth failing a create for
+            log.warning("could not send a progress message to the engine: %s", error)
+
+
+_engine_log: EngineLog | None = None
+_engine_log_lock = threading.Lock()
+
+
+def engine_log() -> EngineLog:
+    """The process's engine logger (connected only inside the provider host)."""
+    global _engine_log
+    with _engine_log_lock:
+        if _engine_log is None:
+            address = sys.argv[1] if is_dynamic_provider_host() and len(sys.argv) > 1 else None
+            _engine_log = EngineLog(address)
+        return _engine_log
+
+
+class Board:
+    """Every wait in progress in this process, so that many of them share one summary line a minute."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, interval: float = INTERVAL) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[str, int, float]] = {}  # wait id -> (what, progress, started)
+        self._last_summary: float | None = None
+
+    def detailed(self) -> bool:
+        with self._lock:
+            return len(self._waiting) <= DETAILED_UP_TO
+
+    def update(self, key: int, what: str, progress: int, started: float) -> None:
+        with self._lock:
+            self._waiting[key] = (what, progress, started)
+
+    def done(self, key: int) -> None:
+        with self._lock:
+            self._waiting.pop(key, None)
+
+    def summary_due(self) -> str | None:
+        """One line for every wait, at most once per interval, when there are too many to tell one by one."""
+        now = self._clock()
+        with self._lock:
+            if len(self._waiting) <= DETAILED_UP_TO:
+                return None
+            if self._last_summary is not None and now - self._last_summary < self._interval:
+                return None
+            if self._last_summary is None and all(now - s < self._interval for _, _, s in self._waiting.values()):
+                return None
+            self._last_summary = now
+            waits = list(self._waiting.values())
+        slowest = min(waits, key=lambda w: w[1])
+        done = sum(1 for _, p, _ in waits if p >= 100)
+        return (
+            f"{len(waits)} snapshot waits in progress ({done} at 100%); slowest: "
+            f"{describe(slowest[0], slowest[1], now - slowest[2])}"
+        )
+
+
+BOARD = Board()
+
+
+@dataclass
+class Reporter:
+    """Tells the user how one resource's wait goes; fed the poller's statuses each time the waiter wakes."""
+
+    urn: str | None
+    what: str  # "snapshot snap-... of vol-...", "snapshot set of i-..."
+    started: float  # monotonic time of the request
+    clock: Callable[[], float] = time.monotonic
+    board: Board = field(default_factory=lambda: BOARD)
+    sink: EngineLog | None = None
+
+    def __post_init__(self) -> None:
+        self.cadence = Cadence(self.started)
+        self.board.update(id(self), self.what, 0, self.started)  # counted from the start of its wait
+
+    def __call__(self, progress_by_id: Mapping[str, int]) -> None:
+        if not progress_by_id:
+            return
+        now = self.clock()
+        progress = min(progress_by_id.values())  # a set is as far as its slowest member
+        elapsed = now - self.started
+        sink = self.sink or engine_log()
+        self.board.update(id(self), self.what, progress, self.started)
+        if self.cadence.line_due(now, progress, self.board.detailed()):
+            sink.info(self.urn, describe(self.what, progress, elapsed))
+        elif self.cadence.status_due(now):
+            sink.info(self.urn, describe(self.what, progress, elapsed), ephemeral=True)
+        summary = self.board.summary_due()
+        if summary:
+            sink.info(None, summary)
+
+    def finish(self) -> None:
+        self.board.done(id(self))
