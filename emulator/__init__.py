@@ -1,5 +1,13 @@
-"""Local EC2 emulator for this project's run command and tests (moto's server, extended). See `emulator.server`."""
+"""Local EC2 emulator for this project's run command and tests (moto's server, extended).
 
-from emulator.server import Call, Ec2Emulator, Faults
+Modules: `server` (the WSGI app, the control API, `Ec2Emulator`), `models` (EBS and AMI behaviour), `responses`
+(request parsing for the actions the emulator answers itself), `exceptions`, `faults` (fault injection), `calls` (the
+call log), `world` (seeding, export and readouts), `patch` (what is changed in moto, in one place).
+"""
 
-__all__ = ["Call", "Ec2Emulator", "Faults"]
+from emulator.calls import Call
+from emulator.faults import Faults
+from emulator.server import Ec2Emulator
+from emulator.world import World
+
+__all__ = ["Call", "Ec2Emulator", "Faults", "World"]

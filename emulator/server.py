@@ -1,7 +1,8 @@
-"""A local EC2 endpoint: moto's server with slow snapshots, fault injection, a call log and seeded volumes.
+"""A local EC2 endpoint: moto's server on 127.0.0.1 with the emulator's EBS model, faults, a call log and a control API.
 
 Used by the README's run command, the end-to-end tests (from another process, through the `/_emulator/` control
-API) and the unit tests (in process, through `Ec2Emulator`). Binds to 127.0.0.1 only.
+API: `POST /_emulator/<name>` with a JSON body of keyword arguments) and the unit tests (in process, through
+`Ec2Emulator`). Each control endpoint is the method of the same name, dashes for underscores.
 """
 
 from __future__ import annotations
@@ -9,74 +10,42 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, fields
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from moto.backends import get_backend
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import ebs
+from emulator import models, patch
+from emulator.calls import Call, CallLog
+from emulator.faults import DROP, FaultInjector, Faults, error_for
+from emulator.world import World, export_world, seed_instance, seed_volumes, seed_world, snapshot_summaries
 
 LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_emulator/"
 
-# Calls that change something in the account; everything else only reads.
-MUTATING_PREFIXES = ("Create", "Delete", "Modify", "Attach", "Detach", "Stop", "Start", "Terminate", "Run", "Copy")
-
 StartResponse = Callable[..., Any]
 
 
-@dataclass
-class Faults:
-    """Which calls fail and how. Rates are fractions of the calls whose Action is in `actions` (all when empty)."""
-
-    throttle_rate: float = 0.0
-    server_error_rate: float = 0.0
-    # The request is carried out, then the connection drops before the response: the client cannot tell.
-    drop_rate: float = 0.0
-    actions: list[str] = field(default_factory=list)
-    seed: int = 0
-    # Every call is refused with ExpiredToken (credentials that expired mid-run).
-    credentials_expired: bool = False
-    # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
-    denied_actions: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Call:
-    """One API request the emulator served."""
-
-    action: str
-    params: dict[str, str]
-    at: float
-    fault: str | None = None
-    status: int = 200
-
-    @property
-    def mutating(self) -> bool:
-        """True when the call changed something: a create/delete/modify that was carried out (a dropped one was)."""
-        carried_out = self.status < 400 or self.fault == "drop"
-        return self.action.startswith(MUTATING_PREFIXES) and self.params.get("DryRun") != "true" and carried_out
-
-
 class Ec2Emulator:
-    """moto's server on 127.0.0.1 with the EBS behaviour of `emulator.ebs` and the faults of `Faults`."""
+    """moto's server on 127.0.0.1 with the EBS behaviour of `emulator.models` and the faults of `Faults`.
+
+    moto keeps its state per process, so emulators in one process share resources, snapshot settings and the record
+    behind `pending_intervals`; each has its own call log and faults.
+    """
 
     def __init__(self, port: int = 0, region: str = "us-east-1") -> None:
-        ebs.install()
+        patch.install()
         self.region = region
-        self.faults = Faults()
-        self._rng = random.Random(0)
-        self._calls: list[Call] = []
-        self._lock = threading.Lock()
+        self.injector = FaultInjector()
+        self.log = CallLog()
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(
             LOOPBACK, port, self._app, threaded=True, request_handler=_QuietRequestHandler
@@ -87,6 +56,10 @@ class Ec2Emulator:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self._server.server_port}"
+
+    @property
+    def faults(self) -> Faults:
+        return self.injector.faults
 
     def start(self) -> Ec2Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="ec2-emulator", daemon=True)
@@ -105,95 +78,86 @@ class Ec2Emulator:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    # --- control ----------------------------------------------------------------------------------------------
+    # --- settings ---------------------------------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
-        """Set snapshot behaviour (`ebs.SnapshotBehaviour` fields) and faults (`Faults` fields) by name."""
+        """Set snapshot behaviour (`models.SnapshotBehaviour` fields) and faults (`Faults` fields) by name."""
+        behaviour_settings = {f.name for f in fields(models.SnapshotBehaviour)}
+        fault_settings = {f.name for f in fields(Faults)}
+        unknown = sorted(set(settings) - behaviour_settings - fault_settings)
+        if unknown:
+            known = ", ".join(sorted(behaviour_settings | fault_settings))
+            raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {known})")
         for name, value in settings.items():
             if name == "seed":  # one seed for both random choices: which calls fault, which snapshots fail
-                self.faults.seed = value
-                self._rng = random.Random(value)
-                ebs.BEHAVIOUR.reseed(value)
-            elif hasattr(ebs.BEHAVIOUR, name):
-                if name == "fail_volume_ids":
-                    value = set(value)
-                setattr(ebs.BEHAVIOUR, name, value)
-            elif hasattr(self.faults, name):
-                setattr(self.faults, name, value)
+                self.injector.reseed(value)
+                models.BEHAVIOUR.reseed(value)
+            elif name in behaviour_settings:
+                setattr(models.BEHAVIOUR, name, set(value) if name == "fail_volume_ids" else value)
             else:
-                raise ValueError(f"unknown emulator setting {name!r}")
+                setattr(self.faults, name, value)
 
     def reset(self) -> None:
         """Forget every resource, call and setting."""
         get_backend("ec2").reset()
         get_backend("sts").reset()
-        ebs.BEHAVIOUR.__init__()  # type: ignore[misc]
-        self.faults = Faults()
-        self._rng = random.Random(0)
-        with self._lock:
-            self._calls.clear()
+        models.reset()
+        self.injector = FaultInjector()
+        self.log.clear()
 
+    # --- the call log -----------------------------------------------------------------------------------------
     def calls(self, action: str | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self._calls if action is None or c.action == action]
+        return self.log.calls(action)
+
+    def mutating_calls(self, action: str | None = None) -> list[Call]:
+        """The calls that changed something (see `Call.mutating`)."""
+        return [c for c in self.log.calls(action) if c.mutating]
 
     def clear_calls(self) -> None:
-        with self._lock:
-            self._calls.clear()
+        self.log.clear()
 
+    # --- the account ------------------------------------------------------------------------------------------
     def seed_volumes(
         self, count: int = 1, size: int = 8, zone: str | None = None, tags: dict[str, str] | None = None
     ) -> list[str]:
         """Create `count` available volumes and return their ids."""
-        backend = self.ec2_backend()
-        ids = []
-        for _ in range(count):
-            volume = backend.create_volume(size=size, zone_name=zone or f"{self.region}a")
-            volume.add_tags({"Name": f"emulator-seed-{len(backend.volumes)}", **(tags or {})})
-            ids.append(volume.id)
-        return ids
+        return seed_volumes(self.ec2_backend(), count, size, zone, tags)
 
     def seed_instance(self, data_volumes: int = 2, size: int = 8) -> dict[str, Any]:
         """Launch an instance with a root volume and `data_volumes` attached data volumes, each tagged."""
-        backend = self.ec2_backend()
-        reservation = backend.run_instances(
-            "ami-12c6146b",
-            1,
-            None,
-            [],
-            instance_type="t3.micro",
-            is_instance_type_default=True,
-            placement=f"{self.region}a",
-            region_name=self.region,
-        )
-        instance = reservation.instances[0]
-        root_volume = instance.block_device_mapping[instance.root_device_name].volume_id
-        backend.volumes[root_volume].add_tags({"Name": "root", "Role": "boot"})
-        data = []
-        for index in range(data_volumes):
-            volume = backend.create_volume(size=size, zone_name=f"{self.region}a")
-            volume.add_tags({"Name": f"data-{index}", "Role": "data"})
-            device = f"/dev/sd{chr(ord('f') + index)}"
-            backend.attach_volume(volume.id, instance.id, device)
-            data.append({"volume_id": volume.id, "device": device})
-        return {"instance_id": instance.id, "root_volume_id": root_volume, "data_volumes": data}
+        return seed_instance(self.ec2_backend(), data_volumes, size)
+
+    def seed_world(self, world: World) -> None:
+        """Create volumes, instances and snapshots with the given ids (the shape: `emulator.world`'s docstring).
+
+        Raises ValueError listing every problem, having created nothing, when the world cannot be seeded as given.
+        """
+        seed_world(self.ec2_backend(), world)
+
+    def export_world(self) -> World:
+        """The account's volumes, instances and snapshots, in the shape `seed_world` takes."""
+        return export_world(self.ec2_backend())
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every snapshot the account holds, as plain data (for counting orphans and duplicates)."""
-        return [
-            {
-                "snapshot_id": s.id,
-                "volume_id": s.volume.id,
-                "state": s.status,
-                "progress": s.progress,
-                "storage_tier": s.storage_tier,
-                "tags": {
-                    t["key"]: t["value"] for t in self.ec2_backend().describe_tags(filters={"resource-id": [s.id]})
-                },
-                "pending_seconds": s.pending_seconds,
-            }
-            for s in self.ec2_backend().snapshots.values()
-            if not s.from_ami
-        ]
+        return snapshot_summaries(self.ec2_backend())
+
+    def age_snapshot(
+        self, snapshot_id: str, start_time: datetime | None = None, *, seconds_ago: float | None = None
+    ) -> datetime:
+        """Set a snapshot's StartTime in the past (a datetime, naive = UTC, or `seconds_ago`); returns it.
+
+        As much time passes for its pending state: a pending snapshot aged past its pending time is completed. Aging
+        never makes a snapshot pending again, nor lowers its progress.
+        """
+        return models.age_snapshot(self.ec2_backend(), snapshot_id, start_time, seconds_ago)
+
+    def pending_intervals(self) -> dict[str, tuple[float, float]]:
+        """Per snapshot the emulator created (deleted ones too): (created_at, completed_at), `time.monotonic()`."""
+        return models.CREATED.pending_intervals()
+
+    def peak_pending(self) -> int:
+        """The most snapshots that were pending at the same moment."""
+        return models.peak_pending(self.pending_intervals().values())
 
     def ec2_backend(self, region: str | None = None) -> Any:
         return get_backend("ec2")[DEFAULT_ACCOUNT_ID][region or self.region]
@@ -205,38 +169,15 @@ class Ec2Emulator:
         body = _read_body(environ)
         params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         action = params.get("Action", "")
-        fault = self._pick_fault(action)
-        call = Call(action=action, params=_loggable(params), at=time.time(), fault=fault)
-        with self._lock:
-            self._calls.append(call)
-        if self.faults.credentials_expired and action:
-            call.fault, call.status = "expired_credentials", 400
-            return _ec2_error(
-                start_response,
-                "400 Bad Request",
-                "ExpiredToken",
-                "The security token included in the request is expired",
-            )
-        if action in self.faults.denied_actions:
-            call.fault, call.status = "denied", 403
-            return _ec2_error(
-                start_response,
-                "403 Forbidden",
-                "UnauthorizedOperation",
-                f"You are not authorized to perform this operation. User: arn:aws:iam::"
-                f"{DEFAULT_ACCOUNT_ID}:user/emulator is not authorized to perform: ec2:{action}",
-            )
-        if fault == "throttle":
-            call.status = 503
-            return _ec2_error(
-                start_response, "503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."
-            )
-        if fault == "server_error":
-            call.status = 500
-            return _ec2_error(
-                start_response, "500 Internal Server Error", "InternalError", "An internal error has occurred."
-            )
-        if fault == "drop":
+        fault = self.injector.choose(action)
+        call = self.log.record(action, params, fault)
+        error = error_for(fault, action)
+        if error is not None:
+            call.status = error.status_code
+            payload = error.body()
+            start_response(error.status, [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+            return [payload]
+        if fault == DROP:
             response = self._moto_app(environ, lambda *_args: None)  # carried out, answer thrown away
             b"".join(response)
             _drop_connection(environ)
@@ -247,51 +188,55 @@ class Ec2Emulator:
             call.status = int(status.split()[0])
             return start_response(status, headers, *args)
 
-        return self._moto_app(environ, recording_start_response)
-
-    def _pick_fault(self, action: str) -> str | None:
-        f = self.faults
-        if not action or (f.actions and action not in f.actions):
-            return None
-        with self._lock:
-            roll = self._rng.random()
-        for name, rate in (("throttle", f.throttle_rate), ("server_error", f.server_error_rate), ("drop", f.drop_rate)):
-            if roll < rate:
-                return name
-            roll -= rate
-        return None
+        served: Iterable[bytes] = self._moto_app(environ, recording_start_response)
+        return served
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ["PATH_INFO"][len(CONTROL_PREFIX) :]
+        name = environ["PATH_INFO"][len(CONTROL_PREFIX) :]
         body = _read_body(environ)
-        args = json.loads(body) if body else {}
+        if name not in CONTROL_ENDPOINTS:
+            return _json(start_response, "404 Not Found", {"error": f"no control endpoint {name!r}"})
         try:
-            result: Any
-            if path == "calls":
-                result = [asdict(c) | {"mutating": c.mutating} for c in self.calls(args.get("action"))]
-            elif path == "clear-calls":
-                self.clear_calls()
-                result = {}
-            elif path == "configure":
-                self.configure(**args)
-                result = {}
-            elif path == "reset":
-                self.reset()
-                result = {}
-            elif path == "seed-volumes":
-                result = self.seed_volumes(**args)
-            elif path == "seed-instance":
-                result = self.seed_instance(**args)
-            elif path == "snapshots":
-                result = self.snapshots()
-            else:
-                start_response("404 Not Found", [("Content-Type", "application/json")])
-                return [json.dumps({"error": f"no control endpoint {path!r}"}).encode()]
+            args = json.loads(body) if body else {}
+            if name == "seed-world":  # the body is the world itself
+                args = {"world": args}
+            if name == "age-snapshot" and args.get("start_time") is not None:
+                args["start_time"] = models.parse_time(args["start_time"])
+            result = getattr(self, name.replace("-", "_"))(**args)
         except (TypeError, ValueError) as error:
-            start_response("400 Bad Request", [("Content-Type", "application/json")])
-            return [json.dumps({"error": str(error)}).encode()]
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(result, default=str).encode()]
+            return _json(start_response, "400 Bad Request", {"error": str(error)})
+        return _json(start_response, "200 OK", _plain(result))
+
+
+# Each is the method of the same name, dashes for underscores, called with the JSON body as keyword arguments.
+CONTROL_ENDPOINTS = frozenset(
+    {
+        "calls",
+        "mutating-calls",
+        "clear-calls",
+        "configure",
+        "reset",
+        "seed-volumes",
+        "seed-instance",
+        "seed-world",
+        "export-world",
+        "snapshots",
+        "age-snapshot",
+        "pending-intervals",
+        "peak-pending",
+    }
+)
+
+
+def _plain(result: Any) -> Any:
+    """A method's result as JSON: calls as dicts (with `mutating`), times as ISO 8601, nothing as {}."""
+    if result is None:
+        return {}
+    if isinstance(result, datetime):
+        return models.format_time(result)
+    if isinstance(result, list) and result and isinstance(result[0], Call):
+        return [asdict(c) | {"mutating": c.mutating} for c in result]
+    return result
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
@@ -300,27 +245,17 @@ class _QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
+def _json(start_response: StartResponse, status: str, result: Any) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(result, default=str).encode()]
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """Read the request body and put it back, so moto can read it again."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
-
-
-def _loggable(params: dict[str, str]) -> dict[str, str]:
-    # The call log keeps request fields, never signatures or credentials.
-    return {k: v for k, v in params.items() if not k.startswith(("X-Amz", "AWSAccessKeyId", "Signature"))}
-
-
-def _ec2_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
-        "<RequestID>emulated-fault</RequestID></Response>"
-    ).encode()
-    start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def _drop_connection(environ: dict[str, Any]) -> None:

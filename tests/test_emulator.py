@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
+import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from emulator_helpers import client, control, wait_until
 
-from conftest import REGION
 from emulator import Ec2Emulator
-
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-def client(emulator: Ec2Emulator, config: Config = NO_RETRIES) -> Any:
-    return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url, config=config)
-
-
-def control(emulator: Ec2Emulator, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(f"{emulator.url}/_emulator/{path}", data=json.dumps(body or {}).encode())
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
 
 
 def test_binds_to_loopback_only(emulator: Ec2Emulator) -> None:
@@ -33,16 +23,21 @@ def test_binds_to_loopback_only(emulator: Ec2Emulator) -> None:
 
 
 def test_snapshot_stays_pending_with_rising_progress_then_completes(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=1.0)
+    emulator.configure(pending_seconds=3.0)
     ec2 = client(emulator)
     created = ec2.create_snapshot(VolumeId=volume_id)
     assert created["State"] == "pending"
-    time.sleep(0.5)
-    halfway = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
-    assert halfway["State"] == "pending" and 30 <= int(halfway["Progress"].rstrip("%")) <= 80
-    time.sleep(0.6)
-    done = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
-    assert (done["State"], done["Progress"]) == ("completed", "100%")
+
+    def look() -> tuple[str, int]:
+        snapshot = ec2.describe_snapshots(SnapshotIds=[created["SnapshotId"]])["Snapshots"][0]
+        return snapshot["State"], int(snapshot["Progress"].rstrip("%"))
+
+    seen = wait_until(look, lambda s: s[0] == "completed")
+    assert seen[-1] == ("completed", 100)
+    progress = [p for _, p in seen]
+    assert progress == sorted(progress)
+    assert all(state == "pending" and p < 100 for state, p in seen[:-1])
+    assert any(0 < p < 100 for p in progress)
 
 
 def test_per_volume_pending_time_and_failures(emulator: Ec2Emulator) -> None:
@@ -65,13 +60,22 @@ def test_throttling_fault_answers_request_limit_exceeded(emulator: Ec2Emulator) 
     assert emulator.calls()[-1].fault == "throttle"
 
 
-def test_throttling_at_a_rate_is_survived_by_botocore_retries(emulator: Ec2Emulator) -> None:
+def test_faults_at_a_rate_follow_the_seed(emulator: Ec2Emulator) -> None:
+    def faults_of_20_calls() -> list[bool]:
+        emulator.clear_calls()
+        ec2 = client(emulator)
+        for _ in range(20):
+            try:
+                ec2.describe_volumes()
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "RequestLimitExceeded"
+        return [c.fault == "throttle" for c in emulator.calls()]
+
     emulator.configure(throttle_rate=0.5, seed=7)
-    retrying = client(emulator, Config(retries={"mode": "standard", "max_attempts": 10}))
-    for _ in range(10):
-        retrying.describe_snapshots(OwnerIds=["self"])
-    faults = [c.fault for c in emulator.calls()]
-    assert 0 < faults.count("throttle") < len(faults)
+    first = faults_of_20_calls()
+    emulator.configure(seed=7)
+    assert faults_of_20_calls() == first
+    assert 0 < sum(first) < 20
 
 
 def test_server_errors_and_dropped_connections(emulator: Ec2Emulator) -> None:
@@ -103,6 +107,25 @@ def test_call_log_records_actions_and_never_signatures(emulator: Ec2Emulator, vo
     assert not any("Signature" in k or "Credential" in k for c in calls for k in c.params)
 
 
+def test_mutating_calls_are_the_changes_carried_out(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    ec2.describe_snapshots(SnapshotIds=[snapshot_id])
+    with pytest.raises(ClientError):
+        ec2.delete_snapshot(SnapshotId=snapshot_id, DryRun=True)  # DryRun answers with an error, changing nothing
+    emulator.configure(throttle_rate=1.0)
+    with pytest.raises(ClientError):
+        ec2.create_tags(Resources=[snapshot_id], Tags=[{"Key": "a", "Value": "b"}])  # refused, not carried out
+    emulator.configure(throttle_rate=0.0, drop_rate=1.0)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        ec2.delete_snapshot(SnapshotId=snapshot_id)  # carried out, then the answer was lost
+    assert [c.action for c in emulator.mutating_calls()] == ["CreateSnapshot", "DeleteSnapshot"]
+    assert [c.fault for c in emulator.mutating_calls("DeleteSnapshot")] == ["drop"]
+    emulator.configure(drop_rate=0.0)
+    assert [c["action"] for c in control(emulator, "mutating-calls")] == ["CreateSnapshot", "DeleteSnapshot"]
+    assert control(emulator, "mutating-calls", {"action": "CreateTags"}) == []
+
+
 def test_control_api_over_http(emulator: Ec2Emulator) -> None:
     control(emulator, "configure", {"pending_seconds": 0})
     [volume_id] = control(emulator, "seed-volumes", {"count": 1})
@@ -112,6 +135,32 @@ def test_control_api_over_http(emulator: Ec2Emulator) -> None:
     assert snapshot["volume_id"] == volume_id and snapshot["state"] == "completed"
     with pytest.raises(urllib.error.HTTPError):
         control(emulator, "configure", {"no_such_setting": 1})
+
+
+def test_command_line_serves_on_loopback_until_terminated(tmp_path: Path) -> None:
+    ready_file, log = tmp_path / "emulator.json", tmp_path / "emulator.log"
+    command = [sys.executable, "-m", "emulator", "--pending-seconds", "7", "--seed-volumes", "2"]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, "--region", "eu-west-1", "--ready-file", str(ready_file)],
+            cwd=Path(__file__).parent.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: ready_file.exists() or process.poll() is not None, bool, timeout=60)
+        assert process.poll() is None, log.read_text()
+        ready = json.loads(ready_file.read_text())
+        assert ready["url"].startswith("http://127.0.0.1:") and ready["region"] == "eu-west-1"
+        assert ready["pid"] == process.pid and len(ready["volume_ids"]) == 2
+        ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=ready["url"])
+        snapshot = ec2.create_snapshot(VolumeId=ready["volume_ids"][0])
+        assert snapshot["State"] == "pending"
+        [summary] = json.loads(urllib.request.urlopen(f"{ready['url']}/_emulator/snapshots", data=b"{}").read())
+        assert summary["pending_seconds"] == 7
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 def test_modify_snapshot_tier_needs_a_completed_snapshot(emulator: Ec2Emulator, volume_id: str) -> None:

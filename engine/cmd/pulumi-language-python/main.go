@@ -121,11 +121,20 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 	if err != nil {
 		return nil, err
 	}
-	config, err := json.Marshal(req.GetConfig())
+	// A stack without config has none: the SDK reads PULUMI_CONFIG as an object, never null.
+	configMap := req.GetConfig()
+	if configMap == nil {
+		configMap = map[string]string{}
+	}
+	config, err := json.Marshal(configMap)
 	if err != nil {
 		return nil, err
 	}
-	secretKeys, err := json.Marshal(req.GetConfigSecretKeys())
+	secretKeyList := req.GetConfigSecretKeys()
+	if secretKeyList == nil {
+		secretKeyList = []string{}
+	}
+	secretKeys, err := json.Marshal(secretKeyList)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,111 @@
+"""Fault injection: which calls fail, and with which EC2 error.
+
+A fault is chosen per call: throttling (`RequestLimitExceeded`), a server error (`InternalError`), or a drop (the call
+is carried out, then the connection closes before the answer: the client cannot tell whether it happened). Expired
+credentials (`ExpiredToken`) and denied actions (`UnauthorizedOperation`) override the random choice.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from moto.core.models import DEFAULT_ACCOUNT_ID
+
+THROTTLE = "throttle"
+SERVER_ERROR = "server_error"
+DROP = "drop"
+EXPIRED_CREDENTIALS = "expired_credentials"
+DENIED = "denied"
+
+
+@dataclass
+class Faults:
+    """Which calls fail and how. Rates are fractions of the calls whose Action is in `actions` (all when empty)."""
+
+    throttle_rate: float = 0.0
+    server_error_rate: float = 0.0
+    # The request is carried out, then the connection drops before the response: the client cannot tell.
+    drop_rate: float = 0.0
+    actions: list[str] = field(default_factory=list)
+    seed: int = 0
+    # Every call is refused with ExpiredToken (credentials that expired mid-run).
+    credentials_expired: bool = False
+    # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
+    denied_actions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ec2Error:
+    """An error answer in EC2's XML shape."""
+
+    status: str
+    code: str
+    message: str
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status.split()[0])
+
+    def body(self) -> bytes:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Response><Errors><Error><Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message>"
+            "</Error></Errors><RequestID>emulated-fault</RequestID></Response>"
+        ).encode()
+
+
+class FaultInjector:
+    """Chooses each call's fault from `faults`, with one seeded random sequence (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self._rng = random.Random(0)
+        self._lock = threading.Lock()
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self.faults.seed = seed
+            self._rng = random.Random(seed)
+
+    def choose(self, action: str) -> str | None:
+        """The fault for one call of `action`, or None to serve it."""
+        # Rolled for every eligible call, even one refused below, so a seed gives the same sequence either way.
+        rolled = self._roll(action)
+        if self.faults.credentials_expired and action:
+            return EXPIRED_CREDENTIALS
+        if action in self.faults.denied_actions:
+            return DENIED
+        return rolled
+
+    def _roll(self, action: str) -> str | None:
+        f = self.faults
+        if not action or (f.actions and action not in f.actions):
+            return None
+        with self._lock:
+            roll = self._rng.random()
+        for name, rate in ((THROTTLE, f.throttle_rate), (SERVER_ERROR, f.server_error_rate), (DROP, f.drop_rate)):
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+
+def error_for(fault: str | None, action: str) -> Ec2Error | None:
+    """The error a call with this fault is answered with; None when it is served (or, for a drop, carried out)."""
+    if fault == EXPIRED_CREDENTIALS:
+        return Ec2Error("400 Bad Request", "ExpiredToken", "The security token included in the request is expired")
+    if fault == DENIED:
+        return Ec2Error(
+            "403 Forbidden",
+            "UnauthorizedOperation",
+            f"You are not authorized to perform this operation. User: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/emulator"
+            f" is not authorized to perform: ec2:{action}",
+        )
+    if fault == THROTTLE:
+        return Ec2Error("503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded.")
+    if fault == SERVER_ERROR:
+        return Ec2Error("500 Internal Server Error", "InternalError", "An internal error has occurred.")
+    return None
