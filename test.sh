@@ -17,6 +17,6 @@ say "ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 say "mypy"
-"$VENV/bin/mypy" snapshot_provider components
+"$VENV/bin/mypy" snapshot_provider components emulator
 say "pytest"
 "$VENV/bin/python" -m pytest "$@"

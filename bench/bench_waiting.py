@@ -7,6 +7,7 @@ emulator marking a snapshot completed to the create returning.
 
     venv/bin/python -m bench.bench_waiting                 # N = 1, 10, 100, 500
     venv/bin/python -m bench.bench_waiting --n 10 --max-pending 20
+    venv/bin/python -m bench.bench_waiting --siblings --budgets 1 20   # a 6 s snapshot, alone or with a 0.2 s one
 """
 
 from __future__ import annotations
@@ -111,6 +112,26 @@ def shared_poller(policy: waiting.PollPolicy) -> Callable[[Any, str], None]:
     return wait
 
 
+def siblings(budgets: list[float]) -> None:
+    """DescribeSnapshots calls of one wait for a 6 s snapshot, alone and with a 0.2 s sibling in the same wait."""
+    emulator = Ec2Emulator().start()
+    ec2 = client(emulator)
+    print("| budget/s | wait covers       | Describe |")
+    print("|----------|-------------------|----------|")
+    for budget in budgets:
+        for covers in ("6 s alone", "6 s + 0.2 s"):
+            emulator.reset()
+            slow, quick = emulator.seed_volumes(2)
+            emulator.configure(pending_seconds_by_volume={slow: 6.0, quick: 0.2})
+            volumes = [slow] if covers == "6 s alone" else [slow, quick]
+            ids = [ec2.create_snapshot(VolumeId=v)["SnapshotId"] for v in volumes]
+            emulator.clear_calls()
+            policy = waiting.PollPolicy(calls_per_second=budget)
+            waiting.SnapshotPoller(lambda batch: describe_many(ec2, batch), policy).wait(ids, timeout=60)
+            print(f"| {budget:>8g} | {covers:<17} | {len(emulator.calls('DescribeSnapshots')):>8} |")
+    emulator.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="*", default=[1, 10, 100, 500])
@@ -124,7 +145,11 @@ def main() -> None:
         help="poller API budgets (DescribeSnapshots calls per second) to measure",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--siblings", action="store_true", help="only the 6 s + 0.2 s sibling measurement")
     args = parser.parse_args()
+    if args.siblings:
+        siblings(args.budgets)
+        return
 
     rng = random.Random(args.seed)
     baseline_emulator = Ec2Emulator().start()

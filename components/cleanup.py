@@ -60,7 +60,9 @@ class ReversibleVolumeCleanup(pulumi.ComponentResource):
                 f"{name}-delete-volume",
                 volume_id=args.volume_id,
                 # The snapshot's id is known only once EbsSnapshot's create returned, that is, once it completed.
-                snapshot_id=snapshot.snapshot_id,
+                # Its resource id rather than its snapshot_id output: a preview of an in-place update (tags) knows
+                # the id but not the outputs, which would show this removal changing when nothing will.
+                snapshot_id=snapshot.id,
                 confirm_delete_volume=args.confirm_delete_volume,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[snapshot]),
             )

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, snapshots
+from snapshot_provider import aws, progress, snapshots
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.program import URN_INPUT
@@ -182,14 +182,28 @@ def take(
     ec2 = aws.client(account)
     tags = {**kind.request_tags(ec2, inputs, members), **managed}
     once = aws.client(account, single_attempt=True)
-    started_at = time.time()
+    answered_at: list[float] = []
+
+    def start() -> list[dict[str, Any]]:
+        # Timed from the request that went through, not from the first throttled one (wait_time, poll schedule).
+        requested_at = time.time()
+        started = kind.start(once, inputs, members, tags)
+        answered_at.append(requested_at)
+        return started
+
     started = snapshots.create_once(
-        lambda: kind.start(once, inputs, members, tags),
+        start,
         lambda: snapshots.find_tagged(ec2, ATTEMPT_TAG, attempt) or None,
         f"taking the {kind.noun} of {kind.source(inputs)}",
         region=account.region,
     )
+    # Found after a lost answer instead: EC2's own start time is the best there is.
+    started_at = answered_at[0] if answered_at else _start_time(started)
     return Taken(started, started_at)
+
+
+def _start_time(found: list[dict[str, Any]]) -> float:
+    return min(snapshots.aware(s["StartTime"]) for s in found).timestamp()
 
 
 def finish_interrupted(
@@ -305,7 +319,7 @@ def adopt(
     desired = desired_tags(ec2, kind, inputs, members)
     for s in group:
         bring_tags(ec2, s, desired[s["VolumeId"]])
-    started_at = min(snapshots.aware(s["StartTime"]) for s in group).timestamp()
+    started_at = _start_time(group)
     pulumi.log.info(
         f"finishing an interrupted create of this resource: adopting {', '.join(s['SnapshotId'] for s in group)} "
         f"({ATTEMPT_TAG}={attempt}) instead of taking a new {kind.noun}"
@@ -332,10 +346,14 @@ def wait(
     """Until every snapshot is completed. One that fails or disappears fails the create; with `delete_on_failure`
     (snapshots this create made) the rest go too, since a set with a failed member is not crash-consistent."""
     monotonic_start = time.monotonic() - max(0.0, time.time() - taken.started_at)
+    what = f"{kind.noun} {', '.join(taken.ids)} of {kind.source(inputs)}"
+    reporter = progress.Reporter(inputs.get(URN_INPUT), what, monotonic_start)
     try:
-        statuses = snapshots.wait_for(account, taken.ids, float(inputs["timeout"]), monotonic_start)
+        statuses = snapshots.wait_for(account, taken.ids, float(inputs["timeout"]), monotonic_start, reporter)
     except WaitTimedOut as timed_out:
         raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
+    finally:
+        reporter.finish()
     failed = [s for s in statuses.values() if s.state != "completed"]
     if failed:
         if delete_on_failure:

@@ -131,12 +131,16 @@ def volume_tags(ec2: Any, volume_ids: list[str], region: str) -> dict[str, dict[
 
 
 def wait_for(
-    account: AccountSelection, snapshot_ids: list[str], timeout: float, started_at: float
+    account: AccountSelection,
+    snapshot_ids: list[str],
+    timeout: float,
+    started_at: float,
+    on_progress: Callable[[dict[str, int]], object] | None = None,
 ) -> dict[str, waiting.SnapshotStatus]:
     """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
     poller = waiting.poller_for(account, lambda ids: describe_many(aws.client(account), ids))
     try:
-        return poller.wait(snapshot_ids, timeout, started_at=started_at)
+        return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
     except waiting.PollingFailed as failed:
         cause = failed.__cause__ or failed
         raise SnapshotProviderError(

@@ -1,9 +1,11 @@
 """Waiting for snapshots: one poller per account selection in a process, shared by every waiting create.
 
-Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call),
-each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the poll schedule follows
-each snapshot's reported `progress` so that small snapshots are seen within a second or two and big ones cost a call
-every half minute at most. Throttling (after botocore's own retries) backs the whole poller off with jitter.
+Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call, one
+call per budget slot), each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the
+poll schedule follows each unfinished snapshot's reported `progress` so that small snapshots are seen within a second
+or two and big ones cost a call every half minute at most. Throttling (after botocore's own retries) backs the whole
+poller off with jitter, but never past a waiter's deadline: before a wait times out, its unfinished snapshots get one
+last look at the deadline, and the wait only times out if that look still finds them unfinished.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL_STATES = ("completed", "error")
 MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
+PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
 
@@ -87,6 +90,8 @@ class SnapshotStatus:
 
 
 class WaitTimedOut(Exception):
+    """Snapshots still unfinished at the deadline and at one last look; `statuses` holds what was last seen."""
+
     def __init__(self, statuses: dict[str, SnapshotStatus]):
         self.statuses = statuses
         super().__init__("timed out")
@@ -104,8 +109,25 @@ class _Entry:
     next_due: float
     status: SnapshotStatus | None = None
     waiters: int = 0
-    # Set when polling gave up while this snapshot was waited for; later waiters start afresh.
+    # When a call last brought an answer about this snapshot, and when one last returned at all (answer or error).
+    seen_at: float = -math.inf
+    tried_at: float = -math.inf
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None and self.status.terminal
+
+
+@dataclass
+class _Waiter:
+    """One `wait` call. The poller thread ends it (`done`): finished, timed out, or failed."""
+
+    snapshot_ids: list[str]
+    deadline: float
+    done: bool = False
+    timed_out: bool = False
     failure: Exception | None = None
+    statuses: dict[str, SnapshotStatus] = field(default_factory=dict)
 
 
 def parse_progress(text: str | None) -> int:
@@ -124,62 +146,114 @@ class SnapshotPoller:
         policy: PollPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        pause: Callable[[float], object] | None = None,
     ) -> None:
         self._describe = describe
         self.policy = policy or PollPolicy()
         self._clock = clock
         self._wall = wall
         self._cond = threading.Condition()
+        # How the poller thread waits for its next look; tests pass one that moves a fake `clock` instead.
+        self._pause = pause or (lambda seconds: self._cond.wait(timeout=seconds))
         self._entries: dict[str, _Entry] = {}
+        self._waiters: list[_Waiter] = []
         self._thread: threading.Thread | None = None
         self._failures = 0
-        self._backoff_until = 0.0
+        self._backoff_until = -math.inf
         self._last_call = -math.inf
         self._rng = random.Random()
         self.calls = 0
 
     def wait(
-        self, snapshot_ids: list[str], timeout: float, started_at: float | None = None
+        self,
+        snapshot_ids: list[str],
+        timeout: float,
+        started_at: float | None = None,
+        on_progress: Callable[[dict[str, int]], object] | None = None,
     ) -> dict[str, SnapshotStatus]:
         """Block until every snapshot is completed, in error or gone; raise WaitTimedOut after `timeout`.
 
-        `started_at` is the monotonic time the snapshots were requested (for the poll schedule).
+        `started_at` is the monotonic time the snapshots were requested (for the poll schedule). Before WaitTimedOut,
+        the snapshots still unfinished get one last look: a call made at the deadline, or the answer of the call in
+        flight then, or one less than a budget interval (1 / calls_per_second) old, as no fresher one was allowed.
+        So a wait ends at its deadline or about one DescribeSnapshots call later (plus, when other ids keep the
+        budget busy, the wait for a slot).
+
+        `on_progress`, if given, is called every few seconds (from this thread, without the poller's lock) with the
+        last known progress of each snapshot, for telling the user how a long wait goes.
         """
         now = self._clock()
-        deadline = now + timeout
-        started = started_at if started_at is not None else now
+        waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout)
         with self._cond:
-            for sid in snapshot_ids:
-                entry = self._entries.get(sid)
-                if entry is None:
-                    entry = _Entry(
-                        sid, registered=now, started=started, next_due=max(now, started + self.policy.first_poll)
-                    )
-                    self._entries[sid] = entry
-                entry.waiters += 1
+            self._register(waiter, now, started_at if started_at is not None else now)
+            while not waiter.done:
+                # The poller thread ends every waiter, even when it dies, and notifies.
+                self._cond.wait(timeout=PROGRESS_EVERY if on_progress else None)
+                if on_progress is not None and not waiter.done:
+                    self._tell(on_progress, self._progress_of(waiter))
+        if waiter.failure is not None:
+            raise PollingFailed(str(waiter.failure)) from waiter.failure
+        if waiter.timed_out:
+            raise WaitTimedOut(waiter.statuses)
+        return waiter.statuses
+
+    def _progress_of(self, waiter: _Waiter) -> dict[str, int]:
+        return {e.snapshot_id: e.status.progress for e in self._entries_of(waiter.snapshot_ids) if e.status}
+
+    def _tell(self, on_progress: Callable[[dict[str, int]], object], progress: dict[str, int]) -> None:
+        self._cond.release()
+        try:
+            on_progress(progress)
+        except Exception:
+            log.exception("reporting progress failed (the wait goes on)")
+        finally:
+            self._cond.acquire()
+
+    def _register(self, waiter: _Waiter, now: float, started: float) -> None:
+        for sid in waiter.snapshot_ids:
+            entry = self._entries.get(sid)
+            if entry is None:
+                first_look = max(now, started + self.policy.first_poll)
+                entry = self._entries[sid] = _Entry(sid, registered=now, started=started, next_due=first_look)
+            entry.waiters += 1
+        self._waiters.append(waiter)
+        self._settle(now)  # its snapshots may all be finished already
+        if not waiter.done:
             self._ensure_thread()
-            self._cond.notify_all()
-            try:
-                while True:
-                    statuses = {sid: self._entries[sid].status for sid in snapshot_ids}
-                    if all(s is not None and s.terminal for s in statuses.values()):
-                        return {sid: s for sid, s in statuses.items() if s is not None}
-                    failure = next(
-                        (self._entries[sid].failure for sid in snapshot_ids if self._entries[sid].failure is not None),
-                        None,
-                    )
-                    if failure is not None:
-                        raise PollingFailed(str(failure)) from failure
-                    remaining = deadline - self._clock()
-                    if remaining <= 0:
-                        raise WaitTimedOut({sid: s for sid, s in statuses.items() if s is not None})
-                    self._cond.wait(timeout=min(remaining, 1.0))
-            finally:
-                for sid in snapshot_ids:
-                    entry = self._entries[sid]
-                    entry.waiters -= 1
-                    if entry.waiters <= 0:
-                        del self._entries[sid]
+            self._cond.notify_all()  # the poller may now have an earlier look to make
+
+    def _settle(self, now: float) -> None:
+        """End the waits whose snapshots are all finished, and those at their deadline that had their final look."""
+        for waiter in list(self._waiters):
+            unfinished = [e for e in self._entries_of(waiter.snapshot_ids) if not e.finished]
+            if not unfinished:
+                self._end(waiter)
+            elif now >= waiter.deadline and all(self._had_final_look(e, waiter.deadline) for e in unfinished):
+                self._end(waiter, timed_out=True)
+
+    def _had_final_look(self, entry: _Entry, deadline: float) -> bool:
+        # Seen less than a budget interval before the deadline (no fresher look was allowed), or asked about again
+        # since the deadline, whatever the answer: a call in flight then (botocore retrying it) counts once back.
+        return entry.seen_at >= deadline - 1.0 / self.policy.calls_per_second or entry.tried_at >= deadline
+
+    def _end(self, waiter: _Waiter, timed_out: bool = False, failure: Exception | None = None) -> None:
+        waiter.statuses = {sid: s for sid in waiter.snapshot_ids if (s := self._entries[sid].status) is not None}
+        waiter.timed_out, waiter.failure, waiter.done = timed_out, failure, True
+        self._waiters.remove(waiter)
+        for sid in waiter.snapshot_ids:
+            entry = self._entries[sid]
+            entry.waiters -= 1
+            if entry.waiters == 0:
+                del self._entries[sid]
+        self._cond.notify_all()
+
+    def _entries_of(self, snapshot_ids: list[str]) -> list[_Entry]:
+        # An id of a call in flight may have been dropped meanwhile, its last waiter gone.
+        return [self._entries[sid] for sid in snapshot_ids if sid in self._entries]
+
+    def _fail_all(self, failure: Exception) -> None:
+        for waiter in list(self._waiters):
+            self._end(waiter, failure=failure)
 
     # --- the loop ---------------------------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -189,52 +263,83 @@ class SnapshotPoller:
 
     def _run(self) -> None:
         with self._cond:
-            while self._entries:
-                now = self._clock()
-                due_at = max(
-                    min(e.next_due for e in self._entries.values()),
-                    self._backoff_until,
-                    self._last_call + 1.0 / self.policy.calls_per_second,
-                )
-                if due_at > now:
-                    self._cond.wait(timeout=due_at - now)
-                    continue
-                pending = [sid for sid, e in self._entries.items() if e.status is None or not e.status.terminal]
-                if not pending:
-                    self._cond.wait(timeout=0.5)
-                    continue
-                self._poll(pending)
-            self._thread = None
-
-    def _poll(self, pending: list[str]) -> None:
-        """One round: describe every pending id (lock released while calling AWS), then update and wake."""
-        for start in range(0, len(pending), MAX_IDS_PER_CALL):
-            batch = pending[start : start + MAX_IDS_PER_CALL]
-            self._last_call = self._clock()
-            self._cond.release()
             try:
-                self.calls += 1
-                found = self._describe(batch)
-                error = None
-            except Exception as exc:
-                found, error = [], exc
+                while self._waiters:
+                    self._step()
+            except Exception as error:
+                # A bug, or an answer the code did not expect: tell the waiters now rather than never.
+                log.exception("the snapshot poller stopped unexpectedly")
+                stopped = RuntimeError(f"the snapshot poller stopped unexpectedly ({type(error).__name__}: {error})")
+                stopped.__cause__ = error
+                self._fail_all(stopped)
             finally:
-                self._cond.acquire()
-            if error is not None:
-                self._on_error(error)
-                return
-            self._failures = 0
-            self._backoff_until = 0.0
-            self._record(batch, found)
-        self._cond.notify_all()
+                self._thread = None  # the next wait starts a fresh one
 
-    def _record(self, batch: list[str], found: list[dict[str, Any]]) -> None:
-        now, wall = self._clock(), self._wall()
+    def _step(self) -> None:
+        """End the waits that are over; then make the next call if it is due, else pause until it or a deadline."""
+        now = self._clock()
+        self._settle(now)
+        if not self._waiters:
+            return
+        batch, due_at = self._next_call()
+        if due_at <= now:
+            self._call(batch)
+            return
+        upcoming_deadlines = [w.deadline for w in self._waiters if w.deadline > now]
+        self._pause(min([due_at, *upcoming_deadlines]) - now)  # a new waiter also wakes the poller
+
+    def _next_call(self) -> tuple[list[str], float]:
+        """The ids for the next call, soonest due first, and when it may be made."""
+        final_looks = self._final_looks_owed()
+
+        def due(entry: _Entry) -> float:
+            # Error backoff holds the schedule back, but never a final look past its deadline: backoff can grow
+            # to max_backoff, longer than many timeouts, and one look at the deadline is a call well spent.
+            scheduled = max(entry.next_due, self._backoff_until)
+            return min(scheduled, final_looks.get(entry.snapshot_id, math.inf))
+
+        # Finished snapshots are not looked at again, so they have no say in when the next look is.
+        batch = sorted((e for e in self._entries.values() if not e.finished), key=due)[:MAX_IDS_PER_CALL]
+        # Every call takes a budget slot, final looks included.
+        return [e.snapshot_id for e in batch], max(due(batch[0]), self._last_call + 1.0 / self.policy.calls_per_second)
+
+    def _final_looks_owed(self) -> dict[str, float]:
+        """Snapshot id -> the earliest deadline of a waiter that still needs one last look at it."""
+        owed: dict[str, float] = {}
+        for waiter in self._waiters:
+            for sid in waiter.snapshot_ids:
+                if not self._had_final_look(self._entries[sid], waiter.deadline):
+                    owed[sid] = min(owed.get(sid, math.inf), waiter.deadline)
+        return owed
+
+    def _call(self, batch: list[str]) -> None:
+        """One DescribeSnapshots call, with the lock released while AWS answers; then record what it said."""
+        self._last_call = self._clock()
+        self.calls += 1
+        self._cond.release()
+        try:
+            found, error = self._describe(batch), None
+        except Exception as exc:
+            found, error = [], exc
+        finally:
+            self._cond.acquire()
+        now = self._clock()
+        for entry in self._entries_of(batch):
+            entry.tried_at = now
+            if error is None:
+                entry.seen_at = now
+        if error is not None:
+            self._on_error(error)
+            return
+        self._failures = 0
+        self._backoff_until = -math.inf
+        self._record(batch, found, now)
+
+    def _record(self, batch: list[str], found: list[dict[str, Any]], now: float) -> None:
+        wall = self._wall()
         by_id = {d["SnapshotId"]: d for d in found}
-        for sid in batch:
-            entry = self._entries.get(sid)
-            if entry is None:
-                continue
+        for entry in self._entries_of(batch):
+            sid = entry.snapshot_id
             details = by_id.get(sid)
             if details is None:
                 if now - entry.registered >= self.policy.missing_grace:
@@ -252,14 +357,12 @@ class SnapshotPoller:
         backoff = min(self.policy.max_backoff, 2 ** min(self._failures, 10)) * (0.5 + self._rng.random() / 2)
         self._backoff_until = self._clock() + backoff
         if is_throttling(error):
-            log.warning("DescribeSnapshots throttled; backing off %.1fs", backoff)
+            log.warning("DescribeSnapshots throttled; backing off %.1fs (but not past a waiter's deadline)", backoff)
             return
         log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
         if self._failures >= self.policy.max_failures or is_credential_problem(error):
-            for entry in self._entries.values():
-                entry.failure = error
             self._failures = 0
-            self._cond.notify_all()
+            self._fail_all(error)
 
 
 _pollers: dict[Any, SnapshotPoller] = {}

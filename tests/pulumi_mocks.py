@@ -51,6 +51,7 @@ class Recorder(pulumi.runtime.Mocks):
                 region="us-east-1",
                 start_time="2026-11-22T10:00:00+00:00",
             )
+            return outs["snapshot_id"], outs  # an EbsSnapshot's id is its snapshot's id, as the provider returns it
         return f"{args.name}-id", outs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:

@@ -37,7 +37,7 @@ def bin_dir() -> Path:
 @pytest.fixture
 def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
     """A stack of the given program text, in a temporary project outside the repository, with the stack's region
-    set as a user's would be (a stack with no config at all makes this CLI hand the program `null` for its config)."""
+    set as a user's would be."""
     emulator.configure(pending_seconds=PENDING)
 
     def make(program: str) -> PulumiStack:
@@ -444,19 +444,6 @@ def test_import_of_a_snapshot_in_error_state_fails_and_keeps_it(new_stack: Stack
 
 
 # --- 10: snapshots are waited for together, not 4 at a time -------------------------------------------------------
-def peak_pending(emulator: Ec2Emulator) -> int:
-    """The most snapshots that were pending at the same moment, from the emulator's own clock."""
-    events = []
-    for s in emulator.ec2_backend().snapshots.values():
-        if hasattr(s, "created_at") and not s.from_ami:
-            events += [(s.created_at, 1), (s.completed_at(), -1)]
-    peak = current = 0
-    for _, change in sorted(events):  # at a tie the completion (-1) comes first: touching intervals do not overlap
-        current += change
-        peak = max(peak, current)
-    return peak
-
-
 def test_many_snapshots_are_pending_at_once(new_stack: StackFactory, emulator: Ec2Emulator) -> None:
     count = 12
     emulator.configure(pending_seconds=8)
@@ -475,6 +462,6 @@ def test_many_snapshots_are_pending_at_once(new_stack: StackFactory, emulator: E
     snapshots = held(emulator)
     assert len(snapshots) == count and all(s["state"] == "completed" for s in snapshots.values())
     assert len(stack.resources(EBS_SNAPSHOT)) == count
-    peak = peak_pending(emulator)
+    peak = emulator.peak_pending()
     print(f"\n{count} snapshots pending 8 s each, --parallel 16: at most {peak} pending at once")
     assert peak > 4, f"at most {peak} snapshots were pending at once: creates ran 4 at a time"

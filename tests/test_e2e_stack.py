@@ -47,6 +47,14 @@ def test_preview_shows_the_create_and_changes_nothing(stack: PulumiStack, emulat
     assert emulator.snapshots() == []
 
 
+def test_a_stack_without_any_config_runs(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> None:
+    # No `pulumi config set` at all: the region comes from AWS_REGION. (Our language host once sent null config.)
+    [volume_id] = emulator.seed_volumes(1)
+    program = f"import pulumi\nfrom snapshot_provider import EbsSnapshot\nEbsSnapshot('s', volume_id={volume_id!r})\n"
+    PulumiStack(tmp_path, bin_dir, emulator.url, program=program).up()
+    assert [s["state"] for s in emulator.snapshots()] == ["completed"]
+
+
 def test_preview_fails_on_bad_input_with_the_providers_message(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     stack.config(volume_id="vol-xyz", timeout=-3)
     result = stack.preview(check=False)

@@ -53,7 +53,7 @@ def test_resource_urn_names_the_parent_chain_and_type() -> Any:
     mocks = use(Recorder())
     parent = pulumi.ComponentResource("my:pkg:Component", "parent")
     top = EbsSnapshot("s", volume_id="vol-01234567")
-    EbsSnapshot("s", volume_id="vol-01234567", opts=pulumi.ResourceOptions(parent=parent))
+    nested = EbsSnapshot("s", volume_id="vol-01234567", opts=pulumi.ResourceOptions(parent=parent))
 
     def check(_: Any) -> None:
         urns = [r.inputs["resource_urn"] for r in mocks.registered if r.name == "s"]
@@ -61,7 +61,7 @@ def test_resource_urn_names_the_parent_chain_and_type() -> Any:
         assert all(u.endswith("pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::s") for u in urns)
         assert any("my:pkg:Component$" in u for u in urns)
 
-    return top.snapshot_id.apply(check)
+    return pulumi.Output.all(top.snapshot_id, nested.snapshot_id).apply(check)
 
 
 @pulumi.runtime.test

@@ -120,7 +120,7 @@ def test_failed_snapshot_is_reported_and_removed(emulator: Ec2Emulator, volume_i
 
 
 def test_timeout_then_adoption(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(pending_seconds=2.5, throttle_rate=0.3, seed=3)
+    emulator.configure(pending_seconds=6.0, throttle_rate=0.3, seed=3)
     with pytest.raises(SnapshotTimedOut):
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))

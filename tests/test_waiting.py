@@ -1,9 +1,15 @@
-"""The shared snapshot poller: batching, wake-up, failure, throttling, and the poll schedule."""
+"""The shared snapshot poller: batching, wake-up, budget, failure, throttling, final looks and the poll schedule.
+
+Most tests run the poller on a FakeClock: time passes only when the poller pauses, so they assert on calls, times
+and states without sleeping or racing the wall clock.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -22,27 +28,49 @@ FAST = PollPolicy(
 )
 
 
-class FakeEc2:
-    """Snapshots that complete (or fail) at given monotonic times; counts DescribeSnapshots calls."""
+class FakeClock:
+    """Virtual monotonic time for the poller: it moves only when the poller pauses, so no test sleeps."""
 
     def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+        # A poller that never settles would otherwise spin here for ever; this fails the test instead.
+        assert self.now < 1000.0 + 86400, "the poller ran for a virtual day"
+
+
+class FakeEc2:
+    """Snapshots that complete (or fail) at given times of `clock`; records DescribeSnapshots calls and their times."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.done_at: dict[str, float] = {}
         self.failing: set[str] = set()
         self.calls: list[list[str]] = []
+        self.call_times: list[float] = []
         self.errors: list[Exception] = []
+        # Seconds the next calls take (needs a FakeClock): botocore retrying a throttled call inside one describe.
+        self.latencies: list[float] = []
         self.lock = threading.Lock()
 
     def add(self, snapshot_id: str, after: float, fail: bool = False) -> None:
-        self.done_at[snapshot_id] = time.monotonic() + after
+        self.done_at[snapshot_id] = self.clock() + after
         if fail:
             self.failing.add(snapshot_id)
 
     def describe(self, ids: list[str]) -> list[dict[str, Any]]:
         with self.lock:
             self.calls.append(list(ids))
+            self.call_times.append(self.clock())
+            if self.latencies:
+                self.clock.pause(self.latencies.pop(0))  # type: ignore[attr-defined]
             if self.errors:
                 raise self.errors.pop(0)
-        now = time.monotonic()
+        now = self.clock()
         found = []
         for sid in ids:
             if sid not in self.done_at:
@@ -64,38 +92,53 @@ def throttled() -> ClientError:
     return ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "DescribeSnapshots")
 
 
+def on_fake_clock(ec2: FakeEc2, policy: PollPolicy) -> SnapshotPoller:
+    assert isinstance(ec2.clock, FakeClock)
+    return SnapshotPoller(ec2.describe, policy, clock=ec2.clock, pause=ec2.clock.pause)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in pairwise(times)]
+
+
 def test_waiter_is_woken_soon_after_completion() -> None:
-    ec2 = FakeEc2()
+    ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=0.3)
-    poller = SnapshotPoller(ec2.describe, FAST)
-    started = time.monotonic()
-    status = poller.wait(["snap-1"], timeout=5)["snap-1"]
+    status = on_fake_clock(ec2, FAST).wait(["snap-1"], timeout=5)["snap-1"]
     assert status.state == "completed"
-    assert time.monotonic() - started < 0.3 + 0.4
+    assert ec2.call_times[-1] <= 1000.0 + 0.3 + FAST.max_delay  # seen within one poll delay of completing
 
 
 def test_concurrent_waiters_share_batched_calls() -> None:
     ec2 = FakeEc2()
     ids = [f"snap-{i}" for i in range(450)]
     for sid in ids:
-        ec2.add(sid, after=0.4)
-    # The first poll waits a moment, as for real snapshots, so all 450 waiters are registered by then.
-    poller = SnapshotPoller(ec2.describe, PollPolicy(**{**FAST.__dict__, "first_poll": 0.3}))
+        ec2.add(sid, after=0.0)
+    registered = threading.Event()
+
+    def describe(batch: list[str]) -> list[dict[str, Any]]:
+        registered.wait(timeout=30)  # the first look is held until every waiter is in
+        return ec2.describe(batch)
+
+    poller = SnapshotPoller(describe, FAST)
     results: dict[str, str] = {}
 
     def wait_one(sid: str) -> None:
-        results[sid] = poller.wait([sid], timeout=10)[sid].state
+        results[sid] = poller.wait([sid], timeout=60)[sid].state
 
     threads = [threading.Thread(target=wait_one, args=(sid,)) for sid in ids]
     for t in threads:
         t.start()
+    with poller._cond:  # waiters notify it as they register
+        assert poller._cond.wait_for(lambda: len(poller._entries) == len(ids), timeout=30)
+    registered.set()
     for t in threads:
         t.join()
 
     assert set(results.values()) == {"completed"} and len(results) == 450
     assert max(len(c) for c in ec2.calls) == MAX_IDS_PER_CALL
-    # Far fewer calls than one poll per snapshot per round.
-    assert len(ec2.calls) < 450 / 4, len(ec2.calls)
+    # The first look (whichever waiters it found), then the other ids 200 at a time: not one call per waiter.
+    assert len(ec2.calls) <= 4, [len(c) for c in ec2.calls]
 
 
 def test_error_state_is_reported_with_its_message() -> None:
@@ -127,6 +170,30 @@ def test_throttling_backs_off_and_recovers() -> None:
     assert len(ec2.calls) >= 9
 
 
+def test_throttling_backoff_never_pushes_the_look_past_the_deadline() -> None:
+    # Throttling that gets past botocore's retries doubles the poller's backoff: 1-2, 2-4, 4-8, 8-16 s (jitter), so
+    # five throttles in a row are over before 30 s, and then 16-32 s: the next scheduled look comes after 31 s,
+    # past the 30.5 s deadline of a snapshot done in 1 s.
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=1.0)
+    ec2.errors = [throttled() for _ in range(5)]
+    policy = PollPolicy(first_poll=0.0, calls_per_second=2)
+    status = on_fake_clock(ec2, policy).wait(["snap-1"], timeout=30.5)["snap-1"]
+    assert status.state == "completed"
+    assert len(ec2.calls) == 6 and ec2.call_times[-1] == 1030.5  # the final look, at the deadline
+
+
+def test_failed_final_look_still_ends_the_wait() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=1.0)
+    ec2.errors = [throttled() for _ in range(1000)]
+    with pytest.raises(WaitTimedOut) as timed_out:
+        on_fake_clock(ec2, PollPolicy(first_poll=0.0)).wait(["snap-1"], timeout=30)
+    assert timed_out.value.statuses == {}  # never listed
+    # The final look was taken, and failed like the others: one call after the deadline, not one per budget slot.
+    assert sum(t >= 1030.0 for t in ec2.call_times) == 1
+
+
 def test_persistent_failures_reach_the_waiter() -> None:
     ec2 = FakeEc2()
     ec2.add("snap-1", after=60)
@@ -135,12 +202,117 @@ def test_persistent_failures_reach_the_waiter() -> None:
         SnapshotPoller(ec2.describe, FAST).wait(["snap-1"], timeout=10)
 
 
-def test_call_budget_is_respected() -> None:
+def test_poller_crash_fails_every_waiter_at_once_and_the_next_wait_starts_afresh() -> None:
     ec2 = FakeEc2()
+    ids = ["snap-1", "snap-2", "snap-3"]
+    for sid in ids:
+        ec2.add(sid, after=0.0)
+    malformed = [True]
+
+    def describe(batch: list[str]) -> list[dict[str, Any]]:
+        if malformed:
+            return [{"State": "completed"}]  # no SnapshotId: the poller's own code fails on this answer
+        return ec2.describe(batch)
+
+    poller = SnapshotPoller(describe, FAST)
+    outcomes: dict[str, BaseException] = {}
+
+    def wait_one(sid: str) -> None:
+        try:
+            poller.wait([sid], timeout=10)
+        except Exception as error:
+            outcomes[sid] = error
+
+    threads = [threading.Thread(target=wait_one, args=(sid,), daemon=True) for sid in ids]
+    for t in threads:
+        t.start()
+    give_up_at = time.monotonic() + 30  # generous: so that a regression fails here instead of hanging the run
+    for t in threads:
+        t.join(timeout=max(0.0, give_up_at - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "waiters left hanging by a dead poller"
+    # Failed, not timed out: nobody was left waiting for a deadline.
+    assert {type(e) for e in outcomes.values()} == {PollingFailed} and len(outcomes) == 3
+    assert all("poller stopped unexpectedly" in str(e) for e in outcomes.values())
+
+    malformed.clear()
+    assert poller.wait(["snap-1"], timeout=10)["snap-1"].state == "completed"
+
+
+def test_call_budget_is_respected() -> None:
+    ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=1.0)
     policy = PollPolicy(min_delay=0.01, max_delay=0.01, first_poll=0.0, calls_per_second=5)
-    SnapshotPoller(ec2.describe, policy).wait(["snap-1"], timeout=5)
-    assert len(ec2.calls) <= 7  # 1 s at 5 calls per second, plus the first and last
+    on_fake_clock(ec2, policy).wait(["snap-1"], timeout=5)
+    assert len(ec2.calls) == 6  # at 0, 0.2, ... 1.0 s: the budget, not the 0.01 s schedule, sets the pace
+    assert min(gaps(ec2.call_times)) >= 0.2 - 1e-9
+
+
+def test_call_budget_holds_between_the_batches_of_a_round() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ids = [f"snap-{i}" for i in range(450)]
+    for sid in ids:
+        ec2.add(sid, after=0.0)
+    statuses = on_fake_clock(ec2, PollPolicy(first_poll=0.0, calls_per_second=2)).wait(ids, timeout=60)
+    assert {s.state for s in statuses.values()} == {"completed"}
+    assert sorted(len(c) for c in ec2.calls) == [50, 200, 200]
+    assert min(gaps(ec2.call_times)) >= 0.5  # 2 calls per second, whatever the number of ids
+
+
+@pytest.mark.parametrize("finishes_after,outcome", [(5.0, "completed"), (60.0, "timed out")])
+def test_final_look_at_the_deadline_decides_the_wait(finishes_after: float, outcome: str) -> None:
+    clock = FakeClock()
+    ec2 = FakeEc2(clock)
+    ec2.add("snap-1", after=finishes_after)
+    poller = on_fake_clock(ec2, PollPolicy())
+    try:
+        # Started 100 s ago and half done: the schedule's next look is 30 s away, after the 10 s timeout.
+        state = poller.wait(["snap-1"], timeout=10, started_at=clock() - 100)["snap-1"].state
+    except WaitTimedOut as timed_out:
+        state = "timed out"
+        assert timed_out.statuses["snap-1"].state == "pending"  # as the final look saw it
+    assert state == outcome
+    assert ec2.call_times == [1000.0, 1010.0]  # the first look, then one last look at the deadline
+
+
+def test_look_just_before_the_deadline_is_the_final_look() -> None:
+    clock = FakeClock()
+    ec2 = FakeEc2(clock)
+    ec2.add("snap-1", after=60.0)
+    with pytest.raises(WaitTimedOut):
+        on_fake_clock(ec2, PollPolicy(first_poll=0.0, calls_per_second=0.5)).wait(["snap-1"], timeout=0.5)
+    # At the 1000.5 deadline, the look at 1000 is as recent as a budget of one call per 2 s allows: it is the final
+    # look. The wait ends at its deadline, neither squeezing in a call nor waiting for the next budget slot.
+    assert ec2.call_times == [1000.0] and clock.now == 1000.5
+
+
+@pytest.mark.parametrize("finishes_after,outcome", [(1.0, "completed"), (100.0, "timed out")])
+def test_call_still_in_flight_at_the_deadline_is_the_final_look(finishes_after: float, outcome: str) -> None:
+    # The CI failure: nine throttles in a row kept botocore retrying one DescribeSnapshots for ~55 s, past the
+    # 30 s timeout, and the waiter gave up without its answer ("not yet listed").
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=finishes_after)
+    ec2.latencies = [55.0]
+    try:
+        state = on_fake_clock(ec2, PollPolicy()).wait(["snap-1"], timeout=30)["snap-1"].state
+    except WaitTimedOut:
+        state = "timed out"
+    assert state == outcome
+    assert len(ec2.calls) == 1  # its answer came after the deadline: no other look is owed
+
+
+def describe_calls_to_wait_for(snapshot_ids: list[str]) -> int:
+    """DescribeSnapshots calls made while waiting for a 6 s snapshot, maybe alongside a 0.2 s one."""
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-6s", after=6.0)
+    ec2.add("snap-quick", after=0.2)
+    on_fake_clock(ec2, PollPolicy(calls_per_second=20)).wait(snapshot_ids, timeout=60)
+    return len(ec2.calls)
+
+
+def test_finished_snapshot_does_not_speed_up_its_siblings_schedule() -> None:
+    alone = describe_calls_to_wait_for(["snap-6s"])
+    # The quick one is seen completed in the first look, which the 6 s one needed anyway; nothing more after that.
+    assert describe_calls_to_wait_for(["snap-6s", "snap-quick"]) == alone == 5
 
 
 @pytest.mark.parametrize(
