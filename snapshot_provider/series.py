@@ -23,6 +23,7 @@ Both are set when a take is handed over, just before `recorded`. What follows:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -41,7 +43,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, lifecycle, retention, rules, snapshots
+from snapshot_provider import aws, lifecycle, progress, retention, rules, snapshots
 from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
@@ -50,6 +52,8 @@ from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, Kind
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.rules import is_unknown
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
+
+log = logging.getLogger(__name__)
 
 SERIES_TAG = "pulumi-snapshot:series"
 POINT_TAG = "pulumi-snapshot:point"
@@ -217,9 +221,28 @@ def kind_of(inputs: Mapping[str, Any]) -> Kind:
     return VOLUME if inputs.get("volume_id") else INSTANCE_SET
 
 
-def resource_name(props: Mapping[str, Any]) -> str:
+def urn_of(props: Mapping[str, Any]) -> str | None:
     urn = props.get(URN_INPUT)
-    return str(urn).rsplit("::", 1)[-1] if isinstance(urn, str) and not is_unknown(urn) else "SnapshotSeries"
+    return urn if isinstance(urn, str) and not is_unknown(urn) else None
+
+
+def say(props: Mapping[str, Any], line: str) -> None:
+    """A line next to the resource in the CLI's output (through the engine, as the lifecycle's progress lines)."""
+    progress.engine_log().info(urn_of(props), line)
+
+
+def name_of(props: Mapping[str, Any]) -> str:
+    return (urn_of(props) or "SnapshotSeries").rsplit("::", 1)[-1]
+
+
+def warn(props: Mapping[str, Any], line: str) -> None:
+    pulumi.log.warn(f"{name_of(props)}: {line}")
+
+
+NO_IMAGES = (
+    "could not list the AMIs that use the series' snapshots (ec2:DescribeImages); a delete EC2 refuses because an "
+    "AMI uses the snapshot is reported instead"
+)
 
 
 # --- finding the series' snapshots -------------------------------------------------------------------------------
@@ -254,8 +277,8 @@ def images_using(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, list[str]] 
                         sid = mapping.get("Ebs", {}).get("SnapshotId")
                         if sid in batch:
                             used.setdefault(sid, []).append(image["ImageId"])
-    except (ClientError, BotoCoreError) as error:
-        pulumi.log.info(f"could not list the AMIs that use the series' snapshots ({error}); deletes will tell")
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
+        log.info("DescribeImages failed: %s", error)
         return None
     return used
 
@@ -380,7 +403,6 @@ def run(
 ) -> dict[str, Any]:
     """Take a new snapshot if asked, then prune by the policy; the outputs."""
     ec2 = aws.client(account)
-    name = resource_name(inputs)
     wait_time = previous.get("wait_time")
     if take_new:
         wait_time = take_point(account, ec2, series_id, inputs)
@@ -390,13 +412,15 @@ def run(
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
     requested = archive_requested(previous)
     images = images_using(ec2, [s["SnapshotId"] for s in listing])
+    if images is None:
+        say(inputs, NO_IMAGES)
     found = retention.points(planner_snapshots(listing, requested, images))
     plan = retention.plan(found, policy_of(inputs), datetime.now(UTC))
     outcome = prune(ec2, series_id, plan, listing)
     for line in report(plan, outcome):
-        pulumi.log.info(f"{name}: {line}")
+        say(inputs, line)
     for failure in outcome.failed:
-        pulumi.log.warn(f"{name}: {failure} (the next run tries again)")
+        warn(inputs, f"{failure} (the next run tries again)")
     gone = set(outcome.deleted)
     kept = [s for s in listing if s["SnapshotId"] not in gone]
     outs = outputs(inputs, series_id, kept, requested | set(outcome.archived), images, account_id)
@@ -480,7 +504,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         aws.ensure_allowed_account(account)
         count = len(series_snapshots(ec2, series_id))
         return [
-            f"replacing the series ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
+            f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
             f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
         ]
     relevant = ["region", "keep_last", "max_age_days", "archive_after_days", *SOURCES]
@@ -493,16 +517,18 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     listing = series_snapshots(ec2, series_id)
     images = images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
+    note = [NO_IMAGES] if images is None else []
     now = datetime.now(UTC)
     takes = TAKES.diff(olds, news).changes
     if takes:
         found.append(retention.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
     lines = retention.describe(retention.plan(found, policy_of(inputs), now))
     source = kind_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
-    head = f"the next `up` takes a new snapshot of {source}, then" if takes else "the next `up` applies the policy and"
+    up = f"the next `up` of {name_of(news)}"
+    head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
     if not lines:
-        return [f"{head} archives and deletes nothing ({len(listing)} snapshot(s) kept)"]
-    return [f"{head}:", *(f"  {line}" for line in lines)]
+        return [f"{head} archives and deletes nothing ({len(listing)} snapshot(s) kept)", *note]
+    return [f"{head}:", *(f"  {line}" for line in lines), *note]
 
 
 class _CannotKnow(Exception):
@@ -511,14 +537,13 @@ class _CannotKnow(Exception):
 
 def preview(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> None:
     """Log `preview_lines`; never fail a preview because of them."""
-    name = resource_name(news)
     try:
         lines = preview_lines(series_id, olds, news, diff)
     except Exception as error:  # a preview must not fail for want of a forecast
         reason = str(error).split(". ")[0]
-        lines = [f"cannot know yet what the next `up` will archive and delete: {reason}"]
+        lines = [f"cannot know yet what the next `up` of {name_of(news)} will archive and delete: {reason}"]
     for line in lines:
-        pulumi.log.info(f"{name}: {line}")
+        say(news, line)
 
 
 # --- provider and resource -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from series_helpers import age, all_snapshot_ids, register_ami_using, series_snapshots, support_images_by_snapshot
+from series_helpers import age, all_snapshot_ids, ec2, register_ami_using, series_snapshots
 from stack_harness import PulumiStack, pulumi_bin_dir
 
 from emulator import Ec2Emulator
@@ -26,10 +26,7 @@ def bin_dir() -> Path:
 
 
 @pytest.fixture
-def stack(
-    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PulumiStack]:
-    support_images_by_snapshot(monkeypatch)
+def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Iterator[PulumiStack]:
     emulator.configure(pending_seconds=PENDING)
     yield PulumiStack(tmp_path, bin_dir, emulator.url)
 
@@ -172,7 +169,7 @@ def test_series_keeps_a_snapshot_an_ami_uses_and_reports_it(stack: PulumiStack, 
 
 def test_series_destroy_deletes_its_snapshots_and_nothing_else(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
-    outside = emulator.ec2_backend().create_snapshot(volume_id, "taken outside the series").id
+    outside = ec2(emulator).create_snapshot(VolumeId=volume_id, Description="taken outside the series")["SnapshotId"]
     stack.config(mode="series", volume_id=volume_id, keep_last=5, trigger="d1")
     stack.up()
     stack.config(trigger="d2")
@@ -202,6 +199,6 @@ def test_series_preview_without_credentials_says_it_cannot_know_yet(stack: Pulum
         stack.env = with_credentials
 
     assert "~ 1 to update" in preview.stdout
-    assert "series: cannot know yet what the next `up` will archive and delete" in shown(preview)
+    assert "cannot know yet what the next `up` of series will archive and delete" in shown(preview)
     assert "no AWS credentials" in shown(preview)
     assert emulator.calls() == []

@@ -3,19 +3,19 @@ snapshots, keeps what AMIs use, deletes its own on destroy, and previews what th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import logging
 from typing import Any
 
 import pytest
 from pulumi.dynamic import DiffResult
+from pulumi.dynamic.dynamic import serialize_provider
 from series_helpers import (
     age,
     all_snapshot_ids,
     ec2,
     register_ami_using,
     series_snapshots,
-    support_images_by_snapshot,
-    tagged,
 )
 
 from conftest import REGION
@@ -45,18 +45,26 @@ def mutating(emulator: Ec2Emulator) -> list[str]:
     return [c.action for c in emulator.calls() if c.mutating]
 
 
+class Said:
+    """What the provider said through the engine (outside the provider host that is `logging`: `<urn>: <line>`)."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
+
+    def lines(self) -> list[str]:
+        return [r.getMessage() for r in self.caplog.records if r.name == "snapshot_provider.progress"]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def clear(self) -> None:
+        self.caplog.clear()
+
+
 @pytest.fixture
-def logged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    lines: list[str] = []
-
-    def record(message: str, *_args: Any, **_kwargs: Any) -> None:
-        lines.append(message)
-
-    import pulumi
-
-    monkeypatch.setattr(pulumi.log, "info", record)
-    monkeypatch.setattr(pulumi.log, "warn", record)
-    return lines
+def said(caplog: pytest.LogCaptureFixture) -> Said:
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    return Said(caplog)
 
 
 class Series:
@@ -107,7 +115,7 @@ def test_create_takes_the_first_snapshot_tagged_as_the_series(emulator: Ec2Emula
 
 
 def test_a_new_trigger_takes_a_snapshot_in_place_and_prunes_by_keep_last(
-    emulator: Ec2Emulator, volume_id: str, logged: list[str]
+    emulator: Ec2Emulator, volume_id: str, said: Said
 ) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=2)
     first = series.outs["snapshot_id"]
@@ -122,7 +130,7 @@ def test_a_new_trigger_takes_a_snapshot_in_place_and_prunes_by_keep_last(
     assert series.kept() == [third, second]
     assert series.outs["deleted"] == [first]
     assert series.ids(emulator) == [second, third]
-    assert f"nightly: deleted {first}: 3rd newest, beyond keep_last=2" in logged
+    assert f"nightly: deleted {first}: 3rd newest, beyond keep_last=2" in said.text()
     # the new snapshot is completed and recorded before anything older is deleted
     assert mutating(emulator) == ["CreateSnapshot", "CreateTags", "CreateTags", "DeleteSnapshot"]
 
@@ -217,10 +225,7 @@ def test_the_newest_completed_snapshot_is_never_deleted(emulator: Ec2Emulator, v
 
 
 # --- AMIs -------------------------------------------------------------------------------------------------------------
-def test_a_snapshot_an_ami_uses_is_kept_and_reported(
-    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, logged: list[str]
-) -> None:
-    support_images_by_snapshot(monkeypatch)
+def test_a_snapshot_an_ami_uses_is_kept_and_reported(emulator: Ec2Emulator, volume_id: str, said: Said) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=1, archive_after_days=1)
     first = series.outs["snapshot_id"]
     image_id = register_ami_using(emulator, first)
@@ -234,7 +239,7 @@ def test_a_snapshot_an_ami_uses_is_kept_and_reported(
     assert "DeleteSnapshot" not in mutating(emulator) and "ModifySnapshotTier" not in mutating(emulator)
     [entry] = [s for s in series.outs["snapshots"] if s["snapshot_id"] == first]
     assert entry["used_by"] == [image_id]
-    assert f"nightly: kept {first}: used by {image_id}, which EC2 refuses to delete" in logged
+    assert f"nightly: kept {first}: used by {image_id}, which EC2 refuses to delete" in said.text()
 
 
 def test_when_ec2_cannot_say_which_amis_the_refused_delete_is_reported(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -358,7 +363,7 @@ def test_diff_says_what_each_input_change_means(case: str, change: dict, changes
 
 
 def test_preview_says_what_the_next_up_would_archive_and_delete(
-    emulator: Ec2Emulator, volume_id: str, logged: list[str]
+    emulator: Ec2Emulator, volume_id: str, said: Said
 ) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=2, archive_after_days=2)
     first = series.outs["snapshot_id"]
@@ -366,24 +371,24 @@ def test_preview_says_what_the_next_up_would_archive_and_delete(
     series.up(trigger="d2")
     second = series.outs["snapshot_id"]
     series.pass_days(emulator)
-    logged.clear()
+    said.clear()
     emulator.clear_calls()
 
     series.diff(trigger="d3")
 
     assert mutating(emulator) == []
-    text = "\n".join(logged)
-    assert "nightly: the next `up` takes a new snapshot of volume" in text
+    text = said.text()
+    assert "the next `up` of nightly takes a new snapshot of volume" in text
     assert f"delete {first}: 3rd newest, beyond keep_last=2" in text
     assert f"archive {second}: 1.0 days old" not in text  # only 1 day old: kept
     series.pass_days(emulator)
-    logged.clear()
+    said.clear()
     series.diff(trigger="d3")
-    assert f"archive {second}: 2.0 days old, reached archive_after_days=2" in "\n".join(logged)
+    assert f"archive {second}: 2.0 days old, reached archive_after_days=2" in said.text()
 
 
 def test_preview_without_credentials_says_it_cannot_know_yet(
-    emulator: Ec2Emulator, volume_id: str, logged: list[str], monkeypatch: pytest.MonkeyPatch
+    emulator: Ec2Emulator, volume_id: str, said: Said, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -391,33 +396,33 @@ def test_preview_without_credentials_says_it_cannot_know_yet(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    logged.clear()
+    said.clear()
 
     result = series.diff(trigger="d2")
 
     assert result.changes is True
-    [line] = logged
-    assert line.startswith("nightly: cannot know yet what the next `up` will archive and delete")
+    [line] = said.lines()
+    assert line.startswith(f"{URN}: cannot know yet what the next `up` of nightly will archive and delete")
     assert "no AWS credentials" in line
 
 
 def test_preview_of_a_replace_counts_the_snapshots_it_would_delete(
-    emulator: Ec2Emulator, volume_id: str, logged: list[str]
+    emulator: Ec2Emulator, volume_id: str, said: Said
 ) -> None:
     series = Series(volume_id=volume_id, trigger="d1")
     series.up(trigger="d2")
-    logged.clear()
+    said.clear()
     series.diff(region="eu-west-1")
-    assert "the 2 snapshot(s) of this one are deleted, unless the resource has retain_on_delete" in logged[0]
+    assert "the 2 snapshot(s) of this one are deleted, unless the resource has retain_on_delete" in said.text()
 
 
-def test_preview_with_unknown_inputs_says_so(emulator: Ec2Emulator, volume_id: str, logged: list[str]) -> None:
+def test_preview_with_unknown_inputs_says_so(emulator: Ec2Emulator, volume_id: str, said: Said) -> None:
     from pulumi.runtime.rpc import UNKNOWN
 
     series = Series(volume_id=volume_id, trigger="d1")
-    logged.clear()
+    said.clear()
     series.diff(volume_id=UNKNOWN)
-    assert "volume_id not known until other resources are created" in logged[0]
+    assert "volume_id not known until other resources are created" in said.text()
 
 
 def test_docs_table_lists_every_input_with_what_a_change_means() -> None:
@@ -427,8 +432,7 @@ def test_docs_table_lists_every_input_with_what_a_change_means() -> None:
     assert "resource_urn" not in table
 
 
-def helpers_are_used(*_: Callable[..., Any]) -> None:
-    """Keeps the imports that only some tests use honest for linters."""
-
-
-helpers_are_used(tagged)
+def test_serialized_provider_is_a_reference_to_this_module() -> None:
+    serialized = serialize_provider(SnapshotSeriesProvider())
+    assert len(serialized) < 300
+    assert "snapshot_provider.series" in base64.b64decode(serialized).decode("latin-1")
