@@ -187,8 +187,9 @@ def _early(point: Point, age: float, policy: Policy) -> str:
     archived_for = timedelta(days=max(0.0, age - policy.archive_after_days))
     if archived_for >= ARCHIVE_MINIMUM:
         return ""
-    left = (ARCHIVE_MINIMUM - archived_for) / timedelta(days=1)
-    return f"; archived about {archived_for / timedelta(days=1):.0f} days, so AWS bills the remaining {left:.0f} of 90"
+    days = round(archived_for / timedelta(days=1))
+    left = round((ARCHIVE_MINIMUM - archived_for) / timedelta(days=1))
+    return f"; archived about {days} day{'' if days == 1 else 's'}, so AWS bills the remaining {left} of its 90"
 
 
 def _ordinal(n: int) -> str:

@@ -480,7 +480,7 @@ def _entry(s: Mapping[str, Any], archived: set[str], images: Mapping[str, list[s
         "state": s.get("State"),
         "tier": _tier(s, archived),
         "size_gib": s.get("VolumeSize"),
-        # What the archive tier bills (all blocks written when it was taken); EC2 reports it only in some regions.
+        # What the archive tier bills (all blocks written when it was taken); None when EC2 does not report it.
         "full_size_gib": round(full_bytes / 2**30, 3) if isinstance(full_bytes, int) else None,
         "used_by": None if images is None else images.get(s["SnapshotId"], []),
     }

@@ -182,7 +182,7 @@ def test_deleting_an_archived_point_early_says_the_minimum_is_billed() -> None:
         [point("a", 0), point("b", 1), point("c", 3, tier="archive")], Policy(keep_last=2, archive_after_days=2), NOW
     )
     [deleted] = [d for d in result.decisions if d.action == "delete"]
-    assert "archived about 1 days, so AWS bills the remaining 89 of 90" in deleted.reason
+    assert "archived about 1 day, so AWS bills the remaining 89 of its 90" in deleted.reason
 
 
 def test_plan_changes_is_false_when_everything_is_kept() -> None:
