@@ -113,6 +113,7 @@ class TaggedSnapshot(pulumi.ComponentResource):
         self.snapshot_id = self.snapshot.snapshot_id
         self.wait_time = self.snapshot.wait_time
         self.source_tag = (
-            tag_source(f"{name}-source-tag", args.volume_id, self.snapshot_id, self) if args.tag_source else None
+            # The resource id, which a preview of an in-place update (tags) still knows; the output it would not.
+            tag_source(f"{name}-source-tag", args.volume_id, self.snapshot.id, self) if args.tag_source else None
         )
         self.register_outputs({"snapshot_id": self.snapshot_id, "wait_time": self.wait_time})
