@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN
-
 # A rule returns nothing for a good value, else one reason or several.
 Rule = Callable[[Any], "str | Sequence[str] | None"]
 
@@ -41,9 +38,14 @@ MANAGED_TAG_PREFIX = "pulumi-snapshot:"
 MANAGED_TAG_COUNT = 2
 
 
+# How the engine sends a value that is not known yet (the output of a resource not created yet) to a provider: a
+# constant of Pulumi's provider protocol, which the Python SDK's dynamic-provider host passes on as it is.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
 def is_unknown(value: Any) -> bool:
     """True for a value that is not known yet during a preview (the output of another resource)."""
-    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
+    return isinstance(value, str) and value == UNKNOWN
 
 
 def _string(pattern: re.Pattern[str], what: str) -> Rule:

@@ -31,8 +31,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -259,30 +257,6 @@ def series_snapshots(ec2: Any, series_id: str) -> list[dict[str, Any]]:
     return [s for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if owned(s, series_id)]
 
 
-def images_using(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, list[str]] | None:
-    """This account's AMIs (disabled and deprecated ones too) that use each snapshot; None when EC2 could not say,
-    and then a delete refused with InvalidSnapshot.InUse is how the series finds out."""
-    used: dict[str, list[str]] = {}
-    try:
-        for batch in _batches(list(snapshot_ids)):
-            pages = ec2.get_paginator("describe_images").paginate(
-                Owners=["self"],
-                IncludeDeprecated=True,
-                IncludeDisabled=True,
-                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
-            )
-            for page in pages:
-                for image in page.get("Images", []):
-                    for mapping in image.get("BlockDeviceMappings", []):
-                        sid = mapping.get("Ebs", {}).get("SnapshotId")
-                        if sid in batch:
-                            used.setdefault(sid, []).append(image["ImageId"])
-    except (ClientError, BotoCoreError, ResponseParserError) as error:
-        log.info("DescribeImages failed: %s", error)
-        return None
-    return used
-
-
 def _batches(ids: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(ids), BATCH):
         yield ids[start : start + BATCH]
@@ -411,7 +385,7 @@ def run(
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
     requested = archive_requested(previous)
-    images = images_using(ec2, [s["SnapshotId"] for s in listing])
+    images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     if images is None:
         say(inputs, NO_IMAGES)
     found = retention.points(planner_snapshots(listing, requested, images))
@@ -515,7 +489,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     ec2 = aws.client(account)
     aws.ensure_allowed_account(account)
     listing = series_snapshots(ec2, series_id)
-    images = images_using(ec2, [s["SnapshotId"] for s in listing])
+    images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
     note = [NO_IMAGES] if images is None else []
     now = datetime.now(UTC)
@@ -588,7 +562,7 @@ class SnapshotSeriesProvider(ResourceProvider):
             id_,
             listing,
             archive_requested(props),
-            images_using(ec2, [s["SnapshotId"] for s in listing]),
+            snapshots.images_using(ec2, [s["SnapshotId"] for s in listing]),
             account_id,
         )
         # What the last run did stays as it was: refresh only looks.

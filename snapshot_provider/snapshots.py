@@ -3,6 +3,7 @@ archive, delete. What they mean for a resource's lifecycle is decided in `lifecy
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from snapshot_provider import aws, waiting
 from snapshot_provider.args import AccountSelection
@@ -25,6 +27,7 @@ from snapshot_provider.errors import (
 from snapshot_provider.rules import MANAGED_TAG_PREFIX
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
 
@@ -181,7 +184,9 @@ def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
         if is_not_found(error):
             return False
         if error.response.get("Error", {}).get("Code") == "InvalidSnapshot.InUse":
-            ami = ami_in_message(error) or _ami_using(ec2, snapshot_id) or "an AMI"
+            ami = ami_in_message(error) or next(
+                iter((images_using(ec2, [snapshot_id]) or {}).get(snapshot_id, [])), "an AMI"
+            )
             raise SnapshotInUse(
                 f"cannot delete snapshot {snapshot_id}: it is used by {ami}. Deregister {ami} first "
                 f"(aws ec2 deregister-image --image-id {ami}), or keep the snapshot with retain_on_delete."
@@ -191,14 +196,28 @@ def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
         raise SnapshotProviderError(explain(error, "deleting the snapshot", snapshot_id=snapshot_id)) from error
 
 
-def _ami_using(ec2: Any, snapshot_id: str) -> str | None:
+def images_using(ec2: Any, snapshot_ids: list[str]) -> dict[str, list[str]] | None:
+    """This account's AMIs (disabled and deprecated ones too) that use each snapshot; None when EC2 could not say
+    (then a delete refused with InvalidSnapshot.InUse is how the caller finds out)."""
+    used: dict[str, list[str]] = {}
     try:
-        images = ec2.describe_images(
-            Owners=["self"], Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}]
-        )["Images"]
-    except (ClientError, BotoCoreError):
+        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
+            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+            pages = ec2.get_paginator("describe_images").paginate(
+                Owners=["self"],
+                IncludeDeprecated=True,
+                IncludeDisabled=True,
+                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
+            )
+            for image in (i for page in pages for i in page.get("Images", [])):
+                for mapping in image.get("BlockDeviceMappings", []):
+                    sid = mapping.get("Ebs", {}).get("SnapshotId")
+                    if sid in batch:
+                        used.setdefault(sid, []).append(image["ImageId"])
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
+        log.info("DescribeImages failed: %s", error)
         return None
-    return images[0]["ImageId"] if images else None
+    return used
 
 
 def iso(moment: datetime | None) -> str | None:

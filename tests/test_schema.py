@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN
+from pulumi.runtime import rpc
 
 from snapshot_provider import rules
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SCHEMA
@@ -148,9 +147,14 @@ def test_valid_inputs_pass() -> None:
 
 
 def test_unknown_values_during_preview_are_accepted() -> None:
-    assert EBS_SCHEMA.failures({"volume_id": UNKNOWN, "region": "us-east-1", "tags": UNKNOWN}) == []
-    assert EBS_SCHEMA.failures({"volume_id": Unknown(), "region": "us-east-1", "tags": Unknown()}) == []
-    assert rules.tags({"k": UNKNOWN, "j": Unknown()}) == []
+    unknown = rules.UNKNOWN
+    assert EBS_SCHEMA.failures({"volume_id": unknown, "region": "us-east-1", "tags": unknown}) == []
+    assert rules.tags({"k": unknown, "j": unknown}) == []
+
+
+def test_the_unknown_sentinel_is_the_one_the_sdk_host_passes_on() -> None:
+    # The SDK's dynamic-provider host deserializes with keep_unknowns=True: an unknown input arrives as this string.
+    assert rules.UNKNOWN == rpc.UNKNOWN
 
 
 def test_parse_refuses_what_check_refuses() -> None:

@@ -421,7 +421,7 @@ def test_preview_of_a_replace_counts_the_snapshots_it_would_delete(
 
 
 def test_preview_with_unknown_inputs_says_so(emulator: Ec2Emulator, volume_id: str, said: Said) -> None:
-    from pulumi.runtime.rpc import UNKNOWN
+    from snapshot_provider.rules import UNKNOWN
 
     series = Series(volume_id=volume_id, trigger="d1")
     said.clear()
