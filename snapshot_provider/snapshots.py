@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider import aws, waiting
 from snapshot_provider.args import AccountSelection
+from snapshot_provider.batching import Batched
 from snapshot_provider.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -27,6 +28,9 @@ from snapshot_provider.rules import MANAGED_TAG_PREFIX
 T = TypeVar("T")
 
 CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
+
+Snapshots = list[dict[str, Any]]
 
 
 def tag_specifications(tags: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -76,16 +80,30 @@ def _is_ambiguous(error: BaseException) -> bool:
     return True  # connection errors, read timeouts: the request may have reached EC2
 
 
-def find_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
-    """This account's snapshots tagged `key`=`value`, newest first."""
-    found: list[dict[str, Any]] = []
-    with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={value}"):
+def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:
+    """This account's snapshots tagged `key`=`value` exactly, newest first.
+
+    Lookups of one tag key made at once (every create of a big stack starts with one) share a DescribeSnapshots
+    call, each answered by a call made after it was asked (see `batching`)."""
+    lookup = _tag_lookups.get(
+        (ec2, key), lambda: Batched(lambda values: _find_tagged(ec2, key, values), MAX_FILTER_VALUES)
+    )
+    return lookup(value)
+
+
+_tag_lookups: aws.OncePerKey[tuple[Any, str], Batched[str, Snapshots]] = aws.OncePerKey()
+
+
+def _find_tagged(ec2: Any, key: str, values: list[str]) -> dict[str, Snapshots]:
+    found: dict[str, Snapshots] = {value: [] for value in values}
+    with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={','.join(values)}"):
         pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": values}]
         )
         for page in pages:
-            found.extend(page.get("Snapshots", []))
-    return sorted(found, key=lambda s: aware(s["StartTime"]), reverse=True)
+            for snapshot in page.get("Snapshots", []):
+                found.get(tag_value(snapshot, key) or "", []).append(snapshot)
+    return {value: sorted(group, key=lambda s: aware(s["StartTime"]), reverse=True) for value, group in found.items()}
 
 
 def aware(moment: datetime) -> datetime:
