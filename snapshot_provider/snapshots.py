@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
 MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
+MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
 Snapshots = list[dict[str, Any]]
 
@@ -165,9 +166,28 @@ def wait_for(
 
 
 def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:
-    if tags:
-        with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
-            ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+    """Set `tags` on the snapshots. Requests for the same tags made at once (every create of a big stack ends by
+    marking its snapshots `recorded`) share a CreateTags call; each returns once its own snapshots are tagged."""
+    if not tags or not snapshot_ids:
+        return
+    wanted = tuple(sorted(tags.items()))
+    tagging = _taggings.get(
+        (ec2, wanted),
+        lambda: Batched(lambda groups: _set_tags(ec2, groups, wanted), MAX_TAGGED_PER_CALL, weight=len),
+    )
+    tagging(tuple(snapshot_ids))
+
+
+_taggings: aws.OncePerKey[tuple[Any, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = aws.OncePerKey()
+
+
+def _set_tags(
+    ec2: Any, groups: list[tuple[str, ...]], tags: tuple[tuple[str, str], ...]
+) -> dict[tuple[str, ...], None]:
+    snapshot_ids = list(dict.fromkeys(sid for group in groups for sid in group))
+    with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
+        ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in tags])
+    return dict.fromkeys(groups)
 
 
 def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:

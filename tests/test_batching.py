@@ -1,4 +1,4 @@
-"""Batched: concurrent requests share calls, no request is answered by a call made before it, errors stay per request."""
+"""Batched: concurrent requests share calls, none is answered by a call made before it, errors stay per request."""
 
 from __future__ import annotations
 
