@@ -48,7 +48,6 @@ class Batched(Generic[T, R]):
         self._cond = threading.Condition()
         self._queue: list[_Request[T, R]] = []
         self._busy = False
-        self.calls = 0
 
     def __call__(self, item: T) -> R:
         mine: _Request[T, R] = _Request(item)
@@ -80,7 +79,6 @@ class Batched(Generic[T, R]):
     def _make(self, batch: list[_Request[T, R]]) -> None:
         """One call for `batch`, made with the lock released; called and returning with it held."""
         self._busy = True
-        self.calls += 1
         self._cond.release()
         results: Mapping[T, R] = {}
         error: BaseException | None = None
