@@ -15,6 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from snapshot_provider import aws, waiting
 from snapshot_provider.args import AccountSelection
+from snapshot_provider.batching import Batched
 from snapshot_provider.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -30,6 +31,10 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
+MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
+
+Snapshots = list[dict[str, Any]]
 
 
 def tag_specifications(tags: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -79,16 +84,30 @@ def _is_ambiguous(error: BaseException) -> bool:
     return True  # connection errors, read timeouts: the request may have reached EC2
 
 
-def find_tagged(ec2: Any, key: str, value: str) -> list[dict[str, Any]]:
-    """This account's snapshots tagged `key`=`value`, newest first."""
-    found: list[dict[str, Any]] = []
-    with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={value}"):
+def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:
+    """This account's snapshots tagged `key`=`value` exactly, newest first.
+
+    Lookups of one tag key made at once (every create of a big stack starts with one) share a DescribeSnapshots
+    call, each answered by a call made after it was asked (see `batching`)."""
+    lookup = _tag_lookups.get(
+        (ec2, key), lambda: Batched(lambda values: _find_tagged(ec2, key, values), MAX_FILTER_VALUES)
+    )
+    return lookup(value)
+
+
+_tag_lookups: aws.OncePerKey[tuple[Any, str], Batched[str, Snapshots]] = aws.OncePerKey()
+
+
+def _find_tagged(ec2: Any, key: str, values: list[str]) -> dict[str, Snapshots]:
+    found: dict[str, Snapshots] = {value: [] for value in values}
+    with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={','.join(values)}"):
         pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+            OwnerIds=["self"], Filters=[{"Name": f"tag:{key}", "Values": values}]
         )
         for page in pages:
-            found.extend(page.get("Snapshots", []))
-    return sorted(found, key=lambda s: aware(s["StartTime"]), reverse=True)
+            for snapshot in page.get("Snapshots", []):
+                found.get(tag_value(snapshot, key) or "", []).append(snapshot)
+    return {value: sorted(group, key=lambda s: aware(s["StartTime"]), reverse=True) for value, group in found.items()}
 
 
 def aware(moment: datetime) -> datetime:
@@ -154,9 +173,28 @@ def wait_for(
 
 
 def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:
-    if tags:
-        with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
-            ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+    """Set `tags` on the snapshots. Requests for the same tags made at once (every create of a big stack ends by
+    marking its snapshots `recorded`) share a CreateTags call; each returns once its own snapshots are tagged."""
+    if not tags or not snapshot_ids:
+        return
+    wanted = tuple(sorted(tags.items()))
+    tagging = _taggings.get(
+        (ec2, wanted),
+        lambda: Batched(lambda groups: _set_tags(ec2, groups, wanted), MAX_TAGGED_PER_CALL, weight=len),
+    )
+    tagging(tuple(snapshot_ids))
+
+
+_taggings: aws.OncePerKey[tuple[Any, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = aws.OncePerKey()
+
+
+def _set_tags(
+    ec2: Any, groups: list[tuple[str, ...]], tags: tuple[tuple[str, str], ...]
+) -> dict[tuple[str, ...], None]:
+    snapshot_ids = list(dict.fromkeys(sid for group in groups for sid in group))
+    with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
+        ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in tags])
+    return dict.fromkeys(groups)
 
 
 def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:

@@ -216,3 +216,26 @@ def test_create_snapshots_refuses_bad_exclusions(emulator: Ec2Emulator, case: st
         client(emulator).create_snapshots(InstanceSpecification=spec)
     assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert emulator.snapshots() == []
+
+
+def test_snapshot_tags_and_tag_filters_match_moto(emulator: Ec2Emulator) -> None:
+    """The emulator's fast per-snapshot tag lookup answers as moto's scan of every tag does."""
+    volumes = emulator.seed_volumes(3)
+    ec2 = client(emulator)
+    made = [
+        ec2.create_snapshot(
+            VolumeId=v,
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "run", "Value": f"r{i % 2}"}]}],
+        )["SnapshotId"]
+        for i, v in enumerate(volumes)
+    ]
+    ec2.create_tags(Resources=[made[0]], Tags=[{"Key": "extra", "Value": "x"}])
+    backend = emulator.ec2_backend()
+    for sid in made:
+        assert backend.snapshots[sid].get_tags() == backend.describe_tags(filters={"resource-id": [sid]})
+    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:run", "Values": ["r0"]}])["Snapshots"]
+    assert sorted(s["SnapshotId"] for s in found) == sorted([made[0], made[2]])
+    first = next(s for s in found if s["SnapshotId"] == made[0])
+    assert {t["Key"]: t["Value"] for t in first["Tags"]} == {"run": "r0", "extra": "x"}
+    wildcard = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:run", "Values": ["r*"]}])["Snapshots"]
+    assert len(wildcard) == 3
