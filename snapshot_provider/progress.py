@@ -2,9 +2,10 @@
 estimate of the time left, through the Pulumi engine, next to the resource.
 
 Calm on purpose: a line at 25, 50 and 75% and otherwise about once a minute (after the first minute, so a short
-snapshot says nothing), plus a status that the interactive display shows in the resource's row and then drops
-(`ephemeral`). When many resources wait in one provider process, the once-a-minute lines become one summary line a
-minute for all of them, so a stack with hundreds of snapshots does not flood its output; the quartile lines stay.
+snapshot says nothing); the CLI shows the latest next to the resource and all of them under Diagnostics. When many
+resources wait in one provider process, a stack with hundreds of snapshots must not flood its output (a
+non-interactive CLI prints every update): each resource's quartile lines become status updates (`ephemeral`: shown in
+its row, not kept under Diagnostics) and one summary line a minute speaks for all of them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 QUARTILES = (25, 50, 75)
 INTERVAL = 60.0  # seconds between two "still waiting" lines of one resource
-STATUS_INTERVAL = 5.0  # seconds between two ephemeral status updates of one resource
 DETAILED_UP_TO = 10  # more resources than this waiting at once: one summary line a minute instead
 
 
@@ -60,26 +60,22 @@ class Cadence:
     interval: float = INTERVAL
     last_line: float | None = None
     quartiles_told: set[int] = field(default_factory=set)
-    last_status: float = -float("inf")
 
-    def line_due(self, now: float, progress: int, detailed: bool) -> bool:
-        """A persistent line: a quartile crossed for the first time, or (when detailed) a minute since the last."""
+    def line_due(self, now: float, progress: int) -> bool:
+        """A quartile crossed for the first time, or a minute since the last line."""
         crossed = [q for q in QUARTILES if progress >= q and q not in self.quartiles_told]
-        if crossed:
+        since = now - (self.last_line if self.last_line is not None else self.started)
+        if crossed or (progress < 100 and since >= self.interval):
             self.quartiles_told.update(q for q in QUARTILES if progress >= q)
             self.last_line = now
             return True
-        since = now - (self.last_line if self.last_line is not None else self.started)
-        if detailed and progress < 100 and since >= self.interval:
-            self.last_line = now
-            return True
         return False
 
-    def status_due(self, now: float) -> bool:
-        if now - self.last_status >= STATUS_INTERVAL:
-            self.last_status = now
-            return True
-        return False
+    def quartile_crossed(self, progress: int) -> bool:
+        """A quartile crossed for the first time (the only news worth a status when many resources wait)."""
+        crossed = [q for q in QUARTILES if progress >= q and q not in self.quartiles_told]
+        self.quartiles_told.update(crossed)
+        return bool(crossed)
 
 
 class EngineLog:
@@ -189,9 +185,10 @@ class Reporter:
         elapsed = now - self.started
         sink = self.sink or engine_log()
         self.board.update(id(self), self.what, progress, self.started)
-        if self.cadence.line_due(now, progress, self.board.detailed()):
-            sink.info(self.urn, describe(self.what, progress, elapsed))
-        elif self.cadence.status_due(now):
+        if self.board.detailed():
+            if self.cadence.line_due(now, progress):
+                sink.info(self.urn, describe(self.what, progress, elapsed))
+        elif self.cadence.quartile_crossed(progress):
             sink.info(self.urn, describe(self.what, progress, elapsed), ephemeral=True)
         summary = self.board.summary_due()
         if summary:

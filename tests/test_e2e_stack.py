@@ -55,6 +55,20 @@ def test_a_stack_without_any_config_runs(tmp_path: Path, bin_dir: Path, emulator
     assert [s["state"] for s in emulator.snapshots()] == ["completed"]
 
 
+def test_a_long_wait_reports_progress_next_to_the_resource(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    emulator.configure(pending_seconds=8)
+    [volume_id] = emulator.seed_volumes(1)
+    program = f"import pulumi\nfrom snapshot_provider import EbsSnapshot\nEbsSnapshot('db', volume_id={volume_id!r})\n"
+    result = PulumiStack(tmp_path, bin_dir, emulator.url, program=program).up()
+    [snapshot] = emulator.snapshots()
+    diagnostics = result.stdout.split("Diagnostics:")[1]
+    # Under the resource, from the engine: "snapshot snap-... of volume vol-...: 62% after 5s, about 3s left".
+    assert "EbsSnapshot (db):" in diagnostics
+    assert f"snapshot {snapshot['snapshot_id']} of volume {volume_id}: " in diagnostics and "% after " in diagnostics
+
+
 def test_preview_fails_on_bad_input_with_the_providers_message(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     stack.config(volume_id="vol-xyz", timeout=-3)
     result = stack.preview(check=False)

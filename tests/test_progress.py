@@ -47,7 +47,7 @@ def test_lines_at_quartiles_and_once_a_minute_never_in_between() -> None:
     told = [
         t
         for t, p in [(10, 5), (30, 20), (50, 26), (59, 30), (80, 40), (110, 45), (170, 49), (175, 80)]
-        if cadence.line_due(t, p, detailed=True)
+        if cadence.line_due(t, p)
     ]
     # 26%: the 25% quartile; 110 and 170 s: a minute after the last line; 175 s: 50 and 75% at once (one line).
     assert told == [50, 110, 170, 175]
@@ -55,7 +55,7 @@ def test_lines_at_quartiles_and_once_a_minute_never_in_between() -> None:
 
 def test_a_short_wait_says_nothing_persistent() -> None:
     cadence = Cadence(started=0.0)
-    assert not any(cadence.line_due(t, p, detailed=True) for t, p in [(1, 0), (2, 0), (3, 10), (4, 20)])
+    assert not any(cadence.line_due(t, p) for t, p in [(1, 0), (2, 0), (3, 10), (4, 20)])
 
 
 def test_many_waits_share_one_summary_line_a_minute() -> None:
@@ -73,7 +73,11 @@ def test_many_waits_share_one_summary_line_a_minute() -> None:
     lines = sink.persistent()
     summaries = [line for line in lines if line.startswith(f"{len(reporters)} snapshot waits in progress")]
     assert len(summaries) == 10  # one a minute for all 50, not 50 a minute
-    assert len(lines) == len(summaries)  # no per-resource minute lines, and no quartile was crossed
+    assert len(lines) == len(summaries)  # no per-resource minute lines
+    for reporter in reporters:
+        reporter({"snap": 30})  # a quartile crossed: a status update in each one's row, not a line kept for good
+    assert len(sink.persistent()) == len(lines)
+    assert len([1 for _, _, ephemeral in sink.lines if ephemeral]) == len(reporters)
 
 
 def test_a_few_waits_are_told_one_by_one() -> None:
