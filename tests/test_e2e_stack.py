@@ -55,18 +55,24 @@ def test_a_stack_without_any_config_runs(tmp_path: Path, bin_dir: Path, emulator
     assert [s["state"] for s in emulator.snapshots()] == ["completed"]
 
 
-def test_a_long_wait_reports_progress_next_to_the_resource(
+def test_a_long_wait_reports_progress_next_to_each_resource(
     tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
 ) -> None:
     emulator.configure(pending_seconds=8)
-    [volume_id] = emulator.seed_volumes(1)
-    program = f"import pulumi\nfrom snapshot_provider import EbsSnapshot\nEbsSnapshot('db', volume_id={volume_id!r})\n"
+    volumes = emulator.seed_volumes(2)
+    program = "import pulumi\nfrom snapshot_provider import EbsSnapshot\n" + "".join(
+        f"EbsSnapshot('db-{i}', volume_id={v!r})\n" for i, v in enumerate(volumes)
+    )
     result = PulumiStack(tmp_path, bin_dir, emulator.url, program=program).up()
-    [snapshot] = emulator.snapshots()
-    diagnostics = result.stdout.split("Diagnostics:")[1]
-    # Under the resource, from the engine: "snapshot snap-... of volume vol-...: 62% after 5s, about 3s left".
-    assert "EbsSnapshot (db):" in diagnostics
-    assert f"snapshot {snapshot['snapshot_id']} of volume {volume_id}: " in diagnostics and "% after " in diagnostics
+    snapshot_of = {s["volume_id"]: s["snapshot_id"] for s in emulator.snapshots()}
+    diagnostics = result.stdout.split("Diagnostics:")[1].split("Resources:")[0]
+    sections = {block.split(":")[0].strip(): block for block in diagnostics.split("EbsSnapshot (")[1:]}
+    # Under each resource, from the engine: "snapshot snap-... of volume vol-...: 62% after 5s, about 3s left".
+    for i, volume_id in enumerate(volumes):
+        mine, other = snapshot_of[volume_id], snapshot_of[volumes[1 - i]]
+        block = sections[f"db-{i})"]
+        assert f"snapshot {mine} of volume {volume_id}: " in block and "% after " in block, diagnostics
+        assert other not in block, diagnostics
 
 
 def test_preview_fails_on_bad_input_with_the_providers_message(stack: PulumiStack, emulator: Ec2Emulator) -> None:
