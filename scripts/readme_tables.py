@@ -1,7 +1,8 @@
-"""Writes the README's input tables from the resources' schemas: `venv/bin/python scripts/readme_tables.py`.
+"""Writes the documentation's input tables from the resources' schemas: `venv/bin/python scripts/readme_tables.py`.
 
-Each table sits between `<!-- inputs: NAME -->` and `<!-- /inputs -->`; tests/test_readme.py fails when one differs
-from what this script would write, so a changed input declaration and its documentation cannot drift apart.
+Each table sits between `<!-- inputs: NAME -->` and `<!-- /inputs -->` in README.md or docs/*.md; tests/test_readme.py
+fails when one differs from what this script would write, so a changed input declaration and its documentation cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from snapshot_provider import args
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
 from snapshot_provider.schema import Schema
+from snapshot_provider.series import SCHEMA as SNAPSHOT_SERIES
 from snapshot_provider.volume_removal import SCHEMA as VOLUME_REMOVAL
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /inputs -->)", re.DOTALL)
 
 _SHARED = Schema.of(args.SnapshotArgs)
@@ -33,6 +36,7 @@ TABLES = {
     "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
     "account": _ACCOUNT.docs_table(),
     "VolumeRemoval": VOLUME_REMOVAL.docs_table(_own(VOLUME_REMOVAL, _ACCOUNT)),
+    "SnapshotSeries": SNAPSHOT_SERIES.docs_table(_own(SNAPSHOT_SERIES, _ACCOUNT)),
 }
 
 
@@ -49,9 +53,10 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    text = README.read_text()
-    README.write_text(render(text))
-    print(f"README.md: {len(MARKER.findall(text))} input tables written")
+    for document in DOCUMENTS:
+        text = document.read_text()
+        document.write_text(render(text))
+        print(f"{document.relative_to(ROOT)}: {len(MARKER.findall(text))} input tables written")
     return 0
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +21,8 @@ from series_helpers import (
 from conftest import REGION
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.args import AccountArgs
 from snapshot_provider.errors import SnapshotInUse
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
-from snapshot_provider.schema import Schema
 from snapshot_provider.series import POINT_TAG, SCHEMA, SERIES_TAG, failures
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
@@ -440,10 +436,3 @@ def test_serialized_provider_is_a_reference_to_this_module() -> None:
     serialized = serialize_provider(SnapshotSeriesProvider())
     assert len(serialized) < 300
     assert "snapshot_provider.series" in base64.b64decode(serialized).decode("latin-1")
-
-
-def test_docs_inputs_table_is_what_the_schema_declares() -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "retention.md").read_text()
-    [table] = re.findall(r"<!-- inputs: SnapshotSeries -->\n(.*?)\n<!-- /inputs -->", text, re.DOTALL)
-    account = Schema.of(AccountArgs).fields
-    assert table == SCHEMA.docs_table([name for name, _ in SCHEMA.public() if name not in account])
