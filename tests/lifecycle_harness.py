@@ -169,8 +169,9 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 30.0) 
 
 
 # A provider host as the Pulumi SDK runs one: a fresh interpreter that decodes the provider from its serialized form
-# (as pulumi.dynamic.__main__.get_provider does) and calls create. The slow part (imports, the account check, the
-# clients the create will use) comes before "ready", so that a spare host started in advance makes a crash quick.
+# (as pulumi.dynamic.__main__.get_provider does) and calls create. The slow part (imports, building the clients the
+# create will use) comes before "ready", so that a spare host started in advance makes a crash quick. No request
+# before "ready": the spare starts while the test runs other steps, and resets the emulator between examples.
 HOST = textwrap.dedent(
     """
     import base64, json, sys
@@ -178,8 +179,7 @@ HOST = textwrap.dedent(
     from snapshot_provider import aws
     from snapshot_provider.args import AccountSelection
     account = AccountSelection.from_props({"region": sys.argv[1]})
-    aws.ensure_allowed_account(account)
-    aws.client(account), aws.client(account, single_attempt=True)
+    aws.client(account), aws.client(account, single_attempt=True), aws.client(account, "sts")
     print("ready", flush=True)
     request = json.loads(sys.stdin.readline())
     provider = dill.loads(base64.b64decode(request["provider"]))

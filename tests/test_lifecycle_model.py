@@ -45,7 +45,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -76,7 +75,6 @@ from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG
 from snapshot_provider.rules import MANAGED_TAG_PREFIX
 
 PENDING = 0.2  # seconds an ordinary snapshot stays pending
-CRASH_PENDING = 1.5  # a killed host's snapshot: longer than the host's first look (1 s), so it is killed mid-wait
 TIMEOUT_PENDING = 1.5  # against the shortest timeout the inputs allow (1 s)
 MAX_INTERRUPTIONS = int(os.environ.get("LIFECYCLE_MODEL_INTERRUPTIONS", 2))  # crashes and timeouts per example
 TIMEOUT = 60  # the timeout input of every other create: a hang fails the step, not the CI job
@@ -385,7 +383,8 @@ class LifecycleModel(RuleBasedStateMachine):
         before = set(aws_snapshots(self.emulator))
         mark = len(self.emulator.calls())
         if interruption == "crash":
-            self._crash(res, checked, mark, lambda: self._left(res, inputs, before, "crashed"))
+            self._crash(res, checked, mark)
+            self._left(res, inputs, before, "crashed")
             return None
         self.emulator.configure(pending_seconds=TIMEOUT_PENDING if interruption == "timeout" else PENDING)
         try:
@@ -423,17 +422,15 @@ class LifecycleModel(RuleBasedStateMachine):
         note(f"{res.label} created: {sorted(ids)}")
         return entry
 
-    def _crash(self, res: Res, checked: dict[str, Any], mark: int, record: Callable[[], None]) -> None:
+    def _crash(self, res: Res, checked: dict[str, Any], mark: int) -> None:
+        """Kill the host once the emulator has its create call: the host looks at the snapshot first a second after
+        starting it (the production schedule), so it is killed while it waits, whatever the pending time."""
+
         def reached_aws() -> bool:
             calls = self.emulator.calls()[mark:]
             return any(c.action == CREATE_ACTIONS[res.kind] and res.token in c.params.values() for c in calls)
 
-        self.emulator.configure(pending_seconds=CRASH_PENDING)
-        try:
-            self.host.create_and_kill(res.provider, checked, reached_aws)
-            record()  # the snapshots exist once the emulator served the call, after the kill
-        finally:
-            self.emulator.configure(pending_seconds=PENDING)
+        self.host.create_and_kill(res.provider, checked, reached_aws)
 
     def _left(self, res: Res, inputs: Inputs, before: set[str], how: str) -> None:
         """Record what an interrupted create left: a new snapshot of each member, tagged as this resource's and not
@@ -447,7 +444,8 @@ class LifecycleModel(RuleBasedStateMachine):
         wait_until(f"the snapshots of the {how} create of {res.label}", lambda: len(left()) == len(members), 10)
         found = left()
         assert {s.volume_id for s in found.values()} == members, f"{how} create of {res.label} left {found}"
-        assert all(s.tags.get(ATTEMPT_TAG) not in (None, RECORDED) for s in found.values()), found
+        handed_over = [sid for sid, s in found.items() if s.tags.get(ATTEMPT_TAG) in (None, RECORDED)]
+        assert not handed_over, f"{how} create of {res.label} was not interrupted: it handed over {handed_over}"
         self.leftovers[res.label] = Leftover(frozenset(found), inputs)
         self.interruptions += 1
         note(f"{how} create of {res.label} left {sorted(found)}")
