@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -16,6 +18,20 @@ URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshot
 # Filled by the reliability suite; printed at the end of the run.
 RELIABILITY_FIGURES: list[dict[str, Any]] = []
 BAD_INPUT_FIGURES: list[dict[str, Any]] = []
+
+
+@dataclass
+class ModelFigures:
+    """Filled by the lifecycle model (test_lifecycle_model.py): state machines run, rules executed, what they led to."""
+
+    examples: int = 0
+    seconds: float = 0.0
+    steps: Counter[str] = field(default_factory=Counter)
+    step_milliseconds: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+LIFECYCLE_MODEL_FIGURES = ModelFigures()
 
 # Fake credentials for the emulator: the standard chain finds them, and tests grep state and logs for them.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAEMULATORTESTKEY1")
@@ -85,3 +101,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"bad inputs tried: {len(BAD_INPUT_FIGURES)} ({stages}); changes made in the "
             f"emulator: {sum(f['changes'] for f in BAD_INPUT_FIGURES)}"
         )
+    model = LIFECYCLE_MODEL_FIGURES
+    if model.examples:
+        terminalreporter.section("lifecycle model figures")
+        terminalreporter.write_line(
+            f"state machines run (examples): {model.examples}; rules executed (steps): {model.steps.total()}; "
+            f"{model.seconds:.0f} s"
+        )
+        terminalreporter.write_line(
+            "by rule (steps, seconds): "
+            + ", ".join(
+                f"{rule} {n} ({model.step_milliseconds[rule] / 1000:.0f} s)" for rule, n in sorted(model.steps.items())
+            )
+        )
+        terminalreporter.write_line("outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(model.outcomes.items())))
