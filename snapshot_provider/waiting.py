@@ -50,10 +50,14 @@ class PollPolicy:
 
     @classmethod
     def from_env(cls) -> PollPolicy:
-        """Defaults, with the budget and the longest delay adjustable per process (the provider's environment)."""
+        """Defaults, adjustable per process through the provider's environment: SNAPSHOT_POLL_CALLS_PER_SECOND (the
+        budget), SNAPSHOT_POLL_MAX_DELAY and SNAPSHOT_POLL_MIN_DELAY (the longest and shortest wait between two
+        looks at a snapshot) and SNAPSHOT_POLL_FIRST_LOOK (seconds after the request)."""
         return cls(
             calls_per_second=float(os.environ.get("SNAPSHOT_POLL_CALLS_PER_SECOND", cls.calls_per_second)),
             max_delay=float(os.environ.get("SNAPSHOT_POLL_MAX_DELAY", cls.max_delay)),
+            min_delay=float(os.environ.get("SNAPSHOT_POLL_MIN_DELAY", cls.min_delay)),
+            first_poll=float(os.environ.get("SNAPSHOT_POLL_FIRST_LOOK", cls.first_poll)),
         )
 
     def __post_init__(self) -> None:
@@ -370,10 +374,11 @@ _pollers_lock = threading.Lock()
 
 
 def poller_for(key: Any, describe: Describe) -> SnapshotPoller:
-    """The process-wide poller for `key` (an account selection), created on first use."""
+    """The process-wide poller for `key` (an account selection) and the policy the environment asks for, created on
+    first use."""
+    policy = PollPolicy.from_env()
     with _pollers_lock:
-        poller = _pollers.get(key)
+        poller = _pollers.get((key, policy))
         if poller is None:
-            poller = SnapshotPoller(describe, PollPolicy.from_env())
-            _pollers[key] = poller
+            poller = _pollers[(key, policy)] = SnapshotPoller(describe, policy)
         return poller

@@ -253,4 +253,7 @@ class CrashingHost:
 
 
 def environment_for(emulator: Ec2Emulator) -> dict[str, str]:
-    return {**os.environ, "AWS_ENDPOINT_URL": emulator.url, "AWS_REGION": REGION}
+    # The crashing host keeps the production poll schedule (its first look a second after the request), so the kill
+    # lands mid-wait; only this process's pollers are made fast.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSHOT_POLL_")}
+    return {**inherited, "AWS_ENDPOINT_URL": emulator.url, "AWS_REGION": REGION}

@@ -565,9 +565,16 @@ class LifecycleModel(RuleBasedStateMachine):
 
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pollers of this test look every 50 ms (fresh ones: the process's are built with the production schedule)."""
-    monkeypatch.setattr(waiting, "_pollers", {})
-    monkeypatch.setattr(waiting.PollPolicy, "from_env", classmethod(lambda cls: FAST_POLLING))
+    """Pollers of this test look every 50 ms, through the provider's documented environment knobs (a poller is made
+    per policy, so these get their own)."""
+    knobs = {
+        "SNAPSHOT_POLL_MIN_DELAY": FAST_POLLING.min_delay,
+        "SNAPSHOT_POLL_MAX_DELAY": FAST_POLLING.max_delay,
+        "SNAPSHOT_POLL_FIRST_LOOK": FAST_POLLING.first_poll,
+        "SNAPSHOT_POLL_CALLS_PER_SECOND": FAST_POLLING.calls_per_second,
+    }
+    for name, value in knobs.items():
+        monkeypatch.setenv(name, str(value))
 
 
 def test_lifecycle_model(emulator: Ec2Emulator, fast_polling: None) -> None:
