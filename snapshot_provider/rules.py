@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from pulumi.output import Unknown
+
 # A rule returns nothing for a good value, else one reason or several.
 Rule = Callable[[Any], "str | Sequence[str] | None"]
 
@@ -39,13 +41,14 @@ MANAGED_TAG_COUNT = 2
 
 
 # How the engine sends a value that is not known yet (the output of a resource not created yet) to a provider: a
-# constant of Pulumi's provider protocol, which the Python SDK's dynamic-provider host passes on as it is.
+# constant of Pulumi's provider protocol. The SDK's dynamic-provider host turns it into a `pulumi.output.Unknown`
+# before `check` and `diff` see it; both forms are accepted.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: Any) -> bool:
     """True for a value that is not known yet during a preview (the output of another resource)."""
-    return isinstance(value, str) and value == UNKNOWN
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
 def _string(pattern: re.Pattern[str], what: str) -> Rule:

@@ -36,6 +36,47 @@ def pulumi_bin_dir() -> Path:
     pytest.skip(reason)
 
 
+def quiet_environment() -> dict[str, str]:
+    """This process's environment without Pulumi or AWS settings, and nothing on PYTHONPATH (the venv has this
+    package installed, editable, so nothing points into the repository)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))}
+
+
+def cli_environment(bin_dir: Path, home: Path, state_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Where the CLI runs in a test: its own PULUMI_HOME and file:// backend, no update check, no plugin download."""
+    base = quiet_environment() if base is None else base
+    return {
+        **base,
+        "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
+        "PULUMI_HOME": str(home),
+        "PULUMI_BACKEND_URL": f"file://{state_dir}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }
+
+
+def emulator_credentials(endpoint_url: str) -> dict[str, str]:
+    """The emulator's endpoint, and the fake keys the standard chain finds (tests grep state and logs for them)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def run_pulumi(
+    args: tuple[str, ...], cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["pulumi", "--non-interactive", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
 class PulumiStack:
     """A stack of this project's program (or another one) run by the real CLI."""
 
@@ -54,20 +95,7 @@ class PulumiStack:
             f"    virtualenv: {ROOT / 'venv'}\n"
         )
         self.write_program(program or (ROOT / "__main__.py").read_text())
-        self.env = {
-            # The venv has this package installed (editable): nothing on PYTHONPATH points into the repository.
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))},
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(self.home),
-            "PULUMI_BACKEND_URL": f"file://{self.state_dir}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        }
+        self.env = {**cli_environment(bin_dir, self.home, self.state_dir), **emulator_credentials(endpoint_url)}
         self.run("stack", "init", stack)
 
     def write_program(self, program: str) -> None:
@@ -75,19 +103,7 @@ class PulumiStack:
         (self.project_dir / "__main__.py").write_text(program)
 
     def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["pulumi", "--non-interactive", *args],
-            cwd=self.project_dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_pulumi(args, self.project_dir, self.env, check=check, timeout=timeout)
 
     def config(self, **values: Any) -> None:
         for key, value in values.items():

@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import pytest
 from packaging.requirements import Requirement
-from stack_harness import PASSPHRASE, pulumi_bin_dir
+from stack_harness import cli_environment, emulator_credentials, pulumi_bin_dir, run_pulumi
 
 from conftest import REGION
 from emulator import Ec2Emulator
@@ -152,25 +152,14 @@ class UserStack:
         self.state = workdir / "state"
         self.home.mkdir()
         self.state.mkdir()
-        pulumi_env = {
-            "PATH": f"{bin_dir}{os.pathsep}{outside_env()['PATH']}",
-            "PULUMI_HOME": str(self.home),
-            "PULUMI_BACKEND_URL": f"file://{self.state}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        self.env = {
+            **cli_environment(bin_dir, self.home, self.state, outside_env()),
+            **emulator_credentials(emulator_url),
         }
-        self.env = outside_env(
-            **pulumi_env,
-            AWS_ENDPOINT_URL=emulator_url,
-            AWS_REGION=REGION,
-            AWS_ACCESS_KEY_ID=os.environ["AWS_ACCESS_KEY_ID"],
-            AWS_SECRET_ACCESS_KEY=os.environ["AWS_SECRET_ACCESS_KEY"],
-        )
         # A pull-request runner: no AWS_* variable at all, and a HOME without ~/.aws.
         no_aws_home = workdir / "home-without-aws"
         no_aws_home.mkdir()
-        self.env_without_aws = outside_env(**pulumi_env, HOME=str(no_aws_home))
+        self.env_without_aws = cli_environment(bin_dir, self.home, self.state, outside_env(HOME=str(no_aws_home)))
         assert not [k for k in self.env_without_aws if k.startswith("AWS_")]
         self.seconds: dict[str, float] = {}
         self.run("stack", "init", name)
@@ -180,23 +169,13 @@ class UserStack:
         self, *args: str, env: dict[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         start = time.monotonic()
-        result = subprocess.run(
-            ["pulumi", "--non-interactive", *args],  # the stack `stack init` selected, in this PULUMI_HOME
-            cwd=self.project,
-            env=env or self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        # The stack `stack init` selected, in this PULUMI_HOME.
+        result = run_pulumi(args, self.project, env or self.env, check=check)
         if args[0] not in ("config", "stack"):  # the operations, timed as the user waits for them
             label = "pulumi " + " ".join(args) + (" (no AWS credentials)" if env is self.env_without_aws else "")
             while label in self.seconds:
                 label += " again"
             self.seconds[label] = time.monotonic() - start
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
         return result
 
     def config(self, key: str, value: str, *, path: bool = False) -> None:

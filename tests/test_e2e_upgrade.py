@@ -10,15 +10,13 @@ resources to this version's type tokens through their aliases), destroy.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PASSPHRASE, pulumi_bin_dir
+from stack_harness import cli_environment, emulator_credentials, pulumi_bin_dir, run_pulumi
 
 from conftest import REGION
 from emulator import Ec2Emulator
@@ -97,35 +95,10 @@ class ImportedStack:
         (self.project / "Pulumi.yaml").write_text(
             (fixture / "Pulumi.yaml").read_text().rstrip("\n") + f"\n    virtualenv: {ROOT / 'venv'}\n"
         )
-        self.env = {
-            # The dev venv has this package installed (editable): nothing on PYTHONPATH.
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))},
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(home),
-            "PULUMI_BACKEND_URL": f"file://{state}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        }
+        self.env = {**cli_environment(bin_dir, home, state), **emulator_credentials(endpoint_url)}
 
     def run(self, *args: str) -> str:
-        result = subprocess.run(
-            ["pulumi", "--non-interactive", *args],
-            cwd=self.project,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout
+        return run_pulumi(args, self.project, self.env).stdout
 
     def resources(self) -> list[tuple[str, str, str | None]]:
         """(type, name, id) of every resource in state but the stack and the provider."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
 from snapshot_provider import rules
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SCHEMA
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SCHEMA
 from snapshot_provider.schema import InvalidInputs
+from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 VOLUME = "vol-0123456789abcdef0"
 INSTANCE = "i-0123456789abcdef0"
@@ -146,15 +148,35 @@ def test_valid_inputs_pass() -> None:
     assert EBS_SCHEMA.failures({**GOOD_VOLUME, "region": "us-gov-west-1"}) == []
 
 
-def test_unknown_values_during_preview_are_accepted() -> None:
-    unknown = rules.UNKNOWN
-    assert EBS_SCHEMA.failures({"volume_id": unknown, "region": "us-east-1", "tags": unknown}) == []
-    assert rules.tags({"k": unknown, "j": unknown}) == []
+def as_the_sdk_host_delivers(props: dict[str, Any]) -> dict[str, Any]:
+    """Props as `check` and `diff` receive them: the dynamic-provider host deserializes with keep_unknowns=True."""
+    wire = struct_pb2.Struct()
+    wire.update(props)
+    return dict(rpc.deserialize_properties(wire, True))
 
 
-def test_the_unknown_sentinel_is_the_one_the_sdk_host_passes_on() -> None:
-    # The SDK's dynamic-provider host deserializes with keep_unknowns=True: an unknown input arrives as this string.
-    assert rules.UNKNOWN == rpc.UNKNOWN
+@pytest.mark.parametrize("form", ["protocol constant", "as the SDK host delivers"])
+def test_unknown_values_during_preview_are_accepted(form: str) -> None:
+    unknown = rpc.UNKNOWN
+    props = {"volume_id": unknown, "region": "us-east-1", "tags": {"k": unknown}, "description": unknown}
+    if form == "as the SDK host delivers":
+        props = as_the_sdk_host_delivers(props)
+        assert not isinstance(props["volume_id"], str)  # what broke VolumeRemoval's preview once
+    assert EBS_SCHEMA.failures(props) == []
+    assert rules.tags(props["tags"]) == []
+
+
+def test_an_unknown_snapshot_id_passes_volume_removal_check_at_preview() -> None:
+    # The cleanup component feeds a snapshot that does not exist yet into VolumeRemoval.
+    props = as_the_sdk_host_delivers(
+        {
+            "volume_id": "vol-01234567",
+            "snapshot_id": rpc.UNKNOWN,
+            "confirm_delete_volume": "vol-01234567",
+            "region": "us-east-1",
+        }
+    )
+    assert VolumeRemovalProvider().check({}, props).failures == []
 
 
 def test_parse_refuses_what_check_refuses() -> None:
