@@ -1,4 +1,10 @@
-"""EbsSnapshot: one EBS volume's snapshot (EC2 CreateSnapshot), waited for until `completed`."""
+"""EbsSnapshot: one EBS volume's snapshot (EC2 CreateSnapshot), waited for until `completed`.
+
+A snapshot recorded through `import_snapshot_id` is the user's: this provider never deletes it (not on destroy, not
+as the old side of a replace, when the replacement imports it again) and says so. Import takes only a snapshot no
+resource of this provider manages, whose description is the input's: EC2 cannot change a description, and state
+must not claim one the snapshot does not have.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Required, Unpack, overload
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, rules, snapshots
+from snapshot_provider import aws, lifecycle, permissions, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection, SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.lifecycle import Member, Taken, managed_tags_now
-from snapshot_provider.program import URN_FIELD, ProviderResource
+from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
+from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.schema import Field, Schema
 
 
@@ -116,8 +122,14 @@ class Volume:
             region=region,
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
+            imported=is_imported(snapshot["SnapshotId"], props),
         )
         return outs
+
+
+def is_imported(snapshot_id: str, props: Mapping[str, Any]) -> bool:
+    """Recorded through `import_snapshot_id` (state written before `imported` existed says so by the id alone)."""
+    return bool(props.get("imported")) or props.get("import_snapshot_id") == snapshot_id
 
 
 VOLUME = Volume()
@@ -130,6 +142,8 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = SCHEMA.check(olds, news)
+        if news.get("import_snapshot_id") is not None and news.get("triggers"):
+            result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
         return result
@@ -139,6 +153,30 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
             return import_snapshot(props)
         return super().create(props)
 
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        result = super().update(id_, olds, news)
+        # import_snapshot_id may be gone from the program (a change that does nothing): the snapshot stays the user's.
+        result.outs["imported"] = is_imported(id_, olds)
+        return result
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if is_imported(id_, props):
+            progress.engine_log().info(
+                props.get(URN_INPUT),
+                f"left {id_} in place: it was recorded through import_snapshot_id, so it is yours and this provider "
+                f"never deletes it (aws ec2 delete-snapshot --snapshot-id {id_} when you no longer need it)",
+            )
+            return
+        super().delete(id_, props)
+
+
+# A trigger promises a new snapshot on every change; an import takes none, and a replace would import the same one.
+TRIGGERS_WITH_IMPORT = (
+    "cannot be used with import_snapshot_id: import_snapshot_id takes no snapshot, so a trigger change would only "
+    "record the same snapshot again. Remove triggers to keep the imported snapshot, or remove import_snapshot_id to "
+    "have this resource take a new snapshot on every trigger change"
+)
+
 
 def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     """Record an existing snapshot of `volume_id`, with the input tags set. It is the user's: nothing on this path
@@ -147,24 +185,16 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     account = AccountSelection.from_props(inputs)
     account_id = aws.ensure_allowed_account(account)
     ec2 = aws.client(account)
-    snapshot_id, volume_id = inputs["import_snapshot_id"], inputs["volume_id"]
+    snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:
         raise SnapshotProviderError(
             f"import_snapshot_id {snapshot_id} was not found in region {account.region} of account {account_id}: "
             "check the id, region and credentials"
         )
-    if found["VolumeId"] != volume_id:
-        raise SnapshotProviderError(
-            f"import_snapshot_id {snapshot_id} is a snapshot of {found['VolumeId']}, not of volume_id {volume_id}: "
-            f"set volume_id to {found['VolumeId']} to import it"
-        )
-    if found["State"] == "error":
-        raise SnapshotProviderError(
-            f"import_snapshot_id {snapshot_id} is in state error ({found.get('StateMessage') or 'no reason given'}), "
-            "so it cannot stand for a snapshot of the volume. It was left as it is; unset import_snapshot_id to take "
-            "a new snapshot."
-        )
+    refusal = import_refusal(found, inputs)
+    if refusal:
+        raise SnapshotProviderError(f"import_snapshot_id {snapshot_id} {refusal}")
     current = snapshots.tags_of(found.get("Tags"))
     snapshots.update_tags(ec2, [snapshot_id], {k: current[k] for k in current if k in inputs["tags"]}, inputs["tags"])
     members = VOLUME.members(ec2, inputs)
@@ -177,6 +207,55 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     outs = VOLUME.outputs(inputs, members, described, account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)
+
+
+def import_refusal(found: Mapping[str, Any], inputs: Mapping[str, Any]) -> str | None:
+    """Why this snapshot cannot be imported for these inputs, or None (pure)."""
+    snapshot_id, volume_id = found["SnapshotId"], inputs["volume_id"]
+    if found["VolumeId"] != volume_id:
+        return (
+            f"is a snapshot of {found['VolumeId']}, not of volume_id {volume_id}: set volume_id to "
+            f"{found['VolumeId']} to import it"
+        )
+    if found["State"] == "error":
+        return (
+            f"is in state error ({found.get('StateMessage') or 'no reason given'}), so it cannot stand for a snapshot "
+            "of the volume. It was left as it is; unset import_snapshot_id to take a new snapshot."
+        )
+    managed = _managed_by(found, inputs.get(URN_INPUT))
+    if managed:
+        release = " ".join(
+            f"Key={t['Key']}" for t in found.get("Tags") or [] if t["Key"].startswith(rules.MANAGED_TAG_PREFIX)
+        )
+        return (
+            f"{managed}, which may delete it, so importing it would let two owners delete one snapshot. Nothing was "
+            "changed. Import another snapshot; or, if nothing manages it any more (it was kept by retain_on_delete), "
+            f"release it first: aws ec2 delete-tags --resources {snapshot_id} --tags {release}"
+        )
+    description = inputs.get("description")
+    if description is not None and (found.get("Description") or "") != description:
+        return (
+            f"cannot be recorded: its description is {found.get('Description') or ''!r} and the description input "
+            f"says {description!r} (EC2 cannot change a snapshot's description). Nothing was changed: set description "
+            "to the snapshot's, or remove it."
+        )
+    return None
+
+
+def _managed_by(found: Mapping[str, Any], urn: str | None) -> str | None:
+    """Whom this provider's tags on a snapshot name as its owner, in words; None for a snapshot no resource manages.
+
+    A snapshot this same resource took is refused too: imported while state still records it (a replace that adds
+    import_snapshot_id), the engine's delete of the old side would delete what the replacement recorded."""
+    series = snapshots.tag_value(found, SERIES_TAG)
+    if series:
+        return f"belongs to SnapshotSeries {series}, which prunes it by its retention policy and deletes it on destroy"
+    token = snapshots.tag_value(found, RESOURCE_TAG)
+    if urn and token == lifecycle.resource_token(urn):
+        return "was taken by this same resource, and state may still record it as the resource's own snapshot"
+    if token or any(t["Key"].startswith(rules.MANAGED_TAG_PREFIX) for t in found.get("Tags") or []):
+        return "is managed by another Pulumi resource of this provider (its pulumi-snapshot: tags say so)"
+    return None
 
 
 class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
@@ -201,6 +280,7 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
     region: pulumi.Output[str]
     tags: pulumi.Output[dict[str, str]]
     all_tags: pulumi.Output[dict[str, str]]
+    imported: pulumi.Output[bool]
 
     @overload
     def __init__(

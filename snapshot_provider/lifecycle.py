@@ -45,6 +45,8 @@ from snapshot_provider.waiting import SnapshotStatus, WaitTimedOut
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
 RECORDED = "recorded"
+# A SnapshotSeries' id on each of its snapshots (see `series`); declared here, where every resource can see it.
+SERIES_TAG = "pulumi-snapshot:series"
 # A leftover is adopted only if it started within the resource's timeout plus this margin: an older one would pass
 # old data off as a new snapshot.
 ADOPTION_MARGIN = timedelta(hours=1)

@@ -46,14 +46,13 @@ from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelectio
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
 from snapshot_provider.instance_snapshots import INSTANCE_SET
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, Kind
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, SERIES_TAG, Kind
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.rules import is_unknown
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
 log = logging.getLogger(__name__)
 
-SERIES_TAG = "pulumi-snapshot:series"
 POINT_TAG = "pulumi-snapshot:point"
 # The lifecycle's resource and attempt tags, and these two.
 MANAGED_TAG_COUNT = 4

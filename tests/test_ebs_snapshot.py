@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import boto3
 import pytest
 
-from conftest import REGION, snapshot_props
+from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.ebs_snapshot import SCHEMA
@@ -276,3 +279,120 @@ def test_import_of_a_snapshot_of_another_volume_is_refused(emulator: Ec2Emulator
 def test_import_of_a_missing_snapshot_names_it(emulator: Ec2Emulator, volume_id: str) -> None:
     with pytest.raises(SnapshotProviderError, match="snap-0123456789abcdef0 was not found"):
         provider.create(snapshot_props(volume_id, import_snapshot_id="snap-0123456789abcdef0"))
+
+
+# --- an imported snapshot is the user's ---------------------------------------------------------------------------
+def users_snapshot(emulator: Ec2Emulator, volume_id: str, **request: Any) -> str:
+    return str(ec2(emulator).create_snapshot(VolumeId=volume_id, **request)["SnapshotId"])
+
+
+def test_delete_of_an_imported_snapshot_leaves_it_and_says_so(
+    emulator: Ec2Emulator, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = users_snapshot(emulator, volume_id)
+    imported = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
+    assert imported.outs["imported"] is True
+    emulator.clear_calls()
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+
+    provider.delete(imported.id, imported.outs)
+
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [users]
+    assert emulator.calls("DeleteSnapshot") == []
+    assert f"left {users} in place: it was recorded through import_snapshot_id" in caplog.text
+
+
+def test_replacing_an_imported_snapshot_keeps_it(emulator: Ec2Emulator, volume_id: str) -> None:
+    users = users_snapshot(emulator, volume_id)
+    original = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
+    # `pulumi up --replace` (or a trigger or tag change that replaces): create with the same inputs, delete the old.
+    replacement = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
+    provider.delete(original.id, original.outs)
+
+    assert replacement.id == users
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [users]
+
+
+def test_a_snapshot_imported_before_imports_were_marked_is_still_left(emulator: Ec2Emulator, volume_id: str) -> None:
+    users = users_snapshot(emulator, volume_id)
+    imported = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
+    older_state = {k: v for k, v in imported.outs.items() if k != "imported"}  # written by an earlier version
+
+    provider.delete(imported.id, older_state)
+
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [users]
+
+
+def test_an_update_keeps_an_imported_snapshot_marked_imported(emulator: Ec2Emulator, volume_id: str) -> None:
+    users = users_snapshot(emulator, volume_id)
+    imported = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
+    # import_snapshot_id removed from the program (a change that does nothing) together with a tag change.
+    updated = provider.update(imported.id, imported.outs, snapshot_props(volume_id, tags={"new": "1"}))
+    assert updated.outs["imported"] is True
+    provider.delete(imported.id, updated.outs)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [users]
+
+
+def test_a_snapshot_this_provider_took_is_not_marked_imported(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = provider.create(snapshot_props(volume_id))
+    assert created.outs["imported"] is False
+    assert provider.read(created.id, created.outs).outs["imported"] is False
+
+
+def test_import_refuses_a_snapshot_another_resource_manages(emulator: Ec2Emulator, volume_id: str) -> None:
+    other = provider.create(snapshot_props(volume_id, resource_urn=URN_PREFIX + "other"))
+    before = emulator.snapshots()
+    emulator.clear_calls()
+
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.create(snapshot_props(volume_id, import_snapshot_id=other.id))
+
+    message = str(refused.value)
+    assert f"import_snapshot_id {other.id} is managed by another Pulumi resource" in message
+    assert "Nothing was changed" in message
+    assert mutating_actions(emulator) == [] and emulator.snapshots() == before
+
+
+def test_import_refuses_a_snapshot_of_a_series(emulator: Ec2Emulator, volume_id: str) -> None:
+    tags = [{"Key": "pulumi-snapshot:series", "Value": "series-0123456789abcdef"}]
+    specification = [{"ResourceType": "snapshot", "Tags": tags}]
+    series_snapshot = users_snapshot(emulator, volume_id, TagSpecifications=specification)
+    emulator.clear_calls()
+
+    with pytest.raises(SnapshotProviderError, match="belongs to SnapshotSeries series-0123456789abcdef"):
+        provider.create(snapshot_props(volume_id, import_snapshot_id=series_snapshot))
+    assert mutating_actions(emulator) == []
+
+
+def test_import_refuses_a_snapshot_with_another_description(emulator: Ec2Emulator, volume_id: str) -> None:
+    users = users_snapshot(emulator, volume_id, Description="taken by hand")
+    emulator.clear_calls()
+
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.create(snapshot_props(volume_id, import_snapshot_id=users, description="nightly"))
+
+    message = str(refused.value)
+    assert "its description is 'taken by hand' and the description input says 'nightly'" in message
+    assert "EC2 cannot change" in message
+    assert mutating_actions(emulator) == []
+
+
+def test_import_with_the_snapshots_own_description_is_accepted(emulator: Ec2Emulator, volume_id: str) -> None:
+    users = users_snapshot(emulator, volume_id, Description="taken by hand")
+    result = provider.create(snapshot_props(volume_id, import_snapshot_id=users, description="taken by hand"))
+    assert result.id == users and result.outs["description"] == "taken by hand"
+
+
+def test_check_refuses_triggers_together_with_import() -> None:
+    result = provider.check(
+        {},
+        {
+            "volume_id": "vol-01234567",
+            "region": REGION,
+            "import_snapshot_id": "snap-01234567",
+            "triggers": {"release": "v2"},
+        },
+    )
+    [failure] = result.failures
+    assert failure.property == "triggers"
+    assert "import_snapshot_id takes no snapshot" in failure.reason and "Remove triggers" in failure.reason
