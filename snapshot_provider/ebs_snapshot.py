@@ -154,10 +154,10 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
         return super().create(props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        result = super().update(id_, olds, news)
+        outs = dict(super().update(id_, olds, news).outs or {})
         # import_snapshot_id may be gone from the program (a change that does nothing): the snapshot stays the user's.
-        result.outs["imported"] = is_imported(id_, olds)
-        return result
+        outs["imported"] = is_imported(id_, olds)
+        return UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if is_imported(id_, props):
