@@ -111,6 +111,8 @@ class InstanceSet:
         return inputs.get("copy_tags_from_source") == "volume"
 
     def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
+        if self.copies_volume_tags(inputs):
+            lifecycle.desired_tags(ec2, self, inputs, members)  # refuses, before the request, more tags than EC2 allows
         return dict(inputs["tags"])  # EC2 copies the volumes' own (CopyTagsFromSource)
 
     def start(

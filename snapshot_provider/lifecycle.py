@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, progress, snapshots
+from snapshot_provider import aws, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.program import URN_INPUT
@@ -168,7 +168,17 @@ def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[
     """Each volume's snapshot tags as the inputs ask: the volume's own when copied, then the input tags (they win)."""
     volume_ids = [m.volume_id for m in members]
     copied = snapshots.volume_tags(ec2, volume_ids, inputs["region"]) if kind.copies_volume_tags(inputs) else {}
-    return {v: {**copied.get(v, {}), **inputs["tags"]} for v in volume_ids}
+    desired = {v: {**copied.get(v, {}), **inputs["tags"]} for v in volume_ids}
+    limit = rules.MAX_TAGS - rules.MANAGED_TAG_COUNT
+    for volume_id, tags in desired.items():
+        if len(tags) > limit:  # the input tags alone were checked at preview; the volume's are known only now
+            raise SnapshotProviderError(
+                f"tags: the snapshot of {volume_id} would carry {len(tags)} tags with the volume's "
+                f"{len(copied[volume_id])} copied, and EC2 allows {rules.MAX_TAGS} per snapshot, this provider using "
+                f"{rules.MANAGED_TAG_COUNT}: at most {limit}. Nothing was changed: pass fewer tags, or stop copying "
+                "the volume's"
+            )
+    return desired
 
 
 def take(

@@ -180,9 +180,10 @@ def _tag_reasons(key: Any, value: Any) -> list[str]:
 def triggers(value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return f"must be a map of names to values, got {type(value).__name__}"
-    bad = [k for k, v in value.items() if not is_unknown(v) and not isinstance(v, (str, int, float, bool))]
-    if bad:
-        return f"trigger {bad[0]!r} must be a string, number or boolean (it is compared between runs)"
+    for name, v in value.items():
+        reason = None if is_unknown(v) else trigger(v)
+        if reason:
+            return f"trigger {name!r} {reason}"
     return None
 
 
@@ -193,6 +194,9 @@ def role_account(role: Any) -> str | None:
 
 
 def trigger(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN equals nothing, not even itself (every run would take a snapshot); infinities do not fit in state.
+        return f"must be a finite number, got {value!r}: use a string such as the date or the release instead"
     if isinstance(value, (str, int, float, bool)):
         return None
     return f"must be a string, number or boolean (it is compared between runs), got {type(value).__name__}"

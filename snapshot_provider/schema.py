@@ -219,9 +219,13 @@ def _same(old: Any, new: Any) -> bool:
 
 def _normalized(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
-        return [_normalized(v) for v in value]
+        items = [_normalized(v) for v in value]
+        # Every list input is a set of ids (allowed accounts, excluded volumes): its order means nothing.
+        return sorted(set(items)) if all(isinstance(i, str) for i in items) else items
     if isinstance(value, Mapping):
         return {k: _normalized(v) for k, v in value.items()}
+    if isinstance(value, bool):
+        return ("bool", value)  # True == 1 in Python; a trigger changed from 1 to true did change
     if isinstance(value, float) and value.is_integer():
         return int(value)  # numbers come back from Pulumi state as floats
     return value

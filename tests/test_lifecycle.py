@@ -210,3 +210,13 @@ def test_instance_set_replace_with_failing_new_set_keeps_the_old_set(emulator: E
     actions = [c.action for c in emulator.calls() if c.mutating]
     assert actions.index("CreateSnapshots") < actions.index("DeleteSnapshot")  # only the new set's are deleted
     assert ids(emulator) == set(original.outs["snapshot_ids"].values())
+
+
+def test_copied_volume_tags_beyond_ec2s_limit_are_refused_before_any_snapshot(emulator: Ec2Emulator) -> None:
+    [volume_id] = emulator.seed_volumes(1, tags={f"v{i}": "x" for i in range(10)})  # and its Name
+    props = snapshot_props(volume_id, copy_volume_tags=True, tags={f"k{i}": "y" for i in range(45)})
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.create(props)
+    message = str(refused.value)
+    assert "56 tags with the volume's 11 copied" in message and "at most 48" in message
+    assert emulator.calls("CreateSnapshot") == [] and emulator.snapshots() == []

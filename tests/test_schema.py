@@ -206,3 +206,43 @@ def test_diff_ignores_fields_not_in_the_schema() -> None:
     # Keys an older version stored (e.g. its creation_token) or the SDK adds (__provider) are not inputs today.
     old = {**GOOD_VOLUME, "creation_token": "abc", "__provider": "x"}
     assert EBS_SCHEMA.diff(old, {**GOOD_VOLUME, "__provider": "y"}).changes is False
+
+
+# --- list inputs are sets; triggers compare by value and type -------------------------------------------------------
+LIST_ORDER_CASES = [
+    ("allowed accounts reordered", EBS_SCHEMA, GOOD_VOLUME, "allowed_account_ids", ["111111111111", "222222222222"]),
+    ("exclusions reordered", INSTANCE_SCHEMA, GOOD_INSTANCE, "exclude_data_volume_ids", ["vol-01234567", VOLUME]),
+]
+
+
+@pytest.mark.parametrize("case,schema,base,name,values", LIST_ORDER_CASES, ids=[c[0] for c in LIST_ORDER_CASES])
+def test_a_list_input_in_another_order_is_no_change(
+    case: str, schema: Any, base: dict[str, Any], name: str, values: list[str]
+) -> None:
+    result = schema.diff({**base, name: values}, {**base, name: list(reversed(values))})
+    assert (result.changes, result.replaces) == (False, []), case
+
+
+def test_a_list_input_with_another_member_still_changes() -> None:
+    old = {**GOOD_INSTANCE, "exclude_data_volume_ids": ["vol-01234567"]}
+    result = INSTANCE_SCHEMA.diff(old, {**GOOD_INSTANCE, "exclude_data_volume_ids": ["vol-89abcdef"]})
+    assert result.replaces == ["exclude_data_volume_ids"]
+
+
+def test_a_trigger_that_changes_type_replaces() -> None:
+    # True == 1 in Python, but a user who changes a trigger from 1 to true changed it.
+    result = EBS_SCHEMA.diff({**GOOD_VOLUME, "triggers": {"v": 1}}, {**GOOD_VOLUME, "triggers": {"v": True}})
+    assert result.replaces == ["triggers"]
+
+
+def test_a_number_from_state_is_the_same_trigger() -> None:
+    result = EBS_SCHEMA.diff({**GOOD_VOLUME, "triggers": {"v": 2.0}}, {**GOOD_VOLUME, "triggers": {"v": 2}})
+    assert result.changes is False
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_trigger_that_is_not_a_finite_number_is_refused(value: float) -> None:
+    # NaN never equals itself: every preview would replace; infinities cannot be stored in state (JSON).
+    [failure] = EBS_SCHEMA.failures({**GOOD_VOLUME, "triggers": {"v": value}})
+    assert failure.property == "triggers" and "finite" in failure.reason
+    assert rules.trigger(value) is not None and "finite" in str(rules.trigger(value))

@@ -362,6 +362,12 @@ def test_diff_says_what_each_input_change_means(case: str, change: dict, changes
     assert (result.changes, result.replaces) == (changes, replaces), case
 
 
+def test_exclusions_in_another_order_take_no_snapshot() -> None:
+    old = props(instance_id="i-01234567", exclude_data_volume_ids=["vol-01234567", "vol-89abcdef"], trigger="d1")
+    result = SCHEMA.diff(old, {**old, "exclude_data_volume_ids": ["vol-89abcdef", "vol-01234567"]})
+    assert result.changes is False
+
+
 def test_preview_says_what_the_next_up_would_archive_and_delete(
     emulator: Ec2Emulator, volume_id: str, said: Said
 ) -> None:
