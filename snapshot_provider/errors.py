@@ -41,11 +41,12 @@ class SnapshotInUse(SnapshotProviderError):
     """DeleteSnapshot refused because an AMI uses the snapshot."""
 
 
+# Not here: SnapshotCreationPerVolumeRateExceeded and ConcurrentSnapshotLimitExceeded, per-volume limits that say
+# something about earlier requests (see `volume_limits`), not that the account's request rate is too high.
 THROTTLING_CODES = {
     "RequestLimitExceeded",
     "Throttling",
     "ThrottlingException",
-    "SnapshotCreationPerVolumeRateExceeded",
 }
 NOT_FOUND_CODES = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"}
 # Retrying cannot help: the credentials or permissions must change first.
@@ -124,6 +125,8 @@ _FIXES = {
     "RequestExpired": "The credentials expired: refresh them and run again.",
     "IncorrectState": "Wait until the snapshot is completed, or check its state in the console.",
     "SnapshotCreationPerVolumeRateExceeded": "EC2 allows one snapshot of a volume every 15 seconds; run again shortly.",
+    "ConcurrentSnapshotLimitExceeded": "The volume has as many pending snapshots as EC2 allows; raise timeout to "
+    "wait for them, or run again once they completed.",
 }
 
 

@@ -5,41 +5,76 @@ Two tags tie a snapshot to the resource that took it:
 
 - `pulumi-snapshot:resource`: a hash of the resource's URN (so the same name under another parent is another
   resource);
-- `pulumi-snapshot:attempt`: the id of the create attempt while that create runs, then `recorded` once the create
-  hands the completed snapshot to Pulumi, which records it in state.
+- `pulumi-snapshot:attempt`: the id of the request that made it (each CreateSnapshot(s) request has its own) until
+  the create hands the completed snapshot to Pulumi, which records it in state; then `recorded`.
 
-What follows from them:
+A create:
 
-- A create first looks for this resource's snapshots that are not `recorded`. Only an interrupted create of this
-  same resource leaves those (crash, timeout, lost response), so the create finishes them instead of taking new ones:
-  it adopts them if they can be brought to the current inputs (tags are changed in place) or refuses, naming them,
-  when they cannot (another volume, description or Outpost, or older than the timeout plus an hour). Ones that ended
-  in `error` are deleted: this resource's create made them and they are of no use.
-- A `recorded` snapshot is never adopted: state holds it (the resource being replaced, for instance), or
-  `retain_on_delete` gave it to the user. So a replace always takes a new snapshot, and the engine deletes the old
-  one only after the new one completed.
-- Nothing is deleted on an error path except what this resource's create made and never handed over.
-- `delete` needs only the ids and the account selection from state; it never applies today's input rules.
+- first looks for this resource's snapshots that are not `recorded`. Only an interrupted create of this same resource
+  leaves those (crash, timeout, lost answer). One that can stand for this create (same volume, description and
+  Outpost, started within the timeout plus an hour) is adopted: its tags are brought to the inputs and the wait
+  resumes. Ones that ended in `error` are deleted at once (useless, and never handed over). The others (another
+  volume or description, too old, a second one of the same kind) cannot be adopted: a new snapshot is taken, and
+  once it is completed and handed over, they are deleted. They are this resource's own and were never handed over,
+  so nobody needs them; an AMI that uses one keeps it (reported), and an undo's hold (see `discard`) keeps it too.
+- makes each request only when the volume's limits allow it (`volume_limits`): one request per volume per 15 s and
+  no more pending snapshots than EC2 allows; a refusal for either is waited out within the timeout.
+- never repeats a request blindly. After an answer is lost (5xx, dropped connection, read timeout) it looks for the
+  request's snapshots, by its attempt id, with backoff over EC2's consistency window (`snapshots.
+  consistency_window`: EC2 lists a new snapshot, and shows new tags, only after a delay). Only when nothing shows in
+  that window does it ask again. A per-volume refusal of that second request is evidence the first one went through:
+  it keeps looking. When more than one request may have made snapshots, every snapshot of those requests that is not
+  the one handed over is deleted once the window has passed (the sweep).
+
+EC2's tag delay decides what may be deleted or adopted. A snapshot whose `recorded` tag was set seconds ago may
+still list with its attempt id, looking like a leftover. So:
+
+- a leftover that was `pending` when seen was never handed over (a create hands over only `completed` snapshots),
+  and nothing else records snapshots of this resource meanwhile (the engine runs one operation per resource): it may
+  be adopted or deleted at once;
+- a `completed` one may have been handed over moments ago: it is adopted or deleted only if a second look, a full
+  consistency window after the first, still finds it with its attempt id (a `recorded` tag written before the first
+  look is visible by then). Until then it is neither;
+- what this create itself took and handed over, and what the caller knows to be recorded (a series' state), is never
+  taken for a leftover;
+- a failure while deleting leftovers is reported, never raised: by then the new snapshot is handed over, and a create
+  that failed now would leave it outside state.
+
+A `recorded` snapshot is never adopted: state holds it (the resource being replaced, for instance), or
+`retain_on_delete` gave it to the user. So a replace always takes a new snapshot, and the engine deletes the old one
+only after the new one completed. `delete` needs only the ids and the account selection from state; it never applies
+today's input rules.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 from snapshot_provider import aws, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.errors import (
+    SnapshotFailed,
+    SnapshotInUse,
+    SnapshotProviderError,
+    SnapshotTimedOut,
+    error_code,
+    explain,
+    is_throttling,
+)
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
+from snapshot_provider.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
 from snapshot_provider.waiting import SnapshotStatus, WaitTimedOut
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
@@ -50,6 +85,8 @@ SERIES_TAG = "pulumi-snapshot:series"
 # A leftover is adopted only if it started within the resource's timeout plus this margin: an older one would pass
 # old data off as a new snapshot.
 ADOPTION_MARGIN = timedelta(hours=1)
+# Requests throttled, never sent or answered ambiguously before a create gives up (botocore's own retries: 20).
+MAX_REQUESTS = 20
 
 
 @dataclass(frozen=True)
@@ -106,15 +143,59 @@ class Kind(Protocol):
 
 
 @dataclass
+class Requests:
+    """The CreateSnapshot(s) requests of one take, each with its own attempt id, so that what one request made can
+    be told from what another made."""
+
+    sent: dict[str, dict[str, str]] = field(default_factory=dict)  # attempt id -> the tags its request carried
+    lost: list[str] = field(default_factory=list)  # requests whose answer was lost: they may have made snapshots
+    lost_at: float = -1.0  # monotonic time the last answer was lost
+    answered: str | None = None
+
+    def may_have_made(self) -> list[str]:
+        return [*self.lost, *([self.answered] if self.answered else [])]
+
+
+@dataclass
 class Taken:
-    """The snapshots a create waits for, and when their CreateSnapshot(s) request was made (wall clock)."""
+    """The snapshots a create waits for, when their request was made (wall clock), and what it knows it wrote."""
 
     snapshots: list[dict[str, Any]]
     started_at: float
+    # Snapshot id -> tags this create set on it; with `exact`, they are all its tags but AWS's and the provider's.
+    written: dict[str, dict[str, str]] = field(default_factory=dict)
+    exact: bool = False
+    requests: Requests | None = None
+    gated: list[str] = field(default_factory=list)  # volumes counted as pending in the gate until the wait ends
 
     @property
     def ids(self) -> list[str]:
         return [s["SnapshotId"] for s in self.snapshots]
+
+
+@dataclass
+class Leftover:
+    """Snapshots one interrupted request of this resource left, that this create does not adopt, and why."""
+
+    snapshots: list[dict[str, Any]]
+    attempt: str
+    reason: str
+    seen_at: float  # monotonic: when a look found it not recorded
+
+    @property
+    def settled(self) -> bool:
+        """Seen pending: never handed over (see the module docstring), so no second look is needed."""
+        return all(s["State"] == "pending" for s in self.snapshots)
+
+
+@dataclass
+class Leftovers:
+    """What a create found of this resource's interrupted creates: one adopted, the others to go once the new
+    snapshot is handed over; and the ones a second look found recorded after all."""
+
+    adopted: Taken | None = None
+    discard: list[Leftover] = field(default_factory=list)
+    recorded: set[str] = field(default_factory=set)
 
 
 class SnapshotProvider(ResourceProvider):
@@ -145,6 +226,11 @@ def resource_token(urn: str) -> str:
     return hashlib.sha256(urn.encode()).hexdigest()[:32]
 
 
+def say(urn: str | None, line: str) -> None:
+    """A line next to the resource in the CLI's output."""
+    progress.engine_log().info(urn, line)
+
+
 # --- create -----------------------------------------------------------------------------------------------------
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
@@ -153,15 +239,42 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     ec2 = aws.client(account)
     members = kind.members(ec2, inputs)
     urn = inputs.get(URN_INPUT)
-    taken = (finish_interrupted(ec2, kind, inputs, members, urn) if urn else None) or take(
-        account, kind, inputs, members, urn
-    )
-    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=True)
-    found = {sid: status.details for sid, status in statuses.items()}  # the poller's last look: no extra call
+    deadline = time.monotonic() + float(inputs["timeout"])
+    taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
+    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
+    found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     hand_over(ec2, inputs, found)
+    tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
+
+
+def start_or_finish(
+    account: AccountSelection,
+    ec2: Any,
+    kind: Kind,
+    inputs: Mapping[str, Any],
+    members: list[Member],
+    urn: str | None,
+    deadline: float,
+    *,
+    owner_tags: Mapping[str, str] | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+    recorded: frozenset[str] = frozenset(),
+    announce_recorded: bool = True,
+) -> tuple[Taken, Leftovers]:
+    """Adopt what an interrupted create of this resource left, or take new snapshots; and what else it left.
+
+    `owner_tags` are tags every snapshot of this resource carries besides the resource tag (a series' id): a leftover
+    that names another owner is not this resource's, and is left alone. `extra_tags` go on new snapshots besides.
+    `recorded` are ids state records (never leftovers). `announce_recorded=False` for a resource whose recorded
+    snapshots are its own history (SnapshotSeries), where "left as they are" would not be true."""
+    leftovers = (
+        survey(ec2, kind, inputs, members, urn, owner_tags or {}, recorded, announce_recorded) if urn else Leftovers()
+    )
+    tags = {**(owner_tags or {}), **(extra_tags or {})}
+    return leftovers.adopted or take(account, kind, inputs, members, urn, deadline, tags), leftovers
 
 
 def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, dict[str, str]]:
@@ -181,80 +294,186 @@ def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[
     return desired
 
 
+# --- taking new snapshots ---------------------------------------------------------------------------------------
 def take(
     account: AccountSelection,
     kind: Kind,
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str | None,
+    deadline: float,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> Taken:
-    """Start new snapshots, tagged with this resource and a fresh attempt id; never two for one request."""
-    attempt = secrets.token_hex(8)
-    managed = {ATTEMPT_TAG: attempt} | ({RESOURCE_TAG: resource_token(urn)} if urn else {})
+    """Start new snapshots, tagged with this resource and each request's own attempt id; never two for one create
+    (see the module docstring), and each request only when the volumes' limits allow it."""
     ec2 = aws.client(account)
-    tags = {**kind.request_tags(ec2, inputs, members), **managed}
     once = aws.client(account, single_attempt=True)
-    answered_at: list[float] = []
+    tags = {**kind.request_tags(ec2, inputs, members), **(extra_tags or {})}
+    tags |= {RESOURCE_TAG: resource_token(urn)} if urn else {}
+    volumes = [m.volume_id for m in members]
+    what = f"the {kind.noun} of {kind.source(inputs)}"
+    requests = Requests()
+    told: set[str] = set()
 
-    def start() -> list[dict[str, Any]]:
-        # Timed from the request that went through, not from the first throttled one (wait_time, poll schedule).
-        requested_at = time.time()
-        started = kind.start(once, inputs, members, tags)
-        answered_at.append(requested_at)
-        return started
+    def tell(key: str, line: str) -> None:
+        if key not in told:
+            told.add(key)
+            say(urn, line)
 
-    started = snapshots.create_once(
-        start,
-        lambda: snapshots.find_tagged(ec2, ATTEMPT_TAG, attempt) or None,
-        f"taking the {kind.noun} of {kind.source(inputs)}",
-        region=account.region,
+    failures = 0
+    while True:
+        try:
+            GATE.turn(volumes, deadline, lambda line: tell("turn", line))
+        except LimitWaitExpired:
+            raise SnapshotTimedOut(_not_requested(what, inputs)) from None
+        attempt = secrets.token_hex(8)
+        requests.sent[attempt] = {**tags, ATTEMPT_TAG: attempt}
+        requested_at = time.time()  # wait_time and the poll schedule count from the request that went through
+        try:
+            started = kind.start(once, inputs, members, requests.sent[attempt])
+        except (ClientError, BotoCoreError) as error:
+            code = error_code(error)
+            if code in PER_VOLUME_CODES:
+                GATE.refused(str(code), volumes)
+            else:
+                GATE.release(volumes)
+            found = _after_refusal(ec2, error, attempt, requests, members, deadline, what, inputs, tell)
+            if found is not None:
+                return found
+            failures += 0 if code in PER_VOLUME_CODES else 1
+            if failures >= MAX_REQUESTS:
+                raise SnapshotProviderError(
+                    explain(error, f"taking {what}", region=inputs.get("region"))
+                    + f" ({failures} requests failed; any snapshot they made is tagged as this resource's, and the "
+                    "next `pulumi up` adopts or deletes it)"
+                ) from error
+            if not snapshots.is_ambiguous(error) and code not in PER_VOLUME_CODES:
+                time.sleep(min(10.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0))
+            continue
+        requests.answered = attempt
+        written = {s["SnapshotId"]: requests.sent[attempt] for s in started}
+        return Taken(started, requested_at, written, requests=requests, gated=volumes)
+
+
+def _after_refusal(
+    ec2: Any,
+    error: ClientError | BotoCoreError,
+    attempt: str,
+    requests: Requests,
+    members: list[Member],
+    deadline: float,
+    what: str,
+    inputs: Mapping[str, Any],
+    tell: Callable[[str, str], None],
+) -> Taken | None:
+    """What a failed request means: the snapshots an earlier request made (found), or None to ask again once the
+    cause has passed. Raises for errors asking again cannot fix."""
+    code = error_code(error)
+    if snapshots.is_ambiguous(error):
+        requests.lost.append(attempt)
+        requests.lost_at = time.monotonic()
+        tell(
+            "lost",
+            f"the answer to the request for {what} was lost ({str(error).split(':')[0]}); looking for what it made "
+            f"before asking again (EC2 lists a new snapshot only after a delay: up to "
+            f"{snapshots.consistency_window():g}s, SNAPSHOT_CONSISTENCY_WINDOW)",
+        )
+        return look_for_lost(ec2, requests, members, deadline)
+    if code in PER_VOLUME_CODES:
+        if requests.lost:  # a refusal of this volume's next request: the lost one most likely went through
+            found = look_for_lost(ec2, requests, members, deadline)
+            if found is not None:
+                return found
+        if code == TOO_MANY_PENDING:
+            tell(
+                "pending",
+                f"waiting to request {what}: the volume has as many pending snapshots as EC2 allows "
+                "(ConcurrentSnapshotLimitExceeded); the request goes once one of them completes, within timeout",
+            )
+            try:
+                GATE.wait_for_room([m.volume_id for m in members], deadline, RECHECK)
+            except LimitWaitExpired:
+                raise SnapshotTimedOut(_not_requested(what, inputs)) from None
+        return None  # the rate limit: the gate spaces the next request
+    if is_throttling(error) or snapshots.never_sent(error):
+        return None
+    raise SnapshotProviderError(explain(error, f"taking {what}", region=inputs.get("region"))) from error
+
+
+def look_for_lost(ec2: Any, requests: Requests, members: list[Member], deadline: float) -> Taken | None:
+    """The snapshots of a request whose answer was lost: looked for, with backoff, until the consistency window after
+    the last lost answer has passed (or the deadline)."""
+    volumes = {m.volume_id for m in members}
+
+    def look() -> Taken | None:
+        for attempt in requests.lost:
+            made = {s["VolumeId"]: s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, attempt)}
+            if volumes <= set(made):
+                found = [made[v] for v in sorted(volumes)]
+                written = {s["SnapshotId"]: requests.sent[attempt] for s in found}
+                return Taken(found, _start_time(found), written, requests=requests)
+        return None
+
+    return snapshots.look_until(look, min(deadline, requests.lost_at + snapshots.consistency_window()))
+
+
+def _not_requested(what: str, inputs: Mapping[str, Any]) -> str:
+    return (
+        f"{what} was not requested: the volume's snapshot limits (pending snapshots, one request per 15 s) left no "
+        f"room within the timeout of {float(inputs['timeout']):g}s. Nothing was taken: run `pulumi up` again once "
+        "the volume's pending snapshots completed, or raise timeout"
     )
-    # Found after a lost answer instead: EC2's own start time is the best there is.
-    started_at = answered_at[0] if answered_at else _start_time(started)
-    return Taken(started, started_at)
 
 
 def _start_time(found: list[dict[str, Any]]) -> float:
     return min(snapshots.aware(s["StartTime"]) for s in found).timestamp()
 
 
-def finish_interrupted(
+# --- what interrupted creates left --------------------------------------------------------------------------------
+def survey(
     ec2: Any,
     kind: Kind,
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str,
-    *,
-    announce_recorded: bool = True,
-) -> Taken | None:
-    """Adopt what an interrupted create of this resource left, or refuse clearly; None when it left nothing.
-
-    `announce_recorded=False` for a resource whose recorded snapshots are its own history (SnapshotSeries), where
-    "left as they are" would not be true."""
-    mine = snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
-    recorded = [s["SnapshotId"] for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) == RECORDED]
-    if recorded and announce_recorded:
+    owner_tags: Mapping[str, str],
+    recorded: frozenset[str],
+    announce_recorded: bool,
+) -> Leftovers:
+    """This resource's snapshots that are not recorded: the one to adopt, the ones to delete after the hand-over."""
+    seen_at = time.monotonic()
+    mine = [
+        s
+        for s in snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
+        if s["SnapshotId"] not in recorded and not _other_owner(s, owner_tags)
+    ]
+    handed = [s["SnapshotId"] for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) == RECORDED]
+    if handed and announce_recorded:
         pulumi.log.info(
-            f"taking a new {kind.noun} of {kind.source(inputs)}; {', '.join(recorded)}, taken earlier for this "
+            f"taking a new {kind.noun} of {kind.source(inputs)}; {', '.join(handed)}, taken earlier for this "
             "resource, are recorded in state or kept by retain_on_delete, and are left as they are"
         )
-    leftovers = _by_attempt([s for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED])
-    refusals = []
-    for attempt, group in leftovers.items():
+    found = Leftovers()
+    for attempt, group in _by_attempt([s for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED]).items():
         if any(s["State"] == "error" for s in group):
             _delete_failed_leftover(ec2, kind, inputs, group)
             continue
-        group = _without_duplicates(ec2, group)
-        reason = mismatch(kind, inputs, members, group)
-        if reason is None:
-            return adopt(ec2, kind, inputs, members, group, attempt)
-        refusals.append(_refusal(kind, inputs, group, reason))
-    if refusals:
-        raise SnapshotProviderError(
-            " ".join(refusals) + " Nothing was changed: set the inputs back so that it matches, or delete it, "
-            "then run `pulumi up` again. (It is not deleted for you: it may be all that is left of the volume.)"
-        )
-    return None
+        group, extra = _one_per_volume(group)
+        found.discard += [Leftover([s], attempt, "a second snapshot of the same request", seen_at) for s in extra]
+        reason = mismatch(kind, inputs, members, group) if found.adopted is None else "another one was adopted"
+        if reason is not None:
+            found.discard.append(Leftover(group, attempt, reason, seen_at))
+            continue
+        current = still_left(ec2, Leftover(group, attempt, "", seen_at), urn)
+        if len(current) < len(group):  # recorded moments ago after all (or gone): not a leftover
+            found.recorded |= {s["SnapshotId"] for s in group}
+            continue
+        found.adopted = adopt(ec2, kind, inputs, members, current, attempt)
+    return found
+
+
+def _other_owner(snapshot: Mapping[str, Any], owner_tags: Mapping[str, str]) -> bool:
+    return any(snapshots.tag_value(snapshot, k) not in (None, v) for k, v in owner_tags.items())
 
 
 def _by_attempt(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -265,16 +484,16 @@ def _by_attempt(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def _without_duplicates(ec2: Any, group: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One snapshot per volume: a retried request whose first answer was lost can have made two of the same attempt;
-    the older ones are duplicates this create made, so they go."""
+def _one_per_volume(group: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The newest snapshot per volume, and the others (versions before per-request attempt ids could make two)."""
     kept: dict[str, dict[str, Any]] = {}
+    extra = []
     for s in group:  # newest first
         if s["VolumeId"] in kept:
-            snapshots.delete_snapshot(ec2, s["SnapshotId"])
+            extra.append(s)
         else:
             kept[s["VolumeId"]] = s
-    return list(kept.values())
+    return list(kept.values()), extra
 
 
 def mismatch(kind: Kind, inputs: Mapping[str, Any], members: list[Member], group: list[dict[str, Any]]) -> str | None:
@@ -302,12 +521,25 @@ def mismatch(kind: Kind, inputs: Mapping[str, Any], members: list[Member], group
     return None
 
 
-def _refusal(kind: Kind, inputs: Mapping[str, Any], group: list[dict[str, Any]], reason: str) -> str:
-    ids = ", ".join(s["SnapshotId"] for s in group)
-    return (
-        f"{kind.noun} {ids}, left by an interrupted create of this resource, cannot be adopted for "
-        f"{kind.source(inputs)}: {reason}."
-    )
+def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, Any]]:
+    """The leftover's snapshots that are still not recorded, as they are now. One seen `completed` is looked at
+    again a full consistency window after it was seen (waiting for that if need be): a `recorded` tag written before
+    the first look shows by then, so what still carries the attempt id was never handed over."""
+    if leftover.settled:
+        return leftover.snapshots
+    window = snapshots.consistency_window()
+    wait_for = leftover.seen_at + window - time.monotonic()
+    ids = ", ".join(s["SnapshotId"] for s in leftover.snapshots)
+    if wait_for > 1:
+        say(
+            urn,
+            f"looking at {ids} again in {wait_for:.0f}s: it is this resource's, completed and not recorded, and EC2 "
+            f"shows a new tag only after a delay (up to {window:g}s), so it may have been handed over moments ago",
+        )
+    if wait_for > 0:
+        time.sleep(wait_for)
+    wanted = {s["SnapshotId"] for s in leftover.snapshots}
+    return [s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, leftover.attempt) if s["SnapshotId"] in wanted]
 
 
 def _delete_failed_leftover(ec2: Any, kind: Kind, inputs: Mapping[str, Any], group: list[dict[str, Any]]) -> None:
@@ -336,7 +568,7 @@ def adopt(
         f"finishing an interrupted create of this resource: adopting {', '.join(s['SnapshotId'] for s in group)} "
         f"({ATTEMPT_TAG}={attempt}) instead of taking a new {kind.noun}"
     )
-    return Taken(group, started_at)
+    return Taken(group, started_at, {s["SnapshotId"]: desired[s["VolumeId"]] for s in group}, exact=True)
 
 
 def bring_tags(ec2: Any, snapshot: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
@@ -344,6 +576,89 @@ def bring_tags(ec2: Any, snapshot: Mapping[str, Any], wanted: Mapping[str, str])
     changed since."""
     current = snapshots.tags_of(snapshot.get("Tags"))
     snapshots.update_tags(ec2, [snapshot["SnapshotId"]], current, wanted)
+
+
+# --- after the hand-over: what this resource's creates left goes ---------------------------------------------------
+def tidy(ec2: Any, urn: str | None, taken: Taken, leftovers: Leftovers) -> None:
+    """Delete what this resource's creates made and never handed over: duplicates of this create's own requests and
+    the leftovers it did not adopt, including ones a first look could not list yet. Reports, never raises."""
+    keep = set(taken.ids) | leftovers.recorded
+    doomed: list[tuple[dict[str, Any], str]] = []
+    try:
+        requests = taken.requests
+        if requests and len(requests.may_have_made()) > 1:
+            _wait_for_listing(requests.lost_at, urn)
+            for attempt in requests.may_have_made():
+                doomed += [
+                    (s, "a duplicate made by a request of this create whose answer was lost")
+                    for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, attempt)
+                    if s["SnapshotId"] not in keep
+                ]
+        left = list(leftovers.discard)
+        if urn:
+            left += _unseen_leftovers(ec2, urn, taken, leftovers, keep | {s["SnapshotId"] for s, _ in doomed})
+        for leftover in left:
+            doomed += [(s, leftover.reason) for s in still_left(ec2, leftover, urn) if s["SnapshotId"] not in keep]
+    except SnapshotProviderError as error:
+        pulumi.log.warn(f"could not look for what earlier creates of this resource left: {error}")
+    for snapshot, reason in {s["SnapshotId"]: (s, r) for s, r in doomed}.values():
+        discard(ec2, urn, snapshot, reason)
+
+
+def _unseen_leftovers(ec2: Any, urn: str, taken: Taken, leftovers: Leftovers, keep: set[str]) -> list[Leftover]:
+    """Leftovers a second look lists that the first did not (EC2 had not listed them yet): a crash moments before."""
+    known = keep | {s["SnapshotId"] for left in leftovers.discard for s in left.snapshots}
+    own = set(taken.requests.may_have_made()) if taken.requests else set()
+    seen_at = time.monotonic()
+    listed = [
+        s
+        for s in snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
+        if s["SnapshotId"] not in known and snapshots.tag_value(s, ATTEMPT_TAG) not in (RECORDED, *own)
+    ]
+    return [
+        Leftover(group, attempt, "left by an interrupted create of this resource", seen_at)
+        for attempt, group in _by_attempt(listed).items()
+    ]
+
+
+def _wait_for_listing(since: float, urn: str | None) -> None:
+    """Until EC2 lists whatever a request made at `since` (monotonic) made."""
+    wait_for = since + snapshots.consistency_window() - time.monotonic()
+    if wait_for > 1:
+        say(urn, f"waiting {wait_for:.0f}s for EC2 to list what the requests whose answers were lost made")
+    if wait_for > 0:
+        time.sleep(wait_for)
+
+
+def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str) -> None:
+    """The one place a snapshot this resource made and never handed over is deleted (leftovers, duplicates): one an
+    AMI uses is kept and reported. (A hold an undo puts on a snapshot belongs here too.)"""
+    sid = snapshot["SnapshotId"]
+    try:
+        snapshots.delete_snapshot(ec2, sid)
+    except SnapshotInUse as in_use:
+        pulumi.log.warn(f"kept {sid}, made by an earlier create of this resource and never recorded: {in_use}")
+        return
+    except SnapshotProviderError as error:
+        pulumi.log.warn(
+            f"could not delete {sid}, made by an earlier create of this resource and never recorded ({reason}): "
+            f"{error}. The next create of this resource tries again, or delete it yourself."
+        )
+        return
+    say(urn, f"deleted {sid}: {reason}; this resource made it and nothing recorded it")
+
+
+def as_written(taken: Taken, found: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The snapshots with the tags they carry once handed over: what this create wrote wins over what a look showed
+    (EC2 shows tag changes after a delay, so a look right after a write may show the old ones)."""
+    described = {}
+    for sid, details in found.items():
+        seen = {t["Key"]: t["Value"] for t in details.get("Tags") or []}
+        if taken.exact:  # an adopted leftover: its user tags were brought to exactly these
+            seen = {k: v for k, v in seen.items() if k not in snapshots.tags_of(details.get("Tags"))}
+        tags = {**seen, **taken.written.get(sid, {}), ATTEMPT_TAG: RECORDED}
+        described[sid] = {**details, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    return described
 
 
 def wait(
@@ -354,18 +669,26 @@ def wait(
     members: list[Member],
     *,
     delete_on_failure: bool,
+    deadline: float | None = None,
 ) -> dict[str, SnapshotStatus]:
-    """Until every snapshot is completed. One that fails or disappears fails the create; with `delete_on_failure`
-    (snapshots this create made) the rest go too, since a set with a failed member is not crash-consistent."""
+    """Until every snapshot is completed: `timeout` after their request, and not past the create's `deadline`
+    (monotonic: time spent waiting for the volume's limits counts). One that fails or disappears fails the create;
+    with `delete_on_failure` (snapshots this create made) the rest go too, since a set with a failed member is not
+    crash-consistent."""
     monotonic_start = time.monotonic() - max(0.0, time.time() - taken.started_at)
+    timeout = float(inputs["timeout"])
+    if deadline is not None:
+        timeout = max(0.0, min(timeout, deadline - monotonic_start))
     what = f"{kind.noun} {', '.join(taken.ids)} of {kind.source(inputs)}"
     reporter = progress.Reporter(inputs.get(URN_INPUT), what, monotonic_start)
     try:
-        statuses = snapshots.wait_for(account, taken.ids, float(inputs["timeout"]), monotonic_start, reporter)
+        statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
         raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
     finally:
         reporter.finish()
+        GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
+        taken.gated = []
     failed = [s for s in statuses.values() if s.state != "completed"]
     if failed:
         if delete_on_failure:

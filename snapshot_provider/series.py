@@ -11,12 +11,17 @@ Besides the lifecycle's two tags, the series' snapshots carry:
   series created again after `retain_on_delete`, never takes an older series' snapshots for its own);
 - `pulumi-snapshot:point`: which take made it (the members of an instance's set share one).
 
-Both are set when a take is handed over, just before `recorded`. What follows:
+Both are set by the request that takes the snapshot (TagSpecifications), so that even a take that never finished
+(timed out, killed) carries the series' id. What follows:
 
-- A series lists, archives and deletes only snapshots tagged with its own id and `recorded` (`owned`); never the
-  newest completed one; never one an AMI uses (kept, and reported in `in_use`).
-- `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, and nothing
-  else; the `retain_on_delete` resource option keeps them all.
+- A series lists, archives and deletes only snapshots tagged with its own id and `recorded` (`owned`), or that its
+  state records (EC2 shows a `recorded` tag written moments ago only after a delay); never the newest completed one;
+  never one an AMI uses (kept, and reported in `in_use`).
+- A take that did not finish is the lifecycle's leftover: the next take adopts it if it can stand for the new one,
+  or takes a new snapshot and, once that is handed over, deletes it. A leftover tagged with another series' id (a
+  series replaced, or kept by `retain_on_delete`) is that series', and left alone.
+- `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, handed over or
+  not, and nothing else; the `retain_on_delete` resource option keeps them all.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +50,7 @@ from pulumi.dynamic import (
 from snapshot_provider import aws, lifecycle, progress, retention, rules, snapshots
 from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
 from snapshot_provider.ebs_snapshot import VOLUME
-from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
+from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors
 from snapshot_provider.instance_snapshots import INSTANCE_SET
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, SERIES_TAG, Kind
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
@@ -251,9 +257,43 @@ def owned(snapshot: Mapping[str, Any], series_id: str) -> bool:
     )
 
 
-def series_snapshots(ec2: Any, series_id: str) -> list[dict[str, Any]]:
-    """The series' snapshots, newest first."""
-    return [s for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if owned(s, series_id)]
+def series_snapshots(
+    ec2: Any, series_id: str, recorded: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The series' snapshots, newest first. `recorded`: what the series knows it handed over (snapshot id -> its
+    details as written, or its entry in state), in case EC2 does not show their `recorded` tag yet."""
+    known = dict(recorded or {})
+    listed = {
+        s["SnapshotId"]: _as_known(s, known.get(s["SnapshotId"]))
+        for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)
+        if owned(s, series_id) or s["SnapshotId"] in known
+    }
+    # Handed over moments ago: EC2 may not list it by its tags yet (tags set at creation show after a delay too).
+    unlisted = [sid for sid in known if sid not in listed]
+    fresh = {sid: dict(known[sid]) for sid in unlisted if "StartTime" in known[sid]}  # described by this run
+    looked_up = [sid for sid in unlisted if sid not in fresh]
+    if looked_up:
+        with aws_errors("reading the series' snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(looked_up)):
+            fresh |= {
+                s["SnapshotId"]: _as_known(s, known[s["SnapshotId"]]) for s in snapshots.describe_many(ec2, looked_up)
+            }
+    listed |= fresh
+    return sorted(listed.values(), key=lambda s: snapshots.aware(s["StartTime"]), reverse=True)
+
+
+def _as_known(snapshot: dict[str, Any], known: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A listed snapshot with the tags the series wrote and EC2 may not show yet (its point, `recorded`)."""
+    if not known:
+        return snapshot
+    tags = {t["Key"]: t["Value"] for t in snapshot.get("Tags") or []}
+    point = snapshots.tag_value(known, POINT_TAG) if "Tags" in known else known.get("point")
+    tags |= {ATTEMPT_TAG: RECORDED} | ({POINT_TAG: point} if point else {})
+    return {**snapshot, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def recorded_in(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The snapshots the series' state records, by id (their entries: the point they belong to)."""
+    return {e["snapshot_id"]: dict(e) for e in previous.get("snapshots") or [] if e.get("snapshot_id")}
 
 
 def _batches(ids: list[str]) -> Iterator[list[str]]:
@@ -287,19 +327,47 @@ def _tier(snapshot: Mapping[str, Any], archived: set[str]) -> str:
 
 
 # --- taking and pruning --------------------------------------------------------------------------------------------
-def take_point(account: AccountSelection, ec2: Any, series_id: str, inputs: Mapping[str, Any]) -> float:
-    """A new snapshot (or set) through the lifecycle, handed over as the series'; returns its wait_time."""
+def take_point(
+    account: AccountSelection, ec2: Any, series_id: str, inputs: Mapping[str, Any], recorded: frozenset[str]
+) -> tuple[float, dict[str, dict[str, Any]]]:
+    """A new snapshot (or set) through the lifecycle, handed over as the series': its wait_time, and the snapshots
+    as written (EC2 may show their tags only after a delay)."""
     kind = kind_of(inputs)
     members = kind.members(ec2, inputs)
     urn = inputs[URN_INPUT]
-    taken = lifecycle.finish_interrupted(ec2, kind, inputs, members, urn, announce_recorded=False) or lifecycle.take(
-        account, kind, inputs, members, urn
+    deadline = time.monotonic() + float(inputs["timeout"])
+    point = f"point-{secrets.token_hex(8)}"
+    taken, leftovers = lifecycle.start_or_finish(
+        account,
+        ec2,
+        kind,
+        inputs,
+        members,
+        urn,
+        deadline,
+        owner_tags={SERIES_TAG: series_id},
+        extra_tags={POINT_TAG: point},
+        recorded=recorded,
+        announce_recorded=False,
     )
-    statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True)
-    found = {sid: status.details for sid, status in statuses.items()}
-    snapshots.set_tags(ec2, list(found), {SERIES_TAG: series_id, POINT_TAG: min(found)})
+    statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
+    found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
+    untagged = [sid for sid, d in found.items() if not snapshots.tag_value(d, SERIES_TAG) or not _point(d)]
+    if untagged:  # adopted from a version that tagged takes only at hand-over: one point for the whole set
+        snapshots.set_tags(ec2, list(found), {SERIES_TAG: series_id, POINT_TAG: point})
+        found = {sid: _with_tags(d, {SERIES_TAG: series_id, POINT_TAG: point}) for sid, d in found.items()}
     lifecycle.hand_over(ec2, inputs, found)
-    return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
+    lifecycle.tidy(ec2, urn, taken, leftovers)
+    return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
+
+
+def _point(details: Mapping[str, Any]) -> str | None:
+    return snapshots.tag_value(details, POINT_TAG)
+
+
+def _with_tags(details: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    merged = {t["Key"]: t["Value"] for t in details.get("Tags") or []} | dict(tags)
+    return {**details, "Tags": [{"Key": k, "Value": v} for k, v in merged.items()]}
 
 
 @dataclass
@@ -377,9 +445,11 @@ def run(
     """Take a new snapshot if asked, then prune by the policy; the outputs."""
     ec2 = aws.client(account)
     wait_time = previous.get("wait_time")
+    recorded: dict[str, dict[str, Any]] = recorded_in(previous)
     if take_new:
-        wait_time = take_point(account, ec2, series_id, inputs)
-    listing = series_snapshots(ec2, series_id)
+        wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
+        recorded |= taken
+    listing = series_snapshots(ec2, series_id, recorded)
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -554,7 +624,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         if not account.region:
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
         ec2 = aws.client(account)
-        listing = series_snapshots(ec2, id_)
+        listing = series_snapshots(ec2, id_, recorded_in(props))
         account_id = props.get("account_id") or aws.caller_account_id(account)
         outs = outputs(
             props,

@@ -4,13 +4,14 @@ archive, delete. What they mean for a resource's lifecycle is decided in `lifecy
 from __future__ import annotations
 
 import logging
-import random
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
 from snapshot_provider import aws, waiting
@@ -30,7 +31,7 @@ from snapshot_provider.rules import MANAGED_TAG_PREFIX
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-CREATE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+DEFAULT_CONSISTENCY_WINDOW = 120.0
 MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
@@ -56,32 +57,38 @@ def tag_value(snapshot: Mapping[str, Any], key: str) -> str | None:
     return next((t["Value"] for t in snapshot.get("Tags") or [] if t["Key"] == key), None)
 
 
-def create_once(create: Callable[[], T], find_existing: Callable[[], T | None], doing: str, **context: Any) -> T:
-    """Call a non-idempotent create without ever making two.
-
-    Throttled requests were refused, so they are simply retried. After an ambiguous failure (5xx, dropped
-    connection), the request may have succeeded: look for its result (by creation token) before trying again.
-    """
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
-        try:
-            return create()
-        except (ClientError, BotoCoreError) as error:
-            ambiguous = _is_ambiguous(error)
-            if not (ambiguous or is_throttling(error)) or attempt == CREATE_ATTEMPTS:
-                raise SnapshotProviderError(explain(error, doing, **context)) from error
-            if ambiguous:
-                existing = find_existing()
-                if existing is not None:
-                    return existing
-            time.sleep(min(10.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
-    raise AssertionError("unreachable")
+def consistency_window() -> float:
+    """Seconds EC2 may take to list a new snapshot or show a tag change: SNAPSHOT_CONSISTENCY_WINDOW in the provider's
+    environment, default 120 (EC2 developer guide, "Eventual consistency in the Amazon EC2 API": describe again with
+    backoff, "starting with a couple of seconds ... up to a few minutes")."""
+    return float(os.environ.get("SNAPSHOT_CONSISTENCY_WINDOW", DEFAULT_CONSISTENCY_WINDOW))
 
 
-def _is_ambiguous(error: BaseException) -> bool:
+def look_until(look: Callable[[], T | None], until: float, clock: Callable[[], float] = time.monotonic) -> T | None:
+    """`look()` with backoff (1, 2, 4 ... 30 s) until it returns something or `until` (monotonic) passes; one last
+    look at `until` itself."""
+    delay = 1.0
+    while True:
+        found = look()
+        now = clock()
+        if found is not None or now >= until:
+            return found
+        time.sleep(min(delay, until - now))
+        delay = min(delay * 2, 30.0)
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """The request may have been carried out although no answer says so: a 5xx (not throttling), a connection
+    dropped or timed out while the answer was awaited, an answer that could not be read."""
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return int(status) >= 500 and not is_throttling(error)
-    return True  # connection errors, read timeouts: the request may have reached EC2
+    return isinstance(error, (HTTPClientError, ResponseParserError))
+
+
+def never_sent(error: BaseException) -> bool:
+    """No connection was made (refused, connect timeout, TLS): nothing reached EC2, so the request can go again."""
+    return isinstance(error, BotocoreConnectionError)
 
 
 def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:

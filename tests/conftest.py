@@ -37,6 +37,11 @@ LIFECYCLE_MODEL_FIGURES = ModelFigures()
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAEMULATORTESTKEY1")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator-secret-key-never-in-state")
 os.environ.pop("AWS_PROFILE", None)
+# The lenient emulator lists new snapshots and tags at once: a short consistency window keeps lookups after a lost
+# answer, and second looks at leftovers, quick. Tests under the strict mode set one longer than its delays.
+os.environ.setdefault("SNAPSHOT_CONSISTENCY_WINDOW", "1")
+# Nor does it refuse a second snapshot of a volume within 15 s: no spacing (strict tests set EC2's 15 s).
+os.environ.setdefault("SNAPSHOT_VOLUME_INTERVAL", "0")
 
 
 @pytest.fixture(scope="session")

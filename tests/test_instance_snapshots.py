@@ -168,16 +168,24 @@ def test_timeout_then_next_run_adopts_the_whole_set(emulator: Ec2Emulator, insta
     assert sorted(result.outs["snapshot_ids"].values()) == sorted(s["snapshot_id"] for s in emulator.snapshots())
 
 
-def test_leftover_set_of_other_volumes_is_refused_not_deleted(emulator: Ec2Emulator, instance: dict[str, Any]) -> None:
+def test_leftover_set_of_other_volumes_goes_once_the_new_set_is_handed_over(
+    emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
     emulator.configure(pending_seconds=30)
     with pytest.raises(SnapshotTimedOut):
         provider.create(props(instance, timeout=1, exclude_boot_volume=True))
     left = {s["snapshot_id"] for s in emulator.snapshots()}
     emulator.configure(pending_seconds=0)
-    with pytest.raises(SnapshotProviderError, match="left by an interrupted create of this resource") as refused:
-        provider.create(props(instance))  # the inputs changed: the old partial set is not this set
-    assert all(sid in str(refused.value) for sid in left)
-    assert {s["snapshot_id"] for s in emulator.snapshots()} == left
+    emulator.clear_calls()
+
+    result = provider.create(props(instance))  # the inputs changed: the old partial set is not this set
+
+    new = set(result.outs["snapshot_ids"].values())
+    assert {s["snapshot_id"] for s in emulator.snapshots()} == new and not new & left
+    calls = [c for c in emulator.calls() if c.mutating]
+    recorded = max(i for i, c in enumerate(calls) if c.action == "CreateTags")
+    deleted = [i for i, c in enumerate(calls) if c.action == "DeleteSnapshot"]
+    assert len(deleted) == len(left) and min(deleted) > recorded  # the new set was handed over first
 
 
 # --- read, update, delete ------------------------------------------------------------------------------------------

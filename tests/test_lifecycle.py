@@ -1,8 +1,9 @@
 """The shared lifecycle against the emulator: a recorded snapshot is never adopted, interrupted creates are finished
-(or refused, naming the leftover), and nothing of the user's is deleted on an error path."""
+(or their leftovers deleted once the new snapshot is handed over), and nothing of the user's is deleted."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,10 +12,19 @@ import pytest
 
 from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, Member, mismatch, resource_token
+from snapshot_provider.lifecycle import (
+    ATTEMPT_TAG,
+    RECORDED,
+    RESOURCE_TAG,
+    Leftover,
+    Member,
+    mismatch,
+    resource_token,
+    still_left,
+)
 
 provider = EbsSnapshotProvider()
 
@@ -104,30 +114,100 @@ def test_timeout_then_next_create_adopts_with_tags_brought_to_the_inputs(emulato
     assert user_tags == {"new": "2", "kept": "y"} == result.outs["tags"] == result.outs["all_tags"]
 
 
-def test_leftover_with_another_description_is_refused_and_kept(emulator: Ec2Emulator, volume_id: str) -> None:
+def index_of_recorded(emulator: Ec2Emulator, snapshot_id: str) -> int:
+    """Where, among the mutating calls, `snapshot_id` was marked recorded (handed over)."""
+    calls = [c for c in emulator.calls() if c.mutating]
+    return next(
+        i
+        for i, c in enumerate(calls)
+        if c.action == "CreateTags" and snapshot_id in c.params.values() and RECORDED in c.params.values()
+    )
+
+
+def deletions(emulator: Ec2Emulator) -> dict[str, int]:
+    """Snapshot id -> where, among the mutating calls, it was deleted."""
+    calls = [c for c in emulator.calls() if c.mutating]
+    return {c.params["SnapshotId"]: i for i, c in enumerate(calls) if c.action == "DeleteSnapshot"}
+
+
+def test_leftover_with_another_description_goes_once_the_new_snapshot_is_handed_over(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
     emulator.configure(pending_seconds=3)
     with pytest.raises(SnapshotTimedOut):
         provider.create(snapshot_props(volume_id, timeout=1, description="a"))
     [left] = emulator.snapshots()
     emulator.clear_calls()
 
-    with pytest.raises(SnapshotProviderError) as refused:
-        provider.create(snapshot_props(volume_id, description="b"))
+    result = provider.create(snapshot_props(volume_id, description="b"))
 
-    message = str(refused.value)
-    assert left["snapshot_id"] in message and "cannot change a snapshot's description" in message
-    assert "Nothing was changed" in message
-    assert [c.action for c in emulator.calls() if c.mutating] == []
-    assert ids(emulator) == {left["snapshot_id"]}
+    assert ids(emulator) == {result.id} and result.id != left["snapshot_id"]
+    assert deletions(emulator)[left["snapshot_id"]] > index_of_recorded(emulator, result.id)
 
 
-def test_leftover_of_another_volume_is_refused(emulator: Ec2Emulator) -> None:
+def test_leftover_of_another_volume_goes_once_the_new_snapshot_is_handed_over(emulator: Ec2Emulator) -> None:
     first, second = emulator.seed_volumes(2)
     props = snapshot_props(second)
     left = leave_snapshot(emulator, first, props["resource_urn"])
-    with pytest.raises(SnapshotProviderError, match=f"it is of {first}, and this create snapshots {second}"):
-        provider.create(props)
-    assert ids(emulator) == {left}
+    emulator.clear_calls()
+
+    result = provider.create(props)
+
+    assert ids(emulator) == {result.id}
+    assert deletions(emulator)[left] > index_of_recorded(emulator, result.id)
+
+
+def test_stale_completed_leftover_goes_after_a_second_look(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")
+    props = snapshot_props(volume_id)
+    left = leave_snapshot(emulator, volume_id, props["resource_urn"])
+    emulator.age_snapshot(left, seconds_ago=2 * 3600)  # completed, and older than the timeout plus an hour
+    emulator.clear_calls()
+
+    result = provider.create(props)
+
+    assert ids(emulator) == {result.id}
+    looks = [c.at for c in emulator.calls("DescribeSnapshots") if ATTEMPT_TAG in str(c.params.values())]
+    first_look = emulator.calls("DescribeSnapshots")[0].at
+    assert looks and max(looks) - first_look >= 2  # a second look, a full window after the first, before deleting
+
+
+def test_leftover_an_ami_uses_is_kept_and_reported(
+    emulator: Ec2Emulator, volume_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    props = snapshot_props(volume_id, description="new")
+    left = leave_snapshot(emulator, volume_id, props["resource_urn"])  # description '': cannot be adopted
+    image_id = ec2(emulator).register_image(
+        Name="uses-leftover",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": left}}],
+    )["ImageId"]
+
+    result = provider.create(props)
+
+    assert ids(emulator) == {result.id, left}
+    warned = capsys.readouterr().err  # outside the engine, pulumi.log.warn writes to stderr
+    assert f"kept {left}" in warned and f"it is used by {image_id}" in warned
+
+
+def test_a_recorded_snapshot_is_never_a_leftover_even_while_ec2_shows_its_old_tag(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """What a listing shows for a snapshot handed over moments ago, under EC2's tag delay: its attempt id."""
+    props = snapshot_props(volume_id)
+    handed = leave_snapshot(emulator, volume_id, props["resource_urn"], attempt="fedcba9876543210")
+    leftover = seen_now(emulator, handed)
+    assert leftover.settled is False  # completed: may have been recorded moments ago
+    ec2(emulator).create_tags(Resources=[handed], Tags=[{"Key": ATTEMPT_TAG, "Value": RECORDED}])
+
+    assert still_left(ec2(emulator), leftover, props["resource_urn"]) == []
+
+
+def seen_now(emulator: Ec2Emulator, snapshot_id: str) -> Leftover:
+    [snapshot] = ec2(emulator).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return Leftover([snapshot], snapshots.tag_value(snapshot, ATTEMPT_TAG) or "", "seen not recorded", time.monotonic())
 
 
 def test_leftover_in_error_state_is_deleted_and_a_new_snapshot_taken(emulator: Ec2Emulator, volume_id: str) -> None:

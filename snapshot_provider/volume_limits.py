@@ -1,0 +1,128 @@
+"""EC2's limits on the snapshots of one volume, waited for rather than failed on.
+
+EC2 refuses a `CreateSnapshot(s)` of a volume
+- within about 15 s of the last one of that volume: `SnapshotCreationPerVolumeRateExceeded` (EC2 API reference,
+  "Error codes": "wait at least 15 seconds between concurrent volume snapshots");
+- while the volume has as many `pending` snapshots as it may: `ConcurrentSnapshotLimitExceeded` (EBS user guide,
+  "Create Amazon EBS snapshots": five for gp2, io1 and magnetic volumes, one for st1 and sc1).
+
+Within one provider process, creates of the same volume take turns through `GATE`: each waits until 15 s after the
+last request for any of its volumes, and while a volume has as many pending snapshots of this process as EC2 was seen
+to allow, until one of them completes. A snapshot taken elsewhere (another stack, the console, AWS Backup) can still
+trip either limit: the create then waits too (`lifecycle`), within the resource's timeout, and says what it waits for.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+RATE_LIMITED = "SnapshotCreationPerVolumeRateExceeded"
+TOO_MANY_PENDING = "ConcurrentSnapshotLimitExceeded"
+PER_VOLUME_CODES = frozenset({RATE_LIMITED, TOO_MANY_PENDING})
+INTERVAL = 15.0  # seconds between two requests for one volume
+# Longest single wait for room when the pending snapshots holding a volume's limit are not this process's (nothing
+# will wake the waiter): look again this often.
+RECHECK = 30.0
+
+
+class LimitWaitExpired(Exception):
+    """The deadline came while a create still waited for its volumes' limits; nothing was requested."""
+
+
+@dataclass
+class Gate:
+    """This process's requests per volume: when the last one went, how many of its snapshots are pending, and how
+    many EC2 allowed when it last refused (thread-safe; one per process, `GATE`)."""
+
+    interval: float | None = None  # None: SNAPSHOT_VOLUME_INTERVAL from the environment, default INTERVAL
+    clock: Callable[[], float] = time.monotonic
+    _next_turn: dict[str, float] = field(default_factory=dict)
+    _pending: dict[str, int] = field(default_factory=dict)
+    _allowed: dict[str, int] = field(default_factory=dict)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def turn(self, volume_ids: Iterable[str], deadline: float, say: Callable[[str], None]) -> None:
+        """Block until a request for these volumes may go, then count it as pending. Raises LimitWaitExpired at
+        the deadline. `say` hears once of each kind of wait."""
+        volumes = sorted(set(volume_ids))
+        told: set[str] = set()
+        with self._changed:
+            while True:
+                now = self.clock()
+                full = [v for v in volumes if self._pending.get(v, 0) >= self._allowed.get(v, 1 << 30)]
+                if full:
+                    if "pending" not in told:
+                        told.add("pending")
+                        say(_pending_line(full, self._pending))
+                    self._wait_until(min(deadline, now + RECHECK), deadline)
+                    continue
+                go_at = max([now, *(self._next_turn.get(v, now) for v in volumes)])
+                for v in volumes:
+                    self._next_turn[v] = go_at + self.spacing()
+                    self._pending[v] = self._pending.get(v, 0) + 1
+                break
+        wait = go_at - self.clock()
+        if wait > 0:
+            if go_at > deadline:
+                self.release(volumes)
+                raise LimitWaitExpired()
+            say(
+                f"waiting {wait:.0f}s to request a snapshot of {', '.join(volumes)}: EC2 allows one request per "
+                f"volume every {self.spacing():g}s"
+            )
+            time.sleep(wait)
+
+    def spacing(self) -> float:
+        """Seconds between two requests for one volume: SNAPSHOT_VOLUME_INTERVAL in the provider's environment (an
+        emulator without the limit: 0), default EC2's 15."""
+        if self.interval is not None:
+            return self.interval
+        return float(os.environ.get("SNAPSHOT_VOLUME_INTERVAL", INTERVAL))
+
+    def release(self, volume_ids: Iterable[str]) -> None:
+        """A counted request that made no snapshot, or a snapshot of it that is no longer pending."""
+        with self._changed:
+            for v in set(volume_ids):
+                self._pending[v] = max(0, self._pending.get(v, 0) - 1)
+            self._changed.notify_all()
+
+    def refused(self, code: str, volume_ids: Iterable[str]) -> None:
+        """EC2 refused a counted request for one of its per-volume limits: learn from it, and un-count it."""
+        volumes = set(volume_ids)
+        with self._changed:
+            for v in volumes:
+                others = max(0, self._pending.get(v, 0) - 1)  # this process's pending snapshots, besides this one
+                if code == TOO_MANY_PENDING and others:
+                    self._allowed[v] = min(self._allowed.get(v, 1 << 30), others)
+                if code == RATE_LIMITED:  # a request made elsewhere: the next is 15 s from now
+                    self._next_turn[v] = max(self._next_turn.get(v, 0.0), self.clock() + self.spacing())
+        self.release(volumes)
+
+    def wait_for_room(self, volume_ids: Iterable[str], deadline: float, longest: float) -> None:
+        """After ConcurrentSnapshotLimitExceeded: until one of this process's pending snapshots of these volumes
+        completes, `longest` seconds pass, or the deadline comes (whichever first)."""
+        with self._changed:
+            self._wait_until(min(deadline, self.clock() + longest), deadline)
+        if self.clock() >= deadline:
+            raise LimitWaitExpired()
+
+    def _wait_until(self, until: float, deadline: float) -> None:
+        remaining = until - self.clock()
+        if remaining <= 0 and self.clock() >= deadline:
+            raise LimitWaitExpired()
+        self._changed.wait(max(0.0, remaining))
+
+
+def _pending_line(full: list[str], pending: dict[str, int]) -> str:
+    counts = ", ".join(f"{v} ({pending.get(v, 0)} pending)" for v in full)
+    return (
+        f"waiting for {counts}: EC2 allows only so many pending snapshots of one volume "
+        "(ConcurrentSnapshotLimitExceeded); the request goes once one of them completes"
+    )
+
+
+GATE = Gate()
