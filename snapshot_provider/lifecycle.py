@@ -754,6 +754,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
         raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
     ids = kind.snapshot_ids(id_, props)
     found = snapshots.describe_by_id(aws.client(account), ids, f"reading the {kind.noun}")
+    found = settled_tags(aws.client(account), found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
     account_id = props.get("account_id") or aws.caller_account_id(account)
@@ -778,6 +779,8 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         raise SnapshotProviderError(
             f"{kind.noun} {', '.join(ids)} no longer exists: run `pulumi refresh`, then `pulumi up`"
         )
+    # EC2 shows the tags just written only after a delay: state records them as written.
+    found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
     outs = kind.outputs(inputs, kind.members_in_state(olds), found, account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
@@ -797,6 +800,26 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
             blocked.append(str(in_use))
     if blocked:
         raise SnapshotInUse("; ".join(blocked))
+
+
+def settled_tags(
+    ec2: Any, found: dict[str, dict[str, Any]], tags: Mapping[str, str], doing: str
+) -> dict[str, dict[str, Any]]:
+    """`found` (the snapshots a read described), looked at again with backoff, for up to the consistency window,
+    while the tags this resource manages are not as state records them: EC2 shows the tags an `up` wrote moments ago
+    only after a delay, and a refresh must not take that for drift. Drift that outlasts the window is real."""
+    seen = dict(found)
+
+    def look() -> dict[str, dict[str, Any]] | None:
+        differ = [sid for sid, s in seen.items() if managed_tags_now(tags, s.get("Tags")) != tags]
+        if not differ:
+            return seen
+        seen.update(snapshots.describe_by_id(ec2, differ, doing))
+        return None
+
+    if any(managed_tags_now(tags, s.get("Tags")) != tags for s in found.values()):
+        snapshots.look_until(look, time.monotonic() + snapshots.consistency_window())
+    return seen
 
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:

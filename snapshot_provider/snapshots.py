@@ -215,6 +215,13 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
             ec2.delete_tags(Resources=snapshot_ids, Tags=[{"Key": k} for k in sorted(removed)])
 
 
+def as_updated(snapshot: Mapping[str, Any], old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:
+    """The snapshot as `update_tags(old, new)` leaves it, whatever a look right after the write showed."""
+    tags = {t["Key"]: t["Value"] for t in snapshot.get("Tags") or [] if t["Key"] not in old or t["Key"] in new}
+    tags |= new
+    return {**snapshot, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
 def archive(ec2: Any, snapshot_id: str) -> None:
     with aws_errors("moving the snapshot to the archive tier (ec2:ModifySnapshotTier)", snapshot_id=snapshot_id):
         ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
