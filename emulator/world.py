@@ -397,7 +397,8 @@ def snapshot_summaries(backend: Any) -> list[dict[str, Any]]:
 
 
 def tags_of(backend: Any, resource_id: str) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [resource_id]})}
+    """The resource's tags as the account holds them (not as a lagging Describe* would show them)."""
+    return dict(backend.tags.get(resource_id, {}))
 
 
 def _own_snapshots(backend: Any) -> list[models.EmulatedSnapshot]:
