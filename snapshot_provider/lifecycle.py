@@ -196,6 +196,7 @@ class Leftovers:
     adopted: Taken | None = None
     discard: list[Leftover] = field(default_factory=list)
     recorded: set[str] = field(default_factory=set)
+    others: Callable[[Mapping[str, Any]], bool] = lambda _snapshot: False
 
 
 class SnapshotProvider(ResourceProvider):
@@ -259,22 +260,23 @@ def start_or_finish(
     urn: str | None,
     deadline: float,
     *,
-    owner_tags: Mapping[str, str] | None = None,
     extra_tags: Mapping[str, str] | None = None,
+    others: Callable[[Mapping[str, Any]], bool] | None = None,
     recorded: frozenset[str] = frozenset(),
     announce_recorded: bool = True,
 ) -> tuple[Taken, Leftovers]:
     """Adopt what an interrupted create of this resource left, or take new snapshots; and what else it left.
 
-    `owner_tags` are tags every snapshot of this resource carries besides the resource tag (a series' id): a leftover
-    that names another owner is not this resource's, and is left alone. `extra_tags` go on new snapshots besides.
-    `recorded` are ids state records (never leftovers). `announce_recorded=False` for a resource whose recorded
-    snapshots are its own history (SnapshotSeries), where "left as they are" would not be true."""
+    `extra_tags` go on new snapshots besides the resource's and the attempt's (a series' id). `others` says which of
+    this resource's unrecorded snapshots belong to someone else all the same (another series of the same name), to be
+    left alone. `recorded` are ids state records (never leftovers). `announce_recorded=False` for a resource whose
+    recorded snapshots are its own history (SnapshotSeries), where "left as they are" would not be true."""
     leftovers = (
-        survey(ec2, kind, inputs, members, urn, owner_tags or {}, recorded, announce_recorded) if urn else Leftovers()
+        survey(ec2, kind, inputs, members, urn, others or (lambda _s: False), recorded, announce_recorded)
+        if urn
+        else Leftovers()
     )
-    tags = {**(owner_tags or {}), **(extra_tags or {})}
-    return leftovers.adopted or take(account, kind, inputs, members, urn, deadline, tags), leftovers
+    return leftovers.adopted or take(account, kind, inputs, members, urn, deadline, extra_tags), leftovers
 
 
 def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, dict[str, str]]:
@@ -326,6 +328,11 @@ def take(
             GATE.turn(volumes, deadline, lambda line: tell("turn", line))
         except LimitWaitExpired:
             raise SnapshotTimedOut(_not_requested(what, inputs)) from None
+        if requests.lost:  # one more look before asking again: the turn may have come after a long wait
+            found = look_for_lost(ec2, requests, members, time.monotonic())
+            if found is not None:
+                GATE.release(volumes)
+                return found
         attempt = secrets.token_hex(8)
         requests.sent[attempt] = {**tags, ATTEMPT_TAG: attempt}
         requested_at = time.time()  # wait_time and the poll schedule count from the request that went through
@@ -381,6 +388,7 @@ def _after_refusal(
         return look_for_lost(ec2, requests, members, deadline)
     if code in PER_VOLUME_CODES:
         if requests.lost:  # a refusal of this volume's next request: the lost one most likely went through
+            requests.lost_at = time.monotonic()  # so look for it a while longer
             found = look_for_lost(ec2, requests, members, deadline)
             if found is not None:
                 return found
@@ -436,7 +444,7 @@ def survey(
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str,
-    owner_tags: Mapping[str, str],
+    others: Callable[[Mapping[str, Any]], bool],
     recorded: frozenset[str],
     announce_recorded: bool,
 ) -> Leftovers:
@@ -445,7 +453,7 @@ def survey(
     mine = [
         s
         for s in snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
-        if s["SnapshotId"] not in recorded and not _other_owner(s, owner_tags)
+        if s["SnapshotId"] not in recorded and not others(s)
     ]
     handed = [s["SnapshotId"] for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) == RECORDED]
     if handed and announce_recorded:
@@ -453,7 +461,7 @@ def survey(
             f"taking a new {kind.noun} of {kind.source(inputs)}; {', '.join(handed)}, taken earlier for this "
             "resource, are recorded in state or kept by retain_on_delete, and are left as they are"
         )
-    found = Leftovers()
+    found = Leftovers(recorded=set(recorded), others=others)
     for attempt, group in _by_attempt([s for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED]).items():
         if any(s["State"] == "error" for s in group):
             _delete_failed_leftover(ec2, kind, inputs, group)
@@ -470,10 +478,6 @@ def survey(
             continue
         found.adopted = adopt(ec2, kind, inputs, members, current, attempt)
     return found
-
-
-def _other_owner(snapshot: Mapping[str, Any], owner_tags: Mapping[str, str]) -> bool:
-    return any(snapshots.tag_value(snapshot, k) not in (None, v) for k, v in owner_tags.items())
 
 
 def _by_attempt(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -613,7 +617,9 @@ def _unseen_leftovers(ec2: Any, urn: str, taken: Taken, leftovers: Leftovers, ke
     listed = [
         s
         for s in snapshots.find_tagged(ec2, RESOURCE_TAG, resource_token(urn))
-        if s["SnapshotId"] not in known and snapshots.tag_value(s, ATTEMPT_TAG) not in (RECORDED, *own)
+        if s["SnapshotId"] not in known
+        and snapshots.tag_value(s, ATTEMPT_TAG) not in (RECORDED, *own)
+        and not leftovers.others(s)
     ]
     return [
         Leftover(group, attempt, "left by an interrupted create of this resource", seen_at)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeGuard, Unpack, overload
@@ -345,20 +345,40 @@ def take_point(
         members,
         urn,
         deadline,
-        owner_tags={SERIES_TAG: series_id},
-        extra_tags={POINT_TAG: point},
+        extra_tags={SERIES_TAG: series_id, POINT_TAG: point},
+        others=another_series(ec2, series_id),
         recorded=recorded,
         announce_recorded=False,
     )
     statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
     found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    untagged = [sid for sid, d in found.items() if not snapshots.tag_value(d, SERIES_TAG) or not _point(d)]
-    if untagged:  # adopted from a version that tagged takes only at hand-over: one point for the whole set
-        snapshots.set_tags(ec2, list(found), {SERIES_TAG: series_id, POINT_TAG: point})
-        found = {sid: _with_tags(d, {SERIES_TAG: series_id, POINT_TAG: point}) for sid, d in found.items()}
+    if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):
+        # Adopted: from a version that tagged takes only at hand-over, or from a create of this series that failed
+        # (its id was never recorded). One point for the whole set.
+        ours = {SERIES_TAG: series_id, POINT_TAG: point}
+        snapshots.set_tags(ec2, list(found), ours)
+        found = {sid: _with_tags(d, ours) for sid, d in found.items()}
     lifecycle.hand_over(ec2, inputs, found)
     lifecycle.tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
+
+
+def another_series(ec2: Any, series_id: str) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether an unrecorded snapshot of this series' URN belongs to another series that exists: tagged with another
+    series' id that has recorded snapshots (a series replaced, or kept by retain_on_delete; its delete, or its user,
+    decides). An id without any recorded snapshot is a create of this resource that failed before its first take was
+    handed over: nothing else will ever claim what it left."""
+    exists: dict[str, bool] = {}
+
+    def others(snapshot: Mapping[str, Any]) -> bool:
+        other = snapshots.tag_value(snapshot, SERIES_TAG)
+        if other in (None, series_id):
+            return False
+        if other not in exists:
+            exists[other] = any(owned(s, other) for s in snapshots.find_tagged(ec2, SERIES_TAG, other))
+        return exists[other]
+
+    return others
 
 
 def _point(details: Mapping[str, Any]) -> str | None:

@@ -120,3 +120,27 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             )
         )
         terminalreporter.write_line("outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(model.outcomes.items())))
+
+
+@dataclass
+class StrictEc2:
+    """The emulator in its strict EC2 mode, and the provider (in this process) told EC2's delays and limits."""
+
+    emulator: Ec2Emulator
+    monkeypatch: pytest.MonkeyPatch
+
+    def __call__(self, **settings: Any) -> Ec2Emulator:
+        """Strict, with `settings` changed (e.g. `listing_delay=(5, 20)`); the consistency window the provider
+        uses is longer than the longest delay, its per-volume spacing the emulator's."""
+        self.emulator.configure(strict=True, **settings)
+        now = self.emulator.settings()
+        longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
+        self.monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", str(longest + 3))
+        self.monkeypatch.setenv("SNAPSHOT_VOLUME_INTERVAL", str(now["snapshot_interval_per_volume"]))
+        self.monkeypatch.setenv("AWS_ENDPOINT_URL_STS", self.emulator.sts_url)
+        return self.emulator
+
+
+@pytest.fixture
+def strict_ec2(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> StrictEc2:
+    return StrictEc2(emulator, monkeypatch)

@@ -9,8 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
+from test_snapshots import at_once
 
-from conftest import REGION, URN_PREFIX, snapshot_props
+from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
 from snapshot_provider.ebs_snapshot import VOLUME
@@ -300,3 +301,124 @@ def test_copied_volume_tags_beyond_ec2s_limit_are_refused_before_any_snapshot(em
     message = str(refused.value)
     assert "56 tags with the volume's 11 copied" in message and "at most 48" in message
     assert emulator.calls("CreateSnapshot") == [] and emulator.snapshots() == []
+
+
+# --- under EC2's own semantics (the emulator's strict mode) --------------------------------------------------------
+def test_strict_create_waits_for_the_listing_and_hands_over_one_snapshot(strict_ec2: StrictEc2, volume_id: str) -> None:
+    emulator = strict_ec2(pending_seconds=1)
+    result = provider.create(snapshot_props(volume_id))
+    emulator.settle()
+    assert ids(emulator) == {result.id}
+    assert emulator.snapshots()[0]["tags"][ATTEMPT_TAG] == RECORDED
+
+
+def test_lost_answer_under_a_listing_delay_makes_exactly_one_snapshot(strict_ec2: StrictEc2, volume_id: str) -> None:
+    # The first CreateSnapshot is carried out and its answer dropped; EC2 lists the snapshot 8 s later.
+    emulator = strict_ec2(listing_delay=(8, 8), seed=1, drop_rate=0.5, actions=["CreateSnapshot"])
+
+    result = provider.create(snapshot_props(volume_id))
+
+    emulator.settle()
+    assert ids(emulator) == {result.id}
+    assert [c.fault for c in emulator.calls("CreateSnapshot")] == ["drop"]  # found, not asked again
+
+
+def test_a_retry_refused_by_the_volume_rate_keeps_looking_for_the_lost_one(
+    strict_ec2: StrictEc2, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window ran out before EC2 listed the lost request's snapshot; the second request, refused because the
+    first went through moments ago, is the evidence: look again, do not ask a third time blindly."""
+    emulator = strict_ec2(listing_delay=(10, 10), seed=1, drop_rate=0.5, actions=["CreateSnapshot"])
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "3")  # shorter than the delay: the retry comes too early
+    monkeypatch.setenv("SNAPSHOT_VOLUME_INTERVAL", "0")  # as if the first request had been another process's
+
+    result = provider.create(snapshot_props(volume_id))
+
+    emulator.settle()
+    assert ids(emulator) == {result.id}
+    calls = emulator.calls("CreateSnapshot")
+    assert calls[0].fault == "drop" and 400 in [c.status for c in calls[1:]]  # a later request was refused
+
+
+def test_duplicates_of_a_take_are_swept_once_the_window_has_passed(
+    strict_ec2: StrictEc2, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost request's snapshot shows only after the window, once a second request made another: one goes."""
+    emulator = strict_ec2(listing_delay=(6, 6), tag_delay=(0, 0), snapshot_interval_per_volume=0, seed=1, drop_rate=0.5)
+    emulator.configure(actions=["CreateSnapshot"])
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")
+
+    result = provider.create(snapshot_props(volume_id))
+
+    emulator.settle()
+    assert len(emulator.calls("CreateSnapshot")) == 2
+    assert ids(emulator) == {result.id}
+
+
+def test_snapshots_of_one_volume_queue_behind_its_pending_limit(strict_ec2: StrictEc2, volume_id: str) -> None:
+    emulator = strict_ec2(pending_snapshots_per_volume={"gp2": 1}, snapshot_interval_per_volume=0, pending_seconds=2)
+    urns = [URN_PREFIX + f"queued-{i}" for i in range(2)]
+
+    results = at_once(lambda i: provider.create(snapshot_props(volume_id, resource_urn=urns[i])), 2)
+
+    emulator.settle()
+    assert ids(emulator) == {r.id for r in results} and len(results) == 2
+    refused = [c for c in emulator.calls("CreateSnapshot") if c.status == 400]
+    assert len(refused) <= 1  # once, when the gate learnt the volume's limit; never again in this process
+
+
+def test_requests_for_one_volume_are_spaced_not_refused(strict_ec2: StrictEc2, volume_id: str) -> None:
+    emulator = strict_ec2(snapshot_interval_per_volume=3)
+    urns = [URN_PREFIX + f"spaced-{i}" for i in range(2)]
+
+    results = at_once(lambda i: provider.create(snapshot_props(volume_id, resource_urn=urns[i])), 2)
+
+    emulator.settle()
+    assert ids(emulator) == {r.id for r in results}
+    calls = emulator.calls("CreateSnapshot")
+    assert [c.status for c in calls] == [200, 200] and calls[1].at - calls[0].at >= 2.9
+
+
+def test_a_volume_with_no_room_within_the_timeout_takes_nothing(strict_ec2: StrictEc2, volume_id: str) -> None:
+    emulator = strict_ec2(pending_snapshots_per_volume={"gp2": 1}, snapshot_interval_per_volume=0)
+    emulator.configure(pending_seconds=60)
+    ec2(emulator).create_snapshot(VolumeId=volume_id)  # someone else's, pending for a minute
+
+    with pytest.raises(SnapshotTimedOut, match="was not requested") as timed_out:
+        provider.create(snapshot_props(volume_id, timeout=3))
+
+    assert "ConcurrentSnapshotLimitExceeded" not in str(timed_out.value) or "Nothing was taken" in str(timed_out.value)
+    emulator.settle()
+    assert len(ids(emulator)) == 1
+
+
+def test_outputs_and_a_refresh_right_after_a_write_tell_what_was_written(strict_ec2: StrictEc2, volume_id: str) -> None:
+    strict_ec2(tag_delay=(4, 4))
+    props = snapshot_props(volume_id, tags={"team": "db"})
+
+    created = provider.create(props)
+    assert created.outs["tags"] == {"team": "db"} == created.outs["all_tags"]
+    assert provider.diff(created.id, created.outs, props).changes is False  # `preview --expect-no-changes`
+
+    news = snapshot_props(volume_id, tags={"team": "platform", "tier": "gold"})
+    updated = provider.update(created.id, created.outs, news).outs
+    assert updated["tags"] == {"team": "platform", "tier": "gold"}
+    assert provider.diff(created.id, updated, news).changes is False
+
+    refreshed = provider.read(created.id, updated).outs  # seconds after the write: EC2 still shows the old tags
+    assert refreshed["tags"] == {"team": "platform", "tier": "gold"}
+
+
+def test_a_completed_snapshot_recorded_moments_ago_is_not_adopted_by_a_replace(
+    strict_ec2: StrictEc2, volume_id: str
+) -> None:
+    """`pulumi up`, then at once `pulumi up --replace`: EC2 may still list the first snapshot with its attempt id."""
+    emulator = strict_ec2(tag_delay=(5, 5), snapshot_interval_per_volume=0)
+    original = provider.create(snapshot_props(volume_id))
+
+    replacement = provider.create(snapshot_props(volume_id))
+    provider.delete(original.id, original.outs)
+
+    assert replacement.id != original.id
+    emulator.settle()
+    assert ids(emulator) == {replacement.id}
