@@ -258,15 +258,19 @@ def owned(snapshot: Mapping[str, Any], series_id: str) -> bool:
 
 
 def series_snapshots(
-    ec2: Any, series_id: str, recorded: Mapping[str, Mapping[str, Any]] | None = None
+    ec2: Any,
+    series_id: str,
+    recorded: Mapping[str, Mapping[str, Any]] | None = None,
+    deleted: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The series' snapshots, newest first. `recorded`: what the series knows it handed over (snapshot id -> its
-    details as written, or its entry in state), in case EC2 does not show their `recorded` tag yet."""
+    details as written, or its entry in state), in case EC2 does not show their `recorded` tag yet; `deleted`: what
+    it deleted, which EC2 may still list for a while."""
     known = dict(recorded or {})
     listed = {
         s["SnapshotId"]: _as_known(s, known.get(s["SnapshotId"]))
         for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)
-        if owned(s, series_id) or s["SnapshotId"] in known
+        if (owned(s, series_id) or s["SnapshotId"] in known) and s["SnapshotId"] not in deleted
     }
     # Handed over moments ago: EC2 may not list it by its tags yet (tags set at creation show after a delay too).
     unlisted = [sid for sid in known if sid not in listed]
@@ -469,7 +473,7 @@ def run(
     if take_new:
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
-    listing = series_snapshots(ec2, series_id, recorded)
+    listing = series_snapshots(ec2, series_id, recorded, previous.get("deleted") or ())
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -565,7 +569,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if diff.replaces:
         ec2 = aws.client(account)
         aws.ensure_allowed_account(account)
-        count = len(series_snapshots(ec2, series_id))
+        count = len(series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ()))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
             f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
@@ -577,7 +581,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     inputs = SCHEMA.stored(news)
     ec2 = aws.client(account)
     aws.ensure_allowed_account(account)
-    listing = series_snapshots(ec2, series_id)
+    listing = series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ())
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
     note = [NO_IMAGES] if images is None else []
@@ -644,7 +648,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         if not account.region:
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
         ec2 = aws.client(account)
-        listing = series_snapshots(ec2, id_, recorded_in(props))
+        listing = series_snapshots(ec2, id_, recorded_in(props), props.get("deleted") or ())
         account_id = props.get("account_id") or aws.caller_account_id(account)
         outs = outputs(
             props,

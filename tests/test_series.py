@@ -18,10 +18,10 @@ from series_helpers import (
     series_snapshots,
 )
 
-from conftest import REGION
+from conftest import REGION, StrictEc2
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.errors import SnapshotInUse
+from snapshot_provider.errors import SnapshotInUse, SnapshotTimedOut
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from snapshot_provider.series import POINT_TAG, SCHEMA, SERIES_TAG, failures
 
@@ -218,6 +218,80 @@ def test_a_leftover_of_an_interrupted_take_is_adopted_by_the_next_trigger(
     assert emulator.calls("CreateSnapshot") == []
     assert series.outs["snapshot_id"] == left
     assert len(series.kept()) == 2
+
+
+def test_a_take_that_timed_out_goes_once_the_next_trigger_took_a_new_one(emulator: Ec2Emulator, volume_id: str) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=3)
+    emulator.configure(pending_seconds=30)
+    with pytest.raises(SnapshotTimedOut):
+        series.up(trigger="d2", timeout=1)  # the nightly take times out: the update fails, state stays as it was
+    [timed_out] = [s for s in all_snapshot_ids(emulator) if s not in series.kept()]
+    emulator.configure(pending_seconds=0)
+    age(emulator, [timed_out], 2)  # the next night: older than the timeout plus an hour, it cannot be adopted
+    emulator.clear_calls()
+
+    series.up(trigger="d3")
+
+    newest = series.outs["snapshot_id"]
+    assert timed_out not in all_snapshot_ids(emulator) and newest != timed_out
+    assert set(series.kept()) == all_snapshot_ids(emulator) and len(series.kept()) == 2
+    calls = [(c.action, c.params.get("SnapshotId")) for c in emulator.calls() if c.mutating]
+    assert calls.index(("DeleteSnapshot", timed_out)) > calls.index(("CreateTags", None))  # after the hand-over
+
+
+def test_delete_removes_a_take_that_never_finished(emulator: Ec2Emulator, volume_id: str) -> None:
+    series = Series(volume_id=volume_id, trigger="d1")
+    emulator.configure(pending_seconds=30)
+    with pytest.raises(SnapshotTimedOut):
+        series.up(trigger="d2", timeout=1)
+
+    provider.delete(series.id, series.outs)
+
+    assert all_snapshot_ids(emulator) == set()
+
+
+def test_what_a_failed_create_left_is_taken_care_of_by_the_next_create(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(pending_seconds=30)
+    with pytest.raises(SnapshotTimedOut):
+        Series(volume_id=volume_id, trigger="d1", timeout=1)  # the series never reached state: its id is lost
+    [left] = all_snapshot_ids(emulator)
+    emulator.configure(pending_seconds=0)
+    age(emulator, [left], 2)
+
+    series = Series(volume_id=volume_id, trigger="d1")
+
+    assert all_snapshot_ids(emulator) == {series.outs["snapshot_id"]} != {left}
+
+
+def test_a_leftover_of_another_series_of_the_same_name_is_left_alone(emulator: Ec2Emulator, volume_id: str) -> None:
+    kept = Series(volume_id=volume_id, trigger="d1")  # then dropped from state by retain_on_delete
+    emulator.configure(pending_seconds=30)
+    with pytest.raises(SnapshotTimedOut):
+        kept.up(trigger="d2", timeout=1)
+    theirs = all_snapshot_ids(emulator)
+    emulator.configure(pending_seconds=0)
+    age(emulator, theirs, 2)
+
+    again = Series(volume_id=volume_id, trigger="d1")
+
+    assert all_snapshot_ids(emulator) == theirs | {again.outs["snapshot_id"]}
+
+
+def test_strict_back_to_back_takes_tell_the_truth_and_preview_no_change(strict_ec2: StrictEc2, volume_id: str) -> None:
+    """Nightly runs seconds apart under EC2's tag delay: each sees the previous take, outputs list them all."""
+    emulator = strict_ec2(tag_delay=(4, 4), snapshot_interval_per_volume=0)
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=2)
+    first = series.outs["snapshot_id"]
+    series.up(trigger="d2")
+    second = series.outs["snapshot_id"]
+    series.up(trigger="d3")
+    third = series.outs["snapshot_id"]
+
+    assert series.kept() == [third, second] and series.outs["deleted"] == [first]
+    assert series.diff().changes is False
+    assert [s["snapshot_id"] for s in provider.read(series.id, series.outs).outs["snapshots"]] == [third, second]
+    emulator.settle()
+    assert all_snapshot_ids(emulator) == {second, third}
 
 
 def test_the_newest_completed_snapshot_is_never_deleted(emulator: Ec2Emulator, volume_id: str) -> None:
