@@ -16,10 +16,10 @@ outside Pulumi that no refresh has seen yet. Each rule is one engine run aimed a
 - crash_mid_wait: the create (or a replace's create) runs in a provider host process, SIGKILLed once the emulator
   has its CreateSnapshot(s); timeout_mid_wait: a 1 s timeout on a snapshot pending 1.5 s (SnapshotTimedOut). Both
   leave the snapshot, tagged with the resource and its attempt, and state as it was. Any later create of the
-  resource adopts it when it can stand for the inputs, or must refuse and change nothing in AWS (see
-  `snapshot_provider.lifecycle`); the model knows which. retry_interrupted runs the interrupted command again (tags
-  may have changed); delete_leftover is the user deleting what a refusal named. At most LIFECYCLE_MODEL_INTERRUPTIONS
-  (2) crashes and timeouts per example: they are the slow steps.
+  resource adopts it when it can stand for the inputs, or else takes a new snapshot and, once that is handed over,
+  deletes the leftover (see `snapshot_provider.lifecycle`); the model knows which. retry_interrupted runs the
+  interrupted command again (tags may have changed); delete_leftover is the user deleting a leftover themselves. At
+  most LIFECYCLE_MODEL_INTERRUPTIONS (2) crashes and timeouts per example: they are the slow steps.
 - destroy (delete), destroy_retained (`retain_on_delete`: dropped from state, delete not called); delete_out_of_band
   (a snapshot, or one member of a set) then, later, refresh (read: a gone snapshot drops the resource; a set that
   lost a member keeps the rest and is replaced at its next update; an update before the refresh fails, saying so).
@@ -33,7 +33,8 @@ Invariants, after every step:
    tags, so the managed keys are all the user tags), state's description, `attempt=recorded`, and is completed;
    state's tags are the program's; no two resources record the same snapshot.
 4. A snapshot that existed before a step and is gone after it was deleted by the delete of the resource recording
-   it, or by the model's user outside Pulumi: nothing else deletes anything.
+   it, by the model's user outside Pulumi, or, being an interrupted create's leftover that cannot stand for the
+   inputs, by the resource's next create after its new snapshot was handed over: nothing else deletes anything.
 
 Profiles: `ci` (the default: derandomized, so every run tries the same sequences; no example database) and `long`
 (more and longer sequences, random): `LIFECYCLE_MODEL_PROFILE=long ./test.sh tests/test_lifecycle_model.py`.
@@ -394,33 +395,38 @@ class LifecycleModel(RuleBasedStateMachine):
             self._left(res, inputs, before, "timed out")
             assert all(sid in str(timed_out) for sid in self.leftovers[res.label].ids), str(timed_out)
             return None
-        except SnapshotProviderError as refused:
-            assert leftover is not None and not adoptable, f"create of {res.label} ({inputs}) failed: {refused}"
-            changes = [c.action for c in self.emulator.calls()[mark:] if c.mutating]
-            assert changes == [], f"refused create of {res.label} changed AWS: {changes}"
-            assert all(sid in str(refused) for sid in leftover.ids), f"refusal does not name {leftover.ids}: {refused}"
-            note(f"create of {res.label} refused: {refused}")
-            self._outcome("create refused")
-            return None
         finally:
             self.emulator.configure(pending_seconds=PENDING)
         assert result.outs is not None
         entry = Entry(str(result.id), checked, dict(result.outs), inputs)
         ids = self._ids(res, entry)
-        assert leftover is None or adoptable, (
-            f"create of {res.label} ({inputs}) succeeded with {sorted(ids)}, but the interrupted create's "
-            f"{sorted(leftover.ids)} ({leftover.inputs}) cannot stand for it: it must refuse"
-        )
-        if leftover is not None:
+        if leftover is not None and adoptable:
             assert ids == leftover.ids, f"create of {res.label} did not adopt {sorted(leftover.ids)}: {sorted(ids)}"
             del self.leftovers[res.label]
             self._outcome("created by adopting an interrupted create")
+        elif leftover is not None:
+            # It cannot stand for these inputs: a new snapshot, then the leftover (this resource's own, never handed
+            # over) deleted once the new one was handed over.
+            assert not ids & before, f"create of {res.label} returned existing snapshots {sorted(ids & before)}"
+            self._leftover_deleted_after_hand_over(res, leftover, ids, mark)
+            del self.leftovers[res.label]
+            self.deleted_on_purpose |= leftover.ids
+            self._outcome("created, then the interrupted create's leftover deleted")
         else:
             assert not ids & before, f"create of {res.label} returned existing snapshots {sorted(ids & before)}"
             self._outcome("created")
         self._check_outputs(res, entry)
         note(f"{res.label} created: {sorted(ids)}")
         return entry
+
+    def _leftover_deleted_after_hand_over(self, res: Res, leftover: Leftover, ids: set[str], mark: int) -> None:
+        calls = [c for c in self.emulator.calls()[mark:] if c.mutating]
+        recorded = [i for i, c in enumerate(calls) if c.action == "CreateTags" and RECORDED in c.params.values()]
+        deleted = {c.params.get("SnapshotId"): i for i, c in enumerate(calls) if c.action == "DeleteSnapshot"}
+        assert recorded, f"create of {res.label} handed nothing over: {[c.action for c in calls]}"
+        for sid in leftover.ids:
+            assert sid in deleted, f"create of {res.label} ({sorted(ids)}) left the interrupted create's {sid}"
+            assert deleted[sid] > min(recorded), f"{sid} was deleted before the new snapshot was handed over"
 
     def _crash(self, res: Res, checked: dict[str, Any], mark: int) -> None:
         """Kill the host once the emulator has its create call: the host looks at the snapshot first a second after
