@@ -654,7 +654,7 @@ def test_up_then_preview_and_refresh_show_no_change_for_every_resource(
             """
         )
     )
-    strict(stack, emulator, pending_seconds=PENDING)
+    strict(stack, emulator, pending_seconds=PENDING, tag_delay=(8, 8))  # tags show well after the snapshots complete
 
     stack.up()
 
