@@ -48,7 +48,8 @@ class EbsSnapshotArgs(SnapshotArgs, total=False):
     import_snapshot_id: Annotated[
         pulumi.Input[str],
         Field(
-            "record this existing snapshot of `volume_id` instead of taking one (see import below)",
+            "record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it "
+            "(see import below)",
             rule=rules.snapshot_id,
             on_change="none",
         ),
