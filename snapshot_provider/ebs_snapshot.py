@@ -19,7 +19,7 @@ from snapshot_provider.args import AccountSelection, SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Field, Schema
+from snapshot_provider.schema import Field, Schema, both_set_and_different
 
 
 class EbsSnapshotArgs(SnapshotArgs, total=False):
@@ -48,10 +48,11 @@ class EbsSnapshotArgs(SnapshotArgs, total=False):
     import_snapshot_id: Annotated[
         pulumi.Input[str],
         Field(
-            "record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it "
-            "(see import below)",
+            "record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; "
+            "another id replaces (see import below)",
             rule=rules.snapshot_id,
             on_change="none",
+            replaces_when=both_set_and_different,  # another snapshot to record; removing it takes nothing
         ),
     ]
 

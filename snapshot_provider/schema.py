@@ -52,7 +52,7 @@ class Field:
     requires: str | None = None
     # Program-side default, computed from the other inputs when this one is unset (e.g. region from aws:region).
     program_default: Callable[[Mapping[str, Any]], Any] | None = None
-    # A change that replaces although the field is otherwise `state` (a role in another account).
+    # A change that replaces although the field is otherwise `state` or `none` (a role in another account).
     replaces_when: Callable[[Any, Any], bool] | None = None
     # Reason a change from old to new is refused (e.g. archive back to standard), or None.
     transition: Callable[[Any, Any], str | None] | None = None
@@ -150,11 +150,11 @@ class Schema:
         updates: list[str] = []
         for name, f in self.fields.items():
             old, new = olds.get(name, f.default), news.get(name, f.default)
-            if _same(old, new) or f.on_change == "none":
+            if _same(old, new):
                 continue
             if f.on_change == "replace" or (f.replaces_when and f.replaces_when(old, new)):
                 replaces.append(name)
-            else:
+            elif f.on_change != "none":
                 updates.append(name)
         replaces += extra_replaces
         # The new snapshot exists before the old one is deleted (the engine's default, stated for clarity).
@@ -266,6 +266,11 @@ _PLAIN_NAMES: dict[Any, str] = {Any: "any", float: "number", int: "integer", boo
 
 
 _WRAPPERS = (pulumi.Output, Awaitable)
+
+
+def both_set_and_different(old: Any, new: Any) -> bool:
+    """Another value where there was one: set for the first time or unset, the field changes nothing."""
+    return old is not None and new is not None and old != new
 
 
 def role_in_another_account(old: Any, new: Any) -> bool:

@@ -188,6 +188,7 @@ DIFF_CASES = [
     ("triggers", {"triggers": {"release": "v2"}}, True, ["triggers"]),
     ("internal urn (aliases, upgrades)", {"resource_urn": "urn:pulumi:other"}, False, []),
     ("tags removed", {"tags": None}, True, []),
+    ("import id set (after the create)", {"import_snapshot_id": "snap-01234567"}, False, []),
 ]
 
 
@@ -198,6 +199,12 @@ def test_diff_reports_replaces_and_updates_precisely(
     result = SCHEMA.diff(BASE, {**BASE, **change})
     assert result.changes is changes, case
     assert result.replaces == replaces, case
+
+
+def test_diff_another_import_id_replaces_and_removing_it_changes_nothing() -> None:
+    old = {**BASE, "import_snapshot_id": "snap-01234567"}
+    assert SCHEMA.diff(old, {**BASE, "import_snapshot_id": "snap-89abcdef"}).replaces == ["import_snapshot_id"]
+    assert SCHEMA.diff(old, BASE).changes is False
 
 
 def test_diff_same_account_role_change_does_not_replace() -> None:
