@@ -209,7 +209,7 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         super().__init__(*args, **kwargs)
         self.sequence = next(SEQUENCE)
         self.created_at = time.monotonic()
-        self.storage_tier = "standard"
+        self._storage_tier = "standard"
         self.restore: Restore | None = None
         # AWS fixes a snapshot's size when it is taken; resizing the volume later does not change it.
         self.fixed_volume_size: int = self.volume.size
@@ -266,9 +266,17 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
             return None
         return self.restore.expires_at()
 
+    @property
+    def storage_tier(self) -> str:
+        self._settle_restore()
+        return self._storage_tier
+
+    @storage_tier.setter
+    def storage_tier(self, tier: str) -> None:
+        self._storage_tier = tier
+
     def usable(self) -> bool:
         """Whether a volume can be made from it: in the standard tier, or temporarily restored and not expired."""
-        self._settle_restore()
         if self.storage_tier != "archive":
             return True
         return self.restore is not None and self.restore.finished() and not self.restore.expired()
@@ -278,7 +286,7 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         restore = self.restore
         if restore is not None and restore.finished() and (restore.permanent or restore.expired()):
             if restore.permanent:
-                self.storage_tier = "standard"
+                self._storage_tier = "standard"
             self.restore = None
 
     def completed_at(self) -> float:
@@ -303,7 +311,6 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
         if filter_name == "status":
             return self.status
         if filter_name == "storage-tier":
-            self._settle_restore()
             return self.storage_tier
         if filter_name == "volume-size":
             return self.volume_size
