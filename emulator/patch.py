@@ -24,6 +24,7 @@ MOTO_ORIGINALS: dict[str, Any] = {
     "TagBackend.create_tags": TagBackend.create_tags,
     "TagBackend.delete_tags": TagBackend.delete_tags,
     "EBSBackend.describe_snapshots": elastic_block_store.EBSBackend.describe_snapshots,
+    "ElasticBlockStore.describe_snapshots": ElasticBlockStore.describe_snapshots,
 }
 _installed = False
 
