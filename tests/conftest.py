@@ -139,7 +139,6 @@ class StrictEc2:
         longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
         self.monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", str(longest + 3))
         self.monkeypatch.setenv("SNAPSHOT_VOLUME_INTERVAL", str(now["snapshot_interval_per_volume"]))
-        self.monkeypatch.setenv("AWS_ENDPOINT_URL_STS", self.emulator.sts_url)
         return self.emulator
 
 
