@@ -98,8 +98,8 @@ class Gate:
                 others = max(0, self._pending.get(v, 0) - 1)  # this process's pending snapshots, besides this one
                 if code == TOO_MANY_PENDING and others:
                     self._allowed[v] = min(self._allowed.get(v, 1 << 30), others)
-                if code == RATE_LIMITED:  # a request made elsewhere: the next is 15 s from now
-                    self._next_turn[v] = max(self._next_turn.get(v, 0.0), self.clock() + self.spacing())
+                if code == RATE_LIMITED:  # EC2 has the limit, whatever the setting says: the next is 15 s from now
+                    self._next_turn[v] = max(self._next_turn.get(v, 0.0), self.clock() + max(self.spacing(), INTERVAL))
         self.release(volumes)
 
     def wait_for_room(self, volume_ids: Iterable[str], deadline: float, longest: float) -> None:

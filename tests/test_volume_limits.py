@@ -1,0 +1,62 @@
+"""The per-volume gate: requests for one volume spaced by EC2's interval, and held behind the pending snapshots EC2
+was seen to allow, within a deadline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from snapshot_provider.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
+
+VOLUME = "vol-01234567"
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def test_two_requests_for_one_volume_are_spaced_by_the_interval() -> None:
+    gate = Gate(interval=0.4)
+    said: list[str] = []
+    start = time.monotonic()
+    gate.turn([VOLUME], start + 10, said.append)
+    gate.turn([VOLUME], start + 10, said.append)
+    assert time.monotonic() - start >= 0.4
+    assert len(said) == 1 and "one request per volume every 0.4s" in said[0]
+
+
+def test_requests_for_other_volumes_are_not_held() -> None:
+    gate = Gate(interval=30)
+    start = time.monotonic()
+    gate.turn([VOLUME], start + 10, quiet)
+    gate.turn(["vol-89abcdef"], start + 10, quiet)
+    assert time.monotonic() - start < 1
+
+
+def test_a_turn_past_the_deadline_is_refused_and_not_counted() -> None:
+    gate = Gate(interval=30)
+    gate.turn([VOLUME], time.monotonic() + 10, quiet)
+    with pytest.raises(LimitWaitExpired):
+        gate.turn([VOLUME], time.monotonic() + 1, quiet)
+
+
+def test_once_ec2_refused_for_pending_snapshots_the_next_request_waits_for_one_to_complete() -> None:
+    gate = Gate(interval=0)
+    deadline = time.monotonic() + 10
+    gate.turn([VOLUME], deadline, quiet)  # ours, pending
+    gate.turn([VOLUME], deadline, quiet)  # the next one ...
+    gate.refused(TOO_MANY_PENDING, [VOLUME])  # ... refused: the volume allows one pending
+    said: list[str] = []
+    done = threading.Event()
+
+    def third() -> None:
+        gate.turn([VOLUME], deadline, said.append)
+        done.set()
+
+    threading.Thread(target=third, daemon=True).start()
+    assert not done.wait(0.3)  # held: one of ours is pending
+    gate.release([VOLUME])  # it completed
+    assert done.wait(5)
+    assert "pending snapshots of one volume" in said[0]
