@@ -604,7 +604,7 @@ def tidy(ec2: Any, urn: str | None, taken: Taken, leftovers: Leftovers) -> None:
         for leftover in left:
             doomed += [(s, leftover.reason) for s in still_left(ec2, leftover, urn) if s["SnapshotId"] not in keep]
     except SnapshotProviderError as error:
-        pulumi.log.warn(f"could not look for what earlier creates of this resource left: {error}")
+        say(urn, f"could not look for what earlier creates of this resource left: {error}")
     for snapshot, reason in {s["SnapshotId"]: (s, r) for s, r in doomed}.values():
         discard(ec2, urn, snapshot, reason)
 
@@ -643,12 +643,13 @@ def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str)
     try:
         snapshots.delete_snapshot(ec2, sid)
     except SnapshotInUse as in_use:
-        pulumi.log.warn(f"kept {sid}, made by an earlier create of this resource and never recorded: {in_use}")
+        say(urn, f"kept {sid}, made by an earlier create of this resource and never recorded: {in_use}")
         return
     except SnapshotProviderError as error:
-        pulumi.log.warn(
+        say(
+            urn,
             f"could not delete {sid}, made by an earlier create of this resource and never recorded ({reason}): "
-            f"{error}. The next create of this resource tries again, or delete it yourself."
+            f"{error}. The next create of this resource tries again, or delete it yourself.",
         )
         return
     say(urn, f"deleted {sid}: {reason}; this resource made it and nothing recorded it")

@@ -24,6 +24,8 @@ RATE_LIMITED = "SnapshotCreationPerVolumeRateExceeded"
 TOO_MANY_PENDING = "ConcurrentSnapshotLimitExceeded"
 PER_VOLUME_CODES = frozenset({RATE_LIMITED, TOO_MANY_PENDING})
 INTERVAL = 15.0  # seconds between two requests for one volume
+# EC2 counts the interval from when it received the last request, a little after this process sent it.
+MARGIN = 1.0
 # Longest single wait for room when the pending snapshots holding a volume's limit are not this process's (nothing
 # will wake the waiter): look again this often.
 RECHECK = 30.0
@@ -61,8 +63,9 @@ class Gate:
                     self._wait_until(min(deadline, now + RECHECK), deadline)
                     continue
                 go_at = max([now, *(self._next_turn.get(v, now) for v in volumes)])
+                spacing = self.spacing()
                 for v in volumes:
-                    self._next_turn[v] = go_at + self.spacing()
+                    self._next_turn[v] = go_at + spacing + (MARGIN if spacing else 0.0)
                     self._pending[v] = self._pending.get(v, 0) + 1
                 break
         wait = go_at - self.clock()

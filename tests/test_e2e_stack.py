@@ -171,8 +171,9 @@ def test_import_adopts_an_existing_snapshot_by_id(stack: PulumiStack, emulator: 
     assert mutating(emulator) == []
     [resource] = stack.resources()
     assert resource["id"] == snapshot_id
-    stack.run("destroy", "--yes")  # imported means managed: destroy deletes it
-    assert emulator.snapshots() == []
+    assert resource["outputs"]["imported"] is True
+    stack.run("destroy", "--yes")  # imported means the user's: destroy leaves it
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [snapshot_id]
 
 
 def test_killed_run_is_adopted_not_duplicated(stack: PulumiStack, emulator: Ec2Emulator) -> None:
