@@ -26,6 +26,7 @@ from moto.ec2.exceptions import InvalidSnapshotIdError
 from moto.ec2.models import amis, elastic_block_store
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
+from emulator import tiers
 from emulator.exceptions import IncorrectState, InvalidParameterValue, InvalidSnapshotInUse, InvalidSnapshotNotFound
 
 FAILED_STATE_MESSAGE = "Snapshot creation failed: the emulator was told to fail snapshots of {volume_id}"
@@ -307,7 +308,7 @@ def modify_snapshot_tier(backend: Any, snapshot_id: str, tier: str) -> EmulatedS
         raise IncorrectState(f"Snapshot {snapshot_id} is {snapshot.status}; only completed snapshots can be archived")
     if tier != "archive":
         raise InvalidParameterValue(f"Unsupported StorageTier {tier!r}: only 'archive' can be requested")
-    snapshot.storage_tier = "archive"
+    tiers.start_archival(snapshot)
     return snapshot
 
 

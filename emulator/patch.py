@@ -29,6 +29,8 @@ def install() -> None:
     ElasticBlockStore.describe_snapshots = responses.describe_snapshots  # type: ignore[method-assign]
     ElasticBlockStore.create_snapshots = responses.create_snapshots  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_tier = responses.modify_snapshot_tier  # type: ignore[attr-defined]
+    ElasticBlockStore.describe_snapshot_tier_status = responses.describe_snapshot_tier_status  # type: ignore[attr-defined]
+    ElasticBlockStore.restore_snapshot_tier = responses.restore_snapshot_tier  # type: ignore[attr-defined]
     AmisResponse.register_image = responses.register_image  # type: ignore[method-assign]
     _installed = True
 

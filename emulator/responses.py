@@ -10,7 +10,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
-from emulator import models
+from emulator import models, tiers
 
 
 def describe_snapshots(self: ElasticBlockStore) -> ActionResult:
@@ -47,6 +47,29 @@ def modify_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
     self.error_on_dryrun()
     snapshot = models.modify_snapshot_tier(self.ec2_backend, snapshot_id, tier)
     return ActionResult({"SnapshotId": snapshot.id, "TieringStartTime": snapshot.start_time})
+
+
+def describe_snapshot_tier_status(self: ElasticBlockStore) -> ActionResult:
+    self.error_on_dryrun()
+    statuses = tiers.describe_statuses(self.ec2_backend, self._filters_from_querystring())
+    return ActionResult({"SnapshotTierStatuses": statuses})
+
+
+def restore_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
+    snapshot_id = self._get_param("SnapshotId")
+    days = self._get_param("TemporaryRestoreDays")
+    permanent = _true(self._get_param("PermanentRestore", False))
+    self.error_on_dryrun()
+    snapshot = self.ec2_backend.get_snapshot(snapshot_id)
+    operation = tiers.restore(snapshot, int(days) if days is not None else None, permanent)
+    return ActionResult(
+        {
+            "SnapshotId": snapshot.id,
+            "RestoreStartTime": operation.started,
+            "RestoreDuration": operation.restore_days * 24 if operation.restore_days else None,
+            "IsPermanentRestore": permanent,
+        }
+    )
 
 
 def register_image(self: AmisResponse) -> ActionResult:

@@ -23,7 +23,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import models, patch
+from emulator import models, patch, tiers
 from emulator.calls import Call, CallLog
 from emulator.faults import DROP, FaultInjector, Faults, error_for
 from emulator.world import World, export_world, seed_instance, seed_volumes, seed_world, snapshot_summaries
@@ -80,17 +80,21 @@ class Ec2Emulator:
 
     # --- settings ---------------------------------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
-        """Set snapshot behaviour (`models.SnapshotBehaviour` fields) and faults (`Faults` fields) by name."""
+        """Set snapshot behaviour (`models.SnapshotBehaviour` fields), faults (`Faults` fields) and tiering times
+        (`tiers.TierTimes` fields) by name."""
         behaviour_settings = {f.name for f in fields(models.SnapshotBehaviour)}
         fault_settings = {f.name for f in fields(Faults)}
-        unknown = sorted(set(settings) - behaviour_settings - fault_settings)
+        tier_settings = {f.name for f in fields(tiers.TierTimes)}
+        unknown = sorted(set(settings) - behaviour_settings - fault_settings - tier_settings)
         if unknown:
-            known = ", ".join(sorted(behaviour_settings | fault_settings))
+            known = ", ".join(sorted(behaviour_settings | fault_settings | tier_settings))
             raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {known})")
         for name, value in settings.items():
             if name == "seed":  # one seed for both random choices: which calls fault, which snapshots fail
                 self.injector.reseed(value)
                 models.BEHAVIOUR.reseed(value)
+            elif name in tier_settings:
+                setattr(tiers.TIMES, name, value)
             elif name in behaviour_settings:
                 setattr(models.BEHAVIOUR, name, set(value) if name == "fail_volume_ids" else value)
             else:
@@ -101,6 +105,7 @@ class Ec2Emulator:
         get_backend("ec2").reset()
         get_backend("sts").reset()
         models.reset()
+        tiers.reset()
         self.injector = FaultInjector()
         self.log.clear()
 
@@ -160,7 +165,9 @@ class Ec2Emulator:
         return models.peak_pending(self.pending_intervals().values())
 
     def ec2_backend(self, region: str | None = None) -> Any:
-        return get_backend("ec2")[DEFAULT_ACCOUNT_ID][region or self.region]
+        backend = get_backend("ec2")[DEFAULT_ACCOUNT_ID][region or self.region]
+        tiers.settle(backend)  # tiering follows the clock
+        return backend
 
     # --- WSGI -------------------------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -169,6 +176,7 @@ class Ec2Emulator:
         body = _read_body(environ)
         params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         action = params.get("Action", "")
+        self.ec2_backend()  # settles the snapshots' tiers before the request sees them
         fault = self.injector.choose(action)
         call = self.log.record(action, params, fault)
         error = error_for(fault, action)

@@ -41,6 +41,10 @@ class SnapshotInUse(SnapshotProviderError):
     """DeleteSnapshot refused because an AMI uses the snapshot."""
 
 
+class SnapshotHeld(SnapshotProviderError):
+    """A VolumeRemoval's undo restores from the snapshot: it is not deleted or archived (see `holds`)."""
+
+
 THROTTLING_CODES = {
     "RequestLimitExceeded",
     "Throttling",
