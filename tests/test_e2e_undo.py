@@ -70,7 +70,9 @@ def test_one_destroy_restores_the_volume_then_deletes_the_snapshot_given_as_a_pl
         pulumi.export("snapshot_id", snapshot.snapshot_id)
         undo_source = pulumi.Config().get("undo_snapshot")  # from config: nothing ties the two in the engine
         if undo_source:
-            VolumeRemoval("stray", volume_id={volume_id!r}, snapshot_id=undo_source, confirm_delete_volume={volume_id!r})
+            VolumeRemoval(
+                "stray", volume_id={volume_id!r}, snapshot_id=undo_source, confirm_delete_volume={volume_id!r}
+            )
         """
     )
     stack.up()
