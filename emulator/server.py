@@ -23,7 +23,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import models, patch, tiers
+from emulator import models, patch, strict, tiers
 from emulator.calls import Call, CallLog
 from emulator.faults import DROP, FaultInjector, Faults, error_for
 from emulator.world import World, export_world, seed_instance, seed_volumes, seed_world, snapshot_summaries
@@ -80,31 +80,41 @@ class Ec2Emulator:
 
     # --- settings ---------------------------------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
-        """Set snapshot behaviour (`models.SnapshotBehaviour` fields), faults (`Faults` fields) and tiering times
-        (`tiers.TierTimes` fields) by name."""
+        """Set snapshot behaviour (`models.SnapshotBehaviour` fields), faults (`Faults` fields), tiering times
+        (`tiers.TierTimes` fields) and the strict EC2 mode (`strict=True/False`, then any `strict.StrictSettings` field)
+        by name. Checked whole first: an unknown name or a bad value raises ValueError and changes nothing."""
         behaviour_settings = {f.name for f in fields(models.SnapshotBehaviour)}
         fault_settings = {f.name for f in fields(Faults)}
         tier_settings = {f.name for f in fields(tiers.TierTimes)}
-        unknown = sorted(set(settings) - behaviour_settings - fault_settings - tier_settings)
+        strict_settings = strict.SETTING_NAMES | {"strict"}
+        unknown = sorted(set(settings) - behaviour_settings - fault_settings - tier_settings - strict_settings)
         if unknown:
-            known = ", ".join(sorted(behaviour_settings | fault_settings | tier_settings))
+            known = ", ".join(sorted(behaviour_settings | fault_settings | tier_settings | strict_settings))
             raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {known})")
+        strict.apply({k: v for k, v in settings.items() if k in strict_settings})
         for name, value in settings.items():
-            if name == "seed":  # one seed for both random choices: which calls fault, which snapshots fail
+            if name == "seed":  # one seed for every random choice: faults, failing snapshots, delays
                 self.injector.reseed(value)
                 models.BEHAVIOUR.reseed(value)
             elif name in tier_settings:
                 setattr(tiers.TIMES, name, value)
             elif name in behaviour_settings:
                 setattr(models.BEHAVIOUR, name, set(value) if name == "fail_volume_ids" else value)
-            else:
+            elif name in fault_settings:
                 setattr(self.faults, name, value)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting's current value: snapshot behaviour, faults and the strict mode's knobs, as JSON-ready data."""
+        behaviour = {f.name: getattr(models.BEHAVIOUR, f.name) for f in fields(models.SnapshotBehaviour)}
+        behaviour["fail_volume_ids"] = sorted(behaviour["fail_volume_ids"])
+        return {**behaviour, **asdict(self.faults), **asdict(tiers.TIMES), **strict.SETTINGS.as_plain()}
 
     def reset(self) -> None:
         """Forget every resource, call and setting."""
         get_backend("ec2").reset()
         get_backend("sts").reset()
         models.reset()
+        strict.reset()
         tiers.reset()
         self.injector = FaultInjector()
         self.log.clear()
@@ -223,6 +233,7 @@ CONTROL_ENDPOINTS = frozenset(
         "mutating-calls",
         "clear-calls",
         "configure",
+        "settings",
         "reset",
         "seed-volumes",
         "seed-instance",

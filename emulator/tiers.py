@@ -11,21 +11,22 @@ ModifySnapshotTier, RestoreSnapshotTier, DescribeSnapshotTierStatus):
   is archived again. On a temporarily restored snapshot the same call changes the period or makes it permanent.
 - `DescribeSnapshotTierStatus` reports each snapshot's last tiering operation (`LastTieringOperationStatus`).
 
-The durations are settings (`archive_seconds`, `tier_restore_seconds`; 0, the default, is at once). Snapshots' tiers
-follow the clock: `settle` brings every snapshot with an operation under way to where the clock says it is, and the
-server calls it before serving each request.
+How long a restore takes is the strict mode's `restore_seconds` (drawn in [lo, hi] per request; strict: 24 to 72 h);
+how long archiving takes is `archive_seconds` here (0, the default: at once). Both run on the strict mode's clock
+(`strict.CLOCK`: `advance_clock` steps over a 24 h restore). Snapshots' tiers follow that clock: `settle` brings every
+snapshot with an operation under way to where the clock says it is, and the server calls it before each request.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.core.utils import utcnow
-
+from emulator import strict
 from emulator.exceptions import IncorrectState, InvalidParameterValue
 
 ARCHIVAL = "archival"
@@ -36,10 +37,9 @@ STATUS_FILTERS = ("snapshot-id", "volume-id", "last-tiering-operation")
 
 @dataclass
 class TierTimes:
-    """How long tiering operations take, in seconds (0: at once)."""
+    """How long archiving takes, in seconds (0: at once); a restore's time is `strict.SETTINGS.restore_seconds`."""
 
     archive_seconds: float = 0.0
-    tier_restore_seconds: float = 0.0
 
 
 @dataclass
@@ -77,6 +77,18 @@ class Operation:
 TIMES = TierTimes()
 _operations: dict[str, Operation] = {}
 _lock = threading.Lock()
+_rng = random.Random(0)
+
+
+def now() -> datetime:
+    """The strict mode's clock as naive UTC, as moto keeps times."""
+    return datetime.fromtimestamp(strict.CLOCK.wall(), UTC).replace(tzinfo=None)
+
+
+def _restore_seconds() -> float:
+    lo, hi = strict.SETTINGS.restore_seconds
+    with _lock:
+        return _rng.uniform(lo, hi)
 
 
 def reset() -> None:
@@ -84,12 +96,13 @@ def reset() -> None:
     TIMES = TierTimes()
     with _lock:
         _operations.clear()
+        _rng.seed(0)
 
 
 def start_archival(snapshot: Any) -> None:
     """ModifySnapshotTier to `archive` (the model has checked the snapshot is completed)."""
     with _lock:
-        _operations[snapshot.id] = Operation(ARCHIVAL, utcnow(), TIMES.archive_seconds)
+        _operations[snapshot.id] = Operation(ARCHIVAL, now(), TIMES.archive_seconds)
     settle_one(snapshot)
 
 
@@ -99,19 +112,20 @@ def restore(snapshot: Any, temporary_days: int | None, permanent: bool) -> Opera
         raise InvalidParameterValue("Specify either TemporaryRestoreDays or PermanentRestore=true, not both")
     if temporary_days is not None and not 1 <= temporary_days <= 180:
         raise InvalidParameterValue(f"TemporaryRestoreDays must be between 1 and 180, got {temporary_days}")
-    now = utcnow()
+    at = now()
+    seconds = _restore_seconds()
     with _lock:
         current = _operations.get(snapshot.id)
         kind = PERMANENT_RESTORE if permanent else TEMPORARY_RESTORE
-        if current is not None and current.kind != ARCHIVAL and now < current.ends:
+        if current is not None and current.kind != ARCHIVAL and at < current.ends:
             raise IncorrectState(f"Snapshot {snapshot.id} is already being restored from the archive tier")
-        restored = current is not None and current.kind == TEMPORARY_RESTORE and current.tier(now) == "standard"
+        restored = current is not None and current.kind == TEMPORARY_RESTORE and current.tier(at) == "standard"
         if restored:  # a temporary restore: a new period, or permanent, from now on
-            operation = Operation(kind, now, 0.0, temporary_days)
-        elif _tier(snapshot, current, now) != "archive":
+            operation = Operation(kind, at, 0.0, temporary_days)
+        elif _tier(snapshot, current, at) != "archive":
             raise IncorrectState(f"Snapshot {snapshot.id} is not in the archive tier")
         else:
-            operation = Operation(kind, now, TIMES.tier_restore_seconds, temporary_days)
+            operation = Operation(kind, at, seconds, temporary_days)
         _operations[snapshot.id] = operation
     settle_one(snapshot)
     return operation
@@ -136,8 +150,7 @@ def settle_one(snapshot: Any) -> None:
         operation = _operations.get(snapshot.id)
     if operation is None:
         return
-    now = utcnow()
-    snapshot.storage_tier = operation.tier(now)
+    snapshot.storage_tier = operation.tier(now())
     snapshot.restore_expiry_time = operation.restore_expiry() if snapshot.storage_tier == "standard" else None
 
 
@@ -154,13 +167,13 @@ def status_of(snapshot: Any) -> dict[str, Any]:
         "StorageTier": snapshot.storage_tier,
     }
     if operation is not None:
-        now = utcnow()
+        at = now()
         entry.update(
             LastTieringStartTime=operation.started,
-            LastTieringProgress=100 if now >= operation.ends else 0,
-            LastTieringOperationStatus=operation.status(now),
+            LastTieringProgress=100 if at >= operation.ends else 0,
+            LastTieringOperationStatus=operation.status(at),
         )
-        if operation.kind == ARCHIVAL and now >= operation.ends:
+        if operation.kind == ARCHIVAL and at >= operation.ends:
             entry["ArchivalCompleteTime"] = operation.ends
         if operation.restore_expiry() is not None:
             entry["RestoreExpiryTime"] = operation.restore_expiry()

@@ -424,7 +424,7 @@ def test_undo_from_an_archived_snapshot_starts_a_tier_restore_and_the_next_undo_
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str
 ) -> None:
     created = provider.create(removal_props(volume_id, snapshot_id))
-    emulator.configure(tier_restore_seconds=1.0)
+    emulator.configure(restore_seconds=1.0)
     ec2(emulator).modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")  # the user archived it
     with pytest.raises(SnapshotProviderError, match="temporary restore") as archived:
         provider.delete(created.id, created.outs)
