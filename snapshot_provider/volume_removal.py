@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Required, Unpack, overload
 
 import pulumi
@@ -428,13 +429,22 @@ def _undo_source(ec2: Any, account: AccountSelection, account_id: str, props: Ma
             f"{props.get(URN_INPUT) or '<this resource URN>'}` lets the stack be destroyed."
         )
     if snapshot.get("StorageTier") == "archive":
-        _restore_tier(ec2, volume_id, snapshot_id)
+        status = _tier_status(ec2, snapshot_id)
+        if not _restored_for_now(status):
+            _restore_tier(ec2, volume_id, snapshot_id, status)
     return snapshot
 
 
-def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str) -> None:
+def _restored_for_now(status: Mapping[str, Any]) -> bool:
+    """An archived snapshot whose restore finished and has not expired: a volume can be made from it."""
+    if status.get("LastTieringOperationStatus") not in ("temporary-restore-completed", "permanent-restore-completed"):
+        return False
+    expiry = status.get("RestoreExpiryTime")
+    return expiry is None or snapshots.aware(expiry) > datetime.now(UTC)
+
+
+def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[str, Any]) -> None:
     """The undo source was archived by hand: start a temporary restore (unless one runs) and say when to come back."""
-    status = _tier_status(ec2, snapshot_id)
     running = str(status.get("LastTieringOperationStatus") or "").endswith("restore-in-progress")
     if running:
         started = f"a restore from the archive tier has been running since {status.get('LastTieringStartTime')}"

@@ -37,11 +37,7 @@ def test_the_record_is_cut_into_tag_values_ec2_accepts_and_read_back_whole() -> 
     assert holder_of(aws(tags)) == "vol-0123456789abcdef0"
 
 
-@given(
-    st.dictionaries(
-        st.text(min_size=1, max_size=128), st.text(max_size=256), max_size=48
-    )
-)
+@given(st.dictionaries(st.text(min_size=1, max_size=128), st.text(max_size=256), max_size=48))
 def test_any_volume_tags_survive_the_round_trip(volume_tags: dict[str, str]) -> None:
     tags = hold_tags("vol-0123456789abcdef0", {**RECORD, "volume_tags": volume_tags})
     assert all(len(v) <= MAX_TAG_VALUE for v in tags.values())
