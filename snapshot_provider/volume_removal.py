@@ -98,6 +98,8 @@ SAY_EVERY = 60.0
 # The restored volume carries `restored-from` and the managed tag besides the original's tags.
 ADDED_VOLUME_TAGS = 2
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
+# A deleted volume is listed as `deleting` for a while, then as `deleted` or not at all.
+GONE = ("deleting", "deleted")
 
 
 def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
@@ -157,7 +159,7 @@ class VolumeRemovalProvider(ResourceProvider):
         ec2 = aws.client(account)
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         volume = _describe_volume(ec2, volume_id)
-        if volume is None:
+        if volume is None or volume["State"] in GONE:
             record = _interrupted_removal(ec2, account, volume_id, snapshot_id)
             say(inputs, f"volume {volume_id} was deleted by an interrupted run; its restore record is on {snapshot_id}")
             return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at")))
@@ -265,8 +267,7 @@ def _refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -
 
 def _require_undo_source(ec2: Any, volume_id: str, snapshot_id: str, prefix: str) -> dict[str, Any]:
     """The snapshot, if the undo can restore the volume from it now and later; else a refusal starting `prefix`."""
-    with aws_errors("reading the snapshot (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
-        snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
+    snapshot = _find_snapshot(ec2, snapshot_id)
     if snapshot is None or snapshot["VolumeId"] != volume_id:
         raise SnapshotProviderError(f"{prefix}: {snapshot_id} is not a snapshot of it")
     if snapshot["State"] != "completed":
@@ -359,7 +360,7 @@ def _delete_volume(account: AccountSelection, volume_id: str) -> None:
 
     def gone() -> bool | None:
         volume = _describe_volume(ec2, volume_id)
-        return True if volume is None or volume["State"] in ("deleting", "deleted") else None
+        return True if volume is None or volume["State"] in GONE else None
 
     snapshots.create_once(delete, gone, "deleting the volume (ec2:DeleteVolume)", volume_id=volume_id)
 
@@ -469,7 +470,7 @@ def _find_restored(ec2: Any, volume_id: str) -> str | None:
     """The volume an earlier undo of this removal made (tagged with it), if any."""
     with aws_errors("looking for a volume restored earlier (ec2:DescribeVolumes)", volume_id=volume_id):
         volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{holds.RESTORED_TAG}", "Values": [volume_id]}])
-    usable = [v for v in volumes.get("Volumes", []) if v["State"] not in ("deleting", "deleted", "error")]
+    usable = [v for v in volumes.get("Volumes", []) if v["State"] not in (*GONE, "error")]
     failed = [v["VolumeId"] for v in volumes.get("Volumes", []) if v["State"] == "error"]
     if not usable and failed:
         raise SnapshotProviderError(

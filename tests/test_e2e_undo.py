@@ -7,18 +7,23 @@ what the emulator holds afterwards (volumes, snapshots, their tags) and the orde
   that one needs the other): one `destroy` restores the volume, and only then deletes the snapshot;
 - an encrypted volume with its own KMS key, removed and restored by ReversibleVolumeCleanup: the restored volume has
   the key, size, type, performance and tags of the original;
-- a destroy that fails after the volume was restored, then another: exactly one restored volume.
+- a destroy that fails after the volume was restored, or is killed right after CreateVolume, then another: exactly
+  one restored volume.
+
+All of it with the emulator in its strict EC2 mode: new volumes, snapshots and tags are listed with a delay, STS has
+its own endpoint, API calls are throttled, CreateVolume honours client tokens.
 """
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
@@ -34,10 +39,12 @@ def bin_dir() -> Path:
 
 @pytest.fixture
 def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
-    emulator.configure(pending_seconds=1.0)
+    emulator.configure(pending_seconds=1.0, strict=True)
 
     def make(body: str) -> PulumiStack:
+        emulator.settle()  # the user's volumes were there long before: not new to EC2's listings
         stack = PulumiStack(tmp_path, bin_dir, emulator.url, program="import pulumi\n" + textwrap.dedent(body))
+        stack.env["AWS_ENDPOINT_URL_STS"] = emulator.sts_url
         stack.config(**{"aws:region": REGION})
         return stack
 
@@ -49,7 +56,8 @@ def ec2(emulator: Ec2Emulator) -> Any:
 
 
 def restored(emulator: Ec2Emulator, volume_id: str) -> list[dict[str, Any]]:
-    """The volumes restored for the removal of `volume_id`, as DescribeVolumes shows them."""
+    """The volumes restored for the removal of `volume_id`, as DescribeVolumes shows them once listed."""
+    emulator.settle()
     found = ec2(emulator).describe_volumes(Filters=[{"Name": f"tag:{RESTORED_TAG}", "Values": [volume_id]}])
     return list(found["Volumes"])
 
@@ -80,6 +88,7 @@ def test_one_destroy_restores_the_volume_then_deletes_the_snapshot_given_as_a_pl
     stack.config(undo_snapshot=snapshot_id)
     stack.up()
     assert volume_id not in emulator.ec2_backend().volumes
+    emulator.settle()
     held = tags(ec2(emulator).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0])
     assert held[HOLD_TAG] == volume_id
 
@@ -162,4 +171,47 @@ def test_a_destroy_that_failed_after_the_restore_and_another_restore_exactly_one
     [volume] = restored(emulator, volume_id)
     assert volume["State"] == "available"
     assert len(emulator.mutating_calls("CreateVolume")) == 1
+    assert emulator.snapshots() == []
+
+
+def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly_one_volume(
+    new_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
+    stack = new_stack(
+        f"""
+        from snapshot_provider import EbsSnapshot, VolumeRemoval
+
+        snapshot = EbsSnapshot("before-removal", volume_id={volume_id!r})
+        VolumeRemoval(
+            "stray",
+            volume_id={volume_id!r},
+            snapshot_id=snapshot.id,
+            confirm_delete_volume={volume_id!r},
+            opts=pulumi.ResourceOptions(depends_on=[snapshot]),
+        )
+        """
+    )
+    stack.up()
+    # A new volume stays unlisted for 10 s: the undo is waiting for it when the destroy is killed.
+    emulator.configure(listing_delay=[10, 10])
+    destroy = subprocess.Popen(
+        ["pulumi", "destroy", "--yes", "--non-interactive"],
+        cwd=stack.project_dir,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: emulator.calls("CreateVolume"), timeout=120)
+    kill_tree(destroy.pid)
+    destroy.wait()
+    assert len(emulator.mutating_calls("CreateVolume")) == 1 and not emulator.calls("DeleteSnapshot")
+
+    stack.run("cancel", "--yes")  # the killed run left the stack locked
+    stack.run("destroy", "--yes")
+
+    [volume] = restored(emulator, volume_id)
+    assert volume["State"] == "available" and tags(volume)["team"] == "data"
+    tokens = {c.params["ClientToken"] for c in emulator.calls("CreateVolume")}
+    assert len(tokens) == 1  # the second destroy asked again with the same token, or found the volume by its tag
     assert emulator.snapshots() == []

@@ -61,8 +61,19 @@ def exists(emulator: Ec2Emulator, snapshot_id: str) -> bool:
     return snapshot_id in emulator.ec2_backend().snapshots
 
 
+@pytest.fixture(params=["lenient", "strict"], autouse=True)
+def mode(request: pytest.FixtureRequest, emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs against the emulator as it was and in its strict EC2 mode (listing and tag delays, STS on its
+    own endpoint, throttling, client tokens): the undo must work with EC2's eventual consistency."""
+    if request.param == "strict":
+        emulator.configure(strict=True)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.sts_url)
+    return str(request.param)
+
+
 @pytest.fixture
 def snapshot_id(emulator: Ec2Emulator, volume_id: str) -> str:
+    emulator.settle()  # the volume was there long before (a seeded one is new to the strict mode's listings)
     return str(EbsSnapshotProvider().create(snapshot_props(volume_id)).id)
 
 
@@ -216,6 +227,7 @@ def test_undo_restores_the_volume_from_the_snapshot_and_releases_the_hold(
 ) -> None:
     created = provider.create(removal_props(volume_id, snapshot_id))
     provider.delete(created.id, created.outs)
+    emulator.settle()  # the restored volume's tags, listed with EC2's delay
     restored = ec2(emulator).describe_volumes(Filters=[{"Name": "tag:restored-from", "Values": [volume_id]}])
     [volume] = restored["Volumes"]
     assert (volume["Size"], volume["AvailabilityZone"], volume["SnapshotId"]) == (8, "us-east-1a", snapshot_id)
@@ -236,10 +248,12 @@ def test_undo_restores_an_encrypted_volume_with_its_kms_key(emulator: Ec2Emulato
         KmsKeyId=KEY_ARN,
         TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "db-data"}]}],
     )["VolumeId"]
+    emulator.settle()  # an existing volume, not one EC2 is still listing
     snapshot_id = EbsSnapshotProvider().create(snapshot_props(volume_id)).id
     created = provider.create(removal_props(volume_id, snapshot_id))
     assert created.outs["kms_key_id"] == KEY_ARN
     provider.delete(created.id, created.outs)
+    emulator.settle()
     [volume] = client.describe_volumes(Filters=[{"Name": "tag:restored-from", "Values": [volume_id]}])["Volumes"]
     assert (volume["Encrypted"], volume["KmsKeyId"]) == (True, KEY_ARN)
     assert (volume["Size"], volume["VolumeType"], volume["Iops"], volume["Throughput"]) == (20, "gp3", 4000, 250)
@@ -359,11 +373,16 @@ def series_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
 
 def test_a_series_neither_prunes_nor_archives_a_snapshot_a_removal_holds(emulator: Ec2Emulator, volume_id: str) -> None:
     series = SnapshotSeriesProvider()
+    emulator.settle()
     inputs = series_props(volume_id, trigger="day-1")
     created = series.create(inputs)
-    held = created.outs["snapshot_id"]
+    [held] = [s["snapshot_id"] for s in emulator.snapshots()]
+    emulator.advance_clock(15)  # EC2 takes one snapshot of a volume per 15 s (strict mode)
+    emulator.settle()  # a series finds its snapshots by tag: listed with EC2's delay
     outs = series.update(created.id, created.outs, {**inputs, "trigger": "day-2"}).outs
+    emulator.settle()
     provider.create(removal_props(volume_id, held))  # the volume is gone; the series' older snapshot restores it
+    emulator.settle()
     pruning = {**inputs, "trigger": "day-2", "keep_last": 1}  # no new take (the volume is gone), a prune
     outs = series.update(created.id, outs, pruning).outs
     assert exists(emulator, held) and held not in outs["deleted"]
@@ -377,9 +396,11 @@ def test_a_series_destroy_fails_clearly_while_a_removal_holds_one_of_its_snapsho
     emulator: Ec2Emulator, volume_id: str, short_hold_wait: None
 ) -> None:
     series = SnapshotSeriesProvider()
+    emulator.settle()
     created = series.create(series_props(volume_id, trigger="day-1"))
-    held = created.outs["snapshot_id"]
+    [held] = [s["snapshot_id"] for s in emulator.snapshots()]
     provider.create(removal_props(volume_id, held))
+    emulator.settle()
     with pytest.raises(SnapshotProviderError, match=f"held by the removal of {volume_id}"):
         series.delete(created.id, created.outs)
     assert exists(emulator, held)
@@ -409,6 +430,7 @@ def test_a_snapshot_being_archived_is_refused_as_the_undo_source(
 def test_a_new_snapshot_id_moves_the_hold_and_an_archived_one_is_refused(
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str
 ) -> None:
+    emulator.advance_clock(15)  # EC2 takes one snapshot of a volume per 15 s (strict mode)
     earlier = str(ec2(emulator).create_snapshot(VolumeId=volume_id, Description="taken earlier")["SnapshotId"])
     created = provider.create(removal_props(volume_id, snapshot_id))
     updated = provider.update(created.id, created.outs, removal_props(volume_id, earlier)).outs
