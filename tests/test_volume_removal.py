@@ -314,16 +314,19 @@ def test_refresh_reports_restorable_while_the_snapshot_exists(
     assert provider.read(created.id, created.outs).outs["restorable"] is False
 
 
-def test_refresh_under_another_accounts_credentials_fails_instead_of_calling_the_undo_lost(
-    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+def test_refresh_and_undo_under_another_accounts_credentials_fail_instead_of_calling_the_snapshot_gone(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = provider.create(removal_props(volume_id, snapshot_id))
-    elsewhere = {**created.outs, "account_id": "210987654321"}  # state says the removal was made there
+    other = emulator.credentials("210987654321")  # there, the snapshot id is NotFound: not gone
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", other["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", other["aws_secret_access_key"])
+    with pytest.raises(SnapshotProviderError, match="210987654321") as refused:
+        provider.read(created.id, created.outs)
+    assert "123456789012" in str(refused.value)
     with pytest.raises(SnapshotProviderError, match="210987654321"):
-        provider.read(created.id, elsewhere)
-    with pytest.raises(SnapshotProviderError, match="210987654321"):
-        provider.delete(created.id, elsewhere)
-    assert not emulator.calls("CreateVolume")
+        provider.delete(created.id, created.outs)
+    assert not emulator.calls("CreateVolume") and exists(emulator, snapshot_id)
 
 
 # --- finding 2: the snapshot outlives the undo, whatever deletes it --------------------------------------------------
