@@ -7,6 +7,7 @@ encrypted volumes, lost answers, an undo run twice, and archived snapshots.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +76,13 @@ def mode(request: pytest.FixtureRequest, emulator: Ec2Emulator, monkeypatch: pyt
 def snapshot_id(emulator: Ec2Emulator, volume_id: str) -> str:
     emulator.settle()  # the volume was there long before (a seeded one is new to the strict mode's listings)
     return str(EbsSnapshotProvider().create(snapshot_props(volume_id)).id)
+
+
+@pytest.fixture
+def said(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """What the provider said next to the resource (outside the provider host, the engine's lines go to logging)."""
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    return caplog
 
 
 @pytest.fixture
@@ -331,7 +339,7 @@ def test_refresh_and_undo_under_another_accounts_credentials_fail_instead_of_cal
 
 # --- finding 2: the snapshot outlives the undo, whatever deletes it --------------------------------------------------
 def test_a_snapshot_delete_waits_for_the_undo_that_holds_it(
-    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, said: pytest.LogCaptureFixture
 ) -> None:
     snapshot_outs = EbsSnapshotProvider().read(snapshot_id, snapshot_props(volume_id)).outs
     removal = provider.create(removal_props(volume_id, snapshot_id))
@@ -346,6 +354,9 @@ def test_a_snapshot_delete_waits_for_the_undo_that_holds_it(
     assert not exists(emulator, snapshot_id)
     actions = [c.action for c in emulator.calls()]
     assert actions.index("DeleteSnapshot") > actions.index("CreateVolume")
+    lines = [r.getMessage() for r in said.records]
+    assert any(f"waiting to delete {snapshot_id} (held by the removal of {volume_id})" in line for line in lines)
+    assert any(f"restoring volume {volume_id} as vol-" in line for line in lines)
 
 
 def test_a_snapshot_delete_fails_clearly_while_a_removal_holds_it(
@@ -374,7 +385,9 @@ def series_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
     return SERIES_SCHEMA.stored(given)
 
 
-def test_a_series_neither_prunes_nor_archives_a_snapshot_a_removal_holds(emulator: Ec2Emulator, volume_id: str) -> None:
+def test_a_series_neither_prunes_nor_archives_a_snapshot_a_removal_holds(
+    emulator: Ec2Emulator, volume_id: str, said: pytest.LogCaptureFixture
+) -> None:
     series = SnapshotSeriesProvider()
     emulator.settle()
     inputs = series_props(volume_id, trigger="day-1")
@@ -390,6 +403,9 @@ def test_a_series_neither_prunes_nor_archives_a_snapshot_a_removal_holds(emulato
     outs = series.update(created.id, outs, pruning).outs
     assert exists(emulator, held) and held not in outs["deleted"]
     assert held in {s["snapshot_id"] for s in outs["snapshots"]}
+    assert any(
+        f"kept {held} instead of deleting it: the removal of {volume_id}" in r.getMessage() for r in said.records
+    )
     archiving = {**inputs, "trigger": "day-2", "archive_after_days": 0}
     outs = series.update(created.id, outs, archiving).outs
     assert held not in outs["archived"] and emulator.ec2_backend().snapshots[held].storage_tier == "standard"
