@@ -219,9 +219,17 @@ class VolumeRemovalProvider(ResourceProvider):
                     f"--snapshot-id {snapshot_id} ...), then remove this resource with `pulumi state delete`."
                 )
             restored = _create_restored(account, volume_id, snapshot_id, record)
+            try:
+                _wait_available(ec2, restored, props)
+            except _RestoredVolumeGone:
+                # The token's volume was deleted since (by hand, between two runs): EC2 keeps answering the token
+                # with it. A token of its own, derived from the dead volume, makes one new volume, once.
+                say(props, f"{restored}, restored earlier for volume {volume_id}, was deleted since: restoring again")
+                restored = _create_restored(account, volume_id, snapshot_id, record, after=restored)
+                _wait_available(ec2, restored, props)
         else:
             say(props, f"found {restored}, restored for volume {volume_id} by an earlier run: not creating another")
-        _wait_available(ec2, restored, props)
+            _wait_available(ec2, restored, props)
         holds.release(ec2, snapshot_id, volume_id)
         pulumi.log.info(f"restored volume {volume_id} from {snapshot_id} as {restored}")
 
@@ -480,12 +488,16 @@ def _find_restored(ec2: Any, volume_id: str) -> str | None:
     return str(usable[0]["VolumeId"]) if usable else None
 
 
-def client_token(volume_id: str, snapshot_id: str) -> str:
-    """The same for every attempt of one removal's undo (at most 64 ASCII characters)."""
-    return "undo-" + hashlib.sha256(f"{volume_id}/{snapshot_id}".encode()).hexdigest()[:40]
+def client_token(volume_id: str, snapshot_id: str, after: str | None = None) -> str:
+    """The same for every attempt of one removal's undo (at most 64 ASCII characters); `after` a restored volume
+    deleted since, another one, the same every time."""
+    key = f"{volume_id}/{snapshot_id}" + (f"/after/{after}" if after else "")
+    return "undo-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def restore_request(volume_id: str, snapshot_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+def restore_request(
+    volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
+) -> dict[str, Any]:
     """CreateVolume's parameters for the restored volume (pure)."""
     tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, holds.RESTORED_TAG: volume_id}
     request: dict[str, Any] = {
@@ -493,7 +505,7 @@ def restore_request(volume_id: str, snapshot_id: str, record: Mapping[str, Any])
         "AvailabilityZone": record["availability_zone"],
         "Size": int(record["size"]),  # numbers come back from Pulumi state as floats
         "VolumeType": record["volume_type"],
-        "ClientToken": client_token(volume_id, snapshot_id),
+        "ClientToken": client_token(volume_id, snapshot_id, after),
         "TagSpecifications": [
             {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
         ],
@@ -512,10 +524,12 @@ def restore_request(volume_id: str, snapshot_id: str, record: Mapping[str, Any])
     return request
 
 
-def _create_restored(account: AccountSelection, volume_id: str, snapshot_id: str, record: Mapping[str, Any]) -> str:
+def _create_restored(
+    account: AccountSelection, volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
+) -> str:
     """CreateVolume with the removal's client token: a retry after a lost answer returns the same volume, and one
     that finds it by its tag first makes none."""
-    request = restore_request(volume_id, snapshot_id, record)
+    request = restore_request(volume_id, snapshot_id, record, after)
     once = aws.client(account, single_attempt=True)
     ec2 = aws.client(account)
     return snapshots.create_once(
@@ -554,9 +568,9 @@ def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
     )
     if state in ("available", "in-use"):
         return
+    if state is None or state in GONE:
+        raise _RestoredVolumeGone(restored)
     again = "Run `pulumi destroy` again: the restored volume is found by its tag and waited for, not made again."
-    if state is None:
-        raise SnapshotProviderError(f"restored volume {restored} of {volume_id} is not listed by EC2. {again}")
     if state == "creating":
         raise SnapshotProviderError(
             f"restored volume {restored} of {volume_id} is still creating after "
@@ -566,6 +580,15 @@ def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
         f"restored volume {restored} of {volume_id} is {state}: EC2 could not create it. Delete it if it is still "
         f"there (aws ec2 delete-volume --volume-id {restored}), then run `pulumi destroy` again."
     )
+
+
+class _RestoredVolumeGone(SnapshotProviderError):
+    def __init__(self, restored: str) -> None:
+        super().__init__(
+            f"restored volume {restored} is gone (deleted, or never listed by EC2 within "
+            f"{progress.duration(LISTING_GRACE_SECONDS)}). Run `pulumi destroy` again: a volume it finds by its tag "
+            "is waited for, not made again."
+        )
 
 
 class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemoval"):

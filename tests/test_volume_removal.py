@@ -18,7 +18,7 @@ from emulator_helpers import wait_until
 
 from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider
+from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
@@ -282,6 +282,23 @@ def test_an_undo_run_again_after_failing_past_create_volume_restores_exactly_one
     emulator.configure(denied_actions=[])
     provider.delete(created.id, created.outs)
     assert len(restored_volumes(emulator, volume_id)) == 1
+    assert HOLD_TAG not in snapshot_tags(emulator, snapshot_id)
+
+
+def test_a_restored_volume_deleted_by_hand_between_two_undos_is_restored_again(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(volume_removal, "LISTING_GRACE_SECONDS", 3.0)  # not listed for 3 s: gone (default: minutes)
+    created = provider.create(removal_props(volume_id, snapshot_id))
+    emulator.configure(denied_actions=["DeleteTags"])
+    with pytest.raises(SnapshotProviderError):
+        provider.delete(created.id, created.outs)
+    [first] = restored_volumes(emulator, volume_id)
+    ec2(emulator).delete_volume(VolumeId=first["id"])  # someone cleans up "the duplicate"
+    emulator.configure(denied_actions=[])
+    provider.delete(created.id, created.outs)  # the client token alone would answer with the deleted volume
+    [again] = restored_volumes(emulator, volume_id)
+    assert again["id"] != first["id"]
     assert HOLD_TAG not in snapshot_tags(emulator, snapshot_id)
 
 
