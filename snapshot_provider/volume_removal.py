@@ -23,12 +23,14 @@ The undo must work whatever happens around it:
 from __future__ import annotations
 
 import hashlib
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Required, Unpack, overload
+from typing import Annotated, Any, Required, TypeVar, Unpack, overload
 
 import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -41,7 +43,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider import aws, holds, progress, rules, snapshots, waiting
 from snapshot_provider.args import AccountArgs, AccountSelection
-from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code
+from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code, explain, is_throttling
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
@@ -74,6 +76,7 @@ class VolumeRemovalArgs(AccountArgs, total=False):
     ]
 
 
+T = TypeVar("T")
 SCHEMA = Schema.of(VolumeRemovalArgs, URN_FIELD)
 # What is needed to bring the volume back, recorded before it is deleted (in state, and on the snapshot).
 RESTORE_KEYS = (
@@ -98,6 +101,7 @@ SAY_EVERY = 60.0
 # The restored volume carries `restored-from` and the managed tag besides the original's tags.
 ADDED_VOLUME_TAGS = 2
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
+ONCE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
 # A deleted volume is listed as `deleting` for a while, then as `deleted` or not at all.
 GONE = ("deleting", "deleted")
 
@@ -370,7 +374,29 @@ def _delete_volume(account: AccountSelection, volume_id: str) -> None:
         volume = _describe_volume(ec2, volume_id)
         return True if volume is None or volume["State"] in GONE else None
 
-    snapshots.create_once(delete, gone, "deleting the volume (ec2:DeleteVolume)", volume_id=volume_id)
+    _once(delete, gone, "deleting the volume (ec2:DeleteVolume)", volume_id=volume_id)
+
+
+def _once(call: Callable[[], T], find_done: Callable[[], T | None], doing: str, **context: Any) -> T:
+    """A call that must not be repeated blindly (CreateVolume, DeleteVolume), made with a client without retries:
+    throttled requests were refused, so they go again; after an ambiguous failure (5xx, dropped connection) the call
+    may have been carried out, so `find_done` looks first, and its result is the call's."""
+    for attempt in range(1, ONCE_ATTEMPTS + 1):
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as error:
+            ambiguous = isinstance(error, BotoCoreError) or (_status(error) >= 500 and not is_throttling(error))
+            if not (ambiguous or is_throttling(error)) or attempt == ONCE_ATTEMPTS:
+                raise SnapshotProviderError(explain(error, doing, **context)) from error
+            done = find_done() if ambiguous else None
+            if done is not None:
+                return done
+            time.sleep(min(10.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _interrupted_removal(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str) -> dict[str, Any]:
@@ -532,7 +558,7 @@ def _create_restored(
     request = restore_request(volume_id, snapshot_id, record, after)
     once = aws.client(account, single_attempt=True)
     ec2 = aws.client(account)
-    return snapshots.create_once(
+    return _once(
         lambda: str(once.create_volume(**request)["VolumeId"]),
         lambda: _find_restored(ec2, volume_id),
         "restoring the volume from its snapshot (ec2:CreateVolume)",
