@@ -38,7 +38,7 @@ HOLD_WAIT_ENV = "SNAPSHOT_HOLD_WAIT_SECONDS"
 DEFAULT_HOLD_WAIT = 900.0  # longer than an undo takes: its own wait for `available` is 10 minutes
 # EC2 lists a new tag with a delay; AWS advises retrying for up to a few minutes.
 TAG_VISIBLE_SECONDS = 120.0
-LOOK_EVERY = 5.0
+LOOK_EVERY = 2.0
 SAY_EVERY = 60.0
 
 Tags = Sequence[Mapping[str, str]]  # as EC2 returns them: [{"Key": ..., "Value": ...}]

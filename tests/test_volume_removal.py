@@ -67,7 +67,9 @@ def mode(request: pytest.FixtureRequest, emulator: Ec2Emulator, monkeypatch: pyt
     """Every test runs against the emulator as it was and in its strict EC2 mode (listing and tag delays, STS on its
     own endpoint, throttling, client tokens): the undo must work with EC2's eventual consistency."""
     if request.param == "strict":
-        emulator.configure(strict=True)
+        # EC2's delays, shorter than the strict mode's 1-5 s: the same behaviours, a test suite that stays quick.
+        delays = (0.5, 2.0)
+        emulator.configure(strict=True, listing_delay=delays, tag_delay=delays, deleted_listing_delay=delays)
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.sts_url)
     return str(request.param)
 
@@ -318,8 +320,9 @@ def test_lost_create_volume_answers_restore_exactly_one_volume(
 
 
 def test_undo_without_the_snapshot_says_what_happened_and_what_to_do(
-    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(volume_removal, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
     created = provider.create(removal_props(volume_id, snapshot_id))
     backend = emulator.ec2_backend()
     backend.snapshots.pop(snapshot_id)  # deleted behind the hold's back (another tool)
@@ -331,8 +334,9 @@ def test_undo_without_the_snapshot_says_what_happened_and_what_to_do(
 
 
 def test_refresh_reports_restorable_while_the_snapshot_exists(
-    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(volume_removal, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
     created = provider.create(removal_props(volume_id, snapshot_id))
     assert provider.read(created.id, created.outs).outs["restorable"] is True
     emulator.ec2_backend().snapshots.pop(snapshot_id)
