@@ -22,6 +22,15 @@ class RestoreVolumesArgs:
 
 
 class RestoreVolumes(pulumi.ComponentResource):
+    """One `aws.ebs.Volume` per original volume, from its snapshot, tagged `restored-from`; `volume_ids` maps each
+    original to its restored volume.
+
+    A restored volume is created from the snapshot once and then lives its own life: it gets attached and written
+    to. So a new snapshot id for it (the set replaced, a new take) is ignored (`ignore_changes`): EC2 cannot change a
+    volume's snapshot, and replacing the volume would throw away everything written since it was restored. To
+    restore from newer snapshots, add another RestoreVolumes beside this one: new volumes, the ones in use kept.
+    """
+
     volume_ids: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: RestoreVolumesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -36,7 +45,7 @@ class RestoreVolumes(pulumi.ComponentResource):
                 availability_zone=args.availability_zone,
                 type=args.volume_type,
                 tags={**args.tags, "restored-from": original},
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["snapshot_id"]),
             )
             self.volumes[original] = volume
             restored[original] = volume.id

@@ -37,7 +37,7 @@ from moto.ec2.exceptions import InvalidParameterDependency
 from moto.ec2.models import amis, elastic_block_store
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, generic_filter, get_prefix
 
-from emulator import index, strict
+from emulator import index, strict, tiers
 from emulator.consistency import VISIBILITY, not_found
 from emulator.exceptions import (
     ConcurrentSnapshotLimitExceeded,
@@ -650,8 +650,8 @@ def modify_snapshot_tier(backend: Any, snapshot_id: str, tier: str) -> EmulatedS
         raise IncorrectState(f"Snapshot {snapshot_id} is {snapshot.status}; only completed snapshots can be archived")
     if tier != "archive":
         raise InvalidParameterValue(f"Unsupported StorageTier {tier!r}: only 'archive' can be requested")
-    snapshot.storage_tier = "archive"
     snapshot.restore = None
+    tiers.start_archival(snapshot)  # archived at once, or after `archive_seconds`
     return snapshot
 
 

@@ -52,6 +52,7 @@ def install() -> None:
     ElasticBlockStore.create_snapshots = responses.create_snapshots  # type: ignore[method-assign]
     ElasticBlockStore.create_volume = responses.create_volume  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_tier = responses.modify_snapshot_tier  # type: ignore[attr-defined]
+    ElasticBlockStore.describe_snapshot_tier_status = responses.describe_snapshot_tier_status  # type: ignore[attr-defined]
     ElasticBlockStore.restore_snapshot_tier = responses.restore_snapshot_tier  # type: ignore[attr-defined]
     AmisResponse.register_image = responses.register_image  # type: ignore[method-assign]
     AmisResponse.describe_images = responses.describe_images  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from moto.ec2.responses.tags import TagResponse
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.sts.responses import TokenResponse
 
-from emulator import accounts, models, strict
+from emulator import accounts, models, strict, tiers
 from emulator.consistency import VISIBILITY
 
 
@@ -143,6 +143,12 @@ def modify_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
     self.error_on_dryrun()
     snapshot = models.modify_snapshot_tier(self.ec2_backend, snapshot_id, tier)
     return ActionResult({"SnapshotId": snapshot.id, "TieringStartTime": snapshot.start_time})
+
+
+def describe_snapshot_tier_status(self: ElasticBlockStore) -> ActionResult:
+    self.error_on_dryrun()
+    statuses = tiers.describe_statuses(self.ec2_backend, self._filters_from_querystring())
+    return ActionResult({"SnapshotTierStatuses": statuses})
 
 
 def register_image(self: AmisResponse) -> ActionResult:

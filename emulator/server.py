@@ -32,7 +32,7 @@ from moto.core.exceptions import ServiceException
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import consistency, models, patch, strict, throttling
+from emulator import consistency, models, patch, strict, throttling, tiers
 from emulator.accounts import CREDENTIALS, DEFAULT_ACCOUNT_ID
 from emulator.calls import Call, CallLog
 from emulator.exceptions import ExpiredToken, InvalidAction, RequestLimitExceeded, status_of
@@ -118,15 +118,17 @@ class Ec2Emulator:
 
     # --- settings ---------------------------------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
-        """Set snapshot behaviour (`models.SnapshotBehaviour` fields), faults (`Faults` fields) and the strict EC2 mode
-        (`strict=True/False`, then any `strict.StrictSettings` field) by name. The strict fields are checked whole
-        first: an unknown name or a bad value raises ValueError and changes nothing."""
+        """Set snapshot behaviour (`models.SnapshotBehaviour` fields), faults (`Faults` fields), archiving time
+        (`tiers.TierTimes` fields) and the strict EC2 mode (`strict=True/False`, then any `strict.StrictSettings` field)
+        by name. The strict fields are checked whole first: an unknown name or a bad value raises ValueError and
+        changes nothing."""
         behaviour_settings = {f.name for f in fields(models.SnapshotBehaviour)}
         fault_settings = {f.name for f in fields(Faults)}
+        tier_settings = {f.name for f in fields(tiers.TierTimes)}
         strict_settings = strict.SETTING_NAMES | {"strict"}
-        unknown = sorted(set(settings) - behaviour_settings - fault_settings - strict_settings)
+        unknown = sorted(set(settings) - behaviour_settings - fault_settings - tier_settings - strict_settings)
         if unknown:
-            known = ", ".join(sorted(behaviour_settings | fault_settings | strict_settings))
+            known = ", ".join(sorted(behaviour_settings | fault_settings | tier_settings | strict_settings))
             raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {known})")
         strict.apply({k: v for k, v in settings.items() if k in strict_settings})
         for name, value in settings.items():
@@ -134,6 +136,8 @@ class Ec2Emulator:
                 self.injector.reseed(value)
                 models.BEHAVIOUR.reseed(value)
                 consistency.VISIBILITY.reseed(value)
+            elif name in tier_settings:
+                setattr(tiers.TIMES, name, value)
             elif name in behaviour_settings:
                 setattr(models.BEHAVIOUR, name, set(value) if name == "fail_volume_ids" else value)
             elif name in fault_settings:
@@ -143,7 +147,7 @@ class Ec2Emulator:
         """Every setting's current value: snapshot behaviour, faults and the strict mode's knobs, as JSON-ready data."""
         behaviour = {f.name: getattr(models.BEHAVIOUR, f.name) for f in fields(models.SnapshotBehaviour)}
         behaviour["fail_volume_ids"] = sorted(behaviour["fail_volume_ids"])
-        return {**behaviour, **asdict(self.faults), **strict.SETTINGS.as_plain()}
+        return {**behaviour, **asdict(self.faults), **asdict(tiers.TIMES), **strict.SETTINGS.as_plain()}
 
     def reset(self) -> None:
         """Forget every resource, account, credential, call and setting (the strict mode goes back to off)."""
@@ -153,6 +157,7 @@ class Ec2Emulator:
         strict.reset()
         throttling.THROTTLE.clear()
         CREDENTIALS.clear()
+        tiers.reset()
         self.injector = FaultInjector()
         self.log.clear()
 
@@ -278,6 +283,7 @@ class Ec2Emulator:
         account = account_id or DEFAULT_ACCOUNT_ID
         if not (len(account) == 12 and account.isdigit()):
             raise ValueError(f"account_id must be 12 digits (got {account!r})")
+        tiers.settle()  # archiving follows the clock
         try:
             return get_backend("ec2")[account][region or self.region]
         except KeyError:
@@ -297,6 +303,7 @@ class Ec2Emulator:
         body = _read_body(environ)
         params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         action = params.get("Action", "")
+        tiers.settle()  # archiving follows the clock: settled before the request sees the snapshots
         caller = self._caller(environ, params)
         fault = self.injector.choose(action)
         call = self.log.record(

@@ -43,6 +43,10 @@ class SnapshotInUse(SnapshotProviderError):
 
 # Not here: SnapshotCreationPerVolumeRateExceeded and ConcurrentSnapshotLimitExceeded, per-volume limits that say
 # something about earlier requests (see `volume_limits`), not that the account's request rate is too high.
+class SnapshotHeld(SnapshotProviderError):
+    """A VolumeRemoval's undo restores from the snapshot: it is not deleted or archived (see `holds`)."""
+
+
 THROTTLING_CODES = {
     "RequestLimitExceeded",
     "Throttling",

@@ -61,7 +61,7 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, progress, rules, snapshots
+from snapshot_provider import aws, holds, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import (
     SnapshotFailed,
@@ -779,6 +779,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
+        holds.refuse_if_held(ec2, ids, "archive")
         for sid in ids:
             snapshots.archive(ec2, sid)
     found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
@@ -799,8 +800,10 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     account = AccountSelection.from_props(props)
     aws.ensure_allowed_account(account)
     ec2 = aws.client(account)
+    ids = kind.snapshot_ids(id_, props)
+    holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
     blocked = []
-    for sid in kind.snapshot_ids(id_, props):
+    for sid in ids:
         try:
             snapshots.delete_snapshot(ec2, sid)
         except SnapshotInUse as in_use:

@@ -47,7 +47,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, lifecycle, progress, retention, rules, snapshots
+from snapshot_provider import aws, holds, lifecycle, progress, retention, rules, snapshots
 from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors
@@ -402,18 +402,19 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     in_use: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> AMIs, kept
     failed: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # snapshot -> the removed volume whose undo needs it, kept
 
 
 def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
     """Carry out the plan. A failure is reported and the rest goes on: the new snapshot is taken, and the next run
     plans again from what is there."""
     ours = {s["SnapshotId"]: s for s in listing if owned(s, series_id)}
-    outcome = Outcome()
+    outcome = Outcome(held=held_by_removals(plan, listing))
     for decision in plan.held_back:
         for sid in decision.point.snapshot_ids:
             outcome.in_use[sid] = list(decision.point.used_by)
     for sid in _planned(plan, "archive", ours):
-        if ours[sid].get("StorageTier") == "archive":
+        if ours[sid].get("StorageTier") == "archive" or sid in outcome.held:
             continue
         try:
             snapshots.archive(ec2, sid)
@@ -421,6 +422,8 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
     for sid in _planned(plan, "delete", ours):
+        if sid in outcome.held:
+            continue
         try:
             snapshots.delete_snapshot(ec2, sid)
             outcome.deleted.append(sid)
@@ -431,6 +434,18 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
     return outcome
 
 
+def held_by_removals(plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Every member of a point to archive or delete that a VolumeRemoval's undo needs (a member held: the set is
+    kept whole) -> the removed volume (see `holds`)."""
+    held = holds.held_in(listing)
+    kept: dict[str, str] = {}
+    for point in [*plan.points("archive"), *plan.points("delete")]:
+        holders = [held[sid] for sid in point.snapshot_ids if sid in held]
+        if holders:
+            kept.update(dict.fromkeys(point.snapshot_ids, holders[0]))
+    return kept
+
+
 def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
     """What a run did, one line per point it changed or kept for an AMI."""
     lines = []
@@ -439,6 +454,12 @@ def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
         done = {"archive": outcome.archived, "delete": outcome.deleted}.get(d.action, [])
         if d.action != "keep" and any(sid in done for sid in ids):
             lines.append(f"{d.action}d {', '.join(ids)}: {d.reason}")
+        elif d.action != "keep" and any(sid in outcome.held for sid in ids):
+            volume = next(outcome.held[sid] for sid in ids if sid in outcome.held)
+            lines.append(
+                f"kept {', '.join(ids)} instead of {d.action[:-1]}ing it: the removal of {volume} restores the volume "
+                "from it on undo"
+            )
         elif d.held_back is not None or any(sid in outcome.in_use for sid in ids):
             amis = sorted({ami for sid in ids for ami in outcome.in_use.get(sid, [])})
             lines.append(
@@ -668,8 +689,10 @@ class SnapshotSeriesProvider(ResourceProvider):
         account = AccountSelection.from_props(props)
         aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
+        found = snapshots.find_tagged(ec2, SERIES_TAG, id_)
+        holds.wait_until_released(account, ec2, [s["SnapshotId"] for s in found], urn_of(props))
         blocked = []
-        for s in snapshots.find_tagged(ec2, SERIES_TAG, id_):
+        for s in found:
             try:
                 snapshots.delete_snapshot(ec2, s["SnapshotId"])
             except SnapshotInUse as in_use:

@@ -1,17 +1,36 @@
 """VolumeRemoval: delete an unattached EBS volume once its snapshot is completed, and restore it on delete (undo).
 
 Creating the resource deletes the volume; deleting the resource (`pulumi destroy`) re-creates the volume from the
-snapshot with its original size, type, performance, encryption, zone and tags. Guarded hard: only `available`
-volumes, only with `confirm_delete_volume` equal to the volume id, only when the snapshot of that volume completed.
+snapshot with its original size, type, performance, encryption (and KMS key), zone and tags. Guarded hard: only
+`available` volumes, only with `confirm_delete_volume` equal to the volume id, only when the snapshot of that volume
+completed and stays usable (not archived, not being archived, not restored from the archive for a while only).
+
+The undo must work whatever happens around it:
+
+- The snapshot outlives the undo: before DeleteVolume the removal holds it, with the restore record on it, and reads
+  that back (see `holds`); every path of this provider that deletes or archives snapshots honours the hold.
+- DeleteVolume is never retried blindly: after an ambiguous failure the volume is looked up (gone, or `deleting`: the
+  delete went through). A create interrupted after DeleteVolume is finished by the next `up` from the record on the
+  snapshot, instead of being refused for good.
+- The undo restores exactly one volume, however often it runs: CreateVolume carries a client token derived from the
+  removal, and the restored volume is tagged `pulumi-snapshot:undo-of` and looked for first (for when EC2 has
+  forgotten the token). It waits until the volume is `available` (a just-created one may be missing from listings
+  for a while), and only then releases the hold.
+- An undo source archived since (by hand) cannot be restored from for 24-72 h: the undo starts a temporary tier
+  restore and fails, saying so; the next `destroy` after it finished restores the volume.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 import time
-from collections.abc import Mapping
-from typing import Annotated, Any, Required, Unpack, overload
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Required, TypeVar, Unpack, overload
 
 import pulumi
+from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -22,10 +41,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, rules, snapshots
+from snapshot_provider import aws, holds, progress, rules, snapshots, waiting
 from snapshot_provider.args import AccountArgs, AccountSelection
-from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code
-from snapshot_provider.program import ProviderResource
+from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code, explain, is_throttling
+from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
 
@@ -42,7 +61,8 @@ class VolumeRemovalArgs(AccountArgs, total=False):
         Annotated[
             pulumi.Input[str],
             Field(
-                "a completed snapshot of that volume: the undo restores from it; a new one is recorded in place",
+                "a completed snapshot of that volume, in the standard tier: the undo restores from it; a new one is "
+                "checked and takes over the hold in place",
                 rule=rules.snapshot_id,
                 required=True,
             ),
@@ -56,8 +76,9 @@ class VolumeRemovalArgs(AccountArgs, total=False):
     ]
 
 
-SCHEMA = Schema.of(VolumeRemovalArgs)
-# What is needed to bring the volume back, recorded before it is deleted.
+T = TypeVar("T")
+SCHEMA = Schema.of(VolumeRemovalArgs, URN_FIELD)
+# What is needed to bring the volume back, recorded before it is deleted (in state, and on the snapshot).
 RESTORE_KEYS = (
     "availability_zone",
     "size",
@@ -70,6 +91,19 @@ RESTORE_KEYS = (
     "volume_tags",
 )
 RESTORE_WAIT_SECONDS = 600.0
+# A volume just created may be missing from DescribeVolumes for a while (EC2's eventual consistency); AWS advises
+# retrying for up to a few minutes.
+LISTING_GRACE_SECONDS = 180.0
+# A snapshot seen before is looked for again this long before it counts as gone.
+MISSING_SNAPSHOT_GRACE_SECONDS = 10.0
+TIER_RESTORE_DAYS = 7
+SAY_EVERY = 60.0
+# The restored volume carries `restored-from` and the managed tag besides the original's tags.
+ADDED_VOLUME_TAGS = 2
+VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
+ONCE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+# A deleted volume is listed as `deleting` for a while, then as `deleted` or not at all.
+GONE = ("deleting", "deleted")
 
 
 def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
@@ -106,6 +140,13 @@ _MOVE = (
 )
 
 
+def _parse(olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+    found = failures(olds, news)
+    if found:
+        raise InvalidInputs(found)
+    return SCHEMA.stored(news)
+
+
 class VolumeRemovalProvider(ResourceProvider):
     """Dynamic provider for VolumeRemoval. Its module path and name are in every stack's state: keep them."""
 
@@ -116,71 +157,116 @@ class VolumeRemovalProvider(ResourceProvider):
         return SCHEMA.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        found = failures({}, props)
-        if found:
-            raise InvalidInputs(found)
-        inputs = SCHEMA.stored(props)
+        inputs = _parse({}, props)
         account = AccountSelection.from_props(inputs)
-        aws.ensure_allowed_account(account)
+        account_id = aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         volume = _describe_volume(ec2, volume_id)
-        if volume is None:
-            raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
-        _refuse_unless_safe(ec2, volume, snapshot_id)
+        if volume is None or volume["State"] in GONE:
+            record = _interrupted_removal(ec2, account, volume_id, snapshot_id)
+            say(inputs, f"volume {volume_id} was deleted by an interrupted run; its restore record is on {snapshot_id}")
+            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at")))
+        snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
-        with aws_errors("deleting the volume (ec2:DeleteVolume)", volume_id=volume_id):
-            ec2.delete_volume(VolumeId=volume_id)
+        _refuse_if_tags_do_not_fit(volume_id, record)
+        _hold(ec2, snapshot, volume_id, record)
+        try:
+            _delete_volume(account, volume_id)
+        except SnapshotProviderError:
+            holds.release(ec2, snapshot_id, volume_id)
+            raise
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", {**inputs, **record, "deleted_at": time.time()})
+        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time()))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there.
-        ec2 = aws.client(AccountSelection.from_props(props))
-        restorable = snapshots.describe_snapshot(ec2, props["snapshot_id"]) is not None
+        account = AccountSelection.from_props(props)
+        _require_same_account(props, aws.caller_account_id(account), "reading this removal")
+        ec2 = aws.client(account)
+        restorable = _find_snapshot(ec2, props["snapshot_id"]) is not None
         return ReadResult(id_, {**props, "restorable": restorable})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
-        source once it is checked to be a completed snapshot of the removed volume."""
-        found = failures(olds, news)
-        if found:
-            raise InvalidInputs(found)
-        inputs = SCHEMA.stored(news)
+        source once it is checked to be a usable snapshot of the removed volume: the hold moves to it."""
+        inputs = _parse(olds, news)
         account = AccountSelection.from_props(inputs)
-        aws.ensure_allowed_account(account)
-        if inputs["snapshot_id"] != olds.get("snapshot_id"):
-            _require_undo_source(aws.client(account), inputs["volume_id"], inputs["snapshot_id"])
-        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at") if k in olds}
+        account_id = aws.ensure_allowed_account(account)
+        _require_same_account(olds, account_id, "updating this removal")
+        volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
+        if snapshot_id != old_snapshot_id:
+            ec2 = aws.client(account)
+            prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
+            snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
+            _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {})
+            if old_snapshot_id:
+                holds.release(ec2, old_snapshot_id, volume_id)
+        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id") if k in olds}
         return UpdateResult({**inputs, **kept})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one)."""
+        """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
         account = AccountSelection.from_props(props)
-        aws.ensure_allowed_account(account)
+        account_id = aws.ensure_allowed_account(account)
+        _require_same_account(props, account_id, "restoring the volume")
         ec2 = aws.client(account)
-        snapshot_id = props["snapshot_id"]
-        if snapshots.describe_snapshot(ec2, snapshot_id) is None:
-            raise SnapshotProviderError(
-                f"cannot restore volume {props['volume_id']}: its snapshot {snapshot_id} no longer exists. "
-                "Nothing was changed; remove this resource from state with `pulumi state delete` if that is intended."
-            )
-        restored = _restore(ec2, account, props)
-        pulumi.log.info(f"restored volume {props['volume_id']} from {snapshot_id} as {restored}")
+        volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
+        restored = _find_restored(ec2, volume_id)
+        if restored is None:
+            snapshot = _undo_source(ec2, account, account_id, props)
+            record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
+            if record is None:
+                raise SnapshotProviderError(
+                    f"cannot restore volume {volume_id}: neither the state nor snapshot {snapshot_id} has its restore "
+                    "record (zone, size, type). Nothing was changed: restore it by hand (aws ec2 create-volume "
+                    f"--snapshot-id {snapshot_id} ...), then remove this resource with `pulumi state delete`."
+                )
+            restored = _create_restored(account, volume_id, snapshot_id, record)
+            try:
+                _wait_available(ec2, restored, props)
+            except _RestoredVolumeGone:
+                # The token's volume was deleted since (by hand, between two runs): EC2 keeps answering the token
+                # with it. A token of its own, derived from the dead volume, makes one new volume, once.
+                say(props, f"{restored}, restored earlier for volume {volume_id}, was deleted since: restoring again")
+                restored = _create_restored(account, volume_id, snapshot_id, record, after=restored)
+                _wait_available(ec2, restored, props)
+        else:
+            say(props, f"found {restored}, restored for volume {volume_id} by an earlier run: not creating another")
+            _wait_available(ec2, restored, props)
+        holds.release(ec2, snapshot_id, volume_id)
+        pulumi.log.info(f"restored volume {volume_id} from {snapshot_id} as {restored}")
 
 
+def say(props: Mapping[str, Any], line: str) -> None:
+    """A line next to the resource (through the engine, as the lifecycle's progress lines)."""
+    urn = props.get(URN_INPUT)
+    progress.engine_log().info(urn if isinstance(urn, str) and not rules.is_unknown(urn) else None, line)
+
+
+def _outputs(
+    inputs: Mapping[str, Any], record: Mapping[str, Any], account_id: str, deleted_at: float | None
+) -> dict[str, Any]:
+    kept = {k: record.get(k) for k in RESTORE_KEYS}
+    kept["encrypted"], kept["multi_attach_enabled"] = bool(kept["encrypted"]), bool(kept["multi_attach_enabled"])
+    kept["volume_tags"] = dict(kept["volume_tags"] or {})
+    return {**inputs, **kept, "deleted_at": deleted_at, "account_id": account_id}
+
+
+# --- create -------------------------------------------------------------------------------------------------------
 def _describe_volume(ec2: Any, volume_id: str) -> dict[str, Any] | None:
     with aws_errors("reading the volume (ec2:DescribeVolumes)", volume_id=volume_id):
         try:
             volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
         except Exception as error:
-            if error_code(error) == "InvalidVolume.NotFound":
+            if error_code(error) == VOLUME_NOT_FOUND:
                 return None
             raise
     return volumes[0] if volumes else None
 
 
-def _refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -> None:
+def _refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -> dict[str, Any]:
+    """The undo source, once the volume and it are found fit for a removal that can be undone."""
     volume_id = volume["VolumeId"]
     if volume["State"] != "available":
         attached = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "unknown"
@@ -188,17 +274,44 @@ def _refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -
             f"refusing to delete volume {volume_id}: it is {volume['State']} (attached to {attached}); only "
             "unattached (available) volumes are cleaned up"
         )
-    _require_undo_source(ec2, volume_id, snapshot_id)
+    return _require_undo_source(ec2, volume_id, snapshot_id, f"refusing to delete volume {volume_id}")
 
 
-def _require_undo_source(ec2: Any, volume_id: str, snapshot_id: str) -> None:
-    snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
+def _require_undo_source(ec2: Any, volume_id: str, snapshot_id: str, prefix: str) -> dict[str, Any]:
+    """The snapshot, if the undo can restore the volume from it now and later; else a refusal starting `prefix`."""
+    snapshot = _find_snapshot(ec2, snapshot_id)
     if snapshot is None or snapshot["VolumeId"] != volume_id:
-        raise SnapshotProviderError(f"refusing to delete volume {volume_id}: {snapshot_id} is not a snapshot of it")
+        raise SnapshotProviderError(f"{prefix}: {snapshot_id} is not a snapshot of it")
     if snapshot["State"] != "completed":
+        raise SnapshotProviderError(f"{prefix}: its snapshot {snapshot_id} is {snapshot['State']}, not completed")
+    unusable = _archive_problem(ec2, snapshot)
+    if unusable:
         raise SnapshotProviderError(
-            f"refusing to delete volume {volume_id}: its snapshot {snapshot_id} is {snapshot['State']}, not completed"
+            f"{prefix}: its snapshot {snapshot_id} {unusable}, so the undo could not bring the volume back when asked "
+            "(no volume can be made from an archived snapshot until it is restored to the standard tier, which "
+            f"takes 24 to 72 hours). Restore it for good first (aws ec2 restore-snapshot-tier --snapshot-id "
+            f"{snapshot_id} --permanent-restore), or use a snapshot in the standard tier."
         )
+    return snapshot
+
+
+def _archive_problem(ec2: Any, snapshot: Mapping[str, Any]) -> str | None:
+    """Why an archive makes the snapshot unfit as an undo source, or None."""
+    if snapshot.get("StorageTier") == "archive":
+        return "is in the archive tier"
+    if snapshot.get("RestoreExpiryTime"):
+        return f"is restored from the archive only until {snapshot['RestoreExpiryTime']}, then archived again"
+    status = _tier_status(ec2, snapshot["SnapshotId"])
+    if status.get("LastTieringOperationStatus") == "archival-in-progress":
+        return f"is being archived (since {status.get('LastTieringStartTime')})"
+    return None
+
+
+def _tier_status(ec2: Any, snapshot_id: str) -> dict[str, Any]:
+    """EC2 says `standard` while a snapshot is being archived; only DescribeSnapshotTierStatus tells."""
+    with aws_errors("reading the snapshot's tier (ec2:DescribeSnapshotTierStatus)", snapshot_id=snapshot_id):
+        found = ec2.describe_snapshot_tier_status(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    return next(iter(found.get("SnapshotTierStatuses") or []), {})
 
 
 def _restore_record(volume: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,44 +328,300 @@ def _restore_record(volume: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _restore(ec2: Any, account: AccountSelection, props: Mapping[str, Any]) -> str:
+def _refuse_if_tags_do_not_fit(volume_id: str, record: Mapping[str, Any]) -> None:
+    count = len(record["volume_tags"]) + ADDED_VOLUME_TAGS
+    if count > rules.MAX_TAGS:
+        raise SnapshotProviderError(
+            f"refusing to delete volume {volume_id}: it has {len(record['volume_tags'])} tags, and the restored volume "
+            f"would carry {ADDED_VOLUME_TAGS} more (restored-from, {holds.RESTORED_TAG}): {count}, over EC2's "
+            f"{rules.MAX_TAGS}. Nothing was changed: remove {count - rules.MAX_TAGS} of its tags first."
+        )
+
+
+def _hold(ec2: Any, snapshot: Mapping[str, Any], volume_id: str, record: Mapping[str, Any]) -> None:
+    """Hold the snapshot with the record, visibly, before anything is deleted; refuse, changing nothing, if the tags
+    cannot fit."""
+    snapshot_id = snapshot["SnapshotId"]
+    wanted = holds.hold_tags(volume_id, {**record, "at": round(time.time(), 3)})
+    problem = holds.no_room(snapshot_id, snapshot.get("Tags"), wanted)
+    if problem:
+        raise SnapshotProviderError(
+            f"refusing to hold {snapshot_id} for the undo of volume {volume_id}: {problem}. Nothing was changed."
+        )
+    holds.place(ec2, snapshot, wanted)
+    try:
+        holds.confirm(ec2, snapshot_id, wanted)
+    except SnapshotProviderError:
+        holds.release(ec2, snapshot_id, volume_id)
+        raise
+
+
+def _delete_volume(account: AccountSelection, volume_id: str) -> None:
+    """DeleteVolume, once: after an ambiguous failure (5xx, dropped connection) the volume is looked up, and a volume
+    gone or `deleting` means the delete went through (it was `available` just before)."""
+    once = aws.client(account, single_attempt=True)
+    ec2 = aws.client(account)
+
+    def delete() -> bool:
+        try:
+            once.delete_volume(VolumeId=volume_id)
+        except Exception as error:
+            if error_code(error) != VOLUME_NOT_FOUND:  # gone already: deleted by another hand meanwhile
+                raise
+        return True
+
+    def gone() -> bool | None:
+        volume = _describe_volume(ec2, volume_id)
+        return True if volume is None or volume["State"] in GONE else None
+
+    _once(delete, gone, "deleting the volume (ec2:DeleteVolume)", volume_id=volume_id)
+
+
+def _once(call: Callable[[], T], find_done: Callable[[], T | None], doing: str, **context: Any) -> T:
+    """A call that must not be repeated blindly (CreateVolume, DeleteVolume), made with a client without retries:
+    throttled requests were refused, so they go again; after an ambiguous failure (5xx, dropped connection) the call
+    may have been carried out, so `find_done` looks first, and its result is the call's."""
+    for attempt in range(1, ONCE_ATTEMPTS + 1):
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as error:
+            ambiguous = isinstance(error, BotoCoreError) or (_status(error) >= 500 and not is_throttling(error))
+            if not (ambiguous or is_throttling(error)) or attempt == ONCE_ATTEMPTS:
+                raise SnapshotProviderError(explain(error, doing, **context)) from error
+            done = find_done() if ambiguous else None
+            if done is not None:
+                return done
+            time.sleep(min(10.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _interrupted_removal(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str) -> dict[str, Any]:
+    """The record of this removal, when an earlier create deleted the volume and was cut short; else a refusal."""
+    snapshot = _find_snapshot(ec2, snapshot_id)
+    tags = (snapshot or {}).get("Tags")
+    record = complete(holds.record_of(tags)) if holds.holder_of(tags) == volume_id else None
+    if record is None:
+        raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
+    restored = _find_restored(ec2, volume_id)
+    if restored is not None:
+        raise SnapshotProviderError(
+            f"volume {volume_id} was removed and already restored as {restored}: nothing to delete. To remove the "
+            f"restored volume, use volume_id={restored}."
+        )
+    return record
+
+
+# --- the undo -----------------------------------------------------------------------------------------------------
+def _record_from_state(props: Mapping[str, Any]) -> dict[str, Any] | None:
+    return complete({k: props.get(k) for k in RESTORE_KEYS})
+
+
+def complete(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The record, if it says at least where, how big and of which type the volume was."""
+    if record is None or not all(record.get(k) for k in ("availability_zone", "size", "volume_type")):
+        return None
+    return dict(record)
+
+
+def _require_same_account(props: Mapping[str, Any], account_id: str, doing: str) -> None:
+    """Under another account's credentials the snapshot is not found though it exists: never take that for gone."""
+    recorded = props.get("account_id")
+    if recorded and recorded != account_id:
+        raise SnapshotProviderError(
+            f"{doing} needs the credentials of AWS account {recorded}, where volume {props.get('volume_id')} was "
+            f"removed; the credentials in use act in account {account_id}. Nothing was read or changed: use that "
+            "account's credentials (profile, role_arn) and run again."
+        )
+
+
+def _find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
+    """The snapshot, looked for again for a few seconds before it counts as gone (EC2's listings lag)."""
+
+    def look() -> dict[str, Any] | None:
+        with aws_errors("reading the snapshot (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+            return snapshots.describe_snapshot(ec2, snapshot_id)
+
+    return waiting.until(look, lambda s: s is not None, MISSING_SNAPSHOT_GRACE_SECONDS, every=2.0)
+
+
+def _undo_source(ec2: Any, account: AccountSelection, account_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The snapshot to restore from, usable now; else an error that says what happened and what to do."""
+    volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
+    snapshot = _find_snapshot(ec2, snapshot_id)
+    if snapshot is None:
+        was = f" (it was {props['size']:g} GiB {props.get('volume_type')} in {props.get('availability_zone')})"
+        raise SnapshotProviderError(
+            f"cannot restore volume {volume_id}: its snapshot {snapshot_id} no longer exists in account {account_id}, "
+            f"{account.region}: it was deleted outside this removal, although it carried the hold "
+            f"{holds.HOLD_TAG}={volume_id}. Nothing was changed. If a Recycle Bin retention rule covers snapshots, "
+            f"recover it (aws rbin list-resources --resource-type EBS_SNAPSHOT; aws ec2 "
+            f"restore-snapshot-from-recycle-bin --snapshot-id {snapshot_id}) and run `pulumi destroy` again. If it "
+            f"cannot be recovered, the volume's data is lost{was if props.get('size') else ''}: `pulumi state delete "
+            f"{props.get(URN_INPUT) or '<this resource URN>'}` lets the stack be destroyed."
+        )
+    if snapshot.get("StorageTier") == "archive":
+        status = _tier_status(ec2, snapshot_id)
+        if not _restored_for_now(status):
+            _restore_tier(ec2, volume_id, snapshot_id, status)
+    return snapshot
+
+
+def _restored_for_now(status: Mapping[str, Any]) -> bool:
+    """An archived snapshot whose restore finished and has not expired: a volume can be made from it."""
+    if status.get("LastTieringOperationStatus") not in ("temporary-restore-completed", "permanent-restore-completed"):
+        return False
+    expiry = status.get("RestoreExpiryTime")
+    return expiry is None or snapshots.aware(expiry) > datetime.now(UTC)
+
+
+def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[str, Any]) -> None:
+    """The undo source was archived by hand: start a temporary restore (unless one runs) and say when to come back."""
+    running = str(status.get("LastTieringOperationStatus") or "").endswith("restore-in-progress")
+    if running:
+        started = f"a restore from the archive tier has been running since {status.get('LastTieringStartTime')}"
+    else:
+        with aws_errors(
+            "restoring the snapshot from the archive tier (ec2:RestoreSnapshotTier)", snapshot_id=snapshot_id
+        ):
+            ec2.restore_snapshot_tier(SnapshotId=snapshot_id, TemporaryRestoreDays=TIER_RESTORE_DAYS)
+        started = (
+            f"this destroy started a temporary restore of it for {TIER_RESTORE_DAYS} days (ec2:RestoreSnapshotTier)"
+        )
+    raise SnapshotProviderError(
+        f"cannot restore volume {volume_id} yet: its snapshot {snapshot_id} is in the archive tier, and no volume can "
+        f"be made from it until it is back in the standard tier, which takes 24 to 72 hours; {started}. Nothing else "
+        f"was changed. Run `pulumi destroy` again once `aws ec2 describe-snapshot-tier-status --filters "
+        f"Name=snapshot-id,Values={snapshot_id}` says temporary-restore-completed (within {TIER_RESTORE_DAYS} days "
+        "of that, before it is archived again)."
+    )
+
+
+def _find_restored(ec2: Any, volume_id: str) -> str | None:
+    """The volume an earlier undo of this removal made (tagged with it), if any."""
+    with aws_errors("looking for a volume restored earlier (ec2:DescribeVolumes)", volume_id=volume_id):
+        volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{holds.RESTORED_TAG}", "Values": [volume_id]}])
+    usable = [v for v in volumes.get("Volumes", []) if v["State"] not in (*GONE, "error")]
+    failed = [v["VolumeId"] for v in volumes.get("Volumes", []) if v["State"] == "error"]
+    if not usable and failed:
+        raise SnapshotProviderError(
+            f"the volume restored for {volume_id} ({', '.join(failed)}) ended in state error: EC2 could not create "
+            f"it. Delete it (aws ec2 delete-volume --volume-id {failed[0]}), then run `pulumi destroy` again."
+        )
+    return str(usable[0]["VolumeId"]) if usable else None
+
+
+def client_token(volume_id: str, snapshot_id: str, after: str | None = None) -> str:
+    """The same for every attempt of one removal's undo (at most 64 ASCII characters); `after` a restored volume
+    deleted since, another one, the same every time."""
+    key = f"{volume_id}/{snapshot_id}" + (f"/after/{after}" if after else "")
+    return "undo-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def restore_request(
+    volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
+) -> dict[str, Any]:
+    """CreateVolume's parameters for the restored volume (pure)."""
+    tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, holds.RESTORED_TAG: volume_id}
     request: dict[str, Any] = {
-        "SnapshotId": props["snapshot_id"],
-        "AvailabilityZone": props["availability_zone"],
-        "Size": int(props["size"]),  # numbers come back from Pulumi state as floats
-        "VolumeType": props["volume_type"],
+        "SnapshotId": snapshot_id,
+        "AvailabilityZone": record["availability_zone"],
+        "Size": int(record["size"]),  # numbers come back from Pulumi state as floats
+        "VolumeType": record["volume_type"],
+        "ClientToken": client_token(volume_id, snapshot_id, after),
         "TagSpecifications": [
-            {
-                "ResourceType": "volume",
-                "Tags": [
-                    {"Key": k, "Value": v}
-                    for k, v in sorted({**props.get("volume_tags", {}), "restored-from": props["volume_id"]}.items())
-                ],
-            }
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
         ],
     }
-    if props.get("volume_type") in ("io1", "io2", "gp3") and props.get("iops"):
-        request["Iops"] = int(props["iops"])
-    if props.get("volume_type") == "gp3" and props.get("throughput"):
-        request["Throughput"] = int(props["throughput"])
-    if props.get("kms_key_id"):
-        request["KmsKeyId"] = props["kms_key_id"]
-    if props.get("multi_attach_enabled"):
+    if record["volume_type"] in ("io1", "io2", "gp3") and record.get("iops"):
+        request["Iops"] = int(record["iops"])
+    if record["volume_type"] == "gp3" and record.get("throughput"):
+        request["Throughput"] = int(record["throughput"])
+    if record.get("encrypted"):
+        # EC2 refuses KmsKeyId without Encrypted (InvalidParameterDependency).
+        request["Encrypted"] = True
+        if record.get("kms_key_id"):
+            request["KmsKeyId"] = record["kms_key_id"]
+    if record.get("multi_attach_enabled"):
         request["MultiAttachEnabled"] = True
-    with aws_errors(
+    return request
+
+
+def _create_restored(
+    account: AccountSelection, volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
+) -> str:
+    """CreateVolume with the removal's client token: a retry after a lost answer returns the same volume, and one
+    that finds it by its tag first makes none."""
+    request = restore_request(volume_id, snapshot_id, record, after)
+    once = aws.client(account, single_attempt=True)
+    ec2 = aws.client(account)
+    return _once(
+        lambda: str(once.create_volume(**request)["VolumeId"]),
+        lambda: _find_restored(ec2, volume_id),
         "restoring the volume from its snapshot (ec2:CreateVolume)",
-        snapshot_id=props["snapshot_id"],
+        snapshot_id=snapshot_id,
         region=account.region,
-    ):
-        volume_id = str(ec2.create_volume(**request)["VolumeId"])
-        ec2.get_waiter("volume_available").wait(
-            VolumeIds=[volume_id], WaiterConfig={"Delay": 5, "MaxAttempts": int(RESTORE_WAIT_SECONDS / 5)}
+    )
+
+
+def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
+    """Until the restored volume is `available`; missing from listings for a while at first is normal."""
+    volume_id = props["volume_id"]
+    say(props, f"restoring volume {volume_id} as {restored}: waiting until it is available")
+    said = [0.0]
+
+    def look() -> str | None:
+        volume = _describe_volume(ec2, restored)
+        return None if volume is None else str(volume["State"])
+
+    def settled(state: str | None, elapsed: float) -> bool:
+        return state in ("available", "in-use", "error", "deleting", "deleted") or (
+            state is None and elapsed >= LISTING_GRACE_SECONDS
         )
-    return volume_id
+
+    started = time.monotonic()
+
+    def tell(state: str | None, elapsed: float) -> None:
+        if elapsed - said[0] >= SAY_EVERY:
+            said[0] = elapsed
+            say(props, f"restored volume {restored} is {state or 'not listed yet'} after {progress.duration(elapsed)}")
+
+    state = waiting.until(
+        look, lambda s: settled(s, time.monotonic() - started), RESTORE_WAIT_SECONDS, on_look=tell, started=started
+    )
+    if state in ("available", "in-use"):
+        return
+    if state is None or state in GONE:
+        raise _RestoredVolumeGone(restored)
+    again = "Run `pulumi destroy` again: the restored volume is found by its tag and waited for, not made again."
+    if state == "creating":
+        raise SnapshotProviderError(
+            f"restored volume {restored} of {volume_id} is still creating after "
+            f"{progress.duration(RESTORE_WAIT_SECONDS)}. {again}"
+        )
+    raise SnapshotProviderError(
+        f"restored volume {restored} of {volume_id} is {state}: EC2 could not create it. Delete it if it is still "
+        f"there (aws ec2 delete-volume --volume-id {restored}), then run `pulumi destroy` again."
+    )
+
+
+class _RestoredVolumeGone(SnapshotProviderError):
+    def __init__(self, restored: str) -> None:
+        super().__init__(
+            f"restored volume {restored} is gone (deleted, or never listed by EC2 within "
+            f"{progress.duration(LISTING_GRACE_SECONDS)}). Run `pulumi destroy` again: a volume it finds by its tag "
+            "is waited for, not made again."
+        )
 
 
 class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemoval"):
     """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot.
+
+    The snapshot is held (tagged `pulumi-snapshot:undo-for`, with the restore record) until the undo restored the
+    volume: this provider's snapshot resources and series do not delete or archive it meanwhile.
 
     Outputs the volume's recorded attributes (`availability_zone`, `size`, `volume_type`, ... `volume_tags`).
     """
@@ -271,6 +640,7 @@ class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemova
     volume_tags: pulumi.Output[dict[str, str]]
     deleted_at: pulumi.Output[float]
     restorable: pulumi.Output[bool]
+    account_id: pulumi.Output[str]
 
     @overload
     def __init__(

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from snapshot_provider.errors import is_credential_problem, is_throttling
 
@@ -29,6 +29,30 @@ MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
+T = TypeVar("T")
+
+
+def until(
+    look: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    *,
+    every: float = 2.0,
+    on_look: Callable[[T, float], object] | None = None,
+    started: float | None = None,
+) -> T:
+    """Look every `every` seconds until `done` holds or `timeout` seconds have passed since `started` (monotonic;
+    now when unset); the last look either way. A small wait for one thing (a tag, a volume), where the shared poller
+    below is for snapshots by the thousand. `on_look` hears each look that is not done, with the seconds elapsed."""
+    start = time.monotonic() if started is None else started
+    while True:
+        seen = look()
+        elapsed = time.monotonic() - start
+        if done(seen) or elapsed >= timeout:
+            return seen
+        if on_look is not None:
+            on_look(seen, elapsed)
+        time.sleep(min(every, max(0.0, timeout - elapsed)))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 DYNAMIC = "pulumi-python:dynamic/ebs-snapshots:"
 
@@ -64,6 +65,19 @@ class Recorder(pulumi.runtime.Mocks):
         return [r.name for r in self.registered]
 
 
-def use(recorder: Recorder) -> Recorder:
-    pulumi.runtime.set_mocks(recorder, project="proj", stack="dev", preview=False)
+class OptionsMonitor(MockMonitor):
+    """The mocks' monitor, keeping each resource's registration request: the options the engine would get
+    (`ignoreChanges`, `deleteBeforeReplace`, `retainOnDelete`, ...), which mocks do not otherwise show."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.requests: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.requests[request.name] = request
+        return super().RegisterResource(request)
+
+
+def use(recorder: Recorder, monitor: MockMonitor | None = None) -> Recorder:
+    pulumi.runtime.set_mocks(recorder, project="proj", stack="dev", preview=False, monitor=monitor)
     return recorder

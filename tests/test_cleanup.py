@@ -28,6 +28,10 @@ def test_volume_is_deleted_only_after_its_snapshot_with_opt_in() -> Any:
         removal = mocks.named("stray-delete-volume")
         assert removal.inputs["snapshot_id"] == "snap-01234567"  # the completed snapshot's id, not a guess
         assert removal.inputs["confirm_delete_volume"] == "vol-01234567"
+        # Its URN, so that the undo's progress lines show next to it.
+        assert removal.inputs["resource_urn"].endswith(
+            "ReversibleVolumeCleanup$pulumi-python:dynamic/ebs-snapshots:VolumeRemoval::stray-delete-volume"
+        )
         snapshot = mocks.named("stray-snapshot")
         assert snapshot.inputs["tags"]["reason"] == "unknown owner" and snapshot.inputs["copy_volume_tags"] is True
         assert deleted == {

@@ -268,7 +268,8 @@ def test_cleanup_deletes_after_snapshot_and_destroy_restores(stack: PulumiStack,
     stack.up()
     assert volume_id not in emulator.ec2_backend().volumes
     actions = [c.action for c in emulator.calls() if c.mutating]
-    assert actions == ["CreateSnapshot", "CreateTags", "DeleteVolume"]  # the delete only after the snapshot completed
+    # The delete only after the snapshot completed and was held for the undo (the second CreateTags).
+    assert actions == ["CreateSnapshot", "CreateTags", "CreateTags", "DeleteVolume"]
     [snapshot] = emulator.snapshots()
     assert snapshot["state"] == "completed" and snapshot["tags"]["reason"] == "unattached for 90 days"
     assert stack.outputs()["deleted_volume"]["size"] == 20

@@ -1,0 +1,249 @@
+"""Holds: a snapshot a VolumeRemoval restores from outlives the removal's undo, whatever deletes snapshots.
+
+Before a VolumeRemoval deletes its volume it tags the snapshot its undo restores from, and reads the tags back:
+
+- `pulumi-snapshot:undo-for` = the removed volume's id: the hold;
+- `pulumi-snapshot:undo-record:<i>/<n>`: the restore record (zone, size, type, performance, encryption, tags), as
+  compact JSON cut into `n` values of at most 256 characters (EC2's limit for a tag value), so that the volume can be
+  brought back even when Pulumi's state never heard of the removal (a create killed after DeleteVolume).
+
+The undo removes both once the restored volume is `available`; the restored volume carries `pulumi-snapshot:undo-of`
+= the removed volume's id. Every path of this provider that deletes or archives a snapshot honours a hold: a series'
+prune and archive skip the snapshot and say so; a resource's delete waits for the hold to go (in a `pulumi destroy`
+of both, the removal's undo is restoring the volume right then), up to `SNAPSHOT_HOLD_WAIT_SECONDS` (15 minutes by
+default), then fails, naming the removal; archiving a held snapshot (`storage_tier`) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from snapshot_provider import aws, progress, snapshots, waiting
+from snapshot_provider.args import AccountSelection
+from snapshot_provider.batching import Batched
+from snapshot_provider.errors import SnapshotHeld, SnapshotProviderError, aws_errors
+from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAG_VALUE, MAX_TAGS
+
+HOLD_TAG = f"{MANAGED_TAG_PREFIX}undo-for"
+RECORD_TAG = f"{MANAGED_TAG_PREFIX}undo-record"
+RESTORED_TAG = f"{MANAGED_TAG_PREFIX}undo-of"
+_RECORD_KEY = re.compile(rf"^{re.escape(RECORD_TAG)}:(\d+)/(\d+)$")
+
+HOLD_WAIT_ENV = "SNAPSHOT_HOLD_WAIT_SECONDS"
+DEFAULT_HOLD_WAIT = 900.0  # longer than an undo takes: its own wait for `available` is 10 minutes
+# EC2 lists a new tag with a delay; AWS advises retrying for up to a few minutes.
+TAG_VISIBLE_SECONDS = 120.0
+LOOK_EVERY = 2.0
+SAY_EVERY = 60.0
+
+Tags = Sequence[Mapping[str, str]]  # as EC2 returns them: [{"Key": ..., "Value": ...}]
+
+
+# --- the tags (pure) ----------------------------------------------------------------------------------------------
+def hold_tags(volume_id: str, record: Mapping[str, Any]) -> dict[str, str]:
+    """The hold and the record, as tags (the record's unset fields left out)."""
+    text = json.dumps(
+        {k: v for k, v in record.items() if v not in (None, False, {})},
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    chunks = [text[i : i + MAX_TAG_VALUE] for i in range(0, len(text), MAX_TAG_VALUE)]
+    return {HOLD_TAG: volume_id} | {f"{RECORD_TAG}:{i}/{len(chunks)}": c for i, c in enumerate(chunks, 1)}
+
+
+def holder_of(tags: Tags | None) -> str | None:
+    """The removed volume whose undo restores from the snapshot with these tags, or None."""
+    return next((t["Value"] for t in tags or [] if t["Key"] == HOLD_TAG), None)
+
+
+def record_of(tags: Tags | None) -> dict[str, Any] | None:
+    """The restore record these tags carry, or None when there is none, or not all of it is there (yet)."""
+    parts: dict[int, dict[int, str]] = {}
+    for t in tags or []:
+        match = _RECORD_KEY.match(t["Key"])
+        if match:
+            parts.setdefault(int(match.group(2)), {})[int(match.group(1))] = t["Value"]
+    for count, chunks in parts.items():
+        if sorted(chunks) == list(range(1, count + 1)):
+            try:
+                record = json.loads("".join(chunks[i] for i in sorted(chunks)))
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                return record
+    return None
+
+
+def managed_keys(tags: Tags | None) -> list[str]:
+    return [t["Key"] for t in tags or [] if t["Key"] == HOLD_TAG or _RECORD_KEY.match(t["Key"])]
+
+
+def no_room(snapshot_id: str, tags: Tags | None, wanted: Mapping[str, str]) -> str | None:
+    """Why `wanted` cannot be added to a snapshot with `tags` (EC2 allows 50 per resource), or None."""
+    kept = {t["Key"] for t in tags or [] if not t["Key"].lower().startswith("aws:")} - set(managed_keys(tags))
+    total = len(kept | set(wanted))
+    if total <= MAX_TAGS:
+        return None
+    return (
+        f"the hold and the restore record need {len(wanted)} tags on snapshot {snapshot_id}, which has "
+        f"{len(kept)} of its own: {total} in all, and EC2 allows {MAX_TAGS} tags on a snapshot. Remove "
+        f"{total - MAX_TAGS} of its tags (its resource's `tags`), or use another snapshot of the volume"
+    )
+
+
+def held_in(listing: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Snapshot id -> the removed volume holding it, among snapshots as DescribeSnapshots returns them."""
+    return {s["SnapshotId"]: holder for s in listing if (holder := holder_of(s.get("Tags")))}
+
+
+# --- placing, confirming and releasing a hold ----------------------------------------------------------------------
+def place(ec2: Any, snapshot: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
+    """Set the hold and record; a record left by an earlier attempt in other pieces goes first."""
+    snapshot_id = snapshot["SnapshotId"]
+    stale = [k for k in managed_keys(snapshot.get("Tags")) if k not in wanted]
+    with aws_errors("holding the snapshot for the undo (ec2:CreateTags)", snapshot_id=snapshot_id):
+        if stale:
+            ec2.delete_tags(Resources=[snapshot_id], Tags=[{"Key": k} for k in stale])
+        ec2.create_tags(Resources=[snapshot_id], Tags=[{"Key": k, "Value": v} for k, v in sorted(wanted.items())])
+
+
+def confirm(ec2: Any, snapshot_id: str, wanted: Mapping[str, str]) -> dict[str, Any]:
+    """The snapshot, once its tags read back as `wanted` (EC2 lists new tags with a delay)."""
+
+    def look() -> dict[str, Any] | None:
+        with aws_errors("reading the hold back (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+            return snapshots.describe_snapshot(ec2, snapshot_id)
+
+    def visible(snapshot: dict[str, Any] | None) -> bool:
+        tags = {t["Key"]: t["Value"] for t in (snapshot or {}).get("Tags") or []}
+        return snapshot is not None and all(tags.get(k) == v for k, v in wanted.items())
+
+    found = waiting.until(look, visible, TAG_VISIBLE_SECONDS, every=1.0)
+    if found is None or not visible(found):
+        gone = "no longer exists" if found is None else f"does not show them after {TAG_VISIBLE_SECONDS:g}s"
+        raise SnapshotProviderError(f"tagged snapshot {snapshot_id} as held for the undo, but it {gone}")
+    return found
+
+
+def release(ec2: Any, snapshot_id: str, volume_id: str) -> None:
+    """Remove this volume's hold and record from the snapshot (nothing when another volume's hold, or none, is
+    there, or the snapshot is gone)."""
+    with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+        snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
+    if snapshot is None or holder_of(snapshot.get("Tags")) != volume_id:
+        return
+    records = [k for k in managed_keys(snapshot.get("Tags")) if k != HOLD_TAG]
+    with aws_errors("releasing the snapshot's hold (ec2:DeleteTags)", snapshot_id=snapshot_id):
+        # The hold with its value: DeleteTags then removes it only if it is still this volume's.
+        ec2.delete_tags(
+            Resources=[snapshot_id],
+            Tags=[{"Key": HOLD_TAG, "Value": volume_id}, *({"Key": k} for k in records)],
+        )
+
+
+# --- what deletes and archives honour -----------------------------------------------------------------------------
+def held(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, str]:
+    """Among `snapshot_ids`, the held ones -> the removed volume holding each. Lookups made at once (every delete of
+    a `pulumi destroy` starts with one) share DescribeSnapshots calls (see `batching`)."""
+    ids = tuple(dict.fromkeys(snapshot_ids))
+    if not ids:
+        return {}
+    lookup = _held_lookups.get(
+        ec2, lambda: Batched(lambda groups: _held_groups(ec2, groups), waiting.MAX_IDS_PER_CALL, weight=len)
+    )
+    return lookup(ids)
+
+
+_held_lookups: aws.OncePerKey[Any, Batched[tuple[str, ...], dict[str, str]]] = aws.OncePerKey()
+
+
+def _held_groups(ec2: Any, groups: list[tuple[str, ...]]) -> dict[tuple[str, ...], dict[str, str]]:
+    found = _held(ec2, list(dict.fromkeys(sid for group in groups for sid in group)))
+    return {group: {sid: found[sid] for sid in group if sid in found} for group in groups}
+
+
+def _held(ec2: Any, snapshot_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    with aws_errors("checking whether a VolumeRemoval holds the snapshots (ec2:DescribeSnapshots)"):
+        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
+            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+            pages = ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"],
+                Filters=[{"Name": "snapshot-id", "Values": batch}, {"Name": "tag-key", "Values": [HOLD_TAG]}],
+            )
+            for page in pages:
+                found.update(held_in(page.get("Snapshots", [])))
+    return found
+
+
+def hold_wait() -> float:
+    """Seconds a delete waits for a hold to go: `SNAPSHOT_HOLD_WAIT_SECONDS`, else 15 minutes."""
+    return float(os.environ.get(HOLD_WAIT_ENV, DEFAULT_HOLD_WAIT))
+
+
+def wait_until_released(account: AccountSelection, ec2: Any, snapshot_ids: Sequence[str], urn: str | None) -> None:
+    """Return once none of the snapshots is held; raises SnapshotHeld after `hold_wait()` seconds."""
+    holding = held(ec2, snapshot_ids)
+    if not holding:
+        return
+    started = time.monotonic()
+    timeout = hold_wait()
+    said = [-SAY_EVERY]
+    ids = list(holding)
+
+    def still_held() -> dict[str, str]:
+        return _held(ec2, ids)
+
+    def tell(_holding: dict[str, str], elapsed: float) -> None:
+        if elapsed - said[0] >= SAY_EVERY:
+            said[0] = elapsed
+            progress.engine_log().info(urn, _waiting_line(holding, elapsed, timeout))
+
+    tell(holding, 0.0)
+    holding = waiting.until(still_held, lambda h: not h, timeout, every=LOOK_EVERY, on_look=tell, started=started)
+    if holding:
+        raise SnapshotHeld(_held_message(account, holding, timeout))
+
+
+def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) -> str:
+    what = ", ".join(f"{sid} (held by the removal of {vol})" for sid, vol in sorted(holding.items()))
+    return (
+        f"waiting to delete {what}: the removal's undo restores the volume from it and then releases it "
+        f"({progress.duration(elapsed)} of at most {progress.duration(timeout)})"
+    )
+
+
+def _held_message(account: AccountSelection, holding: Mapping[str, str], timeout: float) -> str:
+    where = f"account {aws.caller_account_id(account)}, {account.region}"
+    parts = []
+    for sid, vol in sorted(holding.items()):
+        parts.append(
+            f"cannot delete snapshot {sid} ({where}): it is held by the removal of {vol} (tag "
+            f"{HOLD_TAG}={vol}), whose undo restores the volume from it, and the hold was not released within "
+            f"{progress.duration(timeout)}."
+        )
+    return (
+        " ".join(parts) + " Destroy that VolumeRemoval first (`pulumi destroy`, or `pulumi destroy --target <its "
+        "URN>` in its stack: it restores the volume, then releases the hold), or point it at another snapshot of "
+        "the volume (its snapshot_id), then run this again. Nothing was deleted. If no VolumeRemoval of that volume "
+        f"exists any more, remove the hold: aws ec2 delete-tags --resources <snapshot> --tags Key={HOLD_TAG}. "
+        f"{HOLD_WAIT_ENV} sets how long a delete waits."
+    )
+
+
+def refuse_if_held(ec2: Any, snapshot_ids: Sequence[str], doing: str) -> None:
+    """Refuse `doing` (e.g. "archive") to a held snapshot: a volume cannot be made from an archived one for days."""
+    holding = held(ec2, snapshot_ids)
+    if holding:
+        what = "; ".join(f"{sid} is held by the removal of {vol}" for sid, vol in sorted(holding.items()))
+        raise SnapshotHeld(
+            f"refusing to {doing} {', '.join(sorted(holding))}: {what} (its undo restores the volume from it, and "
+            "no volume can be made from an archived snapshot for 24 to 72 hours). Destroy the VolumeRemoval first, "
+            "or keep storage_tier standard."
+        )

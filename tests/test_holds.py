@@ -1,0 +1,74 @@
+"""The hold and the restore record as tags (pure), and the lookups deleters make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from snapshot_provider.holds import HOLD_TAG, RECORD_TAG, hold_tags, holder_of, managed_keys, no_room, record_of
+from snapshot_provider.rules import MAX_TAG_VALUE
+
+RECORD: dict[str, Any] = {
+    "availability_zone": "us-east-1a",
+    "size": 100,
+    "volume_type": "gp3",
+    "iops": 3000,
+    "throughput": 125,
+    "encrypted": True,
+    "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+    "multi_attach_enabled": False,
+    "volume_tags": {"Name": "db-data-01", "team": "payments", "env": "prod"},
+}
+
+
+def aws(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def test_the_record_is_cut_into_tag_values_ec2_accepts_and_read_back_whole() -> None:
+    tags = hold_tags("vol-0123456789abcdef0", RECORD)
+    assert tags[HOLD_TAG] == "vol-0123456789abcdef0"
+    pieces = [k for k in tags if k.startswith(RECORD_TAG)]
+    assert len(pieces) == 2 and all(len(tags[k]) <= MAX_TAG_VALUE for k in pieces)
+    assert record_of(aws(tags)) == {k: v for k, v in RECORD.items() if v is not False}
+    assert holder_of(aws(tags)) == "vol-0123456789abcdef0"
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=128), st.text(max_size=256), max_size=48))
+def test_any_volume_tags_survive_the_round_trip(volume_tags: dict[str, str]) -> None:
+    tags = hold_tags("vol-0123456789abcdef0", {**RECORD, "volume_tags": volume_tags})
+    assert all(len(v) <= MAX_TAG_VALUE for v in tags.values())
+    found = record_of(aws(tags))
+    assert found is not None and found.get("volume_tags", {}) == volume_tags
+
+
+def test_a_record_not_all_visible_yet_is_no_record() -> None:
+    tags = hold_tags("vol-0123456789abcdef0", RECORD)
+    [last] = [k for k in tags if k.endswith("/2") and k.startswith(RECORD_TAG + ":2")]
+    partial = {k: v for k, v in tags.items() if k != last}
+    assert record_of(aws(partial)) is None
+    assert record_of(aws({})) is None
+
+
+def test_room_counts_the_snapshots_own_tags_and_replaces_an_earlier_record() -> None:
+    wanted = hold_tags("vol-0123456789abcdef0", RECORD)
+    own = {f"k{i}": "v" for i in range(50 - len(wanted))}
+    assert no_room("snap-01234567", aws(own), wanted) is None
+    earlier = hold_tags("vol-0123456789abcdef0", {"availability_zone": "us-east-1a"})  # one piece, replaced
+    assert no_room("snap-01234567", aws({**own, **earlier, "aws:backup:source": "x"}), wanted) is None
+    reason = no_room("snap-01234567", aws({**own, "one-more": "v"}), wanted)
+    assert reason is not None and "Remove 1 of its tags" in reason and "snap-01234567" in reason
+
+
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        ({HOLD_TAG: "vol-01234567", f"{RECORD_TAG}:1/1": "{}", "team": "x"}, [HOLD_TAG, f"{RECORD_TAG}:1/1"]),
+        ({"team": "x", f"{RECORD_TAG}:old": "?"}, []),
+    ],
+)
+def test_managed_keys_are_the_hold_and_the_record_pieces(tags: dict[str, str], expected: list[str]) -> None:
+    assert managed_keys(aws(tags)) == expected
