@@ -638,8 +638,21 @@ def _wait_for_listing(since: float, urn: str | None) -> None:
 
 def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str) -> None:
     """The one place a snapshot this resource made and never handed over is deleted (leftovers, duplicates): one an
-    AMI uses is kept and reported. (A hold an undo puts on a snapshot belongs here too.)"""
+    AMI uses, or one a VolumeRemoval holds for its undo (a user may have given it a leftover's id), is kept and
+    reported."""
     sid = snapshot["SnapshotId"]
+    try:
+        holder = holds.holder_of(snapshot.get("Tags")) or holds.held(ec2, [sid]).get(sid)
+    except SnapshotProviderError as error:
+        say(urn, f"kept {sid} for now ({reason}): could not check whether an undo holds it: {error}")
+        return
+    if holder:
+        say(
+            urn,
+            f"kept {sid}, made by an earlier create of this resource and never recorded: the undo of the removed "
+            f"volume {holder} restores from it",
+        )
+        return
     try:
         snapshots.delete_snapshot(ec2, sid)
     except SnapshotInUse as in_use:
