@@ -192,7 +192,8 @@ class SnapshotPoller:
         last known progress of each snapshot, for telling the user how a long wait goes.
         """
         now = self._clock()
-        waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout, wake=threading.Condition(self._lock))
+        ids = list(dict.fromkeys(snapshot_ids))
+        waiter = _Waiter(ids, deadline=now + timeout, wake=threading.Condition(self._lock))
         with self._cond:
             self._register(waiter, now, started_at if started_at is not None else now)
             while not waiter.done:
