@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, progress, snapshots
+from snapshot_provider import aws, pacing, progress, snapshots
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.program import URN_INPUT
@@ -188,7 +188,7 @@ def take(
         # Timed from the request that went through, not from the first throttled one (wait_time, poll schedule).
         requested_at = time.time()
         started = kind.start(once, inputs, members, tags)
-        answered_at.append(requested_at)
+        answered_at.append(max(requested_at, pacing.last_sent_at() or 0.0))  # after its turn in the API's queue
         return started
 
     started = snapshots.create_once(

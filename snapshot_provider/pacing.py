@@ -235,10 +235,20 @@ def _remember_bucket(model: Any, params: dict[str, Any], context: dict[str, Any]
     context["pacing_bucket"] = bucket_name(model.name, params)
 
 
+_sent = threading.local()
+
+
+def last_sent_at() -> float | None:
+    """When this thread's last EC2 request left its bucket's queue (wall clock), or None: the moment a create was
+    really requested, for `wait_time` and the poll schedule, which a turn in the queue must not count in."""
+    return getattr(_sent, "at", None)
+
+
 def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **_: Any) -> None:
     name = request.context.get("pacing_bucket") or operation_name
     chosen = bucket(account(), name)
     waited = chosen.take()
+    _sent.at = time.time()
     if waited >= TELL_AFTER:
         log.info("waited %.1fs for EC2's %s bucket (%g a second)", waited, name, chosen.size.refill)
 

@@ -12,8 +12,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import aws, pacing
+from snapshot_provider import EbsSnapshotProvider, aws, pacing
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
 
@@ -199,3 +200,18 @@ def test_provider_clients_are_paced_per_account(emulator: Ec2Emulator, volume_id
     made = pacing.buckets()
     assert {name for _, name in made} == {"DescribeSnapshots (unfiltered)", "DescribeVolumes (unfiltered)"}
     assert {key for key, _ in made} == {(account_id, "us-east-1")}  # both clients spend the account's buckets
+
+
+def test_wait_time_counts_from_when_the_create_left_the_queue(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(pacing.SHARE_ENV, "1")
+    monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateSnapshot=1/0.2")  # one token, then one every 5 s
+    pacing.reset()
+    emulator.configure(pending_seconds=0)
+    account = AccountSelection.of(region=REGION)
+    pacing.bucket((aws.caller_account_id(account), REGION), "CreateSnapshot").take()  # another create took it
+    started = time.monotonic()
+    created = EbsSnapshotProvider().create(snapshot_props(volume_id))
+    assert time.monotonic() - started >= 3.0  # it waited its turn...
+    assert created.outs["wait_time"] < 2.5  # ...which is not time the snapshot took (the first look is after 1 s)
