@@ -18,9 +18,10 @@ the process waits for the refill rather than pressing on.
 
 Settings, in the environment of `pulumi up` (the provider process inherits it):
 
-- `SNAPSHOT_API_RATE_SHARE` (default 0.9): the share of each of EC2's buckets this process uses, for both its
-  capacity and its refill; the rest is left to the account's other clients and to timing differences between here
-  and EC2. 1 uses the whole bucket.
+- `SNAPSHOT_API_RATE_SHARE` (default 1): the share of each of EC2's buckets this process uses (its capacity and its
+  refill rate): lower it when other tools use the account's API at the same time (0.5: half of it). The capacity
+  used is a further 10% lower (`HEADROOM`), for the timing differences between here and EC2 (requests on the way,
+  EC2 adding its tokens once a second).
 - `SNAPSHOT_API_BUCKETS`: EC2's bucket sizes where AWS raised an account's limits, or for the emulator:
   `CreateSnapshot=200/10,CreateTags=100/10` (capacity/refill per second, by action; the share applies to them too).
 - `SNAPSHOT_API_PACING=off`: no pacing (botocore's retries alone, as before).
@@ -41,7 +42,10 @@ log = logging.getLogger(__name__)
 SHARE_ENV = "SNAPSHOT_API_RATE_SHARE"
 BUCKETS_ENV = "SNAPSHOT_API_BUCKETS"
 PACING_ENV = "SNAPSHOT_API_PACING"
-DEFAULT_SHARE = 0.9
+DEFAULT_SHARE = 1.0
+# Of each bucket's capacity: requests that left here together may reach EC2 closer together than they left, and EC2
+# adds its tokens once a second rather than continuously; a few tokens of margin absorb both.
+HEADROOM = 0.9
 # A wait this long is worth a line in the log (the progress lines say why a create takes longer).
 TELL_AFTER = 5.0
 
@@ -53,8 +57,9 @@ class Size:
     capacity: float
     refill: float
 
-    def times(self, share: float) -> Size:
-        return Size(max(1.0, self.capacity * share), self.refill * share)
+    def used(self, share: float) -> Size:
+        """The part of this bucket a process takes: `share` of it, less the headroom on the capacity."""
+        return Size(max(1.0, self.capacity * share * HEADROOM), self.refill * share)
 
 
 # EC2 developer guide, "Request throttling for the Amazon EC2 API", tables "Request token bucket sizes and refill
@@ -172,7 +177,7 @@ class Policy:
         return cls(enabled, share, tuple(parse_sizes(os.environ.get(BUCKETS_ENV, "")).items()))
 
     def size(self, name: str) -> Size:
-        return dict(self.sizes).get(name, published_size(name)).times(self.share)
+        return dict(self.sizes).get(name, published_size(name)).used(self.share)
 
 
 def parse_sizes(text: str) -> dict[str, Size]:

@@ -76,13 +76,14 @@ def test_published_sizes_with_the_share_and_overrides(monkeypatch: pytest.Monkey
     monkeypatch.delenv(pacing.SHARE_ENV, raising=False)
     monkeypatch.delenv(pacing.BUCKETS_ENV, raising=False)
     policy = Policy.from_env()
-    assert policy.size("CreateSnapshot") == Size(90, 4.5)
-    assert policy.size("CreateTags") == Size(90, 9)
-    assert policy.size("ModifySnapshotTier") == Size(45, 4.5)  # a mutating action without a bucket of its own
-    assert policy.size("DescribeSnapshots (unfiltered)") == Size(45, 9)
-    monkeypatch.setenv(pacing.SHARE_ENV, "1")
+    # EC2's refill rate, and 90% of its capacity (the headroom for timing differences).
+    assert policy.size("CreateSnapshot") == Size(90, 5)
+    assert policy.size("CreateTags") == Size(90, 10)
+    assert policy.size("ModifySnapshotTier") == Size(45, 5)  # a mutating action without a bucket of its own
+    assert policy.size("DescribeSnapshots (unfiltered)") == Size(45, 10)
+    monkeypatch.setenv(pacing.SHARE_ENV, "0.5")
     monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateSnapshot=400/20, CreateTags=200/10")
-    assert Policy.from_env().size("CreateSnapshot") == Size(400, 20)
+    assert Policy.from_env().size("CreateSnapshot") == Size(180, 10)
 
 
 @pytest.mark.parametrize(
@@ -174,18 +175,21 @@ def bucketed_client(server: BucketedEc2, paced: bool) -> Any:
 
 
 def test_paced_burst_sees_no_throttling_and_every_call_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateTags=20/200")  # EC2's size for this server, as a user would set it
+    monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateTags=20/50")  # this EC2's size, as a user would set it
+    # A fifth left to this machine's scheduling delays, as to other clients of an account: a busy CI runner may hold a
+    # request back longer than the headroom covers at 50 requests a second.
+    monkeypatch.setenv(pacing.SHARE_ENV, "0.8")
     pacing.reset()
-    server = BucketedEc2(Size(20, 200))
-    errors = tag_concurrently(bucketed_client(server, paced=True), 300)
+    server = BucketedEc2(Size(20, 50))
+    errors = tag_concurrently(bucketed_client(server, paced=True), 200)
     assert errors == []
-    assert server.answers == {200: 300}  # EC2 never had to refuse one
+    assert server.answers == {200: 200}  # EC2 never had to refuse one
 
 
 def test_unpaced_burst_spends_botocores_retry_quota_and_throttling_reaches_the_caller() -> None:
     """Why pacing exists: botocore's standard retries alone, against the same bucket, give up once the client's retry
     quota (500, 5 per throttled retry) is spent, and the caller sees RequestLimitExceeded."""
-    server = BucketedEc2(Size(20, 200))
+    server = BucketedEc2(Size(20, 50))
     errors = tag_concurrently(bucketed_client(server, paced=False), 300)
     assert server.answers[503] > 100
     assert errors and {e.response["Error"]["Code"] for e in errors} == {"RequestLimitExceeded"}  # type: ignore[attr-defined]
@@ -205,7 +209,6 @@ def test_provider_clients_are_paced_per_account(emulator: Ec2Emulator, volume_id
 def test_wait_time_counts_from_when_the_create_left_the_queue(
     emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(pacing.SHARE_ENV, "1")
     monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateSnapshot=1/0.2")  # one token, then one every 5 s
     pacing.reset()
     emulator.configure(pending_seconds=0)
