@@ -30,12 +30,15 @@ Settings, in the environment of `pulumi up` (the provider process inherits it):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
+
+from snapshot_provider import progress
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,10 @@ DEFAULT_SHARE = 1.0
 # Of each bucket's capacity: requests that left here together may reach EC2 closer together than they left, and EC2
 # adds its tokens once a second rather than continuously; a few tokens of margin absorb both.
 HEADROOM = 0.9
-# A wait this long is worth a line in the log (the progress lines say why a create takes longer).
+# A wait this long is worth a line next to the run's progress (else a queue of creates looks like a hang), at most one
+# a bucket every TELL_EVERY seconds.
 TELL_AFTER = 5.0
+TELL_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ class TokenBucket:
         self._at = clock()
         self.waited = 0.0  # seconds callers spent waiting, in all
         self.taken = 0
+        self.queued = 0  # callers waiting for a token when the last one arrived, that one included
+        self._told_at = -TELL_EVERY
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.size.capacity, self._tokens + (now - self._at) * self.size.refill)
@@ -137,15 +144,30 @@ class TokenBucket:
 
     def take(self) -> float:
         """Take a token, waiting for it if there is none; returns the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def reserve(self) -> float:
+        """Reserve the next token; returns how long until it exists (the caller waits that long)."""
         with self._lock:
             self._refill(self._clock())
             self._tokens -= 1
             self.taken += 1
             wait = -self._tokens / self.size.refill if self._tokens < 0 else 0.0
             self.waited += wait
-        if wait > 0:
-            self._sleep(wait)
+            self.queued = math.ceil(-self._tokens) if self._tokens < 0 else 0
         return wait
+
+    def time_to_tell(self) -> bool:
+        """Whether a line about this bucket's queue is due (one every TELL_EVERY seconds at most)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._told_at < TELL_EVERY:
+                return False
+            self._told_at = now
+            return True
 
     def empty(self) -> None:
         """EC2 said the account's bucket is empty: no token here either until the refill brings one."""
@@ -252,10 +274,16 @@ def last_sent_at() -> float | None:
 def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **_: Any) -> None:
     name = request.context.get("pacing_bucket") or operation_name
     chosen = bucket(account(), name)
-    waited = chosen.take()
+    wait = chosen.reserve()
+    if wait >= TELL_AFTER and chosen.time_to_tell():
+        progress.engine_log().info(
+            None,
+            f"{chosen.queued} {name} requests are waiting for EC2's API rate ({chosen.size.refill:g} a second in "
+            f"this account and region): about {progress.duration(wait)} for the last of them",
+        )
+    if wait > 0:
+        time.sleep(wait)
     _sent.at = time.time()
-    if waited >= TELL_AFTER:
-        log.info("waited %.1fs for EC2's %s bucket (%g a second)", waited, name, chosen.size.refill)
 
 
 def _on_response(account: Callable[[], Hashable], parsed_response: Any, context: dict[str, Any], **_: Any) -> None:

@@ -218,3 +218,26 @@ def test_wait_time_counts_from_when_the_create_left_the_queue(
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     assert time.monotonic() - started >= 3.0  # it waited its turn...
     assert created.outs["wait_time"] < 2.5  # ...which is not time the snapshot took (the first look is after 1 s)
+
+
+def test_a_long_queue_is_told_once_per_interval(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateTags=1/5")  # with the headroom: one token, then one every 0.2 s
+    monkeypatch.setattr(pacing, "TELL_AFTER", 0.3)
+    pacing.reset()
+    client = bucketed_client(BucketedEc2(Size(100, 100)), paced=True)
+    with caplog.at_level("INFO", logger="snapshot_provider.progress"):
+        assert tag_concurrently(client, 6) == []
+    told = [r.getMessage() for r in caplog.records if "waiting for EC2's API rate" in r.getMessage()]
+    # The last of six waits a second: worth a line, but one line for the queue, not one per request.
+    assert len(told) == 1
+    assert "CreateTags requests are waiting for EC2's API rate (5 a second in this account and region)" in told[0]
+
+
+def test_bucket_counts_the_callers_in_line() -> None:
+    fake = FakeTime()
+    b = TokenBucket(Size(1, 1), clock=fake.clock, sleep=fake.sleep)
+    assert [b.reserve() for _ in range(4)] == [0, 1.0, 2.0, 3.0]
+    assert b.queued == 3
+    assert b.time_to_tell() and not b.time_to_tell()  # once per interval
+    fake.now += pacing.TELL_EVERY
+    assert b.time_to_tell()
