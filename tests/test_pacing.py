@@ -220,7 +220,9 @@ def test_wait_time_counts_from_when_the_create_left_the_queue(
     assert created.outs["wait_time"] < 2.5  # ...which is not time the snapshot took (the first look is after 1 s)
 
 
-def test_a_long_queue_is_told_once_per_interval(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_long_queue_is_told_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(pacing.BUCKETS_ENV, "CreateTags=1/5")  # with the headroom: one token, then one every 0.2 s
     monkeypatch.setattr(pacing, "TELL_AFTER", 0.3)
     pacing.reset()
