@@ -7,7 +7,7 @@ the timeline (first and last CreateSnapshot, last `recorded` tag) and the calls 
 (`configure(strict=True)`: token buckets with EC2's published sizes, listing delays, per-volume limits...) gives the
 API floor. With py-spy (requirements-dev.txt), the Python layers' CPU is also broken down by code (`bench.pyspy`).
 
-    venv/bin/python -m bench.profile_stack            # everything the scale issue asks for (about 15 minutes)
+    venv/bin/python -m bench.profile_stack            # everything the scale issue asks for (about 25 minutes)
     venv/bin/python -m bench.profile_stack --n 256 --arms off on
     venv/bin/python -m bench.profile_stack --n 1000 --arms off skip-checkpoints no-backups no-stack-trace
 
@@ -92,9 +92,9 @@ class Case:
 
 
 def default_cases(pending: float) -> list[Case]:
-    """Everything the scale issue asks for: N = 64 (and its P = 0 floor), 256 and 1000, strict mode off and on; the
-    engine's settings and the SDK's stack traces at N = 1000."""
-    plan = [(64, "off"), (64, "on"), (256, "off"), (256, "on"), (1000, "off"), (1000, "on")]
+    """Everything the scale issue asks for: N = 64 (and its P = 0 floor), 256 and 1000, strict mode off and on; at
+    N = 1000 also the provider unpaced, the engine's settings and the SDK's stack traces."""
+    plan = [(64, "off"), (64, "on"), (256, "off"), (256, "on"), (1000, "off"), (1000, "on"), (1000, "unpaced")]
     plan += [(1000, "skip-checkpoints"), (1000, "no-backups"), (1000, "no-stack-trace")]
     cases = [Case(n, pending, ARMS[arm], n) for n, arm in plan]
     return [*cases[:2], Case(64, 0.0, ARMS["off"], 64), *cases[2:]]
