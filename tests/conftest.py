@@ -51,6 +51,8 @@ def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> I
     emulator_server.reset()
     pacing.reset()  # each test starts with EC2's buckets full, as a new provider process does
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
+    # STS on its own port, as AWS serves it (botocore's service-specific endpoint): what strict mode requires.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator_server.sts_url)
     monkeypatch.setenv("AWS_REGION", REGION)
     yield emulator_server
 
