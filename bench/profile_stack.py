@@ -81,6 +81,8 @@ ARMS = {
 
 # The targets, with P = 10 s, and what the code measured before this work (main at ebadd79, quiet machine).
 BEFORE_DESCRIBES_PER_RESOURCE = {64: 0.16, 256: 0.16, 1000: 0.71}
+# A single Python process busy this much of the wall sets the pace (the emulator serves from one process).
+EMULATOR_BOUND = 0.8
 
 
 @dataclass(frozen=True)
@@ -518,6 +520,16 @@ def targets(runs: Sequence[Run], p: float = 10.0) -> list[str]:
     zero = find(runs, 64, "off", 0.0)
     if zero:
         lines.append(f"N = 64, P = 0 (the floor): wall <= 6 s: {zero.wall:.1f} s, {verdict(zero.wall <= 6)}")
+    for r in runs:
+        busy = r.cpu["emulator"] / r.wall
+        if busy >= EMULATOR_BOUND:
+            lines.append(f"{title(r)}: LIMITED BY THE EMULATOR (its CPU {busy:.0%} of the wall, one Python process)")
+    if runs and all(r.cpu["emulator"] / r.wall < EMULATOR_BOUND for r in runs):
+        worst = max(runs, key=lambda r: r.cpu["emulator"] / r.wall)
+        lines.append(
+            f"the emulator bounds no run: its CPU is at most {worst.cpu['emulator'] / worst.wall:.0%} of the wall "
+            f"({title(worst)})"
+        )
     for n, before in BEFORE_DESCRIBES_PER_RESOURCE.items():
         r = find(runs, n, "off", p)
         if r:
