@@ -220,7 +220,8 @@ def test_state_is_small_and_holds_no_credentials(stack: PulumiStack, emulator: E
     assert b"snapshot_provider.ebs_snapshot" in provider and b"EbsSnapshotProvider" in provider
     assert provider_bytes < 200
     # ...outputs repeat only the inputs a later diff, refresh or delete reads...
-    assert "resource_urn" in resource["inputs"] and "resource_urn" not in resource["outputs"]
+    assert resource["inputs"]["resource_urn"] == resource["urn"]  # computed by the program, as the engine names it
+    assert "resource_urn" not in resource["outputs"]
     # ...and the source position the SDK records is the program's line, not this package's constructor.
     assert resource["sourcePosition"].startswith("project:///__main__.py#")
     assert resource_bytes < 5000
