@@ -58,6 +58,17 @@ class ProviderResource(Resource):
     schema: ClassVar[Schema]
     provider: ClassVar[type[ResourceProvider]]
 
+    def __init__(
+        self,
+        resource_name: str,
+        args: Mapping[str, Any] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **inputs: Any,
+    ) -> None:
+        """For a subclass without an `__init__` of its own; one with its own calls `self._construct` (through
+        `super().__init__` it works too, but the SDK's source position is then that `__init__`'s line)."""
+        self._construct(resource_name, args, opts, **inputs)
+
     def _construct(
         self,
         resource_name: str,

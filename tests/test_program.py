@@ -119,3 +119,19 @@ def test_unset_inputs_are_not_registered_and_outputs_stay_attributes() -> Any:
         assert not hasattr(snapshot, "description")  # an unset input that is no output: no attribute to await
 
     return pulumi.Output.all(snapshot.snapshot_id, snapshot.volume_size, snapshot.tags).apply(check)
+
+
+@pulumi.runtime.test
+def test_a_subclass_calling_super_init_still_registers() -> Any:
+    mocks = use(Recorder())
+
+    class Legacy(EbsSnapshot, module="ebs-snapshots", name="Legacy"):
+        def __init__(self, name: str, **inputs: Any) -> None:
+            super(EbsSnapshot, self).__init__(name, None, None, **inputs)
+
+    legacy = Legacy("legacy", volume_id="vol-01234567")
+
+    def check(_: Any) -> None:
+        assert mocks.named("legacy").inputs["volume_id"] == "vol-01234567"
+
+    return legacy.id.apply(check)
