@@ -29,7 +29,6 @@ Settings, in the environment of `pulumi up` (the provider process inherits it):
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
@@ -39,8 +38,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshot_provider import progress
-
-log = logging.getLogger(__name__)
 
 SHARE_ENV = "SNAPSHOT_API_RATE_SHARE"
 BUCKETS_ENV = "SNAPSHOT_API_BUCKETS"
