@@ -21,6 +21,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
+from snapshot_provider import pacing
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import AccountNotAllowed, aws_errors
 
@@ -54,6 +55,10 @@ class OncePerKey(Generic[K, V]):
         self._key_locks: dict[K, threading.Lock] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: K) -> V | None:
+        """The value made for `key`, or None if none was made yet."""
+        return self._values.get(key)
+
     def get(self, key: K, make: Callable[[], V]) -> V:
         if key in self._values:
             return self._values[key]
@@ -80,17 +85,28 @@ def session_for(account: AccountSelection) -> boto3.Session:
 
 
 def client(account: AccountSelection, service: str = "ec2", *, single_attempt: bool = False) -> Any:
-    """The process's client for this account selection and service (thread-safe to share once built)."""
+    """The process's client for this account selection and service (thread-safe to share once built). EC2 clients
+    are paced by the process's token buckets (`pacing`)."""
+    environment = _environment()
 
     def make() -> Any:
-        return session_for(account).client(
+        made = session_for(account).client(
             service,  # type: ignore[call-overload]
             region_name=account.region,
             endpoint_url=account.get("endpoint_url"),
             config=SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG,
         )
+        if service == "ec2":
+            pacing.install(made, lambda: _pacing_account(account, environment))
+        return made
 
-    return _clients.get((account, _environment(), service, single_attempt), make)
+    return _clients.get((account, environment, service, single_attempt), make)
+
+
+def _pacing_account(account: AccountSelection, environment: Any) -> tuple[Any, str]:
+    """Whose EC2 buckets a request spends: the account's, once STS named it (every create, update and delete asks
+    first), else the account selection's."""
+    return (_account_ids.peek((account, environment)) or account, account.region)
 
 
 def _new_session(account: AccountSelection) -> boto3.Session:

@@ -105,7 +105,7 @@ class Volume:
     ) -> dict[str, Any]:
         [snapshot] = found.values()
         region = props["region"]
-        outs = {k: v for k, v in props.items() if k in SCHEMA.fields}
+        outs = SCHEMA.echoed(props)
         outs.update(
             snapshot_id=snapshot["SnapshotId"],
             state=snapshot.get("State"),
@@ -301,4 +301,4 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
         opts: pulumi.ResourceOptions | None = None,
         **inputs: Any,
     ) -> None:
-        super().__init__(resource_name, args, opts, **inputs)
+        self._construct(resource_name, args, opts, **inputs)

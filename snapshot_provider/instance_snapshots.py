@@ -155,7 +155,7 @@ class InstanceSet:
         recorded = props.get("snapshot_ids") or {}
         listed = [_member_now(m, by_volume.get(m.volume_id), recorded.get(m.volume_id)) for m in members]
         first = next(iter(found.values()), {})
-        outs = {k: v for k, v in props.items() if k in SCHEMA.fields}
+        outs = SCHEMA.echoed(props)
         outs.update(
             snapshot_ids={s["volume_id"]: s["snapshot_id"] for s in listed if s["state"] != "missing"},
             snapshots=listed,
@@ -236,4 +236,4 @@ class InstanceSnapshots(ProviderResource, module="ebs-snapshots", name="Instance
         opts: pulumi.ResourceOptions | None = None,
         **inputs: Any,
     ) -> None:
-        super().__init__(resource_name, args, opts, **inputs)
+        self._construct(resource_name, args, opts, **inputs)

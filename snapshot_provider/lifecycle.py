@@ -61,7 +61,7 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, holds, progress, rules, snapshots
+from snapshot_provider import aws, holds, pacing, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import (
     SnapshotFailed,
@@ -338,6 +338,7 @@ def take(
         requested_at = time.time()  # wait_time and the poll schedule count from the request that went through
         try:
             started = kind.start(once, inputs, members, requests.sent[attempt])
+            requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)
             if code in PER_VOLUME_CODES:

@@ -137,6 +137,12 @@ class Schema:
         failures = self.failures(news, olds)
         return CheckResult(self.stored(news), [CheckFailure(f.property, f.reason) for f in failures])
 
+    def echoed(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """The inputs a resource's outputs repeat: those a later `diff`, `read` or `delete` needs, which get the
+        outputs as their olds. One whose change does nothing (`none`) is not stored twice: the engine rewrites
+        every byte of state after every step of a run."""
+        return {k: v for k, v in props.items() if k in self.fields and self.fields[k].on_change != "none"}
+
     def parse(self, props: Mapping[str, Any]) -> dict[str, Any]:
         """Valid inputs with defaults filled in; raises InvalidInputs where `check` would have refused."""
         failures = self.failures(props)

@@ -747,4 +747,4 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
         opts: pulumi.ResourceOptions | None = None,
         **inputs: Any,
     ) -> None:
-        super().__init__(resource_name, args, opts, **inputs)
+        self._construct(resource_name, args, opts, **inputs)

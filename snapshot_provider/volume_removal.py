@@ -659,4 +659,4 @@ class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemova
         opts: pulumi.ResourceOptions | None = None,
         **inputs: Any,
     ) -> None:
-        super().__init__(resource_name, args, opts, **inputs)
+        self._construct(resource_name, args, opts, **inputs)

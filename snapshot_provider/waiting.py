@@ -146,12 +146,15 @@ class _Entry:
         return self.status is not None and self.status.terminal
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a list of a thousand waiters is searched by `remove`
 class _Waiter:
-    """One `wait` call. The poller thread ends it (`done`): finished, timed out, or failed."""
+    """One `wait` call. The poller thread ends it (`done`): finished, timed out, or failed, and wakes it alone."""
 
     snapshot_ids: list[str]
     deadline: float
+    # On the poller's lock. One per waiter: with a condition shared by a thousand waiting threads, every ended wait
+    # woke all of them (a thousand ends, a million wake-ups: most of a big stack's provider CPU).
+    wake: threading.Condition
     done: bool = False
     timed_out: bool = False
     failure: Exception | None = None
@@ -180,7 +183,9 @@ class SnapshotPoller:
         self.policy = policy or PollPolicy()
         self._clock = clock
         self._wall = wall
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # The poller thread waits on this one; each waiter on its own `wake`, on the same lock.
+        self._cond = threading.Condition(self._lock)
         # How the poller thread waits for its next look; tests pass one that moves a fake `clock` instead.
         self._pause = pause or (lambda seconds: self._cond.wait(timeout=seconds))
         self._entries: dict[str, _Entry] = {}
@@ -211,12 +216,13 @@ class SnapshotPoller:
         last known progress of each snapshot, for telling the user how a long wait goes.
         """
         now = self._clock()
-        waiter = _Waiter(list(dict.fromkeys(snapshot_ids)), deadline=now + timeout)
+        ids = list(dict.fromkeys(snapshot_ids))
+        waiter = _Waiter(ids, deadline=now + timeout, wake=threading.Condition(self._lock))
         with self._cond:
             self._register(waiter, now, started_at if started_at is not None else now)
             while not waiter.done:
-                # The poller thread ends every waiter, even when it dies, and notifies.
-                self._cond.wait(timeout=PROGRESS_EVERY if on_progress else None)
+                # The poller thread ends every waiter, even when it dies, and notifies it.
+                waiter.wake.wait(timeout=PROGRESS_EVERY if on_progress else None)
                 if on_progress is not None and not waiter.done:
                     self._tell(on_progress, self._progress_of(waiter))
         if waiter.failure is not None:
@@ -245,14 +251,15 @@ class SnapshotPoller:
                 entry = self._entries[sid] = _Entry(sid, registered=now, started=started, next_due=first_look)
             entry.waiters += 1
         self._waiters.append(waiter)
-        self._settle(now)  # its snapshots may all be finished already
+        self._settle(now, [waiter])  # its snapshots may all be finished already
         if not waiter.done:
             self._ensure_thread()
             self._cond.notify_all()  # the poller may now have an earlier look to make
 
-    def _settle(self, now: float) -> None:
-        """End the waits whose snapshots are all finished, and those at their deadline that had their final look."""
-        for waiter in list(self._waiters):
+    def _settle(self, now: float, waiters: list[_Waiter] | None = None) -> None:
+        """End the waits (all, or `waiters`) whose snapshots are all finished, and those at their deadline that had
+        their final look."""
+        for waiter in list(self._waiters if waiters is None else waiters):
             unfinished = [e for e in self._entries_of(waiter.snapshot_ids) if not e.finished]
             if not unfinished:
                 self._end(waiter)
@@ -273,7 +280,7 @@ class SnapshotPoller:
             entry.waiters -= 1
             if entry.waiters == 0:
                 del self._entries[sid]
-        self._cond.notify_all()
+        waiter.wake.notify()
 
     def _entries_of(self, snapshot_ids: list[str]) -> list[_Entry]:
         # An id of a call in flight may have been dropped meanwhile, its last waiter gone.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from emulator import Ec2Emulator
+from snapshot_provider import pacing
 
 REGION = "us-east-1"
 URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::"
@@ -53,6 +54,7 @@ def emulator_server() -> Iterator[Ec2Emulator]:
 @pytest.fixture
 def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Emulator]:
     emulator_server.reset()
+    pacing.reset()  # each test starts with EC2's buckets full, as a new provider process does
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
     # STS on its own port, as AWS serves it (botocore's service-specific endpoint): what strict mode requires.
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator_server.sts_url)

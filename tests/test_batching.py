@@ -106,3 +106,30 @@ def test_a_lone_failure_is_raised_as_is() -> None:
 def test_a_call_that_leaves_an_item_out_fails_that_request() -> None:
     with pytest.raises(LookupError, match="'b'"):
         Batched(lambda items: {}, max_weight=10)("b")
+
+
+def test_requests_arriving_in_a_stream_share_calls() -> None:
+    """A thousand creates reach the provider one every few tens of milliseconds, each after the engine wrote state for
+    the one before: without lingering, each would find nothing in flight and make a call of its own."""
+    call = SlowCall(seconds=0.005)
+    batched = Batched(call, max_weight=200)
+    results: dict[str, str] = {}
+    threads = []
+    for i in range(20):
+        thread = threading.Thread(target=lambda item=f"i{i}": results.update({item: batched(item)}))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.03)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == {f"i{i}": f"I{i}" for i in range(20)}
+    assert len(call.calls) <= 6  # about one call per LINGER (0.2 s) of the 0.6 s stream, not 20
+
+
+def test_one_threads_requests_one_after_another_never_wait() -> None:
+    call = SlowCall(seconds=0)
+    batched = Batched(call, max_weight=10)
+    started = time.monotonic()
+    assert [batched(item) for item in "abcde"] == list("ABCDE")
+    assert time.monotonic() - started < 0.1
+    assert [items for _, items in call.calls] == [[c] for c in "abcde"]
