@@ -1,8 +1,16 @@
-"""The one place that makes AWS clients: region, profile, assumed role, endpoint and retry policy.
+"""The one place that makes AWS clients (region, profile, assumed role, endpoints, retry policy), and that decides
+which account the provider acts in.
 
 Credentials come only from the standard chain (environment, shared config/credentials files and profiles, SSO,
 container and instance roles), optionally through an assumed role; never from resource inputs, so they never reach
-Pulumi state. `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` are honoured by botocore itself; `endpoint_url` overrides.
+Pulumi state. Endpoints: `endpoint_url` is EC2's alone; STS (GetCallerIdentity, AssumeRole) is another service with
+its own endpoint, `sts_endpoint_url`, else what botocore's configuration says (`AWS_ENDPOINT_URL_STS`, the shared
+config's `services` section, `AWS_ENDPOINT_URL`). A VPC endpoint for EC2 does not serve STS.
+
+Accounts: a snapshot lives in one account and never moves. State records it (`account_id`); every operation on an
+existing resource first checks with STS that the credentials act there (`ensure_recorded_account`), so that another
+account's "not found" is never taken for "deleted", and new access settings are an update in place, never a reason to
+take the snapshots again.
 
 A provider process serves many resources at once (one thread each), so sessions, clients and the caller's account
 id are made once per account selection and shared: boto3 clients are thread-safe once built, building them is not.
@@ -13,16 +21,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Generic, Literal, TypeVar
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import AccountNotAllowed, aws_errors
+from snapshot_provider import rules
+from snapshot_provider.args import ACCOUNT_FIELDS, AccountSelection
+from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, aws_errors
 
 # botocore's standard retries: throttling (RequestLimitExceeded), 5xx and dropped connections are retried with
 # exponential backoff and jitter, for every call. 20 attempts ride out even 60% throttling (0.6^20 < 1e-4).
@@ -64,6 +73,16 @@ class OncePerKey(Generic[K, V]):
                 self._values[key] = make()
             return self._values[key]
 
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def forget(self, matching: Callable[[K], bool]) -> None:
+        """Drop the values whose key matches: the next `get` makes them again."""
+        with self._lock:
+            for key in [k for k in self._values if matching(k)]:
+                del self._values[key]
+
 
 _sessions: OncePerKey[tuple[AccountSelection, Any], boto3.Session] = OncePerKey()
 _clients: OncePerKey[tuple[AccountSelection, Any, str, bool], Any] = OncePerKey()
@@ -86,11 +105,16 @@ def client(account: AccountSelection, service: str = "ec2", *, single_attempt: b
         return session_for(account).client(
             service,  # type: ignore[call-overload]
             region_name=account.region,
-            endpoint_url=account.get("endpoint_url"),
+            endpoint_url=endpoint_for(account, service),
             config=SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG,
         )
 
     return _clients.get((account, _environment(), service, single_attempt), make)
+
+
+def endpoint_for(account: AccountSelection, service: str) -> str | None:
+    """The endpoint input for `service`, or None: botocore then follows its own configuration for that service."""
+    return {"ec2": account.get("endpoint_url"), "sts": account.get("sts_endpoint_url")}.get(service)
 
 
 def _new_session(account: AccountSelection) -> boto3.Session:
@@ -124,8 +148,8 @@ def _assume_role_args(account: AccountSelection) -> dict[str, str]:
 def _sts_client_creator(base: botocore.session.Session, account: AccountSelection) -> Any:
     def create(service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("region_name", account.region)
-        if account.get("endpoint_url"):
-            kwargs["endpoint_url"] = account.get("endpoint_url")
+        if endpoint_for(account, service_name):
+            kwargs["endpoint_url"] = endpoint_for(account, service_name)
         kwargs["config"] = RETRY_CONFIG
         return base.create_client(service_name, **kwargs)
 
@@ -161,3 +185,80 @@ def partition(region: str) -> str:
 
 def snapshot_arn(region: str, snapshot_id: str) -> str:
     return f"arn:{partition(region)}:ec2:{region}::snapshot/{snapshot_id}"
+
+
+# --- the account a resource's snapshots live in -------------------------------------------------------------------
+# How the provider reaches the account: a change is an update in place, checked to act in the same account.
+ACCESS_FIELDS = tuple(name for name in ACCOUNT_FIELDS if name != "region")
+
+
+def recorded_account(props: Mapping[str, Any]) -> str | None:
+    """The account state records for a resource's snapshots; for older state without `account_id`, the account of
+    its role, if any."""
+    recorded = props.get("account_id")
+    return str(recorded) if recorded else rules.role_account(props.get("role_arn"))
+
+
+def refuse_account_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+    """At diff, so at preview and without credentials: refuse new access settings that are known, from the inputs
+    alone, to act in another account than the one state records (a role ARN names its account). Settings only STS
+    can place (a profile, other credentials) are checked when the update runs (`ensure_recorded_account`)."""
+    recorded = recorded_account(olds)
+    if recorded is None:
+        return
+    role = news.get("role_arn")
+    role_account = None if rules.is_unknown(role) else rules.role_account(role)
+    if role_account is not None and role_account != recorded:
+        raise AccountMismatch(_refused("update", recorded, role_account, f"role_arn {role}"))
+    allowed = news.get("allowed_account_ids") or []
+    known = not rules.is_unknown(allowed) and not any(rules.is_unknown(a) for a in allowed)
+    if allowed and known and recorded not in allowed:
+        raise AccountNotAllowed(recorded, tuple(allowed))
+
+
+def ensure_recorded_account(account: AccountSelection, recorded: str | None, action: Action) -> str:
+    """The account the credentials act in, once checked (STS) to be allowed and the one state records; else refuse
+    before anything is changed or concluded. `recorded` None (state older than `account_id`): allowed is enough."""
+    account_id = ensure_allowed_account(account)
+    if recorded is not None and account_id != recorded:
+        raise AccountMismatch(_refused(action, recorded, account_id, credentials_in_use(account)))
+    return account_id
+
+
+def credentials_in_use(account: AccountSelection) -> str:
+    """Which credentials act, in words: the role, the profile, or the standard chain (with AWS_PROFILE if set)."""
+    if account.get("role_arn"):
+        return f"role_arn {account.get('role_arn')}"
+    if account.get("profile"):
+        return f"profile {account.get('profile')}"
+    if os.environ.get("AWS_PROFILE"):
+        return f"the credentials of AWS_PROFILE={os.environ['AWS_PROFILE']}"
+    return "the credentials in use (the standard chain: AWS_* variables, shared files, instance or container role)"
+
+
+Action = Literal["update", "refresh", "delete"]
+CREDENTIALS_FOR = "AWS_PROFILE or AWS_* variables for that account, or the resource's profile / role_arn"
+
+
+def _refused(action: Action, recorded: str, actual: str, credentials: str) -> str:
+    where = (
+        f"this resource's snapshots are in AWS account {recorded} (as state records), and {credentials} act in "
+        f"account {actual}"
+    )
+    if action == "update":
+        return (
+            f"refusing the new access settings: {where}. A snapshot cannot move between accounts, so nothing was "
+            f"changed. Set profile / role_arn (or the credentials) back to ones that act in account {recorded}; to "
+            f"take snapshots in account {actual} instead, declare a new resource with these settings (and `pulumi "
+            f"destroy` this one with credentials for account {recorded})."
+        )
+    if action == "refresh":
+        return (
+            f"refusing to refresh: {where}, where the snapshots cannot be seen and would look deleted. Nothing was "
+            f"changed in state. Run `pulumi refresh` (or `pulumi up --refresh`) again with credentials for account "
+            f"{recorded} ({CREDENTIALS_FOR})."
+        )
+    return (
+        f"refusing to delete: {where}. Nothing was deleted: the snapshots are still in account {recorded}. Run "
+        f"`pulumi destroy` again with credentials for account {recorded} ({CREDENTIALS_FOR})."
+    )

@@ -29,6 +29,14 @@ class AccountNotAllowed(SnapshotProviderError):
         )
 
 
+class AccountMismatch(SnapshotProviderError):
+    """The access settings act in another account than the one state records for the resource's snapshots."""
+
+
+class WaitEnded(SnapshotProviderError):
+    """A wait ended early (cancelled, credentials expired); its snapshots are left for the next `up` to adopt."""
+
+
 class SnapshotFailed(SnapshotProviderError):
     """EC2 reported the snapshot in state `error`."""
 
@@ -104,8 +112,9 @@ def explain(error: BaseException, doing: str, **context: Any) -> str:
         return f"{doing}{where} failed: no region. Set the region input or aws:region."
     if isinstance(error, EndpointConnectionError):
         return (
-            f"{doing}{where} failed: could not reach the EC2 endpoint ({error}). Check the network, "
-            "endpoint_url or AWS_ENDPOINT_URL."
+            f"{doing}{where} failed: could not reach the AWS endpoint ({error}). Check the network, and the "
+            "endpoint settings: endpoint_url or AWS_ENDPOINT_URL_EC2 for EC2, sts_endpoint_url or "
+            "AWS_ENDPOINT_URL_STS for STS, AWS_ENDPOINT_URL for both."
         )
     return f"{doing}{where} failed: {error}"
 

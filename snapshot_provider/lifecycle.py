@@ -25,6 +25,7 @@ What follows from them:
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,7 @@ from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
-from snapshot_provider.waiting import SnapshotStatus, WaitTimedOut
+from snapshot_provider.waiting import LISTING_DELAY, SnapshotStatus, WaitTimedOut
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -124,6 +125,7 @@ class SnapshotProvider(ResourceProvider):
         return self.kind.schema.check(olds, news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -414,14 +416,19 @@ def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[s
 
 # --- read, update, delete ---------------------------------------------------------------------------------------
 def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
+    """What exists now, asked of the account state records: another account's answer would make them look gone."""
     account = AccountSelection.from_props(props)
     if not account.region:
         raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
+    account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
+    ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, props)
-    found = snapshots.describe_by_id(aws.client(account), ids, f"reading the {kind.noun}")
+    found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
+    missing = [sid for sid in ids if sid not in found]
+    if missing:
+        found |= snapshots.still_there(ec2, missing, listed_by(props))
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
-    account_id = props.get("account_id") or aws.caller_account_id(account)
     outs = kind.outputs(props, kind.members_in_state(props), found, account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
@@ -431,7 +438,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     """Tags (only the keys the inputs manage) and standard to archive, in place; access settings are state only."""
     inputs = kind.schema.parse(news)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
+    account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
     ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
@@ -452,16 +459,30 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     account = AccountSelection.from_props(props)
-    aws.ensure_allowed_account(account)
+    aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
     ec2 = aws.client(account)
     blocked = []
     for sid in kind.snapshot_ids(id_, props):
         try:
-            snapshots.delete_snapshot(ec2, sid)
+            if not snapshots.delete_snapshot(ec2, sid) and snapshots.still_there(ec2, [sid], listed_by(props)):
+                snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
         except SnapshotInUse as in_use:
             blocked.append(str(in_use))
     if blocked:
         raise SnapshotInUse("; ".join(blocked))
+
+
+def listed_by(props: Mapping[str, Any]) -> float:
+    """By when (wall clock) EC2 lists the resource's snapshots if they exist: EC2's listing delay after the newest
+    start time state records, or sooner, when the create saw them completed (`wait_time` after the start): a snapshot
+    seen listed is past that delay. Nothing recorded: the whole delay from now."""
+    starts = [props.get("start_time"), *(s.get("start_time") for s in props.get("snapshots") or [])]
+    known = [datetime.fromisoformat(s).timestamp() for s in starts if isinstance(s, str)]
+    if not known:
+        return time.time() + LISTING_DELAY
+    seen_after = props.get("wait_time")
+    seen = max(known) + seen_after if isinstance(seen_after, (int, float)) else math.inf
+    return min(max(known) + LISTING_DELAY, seen)
 
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:

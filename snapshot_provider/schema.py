@@ -16,7 +16,6 @@ from typing import Any, Literal, Union
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import rules
 from snapshot_provider.rules import Rule, is_unknown
 
 # What a change to an input means:
@@ -52,8 +51,6 @@ class Field:
     requires: str | None = None
     # Program-side default, computed from the other inputs when this one is unset (e.g. region from aws:region).
     program_default: Callable[[Mapping[str, Any]], Any] | None = None
-    # A change that replaces although the field is otherwise `state` (a role in another account).
-    replaces_when: Callable[[Any, Any], bool] | None = None
     # Reason a change from old to new is refused (e.g. archive back to standard), or None.
     transition: Callable[[Any, Any], str | None] | None = None
     missing: str = "is required"
@@ -152,7 +149,7 @@ class Schema:
             old, new = olds.get(name, f.default), news.get(name, f.default)
             if _same(old, new) or f.on_change == "none":
                 continue
-            if f.on_change == "replace" or (f.replaces_when and f.replaces_when(old, new)):
+            if f.on_change == "replace":
                 replaces.append(name)
             else:
                 updates.append(name)
@@ -262,8 +259,3 @@ _PLAIN_NAMES: dict[Any, str] = {Any: "any", float: "number", int: "integer", boo
 
 
 _WRAPPERS = (pulumi.Output, Awaitable)
-
-
-def role_in_another_account(old: Any, new: Any) -> bool:
-    """A different role in the same account reaches the same snapshots; another account's snapshots are others."""
-    return rules.role_account(old) != rules.role_account(new)

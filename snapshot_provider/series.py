@@ -475,7 +475,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     account = AccountSelection.from_props(news if not diff.replaces else olds)
     if diff.replaces:
         ec2 = aws.client(account)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         count = len(series_snapshots(ec2, series_id))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
@@ -487,7 +487,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
     inputs = SCHEMA.stored(news)
     ec2 = aws.client(account)
-    aws.ensure_allowed_account(account)
+    aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
     listing = series_snapshots(ec2, series_id)
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
@@ -529,6 +529,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
         if result.changes:
             preview(id_, olds, news, result)
@@ -546,7 +547,7 @@ class SnapshotSeriesProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         take_new = bool(TAKES.diff(olds, news).changes)
         return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
 
@@ -554,9 +555,9 @@ class SnapshotSeriesProvider(ResourceProvider):
         account = AccountSelection.from_props(props)
         if not account.region:
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
         ec2 = aws.client(account)
         listing = series_snapshots(ec2, id_)
-        account_id = props.get("account_id") or aws.caller_account_id(account)
         outs = outputs(
             props,
             id_,
@@ -573,7 +574,7 @@ class SnapshotSeriesProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Every snapshot tagged with this series' id; only the ids and the account selection from state are used."""
         account = AccountSelection.from_props(props)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
         blocked = []
         for s in snapshots.find_tagged(ec2, SERIES_TAG, id_):

@@ -90,13 +90,12 @@ def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
 
 
 def _moves(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
-    """A removed volume cannot follow a change of region or account: a replacement would look for it there."""
+    """A removed volume cannot follow a change of region: a replacement would look for it there. (Nor of account:
+    new access settings are checked at diff and update to act in the account state records, as for every
+    resource.)"""
     found = []
     if olds.get("region") != news.get("region") and not rules.is_unknown(news.get("region")):
         found.append(Failure("region", _MOVE.format(what="region", old=olds.get("region"))))
-    old_account, new_account = rules.role_account(olds.get("role_arn")), rules.role_account(news.get("role_arn"))
-    if old_account != new_account and not rules.is_unknown(news.get("role_arn")):
-        found.append(Failure("role_arn", _MOVE.format(what="account", old=old_account or "of the default credentials")))
     return found
 
 
@@ -113,6 +112,7 @@ class VolumeRemovalProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in failures(olds, news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         return SCHEMA.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -121,7 +121,7 @@ class VolumeRemovalProvider(ResourceProvider):
             raise InvalidInputs(found)
         inputs = SCHEMA.stored(props)
         account = AccountSelection.from_props(inputs)
-        aws.ensure_allowed_account(account)
+        account_id = aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         volume = _describe_volume(ec2, volume_id)
@@ -132,13 +132,16 @@ class VolumeRemovalProvider(ResourceProvider):
         with aws_errors("deleting the volume (ec2:DeleteVolume)", volume_id=volume_id):
             ec2.delete_volume(VolumeId=volume_id)
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", {**inputs, **record, "deleted_at": time.time()})
+        outs = {**inputs, **record, "deleted_at": time.time(), "account_id": account_id}
+        return CreateResult(f"removed-{volume_id}", outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        # The volume is gone by design; what matters is that the snapshot needed to undo is still there.
-        ec2 = aws.client(AccountSelection.from_props(props))
-        restorable = snapshots.describe_snapshot(ec2, props["snapshot_id"]) is not None
-        return ReadResult(id_, {**props, "restorable": restorable})
+        # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
+        # account the volume was removed in: elsewhere it would look gone).
+        account = AccountSelection.from_props(props)
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
+        restorable = snapshots.describe_snapshot(aws.client(account), props["snapshot_id"]) is not None
+        return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
@@ -148,16 +151,16 @@ class VolumeRemovalProvider(ResourceProvider):
             raise InvalidInputs(found)
         inputs = SCHEMA.stored(news)
         account = AccountSelection.from_props(inputs)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         if inputs["snapshot_id"] != olds.get("snapshot_id"):
             _require_undo_source(aws.client(account), inputs["volume_id"], inputs["snapshot_id"])
-        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at") if k in olds}
+        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id") if k in olds}
         return UpdateResult({**inputs, **kept})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one)."""
         account = AccountSelection.from_props(props)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
         snapshot_id = props["snapshot_id"]
         if snapshots.describe_snapshot(ec2, snapshot_id) is None:
@@ -167,6 +170,11 @@ class VolumeRemovalProvider(ResourceProvider):
             )
         restored = _restore(ec2, account, props)
         pulumi.log.info(f"restored volume {props['volume_id']} from {snapshot_id} as {restored}")
+
+
+def _account_learned(props: Mapping[str, Any], account_id: str, restorable: bool) -> dict[str, Any]:
+    """State from before `account_id` was recorded: the account where its undo snapshot is seen is the one."""
+    return {"account_id": account_id} if restorable and not props.get("account_id") else {}
 
 
 def _describe_volume(ec2: Any, volume_id: str) -> dict[str, Any] | None:
@@ -271,6 +279,7 @@ class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemova
     volume_tags: pulumi.Output[dict[str, str]]
     deleted_at: pulumi.Output[float]
     restorable: pulumi.Output[bool]
+    account_id: pulumi.Output[str]
 
     @overload
     def __init__(

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 TERMINAL_STATES = ("completed", "error")
 MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
+# EC2 lists a new snapshot only after a delay, and meanwhile answers NotFound for its id ("Eventual consistency in the
+# Amazon EC2 API", EC2 API reference: retry with backoff). Until this long after its start, a missing snapshot is not
+# taken for a deleted one.
+LISTING_DELAY = 30.0
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
 
@@ -43,7 +47,7 @@ class PollPolicy:
     # API budget of the whole poller: at most this many DescribeSnapshots calls per second, whatever is waiting.
     calls_per_second: float = 1.0
     # A just-created snapshot may not be listed yet (eventual consistency); after this long it is gone.
-    missing_grace: float = 30.0
+    missing_grace: float = LISTING_DELAY
     max_backoff: float = 60.0
     # Consecutive failed polls (other than throttling) before the waiters are told.
     max_failures: int = 5
