@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import boto3
@@ -110,6 +111,50 @@ def client(account: AccountSelection, service: str = "ec2", *, single_attempt: b
         )
 
     return _clients.get((account, _environment(), service, single_attempt), make)
+
+
+def renew_credentials(account: AccountSelection) -> bool:
+    """Resolve the credential chain again, after the credentials in use stopped working: True when it yields others
+    that work (a shared credentials file rewritten, an SSO login, a credential process, a role assumed again), which
+    later calls then use. Static keys in the environment are the same keys: False."""
+    key = (account, _environment())
+    current = _frozen(session_for(account))
+    try:
+        fresh = _new_session(account)
+        renewed = _frozen(fresh)
+    except Exception:  # still expired, no credentials: nothing better to offer
+        return False
+    if renewed is None or renewed == current:
+        return False
+    _sessions.put(key, fresh)
+    _clients.forget(lambda k: k[:2] == key)
+    return True
+
+
+def _frozen(session: boto3.Session) -> tuple[str | None, str | None, str | None] | None:
+    credentials = session.get_credentials()
+    if credentials is None:
+        return None
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except Exception:  # expired and not renewable
+        return None
+    return (frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def credentials_expire_at(account: AccountSelection) -> datetime | None:
+    """When the credentials stop working for good, if they cannot be renewed and say when: session keys in the
+    environment with `AWS_CREDENTIAL_EXPIRATION` (what botocore reads; CI recipes can export it). For `role_arn`, the
+    role's session is renewed, but only while those base keys last. None otherwise (renewable, or no expiry known)."""
+    base = botocore.session.Session(profile=account.get("profile")).get_credentials()
+    expiry = os.environ.get("AWS_CREDENTIAL_EXPIRATION")
+    if base is None or getattr(base, "method", None) != "env" or not expiry:
+        return None
+    try:
+        moment = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def endpoint_for(account: AccountSelection, service: str) -> str | None:

@@ -80,8 +80,17 @@ def is_throttling(error: BaseException) -> bool:
     return error_code(error) in THROTTLING_CODES
 
 
+# What botocore raises (a RuntimeError) when credentials with a known expiry that cannot be renewed (session keys in the
+# environment with AWS_CREDENTIAL_EXPIRATION) have expired: it refuses to sign the request at all.
+STILL_EXPIRED = "refreshed credentials are still expired"
+
+
 def is_credential_problem(error: BaseException) -> bool:
-    return error_code(error) in CREDENTIAL_CODES or isinstance(error, NoCredentialsError)
+    return (
+        error_code(error) in CREDENTIAL_CODES
+        or isinstance(error, NoCredentialsError)
+        or (isinstance(error, RuntimeError) and STILL_EXPIRED in str(error))
+    )
 
 
 def is_not_found(error: BaseException) -> bool:
@@ -108,6 +117,8 @@ def explain(error: BaseException, doing: str, **context: Any) -> str:
         )
     if isinstance(error, ProfileNotFound):
         return f"{doing}{where} failed: {error}. Check ~/.aws/config or the profile input."
+    if isinstance(error, RuntimeError) and STILL_EXPIRED in str(error):
+        return f"{doing}{where} failed: the AWS credentials expired. {_FIXES['ExpiredToken']}"
     if isinstance(error, NoRegionError):
         return f"{doing}{where} failed: no region. Set the region input or aws:region."
     if isinstance(error, EndpointConnectionError):
@@ -144,6 +155,10 @@ def aws_errors(doing: str, **context: Any) -> Iterator[None]:
     except SnapshotProviderError:
         raise
     except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(explain(error, doing, **context)) from error
+    except RuntimeError as error:
+        if not is_credential_problem(error):
+            raise
         raise SnapshotProviderError(explain(error, doing, **context)) from error
 
 

@@ -38,10 +38,23 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from snapshot_provider import aws, progress, snapshots
 from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import SnapshotFailed, SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.errors import (
+    SnapshotFailed,
+    SnapshotInUse,
+    SnapshotProviderError,
+    SnapshotTimedOut,
+    WaitEnded,
+    error_code,
+)
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
-from snapshot_provider.waiting import LISTING_DELAY, SnapshotStatus, WaitTimedOut
+from snapshot_provider.waiting import (
+    LISTING_DELAY,
+    SnapshotStatus,
+    WaitCancelled,
+    WaitInterrupted,
+    WaitTimedOut,
+)
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -349,11 +362,14 @@ def wait(
     (snapshots this create made) the rest go too, since a set with a failed member is not crash-consistent."""
     monotonic_start = time.monotonic() - max(0.0, time.time() - taken.started_at)
     what = f"{kind.noun} {', '.join(taken.ids)} of {kind.source(inputs)}"
+    warn_if_credentials_expire_first(account, inputs, what)
     reporter = progress.Reporter(inputs.get(URN_INPUT), what, monotonic_start)
     try:
         statuses = snapshots.wait_for(account, taken.ids, float(inputs["timeout"]), monotonic_start, reporter)
     except WaitTimedOut as timed_out:
         raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
+    except WaitInterrupted as ended:
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
     finally:
         reporter.finish()
     failed = [s for s in statuses.values() if s.state != "completed"]
@@ -366,10 +382,47 @@ def wait(
     return statuses
 
 
-def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
-    progress = ", ".join(
-        f"{sid} {seen[sid].progress}%" if sid in seen else f"{sid} not yet listed" for sid in taken.ids
+def _progress_of(taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
+    return ", ".join(f"{sid} {seen[sid].progress}%" if sid in seen else f"{sid} not yet listed" for sid in taken.ids)
+
+
+def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[str, Any], what: str) -> None:
+    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast."""
+    expires = aws.credentials_expire_at(account)
+    deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
+    if expires is None or expires >= deadline:
+        return
+    progress.engine_log().warning(
+        inputs.get(URN_INPUT),
+        f"the AWS credentials in use expire at {expires.isoformat(timespec='seconds')} (AWS_CREDENTIAL_EXPIRATION), "
+        f"before the timeout of the wait for {what} ends, and session keys from the environment cannot be renewed. "
+        "If it is still pending then, the wait ends and it is left, tagged as this resource's, for the next `pulumi "
+        "up` with fresh credentials to adopt. For long waits, use longer sessions (role-duration-seconds, up to the "
+        "role's maximum) or a profile or role_arn the provider can renew.",
     )
+
+
+def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+    if isinstance(ended, WaitCancelled):
+        why = "the update was cancelled (Ctrl-C)"
+        then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
+    else:
+        cause = ended.__cause__
+        code = (error_code(cause) if cause else None) or (str(cause) if cause else "no answer")
+        why = f"the AWS credentials stopped working ({code}) and could not be renewed"
+        then = (
+            "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "
+            "it is adopted and waited for, not taken again"
+        )
+    return (
+        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)}). "
+        f"It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
+        f"--snapshot-id {taken.ids[0]})."
+    )
+
+
+def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
+    progress = _progress_of(taken, seen)
     return (
         f"the {kind.noun} of {kind.source(inputs)} is still pending ({progress}) after the timeout of "
         f"{float(inputs['timeout']):g}s. It was left in place, tagged as this resource's: run `pulumi up` again to "

@@ -174,8 +174,11 @@ def wait_for(
     started_at: float,
     on_progress: Callable[[dict[str, int]], object] | None = None,
 ) -> dict[str, waiting.SnapshotStatus]:
-    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
-    poller = waiting.poller_for(account, lambda ids: describe_many(aws.client(account), ids))
+    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut, or WaitInterrupted when
+    the engine cancelled or the credentials stopped working."""
+    poller = waiting.poller_for(
+        account, lambda ids: describe_many(aws.client(account), ids), renew=lambda: aws.renew_credentials(account)
+    )
     try:
         return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
     except waiting.PollingFailed as failed:

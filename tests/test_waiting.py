@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from emulator_helpers import wait_until as wait_until_seen
 
+from snapshot_provider import waiting
 from snapshot_provider.waiting import (
     MAX_IDS_PER_CALL,
+    CredentialsExpired,
     PollingFailed,
     PollPolicy,
     SnapshotPoller,
+    WaitCancelled,
     WaitTimedOut,
 )
 
@@ -327,3 +331,85 @@ def test_finished_snapshot_does_not_speed_up_its_siblings_schedule() -> None:
 )
 def test_poll_delay_follows_progress(elapsed: float, progress: int, low: float, high: float) -> None:
     assert low <= PollPolicy().delay(elapsed, progress) <= high
+
+
+# --- waits that end early: Ctrl-C and credentials ------------------------------------------------------------------
+def expired() -> ClientError:
+    return ClientError({"Error": {"Code": "ExpiredToken", "Message": "token expired"}}, "DescribeSnapshots")
+
+
+def wait_in_thread(poller: SnapshotPoller, ids: list[str], timeout: float) -> tuple[threading.Thread, list[Any]]:
+    """`poller.wait` in its own thread (a create's); what it returned or raised lands in the list."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(poller.wait(ids, timeout=timeout))
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_cancel_ends_every_wait_at_once_and_any_later_one() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=3600)
+    ec2.add("snap-2", after=3600)
+    poller = SnapshotPoller(ec2.describe, FAST)
+    waits = [wait_in_thread(poller, [sid], timeout=3600) for sid in ("snap-1", "snap-2")]
+    wait_until_seen(lambda: len(ec2.calls), lambda n: n >= 2)  # both are being waited for
+
+    poller.cancel()
+
+    for thread, outcome in waits:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        [cancelled] = outcome
+        assert isinstance(cancelled, WaitCancelled)
+    assert cancelled.statuses["snap-2"].progress == 50  # what was last seen, for the message
+    with pytest.raises(WaitCancelled):
+        poller.wait(["snap-3"], timeout=3600)
+
+
+def test_cancel_waits_reaches_pollers_made_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waiting, "_pollers", {})
+    monkeypatch.setattr(waiting, "_cancelled", False)
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=3600)
+
+    waiting.cancel_waits()
+
+    with pytest.raises(WaitCancelled):
+        waiting.poller_for("another account", ec2.describe).wait(["snap-1"], timeout=3600)
+
+
+def test_expired_credentials_end_the_wait_at_once_when_they_cannot_be_renewed() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=3600)
+    ec2.errors = [expired()] * 10
+    renewals: list[bool] = []
+    poller = SnapshotPoller(
+        ec2.describe, FAST, clock=ec2.clock, pause=ec2.clock.pause, renew=lambda: renewals.append(False) or False
+    )
+
+    with pytest.raises(CredentialsExpired) as ended:
+        poller.wait(["snap-1"], timeout=3600)
+
+    assert len(ec2.calls) == 1 and renewals == [False]  # asked the chain once, then gave up: no backoff, no retries
+    assert isinstance(ended.value.__cause__, ClientError)
+
+
+def test_credentials_renewed_by_the_chain_keep_the_wait_going() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=2)
+    ec2.errors = [expired()]
+    renewals: list[bool] = []
+    poller = SnapshotPoller(
+        ec2.describe, FAST, clock=ec2.clock, pause=ec2.clock.pause, renew=lambda: renewals.append(True) or True
+    )
+
+    status = poller.wait(["snap-1"], timeout=3600)["snap-1"]
+
+    assert status.state == "completed" and renewals == [True]
