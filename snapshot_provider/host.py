@@ -7,7 +7,7 @@ and, if they are not as expected, changes nothing and says so on stderr (which t
 `logging`, naming the versions; `tests/test_host.py` checks those shapes, so an SDK upgrade that breaks one fails
 there (scripts/check_sdk.sh runs that check against another pulumi version).
 
-1. Every operation at once, not 4 (`widen_dynamic_provider_host`). The host serves gRPC from a
+1. Every operation at once, not 4 (`_widen`). The host serves gRPC from a
    `ThreadPoolExecutor(max_workers=4)`, and a `create` holds its worker until its snapshot completes, so a stack of
    64 snapshots would be waited for 4 at a time. This raises the pool's worker limit and starts workers for the
    requests already queued behind the 4 busy ones (an executor starts threads only in `submit`). The engine's own
@@ -50,7 +50,7 @@ import traceback
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -67,6 +67,7 @@ DEFAULT_WORKERS = 1024
 SDK_HOST_WORKERS = 4
 CHECKED_WITH_PULUMI = ("3.259.0", "3.272.0")
 CANCEL_METHOD = "/pulumirpc.ResourceProvider/Cancel"
+T = TypeVar("T")
 
 # Used under the executor's `_shutdown_lock`, as `ThreadPoolExecutor.submit` does.
 _POOL_INTERNALS = ("_shutdown_lock", "_max_workers", "_shutdown", "_broken", "_idle_semaphore", "_work_queue")
@@ -75,52 +76,26 @@ _POOL_METHODS = ("_adjust_thread_count",)
 _lock = threading.Lock()
 _done = False
 _result: int | None = None
-_adapted = False
 
 
 class _NotWidened(Exception):
     """Why the host was left as the SDK made it, in one respect."""
 
 
-def adapt_dynamic_provider_host() -> None:
-    """In Pulumi's dynamic-provider host: every operation at once, Ctrl-C that ends waits, errors as one paragraph.
-    Outside the host it does nothing; the first call does the work."""
-    global _adapted
-    with _lock:
-        if _adapted or not is_dynamic_provider_host():
-            return
-        _adapted = True
-    widen_dynamic_provider_host()
-    _try("pass Ctrl-C (the engine's Cancel) to the waits", "the first Ctrl-C waits for them", _hook_host_cancel)
-    _try(
-        "shorten provider errors to their message",
-        "errors are shown with a Python traceback",
-        lambda: _shorten_provider_errors(sys.modules["__main__"]),
-    )
-
-
-def _try(what: str, otherwise: str, adapt: Callable[[], object]) -> None:
-    try:
-        adapt()
-    except _NotWidened as e:
-        _report(str(e), what, otherwise)
-    except Exception as e:  # an adaptation must never take the provider down
-        _report(f"unexpected {type(e).__name__}: {e}", what, otherwise)
-
-
-def widen_dynamic_provider_host() -> int | None:
-    """In Pulumi's dynamic-provider host, let its gRPC server run as many operations at once as the engine sends.
+def adapt_dynamic_provider_host() -> int | None:
+    """In Pulumi's dynamic-provider host: every operation at once, Ctrl-C that ends the waits, errors as one paragraph.
 
     Returns the most operations the host's pool now runs at once; None outside the host, with
-    `SNAPSHOT_PROVIDER_HOST_WORKERS` at or below 4, or when the host is not shaped as expected (reported on stderr).
-    The first call in a process does the work; later calls return its result.
+    `SNAPSHOT_PROVIDER_HOST_WORKERS` at or below 4, or when the host is not shaped as expected (reported on stderr,
+    once per adaptation that could not be made). The first call in a process does the work; later calls return its
+    result.
     """
     global _done, _result
     if _done:
         return _result
     with _lock:
         if not _done:
-            _result = _widen_host()
+            _result = _adapt() if is_dynamic_provider_host() else None
             _done = True
     return _result
 
@@ -132,20 +107,31 @@ def is_dynamic_provider_host() -> bool:
 
 
 _WIDENING = ("widen the thread pool", f"Snapshots will be created and waited for {SDK_HOST_WORKERS} at a time")
+_CANCELLING = ("pass Ctrl-C (the engine's Cancel) to the waits", "The first Ctrl-C waits for every wait to end")
+_SHORTENING = ("shorten provider errors to their message", "Errors are shown with a Python traceback")
+_ADAPTING = ("adapt the host", f"{_WIDENING[1]}, and the first Ctrl-C waits for every wait to end")
 
 
-def _widen_host() -> int | None:
-    if not is_dynamic_provider_host():
-        return None
+def _adapt() -> int | None:
+    workers = _attempt(_WIDENING, _workers_wanted) or SDK_HOST_WORKERS
+    server = _attempt(_ADAPTING, _find_host_server)
+    widened = None
+    if server is not None:
+        if workers > SDK_HOST_WORKERS:
+            widened = _attempt(_WIDENING, lambda: _widen(_thread_pool_of(server), workers))
+        _attempt(_CANCELLING, lambda: _hook_host_cancel(server))
+    _attempt(_SHORTENING, lambda: _shorten_provider_errors(sys.modules["__main__"]))
+    return widened
+
+
+def _attempt(adaptation: tuple[str, str], make: Callable[[], T]) -> T | None:
+    """`make()`, or None with the reason reported: an adaptation must never take the provider down."""
     try:
-        workers = _workers_wanted()
-        if workers <= SDK_HOST_WORKERS:
-            return None
-        return _widen(_find_host_pool(), workers)
+        return make()
     except _NotWidened as e:
-        _report(str(e), *_WIDENING)
-    except Exception as e:  # an optimisation must never take the provider down
-        _report(f"unexpected {type(e).__name__}: {e}", *_WIDENING)
+        _report(str(e), *adaptation)
+    except Exception as e:
+        _report(f"unexpected {type(e).__name__}: {e}", *adaptation)
     return None
 
 
@@ -165,16 +151,11 @@ def _workers_wanted() -> int:
     return workers
 
 
-def _find_host_pool() -> ThreadPoolExecutor:
-    """The thread pool of the host's gRPC server."""
-    return _thread_pool_of(_find_host_server())
-
-
 def _find_host_server() -> object:
     """The host's gRPC server: the only `grpc._server._Server` in the process.
 
     The host keeps its server in a local variable of `main()`, which never returns, so the garbage collector's list
-    of live objects is where to find it. About 0.1 s, once per process (and once more for the Cancel hook).
+    of live objects is where to find it. About 0.1 s, once per process.
     """
     try:
         from grpc import _server as grpc_server
@@ -230,10 +211,10 @@ def _widen(pool: ThreadPoolExecutor, workers: int) -> int:
 
 
 # --- 2. Ctrl-C ---------------------------------------------------------------------------------------------------
-def _hook_host_cancel() -> None:
+def _hook_host_cancel(server: object) -> None:
     from snapshot_provider import waiting
 
-    _hook_cancel(_find_host_server(), waiting.cancel_waits)
+    _hook_cancel(server, waiting.cancel_waits)
 
 
 def _hook_cancel(server: object, on_cancel: Callable[[], object]) -> None:
@@ -309,7 +290,7 @@ def _report(reason: str, what: str = _WIDENING[0], otherwise: str = _WIDENING[1]
             f"{reason}.",
             f"{otherwise} (the SDK host's own behaviour).",
             f"snapshot_provider/host.py was checked against pulumi {', '.join(CHECKED_WITH_PULUMI)};",
-            f"{WORKERS_ENV}={SDK_HOST_WORKERS} skips the attempt to widen.",
+            f"{WORKERS_ENV}={SDK_HOST_WORKERS} skips the widening.",
         ]
     )
     with contextlib.suppress(OSError, ValueError):  # a closed stderr must not take the provider down either
