@@ -93,7 +93,7 @@ class FaultInjector:
         return None
 
 
-def error_for(fault: str | None, action: str) -> Ec2Error | None:
+def error_for(fault: str | None, action: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Ec2Error | None:
     """The error a call with this fault is answered with; None when it is served (or, for a drop, carried out)."""
     if fault == EXPIRED_CREDENTIALS:
         return Ec2Error("400 Bad Request", "ExpiredToken", "The security token included in the request is expired")
@@ -101,7 +101,7 @@ def error_for(fault: str | None, action: str) -> Ec2Error | None:
         return Ec2Error(
             "403 Forbidden",
             "UnauthorizedOperation",
-            f"You are not authorized to perform this operation. User: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/emulator"
+            f"You are not authorized to perform this operation. User: arn:aws:iam::{account_id}:user/emulator"
             f" is not authorized to perform: ec2:{action}",
         )
     if fault == THROTTLE:

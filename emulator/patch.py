@@ -1,6 +1,7 @@
 """Everything the emulator changes in moto, in one place: its model classes and the actions it answers itself.
 
 moto's state is per process, so these patches are too; `install()` is idempotent and `Ec2Emulator()` calls it.
+`MOTO_ORIGINALS` keeps what was replaced where a benchmark compares against moto's own path.
 """
 
 from __future__ import annotations
@@ -8,30 +9,98 @@ from __future__ import annotations
 from typing import Any
 
 from moto.ec2.models import amis, elastic_block_store
+from moto.ec2.models.core import TaggedEC2Resource
+from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.tags import TagResponse
+from moto.sts.responses import TokenResponse
 
-from emulator import models, responses
+from emulator import index, models, responses
+from emulator.consistency import VISIBILITY
 
+MOTO_ORIGINALS: dict[str, Any] = {
+    "TaggedEC2Resource.get_tags": TaggedEC2Resource.get_tags,
+    "TagBackend.create_tags": TagBackend.create_tags,
+    "TagBackend.delete_tags": TagBackend.delete_tags,
+    "EBSBackend.describe_snapshots": elastic_block_store.EBSBackend.describe_snapshots,
+}
 _installed = False
 
 
 def install() -> None:
-    """Patch moto's EBS and AMI models and responses in this process (idempotent)."""
+    """Patch moto's EBS, AMI, tag and STS models and responses in this process (idempotent)."""
     global _installed
     if _installed:
         return
     # Classes moto instantiates by their module-level name.
     elastic_block_store.Snapshot = models.EmulatedSnapshot  # type: ignore[misc]
+    elastic_block_store.Volume = models.EmulatedVolume  # type: ignore[misc]
     amis.Ami = models.EmulatedAmi  # type: ignore[misc]
-    # The backend's own method, so that every caller (not only the DeleteSnapshot action) sees AMIs' snapshots in use.
+    # The backends' own methods, so that every caller (not only the API action) sees them.
     elastic_block_store.EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
+    elastic_block_store.EBSBackend.delete_volume = _delete_volume  # type: ignore[method-assign]
+    amis.AmiBackend.deregister_image = _deregister_image  # type: ignore[method-assign,assignment]
+    TaggedEC2Resource.get_tags = _get_tags  # type: ignore[method-assign]
+    TagBackend.create_tags = _create_tags  # type: ignore[method-assign]
+    TagBackend.delete_tags = _delete_tags  # type: ignore[method-assign,assignment]
+    # Actions answered by the emulator's own request parsing (`emulator.responses`).
     ElasticBlockStore.describe_snapshots = responses.describe_snapshots  # type: ignore[method-assign]
+    ElasticBlockStore.describe_volumes = responses.describe_volumes  # type: ignore[method-assign]
+    ElasticBlockStore.create_snapshot = responses.create_snapshot  # type: ignore[method-assign]
     ElasticBlockStore.create_snapshots = responses.create_snapshots  # type: ignore[method-assign]
+    ElasticBlockStore.create_volume = responses.create_volume  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_tier = responses.modify_snapshot_tier  # type: ignore[attr-defined]
+    ElasticBlockStore.restore_snapshot_tier = responses.restore_snapshot_tier  # type: ignore[attr-defined]
     AmisResponse.register_image = responses.register_image  # type: ignore[method-assign]
+    AmisResponse.describe_images = responses.describe_images  # type: ignore[method-assign]
+    TagResponse.describe_tags = responses.describe_tags  # type: ignore[method-assign]
+    TokenResponse.assume_role = responses.assume_role  # type: ignore[method-assign]
+    TokenResponse.assume_role_with_web_identity = responses.assume_role_with_web_identity  # type: ignore[method-assign]
     _installed = True
 
 
 def _delete_snapshot(self: Any, snapshot_id: str) -> models.EmulatedSnapshot:
     return models.delete_snapshot(self, snapshot_id)
+
+
+def _delete_volume(self: Any, volume_id: str) -> Any:
+    return models.delete_volume(self, volume_id)
+
+
+def _deregister_image(self: Any, image_id: str) -> None:
+    models.deregister_image(self, image_id)
+
+
+def _get_tags(self: Any) -> list[dict[str, str]]:
+    return models.resource_tags(self)
+
+
+def _create_tags(self: Any, resource_ids: list[str], tags: dict[str, str]) -> bool:
+    # Each change is recorded before it is made (readers in between see the previous value, which is the truth), and
+    # indexed once moto accepted it.
+    previous = {(r, k): self.tags.get(r, {}).get(k) for r in resource_ids for k in tags}
+    for (resource_id, key), old in previous.items():
+        VISIBILITY.tag_changing(resource_id, key, old)
+    done: bool = MOTO_ORIGINALS["TagBackend.create_tags"](self, resource_ids, tags)
+    tag_index = index.of(self)
+    for (resource_id, key), old in previous.items():
+        tag_index.tag_set(resource_id, key, old, tags[key])
+    return done
+
+
+def _delete_tags(self: Any, resource_ids: list[str], tags: dict[str, str | None]) -> bool:
+    # moto removes a tag when the request names no value, or the tag's own value.
+    removed = []
+    for resource_id in resource_ids:
+        held = self.tags.get(resource_id, {})
+        for key, value in tags.items():
+            if key in held and (value is None or value == held[key]):
+                removed.append((resource_id, key, held[key]))
+    for resource_id, key, old in removed:
+        VISIBILITY.tag_changing(resource_id, key, old)
+    done: bool = MOTO_ORIGINALS["TagBackend.delete_tags"](self, resource_ids, tags)
+    tag_index = index.of(self)
+    for resource_id, key, old in removed:
+        tag_index.tag_set(resource_id, key, old, None)
+    return done

@@ -1,26 +1,122 @@
-"""The wire side of the EC2 actions the emulator implements itself: read a request's parameters, call the model
-(`emulator.models`), shape the result. Each function becomes a method of moto's response class (`emulator.patch`).
+"""The wire side of the EC2 and STS actions the emulator implements itself: read a request's parameters, call the
+model (`emulator.models`, `emulator.accounts`), shape the result. Each function becomes a method of moto's response
+class (`emulator.patch`).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.tags import TagResponse
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+from moto.sts.responses import TokenResponse
 
-from emulator import models
+from emulator import accounts, models, strict
+from emulator.consistency import VISIBILITY
 
 
 def describe_snapshots(self: ElasticBlockStore) -> ActionResult:
-    snapshots = models.describe_snapshots(
+    snapshots, next_token = models.describe_snapshots(
         self.ec2_backend,
         snapshot_ids=self._get_param("SnapshotIds", []),
         filters=self._filters_from_querystring(),
         owner_ids=self._get_param("OwnerIds", []),
+        max_results=self._get_int_param("MaxResults"),
+        next_token=self._get_param("NextToken"),
     )
-    return ActionResult({"Snapshots": snapshots})
+    return ActionResult(_paged({"Snapshots": snapshots}, next_token))
+
+
+def describe_volumes(self: ElasticBlockStore) -> ActionResult:
+    volumes, next_token = models.describe_volumes(
+        self.ec2_backend,
+        volume_ids=self._get_param("VolumeIds", []),
+        filters=self._filters_from_querystring(),
+        max_results=self._get_int_param("MaxResults"),
+        next_token=self._get_param("NextToken"),
+    )
+    return ActionResult(_paged({"Volumes": volumes}, next_token))
+
+
+def describe_images(self: AmisResponse) -> ActionResult:
+    self.error_on_dryrun()
+    ami_ids = self._get_param("ImageIds", [])
+    filters = self._filters_from_querystring()
+    owners = self._get_param("Owners", [])
+    exec_users = self._get_param("ExecutableUsers", [])
+    images = self.ec2_backend.describe_images(ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+    return ActionResult({"Images": models.visible_images(self.ec2_backend, images, ami_ids, filters, owners)})
+
+
+def describe_tags(self: TagResponse) -> ActionResult:
+    """DescribeTags over the tags Describe* sees now (`emulator.consistency`), with moto's four filters."""
+    filters = self._filters_from_querystring()
+    self.error_on_dryrun()
+    patterns = {name: [re.compile(fnmatch.translate(v)) for v in values] for name, values in filters.items()}
+
+    def matches(name: str, value: str) -> bool:
+        return name not in patterns or any(p.match(value) for p in patterns[name])
+
+    tags = []
+    for resource_id, resource_tags in self.ec2_backend.tags.copy().items():
+        if VISIBILITY.hidden(resource_id):
+            continue
+        resource_type = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        if not (matches("resource-id", resource_id) and matches("resource-type", resource_type)):
+            continue
+        for key, value in VISIBILITY.visible_tags(resource_id, resource_tags).items():
+            if matches("key", key) and matches("value", value):
+                tags.append({"resource_id": resource_id, "key": key, "value": value, "resource_type": resource_type})
+    return ActionResult({"Tags": tags})
+
+
+def create_snapshot(self: ElasticBlockStore) -> ActionResult:
+    volume_id = self._get_param("VolumeId")
+    description = self._get_param("Description")
+    tags = self._parse_tag_specification().get("snapshot", {})
+    self.error_on_dryrun()
+    return ActionResult(models.create_snapshot(self.ec2_backend, volume_id, description, tags))
+
+
+def create_volume(self: ElasticBlockStore) -> ActionResult:
+    request = models.VolumeRequest(
+        size=self._get_int_param("Size"),
+        zone=self._get_param("AvailabilityZone"),
+        snapshot_id=self._get_param("SnapshotId"),
+        volume_type=self._get_param("VolumeType"),
+        iops=self._get_int_param("Iops"),
+        throughput=self._get_int_param("Throughput"),
+        encrypted=self._get_bool_param("Encrypted", False),
+        kms_key_id=self._get_param("KmsKeyId"),
+        multi_attach_enabled=self._get_param("MultiAttachEnabled"),
+        tags=tuple(sorted(self._parse_tag_specification().get("volume", {}).items())),
+    )
+    client_token = self._get_param("ClientToken")
+    self.error_on_dryrun()
+    return ActionResult(models.create_volume(self.ec2_backend, request, client_token))
+
+
+def restore_snapshot_tier(self: ElasticBlockStore) -> ActionResult:
+    snapshot_id = self._get_param("SnapshotId")
+    days = self._get_int_param("TemporaryRestoreDays")
+    permanent = self._get_bool_param("PermanentRestore", False)
+    self.error_on_dryrun()
+    snapshot, restore = models.restore_snapshot_tier(self.ec2_backend, snapshot_id, days, permanent)
+    return ActionResult(
+        {
+            "SnapshotId": snapshot.id,
+            "RestoreStartTime": datetime.fromtimestamp(restore.started_at, UTC),
+            # The API reference: "The amount of time for the restore operation, in hours."
+            "RestoreDuration": round(restore.seconds / 3600),
+            "IsPermanentRestore": restore.permanent,
+        }
+    )
 
 
 def create_snapshots(self: ElasticBlockStore) -> ActionResult:
@@ -78,6 +174,45 @@ def _block_device_mapping(raw: dict[str, Any]) -> dict[str, Any]:
     if "VirtualName" in raw:
         mapping["VirtualName"] = raw["VirtualName"]
     return mapping
+
+
+def assume_role(self: TokenResponse) -> ActionResult:
+    """AssumeRole with STS's session rules (`accounts.session_seconds`): chained from a session, capped at 1 h."""
+    chained = accounts.CREDENTIALS.session(self.get_access_key()) is not None
+    return _assume(self, self.backend.assume_role, chained)
+
+
+def assume_role_with_web_identity(self: TokenResponse) -> ActionResult:
+    return _assume(self, self.backend.assume_role_with_web_identity, chained=False)
+
+
+def _assume(self: TokenResponse, assume: Any, chained: bool) -> ActionResult:
+    role_arn = self._get_param("RoleArn")
+    seconds = accounts.session_seconds(self._get_int_param("DurationSeconds"), role_arn, chained)
+    role = assume(
+        region_name=self.region,
+        role_session_name=self._get_param("RoleSessionName"),
+        role_arn=role_arn,
+        policy=self._get_param("Policy"),
+        duration=seconds,
+        external_id=self._get_param("ExternalId"),
+    )
+    expires_at = strict.CLOCK.wall() + seconds
+    role.expiration = datetime.fromtimestamp(expires_at, UTC).replace(tzinfo=None)
+    accounts.CREDENTIALS.add_session(
+        accounts.Session(role.access_key_id, role.account_id, role_arn, expires_at, chained)
+    )
+    return ActionResult(
+        {
+            "Credentials": role,
+            "AssumedRoleUser": {"AssumedRoleId": role.user_id, "Arn": role.arn},
+            "PackedPolicySize": 6,
+        }
+    )
+
+
+def _paged(result: dict[str, Any], next_token: str | None) -> dict[str, Any]:
+    return {**result, "NextToken": next_token} if next_token else result
 
 
 def _true(value: Any) -> bool:

@@ -5,22 +5,23 @@
 
     {
       "volumes": [{"id": "vol-0123456789abcdef0", "size": 8, "availability_zone": "us-east-1a",
-                   "volume_type": "gp3", "iops": 3000, "throughput": 125, "encrypted": false,
-                   "tags": {"Name": "data"}, "state": "in-use"}],
+                   "volume_type": "gp3", "iops": 3000, "throughput": 125, "encrypted": true,
+                   "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/...", "tags": {"Name": "data"},
+                   "state": "in-use"}],
       "instances": [{"id": "i-0123456789abcdef0", "root_device_name": "/dev/xvda",
                      "block_device_mappings": {"/dev/xvda": "vol-0123456789abcdef0"},
                      "availability_zone": "us-east-1a", "instance_type": "t3.micro", "tags": {}}],
       "snapshots": [{"id": "snap-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0",
                      "description": "nightly", "tags": {"team": "storage"},
                      "start_time": "2024-05-01T12:00:00.000Z", "state": "completed",
-                     "storage_tier": "standard", "volume_size": 8, "encrypted": false}]
+                     "storage_tier": "standard", "volume_size": 8, "encrypted": true, "kms_key_id": "..."}]
     }
 
-Defaults: volumes 8 GiB gp2 in the region's first zone, unencrypted, untagged; an instance's zone is its volumes'
-(they must share one), type t3.micro; a snapshot starts now, in the standard tier, with its volume's size and
-encryption. A volume's `state` must agree with the instances (`in-use` when one maps it, else `available`). A
-snapshot's volume need not exist (AWS keeps snapshots of deleted volumes). Seeded snapshots are `completed` and are
-not counted by `pending_intervals`.
+Defaults: volumes 8 GiB gp2 in the region's first zone, unencrypted, untagged; an encrypted volume without a key has
+the account's default EBS key; an instance's zone is its volumes' (they must share one), type t3.micro; a snapshot
+starts now, in the standard tier, with its volume's size, encryption and key. A volume's `state` must agree with the
+instances (`in-use` when one maps it, else `available`). A snapshot's volume need not exist (AWS keeps snapshots of
+deleted volumes). Seeded snapshots are `completed` and are not counted by `pending_intervals`.
 
 moto draws random ids, so each volume and instance is created by moto, then re-keyed to its id before anything
 refers to it; snapshots are constructed with their id directly.
@@ -56,6 +57,7 @@ class WorldVolume(TypedDict):
     iops: NotRequired[int | None]
     throughput: NotRequired[int | None]
     encrypted: NotRequired[bool]
+    kms_key_id: NotRequired[str | None]
     tags: NotRequired[dict[str, str]]
     state: NotRequired[str]
 
@@ -79,6 +81,7 @@ class WorldSnapshot(TypedDict):
     storage_tier: NotRequired[str]
     volume_size: NotRequired[int]
     encrypted: NotRequired[bool]
+    kms_key_id: NotRequired[str | None]
 
 
 class World(TypedDict):
@@ -151,6 +154,7 @@ def _seed_volume(backend: Any, spec: WorldVolume, zone: str) -> None:
         size=spec.get("size", 8),
         zone_name=zone,
         encrypted=spec.get("encrypted", False),
+        kms_key_id=spec.get("kms_key_id"),
         volume_type=spec.get("volume_type"),
         # moto checks IOPS against the type as a request would; a world reports them as AWS describes them.
         iops=spec.get("iops") if spec.get("volume_type") in ("io1", "io2") else None,
@@ -206,6 +210,7 @@ def _seed_snapshot(backend: Any, spec: WorldSnapshot) -> None:
         volume=volume,
         description=spec.get("description", ""),
         encrypted=spec.get("encrypted", volume.encrypted),
+        kms_key_id=spec.get("kms_key_id"),
         settled=True,
     )
     snapshot.fixed_volume_size = spec.get("volume_size", volume.size)
@@ -278,6 +283,8 @@ def _check_volume(v: dict[str, Any], zones: set[str]) -> list[str]:
         problems.append(f"{where}: volume_type {volume_type!r} is not one of {', '.join(VOLUME_TYPES)}")
     elif volume_type in ("io1", "io2") and not v.get("iops"):
         problems.append(f"{where}: a {volume_type} volume needs iops")
+    if v.get("kms_key_id") and not v.get("encrypted"):
+        problems.append(f"{where}: kms_key_id needs encrypted: true (EC2 refuses a key for an unencrypted volume)")
     if v.get("state", "available") not in ("available", "in-use"):
         problems.append(f"{where}: state {v['state']!r} cannot be seeded (available, or in-use when attached)")
     return problems
@@ -320,6 +327,8 @@ def _check_snapshot(s: dict[str, Any]) -> list[str]:
         problems.append(f"{where}: volume_id {s.get('volume_id')!r} is not a valid volume id")
     if s.get("state", "completed") != "completed":
         problems.append(f"{where}: state {s['state']!r} cannot be seeded (seeded snapshots are completed)")
+    if s.get("kms_key_id") and s.get("encrypted") is False:
+        problems.append(f"{where}: kms_key_id needs encrypted: true")
     if s.get("storage_tier", "standard") not in STORAGE_TIERS:
         problems.append(f"{where}: storage_tier {s['storage_tier']!r} is not one of {', '.join(STORAGE_TIERS)}")
     if "start_time" in s:
@@ -337,20 +346,7 @@ def _check_snapshot(s: dict[str, Any]) -> list[str]:
 def export_world(backend: Any) -> World:
     """The account as a world `seed_world` accepts: every volume, instance not terminated, and snapshot (not AMIs')."""
     return {
-        "volumes": [
-            {
-                "id": v.id,
-                "size": v.size,
-                "availability_zone": v.zone.name,
-                "volume_type": v.volume_type,
-                "iops": v.iops,
-                "throughput": v.throughput,
-                "encrypted": bool(v.encrypted),
-                "tags": tags_of(backend, v.id),
-                "state": v.status,
-            }
-            for v in backend.volumes.values()
-        ],
+        "volumes": [_exported_volume(backend, v) for v in backend.volumes.values()],
         "instances": [
             {
                 "id": i.id,
@@ -363,21 +359,47 @@ def export_world(backend: Any) -> World:
             for i in backend.all_instances()
             if i.state != "terminated"
         ],
-        "snapshots": [
-            {
-                "id": s.id,
-                "volume_id": s.volume.id,
-                "description": s.description or "",
-                "tags": tags_of(backend, s.id),
-                "start_time": models.format_time(s.start_time),
-                "state": s.status,
-                "storage_tier": s.storage_tier,
-                "volume_size": s.volume_size,
-                "encrypted": bool(s.encrypted),
-            }
-            for s in _own_snapshots(backend)
-        ],
+        "snapshots": [_exported_snapshot(backend, s) for s in _own_snapshots(backend)],
     }
+
+
+def _exported_volume(backend: Any, v: Any) -> WorldVolume:
+    volume: WorldVolume = {
+        "id": v.id,
+        "size": v.size,
+        "availability_zone": v.zone.name,
+        "volume_type": v.volume_type,
+        "iops": v.iops,
+        "throughput": v.throughput,
+        "encrypted": bool(v.encrypted),
+        "tags": tags_of(backend, v.id),
+        "state": v.status,
+    }
+    if _own_key(backend, v):
+        volume["kms_key_id"] = v.kms_key_id
+    return volume
+
+
+def _exported_snapshot(backend: Any, s: models.EmulatedSnapshot) -> WorldSnapshot:
+    snapshot: WorldSnapshot = {
+        "id": s.id,
+        "volume_id": s.volume.id,
+        "description": s.description or "",
+        "tags": tags_of(backend, s.id),
+        "start_time": models.format_time(s.start_time),
+        "state": s.status,
+        "storage_tier": s.storage_tier,
+        "volume_size": s.volume_size,
+        "encrypted": bool(s.encrypted),
+    }
+    if _own_key(backend, s):
+        snapshot["kms_key_id"] = s.kms_key_id
+    return snapshot
+
+
+def _own_key(backend: Any, resource: Any) -> bool:
+    # As seeding reads a world: no kms_key_id means the account's default EBS key (or no encryption).
+    return bool(resource.encrypted) and resource.kms_key_id not in (None, backend.default_kms_key_id)
 
 
 def snapshot_summaries(backend: Any) -> list[dict[str, Any]]:
@@ -397,7 +419,8 @@ def snapshot_summaries(backend: Any) -> list[dict[str, Any]]:
 
 
 def tags_of(backend: Any, resource_id: str) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [resource_id]})}
+    """The resource's tags as the account holds them (not as a lagging Describe* would show them)."""
+    return dict(backend.tags.get(resource_id, {}))
 
 
 def _own_snapshots(backend: Any) -> list[models.EmulatedSnapshot]:

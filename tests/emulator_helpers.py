@@ -1,4 +1,5 @@
-"""What the emulator's tests share: a boto3 client without retries, the control API, and waiting with a deadline."""
+"""What the emulator's tests share: boto3 clients without retries (any account, region or endpoint), the control API,
+the error code of a refused call, and waiting with a deadline."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from conftest import REGION
 from emulator import Ec2Emulator
@@ -20,6 +22,37 @@ T = TypeVar("T")
 
 def client(emulator: Ec2Emulator, config: Config = NO_RETRIES) -> Any:
     return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url, config=config)
+
+
+def client_as(
+    emulator: Ec2Emulator,
+    credentials: dict[str, str],
+    service: str = "ec2",
+    region: str = REGION,
+    endpoint_url: str | None = None,
+) -> Any:
+    """A client signing with these credentials (the emulator's `credentials()` or STS's `Credentials`)."""
+    key_id = credentials.get("aws_access_key_id") or credentials["AccessKeyId"]
+    secret = credentials.get("aws_secret_access_key") or credentials["SecretAccessKey"]
+    default_url = emulator.sts_url if service == "sts" else emulator.url
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url or default_url,
+        config=NO_RETRIES,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=credentials.get("SessionToken"),
+    )
+
+
+def error_of(call: Callable[[], Any]) -> tuple[str, int]:
+    """The AWS error code and HTTP status a call is refused with (AssertionError if it is not refused)."""
+    try:
+        call()
+    except ClientError as error:
+        return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("the call was not refused")
 
 
 def control(emulator: Ec2Emulator, path: str, body: Any = None) -> Any:
