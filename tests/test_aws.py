@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from pulumi.dynamic import ResourceProvider
 
@@ -34,7 +33,7 @@ def test_endpoint_url_input_wins_over_the_environment(
     emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.url)  # endpoint_url is EC2's alone
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.sts_url)  # endpoint_url is EC2's alone
     created = EbsSnapshotProvider().create(snapshot_props(volume_id, endpoint_url=emulator.url))
     assert created.outs["state"] == "completed"
 
@@ -166,13 +165,10 @@ every_resource = pytest.mark.parametrize(
 
 
 def act_in(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, account_id: str) -> None:
-    """From now on the standard chain finds credentials that act in `account_id` (a session of a role there)."""
-    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.url)
-    role = f"arn:aws:iam::{account_id}:role/operator"
-    keys = sts.assume_role(RoleArn=role, RoleSessionName="operator")["Credentials"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
+    """From now on the standard chain finds keys that act in `account_id` (the emulator's, as AWS's would)."""
+    keys = emulator.credentials(account_id)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["aws_secret_access_key"])
 
 
 def snapshots_held(emulator: Ec2Emulator) -> list[str]:
@@ -275,12 +271,11 @@ def test_profile_acting_in_another_account_is_refused_at_update(
 ) -> None:
     made = make(emulator)
     held = snapshots_held(emulator)
-    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.url)
-    keys = sts.assume_role(RoleArn=OTHER_ACCOUNT_ROLE, RoleSessionName="operator")["Credentials"]
+    keys = emulator.credentials(OTHER_ACCOUNT)
     credentials = tmp_path / "credentials"
     credentials.write_text(
-        f"[elsewhere]\naws_access_key_id = {keys['AccessKeyId']}\naws_secret_access_key = {keys['SecretAccessKey']}\n"
-        f"aws_session_token = {keys['SessionToken']}\n"
+        f"[elsewhere]\naws_access_key_id = {keys['aws_access_key_id']}\n"
+        f"aws_secret_access_key = {keys['aws_secret_access_key']}\n"
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
@@ -295,20 +290,29 @@ def test_profile_acting_in_another_account_is_refused_at_update(
     assert snapshots_held(emulator) == held
 
 
-def test_sts_does_not_use_the_ec2_endpoint(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    # EC2 through its own endpoint (a VPC endpoint for EC2 serves EC2 only); STS where botocore's configuration says.
+def test_endpoint_url_is_ec2s_alone_sts_follows_botocores_configuration(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str
+) -> None:
+    # As with a VPC endpoint for EC2: that URL serves EC2 only (the strict emulator refuses STS there).
+    emulator.configure(sts_separate_endpoint=True)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.url)
-    account = AccountSelection.of(region=REGION, endpoint_url="http://127.0.0.1:9", role_arn=SAME_ACCOUNT_ROLE)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.sts_url)
 
-    assert aws.caller_account_id(account) == HOME_ACCOUNT
-    assert [c.action for c in emulator.calls()] == ["AssumeRole", "GetCallerIdentity"]
+    created = EbsSnapshotProvider().create(
+        snapshot_props(volume_id, endpoint_url=emulator.url, role_arn=SAME_ACCOUNT_ROLE)
+    )
+
+    assert created.outs["state"] == "completed" and created.outs["account_id"] == HOME_ACCOUNT
+    assert {c.action for c in emulator.calls()} >= {"AssumeRole", "GetCallerIdentity", "CreateSnapshot"}
 
 
 def test_sts_endpoint_url_input_wins_over_the_environment(
-    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str
 ) -> None:
+    emulator.configure(sts_separate_endpoint=True)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    account = AccountSelection.of(region=REGION, sts_endpoint_url=emulator.url, role_arn=SAME_ACCOUNT_ROLE)
 
-    assert aws.caller_account_id(account) == HOME_ACCOUNT
+    props = snapshot_props(
+        volume_id, endpoint_url=emulator.url, sts_endpoint_url=emulator.sts_url, role_arn=SAME_ACCOUNT_ROLE
+    )
+    assert EbsSnapshotProvider().create(props).outs["account_id"] == HOME_ACCOUNT
