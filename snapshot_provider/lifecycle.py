@@ -45,6 +45,7 @@ from snapshot_provider.errors import (
     SnapshotTimedOut,
     WaitEnded,
     error_code,
+    is_credential_problem,
 )
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
@@ -171,7 +172,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     )
     statuses = wait(account, kind, inputs, taken, members, delete_on_failure=True)
     found = {sid: status.details for sid, status in statuses.items()}  # the poller's last look: no extra call
-    hand_over(ec2, inputs, found)
+    hand_over(aws.client(account), inputs, found)  # the client now: the wait may have renewed the credentials
     outs = kind.outputs(inputs, members, found, account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
@@ -408,7 +409,8 @@ def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, en
         then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
     else:
         cause = ended.__cause__
-        code = (error_code(cause) if cause else None) or (str(cause) if cause else "no answer")
+        expired = cause is not None and is_credential_problem(cause)
+        code = (error_code(cause) if cause else None) or ("expired" if expired else cause)
         why = f"the AWS credentials stopped working ({code}) and could not be renewed"
         then = (
             "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "

@@ -298,6 +298,7 @@ def take_point(account: AccountSelection, ec2: Any, series_id: str, inputs: Mapp
     )
     statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True)
     found = {sid: status.details for sid, status in statuses.items()}
+    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     snapshots.set_tags(ec2, list(found), {SERIES_TAG: series_id, POINT_TAG: min(found)})
     lifecycle.hand_over(ec2, inputs, found)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
@@ -380,6 +381,7 @@ def run(
     wait_time = previous.get("wait_time")
     if take_new:
         wait_time = take_point(account, ec2, series_id, inputs)
+        ec2 = aws.client(account)  # the wait may have renewed the credentials
     listing = series_snapshots(ec2, series_id)
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):

@@ -422,10 +422,11 @@ class SnapshotPoller:
         if is_throttling(error):
             log.warning("DescribeSnapshots throttled; backing off %.1fs (but not past a waiter's deadline)", backoff)
             return
-        log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
         if self._failures >= self.policy.max_failures or is_credential_problem(error):
             self._failures = 0
-            self._fail_all(error)
+            self._fail_all(error)  # each waiter says why, with its snapshots
+            return
+        log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
 
 
 _pollers: dict[Any, SnapshotPoller] = {}

@@ -6,17 +6,25 @@ and states without sleeping or racing the wall clock.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import wait_until as wait_until_seen
 
-from snapshot_provider import waiting
+from conftest import REGION, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, waiting
+from snapshot_provider.errors import WaitEnded
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
 from snapshot_provider.waiting import (
     MAX_IDS_PER_CALL,
     CredentialsExpired,
@@ -413,3 +421,84 @@ def test_credentials_renewed_by_the_chain_keep_the_wait_going() -> None:
     status = poller.wait(["snap-1"], timeout=3600)["snap-1"]
 
     assert status.state == "completed" and renewals == [True]
+
+
+# --- against the emulator: session credentials that expire during a wait ------------------------------------------
+SAME_ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/snapshots"
+
+
+def session(emulator: Ec2Emulator, seconds: int = 900) -> dict[str, Any]:
+    """A role session from the emulator's STS (its `Expiration` scaled by `session_duration_scale`)."""
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.url)
+    return dict(
+        sts.assume_role(RoleArn=SAME_ACCOUNT_ROLE, RoleSessionName="ci", DurationSeconds=seconds)["Credentials"]
+    )
+
+
+def test_session_keys_expiring_mid_wait_end_it_and_the_next_create_adopts(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 900 s scaled to under 4 s: what a CI job's one-hour session is to a snapshot that takes hours.
+    emulator.configure(session_expiry=True, session_duration_scale=0.004, pending_seconds=3600)
+    home = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    keys = session(emulator)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", keys["Expiration"].isoformat())
+    caplog.set_level(logging.WARNING, logger="snapshot_provider.progress")
+
+    with pytest.raises(WaitEnded) as ended:
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))
+
+    assert "the AWS credentials stopped working (expired)" in str(ended.value)
+    assert "It was left in place, tagged as this resource's" in str(ended.value)
+    assert any("expire at" in r.getMessage() and "before the timeout" in r.getMessage() for r in caplog.records)
+    [left] = emulator.snapshots()
+    assert left["state"] == "pending" and left["tags"][ATTEMPT_TAG] != RECORDED
+
+    for name in ("AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"):  # fresh credentials: the long-lived keys
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", home[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", home[1])
+    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600)
+    created = EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))
+
+    assert created.id == left["snapshot_id"] and [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+
+
+def waiting_after_create(actions: list[str]) -> bool:
+    return "CreateSnapshot" in actions and "DescribeSnapshots" in actions[actions.index("CreateSnapshot") :]
+
+
+def test_credentials_rewritten_in_the_shared_file_are_picked_up_mid_wait(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str, tmp_path: Path
+) -> None:
+    emulator.configure(session_expiry=True, pending_seconds=3)
+    credentials = tmp_path / "credentials"
+
+    def write_profile(keys: dict[str, Any]) -> None:
+        credentials.write_text(
+            f"[ci]\naws_access_key_id = {keys['AccessKeyId']}\naws_secret_access_key = {keys['SecretAccessKey']}\n"
+            f"aws_session_token = {keys['SessionToken']}\n"
+        )
+
+    first = session(emulator)
+    write_profile(first)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    outcome: list[Any] = []
+    create = threading.Thread(
+        target=lambda: outcome.append(EbsSnapshotProvider().create(snapshot_props(volume_id, profile="ci")))
+    )
+    create.start()
+    wait_until_seen(lambda: [c.action for c in emulator.calls()], waiting_after_create)  # the wait has begun
+
+    write_profile(session(emulator))  # a new session, as `aws sso login` or a CI step would write
+    emulator.expire_credentials(first["AccessKeyId"])
+    create.join(timeout=60)
+
+    [created] = outcome
+    assert created.outs["state"] == "completed"
+    expired = [c for c in emulator.calls("DescribeSnapshots") if c.status >= 400]
+    assert expired, "the first session's key was refused once"
