@@ -356,7 +356,7 @@ def wait_in_thread(poller: SnapshotPoller, ids: list[str], timeout: float) -> tu
         except Exception as error:
             outcome.append(error)
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)  # a failing test must not wait an hour for it
     thread.start()
     return thread, outcome
 
