@@ -88,6 +88,7 @@ class OncePerKey(Generic[K, V]):
 _sessions: OncePerKey[tuple[AccountSelection, Any], boto3.Session] = OncePerKey()
 _clients: OncePerKey[tuple[AccountSelection, Any, str, bool], Any] = OncePerKey()
 _account_ids: OncePerKey[tuple[AccountSelection, Any], str] = OncePerKey()
+_base_methods: dict[tuple[AccountSelection, Any], str | None] = {}
 
 
 def _environment() -> tuple[tuple[str, str], ...]:
@@ -146,9 +147,9 @@ def credentials_expire_at(account: AccountSelection) -> datetime | None:
     """When the credentials stop working for good, if they cannot be renewed and say when: session keys in the
     environment with `AWS_CREDENTIAL_EXPIRATION` (what botocore reads; CI recipes can export it). For `role_arn`, the
     role's session is renewed, but only while those base keys last. None otherwise (renewable, or no expiry known)."""
-    base = botocore.session.Session(profile=account.get("profile")).get_credentials()
+    session_for(account)  # resolves the chain once per process, noting where the base credentials came from
     expiry = os.environ.get("AWS_CREDENTIAL_EXPIRATION")
-    if base is None or getattr(base, "method", None) != "env" or not expiry:
+    if _base_methods.get((account, _environment())) != "env" or not expiry:
         return None
     try:
         moment = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
@@ -166,12 +167,15 @@ def _new_session(account: AccountSelection) -> boto3.Session:
     profile = account.get("profile")
     with aws_errors("loading AWS credentials", profile=profile):
         base = botocore.session.Session(profile=profile)
+        base_credentials = base.get_credentials()
+        # Where they came from: session keys from the environment are the ones nothing can renew.
+        _base_methods[(account, _environment())] = getattr(base_credentials, "method", None)
         if account.get("role_arn") is None:
             return boto3.Session(botocore_session=base, region_name=account.region)
         # Refreshable assumed-role credentials: a multi-hour wait outlives the role session's default hour.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=_sts_client_creator(base, account),
-            source_credentials=base.get_credentials(),
+            source_credentials=base_credentials,
             role_arn=account.get("role_arn"),
             extra_args=_assume_role_args(account),
         )
