@@ -31,7 +31,7 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
 from snapshot_provider import rules
-from snapshot_provider.args import ACCOUNT_FIELDS, AccountSelection
+from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, aws_errors
 
 # botocore's standard retries: throttling (RequestLimitExceeded), 5xx and dropped connections are retried with
@@ -237,10 +237,6 @@ def snapshot_arn(region: str, snapshot_id: str) -> str:
 
 
 # --- the account a resource's snapshots live in -------------------------------------------------------------------
-# How the provider reaches the account: a change is an update in place, checked to act in the same account.
-ACCESS_FIELDS = tuple(name for name in ACCOUNT_FIELDS if name != "region")
-
-
 def recorded_account(props: Mapping[str, Any]) -> str | None:
     """The account state records for a resource's snapshots; for older state without `account_id`, the account of
     its role, if any."""

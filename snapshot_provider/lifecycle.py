@@ -414,7 +414,7 @@ def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, en
         why = f"the AWS credentials stopped working ({code}) and could not be renewed"
         then = (
             "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "
-            "it is adopted and waited for, not taken again"
+            "it is adopted, not taken again, and waited for"
         )
     return (
         f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)}). "
@@ -490,7 +490,8 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
 
 
 def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> UpdateResult:
-    """Tags (only the keys the inputs manage) and standard to archive, in place; access settings are state only."""
+    """Tags (only the keys the inputs manage) and standard to archive, in place; new access settings are recorded
+    once STS says they act in the account state records."""
     inputs = kind.schema.parse(news)
     account = AccountSelection.from_props(inputs)
     account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
