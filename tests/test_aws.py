@@ -316,3 +316,17 @@ def test_sts_endpoint_url_input_wins_over_the_environment(
         volume_id, endpoint_url=emulator.url, sts_endpoint_url=emulator.sts_url, role_arn=SAME_ACCOUNT_ROLE
     )
     assert EbsSnapshotProvider().create(props).outs["account_id"] == HOME_ACCOUNT
+
+
+@every_resource
+def test_allowed_account_ids_without_the_recorded_account_is_refused_at_preview(
+    make: Callable[[Ec2Emulator], Made], emulator: Ec2Emulator
+) -> None:
+    made = make(emulator)
+    emulator.clear_calls()
+
+    with pytest.raises(AccountNotAllowed, match=f"refusing to act in AWS account {HOME_ACCOUNT}"):
+        made.provider.diff(made.id, made.outs, made.news(allowed_account_ids=[OTHER_ACCOUNT]))
+
+    assert emulator.calls() == []
+    assert not made.provider.diff(made.id, made.outs, made.news(allowed_account_ids=[HOME_ACCOUNT])).replaces
