@@ -433,6 +433,7 @@ def describe_snapshots(
     """
     check_page_request(max_results, bool(snapshot_ids), "SnapshotIds", PAGE_BOUNDS["DescribeSnapshots"])
     ghosts = VISIBILITY.ghosts(backend, "snapshot")
+    narrowed: set[str] | None = None
     if snapshot_ids:
         snapshots = [_snapshot_by_id(backend, ghosts, snapshot_id) for snapshot_id in snapshot_ids]
     else:
@@ -442,7 +443,8 @@ def describe_snapshots(
         else:
             candidates = [s for i in narrowed if (s := backend.snapshots.get(i) or ghosts.get(i)) is not None]
         snapshots = [s for s in candidates if not VISIBILITY.hidden(s.id)]
-    snapshots = sorted(snapshots, key=_sequence)
+    if snapshot_ids or narrowed is not None or ghosts:
+        snapshots.sort(key=_sequence)  # the account's own order (moto's dict is already in it)
     if filters:
         snapshots = generic_filter(filters, snapshots)
     if owner_ids:
@@ -556,6 +558,27 @@ def _token_sequence(token: str) -> int:
     raise InvalidNextToken(token)
 
 
+# EC2 user guide, "Tag your Amazon EC2 resources", tag restrictions: keys up to 128 characters, values up to 256, and
+# the `aws:` prefix reserved for AWS's own tags.
+MAX_TAG_KEY, MAX_TAG_VALUE, RESERVED_TAG_PREFIX = 128, 256, "aws:"
+
+
+def check_tags(tags: dict[str, str]) -> None:
+    """The tag restrictions EC2 enforces on a request's tags (strict `parameter_rules` only: moto accepts them)."""
+    if not strict.SETTINGS.parameter_rules:
+        return
+    for key, value in tags.items():
+        if key.lower().startswith(RESERVED_TAG_PREFIX):
+            raise InvalidParameterValue(
+                f"Value ( {key} ) for parameter key is invalid. Tag keys starting with 'aws:' are reserved for internal"
+                " use"
+            )
+        if not key or len(key) > MAX_TAG_KEY:
+            raise InvalidParameterValue(f"Tag key {key!r} must be 1 to {MAX_TAG_KEY} characters long")
+        if len(value or "") > MAX_TAG_VALUE:
+            raise InvalidParameterValue(f"Tag value for key {key!r} must be at most {MAX_TAG_VALUE} characters long")
+
+
 def pending_snapshots_of(backend: Any, volume_id: str) -> int:
     """How many snapshots of this volume are `pending` now (through the volume index, not a scan)."""
     return sum(
@@ -568,6 +591,7 @@ def pending_snapshots_of(backend: Any, volume_id: str) -> int:
 def create_snapshot(backend: Any, volume_id: str, description: str, tags: dict[str, str]) -> EmulatedSnapshot:
     """CreateSnapshot, refused as EC2 refuses it over the strict per-volume limits."""
     backend.get_volume(volume_id)  # InvalidVolume.NotFound first, as EC2 answers
+    check_tags(tags)
     LIMITS.check_and_mark(backend, [volume_id])
     snapshot: EmulatedSnapshot = backend.create_snapshot(volume_id, description)
     snapshot.add_tags(tags)
@@ -606,6 +630,7 @@ def create_snapshots(
     ]
     if not chosen:
         raise InvalidParameterValue(f"No volumes of instance {instance.id} are left to snapshot after exclusions")
+    check_tags(tags)
     # The per-volume limits apply to each member volume; one over them refuses the whole call.
     LIMITS.check_and_mark(backend, chosen)
 
@@ -687,9 +712,16 @@ def create_volume(backend: Any, request: VolumeRequest, client_token: str | None
     if request.kms_key_id and not request.encrypted:
         # The botocore model's CreateVolume KmsKeyId: "If KmsKeyId is specified, the encrypted state must be true."
         raise InvalidParameterDependency("KmsKeyId", "Encrypted")
+    check_tags(dict(request.tags))
     encrypted, kms_key_id = request.encrypted, request.kms_key_id
     if request.snapshot_id:
         snapshot = backend.get_snapshot(request.snapshot_id)
+        smallest = snapshot.volume_size
+        if request.size is not None and request.size < smallest and strict.SETTINGS.parameter_rules:
+            # botocore model, CreateVolume `Size`: "a volume size that is equal to or larger than the snapshot size".
+            raise InvalidParameterValue(
+                f"Volume of size {request.size} is smaller than snapshot '{snapshot.id}', expect size >= {smallest}"
+            )
         archived = isinstance(snapshot, EmulatedSnapshot) and not snapshot.usable()
         if archived and strict.SETTINGS.archive_restore_required:
             raise IncorrectState(

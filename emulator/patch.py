@@ -17,13 +17,14 @@ from moto.ec2.responses.tags import TagResponse
 from moto.sts.responses import TokenResponse
 
 from emulator import index, models, responses
-from emulator.consistency import VISIBILITY
+from emulator.consistency import VISIBILITY, in_request
 
 MOTO_ORIGINALS: dict[str, Any] = {
     "TaggedEC2Resource.get_tags": TaggedEC2Resource.get_tags,
     "TagBackend.create_tags": TagBackend.create_tags,
     "TagBackend.delete_tags": TagBackend.delete_tags,
     "EBSBackend.describe_snapshots": elastic_block_store.EBSBackend.describe_snapshots,
+    "ElasticBlockStore.describe_snapshots": ElasticBlockStore.describe_snapshots,
 }
 _installed = False
 
@@ -79,6 +80,8 @@ def _get_tags(self: Any) -> list[dict[str, str]]:
 def _create_tags(self: Any, resource_ids: list[str], tags: dict[str, str]) -> bool:
     # Each change is recorded before it is made (readers in between see the previous value, which is the truth), and
     # indexed once moto accepted it.
+    if in_request():
+        models.check_tags(tags)  # a request's tags, before any is set (seeding is not a request)
     previous = {(r, k): self.tags.get(r, {}).get(k) for r in resource_ids for k in tags}
     for (resource_id, key), old in previous.items():
         VISIBILITY.tag_changing(resource_id, key, old)

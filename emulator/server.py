@@ -50,7 +50,8 @@ StartResponse = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a request comes from and what it is for: its access key, account, region and service."""
+    """Who a request comes from and what it is for: its access key, account, region and service (the signature's
+    scope: `ec2`, `sts`, `iam`...)."""
 
     access_key_id: str | None
     account_id: str
@@ -329,10 +330,8 @@ class Ec2Emulator:
         scope = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         access_key_id = scope.group(1) if scope else params.get("AWSAccessKeyId")
         region = scope.group(2) if scope else self.region
-        if scope:
-            service = "sts" if scope.group(3) == "sts" else "ec2"
-        else:  # unsigned: AssumeRoleWithWebIdentity and friends
-            service = "sts" if params.get("Action") in STS_ACTIONS else "ec2"
+        unsigned_service = "sts" if params.get("Action") in STS_ACTIONS else "ec2"  # AssumeRoleWithWebIdentity...
+        service = scope.group(3) if scope else unsigned_service
         return Caller(access_key_id, CREDENTIALS.account_of(access_key_id), region, service)
 
     def _refusal(
@@ -340,7 +339,8 @@ class Ec2Emulator:
     ) -> Ec2Error | None:
         """The error EC2 (or STS) answers before acting on this request, if any; None to serve it."""
         try:
-            if action and caller.service != endpoint and (endpoint == "sts" or strict.SETTINGS.sts_separate_endpoint):
+            served_apart = caller.service == "sts" and strict.SETTINGS.sts_separate_endpoint
+            if action and (caller.service != "sts" if endpoint == "sts" else served_apart):
                 raise InvalidAction(action)
             if CREDENTIALS.expired(caller.access_key_id):
                 raise ExpiredToken(status=403 if caller.service == "sts" else 400)

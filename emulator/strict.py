@@ -104,7 +104,8 @@ class StrictSettings:
     restore_seconds: tuple[float, float] = (0.0, 0.0)
     """How long RestoreSnapshotTier takes, drawn in [lo, hi] per request (EBS user guide: 24 to 72 hours)."""
     parameter_rules: bool = False
-    """Request rules moto skips: MaxResults within 5..1000 and not together with SnapshotIds / VolumeIds
+    """Request rules moto skips: MaxResults at least 5 and never with SnapshotIds / VolumeIds; tag keys not `aws:...`,
+    keys up to 128 and values up to 256 characters; CreateVolume no smaller than its snapshot
     (`InvalidParameterValue`, `InvalidParameterCombination`)."""
     client_token_idempotency: bool = True
     """CreateVolume with a ClientToken seen before: same parameters, the same volume; others:

@@ -49,6 +49,8 @@ def emulator_server() -> Iterator[Ec2Emulator]:
 def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Emulator]:
     emulator_server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
+    # STS on its own port, as AWS serves it (botocore's service-specific endpoint): what strict mode requires.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator_server.sts_url)
     monkeypatch.setenv("AWS_REGION", REGION)
     yield emulator_server
 

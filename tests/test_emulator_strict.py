@@ -344,6 +344,23 @@ def test_kms_key_without_encrypted_is_refused(emulator: Ec2Emulator) -> None:
     assert refused == ("InvalidParameterDependency", 400)
 
 
+def test_tag_restrictions_and_volume_size_are_enforced_in_strict_mode(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = client(emulator)
+    reserved = [{"Key": "aws:backup", "Value": "x"}]
+    ec2.create_tags(Resources=[volume_id], Tags=reserved)  # moto's own: accepted
+    emulator.configure(parameter_rules=True)
+    assert error_of(lambda: ec2.create_tags(Resources=[volume_id], Tags=reserved)) == ("InvalidParameterValue", 400)
+    spec = [{"ResourceType": "snapshot", "Tags": [{"Key": "k" * 129, "Value": "v"}]}]
+    assert error_of(lambda: ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=spec))[0] == (
+        "InvalidParameterValue"
+    )
+    assert emulator.snapshots() == []  # refused before anything was made
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    too_small = error_of(lambda: ec2.create_volume(SnapshotId=snapshot_id, AvailabilityZone=f"{REGION}a", Size=4))
+    assert too_small[0] == "InvalidParameterValue"
+    assert ec2.create_volume(SnapshotId=snapshot_id, AvailabilityZone=f"{REGION}a", Size=8)["Size"] == 8
+
+
 def test_encryption_keys_follow_volume_to_snapshot_to_volume(emulator: Ec2Emulator) -> None:
     ec2 = client(emulator)
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
