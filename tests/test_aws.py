@@ -310,7 +310,8 @@ def test_sts_endpoint_url_input_wins_over_the_environment(
     emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str
 ) -> None:
     emulator.configure(sts_separate_endpoint=True)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
 
     props = snapshot_props(
         volume_id, endpoint_url=emulator.url, sts_endpoint_url=emulator.sts_url, role_arn=SAME_ACCOUNT_ROLE
