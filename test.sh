@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check: lint, types, unit tests, emulator tests and end-to-end tests under the real Pulumi CLI.
 # Installs what it needs first (venv/ from requirements.txt, the Pulumi CLI via scripts/engine.sh).
-# Extra arguments go to pytest, e.g. ./test.sh -k e2e
+# Extra arguments go to pytest, e.g. ./test.sh -k e2e (then the host checks against another SDK, scripts/check_sdk.sh,
+# are not run).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/env.sh"
 cd "$ROOT"
@@ -20,3 +21,10 @@ say "mypy"
 "$VENV/bin/mypy" snapshot_provider components emulator
 say "pytest"
 "$VENV/bin/python" -m pytest "$@"
+if [ $# -eq 0 ]; then
+    # The host adaptations against the newest SDK they were checked with (one cached wheel, about 15 s).
+    if ! bash "$ROOT/scripts/check_sdk.sh"; then
+        [ "${CI:-}" = "true" ] && exit 1
+        say "scripts/check_sdk.sh failed (offline? it downloads one pulumi wheel once): see above"
+    fi
+fi

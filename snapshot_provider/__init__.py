@@ -8,13 +8,14 @@ from snapshot_provider.errors import (
     SnapshotProviderError,
     SnapshotTimedOut,
 )
-from snapshot_provider.host import widen_dynamic_provider_host
+from snapshot_provider.host import adapt_dynamic_provider_host
 from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsArgs, InstanceSnapshotsProvider
 from snapshot_provider.series import SnapshotSeries, SnapshotSeriesArgs, SnapshotSeriesProvider
 from snapshot_provider.volume_removal import VolumeRemoval, VolumeRemovalArgs, VolumeRemovalProvider
 
-# Only inside `python -m pulumi.dynamic` (the engine's provider host): serve every create at once, not 4 at a time.
-widen_dynamic_provider_host()
+# Only inside `python -m pulumi.dynamic` (the engine's provider host): serve every create at once, not 4 at a time;
+# end the waits on Ctrl-C; errors as one paragraph.
+adapt_dynamic_provider_host()
 
 __all__ = [
     "AccountNotAllowed",

@@ -14,7 +14,7 @@ import pulumi
 
 from snapshot_provider import rules
 from snapshot_provider.program import default_region, default_session_name
-from snapshot_provider.schema import Field, Schema, role_in_another_account
+from snapshot_provider.schema import Field, Schema
 
 DEFAULT_TIMEOUT = 24 * 3600  # the first snapshot of a multi-TiB volume can take many hours
 
@@ -25,7 +25,10 @@ REGION_MISSING = (
 
 
 class AccountArgs(TypedDict, total=False):
-    """Where the provider acts and as whom. Credentials are never inputs: they come from the standard AWS chain."""
+    """Where the provider acts and as whom. Credentials are never inputs: they come from the standard AWS chain.
+
+    A change of any of these but `region` is an update in place: the snapshots stay where they are, and the update
+    first checks with STS that the new settings act in the account state records (`aws.ensure_recorded_account`)."""
 
     region: Annotated[
         pulumi.Input[str],
@@ -49,11 +52,10 @@ class AccountArgs(TypedDict, total=False):
     role_arn: Annotated[
         pulumi.Input[str],
         Field(
-            "assume this role (cross-account); credentials refresh during long waits; a role in another account "
-            "replaces",
+            "assume this role (cross-account), renewed during long waits while the base credentials last; a role in "
+            "another account than the snapshots' is refused (snapshots cannot move)",
             rule=rules.role_arn,
             on_change="state",
-            replaces_when=role_in_another_account,
         ),
     ]
     external_id: Annotated[
@@ -87,7 +89,17 @@ class AccountArgs(TypedDict, total=False):
     endpoint_url: Annotated[
         pulumi.Input[str],
         Field(
-            "EC2 endpoint for VPC endpoints and emulators; unset: `AWS_ENDPOINT_URL`",
+            "EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / "
+            "`AWS_ENDPOINT_URL`",
+            rule=rules.endpoint_url,
+            on_change="state",
+        ),
+    ]
+    sts_endpoint_url: Annotated[
+        pulumi.Input[str],
+        Field(
+            "STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, "
+            "the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint",
             rule=rules.endpoint_url,
             on_change="state",
         ),

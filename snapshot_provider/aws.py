@@ -1,8 +1,16 @@
-"""The one place that makes AWS clients: region, profile, assumed role, endpoint and retry policy.
+"""The one place that makes AWS clients (region, profile, assumed role, endpoints, retry policy), and that decides
+which account the provider acts in.
 
 Credentials come only from the standard chain (environment, shared config/credentials files and profiles, SSO,
 container and instance roles), optionally through an assumed role; never from resource inputs, so they never reach
-Pulumi state. `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` are honoured by botocore itself; `endpoint_url` overrides.
+Pulumi state. Endpoints: `endpoint_url` is EC2's alone; STS (GetCallerIdentity, AssumeRole) is another service with
+its own endpoint, `sts_endpoint_url`, else what botocore's configuration says (`AWS_ENDPOINT_URL_STS`, the shared
+config's `services` section, `AWS_ENDPOINT_URL`). A VPC endpoint for EC2 does not serve STS.
+
+Accounts: a snapshot lives in one account and never moves. State records it (`account_id`); every operation on an
+existing resource first checks with STS that the credentials act there (`ensure_recorded_account`), so that another
+account's "not found" is never taken for "deleted", and new access settings are an update in place, never a reason to
+take the snapshots again.
 
 A provider process serves many resources at once (one thread each), so sessions, clients and the caller's account
 id are made once per account selection and shared: boto3 clients are thread-safe once built, building them is not.
@@ -13,17 +21,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from snapshot_provider import pacing
+from snapshot_provider import pacing, rules
 from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import AccountNotAllowed, aws_errors
+from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, aws_errors
 
 # botocore's standard retries: throttling (RequestLimitExceeded), 5xx and dropped connections are retried with
 # exponential backoff and jitter, for every call. 20 attempts ride out even 60% throttling (0.6^20 < 1e-4).
@@ -69,10 +78,21 @@ class OncePerKey(Generic[K, V]):
                 self._values[key] = make()
             return self._values[key]
 
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def forget(self, matching: Callable[[K], bool]) -> None:
+        """Drop the values whose key matches: the next `get` makes them again."""
+        with self._lock:
+            for key in [k for k in self._values if matching(k)]:
+                del self._values[key]
+
 
 _sessions: OncePerKey[tuple[AccountSelection, Any], boto3.Session] = OncePerKey()
 _clients: OncePerKey[tuple[AccountSelection, Any, str, bool], Any] = OncePerKey()
 _account_ids: OncePerKey[tuple[AccountSelection, Any], str] = OncePerKey()
+_base_methods: dict[tuple[AccountSelection, Any], str | None] = {}
 
 
 def _environment() -> tuple[tuple[str, str], ...]:
@@ -93,7 +113,7 @@ def client(account: AccountSelection, service: str = "ec2", *, single_attempt: b
         made = session_for(account).client(
             service,  # type: ignore[call-overload]
             region_name=account.region,
-            endpoint_url=account.get("endpoint_url"),
+            endpoint_url=endpoint_for(account, service),
             config=SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG,
         )
         if service == "ec2":
@@ -109,16 +129,68 @@ def _pacing_account(account: AccountSelection, environment: Any) -> tuple[Any, s
     return (_account_ids.peek((account, environment)) or account, account.region)
 
 
+def renew_credentials(account: AccountSelection) -> bool:
+    """Resolve the credential chain again, after the credentials in use stopped working: True when it yields others
+    that work (a shared credentials file rewritten, an SSO login, a credential process, a role assumed again), which
+    later calls then use. Static keys in the environment are the same keys: False."""
+    key = (account, _environment())
+    current = _frozen(session_for(account))
+    try:
+        fresh = _new_session(account)
+        renewed = _frozen(fresh)
+    except Exception:  # still expired, no credentials: nothing better to offer
+        return False
+    if renewed is None or renewed == current:
+        return False
+    _sessions.put(key, fresh)
+    _clients.forget(lambda k: k[:2] == key)
+    return True
+
+
+def _frozen(session: boto3.Session) -> tuple[str | None, str | None, str | None] | None:
+    credentials = session.get_credentials()
+    if credentials is None:
+        return None
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except Exception:  # expired and not renewable
+        return None
+    return (frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def credentials_expire_at(account: AccountSelection) -> datetime | None:
+    """When the credentials stop working for good, if they cannot be renewed and say when: session keys in the
+    environment with `AWS_CREDENTIAL_EXPIRATION` (what botocore reads; CI recipes can export it). For `role_arn`, the
+    role's session is renewed, but only while those base keys last. None otherwise (renewable, or no expiry known)."""
+    session_for(account)  # resolves the chain once per process, noting where the base credentials came from
+    expiry = os.environ.get("AWS_CREDENTIAL_EXPIRATION")
+    if _base_methods.get((account, _environment())) != "env" or not expiry:
+        return None
+    try:
+        moment = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def endpoint_for(account: AccountSelection, service: str) -> str | None:
+    """The endpoint input for `service`, or None: botocore then follows its own configuration for that service."""
+    return {"ec2": account.get("endpoint_url"), "sts": account.get("sts_endpoint_url")}.get(service)
+
+
 def _new_session(account: AccountSelection) -> boto3.Session:
     profile = account.get("profile")
     with aws_errors("loading AWS credentials", profile=profile):
         base = botocore.session.Session(profile=profile)
+        base_credentials = base.get_credentials()
+        # Where they came from: session keys from the environment are the ones nothing can renew.
+        _base_methods[(account, _environment())] = getattr(base_credentials, "method", None)
         if account.get("role_arn") is None:
             return boto3.Session(botocore_session=base, region_name=account.region)
         # Refreshable assumed-role credentials: a multi-hour wait outlives the role session's default hour.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=_sts_client_creator(base, account),
-            source_credentials=base.get_credentials(),
+            source_credentials=base_credentials,
             role_arn=account.get("role_arn"),
             extra_args=_assume_role_args(account),
         )
@@ -140,8 +212,8 @@ def _assume_role_args(account: AccountSelection) -> dict[str, str]:
 def _sts_client_creator(base: botocore.session.Session, account: AccountSelection) -> Any:
     def create(service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("region_name", account.region)
-        if account.get("endpoint_url"):
-            kwargs["endpoint_url"] = account.get("endpoint_url")
+        if endpoint_for(account, service_name):
+            kwargs["endpoint_url"] = endpoint_for(account, service_name)
         kwargs["config"] = RETRY_CONFIG
         return base.create_client(service_name, **kwargs)
 
@@ -177,3 +249,76 @@ def partition(region: str) -> str:
 
 def snapshot_arn(region: str, snapshot_id: str) -> str:
     return f"arn:{partition(region)}:ec2:{region}::snapshot/{snapshot_id}"
+
+
+# --- the account a resource's snapshots live in -------------------------------------------------------------------
+def recorded_account(props: Mapping[str, Any]) -> str | None:
+    """The account state records for a resource's snapshots; for older state without `account_id`, the account of
+    its role, if any."""
+    recorded = props.get("account_id")
+    return str(recorded) if recorded else rules.role_account(props.get("role_arn"))
+
+
+def refuse_account_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+    """At diff, so at preview and without credentials: refuse new access settings that are known, from the inputs
+    alone, to act in another account than the one state records (a role ARN names its account). Settings only STS
+    can place (a profile, other credentials) are checked when the update runs (`ensure_recorded_account`)."""
+    recorded = recorded_account(olds)
+    if recorded is None:
+        return
+    role = news.get("role_arn")
+    role_account = None if rules.is_unknown(role) else rules.role_account(role)
+    if role_account is not None and role_account != recorded:
+        raise AccountMismatch(_refused("update", recorded, role_account, f"role_arn {role}"))
+    allowed = news.get("allowed_account_ids") or []
+    known = not rules.is_unknown(allowed) and not any(rules.is_unknown(a) for a in allowed)
+    if allowed and known and recorded not in allowed:
+        raise AccountNotAllowed(recorded, tuple(allowed))
+
+
+def ensure_recorded_account(account: AccountSelection, recorded: str | None, action: Action) -> str:
+    """The account the credentials act in, once checked (STS) to be allowed and the one state records; else refuse
+    before anything is changed or concluded. `recorded` None (state older than `account_id`): allowed is enough."""
+    account_id = ensure_allowed_account(account)
+    if recorded is not None and account_id != recorded:
+        raise AccountMismatch(_refused(action, recorded, account_id, credentials_in_use(account)))
+    return account_id
+
+
+def credentials_in_use(account: AccountSelection) -> str:
+    """Which credentials act, in words: the role, the profile, or the standard chain (with AWS_PROFILE if set)."""
+    if account.get("role_arn"):
+        return f"role_arn {account.get('role_arn')}"
+    if account.get("profile"):
+        return f"profile {account.get('profile')}"
+    if os.environ.get("AWS_PROFILE"):
+        return f"the credentials of AWS_PROFILE={os.environ['AWS_PROFILE']}"
+    return "the credentials in use (the standard chain: AWS_* variables, shared files, instance or container role)"
+
+
+Action = Literal["update", "refresh", "delete"]
+CREDENTIALS_FOR = "AWS_PROFILE or AWS_* variables for that account, or the resource's profile / role_arn"
+
+
+def _refused(action: Action, recorded: str, actual: str, credentials: str) -> str:
+    where = (
+        f"this resource's snapshots are in AWS account {recorded} (as state records), and {credentials} act in "
+        f"account {actual}"
+    )
+    if action == "update":
+        return (
+            f"refusing the new access settings: {where}. A snapshot cannot move between accounts, so nothing was "
+            f"changed. Set profile / role_arn (or the credentials) back to ones that act in account {recorded}; to "
+            f"take snapshots in account {actual} instead, declare a new resource with these settings (and `pulumi "
+            f"destroy` this one with credentials for account {recorded})."
+        )
+    if action == "refresh":
+        return (
+            f"refusing to refresh: {where}, where the snapshots cannot be seen and would look deleted. Nothing was "
+            f"changed in state. Run `pulumi refresh` (or `pulumi up --refresh`) again with credentials for account "
+            f"{recorded} ({CREDENTIALS_FOR})."
+        )
+    return (
+        f"refusing to delete: {where}. Nothing was deleted: the snapshots are still in account {recorded}. Run "
+        f"`pulumi destroy` again with credentials for account {recorded} ({CREDENTIALS_FOR})."
+    )

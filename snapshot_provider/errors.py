@@ -29,6 +29,14 @@ class AccountNotAllowed(SnapshotProviderError):
         )
 
 
+class AccountMismatch(SnapshotProviderError):
+    """The access settings act in another account than the one state records for the resource's snapshots."""
+
+
+class WaitEnded(SnapshotProviderError):
+    """A wait ended early (cancelled, credentials expired); its snapshots are left for the next `up` to adopt."""
+
+
 class SnapshotFailed(SnapshotProviderError):
     """EC2 reported the snapshot in state `error`."""
 
@@ -77,8 +85,17 @@ def is_throttling(error: BaseException) -> bool:
     return error_code(error) in THROTTLING_CODES
 
 
+# What botocore raises (a RuntimeError) when credentials with a known expiry that cannot be renewed (session keys in the
+# environment with AWS_CREDENTIAL_EXPIRATION) have expired: it refuses to sign the request at all.
+STILL_EXPIRED = "refreshed credentials are still expired"
+
+
 def is_credential_problem(error: BaseException) -> bool:
-    return error_code(error) in CREDENTIAL_CODES or isinstance(error, NoCredentialsError)
+    return (
+        error_code(error) in CREDENTIAL_CODES
+        or isinstance(error, NoCredentialsError)
+        or (isinstance(error, RuntimeError) and STILL_EXPIRED in str(error))
+    )
 
 
 def is_not_found(error: BaseException) -> bool:
@@ -105,12 +122,15 @@ def explain(error: BaseException, doing: str, **context: Any) -> str:
         )
     if isinstance(error, ProfileNotFound):
         return f"{doing}{where} failed: {error}. Check ~/.aws/config or the profile input."
+    if isinstance(error, RuntimeError) and STILL_EXPIRED in str(error):
+        return f"{doing}{where} failed: the AWS credentials expired. {_FIXES['ExpiredToken']}"
     if isinstance(error, NoRegionError):
         return f"{doing}{where} failed: no region. Set the region input or aws:region."
     if isinstance(error, EndpointConnectionError):
         return (
-            f"{doing}{where} failed: could not reach the EC2 endpoint ({error}). Check the network, "
-            "endpoint_url or AWS_ENDPOINT_URL."
+            f"{doing}{where} failed: could not reach the AWS endpoint ({error}). Check the network, and the "
+            "endpoint settings: endpoint_url or AWS_ENDPOINT_URL_EC2 for EC2, sts_endpoint_url or "
+            "AWS_ENDPOINT_URL_STS for STS, AWS_ENDPOINT_URL for both."
         )
     return f"{doing}{where} failed: {error}"
 
@@ -142,6 +162,10 @@ def aws_errors(doing: str, **context: Any) -> Iterator[None]:
     except SnapshotProviderError:
         raise
     except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(explain(error, doing, **context)) from error
+    except RuntimeError as error:
+        if not is_credential_problem(error):
+            raise
         raise SnapshotProviderError(explain(error, doing, **context)) from error
 
 

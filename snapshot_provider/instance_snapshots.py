@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import lifecycle, permissions, rules, snapshots
+from snapshot_provider import aws, lifecycle, permissions, rules, snapshots
 from snapshot_provider.args import SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.lifecycle import Member, managed_tags_now
@@ -196,6 +196,7 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
         return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

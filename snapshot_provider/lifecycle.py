@@ -49,6 +49,7 @@ today's input rules.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import secrets
 import time
@@ -68,14 +69,22 @@ from snapshot_provider.errors import (
     SnapshotInUse,
     SnapshotProviderError,
     SnapshotTimedOut,
+    WaitEnded,
     error_code,
     explain,
+    is_credential_problem,
     is_throttling,
 )
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
 from snapshot_provider.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
-from snapshot_provider.waiting import SnapshotStatus, WaitTimedOut
+from snapshot_provider.waiting import (
+    LISTING_DELAY,
+    SnapshotStatus,
+    WaitCancelled,
+    WaitInterrupted,
+    WaitTimedOut,
+)
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -208,6 +217,7 @@ class SnapshotProvider(ResourceProvider):
         return self.kind.schema.check(olds, news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -244,6 +254,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
     statuses = wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
+    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, account_id)
@@ -701,11 +712,14 @@ def wait(
     if deadline is not None:
         timeout = max(0.0, min(timeout, deadline - monotonic_start))
     what = f"{kind.noun} {', '.join(taken.ids)} of {kind.source(inputs)}"
+    warn_if_credentials_expire_first(account, inputs, what)
     reporter = progress.Reporter(inputs.get(URN_INPUT), what, monotonic_start)
     try:
         statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
         raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
+    except WaitInterrupted as ended:
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
     finally:
         reporter.finish()
         GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
@@ -720,10 +734,48 @@ def wait(
     return statuses
 
 
-def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
-    progress = ", ".join(
-        f"{sid} {seen[sid].progress}%" if sid in seen else f"{sid} not yet listed" for sid in taken.ids
+def _progress_of(taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
+    return ", ".join(f"{sid} {seen[sid].progress}%" if sid in seen else f"{sid} not yet listed" for sid in taken.ids)
+
+
+def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[str, Any], what: str) -> None:
+    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast."""
+    expires = aws.credentials_expire_at(account)
+    deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
+    if expires is None or expires >= deadline:
+        return
+    progress.engine_log().warning(
+        inputs.get(URN_INPUT),
+        f"the AWS credentials in use expire at {expires.isoformat(timespec='seconds')} (AWS_CREDENTIAL_EXPIRATION), "
+        f"before the timeout of the wait for {what} ends, and session keys from the environment cannot be renewed. "
+        "If it is still pending then, the wait ends and it is left, tagged as this resource's, for the next `pulumi "
+        "up` with fresh credentials to adopt. For long waits, use longer sessions (role-duration-seconds, up to the "
+        "role's maximum) or a profile or role_arn the provider can renew.",
     )
+
+
+def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+    if isinstance(ended, WaitCancelled):
+        why = "the update was cancelled (Ctrl-C)"
+        then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
+    else:
+        cause = ended.__cause__
+        expired = cause is not None and is_credential_problem(cause)
+        code = (error_code(cause) if cause else None) or ("expired" if expired else cause)
+        why = f"the AWS credentials stopped working ({code}) and could not be renewed"
+        then = (
+            "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "
+            "it is adopted, not taken again, and waited for"
+        )
+    return (
+        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)}). "
+        f"It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
+        f"--snapshot-id {taken.ids[0]})."
+    )
+
+
+def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
+    progress = _progress_of(taken, seen)
     return (
         f"the {kind.noun} of {kind.source(inputs)} is still pending ({progress}) after the timeout of "
         f"{float(inputs['timeout']):g}s. It was left in place, tagged as this resource's: run `pulumi up` again to "
@@ -770,25 +822,31 @@ def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[s
 
 # --- read, update, delete ---------------------------------------------------------------------------------------
 def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
+    """What exists now, asked of the account state records: another account's answer would make them look gone."""
     account = AccountSelection.from_props(props)
     if not account.region:
         raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
+    account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
+    ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, props)
-    found = snapshots.describe_by_id(aws.client(account), ids, f"reading the {kind.noun}")
-    found = settled_tags(aws.client(account), found, props.get("tags") or {}, f"reading the {kind.noun}")
+    found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
+    missing = [sid for sid in ids if sid not in found]
+    if missing:
+        found |= snapshots.still_there(ec2, missing, listed_by(props))
+    found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
-    account_id = props.get("account_id") or aws.caller_account_id(account)
     outs = kind.outputs(props, kind.members_in_state(props), found, account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
 
 
 def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> UpdateResult:
-    """Tags (only the keys the inputs manage) and standard to archive, in place; access settings are state only."""
+    """Tags (only the keys the inputs manage) and standard to archive, in place; new access settings are recorded
+    once STS says they act in the account state records."""
     inputs = kind.schema.parse(news)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
+    account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
     ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
@@ -812,14 +870,15 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     account = AccountSelection.from_props(props)
-    aws.ensure_allowed_account(account)
+    aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
     ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, props)
     holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
     blocked = []
     for sid in ids:
         try:
-            snapshots.delete_snapshot(ec2, sid)
+            if not snapshots.delete_snapshot(ec2, sid) and snapshots.still_there(ec2, [sid], listed_by(props)):
+                snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
         except SnapshotInUse as in_use:
             blocked.append(str(in_use))
     if blocked:
@@ -844,6 +903,19 @@ def settled_tags(
     if any(managed_tags_now(tags, s.get("Tags")) != tags for s in found.values()):
         snapshots.look_until(look, time.monotonic() + snapshots.consistency_window())
     return seen
+
+
+def listed_by(props: Mapping[str, Any]) -> float:
+    """By when (wall clock) EC2 lists the resource's snapshots if they exist: EC2's listing delay after the newest
+    start time state records, or sooner, when the create saw them completed (`wait_time` after the start): a snapshot
+    seen listed is past that delay. Nothing recorded: the whole delay from now."""
+    starts = [props.get("start_time"), *(s.get("start_time") for s in props.get("snapshots") or [])]
+    known = [datetime.fromisoformat(s).timestamp() for s in starts if isinstance(s, str)]
+    if not known:
+        return time.time() + LISTING_DELAY
+    seen_after = props.get("wait_time")
+    seen = max(known) + seen_after if isinstance(seen_after, (int, float)) else math.inf
+    return min(max(known) + LISTING_DELAY, seen)
 
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:

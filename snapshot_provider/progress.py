@@ -91,12 +91,19 @@ class EngineLog:
             self._engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
 
     def info(self, urn: str | None, message: str, *, ephemeral: bool = False) -> None:
+        self._send(logging.INFO, urn, message, ephemeral)
+
+    def warning(self, urn: str | None, message: str) -> None:
+        self._send(logging.WARNING, urn, message, ephemeral=False)
+
+    def _send(self, level: int, urn: str | None, message: str, ephemeral: bool) -> None:
         if self._engine is None:
-            log.info("%s%s", f"{urn}: " if urn else "", message)
+            log.log(level, "%s%s", f"{urn}: " if urn else "", message)
             return
         from pulumi.runtime.proto import engine_pb2
 
-        request = engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn or "", ephemeral=ephemeral)
+        severity = engine_pb2.WARNING if level >= logging.WARNING else engine_pb2.INFO
+        request = engine_pb2.LogRequest(severity=severity, message=message, urn=urn or "", ephemeral=ephemeral)
         try:
             self._engine.Log(request)
         except Exception as error:  # a message is never worth failing a create for

@@ -16,7 +16,6 @@ from typing import Any, Literal, Union
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import rules
 from snapshot_provider.rules import Rule, is_unknown
 
 # What a change to an input means:
@@ -52,7 +51,7 @@ class Field:
     requires: str | None = None
     # Program-side default, computed from the other inputs when this one is unset (e.g. region from aws:region).
     program_default: Callable[[Mapping[str, Any]], Any] | None = None
-    # A change that replaces although the field is otherwise `state` or `none` (a role in another account).
+    # A change that replaces although the field is otherwise `none` (another import_snapshot_id).
     replaces_when: Callable[[Any, Any], bool] | None = None
     # Reason a change from old to new is refused (e.g. archive back to standard), or None.
     transition: Callable[[Any, Any], str | None] | None = None
@@ -277,8 +276,3 @@ _WRAPPERS = (pulumi.Output, Awaitable)
 def both_set_and_different(old: Any, new: Any) -> bool:
     """Another value where there was one: set for the first time or unset, the field changes nothing."""
     return old is not None and new is not None and old != new
-
-
-def role_in_another_account(old: Any, new: Any) -> bool:
-    """A different role in the same account reaches the same snapshots; another account's snapshots are others."""
-    return rules.role_account(old) != rules.role_account(new)

@@ -356,6 +356,7 @@ def take_point(
     )
     statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
     found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
+    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):
         # Adopted: from a version that tagged takes only at hand-over, or from a create of this series that failed
         # (its id was never recorded). One point for the whole set.
@@ -494,6 +495,7 @@ def run(
     if take_new:
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
+        ec2 = aws.client(account)  # the wait may have renewed the credentials
     listing = series_snapshots(ec2, series_id, recorded, previous.get("deleted") or ())
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
@@ -589,7 +591,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     account = AccountSelection.from_props(news if not diff.replaces else olds)
     if diff.replaces:
         ec2 = aws.client(account)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         count = len(series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ()))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
@@ -601,7 +603,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
     inputs = SCHEMA.stored(news)
     ec2 = aws.client(account)
-    aws.ensure_allowed_account(account)
+    aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
     listing = series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ())
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
@@ -643,6 +645,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
         if result.changes:
             preview(id_, olds, news, result)
@@ -660,7 +663,7 @@ class SnapshotSeriesProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         take_new = bool(TAKES.diff(olds, news).changes)
         return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
 
@@ -668,9 +671,9 @@ class SnapshotSeriesProvider(ResourceProvider):
         account = AccountSelection.from_props(props)
         if not account.region:
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
         ec2 = aws.client(account)
         listing = series_snapshots(ec2, id_, recorded_in(props), props.get("deleted") or ())
-        account_id = props.get("account_id") or aws.caller_account_id(account)
         outs = outputs(
             props,
             id_,
@@ -687,7 +690,7 @@ class SnapshotSeriesProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Every snapshot tagged with this series' id; only the ids and the account selection from state are used."""
         account = AccountSelection.from_props(props)
-        aws.ensure_allowed_account(account)
+        aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
         found = snapshots.find_tagged(ec2, SERIES_TAG, id_)
         holds.wait_until_released(account, ec2, [s["SnapshotId"] for s in found], urn_of(props))

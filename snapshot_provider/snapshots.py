@@ -152,6 +152,21 @@ def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, d
         return {s["SnapshotId"]: s for s in describe_many(ec2, snapshot_ids)}
 
 
+def still_there(
+    ec2: Any, snapshot_ids: list[str], listed_by: float, look_every: float = 2.0
+) -> dict[str, dict[str, Any]]:
+    """Confirm gone: of snapshots missing from a listing (or NotFound), those EC2 lists after all before `listed_by`
+    (wall clock: when EC2 lists them, if they exist; see `waiting.LISTING_DELAY`). Every other id is gone. Looks
+    again every `look_every` seconds until then; after it, the first answer stands."""
+    found: dict[str, dict[str, Any]] = {}
+    missing = list(snapshot_ids)
+    while missing and time.time() < listed_by:
+        time.sleep(min(look_every, max(0.0, listed_by - time.time())))
+        found |= describe_by_id(ec2, missing, "looking again for snapshots not listed yet")
+        missing = [sid for sid in missing if sid not in found]
+    return found
+
+
 def volume_tags(ec2: Any, volume_ids: list[str], region: str) -> dict[str, dict[str, str]]:
     """Each volume's tags (without AWS's own), to copy onto its snapshot."""
     with aws_errors("reading the volumes' tags (ec2:DescribeVolumes)", volume_ids=",".join(volume_ids), region=region):
@@ -166,8 +181,11 @@ def wait_for(
     started_at: float,
     on_progress: Callable[[dict[str, int]], object] | None = None,
 ) -> dict[str, waiting.SnapshotStatus]:
-    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut."""
-    poller = waiting.poller_for(account, lambda ids: describe_many(aws.client(account), ids))
+    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut, or WaitInterrupted when
+    the engine cancelled or the credentials stopped working."""
+    poller = waiting.poller_for(
+        account, lambda ids: describe_many(aws.client(account), ids), renew=lambda: aws.renew_credentials(account)
+    )
     try:
         return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
     except waiting.PollingFailed as failed:

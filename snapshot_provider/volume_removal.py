@@ -124,13 +124,12 @@ def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
 
 
 def _moves(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
-    """A removed volume cannot follow a change of region or account: a replacement would look for it there."""
+    """A removed volume cannot follow a change of region: a replacement would look for it there. (Nor of account:
+    new access settings are checked at diff and update to act in the account state records, as for every
+    resource.)"""
     found = []
     if olds.get("region") != news.get("region") and not rules.is_unknown(news.get("region")):
         found.append(Failure("region", _MOVE.format(what="region", old=olds.get("region"))))
-    old_account, new_account = rules.role_account(olds.get("role_arn")), rules.role_account(news.get("role_arn"))
-    if old_account != new_account and not rules.is_unknown(news.get("role_arn")):
-        found.append(Failure("role_arn", _MOVE.format(what="account", old=old_account or "of the default credentials")))
     return found
 
 
@@ -154,6 +153,7 @@ class VolumeRemovalProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in failures(olds, news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        aws.refuse_account_change(olds, news)
         return SCHEMA.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -180,20 +180,19 @@ class VolumeRemovalProvider(ResourceProvider):
         return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time()))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        # The volume is gone by design; what matters is that the snapshot needed to undo is still there.
+        # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
+        # account the volume was removed in: elsewhere it would look gone).
         account = AccountSelection.from_props(props)
-        _require_same_account(props, aws.caller_account_id(account), "reading this removal")
-        ec2 = aws.client(account)
-        restorable = _find_snapshot(ec2, props["snapshot_id"]) is not None
-        return ReadResult(id_, {**props, "restorable": restorable})
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
+        restorable = _find_snapshot(aws.client(account), props["snapshot_id"]) is not None
+        return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
         source once it is checked to be a usable snapshot of the removed volume: the hold moves to it."""
         inputs = _parse(olds, news)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
-        _require_same_account(olds, account_id, "updating this removal")
+        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
         if snapshot_id != old_snapshot_id:
             ec2 = aws.client(account)
@@ -208,8 +207,7 @@ class VolumeRemovalProvider(ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
         account = AccountSelection.from_props(props)
-        account_id = aws.ensure_allowed_account(account)
-        _require_same_account(props, account_id, "restoring the volume")
+        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
         restored = _find_restored(ec2, volume_id)
@@ -236,6 +234,11 @@ class VolumeRemovalProvider(ResourceProvider):
             _wait_available(ec2, restored, props)
         holds.release(ec2, snapshot_id, volume_id)
         pulumi.log.info(f"restored volume {volume_id} from {snapshot_id} as {restored}")
+
+
+def _account_learned(props: Mapping[str, Any], account_id: str, restorable: bool) -> dict[str, Any]:
+    """State from before `account_id` was recorded: the account where its undo snapshot is seen is the one."""
+    return {"account_id": account_id} if restorable and not props.get("account_id") else {}
 
 
 def say(props: Mapping[str, Any], line: str) -> None:
@@ -425,17 +428,6 @@ def complete(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if record is None or not all(record.get(k) for k in ("availability_zone", "size", "volume_type")):
         return None
     return dict(record)
-
-
-def _require_same_account(props: Mapping[str, Any], account_id: str, doing: str) -> None:
-    """Under another account's credentials the snapshot is not found though it exists: never take that for gone."""
-    recorded = props.get("account_id")
-    if recorded and recorded != account_id:
-        raise SnapshotProviderError(
-            f"{doing} needs the credentials of AWS account {recorded}, where volume {props.get('volume_id')} was "
-            f"removed; the credentials in use act in account {account_id}. Nothing was read or changed: use that "
-            "account's credentials (profile, role_arn) and run again."
-        )
 
 
 def _find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:

@@ -6,6 +6,10 @@ poll schedule follows each unfinished snapshot's reported `progress` so that sma
 or two and big ones cost a call every half minute at most. Throttling (after botocore's own retries) backs the whole
 poller off with jitter, but never past a waiter's deadline: before a wait times out, its unfinished snapshots get one
 last look at the deadline, and the wait only times out if that look still finds them unfinished.
+
+Two things end a wait early, and leave its snapshots as they are (tagged, for the next `up` to adopt): the engine's
+Cancel (the first Ctrl-C: `cancel_waits`, called from the provider host, see `host.py`), and credentials that
+expired and that re-resolving the credential chain once (`renew`) did not replace.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ log = logging.getLogger(__name__)
 TERMINAL_STATES = ("completed", "error")
 MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
+# EC2 lists a new snapshot only after a delay, and meanwhile answers NotFound for its id ("Eventual consistency in the
+# Amazon EC2 API", EC2 API reference: retry with backoff). Until this long after its start, a missing snapshot is not
+# taken for a deleted one.
+LISTING_DELAY = 30.0
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
 T = TypeVar("T")
@@ -67,7 +75,7 @@ class PollPolicy:
     # API budget of the whole poller: at most this many DescribeSnapshots calls per second, whatever is waiting.
     calls_per_second: float = 1.0
     # A just-created snapshot may not be listed yet (eventual consistency); after this long it is gone.
-    missing_grace: float = 30.0
+    missing_grace: float = LISTING_DELAY
     max_backoff: float = 60.0
     # Consecutive failed polls (other than throttling) before the waiters are told.
     max_failures: int = 5
@@ -129,6 +137,22 @@ class PollingFailed(Exception):
     """DescribeSnapshots kept failing, or failed in a way retries cannot fix; `__cause__` is the last error."""
 
 
+class WaitInterrupted(Exception):
+    """A wait ended before its snapshots did (they are left as they are); `statuses` holds what was last seen."""
+
+    def __init__(self, statuses: dict[str, SnapshotStatus]):
+        self.statuses = statuses
+        super().__init__(type(self).__name__)
+
+
+class WaitCancelled(WaitInterrupted):
+    """The engine cancelled the operation (the first Ctrl-C)."""
+
+
+class CredentialsExpired(WaitInterrupted):
+    """The credentials stopped working (expired, revoked), and could not be renewed; `__cause__` is AWS's answer."""
+
+
 @dataclass
 class _Entry:
     snapshot_id: str
@@ -157,6 +181,7 @@ class _Waiter:
     wake: threading.Condition
     done: bool = False
     timed_out: bool = False
+    cancelled: bool = False
     failure: Exception | None = None
     statuses: dict[str, SnapshotStatus] = field(default_factory=dict)
 
@@ -178,8 +203,12 @@ class SnapshotPoller:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         pause: Callable[[float], object] | None = None,
+        renew: Callable[[], bool] | None = None,
     ) -> None:
         self._describe = describe
+        # Resolves the credentials again after a credential error; True when it found others (then tried once more).
+        self._renew = renew
+        self._cancelled = False
         self.policy = policy or PollPolicy()
         self._clock = clock
         self._wall = wall
@@ -214,6 +243,9 @@ class SnapshotPoller:
 
         `on_progress`, if given, is called every few seconds (from this thread, without the poller's lock) with the
         last known progress of each snapshot, for telling the user how a long wait goes.
+
+        Raises WaitCancelled at once after `cancel` (even for a wait that starts later), and CredentialsExpired when
+        the credentials stopped working and could not be renewed.
         """
         now = self._clock()
         ids = list(dict.fromkeys(snapshot_ids))
@@ -225,6 +257,10 @@ class SnapshotPoller:
                 waiter.wake.wait(timeout=PROGRESS_EVERY if on_progress else None)
                 if on_progress is not None and not waiter.done:
                     self._tell(on_progress, self._progress_of(waiter))
+        if waiter.cancelled:
+            raise WaitCancelled(waiter.statuses)
+        if waiter.failure is not None and is_credential_problem(waiter.failure):
+            raise CredentialsExpired(waiter.statuses) from waiter.failure
         if waiter.failure is not None:
             raise PollingFailed(str(waiter.failure)) from waiter.failure
         if waiter.timed_out:
@@ -256,10 +292,19 @@ class SnapshotPoller:
             self._ensure_thread()
             self._cond.notify_all()  # the poller may now have an earlier look to make
 
+    def cancel(self) -> None:
+        """End every wait now, and every later one at once: the engine cancelled (see `cancel_waits`)."""
+        with self._cond:
+            self._cancelled = True
+            self._settle(self._clock())
+
     def _settle(self, now: float, waiters: list[_Waiter] | None = None) -> None:
         """End the waits (all, or `waiters`) whose snapshots are all finished, and those at their deadline that had
-        their final look."""
+        their final look; after `cancel`, every wait."""
         for waiter in list(self._waiters if waiters is None else waiters):
+            if self._cancelled:
+                self._end(waiter, cancelled=True)
+                continue
             unfinished = [e for e in self._entries_of(waiter.snapshot_ids) if not e.finished]
             if not unfinished:
                 self._end(waiter)
@@ -271,9 +316,11 @@ class SnapshotPoller:
         # since the deadline, whatever the answer: a call in flight then (botocore retrying it) counts once back.
         return entry.seen_at >= deadline - 1.0 / self.policy.calls_per_second or entry.tried_at >= deadline
 
-    def _end(self, waiter: _Waiter, timed_out: bool = False, failure: Exception | None = None) -> None:
+    def _end(
+        self, waiter: _Waiter, timed_out: bool = False, failure: Exception | None = None, cancelled: bool = False
+    ) -> None:
         waiter.statuses = {sid: s for sid in waiter.snapshot_ids if (s := self._entries[sid].status) is not None}
-        waiter.timed_out, waiter.failure, waiter.done = timed_out, failure, True
+        waiter.timed_out, waiter.failure, waiter.cancelled, waiter.done = timed_out, failure, cancelled, True
         self._waiters.remove(waiter)
         for sid in waiter.snapshot_ids:
             entry = self._entries[sid]
@@ -353,9 +400,7 @@ class SnapshotPoller:
         self.calls += 1
         self._cond.release()
         try:
-            found, error = self._describe(batch), None
-        except Exception as exc:
-            found, error = [], exc
+            found, error = self._ask(batch)
         finally:
             self._cond.acquire()
         now = self._clock()
@@ -369,6 +414,20 @@ class SnapshotPoller:
         self._failures = 0
         self._backoff_until = -math.inf
         self._record(batch, found, now)
+
+    def _ask(self, batch: list[str]) -> tuple[list[dict[str, Any]], Exception | None]:
+        """DescribeSnapshots; after a credential error, once more if resolving the credentials again found others (a
+        shared credentials file rewritten, an SSO login, a credential process): static keys are not renewed."""
+        try:
+            return self._describe(batch), None
+        except Exception as error:
+            if not (is_credential_problem(error) and self._renew is not None and self._renew()):
+                return [], error
+            log.info("credentials renewed after %s; looking again", error)
+        try:
+            return self._describe(batch), None
+        except Exception as again:
+            return [], again
 
     def _record(self, batch: list[str], found: list[dict[str, Any]], now: float) -> None:
         wall = self._wall()
@@ -394,22 +453,37 @@ class SnapshotPoller:
         if is_throttling(error):
             log.warning("DescribeSnapshots throttled; backing off %.1fs (but not past a waiter's deadline)", backoff)
             return
-        log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
         if self._failures >= self.policy.max_failures or is_credential_problem(error):
             self._failures = 0
-            self._fail_all(error)
+            self._fail_all(error)  # each waiter says why, with its snapshots
+            return
+        log.warning("DescribeSnapshots failed (%s); retrying in %.1fs", error, backoff)
 
 
 _pollers: dict[Any, SnapshotPoller] = {}
 _pollers_lock = threading.Lock()
+_cancelled = False
 
 
-def poller_for(key: Any, describe: Describe) -> SnapshotPoller:
+def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = None) -> SnapshotPoller:
     """The process-wide poller for `key` (an account selection) and the policy the environment asks for, created on
     first use."""
     policy = PollPolicy.from_env()
     with _pollers_lock:
         poller = _pollers.get((key, policy))
         if poller is None:
-            poller = _pollers[(key, policy)] = SnapshotPoller(describe, policy)
+            poller = _pollers[(key, policy)] = SnapshotPoller(describe, policy, renew=renew)
+            if _cancelled:
+                poller.cancel()
         return poller
+
+
+def cancel_waits() -> None:
+    """The engine cancelled (the first Ctrl-C): every wait in this process ends now, and any later one at once, each
+    raising WaitCancelled with its snapshots left as they are. The provider process ends with the engine's run."""
+    global _cancelled
+    with _pollers_lock:
+        _cancelled = True
+        pollers = list(_pollers.values())
+    for poller in pollers:
+        poller.cancel()

@@ -2,7 +2,7 @@
 
 Each `create` waits at a barrier shared by every create in the host process, so it passes only if the host runs
 `PARTIES` creates at once. Importing this module in the host (when the host first unpickles a `ProbeProvider`, inside
-the first RPC) calls `widen_dynamic_provider_host()`, as importing `snapshot_provider` does in production.
+the first RPC) calls `adapt_dynamic_provider_host()`, as importing `snapshot_provider` does in production.
 
 Set in the host's environment:
 - `HOST_PROBE_BARRIER_TIMEOUT`: seconds a create waits at the barrier (default 60).
@@ -65,7 +65,7 @@ def _widen() -> dict[str, Any]:
     # Imported only now, since importing the package may itself widen the pool (snapshot_provider/__init__.py).
     from snapshot_provider import host
 
-    widened_to = host.widen_dynamic_provider_host()
+    widened_to = host.adapt_dynamic_provider_host()
     return {"queued_at_widening": queued, "widened_to": widened_to, "threads_after_widening": len(pool._threads)}
 
 
@@ -90,3 +90,34 @@ class ProbeProvider(ResourceProvider):
                 _running -= 1
                 peak = _peak
         return CreateResult(id_=f"probe-{props['n']}", outs={"barrier": barrier, "peak": peak, **WIDENING})
+
+
+class WaitingProbe(ResourceProvider):
+    """Its create waits, through the package's shared poller, for a snapshot that stays pending for ever: only the
+    engine's Cancel can end it (then the create fails with the message the test looks for)."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from snapshot_provider import waiting
+        from snapshot_provider.errors import SnapshotProviderError
+
+        def describe(ids: list[str]) -> list[dict[str, Any]]:
+            return [{"SnapshotId": sid, "State": "pending", "Progress": "1%"} for sid in ids]
+
+        try:
+            waiting.poller_for("probe", describe).wait(["snap-probe"], timeout=3600)
+        except waiting.WaitCancelled:
+            raise SnapshotProviderError("the wait for snap-probe was cancelled") from None
+        return CreateResult(id_="never", outs={})
+
+
+class FailingProbe(ResourceProvider):
+    """Its create fails the way the package's errors do: a SnapshotProviderError raised from an AWS error."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from botocore.exceptions import ClientError
+
+        from snapshot_provider.errors import aws_errors
+
+        with aws_errors("taking the probe's snapshot", volume_id="vol-probe"):
+            raise ClientError({"Error": {"Code": "InvalidVolume.NotFound", "Message": "no such volume"}}, "Create")
+        raise AssertionError("unreachable")

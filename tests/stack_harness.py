@@ -56,10 +56,12 @@ def cli_environment(bin_dir: Path, home: Path, state_dir: Path, base: dict[str, 
     }
 
 
-def emulator_credentials(endpoint_url: str) -> dict[str, str]:
-    """The emulator's endpoint, and the fake keys the standard chain finds (tests grep state and logs for them)."""
+def emulator_credentials(endpoint_url: str, sts_url: str | None = None) -> dict[str, str]:
+    """The emulator's endpoints (EC2, and STS's own when given, as `run.sh` sets them), and the fake keys the standard
+    chain finds (tests grep state and logs for them)."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
+        **({"AWS_ENDPOINT_URL_STS": sts_url} if sts_url else {}),
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -81,7 +83,13 @@ class PulumiStack:
     """A stack of this project's program (or another one) run by the real CLI."""
 
     def __init__(
-        self, workdir: Path, bin_dir: Path, endpoint_url: str, program: str | None = None, stack: str = "e2e"
+        self,
+        workdir: Path,
+        bin_dir: Path,
+        endpoint_url: str,
+        program: str | None = None,
+        stack: str = "e2e",
+        sts_url: str | None = None,
     ) -> None:
         self.project_dir = workdir / "project"
         self.state_dir = workdir / "state"
@@ -95,7 +103,10 @@ class PulumiStack:
             f"    virtualenv: {ROOT / 'venv'}\n"
         )
         self.write_program(program or (ROOT / "__main__.py").read_text())
-        self.env = {**cli_environment(bin_dir, self.home, self.state_dir), **emulator_credentials(endpoint_url)}
+        self.env = {
+            **cli_environment(bin_dir, self.home, self.state_dir),
+            **emulator_credentials(endpoint_url, sts_url),
+        }
         self.run("stack", "init", stack)
 
     def write_program(self, program: str) -> None:

@@ -41,7 +41,7 @@ def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFact
     emulator.configure(pending_seconds=PENDING)
 
     def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program)
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
         stack.config(**{"aws:region": REGION})
         return stack
 

@@ -28,7 +28,7 @@ def bin_dir() -> Path:
 @pytest.fixture
 def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Iterator[PulumiStack]:
     emulator.configure(pending_seconds=PENDING)
-    yield PulumiStack(tmp_path, bin_dir, emulator.url)
+    yield PulumiStack(tmp_path, bin_dir, emulator.url, sts_url=emulator.sts_url)
 
 
 def mutating(emulator: Ec2Emulator) -> list[str]:

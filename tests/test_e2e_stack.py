@@ -28,7 +28,7 @@ def bin_dir() -> Path:
 @pytest.fixture
 def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> PulumiStack:
     emulator.configure(pending_seconds=PENDING)
-    return PulumiStack(tmp_path, bin_dir, emulator.url)
+    return PulumiStack(tmp_path, bin_dir, emulator.url, sts_url=emulator.sts_url)
 
 
 def mutating(emulator: Ec2Emulator) -> list[str]:
@@ -52,7 +52,7 @@ def test_a_stack_without_any_config_runs(tmp_path: Path, bin_dir: Path, emulator
     # No `pulumi config set` at all: the region comes from AWS_REGION. (Our language host once sent null config.)
     [volume_id] = emulator.seed_volumes(1)
     program = f"import pulumi\nfrom snapshot_provider import EbsSnapshot\nEbsSnapshot('s', volume_id={volume_id!r})\n"
-    PulumiStack(tmp_path, bin_dir, emulator.url, program=program).up()
+    PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url).up()
     assert [s["state"] for s in emulator.snapshots()] == ["completed"]
 
 
@@ -64,7 +64,7 @@ def test_a_long_wait_reports_progress_next_to_each_resource(
     program = "import pulumi\nfrom snapshot_provider import EbsSnapshot\n" + "".join(
         f"EbsSnapshot('db-{i}', volume_id={v!r})\n" for i, v in enumerate(volumes)
     )
-    result = PulumiStack(tmp_path, bin_dir, emulator.url, program=program).up()
+    result = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url).up()
     snapshot_of = {s["volume_id"]: s["snapshot_id"] for s in emulator.snapshots()}
     diagnostics = result.stdout.split("Diagnostics:")[1].split("Resources:")[0]
     sections = {block.split(":")[0].strip(): block for block in diagnostics.split("EbsSnapshot (")[1:]}

@@ -69,3 +69,15 @@ def test_main_job_runs_up_with_aws_credentials_only_on_main() -> None:
     assert pulumi_step(job)["with"]["command"] == "up"
     assert any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in job["steps"])
     assert job["permissions"]["id-token"] == "write"
+
+
+def test_main_job_credentials_last_as_long_as_the_job_and_the_provider_knows_when_they_end() -> None:
+    job = workflow()["jobs"]["up"]
+    [credentials] = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    # The provider cannot renew session keys: they must last the job (a 1 h default would end every longer wait).
+    assert credentials["with"]["role-duration-seconds"] >= job["timeout-minutes"] * 60
+    assert credentials["with"]["output-credentials"] is True
+    [export] = [s for s in job["steps"] if "AWS_CREDENTIAL_EXPIRATION" in s.get("run", "")]
+    assert f"steps.{credentials['id']}.outputs.aws-expiration" in export["env"]["EXPIRES"]
+    steps = job["steps"]
+    assert steps.index(credentials) < steps.index(export) < steps.index(pulumi_step(job))

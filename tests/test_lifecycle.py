@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from test_snapshots import at_once
 
 from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
@@ -428,3 +429,36 @@ def test_a_completed_snapshot_recorded_moments_ago_is_not_adopted_by_a_replace(
     assert replacement.id != original.id
     emulator.settle()
     assert ids(emulator) == {replacement.id}
+
+
+# --- "gone" only once EC2 would list it: its listing delay ---------------------------------------------------------
+def just_taken(emulator: Ec2Emulator, volume_id: str) -> dict[str, Any]:
+    """A snapshot taken a moment ago, still out of EC2's listings (strict emulator: 3 s), and its state as a record
+    of it (an import) holds it: a start time, no wait of this provider's."""
+    emulator.configure(listing_delay=(3.0, 3.0), mutations_see_delay=True, pending_seconds=0.0)
+    snapshot = ec2(emulator).create_snapshot(VolumeId=volume_id)
+    return {
+        **snapshot_props(volume_id),
+        "snapshot_id": snapshot["SnapshotId"],
+        "start_time": snapshot["StartTime"].isoformat(),
+        "account_id": "123456789012",
+    }
+
+
+def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(emulator: Ec2Emulator, volume_id: str) -> None:
+    props = just_taken(emulator, volume_id)
+    with pytest.raises(ClientError, match="NotFound"):  # as EC2 answers for a while
+        ec2(emulator).describe_snapshots(SnapshotIds=[props["snapshot_id"]])
+
+    read = provider.read(props["snapshot_id"], props)
+
+    assert read.id == props["snapshot_id"] and read.outs["state"] == "completed"
+
+
+def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(emulator: Ec2Emulator, volume_id: str) -> None:
+    props = just_taken(emulator, volume_id)
+
+    provider.delete(props["snapshot_id"], props)
+
+    emulator.settle()
+    assert emulator.snapshots() == []

@@ -166,7 +166,7 @@ def test_missing_credentials_fail_before_any_call(
 # --- the real CLI under faults ------------------------------------------------------------------------------------
 @pytest.fixture
 def stack(tmp_path: Path, emulator: Ec2Emulator) -> PulumiStack:
-    return PulumiStack(tmp_path, pulumi_bin_dir(), emulator.url)
+    return PulumiStack(tmp_path, pulumi_bin_dir(), emulator.url, sts_url=emulator.sts_url)
 
 
 def test_pulumi_up_and_destroy_complete_under_mixed_faults(stack: PulumiStack, emulator: Ec2Emulator) -> None:

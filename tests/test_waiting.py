@@ -6,20 +6,32 @@ and states without sleeping or racing the wall clock.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from emulator_helpers import wait_until as wait_until_seen
 
+from conftest import REGION, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, waiting
+from snapshot_provider.errors import WaitEnded
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
 from snapshot_provider.waiting import (
     MAX_IDS_PER_CALL,
+    CredentialsExpired,
     PollingFailed,
     PollPolicy,
     SnapshotPoller,
+    WaitCancelled,
     WaitTimedOut,
 )
 
@@ -327,3 +339,166 @@ def test_finished_snapshot_does_not_speed_up_its_siblings_schedule() -> None:
 )
 def test_poll_delay_follows_progress(elapsed: float, progress: int, low: float, high: float) -> None:
     assert low <= PollPolicy().delay(elapsed, progress) <= high
+
+
+# --- waits that end early: Ctrl-C and credentials ------------------------------------------------------------------
+def expired() -> ClientError:
+    return ClientError({"Error": {"Code": "ExpiredToken", "Message": "token expired"}}, "DescribeSnapshots")
+
+
+def wait_in_thread(poller: SnapshotPoller, ids: list[str], timeout: float) -> tuple[threading.Thread, list[Any]]:
+    """`poller.wait` in its own thread (a create's); what it returned or raised lands in the list."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(poller.wait(ids, timeout=timeout))
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)  # a failing test must not wait an hour for it
+    thread.start()
+    return thread, outcome
+
+
+def test_cancel_ends_every_wait_at_once_and_any_later_one() -> None:
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=3600)
+    ec2.add("snap-2", after=3600)
+    poller = SnapshotPoller(ec2.describe, FAST)
+    waits = [wait_in_thread(poller, [sid], timeout=3600) for sid in ("snap-1", "snap-2")]
+    wait_until_seen(lambda: len(ec2.calls), lambda n: n >= 2)  # both are being waited for
+
+    poller.cancel()
+
+    for thread, outcome in waits:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        [cancelled] = outcome
+        assert isinstance(cancelled, WaitCancelled)
+    assert cancelled.statuses["snap-2"].progress == 50  # what was last seen, for the message
+    with pytest.raises(WaitCancelled):
+        poller.wait(["snap-3"], timeout=3600)
+
+
+def test_cancel_waits_reaches_pollers_made_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waiting, "_pollers", {})
+    monkeypatch.setattr(waiting, "_cancelled", False)
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=3600)
+
+    waiting.cancel_waits()
+
+    with pytest.raises(WaitCancelled):
+        waiting.poller_for("another account", ec2.describe).wait(["snap-1"], timeout=3600)
+
+
+def test_expired_credentials_end_the_wait_at_once_when_they_cannot_be_renewed() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=3600)
+    ec2.errors = [expired()] * 10
+    renewals: list[bool] = []
+    poller = SnapshotPoller(
+        ec2.describe, FAST, clock=ec2.clock, pause=ec2.clock.pause, renew=lambda: renewals.append(False) or False
+    )
+
+    with pytest.raises(CredentialsExpired) as ended:
+        poller.wait(["snap-1"], timeout=3600)
+
+    assert len(ec2.calls) == 1 and renewals == [False]  # asked the chain once, then gave up: no backoff, no retries
+    assert isinstance(ended.value.__cause__, ClientError)
+
+
+def test_credentials_renewed_by_the_chain_keep_the_wait_going() -> None:
+    ec2 = FakeEc2(FakeClock())
+    ec2.add("snap-1", after=2)
+    ec2.errors = [expired()]
+    renewals: list[bool] = []
+    poller = SnapshotPoller(
+        ec2.describe, FAST, clock=ec2.clock, pause=ec2.clock.pause, renew=lambda: renewals.append(True) or True
+    )
+
+    status = poller.wait(["snap-1"], timeout=3600)["snap-1"]
+
+    assert status.state == "completed" and renewals == [True]
+
+
+# --- against the emulator: session credentials that expire during a wait ------------------------------------------
+SAME_ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/snapshots"
+
+
+def session(emulator: Ec2Emulator, seconds: int = 900) -> dict[str, Any]:
+    """A role session from the emulator's STS (its `Expiration` scaled by `session_duration_scale`)."""
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.url)
+    return dict(
+        sts.assume_role(RoleArn=SAME_ACCOUNT_ROLE, RoleSessionName="ci", DurationSeconds=seconds)["Credentials"]
+    )
+
+
+def test_session_keys_expiring_mid_wait_end_it_and_the_next_create_adopts(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 900 s scaled to under 4 s: what a CI job's one-hour session is to a snapshot that takes hours.
+    emulator.configure(session_expiry=True, session_duration_scale=0.004, pending_seconds=3600)
+    home = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    keys = session(emulator)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", keys["Expiration"].isoformat())
+    caplog.set_level(logging.WARNING, logger="snapshot_provider.progress")
+
+    with pytest.raises(WaitEnded) as ended:
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))
+
+    assert "the AWS credentials stopped working (expired)" in str(ended.value)
+    assert "It was left in place, tagged as this resource's" in str(ended.value)
+    assert any("expire at" in r.getMessage() and "before the timeout" in r.getMessage() for r in caplog.records)
+    [left] = emulator.snapshots()
+    assert left["state"] == "pending" and left["tags"][ATTEMPT_TAG] != RECORDED
+
+    for name in ("AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"):  # fresh credentials: the long-lived keys
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", home[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", home[1])
+    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600)
+    created = EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))
+
+    assert created.id == left["snapshot_id"] and [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+
+
+def waiting_after_create(actions: list[str]) -> bool:
+    return "CreateSnapshot" in actions and "DescribeSnapshots" in actions[actions.index("CreateSnapshot") :]
+
+
+def test_credentials_rewritten_in_the_shared_file_are_picked_up_mid_wait(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, volume_id: str, tmp_path: Path
+) -> None:
+    emulator.configure(session_expiry=True, pending_seconds=3)
+    credentials = tmp_path / "credentials"
+
+    def write_profile(keys: dict[str, Any]) -> None:
+        credentials.write_text(
+            f"[ci]\naws_access_key_id = {keys['AccessKeyId']}\naws_secret_access_key = {keys['SecretAccessKey']}\n"
+            f"aws_session_token = {keys['SessionToken']}\n"
+        )
+
+    first = session(emulator)
+    write_profile(first)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    outcome: list[Any] = []
+    create = threading.Thread(
+        target=lambda: outcome.append(EbsSnapshotProvider().create(snapshot_props(volume_id, profile="ci")))
+    )
+    create.start()
+    wait_until_seen(lambda: [c.action for c in emulator.calls()], waiting_after_create)  # the wait has begun
+
+    write_profile(session(emulator))  # a new session, as `aws sso login` or a CI step would write
+    emulator.expire_credentials(first["AccessKeyId"])
+    create.join(timeout=60)
+
+    [created] = outcome
+    assert created.outs["state"] == "completed"
+    expired = [c for c in emulator.calls("DescribeSnapshots") if c.status >= 400]
+    assert expired, "the first session's key was refused once"
