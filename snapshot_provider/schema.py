@@ -139,8 +139,8 @@ class Schema:
     def echoed(self, props: Mapping[str, Any]) -> dict[str, Any]:
         """The inputs a resource's outputs repeat: those a later `diff`, `read` or `delete` needs, which get the
         outputs as their olds. One whose change does nothing (`none`) is not stored twice: the engine rewrites
-        every byte of state after every step of a run."""
-        return {k: v for k, v in props.items() if k in self.fields and self.fields[k].on_change != "none"}
+        every byte of state after every step of a run. One with `replaces_when` is kept: `diff` compares it."""
+        return {k: v for k, v in props.items() if k in self.fields and _compared(self.fields[k])}
 
     def parse(self, props: Mapping[str, Any]) -> dict[str, Any]:
         """Valid inputs with defaults filled in; raises InvalidInputs where `check` would have refused."""
@@ -207,6 +207,11 @@ _CHANGE_WORDS: dict[str, str] = {
     "none": "nothing",
     "snapshot": "takes a new snapshot, in place",
 }
+
+
+def _compared(f: Field) -> bool:
+    """Whether a later `diff` looks at the old value (so the outputs must hold it)."""
+    return f.on_change != "none" or f.replaces_when is not None
 
 
 def _reasons(rule: Rule | None, value: Any) -> list[str]:

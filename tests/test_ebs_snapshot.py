@@ -405,3 +405,13 @@ def test_check_refuses_triggers_together_with_import() -> None:
     [failure] = result.failures
     assert failure.property == "triggers"
     assert "import_snapshot_id takes no snapshot" in failure.reason and "Remove triggers" in failure.reason
+
+
+def test_another_import_id_replaces_after_the_first_up(emulator: Ec2Emulator, volume_id: str) -> None:
+    """The diff reads the old import id from state's outputs: they must hold it."""
+    first, second = users_snapshot(emulator, volume_id), users_snapshot(emulator, volume_id)
+    imported = provider.create(snapshot_props(volume_id, import_snapshot_id=first))
+
+    diff = provider.diff(imported.id, imported.outs, snapshot_props(volume_id, import_snapshot_id=second))
+
+    assert diff.replaces == ["import_snapshot_id"]
