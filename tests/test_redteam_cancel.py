@@ -38,7 +38,7 @@ def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseExcep
     def run() -> None:
         try:
             outcome.append(call())
-        except BaseException as error:  # noqa: BLE001 - the test looks at what the operation ended with
+        except BaseException as error:  # the test looks at what the operation ended with
             outcome.append(error)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -84,7 +84,7 @@ def test_ctrl_c_ends_a_delete_waiting_for_an_undo_to_release_its_snapshot_within
     client = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     client.create_tags(Resources=[created.id], Tags=[{"Key": HOLD_TAG, "Value": "vol-0123456789abcdef0"}])
     emulator.clear_calls()
-    thread, outcome = in_thread(lambda: provider.delete(created.id, dict(created.outs or {})))
+    thread, _ = in_thread(lambda: provider.delete(created.id, dict(created.outs or {})))
     wait_for(lambda: len(emulator.calls("DescribeSnapshots")) >= 2, timeout=20)  # looked at the hold again: waiting
     assert thread.is_alive()
 
@@ -114,7 +114,7 @@ def test_ctrl_c_ends_a_create_waiting_for_its_volumes_pending_snapshots_within_s
     client = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     elsewhere = client.create_snapshot(VolumeId=volume_id, Description="AWS Backup")["SnapshotId"]
     emulator.clear_calls()
-    thread, outcome = in_thread(lambda: provider.create(snapshot_props(volume_id, timeout=600)))
+    thread, _ = in_thread(lambda: provider.create(snapshot_props(volume_id, timeout=600)))
     wait_for(lambda: len(emulator.calls("CreateSnapshot")) >= 2, timeout=20)  # refused twice: waiting for room
 
     cancelled_at = time.monotonic()
