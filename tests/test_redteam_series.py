@@ -5,6 +5,7 @@ Each test is marked `xfail(strict=True)` with its finding id; the fixer removes 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from conftest import REGION, StrictEc2
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.series import SCHEMA
+from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
 provider = SnapshotSeriesProvider()
@@ -86,3 +88,36 @@ def test_a_snapshot_recovered_from_the_recycle_bin_is_not_pruned_again(emulator:
     series.up(trigger="day-4")
 
     assert first in all_snapshot_ids(emulator), f"{first}, recovered from the Recycle Bin, was pruned again"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-14: the series' preview plans deletes without the undo holds its update honours: it says a held "
+    "snapshot will be deleted, and the up then keeps it",
+)
+def test_the_series_preview_never_announces_deleting_a_snapshot_an_undo_holds(
+    emulator: Ec2Emulator, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A volume's series; the volume retired with a VolumeRemoval restoring from the series' older snapshot. Then
+    keep_last is lowered: the preview must say what the `up` will do, and the `up` keeps the held snapshot."""
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=3)
+    [older] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    series.up(trigger="day-2")
+    VolumeRemovalProvider().create(
+        {
+            "volume_id": volume_id,
+            "snapshot_id": older,
+            "confirm_delete_volume": volume_id,
+            "region": REGION,
+            "resource_urn": URN.replace("SnapshotSeries::nightly", "VolumeRemoval::retire"),
+        }
+    )
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+
+    provider.diff(series.id, series.outs, props(**{**series.inputs, "keep_last": 1}))
+    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
+    series.up(keep_last=1)
+
+    assert older not in series.outs["deleted"]  # what the up did: kept it for the undo
+    assert f"delete {older}" not in preview, preview
