@@ -23,13 +23,18 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from snapshot_provider import aws, progress, snapshots, waiting
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.batching import Batched
-from snapshot_provider.errors import SnapshotHeld, SnapshotProviderError, aws_errors
+from snapshot_provider.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
 from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAG_VALUE, MAX_TAGS
 
 HOLD_TAG = f"{MANAGED_TAG_PREFIX}undo-for"
+# Which VolumeRemoval (one create of one, recorded in its state as `hold_owner`) the undo belongs to: a replacement
+# takes it over, and the replaced resource's delete then leaves the volume removed.
+OWNER_TAG = f"{MANAGED_TAG_PREFIX}undo-owner"
 RECORD_TAG = f"{MANAGED_TAG_PREFIX}undo-record"
 RESTORED_TAG = f"{MANAGED_TAG_PREFIX}undo-of"
 _RECORD_KEY = re.compile(rf"^{re.escape(RECORD_TAG)}:(\d+)/(\d+)$")
@@ -45,8 +50,8 @@ Tags = Sequence[Mapping[str, str]]  # as EC2 returns them: [{"Key": ..., "Value"
 
 
 # --- the tags (pure) ----------------------------------------------------------------------------------------------
-def hold_tags(volume_id: str, record: Mapping[str, Any]) -> dict[str, str]:
-    """The hold and the record, as tags (the record's unset fields left out)."""
+def hold_tags(volume_id: str, record: Mapping[str, Any], owner: str | None = None) -> dict[str, str]:
+    """The hold, its owner and the record, as tags (the record's unset fields left out)."""
     text = json.dumps(
         {k: v for k, v in record.items() if v not in (None, False, {})},
         separators=(",", ":"),
@@ -54,12 +59,18 @@ def hold_tags(volume_id: str, record: Mapping[str, Any]) -> dict[str, str]:
         ensure_ascii=False,
     )
     chunks = [text[i : i + MAX_TAG_VALUE] for i in range(0, len(text), MAX_TAG_VALUE)]
-    return {HOLD_TAG: volume_id} | {f"{RECORD_TAG}:{i}/{len(chunks)}": c for i, c in enumerate(chunks, 1)}
+    pieces = {f"{RECORD_TAG}:{i}/{len(chunks)}": c for i, c in enumerate(chunks, 1)}
+    return {HOLD_TAG: volume_id} | ({OWNER_TAG: owner} if owner else {}) | pieces
 
 
 def holder_of(tags: Tags | None) -> str | None:
     """The removed volume whose undo restores from the snapshot with these tags, or None."""
     return next((t["Value"] for t in tags or [] if t["Key"] == HOLD_TAG), None)
+
+
+def owner_of(tags: Tags | None) -> str | None:
+    """The `hold_owner` of the VolumeRemoval whose undo the hold on a snapshot with these tags is, or None."""
+    return next((t["Value"] for t in tags or [] if t["Key"] == OWNER_TAG), None)
 
 
 def record_of(tags: Tags | None) -> dict[str, Any] | None:
@@ -81,7 +92,7 @@ def record_of(tags: Tags | None) -> dict[str, Any] | None:
 
 
 def managed_keys(tags: Tags | None) -> list[str]:
-    return [t["Key"] for t in tags or [] if t["Key"] == HOLD_TAG or _RECORD_KEY.match(t["Key"])]
+    return [t["Key"] for t in tags or [] if t["Key"] in (HOLD_TAG, OWNER_TAG) or _RECORD_KEY.match(t["Key"])]
 
 
 def no_room(snapshot_id: str, tags: Tags | None, wanted: Mapping[str, str]) -> str | None:
@@ -208,7 +219,7 @@ def wait_until_released(account: AccountSelection, ec2: Any, snapshot_ids: Seque
     tell(holding, 0.0)
     holding = waiting.until(still_held, lambda h: not h, timeout, every=LOOK_EVERY, on_look=tell, started=started)
     if holding:
-        raise SnapshotHeld(_held_message(account, holding, timeout))
+        raise SnapshotHeld(_held_message(account, ec2, holding, timeout))
 
 
 def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) -> str:
@@ -219,7 +230,7 @@ def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) ->
     )
 
 
-def _held_message(account: AccountSelection, holding: Mapping[str, str], timeout: float) -> str:
+def _held_message(account: AccountSelection, ec2: Any, holding: Mapping[str, str], timeout: float) -> str:
     where = f"account {aws.caller_account_id(account)}, {account.region}"
     parts = []
     for sid, vol in sorted(holding.items()):
@@ -228,13 +239,75 @@ def _held_message(account: AccountSelection, holding: Mapping[str, str], timeout
             f"{HOLD_TAG}={vol}), whose undo restores the volume from it, and the hold was not released within "
             f"{progress.duration(timeout)}."
         )
-    return (
-        " ".join(parts) + " Destroy that VolumeRemoval first (`pulumi destroy`, or `pulumi destroy --target <its "
-        "URN>` in its stack: it restores the volume, then releases the hold), or point it at another snapshot of "
-        "the volume (its snapshot_id), then run this again. Nothing was deleted. If no VolumeRemoval of that volume "
-        f"exists any more, remove the hold: aws ec2 delete-tags --resources <snapshot> --tags Key={HOLD_TAG}. "
-        f"{HOLD_WAIT_ENV} sets how long a delete waits."
+    parts.append(
+        "Destroy that VolumeRemoval first (`pulumi destroy`, or `pulumi destroy --target <its URN>` in its stack: it "
+        "restores the volume, then releases the hold), or point it at another snapshot of the volume (its "
+        "snapshot_id), then run this again. Nothing was deleted."
     )
+    parts += [_if_no_removal_is_left(ec2, sid, vol) for sid, vol in sorted(holding.items())]
+    return " ".join(parts) + f" {HOLD_WAIT_ENV} sets how long a delete waits."
+
+
+def _if_no_removal_is_left(ec2: Any, snapshot_id: str, volume_id: str) -> str:
+    """What to do when no VolumeRemoval of the volume exists any more (a `pulumi up` killed after DeleteVolume,
+    `retain_on_delete`): releasing the hold lets the next delete take the snapshot, so while the volume is gone and
+    was never restored, it must be brought back first, or its last copy goes."""
+    release = f"aws ec2 delete-tags --resources {snapshot_id} --tags Key={HOLD_TAG}"
+    try:
+        there = _volume_or_copy(ec2, volume_id)
+        record = record_of((snapshots.describe_snapshot(ec2, snapshot_id) or {}).get("Tags"))
+    except SnapshotProviderError:
+        there, record = None, None  # unknown: the safe advice, restore first
+    if there:
+        return f"If no VolumeRemoval of {volume_id} exists any more: {there}, so the hold can go: {release}."
+    return (
+        f"If no VolumeRemoval of {volume_id} exists any more, volume {volume_id} is deleted and {snapshot_id} is its "
+        f"only copy: bring it back first ({restore_command(snapshot_id, volume_id, record)}), and only then remove "
+        f"the hold ({release}); the next delete of the snapshot then deletes it."
+    )
+
+
+def _volume_or_copy(ec2: Any, volume_id: str) -> str | None:
+    """Where the removed volume's data is besides the snapshot, in words, or None: the volume itself, or a volume an
+    undo restored (tagged `RESTORED_TAG`)."""
+    with aws_errors("looking for the held volume (ec2:DescribeVolumes)", volume_id=volume_id):
+        try:
+            volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+        except ClientError as error:
+            if error_code(error) != "InvalidVolume.NotFound":
+                raise
+            volumes = []
+        if [v for v in volumes if v["State"] not in _NO_DATA]:
+            return f"volume {volume_id} exists"
+        copies = ec2.describe_volumes(Filters=[{"Name": f"tag:{RESTORED_TAG}", "Values": [volume_id]}])["Volumes"]
+    alive = [v["VolumeId"] for v in copies if v["State"] not in _NO_DATA]
+    return f"volume {volume_id} was restored as {', '.join(alive)}" if alive else None
+
+
+_NO_DATA = ("deleting", "deleted", "error")
+
+
+def restore_command(snapshot_id: str, volume_id: str, record: Mapping[str, Any] | None) -> str:
+    """The AWS CLI command that restores the removed volume from its restore record (pure), tagged as an undo's
+    restore would be, so that a VolumeRemoval's undo run later finds it instead of making another."""
+    record = record or {}
+    args = [f"aws ec2 create-volume --snapshot-id {snapshot_id}"]
+    args.append(f"--availability-zone {record.get('availability_zone') or '<its zone>'}")
+    if record.get("size"):
+        args.append(f"--size {int(record['size'])}")
+    args.append(f"--volume-type {record.get('volume_type') or '<its type>'}")
+    args += [f"--iops {int(record['iops'])}"] if record.get("iops") else []
+    args += [f"--throughput {int(record['throughput'])}"] if record.get("throughput") else []
+    if record.get("encrypted"):
+        args.append("--encrypted" + (f" --kms-key-id {record['kms_key_id']}" if record.get("kms_key_id") else ""))
+    args += ["--multi-attach-enabled"] if record.get("multi_attach_enabled") else []
+    args.append(
+        f"--tag-specifications 'ResourceType=volume,Tags=[{{Key={RESTORED_TAG},Value={volume_id}}},"
+        f"{{Key=restored-from,Value={volume_id}}}]'"
+    )
+    tags = record.get("volume_tags") or {}
+    mine = f"; its own tags, to add: {', '.join(f'{k}={v}' for k, v in sorted(tags.items()))}" if tags else ""
+    return " ".join(args) + mine
 
 
 def refuse_if_held(ec2: Any, snapshot_ids: Sequence[str], doing: str) -> None:

@@ -1,15 +1,30 @@
-"""The hold and the restore record as tags (pure), and the lookups deleters make."""
+"""The hold and the restore record as tags (pure), and what a deleter that finds a hold says."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapshot_provider.holds import HOLD_TAG, RECORD_TAG, hold_tags, holder_of, managed_keys, no_room, record_of
+from conftest import REGION, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.errors import SnapshotHeld
+from snapshot_provider.holds import (
+    HOLD_TAG,
+    HOLD_WAIT_ENV,
+    RECORD_TAG,
+    hold_tags,
+    holder_of,
+    managed_keys,
+    no_room,
+    record_of,
+)
 from snapshot_provider.rules import MAX_TAG_VALUE
+from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 RECORD: dict[str, Any] = {
     "availability_zone": "us-east-1a",
@@ -72,3 +87,55 @@ def test_room_counts_the_snapshots_own_tags_and_replaces_an_earlier_record() -> 
 )
 def test_managed_keys_are_the_hold_and_the_record_pieces(tags: dict[str, str], expected: list[str]) -> None:
     assert managed_keys(aws(tags)) == expected
+
+
+# --- what a deleter says when a hold outlasts its wait ---------------------------------------------------------------
+def removal_props(volume_id: str, snapshot_id: str) -> dict[str, Any]:
+    return {"volume_id": volume_id, "snapshot_id": snapshot_id, "confirm_delete_volume": volume_id, "region": REGION}
+
+
+def test_a_held_snapshot_whose_volume_is_gone_says_how_to_restore_it_before_releasing_the_hold(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulumi up` was killed right after DeleteVolume (or the VolumeRemoval had retain_on_delete): no state records
+    the removal, the volume is gone, the hold is on the snapshot. The user runs `pulumi destroy`; the snapshot's
+    delete fails on the hold. Its message must say the volume is deleted and this snapshot is its only copy, and how
+    to bring it back (from the record on the snapshot), before it suggests removing the hold (after which the
+    destroy deletes the last copy)."""
+    monkeypatch.setenv(HOLD_WAIT_ENV, "2")
+    emulator.settle()
+    snapshot = EbsSnapshotProvider().create(snapshot_props(volume_id))
+    VolumeRemovalProvider().create(removal_props(volume_id, str(snapshot.id)))  # ... and the engine never recorded it
+    assert volume_id not in emulator.ec2_backend().volumes
+
+    with pytest.raises(SnapshotHeld) as refused:
+        EbsSnapshotProvider().delete(snapshot.id, dict(snapshot.outs or {}))
+
+    message = str(refused.value)
+    assert "only copy" in message and "create-volume" in message and "delete-tags" in message, message
+    assert message.index("create-volume") < message.index("delete-tags"), message
+    assert f"--snapshot-id {snapshot.id} --availability-zone us-east-1a --size 8 --volume-type gp2" in message
+    assert snapshot.id in {s["snapshot_id"] for s in emulator.snapshots()}
+
+
+def test_a_held_snapshot_whose_volume_was_restored_says_the_hold_can_go(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The undo restored the volume and was cut short before it released the hold: removing the hold loses nothing,
+    and the message says so instead of asking for another restore."""
+    monkeypatch.setenv(HOLD_WAIT_ENV, "2")
+    emulator.settle()
+    snapshot = EbsSnapshotProvider().create(snapshot_props(volume_id))
+    removal = VolumeRemovalProvider().create(removal_props(volume_id, str(snapshot.id)))
+    before = dict(emulator.ec2_backend().tags.get(snapshot.id, {}))
+    hold = {k: before[k] for k in managed_keys(aws(before))}
+    VolumeRemovalProvider().delete(removal.id, dict(removal.outs or {}))
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    ec2.create_tags(Resources=[snapshot.id], Tags=aws(hold))  # as if the undo stopped right before releasing it
+    emulator.settle()
+
+    with pytest.raises(SnapshotHeld) as refused:
+        EbsSnapshotProvider().delete(snapshot.id, dict(snapshot.outs or {}))
+
+    message = str(refused.value)
+    assert "restored as vol-" in message and "delete-tags" in message and "create-volume" not in message, message
