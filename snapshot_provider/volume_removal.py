@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -154,7 +155,11 @@ class VolumeRemovalProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         aws.refuse_account_change(olds, news)
-        return SCHEMA.diff(olds, news)
+        found = SCHEMA.diff(olds, news)
+        if not found.changes and _predates_holds(olds):
+            # Nothing holds its snapshot: a destroy could delete it before the undo ran. An update holds it.
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        return found
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse({}, props)
@@ -162,22 +167,27 @@ class VolumeRemovalProvider(ResourceProvider):
         account_id = aws.ensure_allowed_account(account)
         ec2 = aws.client(account)
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
+        owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
         if volume is None or volume["State"] in GONE:
-            record = _interrupted_removal(ec2, account, volume_id, snapshot_id)
-            say(inputs, f"volume {volume_id} was deleted by an interrupted run; its restore record is on {snapshot_id}")
-            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at")))
+            record = _take_over(ec2, account, volume_id, snapshot_id, owner)
+            say(
+                inputs,
+                f"volume {volume_id} was removed earlier (by a run of this resource that was cut short, or by the "
+                f"resource this one replaces): this resource takes over its undo, from {snapshot_id}",
+            )
+            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at"), owner))
         snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
         _refuse_if_tags_do_not_fit(volume_id, record)
-        _hold(ec2, snapshot, volume_id, record)
+        _hold(ec2, snapshot, volume_id, record, owner)
         try:
             _delete_volume(account, volume_id)
         except SnapshotProviderError:
             holds.release(ec2, snapshot_id, volume_id)
             raise
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time()))
+        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time(), owner))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
@@ -192,27 +202,40 @@ class VolumeRemovalProvider(ResourceProvider):
         source once it is checked to be a usable snapshot of the removed volume: the hold moves to it."""
         inputs = _parse(olds, news)
         account = AccountSelection.from_props(inputs)
-        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
+        account_id = aws.ensure_recorded_account(account, _recorded_account(olds), "update")
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
+        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id", "hold_owner") if k in olds}
+        owner = olds.get("hold_owner") or secrets.token_hex(8)
+        ec2 = aws.client(account)
         if snapshot_id != old_snapshot_id:
-            ec2 = aws.client(account)
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
-            _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {})
+            _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner)
             if old_snapshot_id:
                 holds.release(ec2, old_snapshot_id, volume_id)
-        kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id") if k in olds}
-        return UpdateResult({**inputs, **kept})
+        elif _predates_holds(olds):
+            _hold_upgraded(ec2, account_id, olds, owner, declared=_recorded_account(inputs) == account_id)
+        # The snapshot was seen in this account (the hold read back): that is where the volume was removed.
+        return UpdateResult({**inputs, "account_id": account_id, **kept, "hold_owner": owner})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
         account = AccountSelection.from_props(props)
-        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
+        recorded = _recorded_account(props)
+        account_id = aws.ensure_recorded_account(account, recorded, "delete")
         ec2 = aws.client(account)
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
+        successor = _taken_over_by(ec2, props)
+        if successor:
+            say(
+                props,
+                f"not restoring volume {volume_id}: its undo was taken over by the resource that replaced this one "
+                f"(hold on {snapshot_id}, {holds.OWNER_TAG}={successor}), whose own delete restores it",
+            )
+            return
         restored = _find_restored(ec2, volume_id)
         if restored is None:
-            snapshot = _undo_source(ec2, account, account_id, props)
+            snapshot = _undo_source(ec2, account, account_id, props, account_known=recorded is not None)
             record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
             if record is None:
                 raise SnapshotProviderError(
@@ -248,12 +271,24 @@ def say(props: Mapping[str, Any], line: str) -> None:
 
 
 def _outputs(
-    inputs: Mapping[str, Any], record: Mapping[str, Any], account_id: str, deleted_at: float | None
+    inputs: Mapping[str, Any], record: Mapping[str, Any], account_id: str, deleted_at: float | None, owner: str
 ) -> dict[str, Any]:
     kept = {k: record.get(k) for k in RESTORE_KEYS}
     kept["encrypted"], kept["multi_attach_enabled"] = bool(kept["encrypted"]), bool(kept["multi_attach_enabled"])
     kept["volume_tags"] = dict(kept["volume_tags"] or {})
-    return {**inputs, **kept, "deleted_at": deleted_at, "account_id": account_id}
+    return {**inputs, **kept, "deleted_at": deleted_at, "account_id": account_id, "hold_owner": owner}
+
+
+def _predates_holds(olds: Mapping[str, Any]) -> bool:
+    """State made before removals held their snapshot (0.1.0): it records no `hold_owner`."""
+    return bool(olds) and not olds.get("hold_owner")
+
+
+def _recorded_account(props: Mapping[str, Any]) -> str | None:
+    """The account the volume was removed in, as state records it; for 0.1.0 state, which does not, the one account
+    `allowed_account_ids` names, if it names one: the user's word for it."""
+    allowed = props.get("allowed_account_ids") or []
+    return aws.recorded_account(props) or (str(allowed[0]) if len(allowed) == 1 else None)
 
 
 # --- create -------------------------------------------------------------------------------------------------------
@@ -341,11 +376,19 @@ def _refuse_if_tags_do_not_fit(volume_id: str, record: Mapping[str, Any]) -> Non
         )
 
 
-def _hold(ec2: Any, snapshot: Mapping[str, Any], volume_id: str, record: Mapping[str, Any]) -> None:
-    """Hold the snapshot with the record, visibly, before anything is deleted; refuse, changing nothing, if the tags
-    cannot fit."""
+def _hold(
+    ec2: Any,
+    snapshot: Mapping[str, Any],
+    volume_id: str,
+    record: Mapping[str, Any],
+    owner: str,
+    *,
+    release_on_failure: bool = True,
+) -> None:
+    """Hold the snapshot for `owner` with the record, visibly, before anything is deleted; refuse, changing nothing,
+    if the tags cannot fit. `release_on_failure=False` where the volume is already gone: its hold must stay."""
     snapshot_id = snapshot["SnapshotId"]
-    wanted = holds.hold_tags(volume_id, {**record, "at": round(time.time(), 3)})
+    wanted = holds.hold_tags(volume_id, {"at": round(time.time(), 3), **record}, owner)
     problem = holds.no_room(snapshot_id, snapshot.get("Tags"), wanted)
     if problem:
         raise SnapshotProviderError(
@@ -355,8 +398,33 @@ def _hold(ec2: Any, snapshot: Mapping[str, Any], volume_id: str, record: Mapping
     try:
         holds.confirm(ec2, snapshot_id, wanted)
     except SnapshotProviderError:
-        holds.release(ec2, snapshot_id, volume_id)
+        if release_on_failure:
+            holds.release(ec2, snapshot_id, volume_id)
         raise
+
+
+def _hold_upgraded(ec2: Any, account_id: str, olds: Mapping[str, Any], owner: str, *, declared: bool) -> None:
+    """Hold the snapshot of a removal made before holds existed (its volume is gone already: no release on
+    failure), with the record from state. A snapshot missing from the account the user declared (the one
+    `allowed_account_ids` names) is said, not refused: there is nothing to hold, and `pulumi destroy` then says what
+    can be done."""
+    volume_id, snapshot_id = olds["volume_id"], olds["snapshot_id"]
+    snapshot = _find_snapshot(ec2, snapshot_id)
+    if snapshot is None and declared:
+        pulumi.log.warn(
+            f"snapshot {snapshot_id}, from which `pulumi destroy` would restore the removed volume {volume_id}, does "
+            f"not exist in account {account_id}: nothing to hold; `pulumi destroy` says what can be done"
+        )
+        return
+    if snapshot is None or snapshot["VolumeId"] != volume_id:
+        what = "is a snapshot of another volume" if snapshot else f"does not exist in account {account_id}"
+        raise SnapshotProviderError(
+            f"cannot hold snapshot {snapshot_id} for the undo of removed volume {volume_id} (state from before "
+            f"removals held their snapshot): it {what}. Nothing was changed. If the volume was removed in another "
+            f"account, run this with credentials for that account ({aws.CREDENTIALS_FOR}); `pulumi destroy` of this "
+            "VolumeRemoval says what can be done otherwise."
+        )
+    _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, release_on_failure=False)
 
 
 def _delete_volume(account: AccountSelection, volume_id: str) -> None:
@@ -402,12 +470,14 @@ def _status(error: ClientError) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
-def _interrupted_removal(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str) -> dict[str, Any]:
-    """The record of this removal, when an earlier create deleted the volume and was cut short; else a refusal."""
+def _take_over(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str, owner: str) -> dict[str, Any]:
+    """The record of a removal whose volume is already gone, its hold now `owner`'s: an earlier create of this
+    resource that was cut short after DeleteVolume, or the resource this one replaces (whose delete then finds the
+    hold taken over and restores nothing). Else a refusal."""
     snapshot = _find_snapshot(ec2, snapshot_id)
     tags = (snapshot or {}).get("Tags")
     record = complete(holds.record_of(tags)) if holds.holder_of(tags) == volume_id else None
-    if record is None:
+    if snapshot is None or record is None:
         raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
     restored = _find_restored(ec2, volume_id)
     if restored is not None:
@@ -415,7 +485,18 @@ def _interrupted_removal(ec2: Any, account: AccountSelection, volume_id: str, sn
             f"volume {volume_id} was removed and already restored as {restored}: nothing to delete. To remove the "
             f"restored volume, use volume_id={restored}."
         )
+    _hold(ec2, snapshot, volume_id, record, owner, release_on_failure=False)
     return record
+
+
+def _taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
+    """The owner of the hold on this removal's snapshot, when it is not this resource: a replacement took the undo
+    over (`_take_over`). None when the hold is this resource's, or there is none to go by."""
+    with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=props["snapshot_id"]):
+        snapshot = snapshots.describe_snapshot(ec2, props["snapshot_id"])
+    tags = (snapshot or {}).get("Tags")
+    owner = holds.owner_of(tags) if holds.holder_of(tags) == props["volume_id"] else None
+    return owner if owner and owner != props.get("hold_owner") else None
 
 
 # --- the undo -----------------------------------------------------------------------------------------------------
@@ -440,10 +521,14 @@ def _find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
     return waiting.until(look, lambda s: s is not None, MISSING_SNAPSHOT_GRACE_SECONDS, every=2.0)
 
 
-def _undo_source(ec2: Any, account: AccountSelection, account_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
+def _undo_source(
+    ec2: Any, account: AccountSelection, account_id: str, props: Mapping[str, Any], *, account_known: bool
+) -> dict[str, Any]:
     """The snapshot to restore from, usable now; else an error that says what happened and what to do."""
     volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
     snapshot = _find_snapshot(ec2, snapshot_id)
+    if snapshot is None and not account_known:
+        raise SnapshotProviderError(_not_in_this_account(account, account_id, volume_id, snapshot_id))
     if snapshot is None:
         was = f" (it was {props['size']:g} GiB {props.get('volume_type')} in {props.get('availability_zone')})"
         raise SnapshotProviderError(
@@ -460,6 +545,19 @@ def _undo_source(ec2: Any, account: AccountSelection, account_id: str, props: Ma
         if not _restored_for_now(status):
             _restore_tier(ec2, volume_id, snapshot_id, status)
     return snapshot
+
+
+def _not_in_this_account(account: AccountSelection, account_id: str, volume_id: str, snapshot_id: str) -> str:
+    """State from 0.1.0 does not say which account the volume was removed in: a snapshot missing here may be fine in
+    another account, so nothing is concluded from its absence."""
+    return (
+        f"cannot restore volume {volume_id}: its snapshot {snapshot_id} is not in account {account_id}, "
+        f"{account.region}, where {aws.credentials_in_use(account)} act, and this resource's state (made before "
+        "removals recorded their account) does not say which account the volume was removed in. Nothing was "
+        f"changed. Run `pulumi destroy` again with credentials for that account ({aws.CREDENTIALS_FOR}). If it is "
+        f'account {account_id} after all, say so: set allowed_account_ids=["{account_id}"] on this VolumeRemoval '
+        "and run `pulumi up`, then `pulumi destroy` again, which then says what can be done about the snapshot."
+    )
 
 
 def _restored_for_now(status: Mapping[str, Any]) -> bool:

@@ -215,3 +215,34 @@ def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly
     tokens = {c.params["ClientToken"] for c in emulator.calls("CreateVolume")}
     assert len(tokens) == 1  # the second destroy asked again with the same token, or found the volume by its tag
     assert emulator.snapshots() == []
+
+
+def test_replacing_a_volume_removal_leaves_the_volume_removed_and_its_snapshot_held(
+    new_stack: Any, emulator: Ec2Emulator
+) -> None:
+    """A user forces a replace of the removal (`pulumi up --replace <urn>`, as one does to redo a resource). After it,
+    what state says must be true: the volume is removed, and the snapshot its undo needs is held, by the new
+    resource; the destroy after it restores the volume once."""
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(
+        f"""
+        from snapshot_provider import EbsSnapshot, VolumeRemoval
+
+        snap = EbsSnapshot("before-removal", volume_id={volume_id!r})
+        VolumeRemoval("stray", volume_id={volume_id!r}, snapshot_id=snap.id, confirm_delete_volume={volume_id!r})
+        pulumi.export("snapshot_id", snap.snapshot_id)
+        """
+    )
+    stack.up()
+    snapshot_id = stack.outputs()["snapshot_id"]
+
+    stack.up("--replace", stack.urn("stray"))
+
+    emulator.settle()
+    held = tags(ec2(emulator).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0])
+    assert [r["urn"].rsplit("::", 1)[1] for r in stack.resources()].count("stray") == 1
+    assert restored(emulator, volume_id) == [], f"state records {volume_id} as removed, yet it was restored"
+    assert held.get(HOLD_TAG) == volume_id, "the undo's snapshot is no longer held"
+
+    stack.run("destroy", "--yes")
+    assert len(restored(emulator, volume_id)) == 1 and emulator.snapshots() == []

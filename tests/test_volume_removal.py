@@ -20,7 +20,7 @@ from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
 from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, record_of
+from snapshot_provider.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, managed_keys, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
@@ -225,7 +225,8 @@ def test_undo_uses_the_record_on_the_snapshot_when_state_lacks_it(
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str
 ) -> None:
     created = provider.create(removal_props(volume_id, snapshot_id))
-    bare = removal_props(volume_id, snapshot_id)  # only the inputs: no size, zone, type, tags
+    # Only the inputs and whose hold it is: no size, zone, type, tags.
+    bare = removal_props(volume_id, snapshot_id, hold_owner=created.outs["hold_owner"])
     provider.delete(created.id, bare)
     [volume] = restored_volumes(emulator, volume_id)
     assert (volume["size"], volume["type"]) == (8, "gp2")
@@ -504,3 +505,100 @@ def test_undo_from_an_archived_snapshot_starts_a_tier_restore_and_the_next_undo_
     provider.delete(created.id, created.outs)
     assert len(restored_volumes(emulator, volume_id)) == 1
     assert len(emulator.calls("RestoreSnapshotTier")) == 1
+
+
+# --- state made by 0.1.0: no hold on the snapshot, no account recorded ------------------------------------------------
+OTHER_ACCOUNT = "210987654321"
+
+
+def as_state_before_holds(emulator: Ec2Emulator, snapshot_id: str, outs: dict[str, Any]) -> dict[str, Any]:
+    """A removal made by 0.1.0 (tests/fixtures/upgrade/0.1.0): no hold or record on its snapshot, and state without
+    account_id or hold_owner."""
+    client = ec2(emulator)
+    tags = client.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0].get("Tags", [])
+    client.delete_tags(Resources=[snapshot_id], Tags=[{"Key": k} for k in managed_keys(tags)])
+    emulator.settle()
+    return {k: v for k, v in outs.items() if k not in ("account_id", "hold_owner")}
+
+
+def test_an_upgraded_removals_undo_under_another_account_never_calls_the_snapshot_deleted(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State made by 0.1.0 records no account for a VolumeRemoval. A `pulumi destroy` with the wrong AWS_PROFILE
+    must not tell the user that the data is lost and to drop the resource from state: the snapshot is fine, in the
+    other account. It refuses, naming the account in use, and changes nothing."""
+    created = provider.create(removal_props(volume_id, snapshot_id))
+    upgraded = as_state_before_holds(emulator, snapshot_id, dict(created.outs))
+    other = emulator.credentials(OTHER_ACCOUNT)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", other["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", other["aws_secret_access_key"])
+
+    with pytest.raises(SnapshotProviderError) as failed:
+        provider.delete(created.id, upgraded)
+
+    message = str(failed.value)
+    assert "state delete" not in message and "data is lost" not in message, message
+    assert OTHER_ACCOUNT in message and "credentials" in message, message
+    assert not emulator.calls("CreateVolume") and exists(emulator, snapshot_id)
+
+
+def test_an_upgraded_removal_whose_account_is_declared_says_what_a_missing_snapshot_means(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+) -> None:
+    """The way out when the snapshot of a 0.1.0 removal really is gone: `allowed_account_ids` names the one account,
+    and the undo then says what happened and what to do, as for a removal that recorded its account."""
+    created = provider.create(removal_props(volume_id, snapshot_id))
+    upgraded = as_state_before_holds(emulator, snapshot_id, dict(created.outs))
+    ec2(emulator).delete_snapshot(SnapshotId=snapshot_id)
+    emulator.settle()
+    with pytest.raises(SnapshotProviderError, match="allowed_account_ids"):
+        provider.delete(created.id, upgraded)
+    declared = removal_props(volume_id, snapshot_id, allowed_account_ids=["123456789012"])
+    updated = provider.update(created.id, upgraded, declared).outs  # `pulumi up`, as the error says
+    with pytest.raises(SnapshotProviderError, match="state delete"):
+        provider.delete(created.id, updated)
+
+
+def test_one_destroy_of_an_upgraded_stack_restores_the_volume_then_deletes_the_snapshot(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+) -> None:
+    """An upgraded stack (0.1.0 state, no hold on the removal's snapshot) with the removal's `snapshot_id` as a plain
+    value. The first `pulumi up` after the upgrade updates the removal in place, which holds the snapshot; then
+    `pulumi destroy` runs both deletes at once, and the snapshot's waits for the undo."""
+    snapshot_outs = EbsSnapshotProvider().read(snapshot_id, snapshot_props(volume_id)).outs
+    created = provider.create(removal_props(volume_id, snapshot_id))
+    upgraded = as_state_before_holds(emulator, snapshot_id, dict(created.outs))
+    news = provider.check(upgraded, removal_props(volume_id, snapshot_id)).inputs
+    diff = provider.diff(created.id, upgraded, news)
+    assert diff.changes and not diff.replaces
+    updated = provider.update(created.id, upgraded, news).outs
+    assert snapshot_tags(emulator, snapshot_id)[HOLD_TAG] == volume_id and updated["account_id"] == "123456789012"
+    assert not provider.diff(created.id, updated, news).changes
+    emulator.clear_calls()
+
+    deleter, deleter_errors = in_thread(lambda: EbsSnapshotProvider().delete(snapshot_id, snapshot_outs))
+    wait_until(lambda: emulator.calls("DescribeSnapshots"), bool)  # the snapshot's delete has started
+    provider.delete(created.id, updated)
+    deleter.join(timeout=120)
+
+    assert not deleter.is_alive() and deleter_errors == []
+    assert len(restored_volumes(emulator, volume_id)) == 1 and not exists(emulator, snapshot_id)
+
+
+# --- a replace (`pulumi up --replace`): the new resource takes the undo over ------------------------------------------
+def test_a_replacement_takes_the_undo_over_and_the_replaced_removals_delete_restores_nothing(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str, said: pytest.LogCaptureFixture
+) -> None:
+    """As the engine replaces: the new resource's create (the volume already removed), then the old one's delete.
+    The volume stays removed, the snapshot held by the new resource, whose own delete later restores it once."""
+    old = provider.create(removal_props(volume_id, snapshot_id))
+    new = provider.create(removal_props(volume_id, snapshot_id))
+    assert new.outs["hold_owner"] != old.outs["hold_owner"]
+
+    provider.delete(old.id, old.outs)
+
+    assert restored_volumes(emulator, volume_id) == [] and not emulator.calls("CreateVolume")
+    assert snapshot_tags(emulator, snapshot_id)[HOLD_TAG] == volume_id
+    assert any("taken over by the resource that replaced this one" in r.getMessage() for r in said.records)
+    provider.delete(new.id, new.outs)
+    assert len(restored_volumes(emulator, volume_id)) == 1 and HOLD_TAG not in snapshot_tags(emulator, snapshot_id)
