@@ -553,7 +553,6 @@ def strict(stack: PulumiStack, emulator: Ec2Emulator, **settings: Any) -> None:
     stack.env |= {
         "SNAPSHOT_CONSISTENCY_WINDOW": str(longest + 5),
         "SNAPSHOT_VOLUME_INTERVAL": str(now["snapshot_interval_per_volume"]),
-        "AWS_ENDPOINT_URL_STS": emulator.sts_url,
     }
 
 

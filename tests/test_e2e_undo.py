@@ -43,8 +43,8 @@ def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
 
     def make(body: str) -> PulumiStack:
         emulator.settle()  # the user's volumes were there long before: not new to EC2's listings
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program="import pulumi\n" + textwrap.dedent(body))
-        stack.env["AWS_ENDPOINT_URL_STS"] = emulator.sts_url
+        program = "import pulumi\n" + textwrap.dedent(body)
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
         stack.config(**{"aws:region": REGION})
         return stack
 
