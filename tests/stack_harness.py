@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from conftest import told_of
+from emulator import Ec2Emulator
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSPHRASE = "e2e-tests-only"
 ENGINE_SCRIPT = ROOT / "scripts" / "engine.sh"
@@ -110,6 +113,12 @@ class PulumiStack:
             **emulator_credentials(endpoint_url, sts_url),
         }
         self.run("stack", "init", stack)
+
+    def strict(self, emulator: Ec2Emulator, **settings: Any) -> None:
+        """The emulator as strict as EC2 (with `settings` changed, e.g. `listing_delay=(60, 60)`), and this stack's
+        provider told its delays and limits (see `conftest.told_of`) for the runs to come."""
+        emulator.configure(strict=True, **settings)
+        self.env |= told_of(emulator, margin=5.0)
 
     def write_program(self, program: str) -> None:
         """Replace the stack's `__main__.py`: a user editing their program between runs."""
