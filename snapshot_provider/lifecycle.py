@@ -52,6 +52,7 @@ import hashlib
 import math
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -741,19 +742,30 @@ def _progress_of(taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
 
 
 def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[str, Any], what: str) -> None:
-    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast."""
+    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast: once per
+    provider process and expiry, since every later wait of the run shares those credentials (a stack of a thousand
+    snapshots gets one warning, not a thousand)."""
     expires = aws.credentials_expire_at(account)
     deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
     if expires is None or expires >= deadline:
         return
+    with _expiry_warned_lock:
+        if expires in _expiry_warned:
+            return
+        _expiry_warned.add(expires)
     progress.engine_log().warning(
         inputs.get(URN_INPUT),
         f"the AWS credentials in use expire at {expires.isoformat(timespec='seconds')} (AWS_CREDENTIAL_EXPIRATION), "
-        f"before the timeout of the wait for {what} ends, and session keys from the environment cannot be renewed. "
-        "If it is still pending then, the wait ends and it is left, tagged as this resource's, for the next `pulumi "
-        "up` with fresh credentials to adopt. For long waits, use longer sessions (role-duration-seconds, up to the "
-        "role's maximum) or a profile or role_arn the provider can renew.",
+        f"before the timeout of the wait for {what} ends (and of any other wait of this run with a timeout as long: "
+        "said once), and session keys from the environment cannot be renewed. A snapshot still pending then is "
+        "left, tagged as its resource's, for the next `pulumi up` with fresh credentials to adopt. For long waits, "
+        "use longer sessions (role-duration-seconds, up to the role's maximum) or a profile or role_arn the provider "
+        "can renew.",
     )
+
+
+_expiry_warned: set[datetime] = set()
+_expiry_warned_lock = threading.Lock()
 
 
 def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
