@@ -345,6 +345,9 @@ def take(
         try:
             started = kind.start(once, inputs, members, requests.sent[attempt])
             requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
+        except waiting.LookCancelled:  # Ctrl-C while in EC2's API queue: this request was not sent
+            GATE.release(volumes)
+            raise
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)
             if code in PER_VOLUME_CODES:
