@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import pacing
+from snapshot_provider import pacing, waiting
 
 REGION = "us-east-1"
 URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::"
@@ -126,6 +127,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line("outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(model.outcomes.items())))
 
 
+def told_of(emulator: Ec2Emulator, margin: float = 3.0) -> dict[str, str]:
+    """What the provider is told of the emulator's EC2 (its environment): a consistency window `margin` seconds longer
+    than the longest of EC2's delays, and EC2's spacing of one volume's snapshots."""
+    now = emulator.settings()
+    longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
+    return {
+        "SNAPSHOT_CONSISTENCY_WINDOW": str(longest + margin),
+        "SNAPSHOT_VOLUME_INTERVAL": str(now["snapshot_interval_per_volume"]),
+    }
+
+
 @dataclass
 class StrictEc2:
     """The emulator in its strict EC2 mode, and the provider (in this process) told EC2's delays and limits."""
@@ -137,13 +149,34 @@ class StrictEc2:
         """Strict, with `settings` changed (e.g. `listing_delay=(5, 20)`); the consistency window the provider
         uses is longer than the longest delay, its per-volume spacing the emulator's."""
         self.emulator.configure(strict=True, **settings)
-        now = self.emulator.settings()
-        longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
-        self.monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", str(longest + 3))
-        self.monkeypatch.setenv("SNAPSHOT_VOLUME_INTERVAL", str(now["snapshot_interval_per_volume"]))
+        for name, value in told_of(self.emulator).items():
+            self.monkeypatch.setenv(name, value)
         return self.emulator
 
 
 @pytest.fixture
 def strict_ec2(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> StrictEc2:
     return StrictEc2(emulator, monkeypatch)
+
+
+@pytest.fixture
+def fresh_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider process that has not been cancelled yet (`waiting.cancel_waits` is process-wide and one-way)."""
+    monkeypatch.setattr(waiting, "_pollers", {})
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseException | Any]]:
+    """`call` started in a thread of its own (an operation of the engine's), and the list that will hold what it
+    returned or raised."""
+    outcome: list[BaseException | Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # the test looks at what the operation ended with
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome

@@ -16,6 +16,7 @@ from test_snapshots import at_once
 from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
+from snapshot_provider.args import DEFAULT_TIMEOUT
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.lifecycle import (
@@ -350,10 +351,13 @@ def test_a_retry_refused_by_the_volume_rate_keeps_looking_for_the_lost_one(
 def test_duplicates_of_a_take_are_swept_once_the_window_has_passed(
     strict_ec2: StrictEc2, volume_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lost request's snapshot shows only after the window, once a second request made another: one goes."""
-    emulator = strict_ec2(listing_delay=(6, 6), tag_delay=(0, 0), snapshot_interval_per_volume=0, seed=1, drop_rate=0.5)
+    """The lost request's snapshot shows (by its tags) only after the window, once a second request made another: one
+    goes. The second is listed at once, and completes after the first one's tags show."""
+    emulator = strict_ec2(
+        listing_delay=(0, 0), tag_delay=(4, 4), snapshot_interval_per_volume=0, seed=1, drop_rate=0.5, pending_seconds=4
+    )
     emulator.configure(actions=["CreateSnapshot"])
-    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")  # shorter than the tag delay: the retry comes too early
 
     result = provider.create(snapshot_props(volume_id))
 
@@ -432,10 +436,12 @@ def test_a_completed_snapshot_recorded_moments_ago_is_not_adopted_by_a_replace(
 
 
 # --- "gone" only once EC2 would list it: its listing delay ---------------------------------------------------------
-def just_taken(emulator: Ec2Emulator, volume_id: str) -> dict[str, Any]:
-    """A snapshot taken a moment ago, still out of EC2's listings (strict emulator: 3 s), and its state as a record
-    of it (an import) holds it: a start time, no wait of this provider's."""
+def just_taken(emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A snapshot taken a moment ago, still out of EC2's listings (strict emulator: 3 s, within the provider's
+    consistency window), and its state as a record of it (an import) holds it: a start time, no wait of this
+    provider's."""
     emulator.configure(listing_delay=(3.0, 3.0), mutations_see_delay=True, pending_seconds=0.0)
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "6")
     snapshot = ec2(emulator).create_snapshot(VolumeId=volume_id)
     return {
         **snapshot_props(volume_id),
@@ -445,8 +451,10 @@ def just_taken(emulator: Ec2Emulator, volume_id: str) -> dict[str, Any]:
     }
 
 
-def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(emulator: Ec2Emulator, volume_id: str) -> None:
-    props = just_taken(emulator, volume_id)
+def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    props = just_taken(emulator, volume_id, monkeypatch)
     with pytest.raises(ClientError, match="NotFound"):  # as EC2 answers for a while
         ec2(emulator).describe_snapshots(SnapshotIds=[props["snapshot_id"]])
 
@@ -455,10 +463,28 @@ def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(emulator: Ec2Emulator, v
     assert read.id == props["snapshot_id"] and read.outs["state"] == "completed"
 
 
-def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(emulator: Ec2Emulator, volume_id: str) -> None:
-    props = just_taken(emulator, volume_id)
+def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    props = just_taken(emulator, volume_id, monkeypatch)
 
     provider.delete(props["snapshot_id"], props)
 
     emulator.settle()
     assert emulator.snapshots() == []
+
+
+def test_the_credentials_expiry_warning_is_said_once_per_run_not_once_per_snapshot(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CI recipe exports AWS_CREDENTIAL_EXPIRATION for its 6-hour session. Snapshots of small volumes complete in
+    minutes, well within it; a stack of many of them must not flood the log with one warning each: it is said once."""
+    expires = datetime.now(UTC) + timedelta(hours=6)
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expires.isoformat())
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    for volume_id in emulator.seed_volumes(5):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=DEFAULT_TIMEOUT))  # the default: 24 h
+
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "expire" in r.getMessage()]
+    assert len(warnings) == 1, f"{len(warnings)} warnings for 5 snapshots: {[w.getMessage() for w in warnings][:2]}"
+    assert expires.isoformat(timespec="seconds") in warnings[0].getMessage()
