@@ -13,10 +13,14 @@ A create:
 - first looks for this resource's snapshots that are not `recorded`. Only an interrupted create of this same resource
   leaves those (crash, timeout, lost answer). One that can stand for this create (same volume, description and
   Outpost, started within the timeout plus an hour) is adopted: its tags are brought to the inputs and the wait
-  resumes. Ones that ended in `error` are deleted at once (useless, and never handed over). The others (another
-  volume or description, too old, a second one of the same kind) cannot be adopted: a new snapshot is taken, and
-  once it is completed and handed over, they are deleted. They are this resource's own and were never handed over,
-  so nobody needs them; an AMI that uses one keeps it (reported), and an undo's hold (see `discard`) keeps it too.
+  resumes. The others (another volume or description, too old, a second one of the same kind, ended in `error`)
+  cannot be adopted: a new snapshot is taken, and once it is handed over they are reported, and kept. The resource
+  tag is a hash of the URN, and a stack of the same project and stack name in another backend (a developer's local
+  state beside CI's) has the same URNs: what carries the tag may be that stack's, in flight, and this provider
+  deletes only what it can prove it made (see `tidy`). A caller may prove more (`ours`: a series' takes carry its
+  id, recorded in its state); those are deleted, except what an AMI uses or an undo's hold keeps (see `discard`).
+  That other stack's in-flight snapshot can still be adopted, as one of this resource's own: a limitation the
+  README states (two stacks of the same project and stack name in one account and region).
 - makes each request only when the volume's limits allow it (`volume_limits`): one request per volume per 15 s and
   no more pending snapshots than EC2 allows; a refusal for either is waited out within the timeout.
 - never repeats a request blindly. After an answer is lost (5xx, dropped connection, read timeout) it looks for the
@@ -201,6 +205,8 @@ class Leftovers:
     discard: list[Leftover] = field(default_factory=list)
     recorded: set[str] = field(default_factory=set)
     others: Callable[[Mapping[str, Any]], bool] = lambda _snapshot: False
+    # Which leftovers are provably this resource's: only those are ever deleted (see the module docstring).
+    ours: Callable[[Mapping[str, Any]], bool] = lambda _snapshot: False
 
 
 class SnapshotProvider(ResourceProvider):
@@ -247,7 +253,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     urn = inputs.get(URN_INPUT)
     deadline = time.monotonic() + float(inputs["timeout"])
     taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
-    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
+    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
@@ -255,6 +261,15 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     outs = kind.outputs(inputs, members, found, account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
+
+
+def _nobody(_snapshot: Mapping[str, Any]) -> bool:
+    return False
+
+
+def made_here(taken: Taken) -> bool:
+    """Whether this create's own requests made the snapshots (not adopted): only those may it delete when one fails."""
+    return taken.requests is not None
 
 
 def start_or_finish(
@@ -270,15 +285,17 @@ def start_or_finish(
     others: Callable[[Mapping[str, Any]], bool] | None = None,
     recorded: frozenset[str] = frozenset(),
     announce_recorded: bool = True,
+    ours: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> tuple[Taken, Leftovers]:
     """Adopt what an interrupted create of this resource left, or take new snapshots; and what else it left.
 
     `extra_tags` go on new snapshots besides the resource's and the attempt's (a series' id). `others` says which of
     this resource's unrecorded snapshots belong to someone else all the same (another series of the same name), to be
     left alone. `recorded` are ids state records (never leftovers). `announce_recorded=False` for a resource whose
-    recorded snapshots are its own history (SnapshotSeries), where "left as they are" would not be true."""
+    recorded snapshots are its own history (SnapshotSeries), where "left as they are" would not be true. `ours` says
+    which leftovers are provably this resource's (the only ones ever deleted)."""
     leftovers = (
-        survey(ec2, kind, inputs, members, urn, others or (lambda _s: False), recorded, announce_recorded)
+        survey(ec2, kind, inputs, members, urn, others or _nobody, recorded, announce_recorded, ours or _nobody)
         if urn
         else Leftovers()
     )
@@ -465,6 +482,7 @@ def survey(
     others: Callable[[Mapping[str, Any]], bool],
     recorded: frozenset[str],
     announce_recorded: bool,
+    ours: Callable[[Mapping[str, Any]], bool],
 ) -> Leftovers:
     """This resource's snapshots that are not recorded: the one to adopt, the ones to delete after the hand-over."""
     seen_at = time.monotonic()
@@ -479,10 +497,13 @@ def survey(
             f"taking a new {kind.noun} of {kind.source(inputs)}; {', '.join(handed)}, taken earlier for this "
             "resource, are recorded in state or kept by retain_on_delete, and are left as they are"
         )
-    found = Leftovers(recorded=set(recorded), others=others)
+    found = Leftovers(recorded=set(recorded), others=others, ours=ours)
     for attempt, group in _by_attempt([s for s in mine if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED]).items():
         if any(s["State"] == "error" for s in group):
-            _delete_failed_leftover(ec2, kind, inputs, group)
+            if all(ours(s) for s in group):
+                _delete_failed_leftover(ec2, kind, inputs, group)
+            else:
+                keep_unproven(urn, group, "it ended in state error")
             continue
         group, extra = _one_per_volume(group)
         found.discard += [Leftover([s], attempt, "a second snapshot of the same request", seen_at) for s in extra]
@@ -564,6 +585,21 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
     return [s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, leftover.attempt) if s["SnapshotId"] in wanted]
 
 
+def keep_unproven(urn: str | None, group: Sequence[Mapping[str, Any]], reason: str) -> None:
+    """Say what was kept, why it is not deleted, and what the user can do: a leftover not provably this resource's."""
+    ids = [s["SnapshotId"] for s in group]
+    progress.engine_log().warning(
+        urn,
+        f"kept {', '.join(ids)}, tagged as this resource's and never recorded ({reason}): the tag is a hash of the "
+        "resource's URN, which a stack of the same project and stack name in another Pulumi backend shares in this "
+        "account and region, so it may be that stack's, and this provider deletes only snapshots it can prove it "
+        "made. If no such stack uses this account, it is left by an interrupted create of this resource: delete it "
+        f"(aws ec2 delete-snapshot --snapshot-id {ids[0]}"
+        + (f", and likewise {', '.join(ids[1:])}" if len(ids) > 1 else "")
+        + ")",
+    )
+
+
 def _delete_failed_leftover(ec2: Any, kind: Kind, inputs: Mapping[str, Any], group: list[dict[str, Any]]) -> None:
     for s in group:
         snapshots.delete_snapshot(ec2, s["SnapshotId"])
@@ -602,8 +638,9 @@ def bring_tags(ec2: Any, snapshot: Mapping[str, Any], wanted: Mapping[str, str])
 
 # --- after the hand-over: what this resource's creates left goes ---------------------------------------------------
 def tidy(ec2: Any, urn: str | None, taken: Taken, leftovers: Leftovers) -> None:
-    """Delete what this resource's creates made and never handed over: duplicates of this create's own requests and
-    the leftovers it did not adopt, including ones a first look could not list yet. Reports, never raises."""
+    """Delete what this create provably made and never handed over: duplicates of its own requests (their attempt
+    ids are its own), and the leftovers it did not adopt that `leftovers.ours` proves to be this resource's. The
+    other leftovers, including ones a first look could not list yet, are reported and kept. Reports, never raises."""
     keep = set(taken.ids) | leftovers.recorded
     doomed: list[tuple[dict[str, Any], str]] = []
     try:
@@ -620,6 +657,10 @@ def tidy(ec2: Any, urn: str | None, taken: Taken, leftovers: Leftovers) -> None:
         if urn:
             left += _unseen_leftovers(ec2, urn, taken, leftovers, keep | {s["SnapshotId"] for s, _ in doomed})
         for leftover in left:
+            unproven = [s for s in leftover.snapshots if not leftovers.ours(s) and s["SnapshotId"] not in keep]
+            if unproven:
+                keep_unproven(urn, unproven, leftover.reason)
+                continue
             doomed += [(s, leftover.reason) for s in still_left(ec2, leftover, urn) if s["SnapshotId"] not in keep]
     except SnapshotProviderError as error:
         say(urn, f"could not look for what earlier creates of this resource left: {error}")

@@ -353,8 +353,11 @@ def take_point(
         others=another_series(ec2, series_id),
         recorded=recorded,
         announce_recorded=False,
+        ours=lambda s: snapshots.tag_value(s, SERIES_TAG) == series_id,  # its id is random and in its state
     )
-    statuses = lifecycle.wait(account, kind, inputs, taken, members, delete_on_failure=True, deadline=deadline)
+    statuses = lifecycle.wait(
+        account, kind, inputs, taken, members, delete_on_failure=lifecycle.made_here(taken), deadline=deadline
+    )
     found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):

@@ -44,8 +44,10 @@ def snapshot_ids_in_state(stack: PulumiStack) -> list[str]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="RT-1: the resource tag is a hash of the URN only, so a second backend's stack of the same project/stack "
-    "name adopts the first one's in-flight snapshot; both states record it and one destroy deletes the other's",
+    reason="RT-1 (what remains): the resource tag is a hash of the URN only, so a second backend's stack of the same "
+    "project/stack name still ADOPTS the first one's in-flight snapshot when the inputs match; both states record it "
+    "and one destroy deletes the other's. Leftovers are no longer deleted (see test_e2e_lifecycle); adoption needs a "
+    "per-stack identity the provider does not have (README, limitations)",
 )
 def test_destroy_under_a_second_backend_never_deletes_the_other_stacks_snapshot(
     tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
@@ -81,44 +83,3 @@ def test_destroy_under_a_second_backend_never_deletes_the_other_stacks_snapshot(
         f"team B's destroy deleted {a_snapshot}, which team A's state records (team B's state recorded "
         "the same snapshot: it adopted team A's in-flight create as its own)"
     )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-1: a second backend's stack of the same project/stack name takes the first one's in-flight snapshot "
-    "for its own unadoptable leftover and deletes it once its own is handed over: the first stack's up fails",
-)
-def test_an_up_under_a_second_backend_never_deletes_the_other_stacks_pending_snapshot(
-    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
-) -> None:
-    """The same two stacks, where the second one's program asks for another description: each stack's `up` must
-    finish with its own snapshot."""
-    emulator.configure(pending_seconds=15.0)
-    [volume_id] = emulator.seed_volumes(1)
-    body = """
-        from snapshot_provider import EbsSnapshot
-
-        snap = EbsSnapshot("before-migration", volume_id={volume!r}, description={description!r}, timeout=300)
-        pulumi.export("snapshot_id", snap.snapshot_id)
-        """
-    team_a = new_stack(
-        tmp_path / "team-a", bin_dir, emulator, body.format(volume=volume_id, description="team a: before migration")
-    )
-    team_b = new_stack(
-        tmp_path / "team-b", bin_dir, emulator, body.format(volume=volume_id, description="team b: before migration")
-    )
-
-    running = team_a.start_up()
-    try:
-        wait_for(lambda: len(emulator.snapshots()) == 1, timeout=120)
-        b_result = team_b.up(check=False)
-        out, _ = running.communicate(timeout=300)
-    finally:
-        if running.poll() is None:
-            running.kill()
-
-    # Whichever create finishes first takes the other's pending snapshot (same resource tag, not recorded) for an
-    # interrupted create of its own, and deletes it: the other stack's `up` then fails ("deleted outside Pulumi").
-    assert running.returncode == 0, f"team A's up failed:\n{out[-1500:]}"
-    assert b_result.returncode == 0, f"team B's up failed:\n{b_result.stdout[-1500:]}"
-    assert len(snapshot_ids_in_state(team_a)) == len(snapshot_ids_in_state(team_b)) == 1

@@ -250,17 +250,23 @@ def test_delete_removes_a_take_that_never_finished(emulator: Ec2Emulator, volume
     assert all_snapshot_ids(emulator) == set()
 
 
-def test_what_a_failed_create_left_is_taken_care_of_by_the_next_create(emulator: Ec2Emulator, volume_id: str) -> None:
+def test_what_a_failed_create_left_is_kept_and_reported_by_the_next_create(
+    emulator: Ec2Emulator, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The failed create's series id never reached state, so nothing proves the leftover is this series' rather than
+    a series of the same name in another backend's stack (RT-1): kept, and reported with what to do."""
     emulator.configure(pending_seconds=30)
     with pytest.raises(SnapshotTimedOut):
         Series(volume_id=volume_id, trigger="d1", timeout=1)  # the series never reached state: its id is lost
     [left] = all_snapshot_ids(emulator)
     emulator.configure(pending_seconds=0)
     age(emulator, [left], 2)
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
 
     series = Series(volume_id=volume_id, trigger="d1")
 
-    assert all_snapshot_ids(emulator) == {series.outs["snapshot_id"]} != {left}
+    assert all_snapshot_ids(emulator) == {series.outs["snapshot_id"], left} and not emulator.calls("DeleteSnapshot")
+    assert any(f"aws ec2 delete-snapshot --snapshot-id {left}" in r.getMessage() for r in caplog.records)
 
 
 def test_a_leftover_of_another_series_of_the_same_name_is_left_alone(emulator: Ec2Emulator, volume_id: str) -> None:
