@@ -764,9 +764,9 @@ def wait(
     try:
         statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
-        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
+        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses, delete_on_failure)) from None
     except WaitInterrupted as ended:
-        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended, delete_on_failure)) from None
     finally:
         reporter.finish()
         GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
@@ -812,7 +812,11 @@ _expiry_warned: set[datetime] = set()
 _expiry_warned_lock = threading.Lock()
 
 
-def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+def _interrupted_message(
+    kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted, ours: bool
+) -> str:
+    """Why the wait ended and what becomes of the snapshots: this create's (`ours`) are adopted by the next `up`; an
+    imported one is the user's, left as it is."""
     if isinstance(ended, WaitCancelled):
         why = "the update was cancelled (Ctrl-C)"
         then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
@@ -825,20 +829,37 @@ def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, en
             "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "
             "it is adopted, not taken again, and waited for"
         )
+    pending = (
+        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)})."
+    )
+    if not ours:
+        return f"{pending} {_left_as_yours(taken)}"
     return (
-        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)}). "
-        f"It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
+        f"{pending} It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
         f"--snapshot-id {taken.ids[0]})."
     )
 
 
-def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
-    progress = _progress_of(taken, seen)
+def _left_as_yours(taken: Taken) -> str:
     return (
-        f"the {kind.noun} of {kind.source(inputs)} is still pending ({progress}) after the timeout of "
-        f"{float(inputs['timeout']):g}s. It was left in place, tagged as this resource's: run `pulumi up` again to "
-        "adopt it and keep waiting (raise timeout for big volumes), or delete it "
-        f"(aws ec2 delete-snapshot --snapshot-id {taken.ids[0]})."
+        f"{', '.join(taken.ids)} is yours (import_snapshot_id): it was not recorded and is left as it is, nothing "
+        "deleted; run `pulumi up` again to import it and wait for it."
+    )
+
+
+def _timeout_message(
+    kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus], ours: bool
+) -> str:
+    pending = (
+        f"the {kind.noun} of {kind.source(inputs)} is still pending ({_progress_of(taken, seen)}) after the timeout "
+        f"of {float(inputs['timeout']):g}s."
+    )
+    if not ours:
+        return f"{pending} {_left_as_yours(taken)} Raise timeout for big volumes."
+    return (
+        f"{pending} It was left in place, tagged as this resource's: run `pulumi up` again to adopt it and keep "
+        f"waiting (raise timeout for big volumes), or delete it (aws ec2 delete-snapshot --snapshot-id "
+        f"{taken.ids[0]})."
     )
 
 

@@ -44,7 +44,14 @@ from pulumi.dynamic import (
 
 from snapshot_provider import aws, holds, progress, rules, snapshots, waiting
 from snapshot_provider.args import AccountArgs, AccountSelection
-from snapshot_provider.errors import SnapshotProviderError, aws_errors, error_code, explain, is_throttling
+from snapshot_provider.errors import (
+    SnapshotProviderError,
+    WaitEnded,
+    aws_errors,
+    error_code,
+    explain,
+    is_throttling,
+)
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
@@ -676,19 +683,22 @@ def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
             said[0] = elapsed
             say(props, f"restored volume {restored} is {state or 'not listed yet'} after {progress.duration(elapsed)}")
 
-    state = waiting.until(
-        look,
-        lambda s: settled(s, time.monotonic() - started),
-        RESTORE_WAIT_SECONDS,
-        what=f"for restored volume {restored} to be available",
-        on_look=tell,
-        started=started,
-    )
+    again = "Run `pulumi destroy` again: the restored volume is found by its tag and waited for, not made again."
+    try:
+        state = waiting.until(
+            look,
+            lambda s: settled(s, time.monotonic() - started),
+            RESTORE_WAIT_SECONDS,
+            what=f"for restored volume {restored} to be available",
+            on_look=tell,
+            started=started,
+        )
+    except waiting.LookCancelled as cancelled:
+        raise WaitEnded(f"{cancelled}; the snapshot stays held for the undo. {again}") from None
     if state in ("available", "in-use"):
         return
     if state is None or state in GONE:
         raise _RestoredVolumeGone(restored)
-    again = "Run `pulumi destroy` again: the restored volume is found by its tag and waited for, not made again."
     if state == "creating":
         raise SnapshotProviderError(
             f"restored volume {restored} of {volume_id} is still creating after "

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import wait_until as wait_until_seen
 
-from conftest import REGION, StrictEc2, snapshot_props
+from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, waiting
 from snapshot_provider.errors import SnapshotProviderError, WaitEnded
@@ -502,6 +502,47 @@ def test_credentials_rewritten_in_the_shared_file_are_picked_up_mid_wait(
     assert created.outs["state"] == "completed"
     expired = [c for c in emulator.calls("DescribeSnapshots") if c.status >= 400]
     assert expired, "the first session's key was refused once"
+
+
+# --- until: the small poller for one thing ----------------------------------------------------------------------
+def test_until_returns_what_it_saw_once_done() -> None:
+    seen = iter([None, None, "available"])
+    assert waiting.until(lambda: next(seen), lambda s: s == "available", 10, what="for a volume", every=0.01) == (
+        "available"
+    )
+
+
+def test_until_backs_off_doubling_its_pause_up_to_most() -> None:
+    looked: list[float] = []
+
+    def look() -> None:
+        looked.append(time.monotonic())
+
+    waiting.until(look, lambda _: False, 1.0, what="for nothing", every=0.05, most=0.2)
+
+    pauses = [b - a for a, b in pairwise(looked)]
+    assert all(p >= want * 0.9 for p, want in zip(pauses, [0.05, 0.1, 0.2, 0.2], strict=False)), pauses
+    assert len(looked) <= 8  # 0.05 + 0.1 + 0.2 * n up to 1 s: a fixed 0.05 s pause would look 20 times
+
+
+def test_until_ends_at_cancel_naming_what_it_waited_for_and_any_later_one_at_once(fresh_cancel: None) -> None:
+    looks: list[int] = []
+    thread, outcome = in_thread(
+        lambda: waiting.until(lambda: looks.append(1), lambda _: False, 3600, what="for restored volume vol-1")
+    )
+    wait_until_seen(lambda: len(looks), lambda n: n >= 1)
+
+    waiting.cancel_waits()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    [ended] = outcome
+    assert isinstance(ended, waiting.LookCancelled)
+    assert "cancelled (Ctrl-C) while waiting for restored volume vol-1" in str(ended)
+    before = len(looks)
+    with pytest.raises(waiting.LookCancelled):
+        waiting.until(lambda: looks.append(1), lambda _: True, 3600, what="for anything")
+    assert len(looks) == before  # a wait that starts after the cancel does not even look
 
 
 def test_a_snapshot_ec2_lists_only_after_35_seconds_is_waited_for_not_called_deleted(
