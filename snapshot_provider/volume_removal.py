@@ -203,7 +203,8 @@ class VolumeRemovalProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
-        source once it is checked to be a usable snapshot of the removed volume: the hold moves to it."""
+        source once it is checked to be a usable snapshot of the removed volume: the hold moves to it. A removal from
+        before holds (0.1.0 state) gets its hold here, and records the account its snapshot was seen in."""
         inputs = _parse(olds, news)
         account = AccountSelection.from_props(inputs)
         account_id = aws.ensure_recorded_account(account, _recorded_account(olds), "update")
