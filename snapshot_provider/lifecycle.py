@@ -95,6 +95,9 @@ SERIES_TAG = "pulumi-snapshot:series"
 ADOPTION_MARGIN = timedelta(hours=1)
 # Requests throttled, never sent or answered ambiguously before a create gives up (botocore's own retries: 20).
 MAX_REQUESTS = 20
+# A volume or instance made moments ago (by pulumi-aws in the same stack) is refused with these until EC2 knows it
+# ("Eventual consistency in the Amazon EC2 API": retry with backoff): asked again within the consistency window.
+JUST_MADE_NOT_FOUND = frozenset({"InvalidVolume.NotFound", "InvalidInstanceID.NotFound"})
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class Requests:
     lost: list[str] = field(default_factory=list)  # requests whose answer was lost: they may have made snapshots
     lost_at: float = -1.0  # monotonic time the last answer was lost
     answered: str | None = None
+    first_at: float = field(default_factory=time.monotonic)  # when this take began asking
 
     def may_have_made(self) -> list[str]:
         return [*self.lost, *([self.answered] if self.answered else [])]
@@ -382,7 +386,7 @@ def take(
                     "next `pulumi up` adopts or deletes it)"
                 ) from error
             if not snapshots.is_ambiguous(error) and code not in PER_VOLUME_CODES:
-                time.sleep(min(10.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0))
+                waiting.pause(min(10.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0), f"to ask again for {what}")
             continue
         requests.answered = attempt
         written = {s["SnapshotId"]: requests.sent[attempt] for s in started}
@@ -431,6 +435,13 @@ def _after_refusal(
                 raise SnapshotTimedOut(_not_requested(what, inputs)) from None
         return None  # the rate limit: the gate spaces the next request
     if is_throttling(error) or snapshots.never_sent(error):
+        return None
+    if code in JUST_MADE_NOT_FOUND and time.monotonic() < requests.first_at + consistency_window():
+        tell(
+            "not listed",
+            f"EC2 does not know the source of {what} yet ({code}): one made moments ago (in this stack) is known "
+            f"only after a delay; asking again for up to {consistency_window():g}s (SNAPSHOT_CONSISTENCY_WINDOW)",
+        )
         return None
     raise SnapshotProviderError(explain(error, f"taking {what}", region=inputs.get("region"))) from error
 

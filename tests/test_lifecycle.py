@@ -506,3 +506,27 @@ def test_the_credentials_expiry_warning_is_said_once_per_run_not_once_per_snapsh
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "expire" in r.getMessage()]
     assert len(warnings) == 1, f"{len(warnings)} warnings for 5 snapshots: {[w.getMessage() for w in warnings][:2]}"
     assert expires.isoformat(timespec="seconds") in warnings[0].getMessage()
+
+
+def test_a_snapshot_of_a_volume_made_moments_ago_is_asked_again_until_ec2_knows_the_volume(
+    strict_ec2: StrictEc2,
+) -> None:
+    """pulumi-aws made the volume in the same `up`: EC2 answers InvalidVolume.NotFound for a few seconds."""
+    emulator = strict_ec2(listing_delay=(3, 3), snapshot_interval_per_volume=0, pending_seconds=0)
+    made = ec2(emulator).create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+
+    created = provider.create(snapshot_props(made))
+
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+    assert created.outs["state"] == "completed"
+
+
+def test_a_snapshot_of_a_volume_that_does_not_exist_fails_once_the_window_has_passed(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")
+    started = time.monotonic()
+    with pytest.raises(SnapshotProviderError, match=r"InvalidVolume\.NotFound|does not exist"):
+        provider.create(snapshot_props("vol-0123456789abcdef0"))
+    assert time.monotonic() - started < 30
+    assert emulator.snapshots() == []
