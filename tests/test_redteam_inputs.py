@@ -49,16 +49,6 @@ def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emu
 
 @pytest.mark.xfail(
     strict=True,
-    reason="RT-12: the region rule refuses the AWS European Sovereign Cloud's eusc-de-east-1 (botocore knows it), and "
-    "ARNs there would say partition aws instead of aws-eusc",
-)
-def test_every_region_botocore_knows_is_accepted_with_its_partition() -> None:
-    assert rules.region("eusc-de-east-1") is None
-    assert aws.snapshot_arn("eusc-de-east-1", "snap-0123456789abcdef0").startswith("arn:aws-eusc:ec2:")
-
-
-@pytest.mark.xfail(
-    strict=True,
     reason="RT-13: external_id is declared secret (state stores it encrypted), but a value its rule refuses is "
     "echoed in the check failure, which `pulumi preview` prints in CI logs and pull-request comments",
 )
