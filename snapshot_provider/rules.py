@@ -52,14 +52,16 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
-def _string(pattern: re.Pattern[str], what: str) -> Rule:
+def _string(pattern: re.Pattern[str], what: str, *, echo: bool = True) -> Rule:
+    """A rule for strings of a pattern; `echo=False` for a secret, whose value a reason must never show."""
+
     def rule(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"must be a string, got {type(value).__name__}"
         if not value:
             return f"must not be empty (expected {what})"
         if not pattern.match(value):
-            return f"{value!r} is not {what}"
+            return f"{value!r} is not {what}" if echo else f"is not {what}; the value is secret and not shown"
         return None
 
     return rule
@@ -98,7 +100,9 @@ def region(value: Any) -> str | None:
 
 outpost_arn = _string(OUTPOST_ARN, "an Outpost ARN (expected arn:aws:outposts:REGION:ACCOUNT:outpost/op-...)")
 role_arn = _string(ROLE_ARN, "an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)")
-external_id = _string(EXTERNAL_ID, "a valid external id (2-1224 characters of letters, digits and +=,.@:/-)")
+external_id = _string(
+    EXTERNAL_ID, "a valid external id (2-1224 characters of letters, digits and +=,.@:/-)", echo=False
+)
 role_session_name = _string(
     ROLE_SESSION_NAME, "a valid role session name (2-64 characters of letters, digits and +=,.@-)"
 )
