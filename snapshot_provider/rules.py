@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from functools import cache
+from typing import Any
 from urllib.parse import urlparse
 
 from botocore.loaders import create_loader
@@ -94,7 +94,7 @@ def region(value: Any) -> str | None:
     if not value:
         return "must not be empty (expected an AWS region name, such as us-east-1)"
     if partition_of(value) is None:
-        return f"{value!r} is not an AWS region name: no partition botocore knows has it (expected something like us-east-1)"
+        return f"{value!r} is not an AWS region name: no partition botocore knows has it (expected e.g. us-east-1)"
     return None
 
 

@@ -21,7 +21,8 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
   or takes a new snapshot and, once that is handed over, deletes it. A leftover tagged with another series' id (a
   series replaced, or kept by `retain_on_delete`) is that series', and left alone.
 - `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, handed over or
-  not, and nothing else; the `retain_on_delete` resource option keeps them all.
+  not, and those its state records (EC2 may not show their tags yet), and nothing else; the `retain_on_delete`
+  resource option keeps them all.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
@@ -688,16 +689,17 @@ class SnapshotSeriesProvider(ResourceProvider):
         return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Every snapshot tagged with this series' id; only the ids and the account selection from state are used."""
+        """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
+        selection from state are used."""
         account = AccountSelection.from_props(props)
         aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
-        found = snapshots.find_tagged(ec2, SERIES_TAG, id_)
-        holds.wait_until_released(account, ec2, [s["SnapshotId"] for s in found], urn_of(props))
+        found = to_delete(ec2, id_, props)
+        holds.wait_until_released(account, ec2, found, urn_of(props))
         blocked = []
-        for s in found:
+        for sid in found:
             try:
-                snapshots.delete_snapshot(ec2, s["SnapshotId"])
+                snapshots.delete_snapshot(ec2, sid)
             except SnapshotInUse as in_use:
                 blocked.append(str(in_use))
         if blocked:
@@ -705,6 +707,14 @@ class SnapshotSeriesProvider(ResourceProvider):
                 "; ".join(blocked) + " The series' other snapshots were deleted; run `pulumi destroy` again once the "
                 "AMIs are deregistered."
             )
+
+
+def to_delete(ec2: Any, series_id: str, props: Mapping[str, Any]) -> list[str]:
+    """What a series' delete deletes: its snapshots by tag (handed over or not), and those its state records, which
+    EC2's tag filters may not show yet (tags set moments ago, by the request or at the hand-over, show after a
+    delay: EC2 API reference, "Eventual consistency")."""
+    tagged = [s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)]
+    return list(dict.fromkeys([*tagged, *recorded_in(props)]))
 
 
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):

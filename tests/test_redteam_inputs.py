@@ -9,7 +9,7 @@ import pytest
 
 from conftest import snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, aws, rules
+from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 

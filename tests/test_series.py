@@ -356,6 +356,21 @@ def test_delete_with_an_ami_in_use_deletes_the_rest_and_names_the_ami(emulator: 
 
 
 # --- instance series ------------------------------------------------------------------------------------------------
+def test_destroying_a_series_right_after_its_up_deletes_the_snapshot_state_records(
+    strict_ec2: StrictEc2, volume_id: str
+) -> None:
+    """A CI job that tests the stack: `pulumi up`, then `pulumi destroy`. The series' snapshot is in state; destroy
+    must delete it, whether or not EC2's tag filters show its tags yet."""
+    emulator = strict_ec2(listing_delay=(0, 0), tag_delay=(20, 20), deleted_listing_delay=(0, 0))
+    emulator.configure(pending_seconds=1.0)
+    series = Series(volume_id=volume_id, trigger="2026-11-24", keep_last=3)
+    [taken] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+
+    provider.delete(series.id, series.outs)
+
+    assert taken not in all_snapshot_ids(emulator), f"{taken}, recorded in the series' state, outlived its destroy"
+
+
 def test_an_instance_series_keeps_and_deletes_sets_whole(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=1)
     series = Series(instance_id=instance["instance_id"], trigger="d1", keep_last=1)
