@@ -23,6 +23,8 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
 - `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, handed over or
   not, and those its state records (EC2 may not show their tags yet), and nothing else; the `retain_on_delete`
   resource option keeps them all.
+- A snapshot the series deleted and its user recovered from the Recycle Bin (same id, same tags) is theirs: the
+  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
@@ -34,7 +36,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
@@ -65,6 +67,9 @@ POINT_TAG = "pulumi-snapshot:point"
 MANAGED_TAG_COUNT = 4
 # Values per DescribeImages filter and resources per CreateTags, well under EC2's limits.
 BATCH = 200
+# The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
+# user guide, "Retention rules"): a snapshot the series deleted longer ago can no longer come back.
+RECYCLE_BIN_MAX_DAYS = 365
 
 
 def series_tags(value: Any) -> list[str]:
@@ -266,7 +271,7 @@ def series_snapshots(
 ) -> list[dict[str, Any]]:
     """The series' snapshots, newest first. `recorded`: what the series knows it handed over (snapshot id -> its
     details as written, or its entry in state), in case EC2 does not show their `recorded` tag yet; `deleted`: what
-    it deleted, which EC2 may still list for a while."""
+    it deleted, which EC2 may still list for a while, or the Recycle Bin give back (see `pruned_in`)."""
     known = dict(recorded or {})
     listed = {
         s["SnapshotId"]: _as_known(s, known.get(s["SnapshotId"]))
@@ -294,6 +299,19 @@ def _as_known(snapshot: dict[str, Any], known: Mapping[str, Any] | None) -> dict
     point = snapshots.tag_value(known, POINT_TAG) if "Tags" in known else known.get("point")
     tags |= {ATTEMPT_TAG: RECORDED} | ({POINT_TAG: point} if point else {})
     return {**snapshot, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def pruned_in(previous: Mapping[str, Any]) -> dict[str, str]:
+    """The snapshots the series deleted (id -> the day), while the Recycle Bin could give them back. One that exists
+    again was recovered by its user (RestoreSnapshotFromRecycleBin gives back the same id, with the series' tags):
+    theirs now, never pruned or deleted again. The last run's `deleted` counts too (state older than this record)."""
+    oldest = (datetime.now(UTC).date() - timedelta(days=RECYCLE_BIN_MAX_DAYS)).isoformat()
+    kept = {sid: day for sid, day in (previous.get("pruned") or {}).items() if str(day) >= oldest}
+    return dict.fromkeys(previous.get("deleted") or [], _today()) | kept
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 def recorded_in(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -497,7 +515,8 @@ def run(
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = aws.client(account)  # the wait may have renewed the credentials
-    listing = series_snapshots(ec2, series_id, recorded, previous.get("deleted") or ())
+    pruned = pruned_in(previous)
+    listing = series_snapshots(ec2, series_id, recorded, list(pruned))
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -519,6 +538,7 @@ def run(
         wait_time=wait_time,
         archived=outcome.archived,
         deleted=outcome.deleted,
+        pruned=pruned | dict.fromkeys(outcome.deleted, _today()),
         in_use=[{"snapshot_id": sid, "image_ids": amis} for sid, amis in sorted(outcome.in_use.items())],
         failed=outcome.failed,
     )
@@ -593,7 +613,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if diff.replaces:
         ec2 = aws.client(account)
         aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-        count = len(series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ()))
+        count = len(series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds))))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
             f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
@@ -605,7 +625,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     inputs = SCHEMA.stored(news)
     ec2 = aws.client(account)
     aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-    listing = series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ())
+    listing = series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds)))
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
     note = [NO_IMAGES] if images is None else []
@@ -674,7 +694,7 @@ class SnapshotSeriesProvider(ResourceProvider):
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
         account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
         ec2 = aws.client(account)
-        listing = series_snapshots(ec2, id_, recorded_in(props), props.get("deleted") or ())
+        listing = series_snapshots(ec2, id_, recorded_in(props), list(pruned_in(props)))
         outs = outputs(
             props,
             id_,
@@ -684,7 +704,7 @@ class SnapshotSeriesProvider(ResourceProvider):
             account_id,
         )
         # What the last run did stays as it was: refresh only looks.
-        for name in ("wait_time", "archived", "deleted", "in_use", "failed"):
+        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
             outs[name] = props.get(name)
         return ReadResult(id_, outs)
 
@@ -712,17 +732,19 @@ class SnapshotSeriesProvider(ResourceProvider):
 def to_delete(ec2: Any, series_id: str, props: Mapping[str, Any]) -> list[str]:
     """What a series' delete deletes: its snapshots by tag (handed over or not), and those its state records, which
     EC2's tag filters may not show yet (tags set moments ago, by the request or at the hand-over, show after a
-    delay: EC2 API reference, "Eventual consistency")."""
+    delay: EC2 API reference, "Eventual consistency"); never one it pruned that its user recovered since."""
     tagged = [s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)]
-    return list(dict.fromkeys([*tagged, *recorded_in(props)]))
+    recovered = pruned_in(props)
+    return [sid for sid in dict.fromkeys([*tagged, *recorded_in(props)]) if sid not in recovered]
 
 
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
     """A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy.
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
-    size), what the last run `archived` and `deleted`, snapshots kept because AMIs use them (`in_use`), and the
-    series' size per tier (`size_gib`, `full_size_gib`).
+    size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
+    (`pruned`: id -> day; one recovered from the Recycle Bin is left alone), snapshots kept because AMIs use them
+    (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA
@@ -734,6 +756,7 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     snapshots: pulumi.Output[list[dict[str, Any]]]
     archived: pulumi.Output[list[str]]
     deleted: pulumi.Output[list[str]]
+    pruned: pulumi.Output[dict[str, str]]
     in_use: pulumi.Output[list[dict[str, Any]]]
     failed: pulumi.Output[list[str]]
     size_gib: pulumi.Output[dict[str, float]]

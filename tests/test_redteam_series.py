@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 import pytest
-from series_helpers import age, all_snapshot_ids
 
 from conftest import REGION
 from emulator import Ec2Emulator
@@ -41,33 +40,6 @@ class Series:
         self.outs = provider.update(self.id, self.outs, news).outs
         self.inputs = news
         return self.outs
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-6: a snapshot recovered from the Recycle Bin comes back with the series' tags (id, recorded), so the "
-    "series' next runs prune it again: SnapshotRetention's 'undo for deletes' is undone by the next nightly run",
-)
-def test_a_snapshot_recovered_from_the_recycle_bin_is_not_pruned_again(emulator: Ec2Emulator, volume_id: str) -> None:
-    """SnapshotRetention's documented undo: the series pruned a snapshot, the user recovers it from the Recycle Bin
-    (`aws ec2 restore-snapshot-from-recycle-bin`) because they need it. The nightly runs after that must leave it
-    alone."""
-    emulator.configure(pending_seconds=0.5)
-    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
-    [first] = [s["snapshot_id"] for s in series.outs["snapshots"]]
-    age(emulator, [first], days=1)
-    # The emulator has no Recycle Bin: what RestoreSnapshotFromRecycleBin gives back is the same snapshot (same id,
-    # tags and description), which seed_world recreates from the account's export taken before the prune.
-    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
-
-    series.up(trigger="day-2")
-    assert first in series.outs["deleted"]
-    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user
-
-    series.up(trigger="day-3")
-    series.up(trigger="day-4")
-
-    assert first in all_snapshot_ids(emulator), f"{first}, recovered from the Recycle Bin, was pruned again"
 
 
 @pytest.mark.xfail(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.errors import SnapshotInUse, SnapshotTimedOut
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
-from snapshot_provider.series import POINT_TAG, SCHEMA, SERIES_TAG, failures
+from snapshot_provider.series import POINT_TAG, RECYCLE_BIN_MAX_DAYS, SCHEMA, SERIES_TAG, failures, pruned_in
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
 provider = SnapshotSeriesProvider()
@@ -292,6 +293,53 @@ def test_strict_back_to_back_takes_tell_the_truth_and_preview_no_change(strict_e
     assert [s["snapshot_id"] for s in provider.read(series.id, series.outs).outs["snapshots"]] == [third, second]
     emulator.settle()
     assert all_snapshot_ids(emulator) == {second, third}
+
+
+def test_a_snapshot_recovered_from_the_recycle_bin_is_not_pruned_again(emulator: Ec2Emulator, volume_id: str) -> None:
+    """SnapshotRetention's documented undo: the series pruned a snapshot, the user recovers it from the Recycle Bin
+    (`aws ec2 restore-snapshot-from-recycle-bin`) because they need it. The nightly runs after that must leave it
+    alone."""
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    age(emulator, [first], days=1)
+    # The emulator has no Recycle Bin: what RestoreSnapshotFromRecycleBin gives back is the same snapshot (same id,
+    # tags and description), which seed_world recreates from the account's export taken before the prune.
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+
+    series.up(trigger="day-2")
+    assert first in series.outs["deleted"]
+    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user
+
+    series.up(trigger="day-3")
+    series.up(trigger="day-4")
+
+    assert first in all_snapshot_ids(emulator), f"{first}, recovered from the Recycle Bin, was pruned again"
+
+
+def test_destroying_the_series_leaves_a_snapshot_its_user_recovered_from_the_recycle_bin(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    age(emulator, [first], days=1)
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+    series.up(trigger="day-2")
+    [second] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user
+
+    provider.delete(series.id, series.outs)
+
+    assert first in all_snapshot_ids(emulator) and second not in all_snapshot_ids(emulator)
+
+
+def test_the_series_forgets_a_delete_once_the_recycle_bin_cannot_give_the_snapshot_back() -> None:
+    today = datetime.now(UTC).date()
+    long_ago = (today - timedelta(days=RECYCLE_BIN_MAX_DAYS + 1)).isoformat()
+    within = (today - timedelta(days=RECYCLE_BIN_MAX_DAYS)).isoformat()
+    state = {"pruned": {"snap-old": long_ago, "snap-kept": within}, "deleted": ["snap-last"]}
+    assert pruned_in(state) == {"snap-kept": within, "snap-last": today.isoformat()}
 
 
 def test_the_newest_completed_snapshot_is_never_deleted(emulator: Ec2Emulator, volume_id: str) -> None:
