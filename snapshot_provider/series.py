@@ -340,6 +340,7 @@ def planner_snapshots(
             state=s["State"] if s["State"] in ("pending", "completed", "error") else "pending",
             tier="archive" if _tier(s, archived) == "archive" else "standard",
             used_by=tuple((images or {}).get(s["SnapshotId"], [])),
+            held_for=holds.holder_of(s.get("Tags")),
         )
         for s in listing
     ]
@@ -422,19 +423,18 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     in_use: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> AMIs, kept
     failed: list[str] = field(default_factory=list)
-    held: dict[str, str] = field(default_factory=dict)  # snapshot -> the removed volume whose undo needs it, kept
 
 
 def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
     """Carry out the plan. A failure is reported and the rest goes on: the new snapshot is taken, and the next run
     plans again from what is there."""
     ours = {s["SnapshotId"]: s for s in listing if owned(s, series_id)}
-    outcome = Outcome(held=held_by_removals(plan, listing))
+    outcome = Outcome()
     for decision in plan.held_back:
-        for sid in decision.point.snapshot_ids:
+        for sid in decision.point.snapshot_ids if decision.point.used_by else ():
             outcome.in_use[sid] = list(decision.point.used_by)
     for sid in _planned(plan, "archive", ours):
-        if ours[sid].get("StorageTier") == "archive" or sid in outcome.held:
+        if ours[sid].get("StorageTier") == "archive":
             continue
         try:
             snapshots.archive(ec2, sid)
@@ -442,8 +442,6 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
     for sid in _planned(plan, "delete", ours):
-        if sid in outcome.held:
-            continue
         try:
             snapshots.delete_snapshot(ec2, sid)
             outcome.deleted.append(sid)
@@ -454,18 +452,6 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
     return outcome
 
 
-def held_by_removals(plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Every member of a point to archive or delete that a VolumeRemoval's undo needs (a member held: the set is
-    kept whole) -> the removed volume (see `holds`)."""
-    held = holds.held_in(listing)
-    kept: dict[str, str] = {}
-    for point in [*plan.points("archive"), *plan.points("delete")]:
-        holders = [held[sid] for sid in point.snapshot_ids if sid in held]
-        if holders:
-            kept.update(dict.fromkeys(point.snapshot_ids, holders[0]))
-    return kept
-
-
 def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
     """What a run did, one line per point it changed or kept for an AMI."""
     lines = []
@@ -474,11 +460,10 @@ def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
         done = {"archive": outcome.archived, "delete": outcome.deleted}.get(d.action, [])
         if d.action != "keep" and any(sid in done for sid in ids):
             lines.append(f"{d.action}d {', '.join(ids)}: {d.reason}")
-        elif d.action != "keep" and any(sid in outcome.held for sid in ids):
-            volume = next(outcome.held[sid] for sid in ids if sid in outcome.held)
+        elif d.held_back is not None and d.point.held_for and not d.point.used_by:
             lines.append(
-                f"kept {', '.join(ids)} instead of {d.action[:-1]}ing it: the removal of {volume} restores the volume "
-                "from it on undo"
+                f"kept {', '.join(ids)} instead of {d.held_back[:-1]}ing it: the removal of "
+                f"{', '.join(d.point.held_for)} restores the volume from it on undo"
             )
         elif d.held_back is not None or any(sid in outcome.in_use for sid in ids):
             amis = sorted({ami for sid in ids for ami in outcome.in_use.get(sid, [])})

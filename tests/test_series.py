@@ -25,6 +25,7 @@ from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.errors import SnapshotInUse, SnapshotTimedOut
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from snapshot_provider.series import POINT_TAG, RECYCLE_BIN_MAX_DAYS, SCHEMA, SERIES_TAG, failures, pruned_in
+from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
 provider = SnapshotSeriesProvider()
@@ -506,6 +507,34 @@ def test_exclusions_in_another_order_take_no_snapshot() -> None:
     old = props(instance_id="i-01234567", exclude_data_volume_ids=["vol-01234567", "vol-89abcdef"], trigger="d1")
     result = SCHEMA.diff(old, {**old, "exclude_data_volume_ids": ["vol-89abcdef", "vol-01234567"]})
     assert result.changes is False
+
+
+def test_the_series_preview_never_announces_deleting_a_snapshot_an_undo_holds(
+    emulator: Ec2Emulator, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A volume's series; the volume retired with a VolumeRemoval restoring from the series' older snapshot. Then
+    keep_last is lowered: the preview must say what the `up` will do, and the `up` keeps the held snapshot."""
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=3)
+    [older] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    series.up(trigger="day-2")
+    VolumeRemovalProvider().create(
+        {
+            "volume_id": volume_id,
+            "snapshot_id": older,
+            "confirm_delete_volume": volume_id,
+            "region": REGION,
+            "resource_urn": URN.replace("SnapshotSeries::nightly", "VolumeRemoval::retire"),
+        }
+    )
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+
+    provider.diff(series.id, series.outs, props(**{**series.inputs, "keep_last": 1}))
+    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
+    series.up(keep_last=1)
+
+    assert older not in series.outs["deleted"]  # what the up did: kept it for the undo
+    assert f"delete {older}" not in preview, preview
 
 
 def test_preview_says_what_the_next_up_would_archive_and_delete(
