@@ -34,7 +34,8 @@ class AccountMismatch(SnapshotProviderError):
 
 
 class WaitEnded(SnapshotProviderError):
-    """A wait ended early (cancelled, credentials expired); its snapshots are left for the next `up` to adopt."""
+    """A wait ended early (cancelled, credentials expired): what it waited for is left as it is (snapshots, for the
+    next `up` to adopt)."""
 
 
 class SnapshotFailed(SnapshotProviderError):

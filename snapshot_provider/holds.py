@@ -36,8 +36,6 @@ _RECORD_KEY = re.compile(rf"^{re.escape(RECORD_TAG)}:(\d+)/(\d+)$")
 
 HOLD_WAIT_ENV = "SNAPSHOT_HOLD_WAIT_SECONDS"
 DEFAULT_HOLD_WAIT = 900.0  # longer than an undo takes: its own wait for `available` is 10 minutes
-# EC2 lists a new tag with a delay; AWS advises retrying for up to a few minutes.
-TAG_VISIBLE_SECONDS = 120.0
 LOOK_EVERY = 2.0
 SAY_EVERY = 60.0
 
@@ -114,7 +112,7 @@ def place(ec2: Any, snapshot: Mapping[str, Any], wanted: Mapping[str, str]) -> N
 
 
 def confirm(ec2: Any, snapshot_id: str, wanted: Mapping[str, str]) -> dict[str, Any]:
-    """The snapshot, once its tags read back as `wanted` (EC2 lists new tags with a delay)."""
+    """The snapshot, once its tags read back as `wanted` (EC2 shows new tags within its consistency window)."""
 
     def look() -> dict[str, Any] | None:
         with aws_errors("reading the hold back (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
@@ -124,9 +122,10 @@ def confirm(ec2: Any, snapshot_id: str, wanted: Mapping[str, str]) -> dict[str, 
         tags = {t["Key"]: t["Value"] for t in (snapshot or {}).get("Tags") or []}
         return snapshot is not None and all(tags.get(k) == v for k, v in wanted.items())
 
-    found = waiting.until(look, visible, TAG_VISIBLE_SECONDS, every=1.0)
+    window = waiting.consistency_window()
+    found = waiting.until(look, visible, window, what=f"for {snapshot_id} to show its hold", every=1.0)
     if found is None or not visible(found):
-        gone = "no longer exists" if found is None else f"does not show them after {TAG_VISIBLE_SECONDS:g}s"
+        gone = "no longer exists" if found is None else f"does not show them after {window:g}s"
         raise SnapshotProviderError(f"tagged snapshot {snapshot_id} as held for the undo, but it {gone}")
     return found
 
@@ -206,7 +205,15 @@ def wait_until_released(account: AccountSelection, ec2: Any, snapshot_ids: Seque
             progress.engine_log().info(urn, _waiting_line(holding, elapsed, timeout))
 
     tell(holding, 0.0)
-    holding = waiting.until(still_held, lambda h: not h, timeout, every=LOOK_EVERY, on_look=tell, started=started)
+    holding = waiting.until(
+        still_held,
+        lambda h: not h,
+        timeout,
+        what=f"for the undo to release {', '.join(ids)} (nothing was deleted)",
+        every=LOOK_EVERY,
+        on_look=tell,
+        started=started,
+    )
     if holding:
         raise SnapshotHeld(_held_message(account, holding, timeout))
 

@@ -20,8 +20,8 @@ A create:
 - makes each request only when the volume's limits allow it (`volume_limits`): one request per volume per 15 s and
   no more pending snapshots than EC2 allows; a refusal for either is waited out within the timeout.
 - never repeats a request blindly. After an answer is lost (5xx, dropped connection, read timeout) it looks for the
-  request's snapshots, by its attempt id, with backoff over EC2's consistency window (`snapshots.
-  consistency_window`: EC2 lists a new snapshot, and shows new tags, only after a delay). Only when nothing shows in
+  request's snapshots, by its attempt id, with backoff over EC2's consistency window (`waiting.consistency_window`:
+  EC2 lists a new snapshot, and shows new tags, only after a delay). Only when nothing shows in
   that window does it ask again. A per-volume refusal of that second request is evidence the first one went through:
   it keeps looking. When more than one request may have made snapshots, every snapshot of those requests that is not
   the one handed over is deleted once the window has passed (the sweep).
@@ -62,7 +62,7 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, holds, pacing, progress, rules, snapshots
+from snapshot_provider import aws, holds, pacing, progress, rules, snapshots, waiting
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import (
     SnapshotFailed,
@@ -78,13 +78,7 @@ from snapshot_provider.errors import (
 from snapshot_provider.program import URN_INPUT
 from snapshot_provider.schema import Schema
 from snapshot_provider.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
-from snapshot_provider.waiting import (
-    LISTING_DELAY,
-    SnapshotStatus,
-    WaitCancelled,
-    WaitInterrupted,
-    WaitTimedOut,
-)
+from snapshot_provider.waiting import SnapshotStatus, WaitCancelled, WaitInterrupted, WaitTimedOut, consistency_window
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -395,7 +389,7 @@ def _after_refusal(
             "lost",
             f"the answer to the request for {what} was lost ({str(error).split(':')[0]}); looking for what it made "
             f"before asking again (EC2 lists a new snapshot only after a delay: up to "
-            f"{snapshots.consistency_window():g}s, SNAPSHOT_CONSISTENCY_WINDOW)",
+            f"{consistency_window():g}s, SNAPSHOT_CONSISTENCY_WINDOW)",
         )
         return look_for_lost(ec2, requests, members, deadline)
     if code in PER_VOLUME_CODES:
@@ -434,7 +428,15 @@ def look_for_lost(ec2: Any, requests: Requests, members: list[Member], deadline:
                 return Taken(found, _start_time(found), written, requests=requests)
         return None
 
-    return snapshots.look_until(look, min(deadline, requests.lost_at + snapshots.consistency_window()))
+    looked_for_until = min(deadline, requests.lost_at + consistency_window())
+    return waiting.until(
+        look,
+        lambda found: found is not None,
+        looked_for_until - time.monotonic(),
+        what="for EC2 to list what a request whose answer was lost made",
+        every=1.0,
+        most=30.0,
+    )
 
 
 def _not_requested(what: str, inputs: Mapping[str, Any]) -> str:
@@ -543,7 +545,7 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
     the first look shows by then, so what still carries the attempt id was never handed over."""
     if leftover.settled:
         return leftover.snapshots
-    window = snapshots.consistency_window()
+    window = consistency_window()
     wait_for = leftover.seen_at + window - time.monotonic()
     ids = ", ".join(s["SnapshotId"] for s in leftover.snapshots)
     if wait_for > 1:
@@ -641,7 +643,7 @@ def _unseen_leftovers(ec2: Any, urn: str, taken: Taken, leftovers: Leftovers, ke
 
 def _wait_for_listing(since: float, urn: str | None) -> None:
     """Until EC2 lists whatever a request made at `since` (monotonic) made."""
-    wait_for = since + snapshots.consistency_window() - time.monotonic()
+    wait_for = since + consistency_window() - time.monotonic()
     if wait_for > 1:
         say(urn, f"waiting {wait_for:.0f}s for EC2 to list what the requests whose answers were lost made")
     if wait_for > 0:
@@ -901,7 +903,14 @@ def settled_tags(
         return None
 
     if any(managed_tags_now(tags, s.get("Tags")) != tags for s in found.values()):
-        snapshots.look_until(look, time.monotonic() + snapshots.consistency_window())
+        waiting.until(
+            look,
+            lambda settled: settled is not None,
+            consistency_window(),
+            what="for EC2 to show the tags written to the snapshots",
+            every=1.0,
+            most=30.0,
+        )
     return seen
 
 
@@ -912,10 +921,10 @@ def listed_by(props: Mapping[str, Any]) -> float:
     starts = [props.get("start_time"), *(s.get("start_time") for s in props.get("snapshots") or [])]
     known = [datetime.fromisoformat(s).timestamp() for s in starts if isinstance(s, str)]
     if not known:
-        return time.time() + LISTING_DELAY
+        return time.time() + consistency_window()
     seen_after = props.get("wait_time")
     seen = max(known) + seen_after if isinstance(seen_after, (int, float)) else math.inf
-    return min(max(known) + LISTING_DELAY, seen)
+    return min(max(known) + consistency_window(), seen)
 
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:

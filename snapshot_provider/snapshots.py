@@ -4,11 +4,10 @@ archive, delete. What they mean for a resource's lifecycle is decided in `lifecy
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -28,10 +27,8 @@ from snapshot_provider.errors import (
 )
 from snapshot_provider.rules import MANAGED_TAG_PREFIX
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-DEFAULT_CONSISTENCY_WINDOW = 120.0
 MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
@@ -55,26 +52,6 @@ def tags_of(aws_tags: list[dict[str, str]] | None) -> dict[str, str]:
 
 def tag_value(snapshot: Mapping[str, Any], key: str) -> str | None:
     return next((t["Value"] for t in snapshot.get("Tags") or [] if t["Key"] == key), None)
-
-
-def consistency_window() -> float:
-    """Seconds EC2 may take to list a new snapshot or show a tag change: SNAPSHOT_CONSISTENCY_WINDOW in the provider's
-    environment, default 120 (EC2 developer guide, "Eventual consistency in the Amazon EC2 API": describe again with
-    backoff, "starting with a couple of seconds ... up to a few minutes")."""
-    return float(os.environ.get("SNAPSHOT_CONSISTENCY_WINDOW", DEFAULT_CONSISTENCY_WINDOW))
-
-
-def look_until(look: Callable[[], T | None], until: float, clock: Callable[[], float] = time.monotonic) -> T | None:
-    """`look()` with backoff (1, 2, 4 ... 30 s) until it returns something or `until` (monotonic) passes; one last
-    look at `until` itself."""
-    delay = 1.0
-    while True:
-        found = look()
-        now = clock()
-        if found is not None or now >= until:
-            return found
-        time.sleep(min(delay, until - now))
-        delay = min(delay * 2, 30.0)
 
 
 def is_ambiguous(error: BaseException) -> bool:
@@ -152,18 +129,25 @@ def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, d
         return {s["SnapshotId"]: s for s in describe_many(ec2, snapshot_ids)}
 
 
-def still_there(
-    ec2: Any, snapshot_ids: list[str], listed_by: float, look_every: float = 2.0
-) -> dict[str, dict[str, Any]]:
+def still_there(ec2: Any, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
     """Confirm gone: of snapshots missing from a listing (or NotFound), those EC2 lists after all before `listed_by`
-    (wall clock: when EC2 lists them, if they exist; see `waiting.LISTING_DELAY`). Every other id is gone. Looks
-    again every `look_every` seconds until then; after it, the first answer stands."""
+    (wall clock: when EC2 lists them, if they exist; see `waiting.consistency_window`). Every other id is gone. Looks
+    again every 2 s until then; after it, the first answer stands."""
     found: dict[str, dict[str, Any]] = {}
-    missing = list(snapshot_ids)
-    while missing and time.time() < listed_by:
-        time.sleep(min(look_every, max(0.0, listed_by - time.time())))
-        found |= describe_by_id(ec2, missing, "looking again for snapshots not listed yet")
-        missing = [sid for sid in missing if sid not in found]
+    if time.time() >= listed_by:
+        return found
+
+    def look() -> dict[str, dict[str, Any]]:
+        missing = [sid for sid in snapshot_ids if sid not in found]
+        found.update(describe_by_id(ec2, missing, "looking again for snapshots not listed yet"))
+        return found
+
+    waiting.until(
+        look,
+        lambda seen: len(seen) == len(set(snapshot_ids)),
+        listed_by - time.time(),
+        what=f"for EC2 to list {', '.join(snapshot_ids)} (or to be sure they are gone)",
+    )
     return found
 
 

@@ -91,9 +91,6 @@ RESTORE_KEYS = (
     "volume_tags",
 )
 RESTORE_WAIT_SECONDS = 600.0
-# A volume just created may be missing from DescribeVolumes for a while (EC2's eventual consistency); AWS advises
-# retrying for up to a few minutes.
-LISTING_GRACE_SECONDS = 180.0
 # A snapshot seen before is looked for again this long before it counts as gone.
 MISSING_SNAPSHOT_GRACE_SECONDS = 10.0
 TIER_RESTORE_DAYS = 7
@@ -381,25 +378,23 @@ def _delete_volume(account: AccountSelection, volume_id: str) -> None:
 
 
 def _once(call: Callable[[], T], find_done: Callable[[], T | None], doing: str, **context: Any) -> T:
-    """A call that must not be repeated blindly (CreateVolume, DeleteVolume), made with a client without retries:
-    throttled requests were refused, so they go again; after an ambiguous failure (5xx, dropped connection) the call
-    may have been carried out, so `find_done` looks first, and its result is the call's."""
+    """A call that must not be repeated blindly (CreateVolume, DeleteVolume), made with a client without retries, as
+    the lifecycle makes CreateSnapshot(s): throttled requests, and ones never sent, go again; after an ambiguous
+    failure (`snapshots.is_ambiguous`: a 5xx, a dropped connection) the call may have been carried out, so
+    `find_done` looks first, and its result is the call's. Any other failure is the answer."""
     for attempt in range(1, ONCE_ATTEMPTS + 1):
         try:
             return call()
         except (ClientError, BotoCoreError) as error:
-            ambiguous = isinstance(error, BotoCoreError) or (_status(error) >= 500 and not is_throttling(error))
-            if not (ambiguous or is_throttling(error)) or attempt == ONCE_ATTEMPTS:
+            ambiguous = snapshots.is_ambiguous(error)
+            again = ambiguous or is_throttling(error) or snapshots.never_sent(error)
+            if not again or attempt == ONCE_ATTEMPTS:
                 raise SnapshotProviderError(explain(error, doing, **context)) from error
             done = find_done() if ambiguous else None
             if done is not None:
                 return done
             time.sleep(min(10.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
     raise AssertionError("unreachable")
-
-
-def _status(error: ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _interrupted_removal(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str) -> dict[str, Any]:
@@ -437,7 +432,9 @@ def _find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
         with aws_errors("reading the snapshot (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
             return snapshots.describe_snapshot(ec2, snapshot_id)
 
-    return waiting.until(look, lambda s: s is not None, MISSING_SNAPSHOT_GRACE_SECONDS, every=2.0)
+    return waiting.until(
+        look, lambda s: s is not None, MISSING_SNAPSHOT_GRACE_SECONDS, what=f"for EC2 to list {snapshot_id}"
+    )
 
 
 def _undo_source(ec2: Any, account: AccountSelection, account_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -571,7 +568,7 @@ def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
 
     def settled(state: str | None, elapsed: float) -> bool:
         return state in ("available", "in-use", "error", "deleting", "deleted") or (
-            state is None and elapsed >= LISTING_GRACE_SECONDS
+            state is None and elapsed >= waiting.consistency_window()
         )
 
     started = time.monotonic()
@@ -582,7 +579,12 @@ def _wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
             say(props, f"restored volume {restored} is {state or 'not listed yet'} after {progress.duration(elapsed)}")
 
     state = waiting.until(
-        look, lambda s: settled(s, time.monotonic() - started), RESTORE_WAIT_SECONDS, on_look=tell, started=started
+        look,
+        lambda s: settled(s, time.monotonic() - started),
+        RESTORE_WAIT_SECONDS,
+        what=f"for restored volume {restored} to be available",
+        on_look=tell,
+        started=started,
     )
     if state in ("available", "in-use"):
         return
@@ -604,8 +606,8 @@ class _RestoredVolumeGone(SnapshotProviderError):
     def __init__(self, restored: str) -> None:
         super().__init__(
             f"restored volume {restored} is gone (deleted, or never listed by EC2 within "
-            f"{progress.duration(LISTING_GRACE_SECONDS)}). Run `pulumi destroy` again: a volume it finds by its tag "
-            "is waited for, not made again."
+            f"{progress.duration(waiting.consistency_window())}). Run `pulumi destroy` again: a volume it finds by its "
+            "tag is waited for, not made again."
         )
 
 

@@ -10,6 +10,9 @@ last look at the deadline, and the wait only times out if that look still finds 
 Two things end a wait early, and leave its snapshots as they are (tagged, for the next `up` to adopt): the engine's
 Cancel (the first Ctrl-C: `cancel_waits`, called from the provider host, see `host.py`), and credentials that
 expired and that re-resolving the credential chain once (`renew`) did not replace.
+
+Also here: how long EC2 may take to show what was just done (`consistency_window`), and the one small poller for a
+single thing (`until`: a tag, a volume, what one request made), which the engine's Cancel ends too.
 """
 
 from __future__ import annotations
@@ -24,20 +27,41 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from snapshot_provider.errors import is_credential_problem, is_throttling
+from snapshot_provider.errors import WaitEnded, is_credential_problem, is_throttling
 
 log = logging.getLogger(__name__)
 
 TERMINAL_STATES = ("completed", "error")
 MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
-# EC2 lists a new snapshot only after a delay, and meanwhile answers NotFound for its id ("Eventual consistency in the
-# Amazon EC2 API", EC2 API reference: retry with backoff). Until this long after its start, a missing snapshot is not
-# taken for a deleted one.
-LISTING_DELAY = 30.0
+CONSISTENCY_WINDOW_ENV = "SNAPSHOT_CONSISTENCY_WINDOW"
+DEFAULT_CONSISTENCY_WINDOW = 120.0
 
 Describe = Callable[[list[str]], list[dict[str, Any]]]
 T = TypeVar("T")
+
+
+def consistency_window() -> float:
+    """Seconds EC2 may take to show what a request just did: list a new snapshot, volume or instance (by id it
+    answers `...NotFound` meanwhile), or show a tag just written. Within it, what is missing is looked for again
+    rather than taken for gone (a lost answer's snapshot, a snapshot or volume created moments ago), and a second
+    look decides what a first one cannot (a leftover maybe recorded moments ago, a tag maybe written moments ago).
+    `SNAPSHOT_CONSISTENCY_WINDOW` in the provider's environment; default 120.
+
+    Why 120 s: AWS publishes no bound. Its advice ("Eventual consistency in the Amazon EC2 API", EC2 developer guide)
+    is to describe again with exponential backoff, "starting with a couple of seconds of wait time, and increasing
+    gradually up to a few minutes". A shorter window risks what the provider must never do: take a second snapshot
+    because the first was not listed yet, or take a snapshot for deleted. A longer one only slows the rare cases
+    that wait it out (a lost answer, a completed leftover, a refresh right after a tag change): the usual run never
+    does."""
+    return float(os.environ.get(CONSISTENCY_WINDOW_ENV, DEFAULT_CONSISTENCY_WINDOW))
+
+
+class LookCancelled(WaitEnded):
+    """`until` ended by the engine's Cancel (the first Ctrl-C)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the operation was cancelled (Ctrl-C) while waiting {what}")
 
 
 def until(
@@ -45,22 +69,34 @@ def until(
     done: Callable[[T], bool],
     timeout: float,
     *,
+    what: str,
     every: float = 2.0,
+    most: float | None = None,
     on_look: Callable[[T, float], object] | None = None,
     started: float | None = None,
 ) -> T:
-    """Look every `every` seconds until `done` holds or `timeout` seconds have passed since `started` (monotonic;
-    now when unset); the last look either way. A small wait for one thing (a tag, a volume), where the shared poller
-    below is for snapshots by the thousand. `on_look` hears each look that is not done, with the seconds elapsed."""
+    """Look until `done(seen)` holds or `timeout` seconds have passed since `started` (monotonic; now when unset), the
+    last look either way, and return what it saw. A small wait for one thing (a tag, a volume, what one request made),
+    where the shared poller below is for snapshots by the thousand.
+
+    Looks `every` seconds; with `most`, the pause doubles after each look up to `most` (EC2 advises exponential
+    backoff). `on_look` hears each look that is not done, with the seconds elapsed. Raises LookCancelled, naming
+    `what` it waited for ("for volume vol-... to be available"), at once after `cancel_waits` (even for a wait that
+    starts later)."""
     start = time.monotonic() if started is None else started
+    pause = every
     while True:
+        if _cancelled.is_set():
+            raise LookCancelled(what)
         seen = look()
         elapsed = time.monotonic() - start
         if done(seen) or elapsed >= timeout:
             return seen
         if on_look is not None:
             on_look(seen, elapsed)
-        time.sleep(min(every, max(0.0, timeout - elapsed)))
+        if _cancelled.wait(min(pause, max(0.0, timeout - elapsed))):
+            raise LookCancelled(what)
+        pause = min(pause * 2, most) if most is not None else pause
 
 
 @dataclass(frozen=True)
@@ -74,8 +110,8 @@ class PollPolicy:
     eta_margin: float = 0.25
     # API budget of the whole poller: at most this many DescribeSnapshots calls per second, whatever is waiting.
     calls_per_second: float = 1.0
-    # A just-created snapshot may not be listed yet (eventual consistency); after this long it is gone.
-    missing_grace: float = LISTING_DELAY
+    # A just-created snapshot may not be listed yet (see `consistency_window`); after this long it is gone.
+    missing_grace: float = DEFAULT_CONSISTENCY_WINDOW
     max_backoff: float = 60.0
     # Consecutive failed polls (other than throttling) before the waiters are told.
     max_failures: int = 5
@@ -84,12 +120,14 @@ class PollPolicy:
     def from_env(cls) -> PollPolicy:
         """Defaults, adjustable per process through the provider's environment: SNAPSHOT_POLL_CALLS_PER_SECOND (the
         budget), SNAPSHOT_POLL_MAX_DELAY and SNAPSHOT_POLL_MIN_DELAY (the longest and shortest wait between two
-        looks at a snapshot) and SNAPSHOT_POLL_FIRST_LOOK (seconds after the request)."""
+        looks at a snapshot) and SNAPSHOT_POLL_FIRST_LOOK (seconds after the request); the grace for a snapshot not
+        listed yet is the consistency window."""
         return cls(
             calls_per_second=float(os.environ.get("SNAPSHOT_POLL_CALLS_PER_SECOND", cls.calls_per_second)),
             max_delay=float(os.environ.get("SNAPSHOT_POLL_MAX_DELAY", cls.max_delay)),
             min_delay=float(os.environ.get("SNAPSHOT_POLL_MIN_DELAY", cls.min_delay)),
             first_poll=float(os.environ.get("SNAPSHOT_POLL_FIRST_LOOK", cls.first_poll)),
+            missing_grace=consistency_window(),
         )
 
     def __post_init__(self) -> None:
@@ -462,7 +500,7 @@ class SnapshotPoller:
 
 _pollers: dict[Any, SnapshotPoller] = {}
 _pollers_lock = threading.Lock()
-_cancelled = False
+_cancelled = threading.Event()  # set once by the engine's Cancel: never cleared (the process ends with the run)
 
 
 def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = None) -> SnapshotPoller:
@@ -473,17 +511,17 @@ def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = 
         poller = _pollers.get((key, policy))
         if poller is None:
             poller = _pollers[(key, policy)] = SnapshotPoller(describe, policy, renew=renew)
-            if _cancelled:
+            if _cancelled.is_set():
                 poller.cancel()
         return poller
 
 
 def cancel_waits() -> None:
     """The engine cancelled (the first Ctrl-C): every wait in this process ends now, and any later one at once, each
-    raising WaitCancelled with its snapshots left as they are. The provider process ends with the engine's run."""
-    global _cancelled
+    raising WaitCancelled with its snapshots left as they are (an `until`: LookCancelled). The provider process ends
+    with the engine's run."""
     with _pollers_lock:
-        _cancelled = True
+        _cancelled.set()
         pollers = list(_pollers.values())
     for poller in pollers:
         poller.cancel()

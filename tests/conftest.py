@@ -126,6 +126,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line("outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(model.outcomes.items())))
 
 
+def told_of(emulator: Ec2Emulator, margin: float = 3.0) -> dict[str, str]:
+    """What the provider is told of the emulator's EC2 (its environment): a consistency window `margin` seconds longer
+    than the longest of EC2's delays, and EC2's spacing of one volume's snapshots."""
+    now = emulator.settings()
+    longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
+    return {
+        "SNAPSHOT_CONSISTENCY_WINDOW": str(longest + margin),
+        "SNAPSHOT_VOLUME_INTERVAL": str(now["snapshot_interval_per_volume"]),
+    }
+
+
 @dataclass
 class StrictEc2:
     """The emulator in its strict EC2 mode, and the provider (in this process) told EC2's delays and limits."""
@@ -137,10 +148,8 @@ class StrictEc2:
         """Strict, with `settings` changed (e.g. `listing_delay=(5, 20)`); the consistency window the provider
         uses is longer than the longest delay, its per-volume spacing the emulator's."""
         self.emulator.configure(strict=True, **settings)
-        now = self.emulator.settings()
-        longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
-        self.monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", str(longest + 3))
-        self.monkeypatch.setenv("SNAPSHOT_VOLUME_INTERVAL", str(now["snapshot_interval_per_volume"]))
+        for name, value in told_of(self.emulator).items():
+            self.monkeypatch.setenv(name, value)
         return self.emulator
 
 

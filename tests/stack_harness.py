@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from conftest import told_of
+from emulator import Ec2Emulator
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSPHRASE = "e2e-tests-only"
 ENGINE_SCRIPT = ROOT / "scripts" / "engine.sh"
@@ -56,12 +59,13 @@ def cli_environment(bin_dir: Path, home: Path, state_dir: Path, base: dict[str, 
     }
 
 
-def emulator_credentials(endpoint_url: str, sts_url: str | None = None) -> dict[str, str]:
-    """The emulator's endpoints (EC2, and STS's own when given, as `run.sh` sets them), and the fake keys the standard
-    chain finds (tests grep state and logs for them)."""
+def emulator_credentials(endpoint_url: str, sts_url: str) -> dict[str, str]:
+    """The emulator's endpoints, EC2's and STS's own (as AWS serves them, and `run.sh` sets them: the strict mode
+    answers STS on its own port only), and the fake keys the standard chain finds (tests grep state and logs for
+    them). Every e2e test's CLI environment gets its AWS settings here."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        **({"AWS_ENDPOINT_URL_STS": sts_url} if sts_url else {}),
+        "AWS_ENDPOINT_URL_STS": sts_url,
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -89,7 +93,8 @@ class PulumiStack:
         endpoint_url: str,
         program: str | None = None,
         stack: str = "e2e",
-        sts_url: str | None = None,
+        *,
+        sts_url: str,
     ) -> None:
         self.project_dir = workdir / "project"
         self.state_dir = workdir / "state"
@@ -108,6 +113,12 @@ class PulumiStack:
             **emulator_credentials(endpoint_url, sts_url),
         }
         self.run("stack", "init", stack)
+
+    def strict(self, emulator: Ec2Emulator, **settings: Any) -> None:
+        """The emulator as strict as EC2 (with `settings` changed, e.g. `listing_delay=(60, 60)`), and this stack's
+        provider told its delays and limits (see `conftest.told_of`) for the runs to come."""
+        emulator.configure(strict=True, **settings)
+        self.env |= told_of(emulator, margin=5.0)
 
     def write_program(self, program: str) -> None:
         """Replace the stack's `__main__.py`: a user editing their program between runs."""

@@ -545,16 +545,6 @@ def test_import_of_another_resources_snapshot_is_refused_and_changes_nothing(
 
 
 # --- 12: under EC2's own semantics (the strict mode) --------------------------------------------------------------
-def strict(stack: PulumiStack, emulator: Ec2Emulator, **settings: Any) -> None:
-    """The emulator as strict as EC2 (with `settings`), and the stack's provider told its delays and limits."""
-    emulator.configure(strict=True, **settings)
-    now = emulator.settings()
-    longest = max(now["listing_delay"][1], now["tag_delay"][1], now["deleted_listing_delay"][1])
-    stack.env |= {
-        "SNAPSHOT_CONSISTENCY_WINDOW": str(longest + 5),
-        "SNAPSHOT_VOLUME_INTERVAL": str(now["snapshot_interval_per_volume"]),
-        "AWS_ENDPOINT_URL_STS": emulator.sts_url,
-    }
 
 
 def test_a_lost_create_answer_under_a_long_listing_delay_makes_exactly_one_snapshot(
@@ -563,7 +553,7 @@ def test_a_lost_create_answer_under_a_long_listing_delay_makes_exactly_one_snaps
     [volume_id] = emulator.seed_volumes(1)
     stack = new_stack(one_snapshot(volume_id, description="nightly"))
     # seed 92: the first CreateSnapshot is carried out and its answer dropped; EC2 lists it 5-20 s later.
-    strict(stack, emulator, listing_delay=(5, 20), seed=92, drop_rate=0.5, actions=["CreateSnapshot"])
+    stack.strict(emulator, listing_delay=(5, 20), seed=92, drop_rate=0.5, actions=["CreateSnapshot"])
 
     stack.up()
 
@@ -589,7 +579,7 @@ def test_a_series_take_that_timed_out_goes_with_the_next_trigger(
 ) -> None:
     [volume_id] = emulator.seed_volumes(1)
     stack = new_stack(series_program(volume_id))
-    strict(stack, emulator, snapshot_interval_per_volume=0, pending_seconds=PENDING)
+    stack.strict(emulator, snapshot_interval_per_volume=0, pending_seconds=PENDING)
     stack.config(day="d1", timeout=120)
     stack.up()
     first = stack.outputs()["snapshot_id"]
@@ -617,7 +607,7 @@ def test_destroying_a_series_after_a_timed_out_take_leaves_nothing_of_its_own(
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     outside = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
     stack = new_stack(series_program(volume_id))
-    strict(stack, emulator, snapshot_interval_per_volume=0, pending_seconds=PENDING)
+    stack.strict(emulator, snapshot_interval_per_volume=0, pending_seconds=PENDING)
     stack.config(day="d1", timeout=120)
     stack.up()
     series_id = stack.resources()[0]["id"]
@@ -654,7 +644,7 @@ def test_up_then_preview_and_refresh_show_no_change_for_every_resource(
             """
         )
     )
-    strict(stack, emulator, pending_seconds=PENDING, tag_delay=(8, 8))  # tags show well after the snapshots complete
+    stack.strict(emulator, pending_seconds=PENDING, tag_delay=(8, 8))  # tags show well after the snapshots complete
 
     stack.up()
 

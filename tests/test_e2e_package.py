@@ -145,7 +145,7 @@ def outside_env(**extra: str) -> dict[str, str]:
 class UserStack:
     """A stack of the installed example, driven by the real CLI with a file:// backend and its own PULUMI_HOME."""
 
-    def __init__(self, installed: Installed, bin_dir: Path, workdir: Path, name: str, emulator_url: str) -> None:
+    def __init__(self, installed: Installed, bin_dir: Path, workdir: Path, name: str, emulator: Ec2Emulator) -> None:
         self.project = installed.project
         self.name = name
         self.home = workdir / "pulumi-home"
@@ -154,7 +154,7 @@ class UserStack:
         self.state.mkdir()
         self.env = {
             **cli_environment(bin_dir, self.home, self.state, outside_env()),
-            **emulator_credentials(emulator_url),
+            **emulator_credentials(emulator.url, emulator.sts_url),
         }
         # A pull-request runner: no AWS_* variable at all, and a HOME without ~/.aws.
         no_aws_home = workdir / "home-without-aws"
@@ -258,7 +258,7 @@ def test_example_from_the_wheel_previews_creates_and_destroys(
     emulator.configure(pending_seconds=1)
     [volume_id] = emulator.seed_volumes(1)
     [stray] = emulator.seed_volumes(1, size=12, tags={"team": "unknown"})
-    stack = UserStack(installed, bin_dir, tmp_path, "example", emulator.url)
+    stack = UserStack(installed, bin_dir, tmp_path, "example", emulator)
     stack.config("volume_ids[0]", volume_id, path=True)
     stack.config("stray_volume_id", stray)
     stack.config("confirm_delete_volume", stray)
@@ -297,7 +297,7 @@ def test_pr_preview_needs_no_aws_credentials_and_plans_create_update_replace(
 ) -> None:
     emulator.configure(pending_seconds=1)
     first, second, stray = emulator.seed_volumes(3)
-    stack = UserStack(installed, bin_dir, tmp_path, "pr", emulator.url)
+    stack = UserStack(installed, bin_dir, tmp_path, "pr", emulator)
     stack.config("volume_ids[0]", first, path=True)
     stack.config("stray_volume_id", stray)
     stack.config("confirm_delete_volume", stray)

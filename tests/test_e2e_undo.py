@@ -7,8 +7,8 @@ what the emulator holds afterwards (volumes, snapshots, their tags) and the orde
   that one needs the other): one `destroy` restores the volume, and only then deletes the snapshot;
 - an encrypted volume with its own KMS key, removed and restored by ReversibleVolumeCleanup: the restored volume has
   the key, size, type, performance and tags of the original;
-- a destroy that fails after the volume was restored, or is killed right after CreateVolume, then another: exactly
-  one restored volume.
+- a destroy that fails after the volume was restored, is killed right after CreateVolume, or is cancelled (Ctrl-C)
+  while it waits for the restored volume, then another: exactly one restored volume.
 
 All of it with the emulator in its strict EC2 mode: new volumes, snapshots and tags are listed with a delay, STS has
 its own endpoint, API calls are throttled, CreateVolume honours client tokens.
@@ -16,8 +16,10 @@ its own endpoint, API calls are throttled, CreateVolume honours client tokens.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +44,10 @@ def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
     emulator.configure(pending_seconds=1.0, strict=True)
 
     def make(body: str) -> PulumiStack:
+        program = "import pulumi\n" + textwrap.dedent(body)
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+        stack.strict(emulator)
         emulator.settle()  # the user's volumes were there long before: not new to EC2's listings
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program="import pulumi\n" + textwrap.dedent(body))
-        stack.env["AWS_ENDPOINT_URL_STS"] = emulator.sts_url
         stack.config(**{"aws:region": REGION})
         return stack
 
@@ -194,7 +197,7 @@ def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly
     )
     stack.up()
     # A new volume stays unlisted for 10 s: the undo is waiting for it when the destroy is killed.
-    emulator.configure(listing_delay=[10, 10])
+    stack.strict(emulator, listing_delay=(10, 10))
     destroy = subprocess.Popen(
         ["pulumi", "destroy", "--yes", "--non-interactive"],
         cwd=stack.project_dir,
@@ -214,4 +217,60 @@ def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly
     assert volume["State"] == "available" and tags(volume)["team"] == "data"
     tokens = {c.params["ClientToken"] for c in emulator.calls("CreateVolume")}
     assert len(tokens) == 1  # the second destroy asked again with the same token, or found the volume by its tag
+    assert emulator.snapshots() == []
+
+
+def test_ctrl_c_during_the_undo_wait_ends_within_seconds_and_the_next_destroy_restores_one_volume(
+    new_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
+    stack = new_stack(
+        f"""
+        from snapshot_provider import EbsSnapshot, VolumeRemoval
+
+        snapshot = EbsSnapshot("before-removal", volume_id={volume_id!r})
+        VolumeRemoval(
+            "stray",
+            volume_id={volume_id!r},
+            snapshot_id=snapshot.id,
+            confirm_delete_volume={volume_id!r},
+            opts=pulumi.ResourceOptions(depends_on=[snapshot]),
+        )
+        """
+    )
+    stack.up()
+    # A new volume stays unlisted for 10 minutes: the undo is waiting for it when Ctrl-C comes.
+    stack.strict(emulator, listing_delay=(600, 600))
+    destroy = subprocess.Popen(
+        ["pulumi", "destroy", "--yes", "--non-interactive"],
+        cwd=stack.project_dir,
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: emulator.calls("CreateVolume"), timeout=120)
+        interrupted = time.monotonic()
+        destroy.send_signal(signal.SIGINT)  # the first Ctrl-C
+        said, _ = destroy.communicate(timeout=120)
+        took = time.monotonic() - interrupted
+    finally:
+        destroy.kill()
+
+    said = " ".join(said.split())
+    assert destroy.returncode != 0
+    assert took < 30, f"the CLI took {took:.0f}s to stop after Ctrl-C"
+    assert "cancelled (Ctrl-C) while waiting for restored volume" in said and "`pulumi destroy` again" in said, said
+    assert "Traceback" not in said
+    [snapshot] = emulator.snapshots()
+    assert snapshot["tags"][HOLD_TAG] == volume_id  # still held: the next destroy restores from it
+    assert len(emulator.mutating_calls("CreateVolume")) == 1 and not emulator.calls("DeleteSnapshot")
+
+    emulator.settle()  # EC2 lists the restored volume by the next run
+    stack.run("destroy", "--yes")
+
+    [volume] = restored(emulator, volume_id)
+    assert volume["State"] == "available" and tags(volume)["team"] == "data"
+    assert len(emulator.mutating_calls("CreateVolume")) == 1  # found by its tag, not made again
     assert emulator.snapshots() == []

@@ -85,7 +85,7 @@ def seedable(world: dict[str, Any]) -> dict[str, Any]:
 class ImportedStack:
     """The fixture's program and stack config in a temp project, run with the current package."""
 
-    def __init__(self, fixture: Path, workdir: Path, bin_dir: Path, endpoint_url: str) -> None:
+    def __init__(self, fixture: Path, workdir: Path, bin_dir: Path, emulator: Ec2Emulator) -> None:
         self.project = workdir / "project"
         state, home = workdir / "state", workdir / "pulumi-home"
         for d in (self.project, state, home):
@@ -95,7 +95,7 @@ class ImportedStack:
         (self.project / "Pulumi.yaml").write_text(
             (fixture / "Pulumi.yaml").read_text().rstrip("\n") + f"\n    virtualenv: {ROOT / 'venv'}\n"
         )
-        self.env = {**cli_environment(bin_dir, home, state), **emulator_credentials(endpoint_url)}
+        self.env = {**cli_environment(bin_dir, home, state), **emulator_credentials(emulator.url, emulator.sts_url)}
 
     def run(self, *args: str) -> str:
         return run_pulumi(args, self.project, self.env).stdout
@@ -125,7 +125,7 @@ def test_state_of_an_earlier_release_shows_no_change_then_refreshes_and_destroys
     assert {s["snapshot_id"]: s["tags"] for s in emulator.snapshots()} == {
         s["snapshot_id"]: s["tags"] for s in world["snapshots"]
     }
-    stack = ImportedStack(fixture, tmp_path, bin_dir, emulator.url)
+    stack = ImportedStack(fixture, tmp_path, bin_dir, emulator)
     stack.run("stack", "init", STACK)  # keeps the fixture's Pulumi.upgrade.yaml (its encryption salt)
     stack.run("stack", "import", "--file", str(fixture / "state.json"))
     imported = stack.resources()

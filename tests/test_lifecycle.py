@@ -350,10 +350,13 @@ def test_a_retry_refused_by_the_volume_rate_keeps_looking_for_the_lost_one(
 def test_duplicates_of_a_take_are_swept_once_the_window_has_passed(
     strict_ec2: StrictEc2, volume_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lost request's snapshot shows only after the window, once a second request made another: one goes."""
-    emulator = strict_ec2(listing_delay=(6, 6), tag_delay=(0, 0), snapshot_interval_per_volume=0, seed=1, drop_rate=0.5)
+    """The lost request's snapshot shows (by its tags) only after the window, once a second request made another: one
+    goes. The second is listed at once, and completes after the first one's tags show."""
+    emulator = strict_ec2(
+        listing_delay=(0, 0), tag_delay=(4, 4), snapshot_interval_per_volume=0, seed=1, drop_rate=0.5, pending_seconds=4
+    )
     emulator.configure(actions=["CreateSnapshot"])
-    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "2")  # shorter than the tag delay: the retry comes too early
 
     result = provider.create(snapshot_props(volume_id))
 
@@ -432,10 +435,12 @@ def test_a_completed_snapshot_recorded_moments_ago_is_not_adopted_by_a_replace(
 
 
 # --- "gone" only once EC2 would list it: its listing delay ---------------------------------------------------------
-def just_taken(emulator: Ec2Emulator, volume_id: str) -> dict[str, Any]:
-    """A snapshot taken a moment ago, still out of EC2's listings (strict emulator: 3 s), and its state as a record
-    of it (an import) holds it: a start time, no wait of this provider's."""
+def just_taken(emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A snapshot taken a moment ago, still out of EC2's listings (strict emulator: 3 s, within the provider's
+    consistency window), and its state as a record of it (an import) holds it: a start time, no wait of this
+    provider's."""
     emulator.configure(listing_delay=(3.0, 3.0), mutations_see_delay=True, pending_seconds=0.0)
+    monkeypatch.setenv("SNAPSHOT_CONSISTENCY_WINDOW", "6")
     snapshot = ec2(emulator).create_snapshot(VolumeId=volume_id)
     return {
         **snapshot_props(volume_id),
@@ -445,8 +450,10 @@ def just_taken(emulator: Ec2Emulator, volume_id: str) -> dict[str, Any]:
     }
 
 
-def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(emulator: Ec2Emulator, volume_id: str) -> None:
-    props = just_taken(emulator, volume_id)
+def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    props = just_taken(emulator, volume_id, monkeypatch)
     with pytest.raises(ClientError, match="NotFound"):  # as EC2 answers for a while
         ec2(emulator).describe_snapshots(SnapshotIds=[props["snapshot_id"]])
 
@@ -455,8 +462,10 @@ def test_refresh_keeps_a_snapshot_ec2_does_not_list_yet(emulator: Ec2Emulator, v
     assert read.id == props["snapshot_id"] and read.outs["state"] == "completed"
 
 
-def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(emulator: Ec2Emulator, volume_id: str) -> None:
-    props = just_taken(emulator, volume_id)
+def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    props = just_taken(emulator, volume_id, monkeypatch)
 
     provider.delete(props["snapshot_id"], props)
 

@@ -383,7 +383,7 @@ def test_cancel_ends_every_wait_at_once_and_any_later_one() -> None:
 
 def test_cancel_waits_reaches_pollers_made_later(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(waiting, "_pollers", {})
-    monkeypatch.setattr(waiting, "_cancelled", False)
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
     ec2 = FakeEc2()
     ec2.add("snap-1", after=3600)
 
