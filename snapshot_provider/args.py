@@ -124,6 +124,7 @@ class SnapshotArgs(AccountArgs, total=False):
             "at most 255 characters; EC2 cannot change it on an existing snapshot",
             rule=rules.description,
             on_change="replace",
+            compared_as=lambda value: value or None,  # "" and unset: the same empty description, no new snapshot
         ),
     ]
     tags: Annotated[

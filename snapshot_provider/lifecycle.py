@@ -52,6 +52,7 @@ import hashlib
 import math
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -344,6 +345,9 @@ def take(
         try:
             started = kind.start(once, inputs, members, requests.sent[attempt])
             requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
+        except waiting.LookCancelled:  # Ctrl-C while in EC2's API queue: this request was not sent
+            GATE.release(volumes)
+            raise
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)
             if code in PER_VOLUME_CODES:
@@ -719,9 +723,9 @@ def wait(
     try:
         statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
-        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
+        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses, delete_on_failure)) from None
     except WaitInterrupted as ended:
-        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended, delete_on_failure)) from None
     finally:
         reporter.finish()
         GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
@@ -741,22 +745,37 @@ def _progress_of(taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
 
 
 def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[str, Any], what: str) -> None:
-    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast."""
+    """Say so before a wait that the credentials, which the provider cannot renew, will not outlast: once per
+    provider process and expiry, since every later wait of the run shares those credentials (a stack of a thousand
+    snapshots gets one warning, not a thousand)."""
     expires = aws.credentials_expire_at(account)
     deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
     if expires is None or expires >= deadline:
         return
+    with _expiry_warned_lock:
+        if expires in _expiry_warned:
+            return
+        _expiry_warned.add(expires)
     progress.engine_log().warning(
         inputs.get(URN_INPUT),
         f"the AWS credentials in use expire at {expires.isoformat(timespec='seconds')} (AWS_CREDENTIAL_EXPIRATION), "
-        f"before the timeout of the wait for {what} ends, and session keys from the environment cannot be renewed. "
-        "If it is still pending then, the wait ends and it is left, tagged as this resource's, for the next `pulumi "
-        "up` with fresh credentials to adopt. For long waits, use longer sessions (role-duration-seconds, up to the "
-        "role's maximum) or a profile or role_arn the provider can renew.",
+        f"before the timeout of the wait for {what} ends (and of any other wait of this run with a timeout as long: "
+        "said once), and session keys from the environment cannot be renewed. A snapshot still pending then is "
+        "left, tagged as its resource's, for the next `pulumi up` with fresh credentials to adopt. For long waits, "
+        "use longer sessions (role-duration-seconds, up to the role's maximum) or a profile or role_arn the provider "
+        "can renew.",
     )
 
 
-def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+_expiry_warned: set[datetime] = set()
+_expiry_warned_lock = threading.Lock()
+
+
+def _interrupted_message(
+    kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted, ours: bool
+) -> str:
+    """Why the wait ended and what becomes of the snapshots: this create's (`ours`) are adopted by the next `up`; an
+    imported one is the user's, left as it is."""
     if isinstance(ended, WaitCancelled):
         why = "the update was cancelled (Ctrl-C)"
         then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
@@ -769,20 +788,37 @@ def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, en
             "refresh the credentials (for example `aws sso login`, or a new CI session) and run `pulumi up` again: "
             "it is adopted, not taken again, and waited for"
         )
+    pending = (
+        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)})."
+    )
+    if not ours:
+        return f"{pending} {_left_as_yours(taken)}"
     return (
-        f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)}). "
-        f"It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
+        f"{pending} It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
         f"--snapshot-id {taken.ids[0]})."
     )
 
 
-def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
-    progress = _progress_of(taken, seen)
+def _left_as_yours(taken: Taken) -> str:
     return (
-        f"the {kind.noun} of {kind.source(inputs)} is still pending ({progress}) after the timeout of "
-        f"{float(inputs['timeout']):g}s. It was left in place, tagged as this resource's: run `pulumi up` again to "
-        "adopt it and keep waiting (raise timeout for big volumes), or delete it "
-        f"(aws ec2 delete-snapshot --snapshot-id {taken.ids[0]})."
+        f"{', '.join(taken.ids)} is yours (import_snapshot_id): it was not recorded and is left as it is, nothing "
+        "deleted; run `pulumi up` again to import it and wait for it."
+    )
+
+
+def _timeout_message(
+    kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus], ours: bool
+) -> str:
+    pending = (
+        f"the {kind.noun} of {kind.source(inputs)} is still pending ({_progress_of(taken, seen)}) after the timeout "
+        f"of {float(inputs['timeout']):g}s."
+    )
+    if not ours:
+        return f"{pending} {_left_as_yours(taken)} Raise timeout for big volumes."
+    return (
+        f"{pending} It was left in place, tagged as this resource's: run `pulumi up` again to adopt it and keep "
+        f"waiting (raise timeout for big volumes), or delete it (aws ec2 delete-snapshot --snapshot-id "
+        f"{taken.ids[0]})."
     )
 
 

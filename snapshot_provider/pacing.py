@@ -14,7 +14,8 @@ per account, region and action, shared by every resource and client of the proce
 their turn here (first come, first served), and EC2 sees no more than it allows. A wait happens before botocore signs
 the request (its `before-sign` event), so a long queue cannot expire a signature. When EC2 still answers
 `RequestLimitExceeded` (another client spent the account's tokens), this side's bucket of that action is emptied, so
-the process waits for the refill rather than pressing on.
+the process waits for the refill rather than pressing on. The engine's Cancel (Ctrl-C) ends every wait in the queue,
+and no request that starts something (`STARTS`: a snapshot, a volume) is sent after it.
 
 Settings, in the environment of `pulumi up` (the provider process inherits it):
 
@@ -37,7 +38,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from snapshot_provider import progress
+from snapshot_provider import progress, waiting
 
 SHARE_ENV = "SNAPSHOT_API_RATE_SHARE"
 BUCKETS_ENV = "SNAPSHOT_API_BUCKETS"
@@ -50,6 +51,9 @@ HEADROOM = 0.9
 # a bucket every TELL_EVERY seconds.
 TELL_AFTER = 5.0
 TELL_EVERY = 30.0
+# Requests that start something (a snapshot, a volume, a deletion of a volume): after the engine's Cancel (Ctrl-C),
+# none is sent any more, wherever it stands in the queue. Any other request waiting in the queue then ends too.
+STARTS = frozenset({"CreateSnapshot", "CreateSnapshots", "CreateVolume", "DeleteVolume"})
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,9 @@ def last_sent_at() -> float | None:
 
 def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **_: Any) -> None:
     name = request.context.get("pacing_bucket") or operation_name
+    not_sent = f"its turn to send {operation_name} at EC2's API rate (it was not sent)"
+    if operation_name in STARTS and waiting.cancelled():
+        raise waiting.LookCancelled(f"for {not_sent}")
     chosen = bucket(account(), name)
     wait = chosen.reserve()
     if wait >= TELL_AFTER and chosen.time_to_tell():
@@ -279,7 +286,7 @@ def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **
             f"this account and region): about {progress.duration(wait)} for the last of them",
         )
     if wait > 0:
-        time.sleep(wait)
+        waiting.pause(wait, f"for {not_sent}")
     _sent.at = time.time()
 
 

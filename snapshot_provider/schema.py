@@ -51,6 +51,9 @@ class Field:
     requires: str | None = None
     # Program-side default, computed from the other inputs when this one is unset (e.g. region from aws:region).
     program_default: Callable[[Mapping[str, Any]], Any] | None = None
+    # What a diff compares instead of the value itself: two values it maps alike are no change (a description of ""
+    # and none at all are both EC2's empty description).
+    compared_as: Callable[[Any], Any] | None = None
     # A change that replaces although the field is otherwise `none` (another import_snapshot_id).
     replaces_when: Callable[[Any, Any], bool] | None = None
     # Reason a change from old to new is refused (e.g. archive back to standard), or None.
@@ -156,7 +159,7 @@ class Schema:
         updates: list[str] = []
         for name, f in self.fields.items():
             old, new = olds.get(name, f.default), news.get(name, f.default)
-            if _same(old, new):
+            if _same(old, new) or (f.compared_as is not None and _same(f.compared_as(old), f.compared_as(new))):
                 continue
             if f.on_change == "replace" or (f.replaces_when and f.replaces_when(old, new)):
                 replaces.append(name)

@@ -10,6 +10,7 @@ Within one provider process, creates of the same volume take turns through `GATE
 last request for any of its volumes, and while a volume has as many pending snapshots of this process as EC2 was seen
 to allow, until one of them completes. A snapshot taken elsewhere (another stack, the console, AWS Backup) can still
 trip either limit: the create then waits too (`lifecycle`), within the resource's timeout, and says what it waits for.
+The engine's Cancel (Ctrl-C) ends every such wait at once (`waiting.LookCancelled`): nothing is requested after it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from snapshot_provider import waiting
 
 RATE_LIMITED = "SnapshotCreationPerVolumeRateExceeded"
 TOO_MANY_PENDING = "ConcurrentSnapshotLimitExceeded"
@@ -46,6 +49,13 @@ class Gate:
     _pending: dict[str, int] = field(default_factory=dict)
     _allowed: dict[str, int] = field(default_factory=dict)
     _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        waiting.on_cancel(self._wake)
+
+    def _wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def turn(self, volume_ids: Iterable[str], deadline: float, say: Callable[[str], None]) -> None:
         """Block until a request for these volumes may go, then count it as pending. Raises LimitWaitExpired at
@@ -77,7 +87,11 @@ class Gate:
                 f"waiting {wait:.0f}s to request a snapshot of {', '.join(volumes)}: EC2 allows one request per "
                 f"volume every {self.spacing():g}s"
             )
-            time.sleep(wait)
+            try:
+                waiting.pause(wait, f"to request a snapshot of {', '.join(volumes)} (nothing was requested)")
+            except waiting.LookCancelled:
+                self.release(volumes)
+                raise
 
     def spacing(self) -> float:
         """Seconds between two requests for one volume: SNAPSHOT_VOLUME_INTERVAL in the provider's environment (an
@@ -112,12 +126,22 @@ class Gate:
             self._wait_until(min(deadline, self.clock() + longest), deadline)
         if self.clock() >= deadline:
             raise LimitWaitExpired()
+        _unless_cancelled()
 
     def _wait_until(self, until: float, deadline: float) -> None:
+        """Wait (the condition's lock held) until woken or `until`; raises at the deadline, and after the engine's
+        Cancel."""
+        _unless_cancelled()
         remaining = until - self.clock()
         if remaining <= 0 and self.clock() >= deadline:
             raise LimitWaitExpired()
         self._changed.wait(max(0.0, remaining))
+        _unless_cancelled()
+
+
+def _unless_cancelled() -> None:
+    if waiting.cancelled():
+        raise waiting.LookCancelled("for room among the volume's pending snapshots (nothing was requested)")
 
 
 def _pending_line(full: list[str], pending: dict[str, int]) -> str:

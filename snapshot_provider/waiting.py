@@ -518,10 +518,34 @@ def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = 
 
 def cancel_waits() -> None:
     """The engine cancelled (the first Ctrl-C): every wait in this process ends now, and any later one at once, each
-    raising WaitCancelled with its snapshots left as they are (an `until`: LookCancelled). The provider process ends
-    with the engine's run."""
+    raising WaitCancelled with its snapshots left as they are (an `until`, a `pause`: LookCancelled). Waits outside
+    this module (the volume gate's) hear of it through `on_cancel`. The provider process ends with the engine's run."""
     with _pollers_lock:
         _cancelled.set()
         pollers = list(_pollers.values())
+        wake = list(_on_cancel)
     for poller in pollers:
         poller.cancel()
+    for callback in wake:
+        callback()
+
+
+_on_cancel: list[Callable[[], object]] = []
+
+
+def on_cancel(callback: Callable[[], object]) -> None:
+    """Call `callback` when the engine cancels (a wait that blocks on a condition of its own, to wake it up)."""
+    with _pollers_lock:
+        _on_cancel.append(callback)
+
+
+def cancelled() -> bool:
+    """Whether the engine cancelled: nothing new is to be started, and no wait goes on."""
+    return _cancelled.is_set()
+
+
+def pause(seconds: float, what: str) -> None:
+    """Sleep `seconds`, unless the engine cancels before or meanwhile: LookCancelled then, at once, naming `what` was
+    waited for."""
+    if _cancelled.wait(max(0.0, seconds)):
+        raise LookCancelled(what)

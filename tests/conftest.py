@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import pacing
+from snapshot_provider import pacing, waiting
 
 REGION = "us-east-1"
 URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::"
@@ -156,3 +157,26 @@ class StrictEc2:
 @pytest.fixture
 def strict_ec2(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> StrictEc2:
     return StrictEc2(emulator, monkeypatch)
+
+
+@pytest.fixture
+def fresh_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider process that has not been cancelled yet (`waiting.cancel_waits` is process-wide and one-way)."""
+    monkeypatch.setattr(waiting, "_pollers", {})
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseException | Any]]:
+    """`call` started in a thread of its own (an operation of the engine's), and the list that will hold what it
+    returned or raised."""
+    outcome: list[BaseException | Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # the test looks at what the operation ended with
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider import EbsSnapshotProvider, waiting
 from snapshot_provider.ebs_snapshot import SCHEMA
 from snapshot_provider.errors import (
     AccountNotAllowed,
@@ -276,6 +276,25 @@ def test_create_with_import_snapshot_id_adopts_without_creating(emulator: Ec2Emu
     assert result.outs["wait_time"] is None
     assert mutating_actions(emulator) == ["CreateTags"]  # the input tags; an imported snapshot gets no provider tags
     assert emulator.snapshots()[0]["tags"]["a"] == "new"
+
+
+@pytest.mark.parametrize("ended_by", ["timeout", "ctrl-c"])
+def test_an_import_whose_wait_ends_says_the_snapshot_is_the_users_and_leaves_it(
+    emulator: Ec2Emulator, volume_id: str, ended_by: str, fresh_cancel: None
+) -> None:
+    emulator.configure(pending_seconds=3600.0)
+    snapshot_id = ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    if ended_by == "ctrl-c":
+        waiting.cancel_waits()  # the engine's Cancel came first: the wait ends at once
+
+    with pytest.raises(SnapshotProviderError) as ended:
+        provider.create(snapshot_props(volume_id, import_snapshot_id=snapshot_id, timeout=2))
+
+    said = str(ended.value)
+    assert f"{snapshot_id} is yours (import_snapshot_id)" in said and "tagged as this resource's" not in said, said
+    assert "delete-snapshot" not in said
+    [left] = emulator.snapshots()
+    assert left["snapshot_id"] == snapshot_id and not any(k.startswith("pulumi-snapshot:") for k in left["tags"])
 
 
 def test_import_of_a_snapshot_of_another_volume_is_refused(emulator: Ec2Emulator) -> None:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stack_harness import wait_for
 
-from snapshot_provider.holds import HOLD_TAG, RECORD_TAG, hold_tags, holder_of, managed_keys, no_room, record_of
+from conftest import REGION, in_thread, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, waiting
+from snapshot_provider.errors import WaitEnded
+from snapshot_provider.holds import (
+    HOLD_TAG,
+    HOLD_WAIT_ENV,
+    RECORD_TAG,
+    hold_tags,
+    holder_of,
+    managed_keys,
+    no_room,
+    record_of,
+)
 from snapshot_provider.rules import MAX_TAG_VALUE
 
 RECORD: dict[str, Any] = {
@@ -72,3 +88,29 @@ def test_room_counts_the_snapshots_own_tags_and_replaces_an_earlier_record() -> 
 )
 def test_managed_keys_are_the_hold_and_the_record_pieces(tags: dict[str, str], expected: list[str]) -> None:
     assert managed_keys(aws(tags)) == expected
+
+
+def test_ctrl_c_ends_a_delete_waiting_for_an_undo_to_release_its_snapshot_within_seconds(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, fresh_cancel: None
+) -> None:
+    monkeypatch.setenv(HOLD_WAIT_ENV, "60")
+    created = EbsSnapshotProvider().create(snapshot_props(volume_id))
+    client = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    client.create_tags(Resources=[created.id], Tags=[{"Key": HOLD_TAG, "Value": "vol-0123456789abcdef0"}])
+    emulator.clear_calls()
+    thread, outcome = in_thread(lambda: EbsSnapshotProvider().delete(created.id, dict(created.outs or {})))
+    wait_for(lambda: len(emulator.calls("DescribeSnapshots")) >= 2, timeout=20)  # looked at the hold again: waiting
+    assert thread.is_alive()
+
+    cancelled_at = time.monotonic()
+    waiting.cancel_waits()
+    thread.join(timeout=10)
+    ended_in = time.monotonic() - cancelled_at
+
+    still_waiting = thread.is_alive()
+    client.delete_tags(Resources=[created.id], Tags=[{"Key": HOLD_TAG}])  # let a delete still waiting finish
+    thread.join(timeout=30)
+    assert not still_waiting, f"the delete still waited for the hold {ended_in:.0f}s after Ctrl-C"
+    [ended] = outcome
+    assert isinstance(ended, WaitEnded) and "cancelled (Ctrl-C)" in str(ended) and "nothing was deleted" in str(ended)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]

@@ -16,6 +16,7 @@ from test_snapshots import at_once
 from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
+from snapshot_provider.args import DEFAULT_TIMEOUT
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.lifecycle import (
@@ -471,3 +472,19 @@ def test_delete_of_a_snapshot_ec2_does_not_list_yet_deletes_it(
 
     emulator.settle()
     assert emulator.snapshots() == []
+
+
+def test_the_credentials_expiry_warning_is_said_once_per_run_not_once_per_snapshot(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CI recipe exports AWS_CREDENTIAL_EXPIRATION for its 6-hour session. Snapshots of small volumes complete in
+    minutes, well within it; a stack of many of them must not flood the log with one warning each: it is said once."""
+    expires = datetime.now(UTC) + timedelta(hours=6)
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expires.isoformat())
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    for volume_id in emulator.seed_volumes(5):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=DEFAULT_TIMEOUT))  # the default: 24 h
+
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "expire" in r.getMessage()]
+    assert len(warnings) == 1, f"{len(warnings)} warnings for 5 snapshots: {[w.getMessage() for w in warnings][:2]}"
+    assert expires.isoformat(timespec="seconds") in warnings[0].getMessage()

@@ -11,11 +11,13 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+from stack_harness import wait_for
 
-from conftest import REGION, snapshot_props
+from conftest import REGION, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, aws, pacing
+from snapshot_provider import EbsSnapshotProvider, aws, pacing, waiting
 from snapshot_provider.args import AccountSelection
+from snapshot_provider.errors import WaitEnded
 from snapshot_provider.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
 
 
@@ -243,3 +245,26 @@ def test_bucket_counts_the_callers_in_line() -> None:
     assert b.time_to_tell() and not b.time_to_tell()  # once per interval
     fake.now += pacing.TELL_EVERY
     assert b.time_to_tell()
+
+
+def test_ctrl_c_takes_no_new_snapshot_for_creates_still_queued_for_ec2s_api_rate(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, fresh_cancel: None
+) -> None:
+    """A thousand-snapshot `up` is minutes of CreateSnapshot queued for EC2's bucket; the user presses Ctrl-C
+    because it is the wrong stack. What was not requested yet must not be requested any more."""
+    monkeypatch.setenv("SNAPSHOT_API_BUCKETS", "CreateSnapshot=1/0.25")  # one token now, the next every 4 s
+    emulator.configure(pending_seconds=120.0)
+    volumes = emulator.seed_volumes(3)
+    started = [in_thread(lambda v=v: EbsSnapshotProvider().create(snapshot_props(v, timeout=300))) for v in volumes]
+    wait_for(lambda: len(emulator.snapshots()) == 1, timeout=20)  # the first create's request went
+
+    waiting.cancel_waits()  # the engine's Cancel: the first Ctrl-C
+
+    for thread, _ in started:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread, _ in started), "creates still waiting 30 s after Ctrl-C"
+    not_sent = [o for _, [o] in started if isinstance(o, WaitEnded) and "was not sent" in str(o)]
+    assert len(not_sent) == 2, [o for _, o in started]
+    assert len(emulator.snapshots()) == 1, (
+        f"{len(emulator.snapshots())} snapshots: creates still queued for EC2's API rate at Ctrl-C took theirs"
+    )

@@ -247,6 +247,20 @@ def test_a_list_input_with_another_member_still_changes() -> None:
     assert result.replaces == ["exclude_data_volume_ids"]
 
 
+@pytest.mark.parametrize("schema,base", [(EBS_SCHEMA, GOOD_VOLUME), (INSTANCE_SCHEMA, GOOD_INSTANCE)])
+@pytest.mark.parametrize("old,new", [("", None), (None, ""), ("", "absent")])
+def test_an_empty_description_and_none_are_no_change(schema: Any, base: dict[str, Any], old: Any, new: Any) -> None:
+    """EC2 stores both as an empty description: replacing would delete the snapshot's point in time for nothing."""
+    news = {k: v for k, v in base.items() if k != "description"} | ({} if new == "absent" else {"description": new})
+    result = schema.diff({**base, "description": old}, news)
+    assert (result.changes, result.replaces) == (False, [])
+
+
+def test_a_description_set_where_there_was_none_still_replaces() -> None:
+    result = EBS_SCHEMA.diff({**GOOD_VOLUME, "description": ""}, {**GOOD_VOLUME, "description": "nightly"})
+    assert result.replaces == ["description"]
+
+
 def test_a_trigger_that_changes_type_replaces() -> None:
     # True == 1 in Python, but a user who changes a trigger from 1 to true changed it.
     result = EBS_SCHEMA.diff({**GOOD_VOLUME, "triggers": {"v": 1}}, {**GOOD_VOLUME, "triggers": {"v": True}})

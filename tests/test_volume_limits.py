@@ -6,8 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
+import boto3
 import pytest
+from stack_harness import wait_for
 
+from conftest import REGION, in_thread, snapshot_props
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, lifecycle, waiting
+from snapshot_provider.errors import WaitEnded
 from snapshot_provider.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
 
 VOLUME = "vol-01234567"
@@ -60,3 +66,30 @@ def test_once_ec2_refused_for_pending_snapshots_the_next_request_waits_for_one_t
     gate.release([VOLUME])  # it completed
     assert done.wait(5)
     assert "pending snapshots of one volume" in said[0]
+
+
+def test_ctrl_c_ends_a_create_waiting_for_its_volumes_pending_snapshots_within_seconds(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, fresh_cancel: None
+) -> None:
+    """AWS Backup took a snapshot of the volume an hour ago, still pending for hours (a first, full snapshot of a big
+    volume), and the volume allows one pending snapshot (st1/sc1): the create waits for room. Ctrl-C must end it."""
+    monkeypatch.setattr(lifecycle, "RECHECK", 1.0)  # look for room every second (so cleanup below is quick)
+    emulator.configure(pending_seconds=3600.0, pending_snapshots_per_volume={"gp2": 1})
+    client = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    elsewhere = client.create_snapshot(VolumeId=volume_id, Description="AWS Backup")["SnapshotId"]
+    emulator.clear_calls()
+    thread, outcome = in_thread(lambda: EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600)))
+    wait_for(lambda: len(emulator.calls("CreateSnapshot")) >= 2, timeout=20)  # refused twice: waiting for room
+
+    cancelled_at = time.monotonic()
+    waiting.cancel_waits()
+    thread.join(timeout=10)
+    ended_in = time.monotonic() - cancelled_at
+
+    still_waiting = thread.is_alive()
+    emulator.age_snapshot(elsewhere, seconds_ago=7200)  # completed: a create still waiting gets its room
+    thread.join(timeout=30)
+    assert not still_waiting, f"the create still waited for room {ended_in:.0f}s after Ctrl-C"
+    [ended] = outcome
+    assert isinstance(ended, WaitEnded) and "nothing was requested" in str(ended)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [elsewhere]

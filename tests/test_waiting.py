@@ -20,10 +20,10 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import wait_until as wait_until_seen
 
-from conftest import REGION, snapshot_props
+from conftest import REGION, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, waiting
-from snapshot_provider.errors import WaitEnded
+from snapshot_provider.errors import SnapshotProviderError, WaitEnded
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
 from snapshot_provider.waiting import (
     MAX_IDS_PER_CALL,
@@ -502,3 +502,20 @@ def test_credentials_rewritten_in_the_shared_file_are_picked_up_mid_wait(
     assert created.outs["state"] == "completed"
     expired = [c for c in emulator.calls("DescribeSnapshots") if c.status >= 400]
     assert expired, "the first session's key was refused once"
+
+
+def test_a_snapshot_ec2_lists_only_after_35_seconds_is_waited_for_not_called_deleted(
+    strict_ec2: StrictEc2, volume_id: str
+) -> None:
+    """EC2 under load lists a new snapshot after 35 s, well within the consistency window this provider allows
+    everywhere else (120 s by default). The create must wait for it and succeed with that one snapshot."""
+    emulator = strict_ec2(listing_delay=(35, 35), tag_delay=(0, 0), deleted_listing_delay=(0, 0))
+    emulator.configure(pending_seconds=1.0)
+    emulator.settle()  # the volume was there long before
+
+    try:
+        created = EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=300))
+    except SnapshotProviderError as error:
+        left = [s["snapshot_id"] for s in emulator.snapshots()]
+        pytest.fail(f"the create failed ({error}); the account still holds {left}")
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
