@@ -11,10 +11,10 @@ import pulumi
 import pulumi_aws as aws
 
 from snapshot_provider import SnapshotSeries, SnapshotSeriesArgs
+from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
 
 from .tagging import DATE_DERIVED_TAGS, SnapshotPolicy, tags_for
 
-MAX_RECYCLE_BIN_DAYS = 365  # Recycle Bin's longest retention period
 # On every snapshot of a SnapshotRetention's series; what its Recycle Bin rule matches.
 SERIES_LABEL_TAG = "snapshot-series"
 
@@ -30,7 +30,7 @@ def recycle_bin_rule(
 ) -> aws.rbin.Rule:
     """A tag-level Recycle Bin rule: EBS snapshots tagged `tag_key`=`tag_value` stay recoverable `days` days after
     they are deleted (`aws rbin`/console: Recycle Bin, Recover)."""
-    if not 1 <= days <= MAX_RECYCLE_BIN_DAYS:
+    if not 1 <= days <= RECYCLE_BIN_MAX_DAYS:
         raise ValueError(f"recycle_bin_days is {days}; Recycle Bin keeps deleted snapshots 1 to 365 days")
     return aws.rbin.Rule(
         name,

@@ -240,11 +240,8 @@ def ensure_allowed_account(account: AccountSelection) -> str:
 
 
 def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region, from botocore's data (see `rules.partition_of`)."""
+    return rules.partition_of(region) or "aws"
 
 
 def snapshot_arn(region: str, snapshot_id: str) -> str:

@@ -16,6 +16,9 @@ The rules, in the order they apply:
 6. else kept.
 7. A point an AMI uses is neither deleted nor archived (EC2 refuses both while the AMI is registered): it is kept,
    and the plan says which action the AMI held back.
+8. So is a point a VolumeRemoval's undo restores from (a member carries its hold, see `holds`): the removed volume
+   comes back from it, and no volume can be made from an archived snapshot for days. Holds are planned here, not
+   skipped later, so that a preview says what the `up` will do.
 
 "Reached" includes equality: a point exactly 2 days old has reached `archive_after_days=2`. Ages count from the
 point's start time; a start time after `now` (clock skew) counts as age 0.
@@ -46,6 +49,7 @@ class Snapshot:
     state: State
     tier: Tier = "standard"
     used_by: tuple[str, ...] = ()  # AMIs whose block device mappings name it
+    held_for: str | None = None  # the removed volume whose undo restores from it
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Point:
     tier: Tier = "standard"
     used_by: tuple[str, ...] = ()
     snapshot_ids: tuple[str, ...] = ()
+    held_for: tuple[str, ...] = ()  # removed volumes whose undo restores from a member
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class Decision:
     point: Point
     action: Action
     reason: str
-    # What the policy asked for when an AMI held it back (the action is then "keep").
+    # What the policy asked for when an AMI or an undo's hold held it back (the action is then "keep").
     held_back: Action | None = None
 
 
@@ -114,6 +119,7 @@ def points(snapshots: Iterable[Snapshot]) -> list[Point]:
                 tier="archive" if all(m.tier == "archive" for m in members) else "standard",
                 used_by=tuple(sorted({ami for m in members for ami in m.used_by})),
                 snapshot_ids=tuple(sorted(m.snapshot_id for m in members)),
+                held_for=tuple(sorted({m.held_for for m in members if m.held_for})),
             )
         )
     return newest_first(result)
@@ -136,10 +142,10 @@ def plan(found: Sequence[Point], policy: Policy, now: datetime) -> Plan:
             decisions.append(Decision(point, "keep", "still pending"))
             continue
         if point.state == "error":
-            decisions.append(_unless_in_use(Decision(point, "delete", "ended in error: it restores nothing")))
+            decisions.append(_unless_needed(Decision(point, "delete", "ended in error: it restores nothing")))
             continue
         rank += 1
-        decisions.append(_unless_in_use(_completed(point, rank, policy, now)))
+        decisions.append(_unless_needed(_completed(point, rank, policy, now)))
     return Plan(tuple(decisions))
 
 
@@ -168,16 +174,16 @@ def _completed(point: Point, rank: int, policy: Policy, now: datetime) -> Decisi
     return Decision(point, "keep", f"{_ordinal(rank)} newest, {age:.1f} days old")
 
 
-def _unless_in_use(decision: Decision) -> Decision:
-    if decision.action == "keep" or not decision.point.used_by:
+def _unless_needed(decision: Decision) -> Decision:
+    """Keep a point an AMI uses or an undo restores from (rules 7 and 8), saying what the policy asked for."""
+    point = decision.point
+    if decision.action == "keep" or not (point.used_by or point.held_for):
         return decision
-    amis = ", ".join(decision.point.used_by)
-    return Decision(
-        decision.point,
-        "keep",
-        f"used by {amis}: EC2 refuses to {decision.action} it while the AMI is registered ({decision.reason})",
-        held_back=decision.action,
-    )
+    if point.used_by:
+        why = f"used by {', '.join(point.used_by)}: EC2 refuses to {decision.action} it while the AMI is registered"
+    else:
+        why = f"held by the removal of {', '.join(point.held_for)}, whose undo restores the volume from it"
+    return Decision(point, "keep", f"{why} ({decision.reason})", held_back=decision.action)
 
 
 def _early(point: Point, age: float, policy: Policy) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from botocore.loaders import create_loader
 from pulumi.output import Unknown
 
 # A rule returns nothing for a good value, else one reason or several.
@@ -20,7 +22,6 @@ Rule = Callable[[Any], "str | Sequence[str] | None"]
 VOLUME_ID = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SNAPSHOT_ID = re.compile(r"^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-REGION = re.compile(r"^(?:[a-z]{2}|us-gov|us-iso[a-z]?|eu-iso[a-z]?)-[a-z]+-\d{1,2}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 OUTPOST_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:outposts:[a-z0-9-]+:\d{12}:outpost/op-[0-9a-f]{17}$")
 ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
@@ -51,14 +52,16 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
-def _string(pattern: re.Pattern[str], what: str) -> Rule:
+def _string(pattern: re.Pattern[str], what: str, *, echo: bool = True) -> Rule:
+    """A rule for strings of a pattern; `echo=False` for a secret, whose value a reason must never show."""
+
     def rule(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"must be a string, got {type(value).__name__}"
         if not value:
             return f"must not be empty (expected {what})"
         if not pattern.match(value):
-            return f"{value!r} is not {what}"
+            return f"{value!r} is not {what}" if echo else f"is not {what}; the value is secret and not shown"
         return None
 
     return rule
@@ -67,10 +70,39 @@ def _string(pattern: re.Pattern[str], what: str) -> Rule:
 volume_id = _string(VOLUME_ID, "a valid EBS volume id (expected vol- followed by 8 or 17 hex digits)")
 snapshot_id = _string(SNAPSHOT_ID, "a valid EBS snapshot id (expected snap- followed by 8 or 17 hex digits)")
 instance_id = _string(INSTANCE_ID, "a valid EC2 instance id (expected i- followed by 8 or 17 hex digits)")
-region = _string(REGION, "an AWS region name (expected something like us-east-1)")
+
+
+@cache
+def _partitions() -> list[tuple[str, frozenset[str], re.Pattern[str]]]:
+    """Botocore's partitions (its data file `partitions.json`): id, known regions, and the pattern of its region
+    names. botocore learns a new partition or region with each release, so the rule follows the installed one."""
+    data = create_loader().load_data("partitions")
+    return [(p["id"], frozenset(p["regions"]), re.compile(p["regionRegex"])) for p in data["partitions"]]
+
+
+def partition_of(name: str) -> str | None:
+    """The partition of a region name (aws, aws-cn, aws-eusc, ...): the one listing it, else the one whose region
+    names it matches (a region newer than botocore); None for a name no partition takes."""
+    listed = [pid for pid, known, _ in _partitions() if name in known and not name.endswith("-global")]
+    matched = [pid for pid, _, pattern in _partitions() if pattern.match(name)]
+    return next(iter(listed + matched), None)
+
+
+def region(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not value:
+        return "must not be empty (expected an AWS region name, such as us-east-1)"
+    if partition_of(value) is None:
+        return f"{value!r} is not an AWS region name: no partition botocore knows has it (expected e.g. us-east-1)"
+    return None
+
+
 outpost_arn = _string(OUTPOST_ARN, "an Outpost ARN (expected arn:aws:outposts:REGION:ACCOUNT:outpost/op-...)")
 role_arn = _string(ROLE_ARN, "an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)")
-external_id = _string(EXTERNAL_ID, "a valid external id (2-1224 characters of letters, digits and +=,.@:/-)")
+external_id = _string(
+    EXTERNAL_ID, "a valid external id (2-1224 characters of letters, digits and +=,.@:/-)", echo=False
+)
 role_session_name = _string(
     ROLE_SESSION_NAME, "a valid role session name (2-64 characters of letters, digits and +=,.@-)"
 )

@@ -122,9 +122,10 @@ class Schema:
                 found.append(
                     Failure(name, f"is only used together with {f.requires}: set {f.requires} too, or remove it")
                 )
-            found += [Failure(name, reason) for reason in _reasons(f.rule, value)]
+            reasons = _reasons(f.rule, value)
             if olds and f.transition and (reason := f.transition(olds.get(name, f.default), value)):
-                found.append(Failure(name, reason))
+                reasons.append(reason)
+            found += [Failure(name, _concealed(reason, value) if f.secret else reason) for reason in reasons]
         return found
 
     def stored(self, news: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,6 +225,19 @@ def _reasons(rule: Rule | None, value: Any) -> list[str]:
     if result is None:
         return []
     return [result] if isinstance(result, str) else list(result)
+
+
+# Shorter values turn up inside ordinary words by chance, and reveal next to nothing.
+_MIN_CONCEALED = 4
+
+
+def _concealed(reason: str, value: Any) -> str:
+    """A secret input's reason without its value: `pulumi preview` prints check failures, in CI logs and pull-request
+    comments. The backstop for a rule that echoes the value (the rules of secrets should not)."""
+    for shown in (repr(value), str(value)):
+        if len(shown) >= _MIN_CONCEALED:
+            reason = reason.replace(shown, "(the secret value)")
+    return reason
 
 
 def _same(old: Any, new: Any) -> bool:

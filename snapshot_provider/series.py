@@ -21,7 +21,10 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
   or takes a new snapshot and, once that is handed over, deletes it. A leftover tagged with another series' id (a
   series replaced, or kept by `retain_on_delete`) is that series', and left alone.
 - `delete` (destroy, or the old side of a replace) deletes the snapshots tagged with the series' id, handed over or
-  not, and nothing else; the `retain_on_delete` resource option keeps them all.
+  not, and those its state records (EC2 may not show their tags yet), and nothing else; the `retain_on_delete`
+  resource option keeps them all.
+- A snapshot the series deleted and its user recovered from the Recycle Bin (same id, same tags) is theirs: the
+  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
@@ -33,7 +36,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
@@ -64,6 +67,9 @@ POINT_TAG = "pulumi-snapshot:point"
 MANAGED_TAG_COUNT = 4
 # Values per DescribeImages filter and resources per CreateTags, well under EC2's limits.
 BATCH = 200
+# The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
+# user guide, "Retention rules"): a snapshot the series deleted longer ago can no longer come back.
+RECYCLE_BIN_MAX_DAYS = 365
 
 
 def series_tags(value: Any) -> list[str]:
@@ -265,7 +271,7 @@ def series_snapshots(
 ) -> list[dict[str, Any]]:
     """The series' snapshots, newest first. `recorded`: what the series knows it handed over (snapshot id -> its
     details as written, or its entry in state), in case EC2 does not show their `recorded` tag yet; `deleted`: what
-    it deleted, which EC2 may still list for a while."""
+    it deleted, which EC2 may still list for a while, or the Recycle Bin give back (see `pruned_in`)."""
     known = dict(recorded or {})
     listed = {
         s["SnapshotId"]: _as_known(s, known.get(s["SnapshotId"]))
@@ -295,6 +301,19 @@ def _as_known(snapshot: dict[str, Any], known: Mapping[str, Any] | None) -> dict
     return {**snapshot, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
 
 
+def pruned_in(previous: Mapping[str, Any]) -> dict[str, str]:
+    """The snapshots the series deleted (id -> the day), while the Recycle Bin could give them back. One that exists
+    again was recovered by its user (RestoreSnapshotFromRecycleBin gives back the same id, with the series' tags):
+    theirs now, never pruned or deleted again. The last run's `deleted` counts too (state older than this record)."""
+    oldest = (datetime.now(UTC).date() - timedelta(days=RECYCLE_BIN_MAX_DAYS)).isoformat()
+    kept = {sid: day for sid, day in (previous.get("pruned") or {}).items() if str(day) >= oldest}
+    return dict.fromkeys(previous.get("deleted") or [], _today()) | kept
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
 def recorded_in(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The snapshots the series' state records, by id (their entries: the point they belong to)."""
     return {e["snapshot_id"]: dict(e) for e in previous.get("snapshots") or [] if e.get("snapshot_id")}
@@ -321,6 +340,7 @@ def planner_snapshots(
             state=s["State"] if s["State"] in ("pending", "completed", "error") else "pending",
             tier="archive" if _tier(s, archived) == "archive" else "standard",
             used_by=tuple((images or {}).get(s["SnapshotId"], [])),
+            held_for=holds.holder_of(s.get("Tags")),
         )
         for s in listing
     ]
@@ -406,19 +426,18 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     in_use: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> AMIs, kept
     failed: list[str] = field(default_factory=list)
-    held: dict[str, str] = field(default_factory=dict)  # snapshot -> the removed volume whose undo needs it, kept
 
 
 def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
     """Carry out the plan. A failure is reported and the rest goes on: the new snapshot is taken, and the next run
     plans again from what is there."""
     ours = {s["SnapshotId"]: s for s in listing if owned(s, series_id)}
-    outcome = Outcome(held=held_by_removals(plan, listing))
+    outcome = Outcome()
     for decision in plan.held_back:
-        for sid in decision.point.snapshot_ids:
+        for sid in decision.point.snapshot_ids if decision.point.used_by else ():
             outcome.in_use[sid] = list(decision.point.used_by)
     for sid in _planned(plan, "archive", ours):
-        if ours[sid].get("StorageTier") == "archive" or sid in outcome.held:
+        if ours[sid].get("StorageTier") == "archive":
             continue
         try:
             snapshots.archive(ec2, sid)
@@ -426,8 +445,6 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
     for sid in _planned(plan, "delete", ours):
-        if sid in outcome.held:
-            continue
         try:
             snapshots.delete_snapshot(ec2, sid)
             outcome.deleted.append(sid)
@@ -438,18 +455,6 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
     return outcome
 
 
-def held_by_removals(plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Every member of a point to archive or delete that a VolumeRemoval's undo needs (a member held: the set is
-    kept whole) -> the removed volume (see `holds`)."""
-    held = holds.held_in(listing)
-    kept: dict[str, str] = {}
-    for point in [*plan.points("archive"), *plan.points("delete")]:
-        holders = [held[sid] for sid in point.snapshot_ids if sid in held]
-        if holders:
-            kept.update(dict.fromkeys(point.snapshot_ids, holders[0]))
-    return kept
-
-
 def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
     """What a run did, one line per point it changed or kept for an AMI."""
     lines = []
@@ -458,11 +463,10 @@ def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
         done = {"archive": outcome.archived, "delete": outcome.deleted}.get(d.action, [])
         if d.action != "keep" and any(sid in done for sid in ids):
             lines.append(f"{d.action}d {', '.join(ids)}: {d.reason}")
-        elif d.action != "keep" and any(sid in outcome.held for sid in ids):
-            volume = next(outcome.held[sid] for sid in ids if sid in outcome.held)
+        elif d.held_back is not None and d.point.held_for and not d.point.used_by:
             lines.append(
-                f"kept {', '.join(ids)} instead of {d.action[:-1]}ing it: the removal of {volume} restores the volume "
-                "from it on undo"
+                f"kept {', '.join(ids)} instead of {d.held_back[:-1]}ing it: the removal of "
+                f"{', '.join(d.point.held_for)} restores the volume from it on undo"
             )
         elif d.held_back is not None or any(sid in outcome.in_use for sid in ids):
             amis = sorted({ami for sid in ids for ami in outcome.in_use.get(sid, [])})
@@ -499,7 +503,8 @@ def run(
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = aws.client(account)  # the wait may have renewed the credentials
-    listing = series_snapshots(ec2, series_id, recorded, previous.get("deleted") or ())
+    pruned = pruned_in(previous)
+    listing = series_snapshots(ec2, series_id, recorded, list(pruned))
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -521,6 +526,7 @@ def run(
         wait_time=wait_time,
         archived=outcome.archived,
         deleted=outcome.deleted,
+        pruned=pruned | dict.fromkeys(outcome.deleted, _today()),
         in_use=[{"snapshot_id": sid, "image_ids": amis} for sid, amis in sorted(outcome.in_use.items())],
         failed=outcome.failed,
     )
@@ -595,7 +601,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if diff.replaces:
         ec2 = aws.client(account)
         aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-        count = len(series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ()))
+        count = len(series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds))))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
             f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
@@ -607,7 +613,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     inputs = SCHEMA.stored(news)
     ec2 = aws.client(account)
     aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-    listing = series_snapshots(ec2, series_id, recorded_in(olds), olds.get("deleted") or ())
+    listing = series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds)))
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
     note = [NO_IMAGES] if images is None else []
@@ -676,7 +682,7 @@ class SnapshotSeriesProvider(ResourceProvider):
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
         account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
         ec2 = aws.client(account)
-        listing = series_snapshots(ec2, id_, recorded_in(props), props.get("deleted") or ())
+        listing = series_snapshots(ec2, id_, recorded_in(props), list(pruned_in(props)))
         outs = outputs(
             props,
             id_,
@@ -686,21 +692,22 @@ class SnapshotSeriesProvider(ResourceProvider):
             account_id,
         )
         # What the last run did stays as it was: refresh only looks.
-        for name in ("wait_time", "archived", "deleted", "in_use", "failed"):
+        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
             outs[name] = props.get(name)
         return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Every snapshot tagged with this series' id; only the ids and the account selection from state are used."""
+        """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
+        selection from state are used."""
         account = AccountSelection.from_props(props)
         aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
         ec2 = aws.client(account)
-        found = snapshots.find_tagged(ec2, SERIES_TAG, id_)
-        holds.wait_until_released(account, ec2, [s["SnapshotId"] for s in found], urn_of(props))
+        found = to_delete(ec2, id_, props)
+        holds.wait_until_released(account, ec2, found, urn_of(props))
         blocked = []
-        for s in found:
+        for sid in found:
             try:
-                snapshots.delete_snapshot(ec2, s["SnapshotId"])
+                snapshots.delete_snapshot(ec2, sid)
             except SnapshotInUse as in_use:
                 blocked.append(str(in_use))
         if blocked:
@@ -710,12 +717,22 @@ class SnapshotSeriesProvider(ResourceProvider):
             )
 
 
+def to_delete(ec2: Any, series_id: str, props: Mapping[str, Any]) -> list[str]:
+    """What a series' delete deletes: its snapshots by tag (handed over or not), and those its state records, which
+    EC2's tag filters may not show yet (tags set moments ago, by the request or at the hand-over, show after a
+    delay: EC2 API reference, "Eventual consistency"); never one it pruned that its user recovered since."""
+    tagged = [s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)]
+    recovered = pruned_in(props)
+    return [sid for sid in dict.fromkeys([*tagged, *recorded_in(props)]) if sid not in recovered]
+
+
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
     """A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy.
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
-    size), what the last run `archived` and `deleted`, snapshots kept because AMIs use them (`in_use`), and the
-    series' size per tier (`size_gib`, `full_size_gib`).
+    size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
+    (`pruned`: id -> day; one recovered from the Recycle Bin is left alone), snapshots kept because AMIs use them
+    (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA
@@ -727,6 +744,7 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     snapshots: pulumi.Output[list[dict[str, Any]]]
     archived: pulumi.Output[list[str]]
     deleted: pulumi.Output[list[str]]
+    pruned: pulumi.Output[dict[str, str]]
     in_use: pulumi.Output[list[dict[str, Any]]]
     failed: pulumi.Output[list[str]]
     size_gib: pulumi.Output[dict[str, float]]

@@ -21,11 +21,12 @@ from snapshot_provider.errors import (
     SnapshotProviderError,
     ami_in_message,
     aws_errors,
+    error_code,
     explain,
     is_not_found,
     is_throttling,
 )
-from snapshot_provider.rules import MANAGED_TAG_PREFIX
+from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -207,14 +208,53 @@ def _set_tags(
 
 
 def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:
-    """Set tags that are new or changed and remove the ones dropped from the inputs; leave every other tag alone."""
+    """Remove the tags dropped from the inputs, then set the new or changed ones (in that order, so that a renamed
+    tag fits on a snapshot at EC2's limit); leave every other tag alone."""
     changed = {k: v for k, v in new.items() if old.get(k) != v}
     removed = [k for k in old if k not in new]
     with aws_errors("updating snapshot tags", snapshot_ids=",".join(snapshot_ids)):
-        if changed:
-            ec2.create_tags(Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(changed.items())])
         if removed:
             ec2.delete_tags(Resources=snapshot_ids, Tags=[{"Key": k} for k in sorted(removed)])
+        if changed:
+            try:
+                ec2.create_tags(
+                    Resources=snapshot_ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(changed.items())]
+                )
+            except ClientError as error:
+                if error_code(error) != "TagLimitExceeded":
+                    raise
+                raise SnapshotProviderError(no_room_for_tags(ec2, snapshot_ids, changed)) from error
+
+
+def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
+    """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
+    provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
+    from snapshot_provider import holds  # holds builds on this module
+
+    for snapshot in describe_many(ec2, snapshot_ids):
+        tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
+        total = len(tags | set(wanted))
+        if total <= MAX_TAGS:
+            continue
+        ours = {k for k in tags if k.startswith(MANAGED_TAG_PREFIX)}
+        holder = holds.holder_of(snapshot.get("Tags"))
+        hold = len(holds.managed_keys(snapshot.get("Tags")))
+        held = (
+            f", {hold} of them the hold of the removal of {holder}, whose undo restores the volume from it (gone "
+            "once the undo has run)"
+            if holder
+            else ""
+        )
+        fix = f"; or destroy the VolumeRemoval of {holder} first" if holder else ""
+        return (
+            f"cannot tag snapshot {snapshot['SnapshotId']}: EC2 allows {MAX_TAGS} tags per snapshot, and with the "
+            f"`tags` given it would have {total}: {total - len(ours)} of the `tags` and {len(ours)} of this "
+            f"provider's{held}. Remove {total - MAX_TAGS} of the `tags`{fix}. The tags were not added."
+        )
+    return (
+        f"EC2 refused the tags (TagLimitExceeded: at most {MAX_TAGS} per snapshot, counting this provider's) on "
+        f"{', '.join(snapshot_ids)}; remove some of the `tags`"
+    )
 
 
 def as_updated(snapshot: Mapping[str, Any], old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from snapshot_provider import (
     SnapshotSeriesProvider,
     VolumeRemovalProvider,
     aws,
+    rules,
 )
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, SnapshotProviderError
@@ -96,6 +97,17 @@ def test_arn_partition_follows_the_region() -> None:
     assert aws.snapshot_arn("cn-north-1", "snap-1") == "arn:aws-cn:ec2:cn-north-1::snapshot/snap-1"
     assert aws.snapshot_arn("us-gov-west-1", "snap-1").startswith("arn:aws-us-gov:")
     assert aws.snapshot_arn("eu-west-1", "snap-1").startswith("arn:aws:ec2:eu-west-1::")
+
+
+def test_every_region_botocore_knows_is_accepted_with_its_partition() -> None:
+    assert rules.region("eusc-de-east-1") is None
+    assert aws.snapshot_arn("eusc-de-east-1", "snap-0123456789abcdef0").startswith("arn:aws-eusc:ec2:")
+    assert aws.snapshot_arn("us-isob-east-1", "snap-1").startswith("arn:aws-iso-b:ec2:")
+
+
+def test_a_region_no_partition_has_is_refused() -> None:
+    assert "not an AWS region name" in str(rules.region("mars-1"))
+    assert rules.region("aws-cn-global") is not None  # a partition's global endpoint, not a region
 
 
 # --- the account a resource's snapshots live in -------------------------------------------------------------------

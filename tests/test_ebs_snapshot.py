@@ -223,7 +223,7 @@ def test_update_changes_tags_in_place_and_leaves_other_tags(emulator: Ec2Emulato
 
     outs = provider.update(created.id, created.outs, news).outs
 
-    assert mutating_actions(emulator) == ["CreateTags", "DeleteTags"]
+    assert mutating_actions(emulator) == ["DeleteTags", "CreateTags"]  # dropped first: a rename fits at the limit
     assert outs["tags"] == {"keep": "1", "new": "3"}
     assert "team" in outs["all_tags"] and "drop" not in outs["all_tags"]
     assert emulator.snapshots()[0]["tags"][ATTEMPT_TAG] == RECORDED  # the provider's own tags are left alone

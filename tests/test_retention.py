@@ -232,3 +232,13 @@ def test_a_set_is_kept_or_deleted_whole() -> None:
     result = plan(found, Policy(keep_last=1), NOW)
     [deleted] = result.points("delete")
     assert deleted.snapshot_ids == ("snap-2", "snap-3")
+
+
+def test_a_set_an_undo_holds_a_member_of_is_kept_whole_with_what_the_policy_asked() -> None:
+    held = Snapshot("snap-3", "old", NOW - timedelta(days=3), "completed", held_for="vol-1")
+    found = points([snap("snap-1", "new", 0), snap("snap-2", "old", 60 * 24 * 3), held])
+    result = plan(found, Policy(keep_last=1, archive_after_days=1), NOW)
+    [kept] = result.held_back
+    assert (kept.point.snapshot_ids, kept.action, kept.held_back) == (("snap-2", "snap-3"), "keep", "delete")
+    assert "held by the removal of vol-1" in kept.reason and not result.points("delete")
+    assert describe(result) == [f"keep snap-2, snap-3: {kept.reason}"]

@@ -9,10 +9,10 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
-from snapshot_provider import rules
+from snapshot_provider import EbsSnapshotProvider, rules
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SCHEMA
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SCHEMA
-from snapshot_provider.schema import InvalidInputs
+from snapshot_provider.schema import Field, InvalidInputs, Schema
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 VOLUME = "vol-0123456789abcdef0"
@@ -188,6 +188,24 @@ def test_parse_fills_defaults() -> None:
     inputs = EBS_SCHEMA.parse(GOOD_VOLUME)
     assert (inputs["storage_tier"], inputs["timeout"], inputs["tags"]) == ("standard", 24 * 3600, {})
     assert inputs["copy_volume_tags"] is False and "allowed_account_ids" not in inputs
+
+
+def test_a_refused_external_id_is_not_echoed_in_the_preview_error() -> None:
+    """external_id is declared secret (state stores it encrypted); `pulumi preview` prints check failures in CI logs
+    and pull-request comments."""
+    secret = "corp-vendor-7f3a#9b2c"  # one character EC2's rule refuses: a typo in a secret pasted from a vault
+    result = EbsSnapshotProvider().check(
+        {}, {**GOOD_VOLUME, "role_arn": "arn:aws:iam::123456789012:role/snapshots", "external_id": secret}
+    )
+    [failure] = result.failures
+    assert failure.property == "external_id"
+    assert "corp-vendor" not in failure.reason and "not a valid external id" in failure.reason, failure.reason
+
+
+def test_a_secret_inputs_value_is_concealed_even_when_its_rule_echoes_it() -> None:
+    schema = Schema({"token": Field("a secret", rule=rules.role_arn, secret=True)})
+    [failure] = schema.failures({"token": "hunter2-not-an-arn"})
+    assert "hunter2" not in failure.reason and "not an IAM role ARN" in failure.reason, failure.reason
 
 
 def test_archive_back_to_standard_is_refused_at_check() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.errors import SnapshotInUse, SnapshotTimedOut
 from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
-from snapshot_provider.series import POINT_TAG, SCHEMA, SERIES_TAG, failures
+from snapshot_provider.series import POINT_TAG, RECYCLE_BIN_MAX_DAYS, SCHEMA, SERIES_TAG, failures, pruned_in
+from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
 provider = SnapshotSeriesProvider()
@@ -300,6 +302,53 @@ def test_strict_back_to_back_takes_tell_the_truth_and_preview_no_change(strict_e
     assert all_snapshot_ids(emulator) == {second, third}
 
 
+def test_a_snapshot_recovered_from_the_recycle_bin_is_not_pruned_again(emulator: Ec2Emulator, volume_id: str) -> None:
+    """SnapshotRetention's documented undo: the series pruned a snapshot, the user recovers it from the Recycle Bin
+    (`aws ec2 restore-snapshot-from-recycle-bin`) because they need it. The nightly runs after that must leave it
+    alone."""
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    age(emulator, [first], days=1)
+    # The emulator has no Recycle Bin: what RestoreSnapshotFromRecycleBin gives back is the same snapshot (same id,
+    # tags and description), which seed_world recreates from the account's export taken before the prune.
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+
+    series.up(trigger="day-2")
+    assert first in series.outs["deleted"]
+    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user
+
+    series.up(trigger="day-3")
+    series.up(trigger="day-4")
+
+    assert first in all_snapshot_ids(emulator), f"{first}, recovered from the Recycle Bin, was pruned again"
+
+
+def test_destroying_the_series_leaves_a_snapshot_its_user_recovered_from_the_recycle_bin(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    age(emulator, [first], days=1)
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+    series.up(trigger="day-2")
+    [second] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user
+
+    provider.delete(series.id, series.outs)
+
+    assert first in all_snapshot_ids(emulator) and second not in all_snapshot_ids(emulator)
+
+
+def test_the_series_forgets_a_delete_once_the_recycle_bin_cannot_give_the_snapshot_back() -> None:
+    today = datetime.now(UTC).date()
+    long_ago = (today - timedelta(days=RECYCLE_BIN_MAX_DAYS + 1)).isoformat()
+    within = (today - timedelta(days=RECYCLE_BIN_MAX_DAYS)).isoformat()
+    state = {"pruned": {"snap-old": long_ago, "snap-kept": within}, "deleted": ["snap-last"]}
+    assert pruned_in(state) == {"snap-kept": within, "snap-last": today.isoformat()}
+
+
 def test_the_newest_completed_snapshot_is_never_deleted(emulator: Ec2Emulator, volume_id: str) -> None:
     series = Series(volume_id=volume_id, trigger="d1", keep_last=1, max_age_days=1)
     series.pass_days(emulator, 10)
@@ -362,6 +411,21 @@ def test_delete_with_an_ami_in_use_deletes_the_rest_and_names_the_ami(emulator: 
 
 
 # --- instance series ------------------------------------------------------------------------------------------------
+def test_destroying_a_series_right_after_its_up_deletes_the_snapshot_state_records(
+    strict_ec2: StrictEc2, volume_id: str
+) -> None:
+    """A CI job that tests the stack: `pulumi up`, then `pulumi destroy`. The series' snapshot is in state; destroy
+    must delete it, whether or not EC2's tag filters show its tags yet."""
+    emulator = strict_ec2(listing_delay=(0, 0), tag_delay=(20, 20), deleted_listing_delay=(0, 0))
+    emulator.configure(pending_seconds=1.0)
+    series = Series(volume_id=volume_id, trigger="2026-11-24", keep_last=3)
+    [taken] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+
+    provider.delete(series.id, series.outs)
+
+    assert taken not in all_snapshot_ids(emulator), f"{taken}, recorded in the series' state, outlived its destroy"
+
+
 def test_an_instance_series_keeps_and_deletes_sets_whole(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=1)
     series = Series(instance_id=instance["instance_id"], trigger="d1", keep_last=1)
@@ -449,6 +513,34 @@ def test_exclusions_in_another_order_take_no_snapshot() -> None:
     old = props(instance_id="i-01234567", exclude_data_volume_ids=["vol-01234567", "vol-89abcdef"], trigger="d1")
     result = SCHEMA.diff(old, {**old, "exclude_data_volume_ids": ["vol-89abcdef", "vol-01234567"]})
     assert result.changes is False
+
+
+def test_the_series_preview_never_announces_deleting_a_snapshot_an_undo_holds(
+    emulator: Ec2Emulator, volume_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A volume's series; the volume retired with a VolumeRemoval restoring from the series' older snapshot. Then
+    keep_last is lowered: the preview must say what the `up` will do, and the `up` keeps the held snapshot."""
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=3)
+    [older] = [s["snapshot_id"] for s in series.outs["snapshots"]]
+    series.up(trigger="day-2")
+    VolumeRemovalProvider().create(
+        {
+            "volume_id": volume_id,
+            "snapshot_id": older,
+            "confirm_delete_volume": volume_id,
+            "region": REGION,
+            "resource_urn": URN.replace("SnapshotSeries::nightly", "VolumeRemoval::retire"),
+        }
+    )
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+
+    provider.diff(series.id, series.outs, props(**{**series.inputs, "keep_last": 1}))
+    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
+    series.up(keep_last=1)
+
+    assert older not in series.outs["deleted"]  # what the up did: kept it for the undo
+    assert f"delete {older}" not in preview, preview
 
 
 def test_preview_says_what_the_next_up_would_archive_and_delete(

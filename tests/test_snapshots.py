@@ -8,10 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pytest
 
-from conftest import REGION
+from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import snapshots
+from snapshot_provider import EbsSnapshotProvider, snapshots
+from snapshot_provider.errors import SnapshotProviderError
+from snapshot_provider.volume_removal import VolumeRemovalProvider
+
+REMOVAL_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:VolumeRemoval::stray"
 
 
 def ec2(emulator: Ec2Emulator) -> Any:
@@ -87,3 +92,55 @@ def test_a_tagging_that_fails_fails_only_the_request_it_belongs_to(emulator: Ec2
     assert ids[3] in str(errors[3])
     tagged = {s["snapshot_id"] for s in emulator.snapshots() if s["tags"].get("pulumi-snapshot:attempt") == "recorded"}
     assert tagged == set(ids) - {ids[3]}
+
+
+def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emulator, volume_id: str) -> None:
+    """An EbsSnapshot with 46 tags, held by a VolumeRemoval (the hold and its record: 2 tags), gets 2 more tags
+    (48, the documented maximum). The `up` fails; its error must name the hold and the fix."""
+    emulator.settle()
+    tags = {f"cost-{i:02d}": "x" for i in range(46)}
+    provider = EbsSnapshotProvider()
+    created = provider.create(snapshot_props(volume_id, tags=tags))
+    VolumeRemovalProvider().create(
+        {
+            "volume_id": volume_id,
+            "snapshot_id": created.id,
+            "confirm_delete_volume": volume_id,
+            "region": REGION,
+            "resource_urn": REMOVAL_URN,
+        }
+    )
+    more = {**tags, "cost-46": "x", "cost-47": "x"}
+    assert not provider.check({}, snapshot_props(volume_id, tags=more)).failures  # the preview accepts it
+
+    with pytest.raises(SnapshotProviderError) as failed:
+        provider.update(created.id, dict(created.outs or {}), snapshot_props(volume_id, tags=more))
+
+    message = str(failed.value)
+    assert f"the hold of the removal of {volume_id}" in message and "Remove 2 of the `tags`" in message, message
+    assert f"destroy the VolumeRemoval of {volume_id} first" in message, message
+
+
+def test_a_renamed_tag_fits_on_a_snapshot_at_the_tag_limit(emulator: Ec2Emulator, volume_id: str) -> None:
+    """At EC2's 50 (46 own, this provider's 2, an undo's hold and record), renaming one tag is still 50: the old key
+    goes before the new one is set."""
+    emulator.settle()
+    tags = {f"cost-{i:02d}": "x" for i in range(46)}
+    provider = EbsSnapshotProvider()
+    created = provider.create(snapshot_props(volume_id, tags=tags))
+    VolumeRemovalProvider().create(
+        {
+            "volume_id": volume_id,
+            "snapshot_id": created.id,
+            "confirm_delete_volume": volume_id,
+            "region": REGION,
+            "resource_urn": REMOVAL_URN,
+        }
+    )
+    renamed = {**{k: v for k, v in tags.items() if k != "cost-00"}, "owner": "x"}
+
+    provider.update(created.id, dict(created.outs or {}), snapshot_props(volume_id, tags=renamed))
+
+    [snapshot] = ec2(emulator).describe_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    keys = {t["Key"] for t in snapshot["Tags"]}
+    assert "owner" in keys and "cost-00" not in keys and len(keys) == 50
