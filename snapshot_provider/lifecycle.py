@@ -373,6 +373,8 @@ def take(
             code = error_code(error)
             if code in PER_VOLUME_CODES:
                 GATE.refused(str(code), volumes)
+            elif is_throttling(error) or snapshots.never_sent(error):
+                GATE.give_back(volumes)
             else:
                 GATE.release(volumes)
             found = _after_refusal(ec2, error, attempt, requests, members, deadline, what, inputs, tell)

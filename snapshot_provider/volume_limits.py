@@ -48,6 +48,7 @@ class Gate:
     _next_turn: dict[str, float] = field(default_factory=dict)
     _pending: dict[str, int] = field(default_factory=dict)
     _allowed: dict[str, int] = field(default_factory=dict)
+    _turn_before: dict[str, tuple[float, float]] = field(default_factory=dict)  # volume -> (turn given, turn before it)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
@@ -75,7 +76,8 @@ class Gate:
                 go_at = max([now, *(self._next_turn.get(v, now) for v in volumes)])
                 spacing = self.spacing()
                 for v in volumes:
-                    self._next_turn[v] = go_at + spacing + (MARGIN if spacing else 0.0)
+                    self._turn_before[v] = (go_at + spacing + (MARGIN if spacing else 0.0), self._next_turn.get(v, 0.0))
+                    self._next_turn[v] = self._turn_before[v][0]
                     self._pending[v] = self._pending.get(v, 0) + 1
                 break
         wait = go_at - self.clock()
@@ -106,6 +108,17 @@ class Gate:
             for v in set(volume_ids):
                 self._pending[v] = max(0, self._pending.get(v, 0) - 1)
             self._changed.notify_all()
+
+    def give_back(self, volume_ids: Iterable[str]) -> None:
+        """A counted request EC2 never acted on (throttled, or never sent): un-count it, and give its volumes' turns
+        back unless a later request took the next one, so a throttled retry does not wait out a 15 s interval that
+        EC2 never started."""
+        with self._changed:
+            for v in set(volume_ids):
+                given, before = self._turn_before.pop(v, (None, 0.0))
+                if given is not None and self._next_turn.get(v) == given:
+                    self._next_turn[v] = before
+        self.release(volume_ids)
 
     def refused(self, code: str, volume_ids: Iterable[str]) -> None:
         """EC2 refused a counted request for one of its per-volume limits: learn from it, and un-count it."""

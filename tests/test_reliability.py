@@ -1,7 +1,9 @@
 """Faults survived: throttling, 5xx, dropped connections, failed snapshots, timeouts, expired or missing credentials.
 
-After every scenario the emulator's snapshots are counted against what the resources recorded: orphans (a snapshot
-no resource knows) and duplicates (two snapshots for one resource) must both be zero. Run this suite alone with
+Every scenario runs against the emulator's strict EC2 mode (listing and tag delays, per-volume limits, EC2's request
+buckets, STS on its own endpoint, expiring sessions, EC2's parameter rules), with the faults on top. After every
+scenario the emulator's snapshots are counted against what the resources recorded: orphans (a snapshot no resource
+knows) and duplicates (two snapshots for one resource) must both be zero. Run this suite alone with
 `./test.sh -m reliability`; the figures are printed at the end of the run.
 """
 
@@ -14,13 +16,20 @@ from pathlib import Path
 import pytest
 from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
-from conftest import RELIABILITY_FIGURES, snapshot_props
+from conftest import RELIABILITY_FIGURES, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.lifecycle import RESOURCE_TAG
 
 pytestmark = pytest.mark.reliability
+
+
+@pytest.fixture(autouse=True)
+def strict_by_default(strict_ec2: StrictEc2) -> None:
+    """EC2 as hard as the real one under every fault mix: a scenario that passes only on a kind EC2 proves nothing."""
+    strict_ec2()
+
 
 FAULT_MIXES = {
     "throttling 30%": {"throttle_rate": 0.3},

@@ -48,6 +48,25 @@ def test_a_turn_past_the_deadline_is_refused_and_not_counted() -> None:
         gate.turn([VOLUME], time.monotonic() + 1, quiet)
 
 
+def test_a_request_ec2_never_acted_on_gives_its_turn_back() -> None:
+    gate = Gate(interval=30)
+    gate.turn([VOLUME], time.monotonic() + 10, quiet)
+    gate.give_back([VOLUME])  # throttled: EC2 started no 15 s interval
+    start = time.monotonic()
+    gate.turn([VOLUME], start + 10, quiet)
+    assert time.monotonic() - start < 1
+
+
+def test_a_turn_given_back_after_a_later_one_was_taken_keeps_the_later_spacing() -> None:
+    gate = Gate(interval=30)
+    gate.turn([VOLUME], time.monotonic() + 100, quiet)
+    gate.give_back([VOLUME])
+    gate.turn([VOLUME], time.monotonic() + 100, quiet)
+    gate.give_back(["vol-89abcdef"])  # another volume's: this one's spacing stands
+    with pytest.raises(LimitWaitExpired):
+        gate.turn([VOLUME], time.monotonic() + 1, quiet)
+
+
 def test_once_ec2_refused_for_pending_snapshots_the_next_request_waits_for_one_to_complete() -> None:
     gate = Gate(interval=0)
     deadline = time.monotonic() + 10
