@@ -95,10 +95,10 @@ def test_a_tagging_that_fails_fails_only_the_request_it_belongs_to(emulator: Ec2
 
 
 def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emulator, volume_id: str) -> None:
-    """An EbsSnapshot with 46 tags, held by a VolumeRemoval (the hold and its record: 2 tags), gets 2 more tags
-    (48, the documented maximum). The `up` fails; its error must name the hold and the fix."""
+    """An EbsSnapshot with 45 tags, held by a VolumeRemoval (the hold, its record and its owner: 3 tags), gets 2 more
+    tags (47, within the documented maximum of 48). The `up` fails; its error must name the hold and the fix."""
     emulator.settle()
-    tags = {f"cost-{i:02d}": "x" for i in range(46)}
+    tags = {f"cost-{i:02d}": "x" for i in range(45)}
     provider = EbsSnapshotProvider()
     created = provider.create(snapshot_props(volume_id, tags=tags))
     VolumeRemovalProvider().create(
@@ -110,7 +110,7 @@ def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emu
             "resource_urn": REMOVAL_URN,
         }
     )
-    more = {**tags, "cost-46": "x", "cost-47": "x"}
+    more = {**tags, "cost-45": "x", "cost-46": "x"}
     assert not provider.check({}, snapshot_props(volume_id, tags=more)).failures  # the preview accepts it
 
     with pytest.raises(SnapshotProviderError) as failed:
@@ -122,10 +122,10 @@ def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emu
 
 
 def test_a_renamed_tag_fits_on_a_snapshot_at_the_tag_limit(emulator: Ec2Emulator, volume_id: str) -> None:
-    """At EC2's 50 (46 own, this provider's 2, an undo's hold and record), renaming one tag is still 50: the old key
-    goes before the new one is set."""
+    """At EC2's 50 (45 own, this provider's 2, an undo's hold, record and owner), renaming one tag is still 50: the
+    old key goes before the new one is set."""
     emulator.settle()
-    tags = {f"cost-{i:02d}": "x" for i in range(46)}
+    tags = {f"cost-{i:02d}": "x" for i in range(45)}
     provider = EbsSnapshotProvider()
     created = provider.create(snapshot_props(volume_id, tags=tags))
     VolumeRemovalProvider().create(
