@@ -729,9 +729,25 @@ class StackModel(RuleBasedStateMachine):
         """The user deletes one of their snapshots (never one held: it says what it is for)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_deletable(), "snapshot")
         self._begin("user_deletes_snapshot")
-        self._ec2().delete_snapshot(SnapshotId=snapshot_id)
+        self._as_the_user(lambda ec2: ec2.delete_snapshot(SnapshotId=snapshot_id))
         self.user_deleted.add(snapshot_id)
         self._outcome("the user deleted a snapshot")
+
+    def _as_the_user(self, call: Callable[[Any], Any]) -> None:
+        """A call of the user's on a snapshot they took, tried again while EC2 does not know it yet (the strict
+        mode's listing delay: a new snapshot's id is `NotFound` for a few seconds, as the console would show it)."""
+        ec2 = self._ec2()
+
+        def attempt() -> str | None:
+            try:
+                call(ec2)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "InvalidSnapshot.NotFound":
+                    return None
+                raise
+            return "done"
+
+        assert _poll(attempt, 30, every=0.1), "EC2 kept saying the user's snapshot does not exist"
 
     def _user_deletable(self) -> list[str]:
         held = {r.snapshot_id for r in self.removals.values()}
@@ -748,7 +764,7 @@ class StackModel(RuleBasedStateMachine):
         """The user archives one of their snapshots, even one an undo restores from (EC2 allows it)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_archivable(), "snapshot")
         self._begin("user_archives_snapshot")
-        self._ec2().modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
+        self._as_the_user(lambda ec2: ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive"))
         self.user_archived.add(snapshot_id)
         self._outcome("the user archived a snapshot")
 
