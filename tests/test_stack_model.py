@@ -506,7 +506,10 @@ class StackModel(RuleBasedStateMachine):
         source = data.draw(st.sampled_from(sources), label="source")
         self._begin("remove_volume")
         self._declare(label, dataclasses.replace(old or Decl("rm", vol, volume_id), source=source))
-        self._up_and_expect(self._source_refusals(label))
+        refusals = self._source_refusals(label)
+        self._up_and_expect(refusals)
+        if refusals:
+            self._revert(label)
 
     def _removable(self) -> list[str]:
         found = []
@@ -655,6 +658,8 @@ class StackModel(RuleBasedStateMachine):
             label = self._pick(data, ("snap", "imp", "series", "rm"), self._undeclarable() or [""])
             if not label:
                 return
+            if set(self.program) != set(self.engine.state) or self.interrupted:
+                return  # the up would also create or finish resources: this is about one delete
             entry = self.engine.state[label]
             elsewhere = self._acts_in(label) != HOME_ACCOUNT
             program = {name: d for name, d in self.program.items() if name != label and label not in d.depends_on}
@@ -1122,7 +1127,14 @@ class StackModel(RuleBasedStateMachine):
             return
         newest = completed[0]
         assert newest["tier"] == "standard", f"{entry.label}'s newest snapshot is {newest['tier']}"
-        assert entry.outs.get("snapshot_id") in (None, newest["snapshot_id"]), entry.outs.get("snapshot_id")
+        # The newest take (a point: the snapshots one take made, started when its first did) that completed.
+        points: dict[str, list[dict[str, Any]]] = {}
+        for s in completed:
+            points.setdefault(s.get("point") or s["snapshot_id"], []).append(s)
+        newest_point = max(points.values(), key=lambda members: min(m["start_time"] for m in members))
+        output = entry.outs.get("snapshot_id")
+        assert output in {None, *(m["snapshot_id"] for m in newest_point)}, f"{output}: newest is {newest_point}"
+        assert output is None or output in now, f"{entry.label}'s snapshot_id {output} does not exist"
         decl = self._decl_in_state.get(entry.label)
         if decl is None:
             return
