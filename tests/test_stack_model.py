@@ -383,7 +383,11 @@ class StackModel(RuleBasedStateMachine):
         """`pulumi up --replace` of a snapshot resource."""
         label = self._pick(data, ("snap", "imp"), self._replaceable())
         self._begin("replace")
-        self._up_and_expect(replace=frozenset({label}))
+        imported = self.program[label].import_snapshot_id
+        refusals = {}
+        if imported and self._managed(imported):  # held by a removal since: an import of it is refused, as a new one
+            refusals[label] = ("managed by another Pulumi resource", ANOTHER_IMPORT)
+        self._up_and_expect(refusals, replace=frozenset({label}))
 
     def _replaceable(self) -> list[str]:
         return [
@@ -607,7 +611,7 @@ class StackModel(RuleBasedStateMachine):
                 continue
             if kind_of(label) in ("snap", "series") and self._recorded_by(entry) & holding:
                 refusals[label] = ("held by the removal of", UNDO_FIRST)
-            if kind_of(label) == "rm" and entry.outs.get("snapshot_id") in self.user_archived:
+            if kind_of(label) == "rm" and not self._restorable_from(entry.outs.get("snapshot_id")):
                 refusals[label] = ("is in the archive tier", WAIT_FOR_TIER)
                 refusals.update(
                     {
@@ -619,6 +623,12 @@ class StackModel(RuleBasedStateMachine):
                     }
                 )
         return refusals
+
+    def _restorable_from(self, snapshot_id: str | None) -> bool:
+        """Whether EC2 can make a volume from it now: in the standard tier, or restored from the archive (for good,
+        or for a while that has not ended)."""
+        snapshot = self.emulator.ec2_backend().snapshots.get(snapshot_id)
+        return snapshot is None or snapshot.usable()
 
     @precondition(lambda self: self.engine.state and not self.interrupted)
     @rule()
