@@ -563,7 +563,9 @@ class StackModel(RuleBasedStateMachine):
     def _source_refusals(self, label: str) -> dict[str, tuple[str, str]]:
         """A removal given an archived snapshot (the user archived it) is refused, saying to restore it first."""
         sid = self._source_id(self.program[label])
-        if sid in self.user_archived:
+        entry = self.engine.state.get(label)
+        unchanged = entry is not None and entry.outs.get("snapshot_id") == sid  # nothing to check: no change
+        if sid in self.user_archived and not unchanged:
             return {label: ("is in the archive tier", RESTORE_PERMANENTLY)}
         return {}
 
@@ -687,6 +689,8 @@ class StackModel(RuleBasedStateMachine):
                 return
             if set(self.program) != set(self.engine.state) or self.interrupted:
                 return  # the up would also create or finish resources: this is about one delete
+            if any(label in d.depends_on for d in self.program.values()):
+                return  # its dependents would go too: this is about one delete
             entry = self.engine.state[label]
             elsewhere = self._acts_in(label) != HOME_ACCOUNT
             program = {name: d for name, d in self.program.items() if name != label and label not in d.depends_on}
