@@ -52,6 +52,7 @@ figures (machines, steps by rule, outcomes) are printed at the end of the run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import time
@@ -221,26 +222,61 @@ class Seen:
     tags: dict[str, str]
 
 
-# Every draw has the same shape whatever the state (one integer of a fixed range): what AWS holds after a crash or a
-# lost answer varies with timing, and Hypothesis refuses a test whose draws change shape between two runs of the same
-# choices (`FlakyStrategyDefinition`).
+# Every step draws the same whatever the state (integers of a fixed range, drawn with the rule): what AWS holds after
+# a crash or a lost answer varies with timing, and Hypothesis refuses a test whose draws change shape between two runs
+# of the same choices (`FlakyStrategyDefinition`).
 CHOICE = st.integers(0, 15)
 
 
-def draw_one(data: st.DataObject, every: tuple[Any, ...], allowed: list[Any], label: str) -> Any:
-    """One of `allowed`, drawn as a position in `every` (a choice keeps its meaning while shrinking): the first
+class Picks:
+    """Choices drawn for a step before it runs (so that every step draws the same, whatever the state), used in
+    order by `draw_one` and `draw_any`."""
+
+    def __init__(self, choices: tuple[int, ...]) -> None:
+        self._choices = list(choices)
+
+    def next(self) -> int:
+        return self._choices.pop(0)
+
+    def __repr__(self) -> str:
+        return f"Picks{tuple(self._choices)}"
+
+
+PICKS = st.tuples(CHOICE, CHOICE).map(Picks)
+
+
+def draw_one(data: Picks, every: tuple[Any, ...], allowed: list[Any], label: str) -> Any:
+    """One of `allowed`, chosen as a position in `every` (a choice keeps its meaning while shrinking): the first
     allowed one from there on."""
-    start = data.draw(CHOICE, label=f"{label} (position)") % len(every)
+    start = data.next() % len(every)
     found = next(v for v in (*every[start:], *every[:start]) if v in allowed)
     note(f"{label}: {found}")
     return found
 
 
-def draw_any(data: st.DataObject, options: list[Any], label: str) -> Any:
+def draw_any(data: Picks, options: list[Any], label: str) -> Any:
     """One of `options` (a non-empty list)."""
-    found = options[data.draw(CHOICE, label=f"{label} (index)") % len(options)]
+    found = options[data.next() % len(options)]
     note(f"{label}: {found}")
     return found
+
+
+def only_when(condition: Callable[[Any], bool]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A rule that does nothing unless `condition` holds. Not a precondition: Hypothesis draws a step's rule among
+    those whose preconditions hold, so a precondition that reads AWS (whose state after a crash or a lost answer varies
+    with timing) would make the same choices pick different rules from one run to the next."""
+
+    def decorate(rule_function: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(rule_function)
+        def step(self: Any, *args: Any, **kwargs: Any) -> None:
+            if condition(self):
+                rule_function(self, *args, **kwargs)
+            else:
+                self.figures.outcomes["nothing to do"] += 1
+
+        return step
+
+    return decorate
 
 
 class Crashed(Exception):
@@ -322,7 +358,7 @@ class StackModel(RuleBasedStateMachine):
     def _labels(self, kinds: tuple[Kind, ...]) -> tuple[str, ...]:
         return tuple(label_of(k, v) for k in kinds for v in VOLUMES)
 
-    def _pick(self, data: st.DataObject, kinds: tuple[Kind, ...], allowed: list[str]) -> str:
+    def _pick(self, data: Picks, kinds: tuple[Kind, ...], allowed: list[str]) -> str:
         return str(draw_one(data, self._labels(kinds), allowed, "resource"))
 
     def _may_interrupt(self) -> bool:
@@ -357,8 +393,8 @@ class StackModel(RuleBasedStateMachine):
 
     # --- rules: the program -----------------------------------------------------------------------------------------
     @precondition(lambda self: self.family == "removals")
-    @rule(data=st.data(), description=st.sampled_from(DESCRIPTIONS), tags=TAGS, copy=st.booleans())
-    def take(self, data: st.DataObject, description: str | None, tags: tuple[tuple[str, str], ...], copy: bool) -> None:
+    @rule(data=PICKS, description=st.sampled_from(DESCRIPTIONS), tags=TAGS, copy=st.booleans())
+    def take(self, data: Picks, description: str | None, tags: tuple[tuple[str, str], ...], copy: bool) -> None:
         """Declare an EbsSnapshot of a volume, or change it (tags in place; a description replaces it)."""
         allowed = [v for v in VOLUMES if self._present(v) or label_of("snap", v) in self.program]
         vol = draw_one(data, tuple(VOLUMES), allowed, "volume")
@@ -377,9 +413,10 @@ class StackModel(RuleBasedStateMachine):
         self._declare(label, new)
         self._up_and_expect()
 
-    @precondition(lambda self: self.family == "removals" and self._replaceable())
-    @rule(data=st.data())
-    def replace(self, data: st.DataObject) -> None:
+    @precondition(lambda self: self.family == "removals")
+    @rule(data=PICKS)
+    @only_when(lambda self: self._replaceable())
+    def replace(self, data: Picks) -> None:
         """`pulumi up --replace` of a snapshot resource."""
         label = self._pick(data, ("snap", "imp"), self._replaceable())
         self._begin("replace")
@@ -402,9 +439,10 @@ class StackModel(RuleBasedStateMachine):
         """Whether the declared volume exists: not removed, and not one an undo brought back under a new id."""
         return self._present(decl.vol) and decl.volume_id == self.volume_id[decl.vol]
 
-    @precondition(lambda self: self.family == "removals" and self._importable())
-    @rule(data=st.data(), tags=TAGS)
-    def import_snapshot(self, data: st.DataObject, tags: tuple[tuple[str, str], ...]) -> None:
+    @precondition(lambda self: self.family == "removals")
+    @rule(data=PICKS, tags=TAGS)
+    @only_when(lambda self: self._importable())
+    def import_snapshot(self, data: Picks, tags: tuple[tuple[str, str], ...]) -> None:
         """Declare an EbsSnapshot recording one of the user's snapshots, or point it at another (a replace: the old
         one is left, being the user's)."""
         choices = self._importable()
@@ -439,9 +477,10 @@ class StackModel(RuleBasedStateMachine):
         tags = self._snapshots().get(snapshot_id)
         return tags is not None and any(k.startswith("pulumi-snapshot:") for k in tags.tags)
 
-    @precondition(lambda self: self.family == "removals" and self._recorded_snapshots())
-    @rule(data=st.data())
-    def import_managed_snapshot(self, data: st.DataObject) -> None:
+    @precondition(lambda self: self.family == "removals")
+    @rule(data=PICKS)
+    @only_when(lambda self: self._recorded_snapshots())
+    def import_managed_snapshot(self, data: Picks) -> None:
         """Declare an import of a snapshot another resource of this provider manages: refused, nothing changed."""
         choices = self._recorded_snapshots()
         snapshot_id = draw_one(data, tuple(sorted(choices)), list(choices), "snapshot")
@@ -467,7 +506,7 @@ class StackModel(RuleBasedStateMachine):
 
     @precondition(lambda self: self.family == "series")
     @rule(
-        data=st.data(),
+        data=PICKS,
         bump=st.booleans(),
         keep_last=st.sampled_from((None, 1, 2, 3)),
         max_age=st.sampled_from((None, 2.0, 5.0)),
@@ -476,7 +515,7 @@ class StackModel(RuleBasedStateMachine):
     )
     def series(
         self,
-        data: st.DataObject,
+        data: Picks,
         bump: bool,
         keep_last: int | None,
         max_age: float | None,
@@ -504,8 +543,9 @@ class StackModel(RuleBasedStateMachine):
         self._declare(label, new)
         self._up_and_expect()
 
-    @precondition(lambda self: self.family == "series" and self.engine.state)
+    @precondition(lambda self: self.family == "series")
     @rule(days=st.sampled_from((1, 2, 4)))
+    @only_when(lambda self: self.engine.state)
     def days_pass(self, days: int) -> None:
         """Days pass for every snapshot (and for EC2's clock: sessions end, archive restores finish)."""
         self._begin("days_pass")
@@ -514,9 +554,9 @@ class StackModel(RuleBasedStateMachine):
         self.emulator.advance_clock(days * 86400)
         self._outcome(f"{days} days passed")
 
-    @precondition(lambda self: self._removable())
-    @rule(data=st.data())
-    def remove_volume(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: self._removable())
+    def remove_volume(self, data: Picks) -> None:
         """Declare a VolumeRemoval of a volume (from a snapshot resource's output, or a snapshot id as a plain value),
         or point an existing one at another snapshot of the removed volume (the hold moves)."""
         vol = draw_one(data, tuple(VOLUMES), self._removable(), "volume")
@@ -577,9 +617,9 @@ class StackModel(RuleBasedStateMachine):
             return None
         return entry.id if kind_of(entry.label) != "series" else entry.outs.get("snapshot_id")
 
-    @precondition(lambda self: self._undeclarable())
-    @rule(data=st.data(), retain=st.booleans())
-    def undeclare(self, data: st.DataObject, retain: bool) -> None:
+    @rule(data=PICKS, retain=st.booleans())
+    @only_when(lambda self: self._undeclarable())
+    def undeclare(self, data: Picks, retain: bool) -> None:
         """Remove a resource from the program (and what uses its output): `up` deletes it, or with `retain_on_delete`
         leaves what it made (a removal is always deleted: its delete is the undo)."""
         label = self._pick(data, ("snap", "imp", "series", "rm"), self._undeclarable())
@@ -632,8 +672,8 @@ class StackModel(RuleBasedStateMachine):
         snapshot = self.emulator.ec2_backend().snapshots.get(snapshot_id)
         return snapshot is None or snapshot.usable()
 
-    @precondition(lambda self: self.engine.state and not self.interrupted)
     @rule()
+    @only_when(lambda self: self.engine.state and not self.interrupted)
     def destroy_stack(self) -> None:
         """`pulumi destroy`; then the user starts a new program."""
         self._begin("destroy_stack")
@@ -642,16 +682,16 @@ class StackModel(RuleBasedStateMachine):
         self._expect(run, refusals)
         self.program = {label: d for label, d in self.program.items() if label in self.engine.state}
 
-    @precondition(lambda self: self.engine.state)
     @rule()
+    @only_when(lambda self: self.engine.state)
     def refresh(self) -> None:
         self._begin("refresh")
         self._refresh_and_check(self.accounts.environment_account)
 
     # --- rules: access and accounts ------------------------------------------------------------------------------
-    @precondition(lambda self: self._in_both())
-    @rule(data=st.data(), access=st.sampled_from(ACCESS_CHOICES))
-    def change_access(self, data: st.DataObject, access: Access) -> None:
+    @rule(data=PICKS, access=st.sampled_from(ACCESS_CHOICES))
+    @only_when(lambda self: self._in_both())
+    def change_access(self, data: Picks, access: Access) -> None:
         """New access settings on a resource: in the stack's account, an update that changes nothing in AWS; in
         another, refused (at preview for a role, at the update for a profile), naming both accounts."""
         label = self._pick(data, ("snap", "imp", "series", "rm"), self._in_both())
@@ -673,9 +713,9 @@ class StackModel(RuleBasedStateMachine):
     def _in_both(self) -> list[str]:
         return [label for label in self.program if label in self.engine.state and label not in self.interrupted]
 
-    @precondition(lambda self: self.engine.state)
-    @rule(data=st.data(), destroy=st.booleans())
-    def with_another_accounts_credentials(self, data: st.DataObject, destroy: bool) -> None:
+    @rule(data=PICKS, destroy=st.booleans())
+    @only_when(lambda self: self.engine.state)
+    def with_another_accounts_credentials(self, data: Picks, destroy: bool) -> None:
         """`pulumi refresh`, or a destroy of one resource, with credentials for another account: a resource whose
         settings act there is refused naming both accounts, and nothing changes, in AWS or in state."""
         self._begin("with_another_accounts_credentials")
@@ -684,9 +724,9 @@ class StackModel(RuleBasedStateMachine):
             if not destroy:
                 self._refresh_and_check(OTHER_ACCOUNT)
                 return
-            label = self._pick(data, ("snap", "imp", "series", "rm"), self._undeclarable() or [""])
-            if not label:
+            if not self._undeclarable():
                 return
+            label = self._pick(data, ("snap", "imp", "series", "rm"), self._undeclarable())
             if set(self.program) != set(self.engine.state) or self.interrupted:
                 return  # the up would also create or finish resources: this is about one delete
             if any(label in d.depends_on for d in self.program.values()):
@@ -733,9 +773,9 @@ class StackModel(RuleBasedStateMachine):
         self._outcome("refreshed" if not run.failures else "refresh refused elsewhere")
 
     # --- rules: outside Pulumi ----------------------------------------------------------------------------------
-    @precondition(lambda self: any(self._present(v) for v in VOLUMES))
-    @rule(data=st.data())
-    def user_takes_snapshot(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: any(self._present(v) for v in VOLUMES))
+    def user_takes_snapshot(self, data: Picks) -> None:
         """The user takes a snapshot of a volume outside Pulumi (the console, AWS Backup)."""
         vol = draw_one(data, tuple(VOLUMES), [v for v in VOLUMES if self._present(v)], "volume")
         self._begin("user_takes_snapshot")
@@ -759,9 +799,9 @@ class StackModel(RuleBasedStateMachine):
         wait_until(f"the user's {snapshot_id} to complete", lambda: self._snapshots()[snapshot_id].state == "completed")
         self._outcome("the user took a snapshot")
 
-    @precondition(lambda self: self._user_deletable())
-    @rule(data=st.data())
-    def user_deletes_snapshot(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: self._user_deletable())
+    def user_deletes_snapshot(self, data: Picks) -> None:
         """The user deletes one of their snapshots (never one held: it says what it is for)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_deletable(), "snapshot")
         self._begin("user_deletes_snapshot")
@@ -794,9 +834,9 @@ class StackModel(RuleBasedStateMachine):
             if sid not in self.user_deleted and sid not in held and sid not in imported
         ]
 
-    @precondition(lambda self: self._user_archivable())
-    @rule(data=st.data())
-    def user_archives_snapshot(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: self._user_archivable())
+    def user_archives_snapshot(self, data: Picks) -> None:
         """The user archives one of their snapshots, even one an undo restores from (EC2 allows it)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_archivable(), "snapshot")
         self._begin("user_archives_snapshot")
@@ -816,16 +856,16 @@ class StackModel(RuleBasedStateMachine):
         return seen is not None and seen.state == "completed"
 
     # --- rules: runs cut short ------------------------------------------------------------------------------------
-    @precondition(lambda self: self.lost is None)
     @rule(action=st.sampled_from(LOSABLE), nth=st.integers(1, 2))
+    @only_when(lambda self: self.lost is None)
     def lose_an_answer(self, action: str, nth: int) -> None:
         """The next run loses the answer to the `nth` call of `action` (it is carried out): nothing may change."""
         self.lost = LostAnswer(action, nth)
         self.figures.steps["lose_an_answer"] += 1
 
-    @precondition(lambda self: self._may_interrupt() and self._takeable())
-    @rule(data=st.data(), how=st.sampled_from(("crash", "cancel")))
-    def interrupt_a_take(self, data: st.DataObject, how: str) -> None:
+    @rule(data=PICKS, how=st.sampled_from(("crash", "cancel")))
+    @only_when(lambda self: self._may_interrupt() and self._takeable())
+    def interrupt_a_take(self, data: Picks, how: str) -> None:
         """An `up` that takes a snapshot (a new resource, a replace, a series' new trigger), its provider host killed
         or cancelled (Ctrl-C) once the snapshot was requested: the snapshot is left, for the next `up` to adopt."""
         label = self._pick(data, self._takers(), self._takeable())
@@ -850,9 +890,10 @@ class StackModel(RuleBasedStateMachine):
             if self._present(v) and label_of(k, v) not in self.interrupted and label_of("rm", v) not in self.program
         ]
 
-    @precondition(lambda self: self.family == "series" and self._may_interrupt() and self._takeable())
-    @rule(data=st.data())
-    def take_times_out(self, data: st.DataObject) -> None:
+    @precondition(lambda self: self.family == "series")
+    @rule(data=PICKS)
+    @only_when(lambda self: self._may_interrupt() and self._takeable())
+    def take_times_out(self, data: Picks) -> None:
         """A series' new trigger with a timeout shorter than the snapshot takes: it is left, tagged, for the next
         take (which adopts it, or takes a new one and then deletes it)."""
         label = self._pick(data, ("series",), self._takeable())
@@ -877,9 +918,9 @@ class StackModel(RuleBasedStateMachine):
         self.interruptions += 1
         self._outcome("take timed out")
 
-    @precondition(lambda self: self._may_interrupt() and self._removable_now())
-    @rule(data=st.data())
-    def crash_mid_removal(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: self._may_interrupt() and self._removable_now())
+    def crash_mid_removal(self, data: Picks) -> None:
         """A removal's create, its host killed once it asked EC2 to delete the volume: the next `up` finishes it
         from the restore record on the snapshot."""
         vol = draw_one(data, tuple(VOLUMES), self._removable_now(), "volume")
@@ -903,9 +944,9 @@ class StackModel(RuleBasedStateMachine):
         sid = source.snapshot_id or self._source_id(Decl("rm", "", "", source=source))
         return sid is not None and sid not in self.user_archived
 
-    @precondition(lambda self: self._may_interrupt() and self._undoable())
-    @rule(data=st.data())
-    def crash_mid_undo(self, data: st.DataObject) -> None:
+    @rule(data=PICKS)
+    @only_when(lambda self: self._may_interrupt() and self._undoable())
+    def crash_mid_undo(self, data: Picks) -> None:
         """A removal's undo (the resource removed from the program), its host killed once it asked EC2 for the new
         volume: the next run finds that volume by its tag and makes no other."""
         vol = draw_one(data, tuple(VOLUMES), self._undoable(), "volume")
