@@ -758,6 +758,7 @@ class StackModel(RuleBasedStateMachine):
 
     def _refresh_and_check(self, environment: str) -> None:
         before = {label: set(self._recorded_by(e)) for label, e in self.engine.state.items()}
+        new_provider_process()  # `pulumi refresh` starts one too: sessions from earlier runs may have expired since
         run = self.engine.refresh()
         for step in run.steps:
             decl = self.program.get(step.label)
@@ -1360,6 +1361,7 @@ class StackModel(RuleBasedStateMachine):
     def _do(self, remedy: str, step: Step) -> None:
         """What the model's user does when an error says `remedy`."""
         if remedy == REFRESH:
+            new_provider_process()
             self.engine.refresh()
         elif remedy in (WAIT_FOR_TIER, RESTORE_PERMANENTLY):
             if remedy == RESTORE_PERMANENTLY:
