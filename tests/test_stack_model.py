@@ -397,6 +397,9 @@ class StackModel(RuleBasedStateMachine):
     def take(self, data: Picks, description: str | None, tags: tuple[tuple[str, str], ...], copy: bool) -> None:
         """Declare an EbsSnapshot of a volume, or change it (tags in place; a description replaces it)."""
         allowed = [v for v in VOLUMES if self._present(v) or label_of("snap", v) in self.program]
+        if not allowed:  # every volume removed, and nothing of this kind declared
+            self._outcome("nothing to do")
+            return
         vol = draw_one(data, tuple(VOLUMES), allowed, "volume")
         label = label_of("snap", vol)
         old = self.program.get(label)
@@ -522,6 +525,9 @@ class StackModel(RuleBasedStateMachine):
     ) -> None:
         """Declare a SnapshotSeries of a volume, or change it: a new trigger (takes a snapshot), its policy, tags."""
         allowed = [v for v in VOLUMES if self._present(v) or label_of("series", v) in self.program]
+        if not allowed:  # every volume removed, and nothing of this kind declared
+            self._outcome("nothing to do")
+            return
         vol = draw_one(data, tuple(VOLUMES), allowed, "volume")
         label = label_of("series", vol)
         if archive_after is not None and max_age is not None and archive_after >= max_age:
