@@ -263,8 +263,9 @@ def draw_any(data: Picks, options: list[Any], label: str) -> Any:
 
 def only_when(condition: Callable[[Any], bool]) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """A rule that does nothing unless `condition` holds. Not a precondition: Hypothesis draws a step's rule among
-    those whose preconditions hold, so a precondition that reads AWS (whose state after a crash or a lost answer varies
-    with timing) would make the same choices pick different rules from one run to the next."""
+    those whose preconditions hold, so a precondition on what earlier runs did (which varies with timing after a crash
+    or a lost answer) makes the same choices pick different rules from one run to the next (`FlakyStrategyDefinition`).
+    Only the machine's family is a precondition."""
 
     def decorate(rule_function: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(rule_function)
@@ -416,8 +417,9 @@ class StackModel(RuleBasedStateMachine):
         self._declare(label, new)
         self._up_and_expect()
 
-    @precondition(lambda self: self.family == "removals" and self._replaceable())
+    @precondition(lambda self: self.family == "removals")
     @rule(data=PICKS)
+    @only_when(lambda self: self._replaceable())
     def replace(self, data: Picks) -> None:
         """`pulumi up --replace` of a snapshot resource."""
         label = self._pick(data, ("snap", "imp"), self._replaceable())
@@ -441,8 +443,9 @@ class StackModel(RuleBasedStateMachine):
         """Whether the declared volume exists: not removed, and not one an undo brought back under a new id."""
         return self._present(decl.vol) and decl.volume_id == self.volume_id[decl.vol]
 
-    @precondition(lambda self: self.family == "removals" and self._importable())
+    @precondition(lambda self: self.family == "removals")
     @rule(data=PICKS, tags=TAGS)
+    @only_when(lambda self: self._importable())
     def import_snapshot(self, data: Picks, tags: tuple[tuple[str, str], ...]) -> None:
         """Declare an EbsSnapshot recording one of the user's snapshots, or point it at another (a replace: the old
         one is left, being the user's)."""
@@ -478,9 +481,9 @@ class StackModel(RuleBasedStateMachine):
         tags = self._snapshots().get(snapshot_id)
         return tags is not None and any(k.startswith("pulumi-snapshot:") for k in tags.tags)
 
-    @precondition(lambda self: self.family == "removals" and self.engine.state)
+    @precondition(lambda self: self.family == "removals")
     @rule(data=PICKS)
-    @only_when(lambda self: self._recorded_snapshots())
+    @only_when(lambda self: (self.engine.state) and (self._recorded_snapshots()))
     def import_managed_snapshot(self, data: Picks) -> None:
         """Declare an import of a snapshot another resource of this provider manages: refused, nothing changed."""
         choices = self._recorded_snapshots()
@@ -547,8 +550,9 @@ class StackModel(RuleBasedStateMachine):
         self._declare(label, new)
         self._up_and_expect()
 
-    @precondition(lambda self: self.family == "series" and self.engine.state)
+    @precondition(lambda self: self.family == "series")
     @rule(days=st.sampled_from((1, 2, 4)))
+    @only_when(lambda self: self.engine.state)
     def days_pass(self, days: int) -> None:
         """Days pass for every snapshot (and for EC2's clock: sessions end, archive restores finish)."""
         self._begin("days_pass")
@@ -557,9 +561,8 @@ class StackModel(RuleBasedStateMachine):
         self.emulator.advance_clock(days * 86400)
         self._outcome(f"{days} days passed")
 
-    @precondition(lambda self: self.engine.state or self.user_snapshots)
     @rule(data=PICKS)
-    @only_when(lambda self: self._removable())
+    @only_when(lambda self: (self.engine.state or self.user_snapshots) and (self._removable()))
     def remove_volume(self, data: Picks) -> None:
         """Declare a VolumeRemoval of a volume (from a snapshot resource's output, or a snapshot id as a plain value),
         or point an existing one at another snapshot of the removed volume (the hold moves)."""
@@ -621,8 +624,8 @@ class StackModel(RuleBasedStateMachine):
             return None
         return entry.id if kind_of(entry.label) != "series" else entry.outs.get("snapshot_id")
 
-    @precondition(lambda self: self._undeclarable())
     @rule(data=PICKS, retain=st.booleans())
+    @only_when(lambda self: self._undeclarable())
     def undeclare(self, data: Picks, retain: bool) -> None:
         """Remove a resource from the program (and what uses its output): `up` deletes it, or with `retain_on_delete`
         leaves what it made (a removal is always deleted: its delete is the undo)."""
@@ -684,8 +687,8 @@ class StackModel(RuleBasedStateMachine):
         snapshot = self.emulator.ec2_backend().snapshots.get(snapshot_id)
         return snapshot is None or snapshot.usable()
 
-    @precondition(lambda self: self.engine.state and not self.interrupted)
     @rule()
+    @only_when(lambda self: self.engine.state and not self.interrupted)
     def destroy_stack(self) -> None:
         """`pulumi destroy`; then the user starts a new program."""
         self._begin("destroy_stack")
@@ -695,15 +698,15 @@ class StackModel(RuleBasedStateMachine):
         self._expect(run, refusals)
         self.program = {label: d for label, d in self.program.items() if label in self.engine.state}
 
-    @precondition(lambda self: self.engine.state)
     @rule()
+    @only_when(lambda self: self.engine.state)
     def refresh(self) -> None:
         self._begin("refresh")
         self._refresh_and_check(self.accounts.environment_account)
 
     # --- rules: access and accounts ------------------------------------------------------------------------------
-    @precondition(lambda self: self._in_both())
     @rule(data=PICKS, access=st.sampled_from(ACCESS_CHOICES))
+    @only_when(lambda self: self._in_both())
     def change_access(self, data: Picks, access: Access) -> None:
         """New access settings on a resource: in the stack's account, an update that changes nothing in AWS; in
         another, refused (at preview for a role, at the update for a profile), naming both accounts."""
@@ -726,8 +729,8 @@ class StackModel(RuleBasedStateMachine):
     def _in_both(self) -> list[str]:
         return [label for label in self.program if label in self.engine.state and label not in self.interrupted]
 
-    @precondition(lambda self: self.engine.state)
     @rule(data=PICKS, destroy=st.booleans())
+    @only_when(lambda self: self.engine.state)
     def with_another_accounts_credentials(self, data: Picks, destroy: bool) -> None:
         """`pulumi refresh`, or a destroy of one resource, with credentials for another account: a resource whose
         settings act there is refused naming both accounts, and nothing changes, in AWS or in state."""
@@ -787,8 +790,8 @@ class StackModel(RuleBasedStateMachine):
         self._outcome("refreshed" if not run.failures else "refresh refused elsewhere")
 
     # --- rules: outside Pulumi ----------------------------------------------------------------------------------
-    @precondition(lambda self: any(self._present(v) for v in VOLUMES))
     @rule(data=PICKS)
+    @only_when(lambda self: any(self._present(v) for v in VOLUMES))
     def user_takes_snapshot(self, data: Picks) -> None:
         """The user takes a snapshot of a volume outside Pulumi (the console, AWS Backup)."""
         vol = draw_one(data, tuple(VOLUMES), [v for v in VOLUMES if self._present(v)], "volume")
@@ -813,8 +816,8 @@ class StackModel(RuleBasedStateMachine):
         wait_until(f"the user's {snapshot_id} to complete", lambda: self._snapshots()[snapshot_id].state == "completed")
         self._outcome("the user took a snapshot")
 
-    @precondition(lambda self: self._user_deletable())
     @rule(data=PICKS)
+    @only_when(lambda self: self._user_deletable())
     def user_deletes_snapshot(self, data: Picks) -> None:
         """The user deletes one of their snapshots (never one held: it says what it is for)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_deletable(), "snapshot")
@@ -848,9 +851,10 @@ class StackModel(RuleBasedStateMachine):
             if sid not in self.user_deleted and sid not in held and sid not in imported
         ]
 
-    @precondition(lambda self: set(self.user_snapshots) - self.user_deleted - self.user_archived)
     @rule(data=PICKS)
-    @only_when(lambda self: self._user_archivable())
+    @only_when(
+        lambda self: (set(self.user_snapshots) - self.user_deleted - self.user_archived) and (self._user_archivable())
+    )
     def user_archives_snapshot(self, data: Picks) -> None:
         """The user archives one of their snapshots, even one an undo restores from (EC2 allows it)."""
         snapshot_id = draw_one(data, tuple(sorted(self.user_snapshots)), self._user_archivable(), "snapshot")
@@ -871,15 +875,15 @@ class StackModel(RuleBasedStateMachine):
         return seen is not None and seen.state == "completed"
 
     # --- rules: runs cut short ------------------------------------------------------------------------------------
-    @precondition(lambda self: self.lost is None)
     @rule(action=st.sampled_from(LOSABLE), nth=st.integers(1, 2))
+    @only_when(lambda self: self.lost is None)
     def lose_an_answer(self, action: str, nth: int) -> None:
         """The next run loses the answer to the `nth` call of `action` (it is carried out): nothing may change."""
         self.lost = LostAnswer(action, nth)
         self.figures.steps["lose_an_answer"] += 1
 
-    @precondition(lambda self: self._may_interrupt() and self._takeable())
     @rule(data=PICKS, how=st.sampled_from(("crash", "cancel")))
+    @only_when(lambda self: self._may_interrupt() and self._takeable())
     def interrupt_a_take(self, data: Picks, how: str) -> None:
         """An `up` that takes a snapshot (a new resource, a replace, a series' new trigger), its provider host killed
         or cancelled (Ctrl-C) once the snapshot was requested: the snapshot is left, for the next `up` to adopt."""
@@ -905,8 +909,9 @@ class StackModel(RuleBasedStateMachine):
             if self._present(v) and label_of(k, v) not in self.interrupted and label_of("rm", v) not in self.program
         ]
 
-    @precondition(lambda self: self.family == "series" and (self._may_interrupt() and self._takeable()))
+    @precondition(lambda self: self.family == "series")
     @rule(data=PICKS)
+    @only_when(lambda self: self._may_interrupt() and self._takeable())
     def take_times_out(self, data: Picks) -> None:
         """A series' new trigger with a timeout shorter than the snapshot takes: it is left, tagged, for the next
         take (which adopts it, or takes a new one and then deletes it)."""
@@ -932,9 +937,10 @@ class StackModel(RuleBasedStateMachine):
         self.interruptions += 1
         self._outcome("take timed out")
 
-    @precondition(lambda self: self._may_interrupt() and (self.engine.state or self.user_snapshots))
     @rule(data=PICKS)
-    @only_when(lambda self: self._removable_now())
+    @only_when(
+        lambda self: (self._may_interrupt() and (self.engine.state or self.user_snapshots)) and (self._removable_now())
+    )
     def crash_mid_removal(self, data: Picks) -> None:
         """A removal's create, its host killed once it asked EC2 to delete the volume: the next `up` finishes it
         from the restore record on the snapshot."""
@@ -959,8 +965,8 @@ class StackModel(RuleBasedStateMachine):
         sid = source.snapshot_id or self._source_id(Decl("rm", "", "", source=source))
         return sid is not None and sid not in self.user_archived
 
-    @precondition(lambda self: self._may_interrupt() and self._undoable())
     @rule(data=PICKS)
+    @only_when(lambda self: self._may_interrupt() and self._undoable())
     def crash_mid_undo(self, data: Picks) -> None:
         """A removal's undo (the resource removed from the program), its host killed once it asked EC2 for the new
         volume: the next run finds that volume by its tag and makes no other."""
@@ -1417,8 +1423,8 @@ _COMMON = settings(
     phases=(Phase.explicit, Phase.generate, Phase.shrink),
 )
 PROFILES = {
-    "ci": settings(_COMMON, max_examples=10, stateful_step_count=20, derandomize=True),
-    "long": settings(_COMMON, max_examples=200, stateful_step_count=40, derandomize=False),
+    "ci": settings(_COMMON, max_examples=10, stateful_step_count=30, derandomize=True),
+    "long": settings(_COMMON, max_examples=200, stateful_step_count=60, derandomize=False),
 }
 PROFILE = os.environ.get("LIFECYCLE_MODEL_PROFILE", "ci")
 # Fewer or more examples than the profile's (a run that must fit in a given time).
