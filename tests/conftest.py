@@ -24,7 +24,8 @@ BAD_INPUT_FIGURES: list[dict[str, Any]] = []
 
 @dataclass
 class ModelFigures:
-    """Filled by the lifecycle model (test_lifecycle_model.py): state machines run, rules executed, what they led to."""
+    """Filled by a model-based test (test_lifecycle_model.py, test_stack_model.py): state machines run, rules executed,
+    what they led to."""
 
     examples: int = 0
     seconds: float = 0.0
@@ -33,7 +34,9 @@ class ModelFigures:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-LIFECYCLE_MODEL_FIGURES = ModelFigures()
+# Per machine, printed at the end of the run.
+MODEL_FIGURES: dict[str, ModelFigures] = {}
+LIFECYCLE_MODEL_FIGURES = MODEL_FIGURES.setdefault("lifecycle model", ModelFigures())
 
 # Fake credentials for the emulator: the standard chain finds them, and tests grep state and logs for them.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAEMULATORTESTKEY1")
@@ -111,9 +114,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"bad inputs tried: {len(BAD_INPUT_FIGURES)} ({stages}); changes made in the "
             f"emulator: {sum(f['changes'] for f in BAD_INPUT_FIGURES)}"
         )
-    model = LIFECYCLE_MODEL_FIGURES
-    if model.examples:
-        terminalreporter.section("lifecycle model figures")
+    for machine, model in MODEL_FIGURES.items():
+        if not model.examples:
+            continue
+        terminalreporter.section(f"{machine} figures")
         terminalreporter.write_line(
             f"state machines run (examples): {model.examples}; rules executed (steps): {model.steps.total()}; "
             f"{model.seconds:.0f} s"

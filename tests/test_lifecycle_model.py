@@ -59,8 +59,8 @@ from lifecycle_harness import (
     CREATE_ACTIONS,
     RESOURCES,
     SOURCES,
-    CrashingHost,
     Inputs,
+    ProviderHost,
     Res,
     Seen,
     World,
@@ -134,7 +134,7 @@ def draw_one(data: st.DataObject, every: tuple[Any, ...], allowed: list[Any], la
 class LifecycleModel(RuleBasedStateMachine):
     """The engine's state and the program, driven by the rules; the emulator, fresh for each example, is AWS."""
 
-    def __init__(self, emulator: Ec2Emulator, host: CrashingHost, ec2: Any) -> None:
+    def __init__(self, emulator: Ec2Emulator, host: ProviderHost, ec2: Any) -> None:
         super().__init__()
         FIGURES.examples += 1
         self.emulator, self.host = emulator, host
@@ -580,7 +580,7 @@ def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_lifecycle_model(emulator: Ec2Emulator, fast_polling: None) -> None:
-    host = CrashingHost(environment_for(emulator))
+    host = ProviderHost(environment_for(emulator))
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     started = time.monotonic()
     try:
