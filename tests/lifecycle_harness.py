@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -375,10 +376,8 @@ PACE_CONSTANTS: list[tuple[str, str, float]] = [
     ("snapshot_provider.volume_limits", "MARGIN", 0.05),  # 1 s: EC2 counts from receipt (here: the same clock)
     ("snapshot_provider.volume_limits", "RECHECK", 0.5),  # 30 s between looks for room on a full volume
     ("snapshot_provider.lifecycle", "RECHECK", 0.5),
-    ("snapshot_provider.lifecycle", "LISTING_DELAY", 1.0),  # 30 s: by when EC2 lists a snapshot that exists
     ("snapshot_provider.holds", "LOOK_EVERY", 0.1),  # 2 s between looks at a hold
     ("snapshot_provider.volume_removal", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
-    ("snapshot_provider.volume_removal", "LISTING_GRACE_SECONDS", 2.0),  # 180 s before a new volume is gone
 ]
 LOOK_EVERY_AT_MOST = 0.1  # `waiting.until`'s looks (every 1-2 s for a tag, a volume, a snapshot)
 
@@ -418,7 +417,7 @@ def new_provider_process() -> None:
     pacing.reset()
     with waiting._pollers_lock:
         waiting._pollers.clear()
-        waiting._cancelled = False
+        waiting._cancelled = threading.Event()
     with GATE._changed:
         GATE._next_turn.clear()
         GATE._pending.clear()

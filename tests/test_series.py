@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from lifecycle_harness import model_pace, strict_world, urn
 from pulumi.dynamic import DiffResult
 from pulumi.dynamic.dynamic import serialize_provider
 from series_helpers import (
@@ -617,3 +618,35 @@ def test_serialized_provider_is_a_reference_to_this_module() -> None:
     serialized = serialize_provider(SnapshotSeriesProvider())
     assert len(serialized) < 300
     assert "snapshot_provider.series" in base64.b64decode(serialized).decode("latin-1")
+
+
+__all__ = ["model_pace"]  # a fixture
+
+
+def test_a_series_destroyed_right_after_its_take_deletes_that_snapshot(emulator: Ec2Emulator, model_pace: None) -> None:
+    """MODEL-1 (found by the stack model): EC2 lists a new tag after a delay, so a destroy right after the `up` must
+    also delete what state records, not only what the tag filter finds."""
+    strict_world(emulator, pending_seconds=0.2)
+    emulator.configure(tag_delay=(2.0, 2.0))  # within EC2's: a new tag filters a listing only after a few seconds
+    volume = emulator.ec2_backend().create_volume(size=8, zone_name=f"{REGION}a")
+    provider = SnapshotSeriesProvider()
+    props = provider.check(
+        {},
+        {
+            "region": REGION,
+            "resource_urn": urn("SnapshotSeries", "nightly"),
+            "volume_id": volume.id,
+            "tags": {},
+            "timeout": 60,
+            "trigger": 0,
+        },
+    ).inputs
+    created = provider.create(props)
+    taken = created.outs["snapshot_id"]
+    assert taken, created.outs
+
+    provider.delete(created.id, created.outs)
+
+    emulator.settle()
+    left = [s.id for s in emulator.ec2_backend().snapshots.values() if s.id == taken]
+    assert left == [], f"the destroyed series left {taken}"
