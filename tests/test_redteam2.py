@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from series_helpers import age, all_snapshot_ids
 from test_series import Series
+from test_volume_removal import REMOVAL_URN, restored_volumes
 
+from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, waiting
 from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
+from snapshot_provider.volume_removal import VolumeRemovalProvider
+
+removal_provider = VolumeRemovalProvider()
 
 
 def _a_year_later(outs: dict, sid: str) -> dict:
@@ -40,3 +48,45 @@ def test_a_snapshot_recovered_from_the_recycle_bin_stays_the_users_after_a_year(
     series.up(trigger="day-367")
 
     assert first in all_snapshot_ids(emulator), f"{first}, recovered by its user, was deleted by the series"
+
+
+# --- VolumeRemoval: a replacement's take-over that never reached state ----------------------------------------------
+def _removal(volume_id: str, snapshot_id: str) -> dict:
+    return {
+        "volume_id": volume_id,
+        "snapshot_id": snapshot_id,
+        "confirm_delete_volume": volume_id,
+        "region": REGION,
+        "resource_urn": REMOVAL_URN,
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT2-2: a replacement's create cut short (Ctrl-C) after it wrote its hold owner leaves the old removal's "
+    "destroy restoring nothing, while it reports success",
+)
+def test_a_replacement_cut_short_after_taking_the_hold_leaves_the_old_removals_undo_working(
+    emulator: Ec2Emulator, volume_id: str, strict_ec2: StrictEc2, fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot_id = str(EbsSnapshotProvider().create(snapshot_props(volume_id)).id)
+    old = removal_provider.create(_removal(volume_id, snapshot_id))
+    # `pulumi up --replace`: the new resource's create waits for its hold to show (EC2 shows tags after a delay) and
+    # the user presses Ctrl-C. The engine records nothing for it: state still holds only the old removal.
+    strict_ec2(tag_delay=(20, 20))
+    emulator.settle()
+    tagged_before = len(emulator.calls("CreateTags"))
+    thread, outcome = in_thread(lambda: removal_provider.create(_removal(volume_id, snapshot_id)))
+    deadline = time.monotonic() + 30
+    while len(emulator.calls("CreateTags")) == tagged_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waiting.cancel_waits()
+    thread.join(30)
+    assert outcome and isinstance(outcome[0], BaseException), outcome
+    # Next run (`pulumi destroy`, a new provider process): EC2 has caught up.
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+    emulator.settle()
+
+    removal_provider.delete(old.id, old.outs)
+
+    assert len(restored_volumes(emulator, volume_id)) == 1, "the only removal in state was destroyed: no volume back"
