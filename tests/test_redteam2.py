@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from series_helpers import age, all_snapshot_ids
 from test_series import Series
-from test_volume_removal import REMOVAL_URN, restored_volumes
+from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_volumes
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
@@ -90,3 +90,33 @@ def test_a_replacement_cut_short_after_taking_the_hold_leaves_the_old_removals_u
     removal_provider.delete(old.id, old.outs)
 
     assert len(restored_volumes(emulator, volume_id)) == 1, "the only removal in state was destroyed: no volume back"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT2-3: the first `pulumi up` after upgrading from 0.1.0, cut short (Ctrl-C) after it wrote the hold, "
+    "makes the removal's destroy restore nothing, reporting success",
+)
+def test_an_upgrade_cut_short_after_holding_leaves_the_removals_undo_working(
+    emulator: Ec2Emulator, volume_id: str, strict_ec2: StrictEc2, fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot_id = str(EbsSnapshotProvider().create(snapshot_props(volume_id)).id)
+    created = removal_provider.create(_removal(volume_id, snapshot_id))
+    upgraded = as_state_before_holds(emulator, snapshot_id, dict(created.outs))  # state and snapshot as 0.1.0 left
+    strict_ec2(tag_delay=(20, 20))
+    emulator.settle()
+    tagged_before = len(emulator.calls("CreateTags"))
+    news = _removal(volume_id, snapshot_id)
+    thread, outcome = in_thread(lambda: removal_provider.update(created.id, upgraded, news))
+    deadline = time.monotonic() + 30
+    while len(emulator.calls("CreateTags")) == tagged_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waiting.cancel_waits()  # Ctrl-C: the update fails, state stays as 0.1.0 made it
+    thread.join(30)
+    assert outcome and isinstance(outcome[0], BaseException), outcome
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+    emulator.settle()
+
+    removal_provider.delete(created.id, upgraded)  # `pulumi destroy`
+
+    assert len(restored_volumes(emulator, volume_id)) == 1, "destroy reported success and restored no volume"
