@@ -14,6 +14,7 @@ from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_vol
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, holds, lifecycle, waiting
+from snapshot_provider.errors import SnapshotTimedOut
 from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
 from snapshot_provider.volume_limits import Gate
 from snapshot_provider.volume_removal import VolumeRemovalProvider
@@ -175,3 +176,21 @@ def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
     waiting.cancel_waits()
     thread.join(5)
     assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"
+
+
+# --- the message of a wait that ends for a snapshot the create adopted ---
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT2-7: a create that adopted its own interrupted create's snapshot and times out again calls it the "
+    "user's import (import_snapshot_id), though the resource never imported anything",
+)
+def test_a_second_timeout_of_an_adopted_snapshot_says_it_is_this_resources_not_an_import(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=8)
+    with pytest.raises(SnapshotTimedOut):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    with pytest.raises(SnapshotTimedOut) as again:  # the next `pulumi up` adopts it, and times out too
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    assert len(emulator.calls("CreateSnapshot")) == 1  # adopted, not taken again
+    assert "import_snapshot_id" not in str(again.value), str(again.value)
