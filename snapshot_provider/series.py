@@ -9,7 +9,8 @@ Besides the lifecycle's two tags, the series' snapshots carry:
 
 - `pulumi-snapshot:series`: the series' id (its Pulumi id, new for every series created, so that a replacement, or a
   series created again after `retain_on_delete`, never takes an older series' snapshots for its own);
-- `pulumi-snapshot:point`: which take made it (the members of an instance's set share one).
+- `pulumi-snapshot:point`: which take made it (the members of an instance's set share one), and for which inputs
+  (`take_key`: the trigger and source).
 
 Both are set by the request that takes the snapshot (TagSpecifications), so that even a take that never finished
 (timed out, killed) carries the series' id. What follows:
@@ -25,12 +26,17 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
   resource option keeps them all.
 - A snapshot the series deleted and its user recovered from the Recycle Bin (same id, same tags) is theirs: the
   series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone.
+- A run that fails after its take was handed over (a tag change EC2 refuses, an AMI lookup) leaves state as it was,
+  trigger included. The next run for the same inputs finds that take by its point tag (`taken_already`) and uses it
+  rather than taking a second snapshot for one trigger, which retention would count as a point of its own.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 import time
@@ -360,7 +366,7 @@ def take_point(
     members = kind.members(ec2, inputs)
     urn = inputs[URN_INPUT]
     deadline = time.monotonic() + float(inputs["timeout"])
-    point = f"point-{secrets.token_hex(8)}"
+    point = f"point-{secrets.token_hex(8)}-{take_key(inputs)}"
     taken, leftovers = lifecycle.start_or_finish(
         account,
         ec2,
@@ -389,6 +395,33 @@ def take_point(
     lifecycle.hand_over(ec2, inputs, found)
     lifecycle.tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
+
+
+def take_key(inputs: Mapping[str, Any]) -> str:
+    """A digest of the inputs whose change takes a snapshot (trigger, source): the point tag ends with it, so that a
+    later run can tell which inputs a take was for."""
+    takes = {name: inputs.get(name) for name in sorted(TAKES.fields)}
+    return hashlib.sha256(json.dumps(takes, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def taken_already(
+    ec2: Any, series_id: str, inputs: Mapping[str, Any], previous: Mapping[str, Any], pruned: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The take a run for these same inputs handed over, though the run failed after it (state was left as it was):
+    handed over as this series' and tagged for these inputs, yet not in state nor pruned. Every run that succeeds
+    records all the series' handed-over snapshots, so such a take comes from a failed run since the last success."""
+    if not previous:  # a create: its series id is new, nothing can carry it yet
+        return {}
+    known = recorded_in(previous)
+    suffix = f"-{take_key(inputs)}"
+    return {
+        s["SnapshotId"]: s
+        for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)
+        if owned(s, series_id)
+        and (_point(s) or "").endswith(suffix)
+        and s["SnapshotId"] not in known
+        and s["SnapshotId"] not in pruned
+    }
 
 
 def another_series(ec2: Any, series_id: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -499,11 +532,15 @@ def run(
     ec2 = aws.client(account)
     wait_time = previous.get("wait_time")
     recorded: dict[str, dict[str, Any]] = recorded_in(previous)
-    if take_new:
+    pruned = pruned_in(previous)
+    earlier = taken_already(ec2, series_id, inputs, previous, pruned) if take_new else {}
+    if earlier:
+        say(inputs, f"uses {', '.join(earlier)}, taken for this trigger by a run that failed after its take")
+        wait_time, recorded = None, recorded | earlier  # that run's wait was not recorded
+    elif take_new:
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = aws.client(account)  # the wait may have renewed the credentials
-    pruned = pruned_in(previous)
     listing = series_snapshots(ec2, series_id, recorded, list(pruned))
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
