@@ -25,7 +25,9 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
   not, and those its state records (EC2 may not show their tags yet), and nothing else; the `retain_on_delete`
   resource option keeps them all.
 - A snapshot the series deleted and its user recovered from the Recycle Bin (same id, same tags) is theirs: the
-  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone.
+  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone; once
+  it sees one listed again, it lets go of it for good (`let_go_of_recovered`: removes the provider's tags from it, so
+  that no later run or destroy matches it, and forgets it).
 - A run that fails after its take was handed over (a tag change EC2 refuses, an AMI lookup) leaves state as it was,
   trigger included. The next run for the same inputs finds that take by its point tag (`taken_already`) and uses it
   rather than taking a second snapshot for one trigger, which retention would count as a point of its own.
@@ -46,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
+from botocore.exceptions import ClientError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -59,9 +62,9 @@ from pulumi.dynamic import (
 from snapshot_provider import aws, holds, lifecycle, progress, retention, rules, snapshots
 from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
 from snapshot_provider.ebs_snapshot import VOLUME
-from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors
+from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors, is_not_found
 from snapshot_provider.instance_snapshots import INSTANCE_SET
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, SERIES_TAG, Kind
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, Kind
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.rules import is_unknown
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
@@ -316,6 +319,38 @@ def pruned_in(previous: Mapping[str, Any]) -> dict[str, str]:
     return dict.fromkeys(previous.get("deleted") or [], _today()) | kept
 
 
+def let_go_of_recovered(
+    ec2: Any, series_id: str, pruned: Mapping[str, str], inputs: Mapping[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """Let go of the pruned snapshots that are listed again (recovered from the Recycle Bin by their user): remove
+    the provider's tags from them, so that no later run or destroy matches them however long after, and forget them,
+    so that `pruned` only holds what may still come back. The rest of `pruned`, and the ids let go of."""
+    remaining = dict(pruned)
+    let_go = []
+    for sid in [
+        s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if s["SnapshotId"] in pruned
+    ]:
+        try:
+            ec2.delete_tags(Resources=[sid], Tags=[{"Key": key} for key in OWN_TAGS])
+        except ClientError as error:
+            if not is_not_found(error):  # not gone (EC2 may list a deleted one a while): remembered a year longer
+                remaining[sid] = _today()
+                warn(inputs, f"could not remove the series' tags from {sid}, recovered from the Recycle Bin: {error}")
+            continue
+        del remaining[sid]
+        let_go.append(sid)
+        say(
+            inputs,
+            f"let go of {sid}: recovered from the Recycle Bin after the series deleted it, it is its user's "
+            "now (the series' tags removed from it)",
+        )
+    return remaining, let_go
+
+
+# What marks a snapshot as the series' (the lifecycle's tags, and the series' own).
+OWN_TAGS = (SERIES_TAG, POINT_TAG, RESOURCE_TAG, ATTEMPT_TAG)
+
+
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
@@ -541,7 +576,9 @@ def run(
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = aws.client(account)  # the wait may have renewed the credentials
-    listing = series_snapshots(ec2, series_id, recorded, list(pruned))
+    pruned, let_go = let_go_of_recovered(ec2, series_id, pruned, inputs)
+    # Those let go of still show the series' tags for a while (EC2's tag delay): left out of this run by id.
+    listing = series_snapshots(ec2, series_id, recorded, [*pruned, *let_go])
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -768,8 +805,8 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
     size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
-    (`pruned`: id -> day; one recovered from the Recycle Bin is left alone), snapshots kept because AMIs use them
-    (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+    (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten),
+    snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA

@@ -5,53 +5,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from series_helpers import age, all_snapshot_ids
-from test_series import Series
 from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_volumes
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, holds, lifecycle, waiting
 from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
 from snapshot_provider.volume_limits import Gate
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 removal_provider = VolumeRemovalProvider()
 VOLUME = "vol-01234567"
-
-
-def _a_year_later(outs: dict, sid: str) -> dict:
-    """The series' state as it is a year and a day after it pruned `sid` (runs in between only carry the record)."""
-    long_ago = (datetime.now(UTC).date() - timedelta(days=RECYCLE_BIN_MAX_DAYS + 1)).isoformat()
-    return {**outs, "deleted": [], "pruned": {**(outs.get("pruned") or {}), sid: long_ago}}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-1: a snapshot recovered from the Recycle Bin is forgotten a year after the prune and pruned again",
-)
-def test_a_snapshot_recovered_from_the_recycle_bin_stays_the_users_after_a_year(
-    emulator: Ec2Emulator, volume_id: str
-) -> None:
-    emulator.configure(pending_seconds=0.5)
-    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
-    [first] = series.kept()
-    age(emulator, [first], days=1)
-    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
-    series.up(trigger="day-2")
-    assert first in series.outs["deleted"]
-    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user, who needs it
-    series.up(trigger="day-3")
-    assert first in all_snapshot_ids(emulator)
-
-    series.outs = _a_year_later(series.outs, first)  # nightly runs for a year leave it alone
-    series.up(trigger="day-367")
-
-    assert first in all_snapshot_ids(emulator), f"{first}, recovered by its user, was deleted by the series"
 
 
 # --- VolumeRemoval: a replacement's take-over that never reached state ----------------------------------------------

@@ -639,3 +639,51 @@ def test_a_series_update_failing_after_its_take_does_not_take_twice_for_one_trig
     assert first in series.kept(), "keep_last=2 with two triggers pruned the first day's point"
     assert len(taken) == 2, f"{len(taken)} snapshots taken for two triggers"
     assert len(series.kept()) == 2 and series.outs["snapshot_id"] != first  # the failed run's take, now in state
+
+
+def _a_year_later(outs: dict, sid: str) -> dict:
+    """The series' state as it is a year and a day after it pruned `sid` (runs in between only carry the record)."""
+    long_ago = (datetime.now(UTC).date() - timedelta(days=RECYCLE_BIN_MAX_DAYS + 1)).isoformat()
+    return {**outs, "deleted": [], "pruned": {**(outs.get("pruned") or {}), sid: long_ago}}
+
+
+def test_a_snapshot_recovered_from_the_recycle_bin_stays_the_users_after_a_year(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = series.kept()
+    age(emulator, [first], days=1)
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+    series.up(trigger="day-2")
+    assert first in series.outs["deleted"]
+    emulator.seed_world({"snapshots": in_recycle_bin})  # recovered by the user, who needs it
+    series.up(trigger="day-3")
+    assert first in all_snapshot_ids(emulator)
+
+    series.outs = _a_year_later(series.outs, first)  # nightly runs for a year leave it alone
+    series.up(trigger="day-367")
+
+    assert first in all_snapshot_ids(emulator), f"{first}, recovered by its user, was deleted by the series"
+    assert first not in series.outs["pruned"]  # let go of for good: the record stays bounded
+
+
+def test_a_recovered_snapshot_is_let_go_of_its_series_tags_removed_and_said(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    emulator.configure(pending_seconds=0.5)
+    series = Series(volume_id=volume_id, trigger="day-1", keep_last=1)
+    [first] = series.kept()
+    age(emulator, [first], days=1)
+    in_recycle_bin = [s for s in emulator.export_world()["snapshots"] if s["id"] == first]
+    series.up(trigger="day-2")
+    emulator.seed_world({"snapshots": in_recycle_bin})
+
+    series.up(trigger="day-3")
+
+    [recovered] = ec2(emulator).describe_snapshots(SnapshotIds=[first])["Snapshots"]
+    assert not [t for t in recovered.get("Tags") or [] if t["Key"].startswith("pulumi-snapshot:")], recovered
+    assert first not in series.outs["pruned"] and first not in series.kept()
+    assert any(f"let go of {first}" in line for line in said.lines()), said.lines()
+    provider.delete(series.id, series.outs)
+    assert first in all_snapshot_ids(emulator)  # destroy leaves it too
