@@ -592,8 +592,8 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
             f"looking at {ids} again in {wait_for:.0f}s: it is this resource's, completed and not recorded, and EC2 "
             f"shows a new tag only after a delay (up to {window:g}s), so it may have been handed over moments ago",
         )
-    if wait_for > 0:
-        time.sleep(wait_for)
+    if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
+        waiting.pause(wait_for, f"to look at {ids} again")
     wanted = {s["SnapshotId"] for s in leftover.snapshots}
     return [s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, leftover.attempt) if s["SnapshotId"] in wanted]
 
@@ -704,8 +704,8 @@ def _wait_for_listing(since: float, urn: str | None) -> None:
     wait_for = since + consistency_window() - time.monotonic()
     if wait_for > 1:
         say(urn, f"waiting {wait_for:.0f}s for EC2 to list what the requests whose answers were lost made")
-    if wait_for > 0:
-        time.sleep(wait_for)
+    if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
+        waiting.pause(wait_for, "for EC2 to list what the requests whose answers were lost made")
 
 
 def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str) -> None:

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from test_snapshots import at_once
 
-from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
+from conftest import REGION, URN_PREFIX, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, lifecycle, snapshots, waiting
 from snapshot_provider.args import DEFAULT_TIMEOUT
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
@@ -530,3 +530,16 @@ def test_a_snapshot_of_a_volume_that_does_not_exist_fails_once_the_window_has_pa
         provider.create(snapshot_props("vol-0123456789abcdef0"))
     assert time.monotonic() - started < 30
     assert emulator.snapshots() == []
+
+
+# --- Ctrl-C and the create's second look at its leftovers ---------------------------------------------------------
+def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
+    fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(waiting.CONSISTENCY_WINDOW_ENV, "30")
+    completed = {"SnapshotId": "snap-0123456789abcdef0", "State": "completed", "Tags": []}
+    leftover = lifecycle.Leftover([completed], "attempt-1", "another description", time.monotonic())
+    thread, _outcome = in_thread(lambda: lifecycle.still_left(None, leftover, None))
+    waiting.cancel_waits()
+    thread.join(5)
+    assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"

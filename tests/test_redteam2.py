@@ -11,7 +11,7 @@ from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_vol
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, holds, lifecycle, waiting
+from snapshot_provider import EbsSnapshotProvider, holds, waiting
 from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.volume_limits import Gate
 from snapshot_provider.volume_removal import VolumeRemovalProvider
@@ -125,24 +125,6 @@ def test_a_turn_given_back_after_another_create_took_the_next_keeps_the_two_requ
 
 def _quiet(_line: str) -> None:
     pass
-
-
-# --- Ctrl-C and the create's second look at its leftovers ---
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-6: Ctrl-C does not end a create's wait for a second look at a completed leftover (time.sleep of up "
-    "to the consistency window, 120 s), though every wait is said to end at Ctrl-C",
-)
-def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
-    fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(waiting.CONSISTENCY_WINDOW_ENV, "30")
-    completed = {"SnapshotId": "snap-0123456789abcdef0", "State": "completed", "Tags": []}
-    leftover = lifecycle.Leftover([completed], "attempt-1", "another description", time.monotonic())
-    thread, _outcome = in_thread(lambda: lifecycle.still_left(None, leftover, None))
-    waiting.cancel_waits()
-    thread.join(5)
-    assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"
 
 
 # --- the message of a wait that ends for a snapshot the create adopted ---
