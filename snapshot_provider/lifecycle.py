@@ -352,7 +352,7 @@ def take(
     failures = 0
     while True:
         try:
-            GATE.turn(volumes, deadline, lambda line: tell("turn", line))
+            turn = GATE.turn(volumes, deadline, lambda line: tell("turn", line))
         except LimitWaitExpired:
             raise SnapshotTimedOut(_not_requested(what, inputs)) from None
         if requests.lost:  # one more look before asking again: the turn may have come after a long wait
@@ -374,7 +374,7 @@ def take(
             if code in PER_VOLUME_CODES:
                 GATE.refused(str(code), volumes)
             elif is_throttling(error) or snapshots.never_sent(error):
-                GATE.give_back(volumes)
+                GATE.give_back(turn)
             else:
                 GATE.release(volumes)
             found = _after_refusal(ec2, error, attempt, requests, members, deadline, what, inputs, tell)

@@ -13,7 +13,6 @@ from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, holds, waiting
 from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.volume_limits import Gate
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 removal_provider = VolumeRemovalProvider()
@@ -104,27 +103,6 @@ def test_the_restore_command_for_a_gp2_volume_is_one_ec2_accepts() -> None:
     record = {"availability_zone": "us-east-1a", "size": 8, "volume_type": "gp2", "iops": 100}
     command = holds.restore_command("snap-0123456789abcdef0", "vol-0123456789abcdef0", record)
     assert "--iops" not in command, command
-
-
-# --- volume_limits.Gate.give_back ---
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-5: a throttled request's give_back, after another create took the volume's next turn, gives that "
-    "later turn back instead: the retry goes at the same moment as the other create's request",
-)
-def test_a_turn_given_back_after_another_create_took_the_next_keeps_the_two_requests_apart() -> None:
-    gate = Gate(interval=1)  # the spacing EC2 enforces per volume (15 s), shortened
-    gate.turn([VOLUME], time.monotonic() + 30, _quiet)  # create A's request goes
-    gate.turn([VOLUME], time.monotonic() + 30, _quiet)  # create B (same volume) waits its turn, then goes
-    b_sent = time.monotonic()
-    gate.give_back([VOLUME])  # A's request was throttled: EC2 never acted on it
-    gate.turn([VOLUME], time.monotonic() + 30, _quiet)  # A asks again
-    a_sent = time.monotonic()
-    assert a_sent - b_sent >= 1, f"A's retry went {a_sent - b_sent:.2f}s after B's request, within EC2's spacing"
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 # --- the message of a wait that ends for a snapshot the create adopted ---
