@@ -163,6 +163,9 @@ class Requests:
     lost_at: float = -1.0  # monotonic time the last answer was lost
     answered: str | None = None
     first_at: float = field(default_factory=time.monotonic)  # when this take began asking
+    # The last refusal, when it said the source does not exist (yet): what a take that runs out of time reports, as
+    # the volume's limits are then not what stopped it.
+    not_found: ClientError | BotoCoreError | None = None
 
     def may_have_made(self) -> list[str]:
         return [*self.lost, *([self.answered] if self.answered else [])]
@@ -357,6 +360,8 @@ def take(
         try:
             turn = GATE.turn(volumes, deadline, lambda line: tell("turn", line))
         except LimitWaitExpired:
+            if requests.not_found is not None:
+                raise SnapshotProviderError(_never_found(requests.not_found, what, inputs)) from requests.not_found
             raise SnapshotTimedOut(_not_requested(what, inputs)) from None
         if requests.lost:  # one more look before asking again: the turn may have come after a long wait
             found = look_for_lost(ec2, requests, members, time.monotonic())
@@ -442,6 +447,7 @@ def _after_refusal(
     if is_throttling(error) or snapshots.never_sent(error):
         return None
     if code in JUST_MADE_NOT_FOUND and time.monotonic() < requests.first_at + consistency_window():
+        requests.not_found = error
         tell(
             "not listed",
             f"EC2 does not know the source of {what} yet ({code}): one made moments ago (in this stack) is known "
@@ -481,6 +487,16 @@ def _not_requested(what: str, inputs: Mapping[str, Any]) -> str:
         f"{what} was not requested: the volume's snapshot limits (pending snapshots, one request per 15 s) left no "
         f"room within the timeout of {float(inputs['timeout']):g}s. Nothing was taken: run `pulumi up` again once "
         "the volume's pending snapshots completed, or raise timeout"
+    )
+
+
+def _never_found(error: ClientError | BotoCoreError, what: str, inputs: Mapping[str, Any]) -> str:
+    """A source EC2 said does not exist until the timeout ended the retries (the volume's limits only spaced them)."""
+    return (
+        explain(error, f"taking {what}", region=inputs.get("region"))
+        + f" It was asked again until the timeout ({float(inputs['timeout']):g}s): EC2 may list a volume or instance "
+        "created moments ago only after a delay; if it was just created, run `pulumi up` again (or raise timeout). "
+        "Nothing was taken."
     )
 
 

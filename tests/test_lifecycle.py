@@ -557,3 +557,19 @@ def test_a_second_timeout_of_an_adopted_snapshot_says_it_is_this_resources_not_a
     assert len(emulator.calls("CreateSnapshot")) == 1  # adopted, not taken again
     assert "import_snapshot_id" not in str(again.value), str(again.value)
     assert "tagged as this resource's" in str(again.value), str(again.value)
+
+
+# --- a volume that does not exist, with a timeout shorter than the consistency window ------------------------
+def test_a_volume_that_does_not_exist_is_named_as_such_whatever_the_timeout(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The provider's defaults, as in production (the suite shortens them): EC2's 15 s per volume, a 120 s window.
+    monkeypatch.delenv(waiting.CONSISTENCY_WINDOW_ENV)
+    monkeypatch.delenv("SNAPSHOT_VOLUME_INTERVAL")
+    missing = "vol-0123456789abcdef0"  # a typo, or a volume deleted since
+    with pytest.raises(SnapshotProviderError) as failed:
+        EbsSnapshotProvider().create(snapshot_props(missing, timeout=5))  # a small volume's: 5 s is plenty
+    message = str(failed.value)
+    assert "NotFound" in message or "does not exist" in message, message
+    assert "limits" not in message, message
+    assert "after a delay" in message, message  # a volume created moments ago: say why it was asked again

@@ -105,26 +105,6 @@ def test_the_restore_command_for_a_gp2_volume_is_one_ec2_accepts() -> None:
     assert "--iops" not in command, command
 
 
-# --- a volume that does not exist, with a timeout shorter than the consistency window ---
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-9: a snapshot of a volume that does not exist, with a timeout shorter than the consistency window, "
-    "fails as 'the volume's snapshot limits left no room' instead of saying the volume does not exist",
-)
-def test_a_volume_that_does_not_exist_is_named_as_such_whatever_the_timeout(
-    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The provider's defaults, as in production (the suite shortens them): EC2's 15 s per volume, a 120 s window.
-    monkeypatch.delenv(waiting.CONSISTENCY_WINDOW_ENV)
-    monkeypatch.delenv("SNAPSHOT_VOLUME_INTERVAL")
-    missing = "vol-0123456789abcdef0"  # a typo, or a volume deleted since
-    with pytest.raises(SnapshotProviderError) as failed:
-        EbsSnapshotProvider().create(snapshot_props(missing, timeout=5))  # a small volume's: 5 s is plenty
-    message = str(failed.value)
-    assert "NotFound" in message or "does not exist" in message, message
-    assert "limits" not in message, message
-
-
 # --- VolumeRemoval: a take-over by a resource that is not this one's replacement ---
 @pytest.mark.xfail(
     strict=True,
