@@ -79,6 +79,8 @@ BATCH = 200
 # The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
 # user guide, "Retention rules"): a snapshot the series deleted longer ago can no longer come back.
 RECYCLE_BIN_MAX_DAYS = 365
+# What marks a snapshot as the series' (the lifecycle's tags, and the series' own): removed from one it lets go of.
+OWN_TAGS = (SERIES_TAG, POINT_TAG, RESOURCE_TAG, ATTEMPT_TAG)
 
 
 def series_tags(value: Any) -> list[str]:
@@ -345,10 +347,6 @@ def let_go_of_recovered(
             "now (the series' tags removed from it)",
         )
     return remaining, let_go
-
-
-# What marks a snapshot as the series' (the lifecycle's tags, and the series' own).
-OWN_TAGS = (SERIES_TAG, POINT_TAG, RESOURCE_TAG, ATTEMPT_TAG)
 
 
 def _today() -> str:
