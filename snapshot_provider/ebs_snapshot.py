@@ -200,9 +200,8 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     current = snapshots.tags_of(found.get("Tags"))
     snapshots.update_tags(ec2, [snapshot_id], {k: current[k] for k in current if k in inputs["tags"]}, inputs["tags"])
     members = VOLUME.members(ec2, inputs)
-    statuses = lifecycle.wait(
-        account, VOLUME, inputs, Taken([found], found["StartTime"].timestamp()), members, delete_on_failure=False
-    )
+    taken = Taken([found], found["StartTime"].timestamp(), imported=True)  # the user's: a wait that ends says so
+    statuses = lifecycle.wait(account, VOLUME, inputs, taken, members, delete_on_failure=False)
     described = {sid: status.details for sid, status in statuses.items()}
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
         snapshots.archive(ec2, snapshot_id)

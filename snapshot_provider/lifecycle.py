@@ -163,6 +163,9 @@ class Requests:
     lost_at: float = -1.0  # monotonic time the last answer was lost
     answered: str | None = None
     first_at: float = field(default_factory=time.monotonic)  # when this take began asking
+    # The last refusal, when it said the source does not exist (yet): what a take that runs out of time reports, as
+    # the volume's limits are then not what stopped it.
+    not_found: ClientError | BotoCoreError | None = None
 
     def may_have_made(self) -> list[str]:
         return [*self.lost, *([self.answered] if self.answered else [])]
@@ -179,6 +182,9 @@ class Taken:
     exact: bool = False
     requests: Requests | None = None
     gated: list[str] = field(default_factory=list)  # volumes counted as pending in the gate until the wait ends
+    # The user's own snapshot, recorded through import_snapshot_id: a wait that ends leaves it as theirs. Those this
+    # resource made or adopted (its own interrupted create's, a series' take) are left tagged as its own.
+    imported: bool = False
 
     @property
     def ids(self) -> list[str]:
@@ -352,8 +358,10 @@ def take(
     failures = 0
     while True:
         try:
-            GATE.turn(volumes, deadline, lambda line: tell("turn", line))
+            turn = GATE.turn(volumes, deadline, lambda line: tell("turn", line))
         except LimitWaitExpired:
+            if requests.not_found is not None:
+                raise SnapshotProviderError(_never_found(requests.not_found, what, inputs)) from requests.not_found
             raise SnapshotTimedOut(_not_requested(what, inputs)) from None
         if requests.lost:  # one more look before asking again: the turn may have come after a long wait
             found = look_for_lost(ec2, requests, members, time.monotonic())
@@ -374,7 +382,7 @@ def take(
             if code in PER_VOLUME_CODES:
                 GATE.refused(str(code), volumes)
             elif is_throttling(error) or snapshots.never_sent(error):
-                GATE.give_back(volumes)
+                GATE.give_back(turn)
             else:
                 GATE.release(volumes)
             found = _after_refusal(ec2, error, attempt, requests, members, deadline, what, inputs, tell)
@@ -439,6 +447,7 @@ def _after_refusal(
     if is_throttling(error) or snapshots.never_sent(error):
         return None
     if code in JUST_MADE_NOT_FOUND and time.monotonic() < requests.first_at + consistency_window():
+        requests.not_found = error
         tell(
             "not listed",
             f"EC2 does not know the source of {what} yet ({code}): one made moments ago (in this stack) is known "
@@ -478,6 +487,16 @@ def _not_requested(what: str, inputs: Mapping[str, Any]) -> str:
         f"{what} was not requested: the volume's snapshot limits (pending snapshots, one request per 15 s) left no "
         f"room within the timeout of {float(inputs['timeout']):g}s. Nothing was taken: run `pulumi up` again once "
         "the volume's pending snapshots completed, or raise timeout"
+    )
+
+
+def _never_found(error: ClientError | BotoCoreError, what: str, inputs: Mapping[str, Any]) -> str:
+    """A source EC2 said does not exist until the timeout ended the retries (the volume's limits only spaced them)."""
+    return (
+        explain(error, f"taking {what}", region=inputs.get("region"))
+        + f" It was asked again until the timeout ({float(inputs['timeout']):g}s): EC2 may list a volume or instance "
+        "created moments ago only after a delay; if it was just created, run `pulumi up` again (or raise timeout). "
+        "Nothing was taken."
     )
 
 
@@ -592,8 +611,8 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
             f"looking at {ids} again in {wait_for:.0f}s: it is this resource's, completed and not recorded, and EC2 "
             f"shows a new tag only after a delay (up to {window:g}s), so it may have been handed over moments ago",
         )
-    if wait_for > 0:
-        time.sleep(wait_for)
+    if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
+        waiting.pause(wait_for, f"to look at {ids} again")
     wanted = {s["SnapshotId"] for s in leftover.snapshots}
     return [s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, leftover.attempt) if s["SnapshotId"] in wanted]
 
@@ -704,8 +723,8 @@ def _wait_for_listing(since: float, urn: str | None) -> None:
     wait_for = since + consistency_window() - time.monotonic()
     if wait_for > 1:
         say(urn, f"waiting {wait_for:.0f}s for EC2 to list what the requests whose answers were lost made")
-    if wait_for > 0:
-        time.sleep(wait_for)
+    if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
+        waiting.pause(wait_for, "for EC2 to list what the requests whose answers were lost made")
 
 
 def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str) -> None:
@@ -777,9 +796,9 @@ def wait(
     try:
         statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
-        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses, delete_on_failure)) from None
+        raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
     except WaitInterrupted as ended:
-        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended, delete_on_failure)) from None
+        raise WaitEnded(_interrupted_message(kind, inputs, taken, ended)) from None
     finally:
         reporter.finish()
         GATE.release(taken.gated)  # no longer this create's to count, whatever became of them
@@ -825,11 +844,9 @@ _expiry_warned: set[datetime] = set()
 _expiry_warned_lock = threading.Lock()
 
 
-def _interrupted_message(
-    kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted, ours: bool
-) -> str:
-    """Why the wait ended and what becomes of the snapshots: this create's (`ours`) are adopted by the next `up`; an
-    imported one is the user's, left as it is."""
+def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+    """Why the wait ended and what becomes of the snapshots: this resource's (made or adopted) are adopted by the
+    next `up`; an imported one is the user's, left as it is."""
     if isinstance(ended, WaitCancelled):
         why = "the update was cancelled (Ctrl-C)"
         then = "the next `pulumi up` adopts it and goes on waiting, instead of taking another"
@@ -845,7 +862,7 @@ def _interrupted_message(
     pending = (
         f"{why} while the {kind.noun} of {kind.source(inputs)} was pending ({_progress_of(taken, ended.statuses)})."
     )
-    if not ours:
+    if taken.imported:
         return f"{pending} {_left_as_yours(taken)}"
     return (
         f"{pending} It was left in place, tagged as this resource's: {then} (or delete it: aws ec2 delete-snapshot "
@@ -860,14 +877,12 @@ def _left_as_yours(taken: Taken) -> str:
     )
 
 
-def _timeout_message(
-    kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus], ours: bool
-) -> str:
+def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
     pending = (
         f"the {kind.noun} of {kind.source(inputs)} is still pending ({_progress_of(taken, seen)}) after the timeout "
         f"of {float(inputs['timeout']):g}s."
     )
-    if not ours:
+    if taken.imported:
         return f"{pending} {_left_as_yours(taken)} Raise timeout for big volumes."
     return (
         f"{pending} It was left in place, tagged as this resource's: run `pulumi up` again to adopt it and keep "

@@ -9,7 +9,8 @@ Besides the lifecycle's two tags, the series' snapshots carry:
 
 - `pulumi-snapshot:series`: the series' id (its Pulumi id, new for every series created, so that a replacement, or a
   series created again after `retain_on_delete`, never takes an older series' snapshots for its own);
-- `pulumi-snapshot:point`: which take made it (the members of an instance's set share one).
+- `pulumi-snapshot:point`: which take made it (the members of an instance's set share one), and for which inputs
+  (`take_key`: the trigger and source).
 
 Both are set by the request that takes the snapshot (TagSpecifications), so that even a take that never finished
 (timed out, killed) carries the series' id. What follows:
@@ -24,13 +25,20 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
   not, and those its state records (EC2 may not show their tags yet), and nothing else; the `retain_on_delete`
   resource option keeps them all.
 - A snapshot the series deleted and its user recovered from the Recycle Bin (same id, same tags) is theirs: the
-  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone.
+  series remembers what it deleted for the Recycle Bin's longest retention (`pruned`) and leaves those alone; once
+  it sees one listed again, it lets go of it for good (`let_go_of_recovered`: removes the provider's tags from it, so
+  that no later run or destroy matches it, and forgets it).
+- A run that fails after its take was handed over (a tag change EC2 refuses, an AMI lookup) leaves state as it was,
+  trigger included. The next run for the same inputs finds that take by its point tag (`taken_already`) and uses it
+  rather than taking a second snapshot for one trigger, which retention would count as a point of its own.
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 import time
@@ -40,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeGuard, Unpack, overload
 
 import pulumi
+from botocore.exceptions import ClientError
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -53,9 +62,9 @@ from pulumi.dynamic import (
 from snapshot_provider import aws, holds, lifecycle, progress, retention, rules, snapshots
 from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
 from snapshot_provider.ebs_snapshot import VOLUME
-from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors
+from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors, is_not_found
 from snapshot_provider.instance_snapshots import INSTANCE_SET
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, SERIES_TAG, Kind
+from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, Kind
 from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.rules import is_unknown
 from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
@@ -70,6 +79,8 @@ BATCH = 200
 # The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
 # user guide, "Retention rules"): a snapshot the series deleted longer ago can no longer come back.
 RECYCLE_BIN_MAX_DAYS = 365
+# What marks a snapshot as the series' (the lifecycle's tags, and the series' own): removed from one it lets go of.
+OWN_TAGS = (SERIES_TAG, POINT_TAG, RESOURCE_TAG, ATTEMPT_TAG)
 
 
 def series_tags(value: Any) -> list[str]:
@@ -310,6 +321,34 @@ def pruned_in(previous: Mapping[str, Any]) -> dict[str, str]:
     return dict.fromkeys(previous.get("deleted") or [], _today()) | kept
 
 
+def let_go_of_recovered(
+    ec2: Any, series_id: str, pruned: Mapping[str, str], inputs: Mapping[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """Let go of the pruned snapshots that are listed again (recovered from the Recycle Bin by their user): remove
+    the provider's tags from them, so that no later run or destroy matches them however long after, and forget them,
+    so that `pruned` only holds what may still come back. The rest of `pruned`, and the ids let go of."""
+    remaining = dict(pruned)
+    let_go = []
+    for sid in [
+        s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if s["SnapshotId"] in pruned
+    ]:
+        try:
+            ec2.delete_tags(Resources=[sid], Tags=[{"Key": key} for key in OWN_TAGS])
+        except ClientError as error:
+            if not is_not_found(error):  # not gone (EC2 may list a deleted one a while): remembered a year longer
+                remaining[sid] = _today()
+                warn(inputs, f"could not remove the series' tags from {sid}, recovered from the Recycle Bin: {error}")
+            continue
+        del remaining[sid]
+        let_go.append(sid)
+        say(
+            inputs,
+            f"let go of {sid}: recovered from the Recycle Bin after the series deleted it, it is its user's "
+            "now (the series' tags removed from it)",
+        )
+    return remaining, let_go
+
+
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
@@ -360,7 +399,7 @@ def take_point(
     members = kind.members(ec2, inputs)
     urn = inputs[URN_INPUT]
     deadline = time.monotonic() + float(inputs["timeout"])
-    point = f"point-{secrets.token_hex(8)}"
+    point = f"point-{secrets.token_hex(8)}-{take_key(inputs)}"
     taken, leftovers = lifecycle.start_or_finish(
         account,
         ec2,
@@ -389,6 +428,33 @@ def take_point(
     lifecycle.hand_over(ec2, inputs, found)
     lifecycle.tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
+
+
+def take_key(inputs: Mapping[str, Any]) -> str:
+    """A digest of the inputs whose change takes a snapshot (trigger, source): the point tag ends with it, so that a
+    later run can tell which inputs a take was for."""
+    takes = {name: inputs.get(name) for name in sorted(TAKES.fields)}
+    return hashlib.sha256(json.dumps(takes, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def taken_already(
+    ec2: Any, series_id: str, inputs: Mapping[str, Any], previous: Mapping[str, Any], pruned: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The take a run for these same inputs handed over, though the run failed after it (state was left as it was):
+    handed over as this series' and tagged for these inputs, yet not in state nor pruned. Every run that succeeds
+    records all the series' handed-over snapshots, so such a take comes from a failed run since the last success."""
+    if not previous:  # a create: its series id is new, nothing can carry it yet
+        return {}
+    known = recorded_in(previous)
+    suffix = f"-{take_key(inputs)}"
+    return {
+        s["SnapshotId"]: s
+        for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id)
+        if owned(s, series_id)
+        and (_point(s) or "").endswith(suffix)
+        and s["SnapshotId"] not in known
+        and s["SnapshotId"] not in pruned
+    }
 
 
 def another_series(ec2: Any, series_id: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -499,12 +565,18 @@ def run(
     ec2 = aws.client(account)
     wait_time = previous.get("wait_time")
     recorded: dict[str, dict[str, Any]] = recorded_in(previous)
-    if take_new:
+    pruned = pruned_in(previous)
+    earlier = taken_already(ec2, series_id, inputs, previous, pruned) if take_new else {}
+    if earlier:
+        say(inputs, f"uses {', '.join(earlier)}, taken for this trigger by a run that failed after its take")
+        wait_time, recorded = None, recorded | earlier  # that run's wait was not recorded
+    elif take_new:
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = aws.client(account)  # the wait may have renewed the credentials
-    pruned = pruned_in(previous)
-    listing = series_snapshots(ec2, series_id, recorded, list(pruned))
+    pruned, let_go = let_go_of_recovered(ec2, series_id, pruned, inputs)
+    # Those let go of still show the series' tags for a while (EC2's tag delay): left out of this run by id.
+    listing = series_snapshots(ec2, series_id, recorded, [*pruned, *let_go])
     if previous and not _same_tags(previous.get("tags"), inputs["tags"]):
         for batch in _batches([s["SnapshotId"] for s in listing]):
             snapshots.update_tags(ec2, batch, previous.get("tags") or {}, inputs["tags"])
@@ -731,8 +803,8 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
     size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
-    (`pruned`: id -> day; one recovered from the Recycle Bin is left alone), snapshots kept because AMIs use them
-    (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+    (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten),
+    snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA

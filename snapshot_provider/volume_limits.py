@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from snapshot_provider import waiting
@@ -38,6 +38,16 @@ class LimitWaitExpired(Exception):
     """The deadline came while a create still waited for its volumes' limits; nothing was requested."""
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One request's turn, as `Gate.turn` gave it: its volumes, when the next request may go after it (`given`), and
+    when it could go before (`before`, per volume). `give_back` takes it, so that it undoes only this turn."""
+
+    volumes: tuple[str, ...]
+    given: float
+    before: Mapping[str, float]
+
+
 @dataclass
 class Gate:
     """This process's requests per volume: when the last one went, how many of its snapshots are pending, and how
@@ -48,7 +58,6 @@ class Gate:
     _next_turn: dict[str, float] = field(default_factory=dict)
     _pending: dict[str, int] = field(default_factory=dict)
     _allowed: dict[str, int] = field(default_factory=dict)
-    _turn_before: dict[str, tuple[float, float]] = field(default_factory=dict)  # volume -> (turn given, turn before it)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
@@ -58,9 +67,9 @@ class Gate:
         with self._changed:
             self._changed.notify_all()
 
-    def turn(self, volume_ids: Iterable[str], deadline: float, say: Callable[[str], None]) -> None:
-        """Block until a request for these volumes may go, then count it as pending. Raises LimitWaitExpired at
-        the deadline. `say` hears once of each kind of wait."""
+    def turn(self, volume_ids: Iterable[str], deadline: float, say: Callable[[str], None]) -> Turn:
+        """Block until a request for these volumes may go, then count it as pending; the turn, for `give_back`.
+        Raises LimitWaitExpired at the deadline. `say` hears once of each kind of wait."""
         volumes = sorted(set(volume_ids))
         told: set[str] = set()
         with self._changed:
@@ -75,9 +84,10 @@ class Gate:
                     continue
                 go_at = max([now, *(self._next_turn.get(v, now) for v in volumes)])
                 spacing = self.spacing()
+                given = go_at + spacing + (MARGIN if spacing else 0.0)
+                taken = Turn(tuple(volumes), given, {v: self._next_turn.get(v, 0.0) for v in volumes})
                 for v in volumes:
-                    self._turn_before[v] = (go_at + spacing + (MARGIN if spacing else 0.0), self._next_turn.get(v, 0.0))
-                    self._next_turn[v] = self._turn_before[v][0]
+                    self._next_turn[v] = given
                     self._pending[v] = self._pending.get(v, 0) + 1
                 break
         wait = go_at - self.clock()
@@ -94,6 +104,7 @@ class Gate:
             except waiting.LookCancelled:
                 self.release(volumes)
                 raise
+        return taken
 
     def spacing(self) -> float:
         """Seconds between two requests for one volume: SNAPSHOT_VOLUME_INTERVAL in the provider's environment (an
@@ -109,16 +120,15 @@ class Gate:
                 self._pending[v] = max(0, self._pending.get(v, 0) - 1)
             self._changed.notify_all()
 
-    def give_back(self, volume_ids: Iterable[str]) -> None:
-        """A counted request EC2 never acted on (throttled, or never sent): un-count it, and give its volumes' turns
-        back unless a later request took the next one, so a throttled retry does not wait out a 15 s interval that
-        EC2 never started."""
+    def give_back(self, turn: Turn) -> None:
+        """A counted request EC2 never acted on (throttled, or never sent): un-count it, and give its turn back
+        unless a later request took the next one (its spacing counts from this turn's), so a throttled retry does
+        not wait out a 15 s interval that EC2 never started."""
         with self._changed:
-            for v in set(volume_ids):
-                given, before = self._turn_before.pop(v, (None, 0.0))
-                if given is not None and self._next_turn.get(v) == given:
-                    self._next_turn[v] = before
-        self.release(volume_ids)
+            for v in turn.volumes:
+                if self._next_turn.get(v) == turn.given:
+                    self._next_turn[v] = turn.before[v]
+        self.release(turn.volumes)
 
     def refused(self, code: str, volume_ids: Iterable[str]) -> None:
         """EC2 refused a counted request for one of its per-volume limits: learn from it, and un-count it."""

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from test_snapshots import at_once
 
-from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
+from conftest import REGION, URN_PREFIX, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, snapshots
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, lifecycle, snapshots, waiting
 from snapshot_provider.args import DEFAULT_TIMEOUT
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
@@ -530,3 +530,46 @@ def test_a_snapshot_of_a_volume_that_does_not_exist_fails_once_the_window_has_pa
         provider.create(snapshot_props("vol-0123456789abcdef0"))
     assert time.monotonic() - started < 30
     assert emulator.snapshots() == []
+
+
+# --- Ctrl-C and the create's second look at its leftovers ---------------------------------------------------------
+def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
+    fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(waiting.CONSISTENCY_WINDOW_ENV, "30")
+    completed = {"SnapshotId": "snap-0123456789abcdef0", "State": "completed", "Tags": []}
+    leftover = lifecycle.Leftover([completed], "attempt-1", "another description", time.monotonic())
+    thread, _outcome = in_thread(lambda: lifecycle.still_left(None, leftover, None))
+    waiting.cancel_waits()
+    thread.join(5)
+    assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"
+
+
+# --- the message of a wait that ends for a snapshot the create adopted -----------------------------------------
+def test_a_second_timeout_of_an_adopted_snapshot_says_it_is_this_resources_not_an_import(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(pending_seconds=8)
+    with pytest.raises(SnapshotTimedOut):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    with pytest.raises(SnapshotTimedOut) as again:  # the next `pulumi up` adopts it, and times out too
+        EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    assert len(emulator.calls("CreateSnapshot")) == 1  # adopted, not taken again
+    assert "import_snapshot_id" not in str(again.value), str(again.value)
+    assert "tagged as this resource's" in str(again.value), str(again.value)
+
+
+# --- a volume that does not exist, with a timeout shorter than the consistency window ------------------------
+def test_a_volume_that_does_not_exist_is_named_as_such_whatever_the_timeout(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The provider's defaults, as in production (the suite shortens them): EC2's 15 s per volume, a 120 s window.
+    monkeypatch.delenv(waiting.CONSISTENCY_WINDOW_ENV)
+    monkeypatch.delenv("SNAPSHOT_VOLUME_INTERVAL")
+    missing = "vol-0123456789abcdef0"  # a typo, or a volume deleted since
+    with pytest.raises(SnapshotProviderError) as failed:
+        EbsSnapshotProvider().create(snapshot_props(missing, timeout=5))  # a small volume's: 5 s is plenty
+    message = str(failed.value)
+    assert "NotFound" in message or "does not exist" in message, message
+    assert "limits" not in message, message
+    assert "after a delay" in message, message  # a volume created moments ago: say why it was asked again

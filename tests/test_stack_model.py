@@ -32,10 +32,13 @@ Invariants, after every step (AWS as the emulator holds it, not as its lagging D
    listing delays): a resource leaves state only through its delete, or a refresh of snapshots really gone.
 5. A stack never gets stuck: every failure says what to do (`REMEDIES`, the things an error may tell a user to do),
    and at the end of each example the next `up` with the program as it is, then `destroy`, converge by doing only
-   that; afterwards AWS holds the user's snapshots and what was retained, every volume is back, nothing is held.
+   that; afterwards AWS holds the user's snapshots, what was retained and the leftovers kept for the user, every
+   volume is back, nothing is held.
 6. No orphaned or duplicated snapshot: each is the user's, recorded by a resource in state (or one marked for
-   deletion), retained, or left by an interrupted create of a resource the program declares, which its next `up`
-   deals with; a resource's successful create leaves none of its own behind. Nothing is ever made in another account.
+   deletion), retained, left by an interrupted create of a resource the program declares, which its next `up`
+   deals with, or such a leftover that create could not adopt, kept for the user (its resource tag, a hash of the URN,
+   cannot prove it is not another backend's stack's: RT-1); a resource's successful create leaves none of its own
+   behind. Nothing is ever made in another account.
 Each run's outcome is also predicted (which steps fail, and how), and each change checked (a removal deletes its
 volume and holds its snapshot, an update moves the hold, a series keeps what its policy says, an access setting in the
 same account changes nothing in AWS).
@@ -317,6 +320,9 @@ class StackModel(RuleBasedStateMachine):
         self.removals: dict[str, Removal] = {}  # vol -> its removal, while the volume is removed
         self.undone: dict[str, tuple[VolumeSpec, str]] = {}  # removed volume id -> (spec, restored volume id)
         self.interrupted: set[str] = set()  # labels whose create was cut short: leftovers the next up deals with
+        # Leftovers a later create neither adopted nor deleted: kept and reported, as the resource tag (a hash of the
+        # URN) cannot prove they are not another backend's stack's (RT-1); the user deletes them.
+        self.kept_leftovers: set[str] = set()
         self.interruptions = 0
         self.lost: LostAnswer | None = None  # armed for the next run
         self.series_ids: dict[str, str] = {}  # series label -> its id, while in state
@@ -1142,9 +1148,9 @@ class StackModel(RuleBasedStateMachine):
             if failed_take and not step.ok and not isinstance(step.error, Crashed):
                 self.interrupted.add(step.label)  # a failed take may leave its snapshot (tagged)
             if step.op == "create" and step.ok and kind != "series":
-                self.interrupted.discard(step.label)
+                self._keep_leftovers_of(step.label)
             if kind == "series" and step.ok and step.op in ("create", "update") and self._took(step.label):
-                self.interrupted.discard(step.label)
+                self._keep_leftovers_of(step.label)
             if kind == "rm" and step.ok and step.op in ("create", "update"):
                 entry = self.engine.state[step.label]
                 vol = self.program[step.label].vol
@@ -1309,7 +1315,7 @@ class StackModel(RuleBasedStateMachine):
         tokens = {resource_token(self._urn(label)): label for label in self.program}
         series = set(self.series_ids.values()) | {e.id for e in self.engine.doomed if kind_of(e.label) == "series"}
         for sid, seen in now.items():
-            if sid in self.user_snapshots or sid in recorded or sid in self.retained:
+            if sid in self.user_snapshots or sid in recorded or sid in self.retained or sid in self.kept_leftovers:
                 continue
             if seen.tags.get(SERIES_TAG) in series | self.retained_series:
                 continue  # the series' (its delete deletes every snapshot tagged with its id; the next take adopts)
@@ -1385,9 +1391,22 @@ class StackModel(RuleBasedStateMachine):
         elif remedy == FRESH_CREDENTIALS:
             self.accounts.act_in(HOME_ACCOUNT)
 
+    def _keep_leftovers_of(self, label: str) -> None:
+        """`label`'s create or take went through: what its interrupted creates left and it did not adopt stays."""
+        if label not in self.interrupted:
+            return
+        self.interrupted.discard(label)
+        token = resource_token(self._urn(label))
+        recorded = {sid for e in self.engine.state.values() for sid in self._recorded_by(e)}
+        self.kept_leftovers |= {
+            sid
+            for sid, seen in self._snapshots().items()
+            if seen.tags.get(RESOURCE_TAG) == token and sid not in recorded
+        }
+
     def _check_the_end(self) -> None:
         now = self._snapshots()
-        expected = (set(self.user_snapshots) - self.user_deleted) | self.retained
+        expected = (set(self.user_snapshots) - self.user_deleted) | self.retained | self.kept_leftovers
         left = {
             sid for sid, s in now.items() if sid not in expected and s.tags.get(SERIES_TAG) not in self.retained_series
         }

@@ -50,8 +50,8 @@ def test_a_turn_past_the_deadline_is_refused_and_not_counted() -> None:
 
 def test_a_request_ec2_never_acted_on_gives_its_turn_back() -> None:
     gate = Gate(interval=30)
-    gate.turn([VOLUME], time.monotonic() + 10, quiet)
-    gate.give_back([VOLUME])  # throttled: EC2 started no 15 s interval
+    throttled = gate.turn([VOLUME], time.monotonic() + 10, quiet)
+    gate.give_back(throttled)  # EC2 started no 15 s interval
     start = time.monotonic()
     gate.turn([VOLUME], start + 10, quiet)
     assert time.monotonic() - start < 1
@@ -59,10 +59,9 @@ def test_a_request_ec2_never_acted_on_gives_its_turn_back() -> None:
 
 def test_a_turn_given_back_after_a_later_one_was_taken_keeps_the_later_spacing() -> None:
     gate = Gate(interval=30)
+    gate.give_back(gate.turn([VOLUME], time.monotonic() + 100, quiet))
     gate.turn([VOLUME], time.monotonic() + 100, quiet)
-    gate.give_back([VOLUME])
-    gate.turn([VOLUME], time.monotonic() + 100, quiet)
-    gate.give_back(["vol-89abcdef"])  # another volume's: this one's spacing stands
+    gate.give_back(gate.turn(["vol-89abcdef"], time.monotonic() + 100, quiet))  # another volume's: no effect here
     with pytest.raises(LimitWaitExpired):
         gate.turn([VOLUME], time.monotonic() + 1, quiet)
 
@@ -112,3 +111,14 @@ def test_ctrl_c_ends_a_create_waiting_for_its_volumes_pending_snapshots_within_s
     [ended] = outcome
     assert isinstance(ended, WaitEnded) and "nothing was requested" in str(ended)
     assert [s["snapshot_id"] for s in emulator.snapshots()] == [elsewhere]
+
+
+def test_a_turn_given_back_after_another_create_took_the_next_keeps_the_two_requests_apart() -> None:
+    gate = Gate(interval=1)  # the spacing EC2 enforces per volume (15 s), shortened
+    a_turn = gate.turn([VOLUME], time.monotonic() + 30, quiet)  # create A's request goes
+    gate.turn([VOLUME], time.monotonic() + 30, quiet)  # create B (same volume) waits its turn, then goes
+    b_sent = time.monotonic()
+    gate.give_back(a_turn)  # A's request was throttled: EC2 never acted on it
+    gate.turn([VOLUME], time.monotonic() + 30, quiet)  # A asks again
+    a_sent = time.monotonic()
+    assert a_sent - b_sent >= 1, f"A's retry went {a_sent - b_sent:.2f}s after B's request, within EC2's spacing"
