@@ -294,6 +294,19 @@ def _volume_or_copy(ec2: Any, volume_id: str) -> str | None:
 _NO_DATA = ("deleting", "deleted", "error")
 
 
+def restore_performance(record: Mapping[str, Any]) -> dict[str, int]:
+    """CreateVolume's Iops and Throughput for the restored volume (pure): EC2 takes Iops only for io1, io2 and gp3,
+    Throughput only for gp3 (EC2 API reference, CreateVolume), though DescribeVolumes reports a gp2 volume's
+    baseline Iops. The undo's request and the by-hand command both use this, so they cannot disagree."""
+    volume_type = record.get("volume_type")
+    found: dict[str, int] = {}
+    if volume_type in ("io1", "io2", "gp3") and record.get("iops"):
+        found["Iops"] = int(record["iops"])
+    if volume_type == "gp3" and record.get("throughput"):
+        found["Throughput"] = int(record["throughput"])
+    return found
+
+
 def restore_command(snapshot_id: str, volume_id: str, record: Mapping[str, Any] | None) -> str:
     """The AWS CLI command that restores the removed volume from its restore record (pure), tagged as an undo's
     restore would be, so that a VolumeRemoval's undo run later finds it instead of making another."""
@@ -303,8 +316,9 @@ def restore_command(snapshot_id: str, volume_id: str, record: Mapping[str, Any] 
     if record.get("size"):
         args.append(f"--size {int(record['size'])}")
     args.append(f"--volume-type {record.get('volume_type') or '<its type>'}")
-    args += [f"--iops {int(record['iops'])}"] if record.get("iops") else []
-    args += [f"--throughput {int(record['throughput'])}"] if record.get("throughput") else []
+    performance = restore_performance(record)
+    args += [f"--iops {performance['Iops']}"] if "Iops" in performance else []
+    args += [f"--throughput {performance['Throughput']}"] if "Throughput" in performance else []
     if record.get("encrypted"):
         args.append("--encrypted" + (f" --kms-key-id {record['kms_key_id']}" if record.get("kms_key_id") else ""))
     args += ["--multi-attach-enabled"] if record.get("multi_attach_enabled") else []

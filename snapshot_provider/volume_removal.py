@@ -631,10 +631,7 @@ def restore_request(
             {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
         ],
     }
-    if record["volume_type"] in ("io1", "io2", "gp3") and record.get("iops"):
-        request["Iops"] = int(record["iops"])
-    if record["volume_type"] == "gp3" and record.get("throughput"):
-        request["Throughput"] = int(record["throughput"])
+    request.update(holds.restore_performance(record))
     if record.get("encrypted"):
         # EC2 refuses KmsKeyId without Encrypted (InvalidParameterDependency).
         request["Encrypted"] = True

