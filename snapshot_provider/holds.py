@@ -5,7 +5,10 @@ Before a VolumeRemoval deletes its volume it tags the snapshot its undo restores
 - `pulumi-snapshot:undo-for` = the removed volume's id: the hold;
 - `pulumi-snapshot:undo-record:<i>/<n>`: the restore record (zone, size, type, performance, encryption, tags), as
   compact JSON cut into `n` values of at most 256 characters (EC2's limit for a tag value), so that the volume can be
-  brought back even when Pulumi's state never heard of the removal (a create killed after DeleteVolume).
+  brought back even when Pulumi's state never heard of the removal (a create killed after DeleteVolume). The record also
+  names the holding resource's URN: only a replacement of that resource (same URN) may take the undo over;
+- `pulumi-snapshot:undo-owner`: which create of that resource holds it (`hold_owner` in its state), and
+  `pulumi-snapshot:undo-taken-over`: set to the owner once a replacement's take-over is done.
 
 The undo removes both once the restored volume is `available`; the restored volume carries `pulumi-snapshot:undo-of`
 = the removed volume's id. Every path of this provider that deletes or archives a snapshot honours a hold: a series'
@@ -35,6 +38,9 @@ HOLD_TAG = f"{MANAGED_TAG_PREFIX}undo-for"
 # Which VolumeRemoval (one create of one, recorded in its state as `hold_owner`) the undo belongs to: a replacement
 # takes it over, and the replaced resource's delete then leaves the volume removed.
 OWNER_TAG = f"{MANAGED_TAG_PREFIX}undo-owner"
+# Set by a replacement once its take-over is otherwise done, to its owner: only then does the replaced resource's
+# delete stand down. A take-over cut short (Ctrl-C while its hold shows) never sets it, and the old delete restores.
+TAKEN_OVER_TAG = f"{MANAGED_TAG_PREFIX}undo-taken-over"
 RECORD_TAG = f"{MANAGED_TAG_PREFIX}undo-record"
 RESTORED_TAG = f"{MANAGED_TAG_PREFIX}undo-of"
 _RECORD_KEY = re.compile(rf"^{re.escape(RECORD_TAG)}:(\d+)/(\d+)$")
@@ -71,6 +77,17 @@ def owner_of(tags: Tags | None) -> str | None:
     return next((t["Value"] for t in tags or [] if t["Key"] == OWNER_TAG), None)
 
 
+def taken_over_by(tags: Tags | None) -> str | None:
+    """The owner whose take-over of the hold on a snapshot with these tags finished, or None."""
+    return next((t["Value"] for t in tags or [] if t["Key"] == TAKEN_OVER_TAG), None)
+
+
+def holding_resource(tags: Tags | None) -> str | None:
+    """The URN of the VolumeRemoval whose undo the hold on a snapshot with these tags is (in its record), or None."""
+    urn = (record_of(tags) or {}).get("urn")
+    return urn if isinstance(urn, str) else None
+
+
 def record_of(tags: Tags | None) -> dict[str, Any] | None:
     """The restore record these tags carry, or None when there is none, or not all of it is there (yet)."""
     parts: dict[int, dict[int, str]] = {}
@@ -90,7 +107,8 @@ def record_of(tags: Tags | None) -> dict[str, Any] | None:
 
 
 def managed_keys(tags: Tags | None) -> list[str]:
-    return [t["Key"] for t in tags or [] if t["Key"] in (HOLD_TAG, OWNER_TAG) or _RECORD_KEY.match(t["Key"])]
+    mine = (HOLD_TAG, OWNER_TAG, TAKEN_OVER_TAG)
+    return [t["Key"] for t in tags or [] if t["Key"] in mine or _RECORD_KEY.match(t["Key"])]
 
 
 def no_room(snapshot_id: str, tags: Tags | None, wanted: Mapping[str, str]) -> str | None:
@@ -294,6 +312,19 @@ def _volume_or_copy(ec2: Any, volume_id: str) -> str | None:
 _NO_DATA = ("deleting", "deleted", "error")
 
 
+def restore_performance(record: Mapping[str, Any]) -> dict[str, int]:
+    """CreateVolume's Iops and Throughput for the restored volume (pure): EC2 takes Iops only for io1, io2 and gp3,
+    Throughput only for gp3 (EC2 API reference, CreateVolume), though DescribeVolumes reports a gp2 volume's
+    baseline Iops. The undo's request and the by-hand command both use this, so they cannot disagree."""
+    volume_type = record.get("volume_type")
+    found: dict[str, int] = {}
+    if volume_type in ("io1", "io2", "gp3") and record.get("iops"):
+        found["Iops"] = int(record["iops"])
+    if volume_type == "gp3" and record.get("throughput"):
+        found["Throughput"] = int(record["throughput"])
+    return found
+
+
 def restore_command(snapshot_id: str, volume_id: str, record: Mapping[str, Any] | None) -> str:
     """The AWS CLI command that restores the removed volume from its restore record (pure), tagged as an undo's
     restore would be, so that a VolumeRemoval's undo run later finds it instead of making another."""
@@ -303,8 +334,9 @@ def restore_command(snapshot_id: str, volume_id: str, record: Mapping[str, Any] 
     if record.get("size"):
         args.append(f"--size {int(record['size'])}")
     args.append(f"--volume-type {record.get('volume_type') or '<its type>'}")
-    args += [f"--iops {int(record['iops'])}"] if record.get("iops") else []
-    args += [f"--throughput {int(record['throughput'])}"] if record.get("throughput") else []
+    performance = restore_performance(record)
+    args += [f"--iops {performance['Iops']}"] if "Iops" in performance else []
+    args += [f"--throughput {performance['Throughput']}"] if "Throughput" in performance else []
     if record.get("encrypted"):
         args.append("--encrypted" + (f" --kms-key-id {record['kms_key_id']}" if record.get("kms_key_id") else ""))
     args += ["--multi-attach-enabled"] if record.get("multi_attach_enabled") else []

@@ -22,6 +22,7 @@ The undo must work whatever happens around it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import secrets
@@ -174,7 +175,7 @@ class VolumeRemovalProvider(ResourceProvider):
         owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
         if volume is None or volume["State"] in GONE:
-            record = _take_over(ec2, account, volume_id, snapshot_id, owner)
+            record = _take_over(ec2, account, volume_id, snapshot_id, owner, _urn(inputs))
             say(
                 inputs,
                 f"volume {volume_id} was removed earlier (by a run of this resource that was cut short, or by the "
@@ -184,7 +185,7 @@ class VolumeRemovalProvider(ResourceProvider):
         snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
         _refuse_if_tags_do_not_fit(volume_id, record)
-        _hold(ec2, snapshot, volume_id, record, owner)
+        _hold(ec2, snapshot, volume_id, record, owner, _urn(inputs))
         try:
             _delete_volume(account, volume_id)
         except SnapshotProviderError:
@@ -215,11 +216,12 @@ class VolumeRemovalProvider(ResourceProvider):
         if snapshot_id != old_snapshot_id:
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
-            _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner)
+            _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, _urn(inputs))
             if old_snapshot_id:
                 holds.release(ec2, old_snapshot_id, volume_id)
         elif _predates_holds(olds):
-            _hold_upgraded(ec2, account_id, olds, owner, declared=_recorded_account(inputs) == account_id)
+            declared = _recorded_account(inputs) == account_id
+            _hold_upgraded(ec2, account_id, olds, owner, _urn(inputs), declared=declared)
         # The snapshot was seen in this account (the hold read back): that is where the volume was removed.
         return UpdateResult({**inputs, "account_id": account_id, **kept, "hold_owner": owner})
 
@@ -282,6 +284,11 @@ def _outputs(
     kept["encrypted"], kept["multi_attach_enabled"] = bool(kept["encrypted"]), bool(kept["multi_attach_enabled"])
     kept["volume_tags"] = dict(kept["volume_tags"] or {})
     return {**inputs, **kept, "deleted_at": deleted_at, "account_id": account_id, "hold_owner": owner}
+
+
+def _urn(props: Mapping[str, Any]) -> str | None:
+    urn = props.get(URN_INPUT)
+    return urn if isinstance(urn, str) and not rules.is_unknown(urn) else None
 
 
 def _predates_holds(olds: Mapping[str, Any]) -> bool:
@@ -387,13 +394,15 @@ def _hold(
     volume_id: str,
     record: Mapping[str, Any],
     owner: str,
+    urn: str | None,
     *,
     release_on_failure: bool = True,
 ) -> None:
-    """Hold the snapshot for `owner` with the record, visibly, before anything is deleted; refuse, changing nothing,
-    if the tags cannot fit. `release_on_failure=False` where the volume is already gone: its hold must stay."""
+    """Hold the snapshot for `owner`, of the resource `urn`, with the record, visibly, before anything is deleted;
+    refuse, changing nothing, if the tags cannot fit. `release_on_failure=False` where the volume is already gone:
+    its hold must stay."""
     snapshot_id = snapshot["SnapshotId"]
-    wanted = holds.hold_tags(volume_id, {"at": round(time.time(), 3), **record}, owner)
+    wanted = holds.hold_tags(volume_id, {"at": round(time.time(), 3), **record, "urn": urn}, owner)
     problem = holds.no_room(snapshot_id, snapshot.get("Tags"), wanted)
     if problem:
         raise SnapshotProviderError(
@@ -408,7 +417,9 @@ def _hold(
         raise
 
 
-def _hold_upgraded(ec2: Any, account_id: str, olds: Mapping[str, Any], owner: str, *, declared: bool) -> None:
+def _hold_upgraded(
+    ec2: Any, account_id: str, olds: Mapping[str, Any], owner: str, urn: str | None, *, declared: bool
+) -> None:
     """Hold the snapshot of a removal made before holds existed (its volume is gone already: no release on
     failure), with the record from state. A snapshot missing from the account the user declared (the one
     `allowed_account_ids` names) is said, not refused: there is nothing to hold, and `pulumi destroy` then says what
@@ -429,7 +440,7 @@ def _hold_upgraded(ec2: Any, account_id: str, olds: Mapping[str, Any], owner: st
             f"account, run this with credentials for that account ({aws.CREDENTIALS_FOR}); `pulumi destroy` of this "
             "VolumeRemoval says what can be done otherwise."
         )
-    _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, release_on_failure=False)
+    _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, urn, release_on_failure=False)
 
 
 def _delete_volume(account: AccountSelection, volume_id: str) -> None:
@@ -473,33 +484,79 @@ def _once(call: Callable[[], T], find_done: Callable[[], T | None], doing: str, 
     raise AssertionError("unreachable")
 
 
-def _take_over(ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str, owner: str) -> dict[str, Any]:
+def _take_over(
+    ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str, owner: str, urn: str | None
+) -> dict[str, Any]:
     """The record of a removal whose volume is already gone, its hold now `owner`'s: an earlier create of this
-    resource that was cut short after DeleteVolume, or the resource this one replaces (whose delete then finds the
-    hold taken over and restores nothing). Else a refusal."""
+    resource that was cut short after DeleteVolume, or the resource this one replaces (same URN), whose delete then
+    finds the take-over done and restores nothing. Else a refusal: another resource's undo is never taken."""
     snapshot = _find_snapshot(ec2, snapshot_id)
     tags = (snapshot or {}).get("Tags")
     record = complete(holds.record_of(tags)) if holds.holder_of(tags) == volume_id else None
     if snapshot is None or record is None:
         raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
+    holder = holds.holding_resource(tags)
+    if holder is None or holder != urn:
+        raise SnapshotProviderError(
+            f"refusing to remove volume {volume_id}: it was removed already by another VolumeRemoval "
+            f"({holder or 'one that did not record its URN'}), whose `pulumi destroy` restores it from {snapshot_id} "
+            f"(hold {holds.HOLD_TAG}={volume_id} on it). Nothing was changed. Only that resource, or its "
+            "replacement, can hold the undo: remove this VolumeRemoval from this program, or destroy that one first "
+            "(which brings the volume back) and run this again."
+        )
     restored = _find_restored(ec2, volume_id)
     if restored is not None:
         raise SnapshotProviderError(
             f"volume {volume_id} was removed and already restored as {restored}: nothing to delete. To remove the "
             f"restored volume, use volume_id={restored}."
         )
-    _hold(ec2, snapshot, volume_id, record, owner, release_on_failure=False)
+    _hold(ec2, snapshot, volume_id, record, owner, urn, release_on_failure=False)
+    _mark_taken_over(ec2, snapshot_id, owner)
     return record
 
 
+def _mark_taken_over(ec2: Any, snapshot_id: str, owner: str) -> None:
+    """The take-over's last step: only now may the replaced resource's delete stand down. If this fails (or its
+    answer is lost), the mark is taken back where it can be: the old delete then restores, which is safe."""
+    mark = {"Key": holds.TAKEN_OVER_TAG, "Value": owner}
+    try:
+        with aws_errors("marking the undo taken over (ec2:CreateTags)", snapshot_id=snapshot_id):
+            ec2.create_tags(Resources=[snapshot_id], Tags=[mark])
+    except BaseException:
+        with contextlib.suppress(Exception):
+            ec2.delete_tags(Resources=[snapshot_id], Tags=[mark])
+        raise
+
+
 def _taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
-    """The owner of the hold on this removal's snapshot, when it is not this resource: a replacement took the undo
-    over (`_take_over`). None when the hold is this resource's, or there is none to go by."""
-    with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=props["snapshot_id"]):
-        snapshot = snapshots.describe_snapshot(ec2, props["snapshot_id"])
-    tags = (snapshot or {}).get("Tags")
-    owner = holds.owner_of(tags) if holds.holder_of(tags) == props["volume_id"] else None
-    return owner if owner and owner != props.get("hold_owner") else None
+    """The owner of the hold on this removal's snapshot, when a replacement of this resource (same URN) finished
+    taking the undo over (`_take_over`), which it marks last. None when the hold is this resource's, another
+    resource's, or a take-over that was cut short (its mark never shows within EC2's consistency window)."""
+    snapshot_id = props["snapshot_id"]
+
+    def look() -> list[dict[str, str]] | None:
+        with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+            snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
+        return (snapshot or {}).get("Tags") or []
+
+    def successor(tags: list[dict[str, str]] | None) -> str | None:
+        owner = holds.owner_of(tags) if holds.holder_of(tags) == props["volume_id"] else None
+        urn = _urn(props)
+        ours = urn is not None and holds.holding_resource(tags) == urn  # a replacement of this very resource
+        return owner if owner and owner != props.get("hold_owner") and ours else None
+
+    tags = look()
+    owner = successor(tags)
+    if owner is None or holds.taken_over_by(tags) == owner:
+        return owner
+    tags = waiting.until(
+        look,
+        lambda t: successor(t) != owner or holds.taken_over_by(t) == owner,
+        waiting.consistency_window(),
+        what=f"for {snapshot_id} to show whether its undo was taken over",
+        every=1.0,
+    )
+    return owner if successor(tags) == owner and holds.taken_over_by(tags) == owner else None
 
 
 # --- the undo -----------------------------------------------------------------------------------------------------
@@ -631,10 +688,7 @@ def restore_request(
             {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
         ],
     }
-    if record["volume_type"] in ("io1", "io2", "gp3") and record.get("iops"):
-        request["Iops"] = int(record["iops"])
-    if record["volume_type"] == "gp3" and record.get("throughput"):
-        request["Throughput"] = int(record["throughput"])
+    request.update(holds.restore_performance(record))
     if record.get("encrypted"):
         # EC2 refuses KmsKeyId without Encrypted (InvalidParameterDependency).
         request["Encrypted"] = True

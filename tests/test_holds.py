@@ -24,6 +24,7 @@ from snapshot_provider.holds import (
     managed_keys,
     no_room,
     record_of,
+    restore_command,
 )
 from snapshot_provider.rules import MAX_TAG_VALUE
 from snapshot_provider.volume_removal import VolumeRemovalProvider
@@ -167,3 +168,17 @@ def test_a_held_snapshot_whose_volume_was_restored_says_the_hold_can_go(
 
     message = str(refused.value)
     assert "restored as vol-" in message and "delete-tags" in message and "create-volume" not in message, message
+
+
+def test_the_restore_command_for_a_gp2_volume_is_one_ec2_accepts() -> None:
+    # DescribeVolumes of a gp2 volume reports its baseline Iops (3 per GiB, at least 100); CreateVolume takes Iops
+    # only for io1, io2 and gp3 (EC2 API reference, CreateVolume), as the undo's own request knows.
+    record = {"availability_zone": "us-east-1a", "size": 8, "volume_type": "gp2", "iops": 100}
+    command = restore_command("snap-0123456789abcdef0", "vol-0123456789abcdef0", record)
+    assert "--iops" not in command, command
+
+
+def test_the_restore_command_keeps_a_gp3_volumes_iops_and_throughput() -> None:
+    record = {"availability_zone": "us-east-1a", "size": 8, "volume_type": "gp3", "iops": 4000, "throughput": 250}
+    command = restore_command("snap-0123456789abcdef0", "vol-0123456789abcdef0", record)
+    assert "--iops 4000" in command and "--throughput 250" in command, command

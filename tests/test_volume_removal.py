@@ -16,9 +16,9 @@ import boto3
 import pytest
 from emulator_helpers import wait_until
 
-from conftest import REGION, URN_PREFIX, snapshot_props
+from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
+from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal, waiting
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, managed_keys, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
@@ -603,3 +603,79 @@ def test_a_replacement_takes_the_undo_over_and_the_replaced_removals_delete_rest
     assert any("taken over by the resource that replaced this one" in r.getMessage() for r in said.records)
     provider.delete(new.id, new.outs)
     assert len(restored_volumes(emulator, volume_id)) == 1 and HOLD_TAG not in snapshot_tags(emulator, snapshot_id)
+
+
+def _cut_short_once_it_holds(
+    emulator: Ec2Emulator, strict_ec2: StrictEc2, monkeypatch: pytest.MonkeyPatch, operation: Callable[[], Any]
+) -> None:
+    """`operation` (a create or update of a removal) run as the engine would, and Ctrl-C pressed while it waits for
+    the hold it wrote to show (EC2 shows tags after a delay): it fails, and the engine records nothing of it. Then a
+    new provider process, with EC2 caught up."""
+    strict_ec2(tag_delay=(20, 20))
+    emulator.settle()
+    tagged_before = len(emulator.calls("CreateTags"))
+    thread, errors = in_thread(operation)
+    wait_until(lambda: len(emulator.calls("CreateTags")) > tagged_before, bool)
+    waiting.cancel_waits()
+    thread.join(30)
+    assert not thread.is_alive() and errors, "the operation was not cut short"
+    monkeypatch.setattr(waiting, "_cancelled", threading.Event())  # the next run's provider process
+    emulator.settle()
+
+
+def test_a_replacement_cut_short_after_taking_the_hold_leaves_the_old_removals_undo_working(
+    emulator: Ec2Emulator,
+    volume_id: str,
+    snapshot_id: str,
+    strict_ec2: StrictEc2,
+    fresh_cancel: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pulumi up --replace`, Ctrl-C during the new resource's create: state still holds only the old removal, and
+    its `pulumi destroy` must bring the volume back (RT2-2)."""
+    old = provider.create(removal_props(volume_id, snapshot_id))
+    _cut_short_once_it_holds(
+        emulator, strict_ec2, monkeypatch, lambda: provider.create(removal_props(volume_id, snapshot_id))
+    )
+
+    provider.delete(old.id, old.outs)
+
+    assert len(restored_volumes(emulator, volume_id)) == 1, "the only removal in state was destroyed: no volume back"
+
+
+def test_an_upgrade_cut_short_after_holding_leaves_the_removals_undo_working(
+    emulator: Ec2Emulator,
+    volume_id: str,
+    snapshot_id: str,
+    strict_ec2: StrictEc2,
+    fresh_cancel: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first `pulumi up` after upgrading from 0.1.0 holds the snapshot; Ctrl-C during it leaves state as 0.1.0
+    made it, and `pulumi destroy` must still restore the volume (RT2-3)."""
+    created = provider.create(removal_props(volume_id, snapshot_id))
+    upgraded = as_state_before_holds(emulator, snapshot_id, dict(created.outs))
+    news = removal_props(volume_id, snapshot_id)
+    _cut_short_once_it_holds(emulator, strict_ec2, monkeypatch, lambda: provider.update(created.id, upgraded, news))
+
+    provider.delete(created.id, upgraded)
+
+    assert len(restored_volumes(emulator, volume_id)) == 1, "destroy reported success and restored no volume"
+
+
+OTHER_PROJECT_URN = "urn:pulumi:scratch::someone-elses-project::pulumi-python:dynamic/ebs-snapshots:VolumeRemoval::copy"
+
+
+def test_a_removal_in_another_project_is_refused_and_does_not_take_this_removals_undo_over(
+    emulator: Ec2Emulator, volume_id: str, snapshot_id: str
+) -> None:
+    """A colleague runs a copy of CI's program in a project of their own (a scratch stack): the volume is not theirs
+    to have removed. They are told whose removal it is; CI's `pulumi destroy` still restores it (RT2-10)."""
+    ours = provider.create(removal_props(volume_id, snapshot_id))
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.create(removal_props(volume_id, snapshot_id, resource_urn=OTHER_PROJECT_URN))
+    assert REMOVAL_URN in str(refused.value) and "Nothing was changed" in str(refused.value), str(refused.value)
+
+    provider.delete(ours.id, ours.outs)
+
+    assert len(restored_volumes(emulator, volume_id)) == 1, "the removal's destroy succeeded and restored nothing"
