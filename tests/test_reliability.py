@@ -132,6 +132,9 @@ def test_timeout_then_adoption(emulator: Ec2Emulator, volume_id: str) -> None:
     emulator.configure(pending_seconds=6.0, throttle_rate=0.3, seed=3)
     with pytest.raises(SnapshotTimedOut):
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
+    # The next run starts once EC2 lists the leftover's tags (seconds; a CLI's own start takes longer): one started
+    # sooner takes a new snapshot and keeps the leftover, naming it (README, "After a killed run").
+    emulator.settle()
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     record("timeout, then the next run", emulator, {created.id})
 
@@ -154,6 +157,9 @@ def test_credentials_expiring_mid_wait_fail_clearly_then_adopt(emulator: Ec2Emul
     [failed] = failures
     assert "ExpiredToken" in str(failed) and "adopted, not taken again" in str(failed)
     emulator.configure(credentials_expired=False)  # the user refreshed the credentials
+    # The next run starts once EC2 lists the leftover's tags (seconds; a CLI's own start takes longer): one started
+    # sooner takes a new snapshot and keeps the leftover, naming it (README, "After a killed run").
+    emulator.settle()
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     record("credentials expire mid-wait, then the next run", emulator, {created.id})
 
