@@ -1126,9 +1126,9 @@ class StackModel(RuleBasedStateMachine):
         assert not other, f"besides the interrupted {op} of {label}: {other}"
         if how == "cancel":
             [message] = error
-            # The snapshot requested (kept for the next run to adopt), or, when EC2 refused the request for the
-            # volume's 15 s and Ctrl-C came during the wait for its next turn, nothing requested: both say so.
-            said = message and ("adopts it" in message or "(nothing was requested)" in message)
+            # The snapshot requested (kept for the next run to adopt); or, when EC2 refused the request (the volume's
+            # 15 s, throttling) and Ctrl-C came while the retry waited for its turn, nothing more sent: each says so.
+            said = message and any(s in message for s in ("adopts it", "(nothing was requested)", "(it was not sent)"))
             assert said, f"Ctrl-C during the take of {label}: {message}"
         self.interruptions += 1
         if op == "create" and kind_of(label) == "rm":
