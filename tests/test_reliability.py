@@ -151,7 +151,8 @@ def test_credentials_expiring_mid_wait_fail_clearly_then_adopt(emulator: Ec2Emul
 
     waiting = threading.Thread(target=create)
     waiting.start()
-    wait_for(lambda: emulator.calls("DescribeSnapshots"), timeout=30)  # the create is waiting
+    # The create is waiting: EC2 holds its snapshot (a DescribeSnapshots alone may be the lookup before the request).
+    wait_for(lambda: emulator.snapshots(), timeout=30)
     emulator.configure(credentials_expired=True)
     waiting.join(timeout=120)
     [failed] = failures
