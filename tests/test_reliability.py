@@ -203,5 +203,8 @@ def test_pulumi_up_after_timeout_adopts(stack: PulumiStack, emulator: Ec2Emulato
     failed = stack.up(check=False)
     assert failed.returncode != 0 and "still pending" in failed.stdout
     stack.config(timeout=60)
+    # Once EC2 lists the leftover's tags (seconds): an `up` started sooner takes a new snapshot and keeps the leftover,
+    # naming it (README, "After a killed run"); here the CLI may start again within EC2's strict delay.
+    emulator.settle()
     stack.up()
     record("pulumi up times out, then up again", emulator, {stack.outputs()["snapshot_id"]})
