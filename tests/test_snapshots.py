@@ -94,12 +94,12 @@ def test_a_tagging_that_fails_fails_only_the_request_it_belongs_to(emulator: Ec2
     assert tagged == set(ids) - {ids[3]}
 
 
-def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emulator, volume_id: str) -> None:
-    """An EbsSnapshot with 45 tags, held by a VolumeRemoval (the hold, its record and its owner: 3 tags), gets 2 more
-    tags (47, within the documented maximum of 48). The `up` fails; its error must name the hold and the fix."""
+def _held_snapshot_with_45_tags(
+    emulator: Ec2Emulator, provider: EbsSnapshotProvider, volume_id: str
+) -> tuple[dict[str, str], Any]:
+    """An EbsSnapshot with 45 tags of its own, held by a removal of its volume (3 tags): 50 in all."""
     emulator.settle()
     tags = {f"cost-{i:02d}": "x" for i in range(45)}
-    provider = EbsSnapshotProvider()
     created = provider.create(snapshot_props(volume_id, tags=tags))
     VolumeRemovalProvider().create(
         {
@@ -110,6 +110,14 @@ def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emu
             "resource_urn": REMOVAL_URN,
         }
     )
+    return tags, created
+
+
+def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emulator, volume_id: str) -> None:
+    """An EbsSnapshot with 45 tags, held by a VolumeRemoval (the hold, its record and its owner: 3 tags), gets 2 more
+    tags (47, within the documented maximum of 48). The `up` fails; its error must name the hold and the fix."""
+    provider = EbsSnapshotProvider()
+    tags, created = _held_snapshot_with_45_tags(emulator, provider, volume_id)
     more = {**tags, "cost-45": "x", "cost-46": "x"}
     assert not provider.check({}, snapshot_props(volume_id, tags=more)).failures  # the preview accepts it
 
@@ -124,19 +132,8 @@ def test_a_tag_change_with_no_room_beside_an_undos_hold_says_so(emulator: Ec2Emu
 def test_a_renamed_tag_fits_on_a_snapshot_at_the_tag_limit(emulator: Ec2Emulator, volume_id: str) -> None:
     """At EC2's 50 (45 own, this provider's 2, an undo's hold, record and owner), renaming one tag is still 50: the
     old key goes before the new one is set."""
-    emulator.settle()
-    tags = {f"cost-{i:02d}": "x" for i in range(45)}
     provider = EbsSnapshotProvider()
-    created = provider.create(snapshot_props(volume_id, tags=tags))
-    VolumeRemovalProvider().create(
-        {
-            "volume_id": volume_id,
-            "snapshot_id": created.id,
-            "confirm_delete_volume": volume_id,
-            "region": REGION,
-            "resource_urn": REMOVAL_URN,
-        }
-    )
+    tags, created = _held_snapshot_with_45_tags(emulator, provider, volume_id)
     renamed = {**{k: v for k, v in tags.items() if k != "cost-00"}, "owner": "x"}
 
     provider.update(created.id, dict(created.outs or {}), snapshot_props(volume_id, tags=renamed))
