@@ -59,15 +59,17 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, holds, lifecycle, progress, retention, rules, snapshots
-from snapshot_provider.args import DEFAULT_TIMEOUT, AccountArgs, AccountSelection
+from snapshot_provider.core import holds, lifecycle, progress, pruning
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, Kind
+from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ebs_snapshot import VOLUME
-from snapshot_provider.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors, is_not_found
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, aws_errors, is_not_found
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, URN_INPUT, AccountArgs, AccountSelection
+from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 from snapshot_provider.instance_snapshots import INSTANCE_SET
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, Kind
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.rules import is_unknown
-from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +230,9 @@ def parse(props: Mapping[str, Any]) -> dict[str, Any]:
     return SCHEMA.stored(props)
 
 
-def policy_of(inputs: Mapping[str, Any]) -> retention.Policy:
+def policy_of(inputs: Mapping[str, Any]) -> pruning.Policy:
     keep_last = inputs.get("keep_last")
-    return retention.Policy(
+    return pruning.Policy(
         keep_last=int(keep_last) if keep_last is not None else None,
         max_age_days=inputs.get("max_age_days"),
         archive_after_days=inputs.get("archive_after_days"),
@@ -370,9 +372,9 @@ def archive_requested(previous: Mapping[str, Any]) -> set[str]:
 
 def planner_snapshots(
     listing: Sequence[Mapping[str, Any]], archived: set[str], images: Mapping[str, list[str]] | None
-) -> list[retention.Snapshot]:
+) -> list[pruning.Snapshot]:
     return [
-        retention.Snapshot(
+        pruning.Snapshot(
             snapshot_id=s["SnapshotId"],
             point=snapshots.tag_value(s, POINT_TAG) or s["SnapshotId"],
             started=snapshots.aware(s["StartTime"]),
@@ -418,7 +420,7 @@ def take_point(
         account, kind, inputs, taken, members, delete_on_failure=lifecycle.made_here(taken), deadline=deadline
     )
     found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
+    ec2 = clients.client(account)  # the client now: the wait may have renewed the credentials
     if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):
         # Adopted: from a version that tagged takes only at hand-over, or from a create of this series that failed
         # (its id was never recorded). One point for the whole set.
@@ -494,7 +496,7 @@ class Outcome:
     failed: list[str] = field(default_factory=list)
 
 
-def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
+def prune(ec2: Any, series_id: str, plan: pruning.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
     """Carry out the plan. A failure is reported and the rest goes on: the new snapshot is taken, and the next run
     plans again from what is there."""
     ours = {s["SnapshotId"]: s for s in listing if owned(s, series_id)}
@@ -521,7 +523,7 @@ def prune(ec2: Any, series_id: str, plan: retention.Plan, listing: Sequence[Mapp
     return outcome
 
 
-def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
+def report(plan: pruning.Plan, outcome: Outcome) -> list[str]:
     """What a run did, one line per point it changed or kept for an AMI."""
     lines = []
     for d in plan.decisions:
@@ -542,7 +544,7 @@ def report(plan: retention.Plan, outcome: Outcome) -> list[str]:
     return lines
 
 
-def _planned(plan: retention.Plan, action: retention.Action, ours: Mapping[str, Any]) -> list[str]:
+def _planned(plan: pruning.Plan, action: pruning.Action, ours: Mapping[str, Any]) -> list[str]:
     ids = [sid for point in plan.points(action) for sid in point.snapshot_ids]
     strangers = [sid for sid in ids if sid not in ours]
     if strangers:  # the plan is built from `ours`: this would be a bug, and the snapshots may be someone else's
@@ -562,7 +564,7 @@ def run(
     previous: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Take a new snapshot if asked, then prune by the policy; the outputs."""
-    ec2 = aws.client(account)
+    ec2 = clients.client(account)
     wait_time = previous.get("wait_time")
     recorded: dict[str, dict[str, Any]] = recorded_in(previous)
     pruned = pruned_in(previous)
@@ -573,7 +575,7 @@ def run(
     elif take_new:
         wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
-        ec2 = aws.client(account)  # the wait may have renewed the credentials
+        ec2 = clients.client(account)  # the wait may have renewed the credentials
     pruned, let_go = let_go_of_recovered(ec2, series_id, pruned, inputs)
     # Those let go of still show the series' tags for a while (EC2's tag delay): left out of this run by id.
     listing = series_snapshots(ec2, series_id, recorded, [*pruned, *let_go])
@@ -584,8 +586,8 @@ def run(
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
     if images is None:
         say(inputs, NO_IMAGES)
-    found = retention.points(planner_snapshots(listing, requested, images))
-    plan = retention.plan(found, policy_of(inputs), datetime.now(UTC))
+    found = pruning.points(planner_snapshots(listing, requested, images))
+    plan = pruning.plan(found, policy_of(inputs), datetime.now(UTC))
     outcome = prune(ec2, series_id, plan, listing)
     for line in report(plan, outcome):
         say(inputs, line)
@@ -659,7 +661,7 @@ def _entry(s: Mapping[str, Any], archived: set[str], images: Mapping[str, list[s
 
 def _newest_completed(listing: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The members of the newest completed point."""
-    completed = [p for p in retention.points(planner_snapshots(listing, set(), {})) if p.state == "completed"]
+    completed = [p for p in pruning.points(planner_snapshots(listing, set(), {})) if p.state == "completed"]
     if not completed:
         return []
     members = set(completed[0].snapshot_ids)
@@ -671,8 +673,8 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     """What the next `up` would do to the series' snapshots, as `diff` sees it. Raises when it cannot know."""
     account = AccountSelection.from_props(news if not diff.replaces else olds)
     if diff.replaces:
-        ec2 = aws.client(account)
-        aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
+        ec2 = clients.client(account)
+        clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         count = len(series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds))))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
@@ -683,17 +685,17 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if unknown:
         raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
     inputs = SCHEMA.stored(news)
-    ec2 = aws.client(account)
-    aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
+    ec2 = clients.client(account)
+    clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
     listing = series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds)))
     images = snapshots.images_using(ec2, [s["SnapshotId"] for s in listing])
-    found = retention.points(planner_snapshots(listing, archive_requested(olds), images))
+    found = pruning.points(planner_snapshots(listing, archive_requested(olds), images))
     note = [NO_IMAGES] if images is None else []
     now = datetime.now(UTC)
     takes = TAKES.diff(olds, news).changes
     if takes:
-        found.append(retention.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
-    lines = retention.describe(retention.plan(found, policy_of(inputs), now))
+        found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
+    lines = pruning.describe(pruning.plan(found, policy_of(inputs), now))
     source = kind_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
@@ -726,7 +728,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
         if result.changes:
             preview(id_, olds, news, result)
@@ -737,14 +739,14 @@ class SnapshotSeriesProvider(ResourceProvider):
         if not inputs.get(URN_INPUT):
             raise SnapshotProviderError("a SnapshotSeries needs its URN (resource_urn), which the program sets")
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
+        account_id = clients.ensure_allowed_account(account)
         series_id = f"series-{secrets.token_hex(8)}"
         return CreateResult(series_id, run(account, account_id, series_id, inputs, take_new=True, previous={}))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         take_new = bool(TAKES.diff(olds, news).changes)
         return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
 
@@ -752,8 +754,8 @@ class SnapshotSeriesProvider(ResourceProvider):
         account = AccountSelection.from_props(props)
         if not account.region:
             raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
-        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
-        ec2 = aws.client(account)
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
+        ec2 = clients.client(account)
         listing = series_snapshots(ec2, id_, recorded_in(props), list(pruned_in(props)))
         outs = outputs(
             props,
@@ -772,8 +774,8 @@ class SnapshotSeriesProvider(ResourceProvider):
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
         account = AccountSelection.from_props(props)
-        aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
-        ec2 = aws.client(account)
+        clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+        ec2 = clients.client(account)
         found = to_delete(ec2, id_, props)
         holds.wait_until_released(account, ec2, found, urn_of(props))
         blocked = []
