@@ -23,9 +23,10 @@ from series_helpers import (
 from conftest import REGION, StrictEc2
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
+from snapshot_provider.core.series.survey import POINT_TAG, RECYCLE_BIN_MAX_DAYS, pruned_in
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.series import POINT_TAG, RECYCLE_BIN_MAX_DAYS, SCHEMA, SERIES_TAG, failures, pruned_in
+from snapshot_provider.inputs.series import SCHEMA, failures
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
