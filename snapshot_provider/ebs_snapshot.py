@@ -15,7 +15,8 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
 from snapshot_provider.core import lifecycle, progress
-from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
+from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, permissions, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -62,36 +63,11 @@ class EbsSnapshotArgs(SnapshotArgs, total=False):
 SCHEMA = Schema.of(EbsSnapshotArgs, URN_FIELD)
 
 
-class Volume:
-    """The Kind of EbsSnapshot: one snapshot of one volume (see `lifecycle.Kind`)."""
+class Volume(VolumeSource):
+    """What an EbsSnapshot is (`lifecycle.Kind`): a volume's snapshot (`VolumeSource`), kept in state under its
+    snapshot id."""
 
     schema = SCHEMA
-    noun = "snapshot"
-
-    def source(self, inputs: Mapping[str, Any]) -> str:
-        return f"volume {inputs['volume_id']}"
-
-    def members(self, ec2: Any, inputs: Mapping[str, Any]) -> list[Member]:
-        return [Member(inputs["volume_id"])]
-
-    def copies_volume_tags(self, inputs: Mapping[str, Any]) -> bool:
-        return bool(inputs.get("copy_volume_tags"))
-
-    def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
-        return lifecycle.desired_tags(ec2, self, inputs, members)[inputs["volume_id"]]
-
-    def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "VolumeId": inputs["volume_id"],
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        return [ec2.create_snapshot(**request)]
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(props["volume_id"])]

@@ -7,7 +7,6 @@ What a series does is in `snapshot_provider.core.series`; its inputs in `snapsho
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from typing import Any, Unpack, overload
 
 import pulumi
@@ -22,26 +21,18 @@ from pulumi.dynamic import (
 )
 
 from snapshot_provider.core import holds
-from snapshot_provider.core.lifecycle import Kind
 from snapshot_provider.core.series.lines import urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
-from snapshot_provider.instance_snapshots import INSTANCE_SET
 
 __all__ = ["SCHEMA", "SnapshotSeries", "SnapshotSeriesArgs", "SnapshotSeriesProvider"]
-
-
-def kind_of(inputs: Mapping[str, Any]) -> Kind:
-    """What a series' inputs snapshot: a volume, or an instance's set."""
-    return VOLUME if inputs.get("volume_id") else INSTANCE_SET
 
 
 class SnapshotSeriesProvider(ResourceProvider):
@@ -55,7 +46,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         clients.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
         if result.changes:
-            preview(id_, olds, news, result, kind_of)
+            preview(id_, olds, news, result)
         return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -65,16 +56,14 @@ class SnapshotSeriesProvider(ResourceProvider):
         account = AccountSelection.from_props(inputs)
         account_id = clients.ensure_allowed_account(account)
         series_id = f"series-{secrets.token_hex(8)}"
-        return CreateResult(
-            series_id, run(account, account_id, kind_of(inputs), series_id, inputs, take_new=True, previous={})
-        )
+        return CreateResult(series_id, run(account, account_id, series_id, inputs, take_new=True, previous={}))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
         account = AccountSelection.from_props(inputs)
         account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         take_new = bool(TAKES.diff(olds, news).changes)
-        return UpdateResult(run(account, account_id, kind_of(inputs), id_, inputs, take_new=take_new, previous=olds))
+        return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         account = AccountSelection.from_props(props)

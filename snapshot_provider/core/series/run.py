@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.lifecycle import Kind
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.prune import let_go_of_recovered, policy_of, prune, report
@@ -20,14 +19,13 @@ from snapshot_provider.inputs.declarations import AccountSelection
 def run(
     account: AccountSelection,
     account_id: str,
-    kind: Kind,
     series_id: str,
     inputs: Mapping[str, Any],
     *,
     take_new: bool,
     previous: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Take a new snapshot (or set) of `kind` if asked, then prune by the policy; the outputs."""
+    """Take a new snapshot (or set) if asked, then prune by the policy; the outputs."""
     ec2 = clients.client(account)
     wait_time = previous.get("wait_time")
     recorded: dict[str, dict[str, Any]] = recorded_in(previous)
@@ -37,7 +35,7 @@ def run(
         say(inputs, f"uses {', '.join(earlier)}, taken for this trigger by a run that failed after its take")
         wait_time, recorded = None, recorded | earlier  # that run's wait was not recorded
     elif take_new:
-        wait_time, taken = take_point(account, ec2, kind, series_id, inputs, frozenset(recorded))
+        wait_time, taken = take_point(account, ec2, series_id, inputs, frozenset(recorded))
         recorded |= taken
         ec2 = clients.client(account)  # the wait may have renewed the credentials
     pruned, let_go = let_go_of_recovered(ec2, series_id, pruned, inputs)

@@ -10,23 +10,29 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from snapshot_provider.core import lifecycle
-from snapshot_provider.core.lifecycle import SERIES_TAG, Kind
+from snapshot_provider.core.lifecycle import SERIES_TAG
 from snapshot_provider.core.series.survey import POINT_TAG, owned, recorded_in
+from snapshot_provider.core.sources import INSTANCE_SET_SOURCE, VOLUME_SOURCE, Source
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.series import TAKES
 
 
+def source_of(inputs: Mapping[str, Any]) -> Source:
+    """What a series' inputs snapshot: a volume, or an instance's set."""
+    return VOLUME_SOURCE if inputs.get("volume_id") else INSTANCE_SET_SOURCE
+
+
 def take_point(
     account: AccountSelection,
     ec2: Any,
-    kind: Kind,
     series_id: str,
     inputs: Mapping[str, Any],
     recorded: frozenset[str],
 ) -> tuple[float, dict[str, dict[str, Any]]]:
-    """A new snapshot (or set) of `kind` through the lifecycle, handed over as the series': its wait_time, and the
-    snapshots as written (EC2 may show their tags only after a delay)."""
+    """A new snapshot (or set) through the lifecycle, handed over as the series': its wait_time, and the snapshots
+    as written (EC2 may show their tags only after a delay)."""
+    kind = source_of(inputs)
     members = kind.members(ec2, inputs)
     urn = inputs[URN_INPUT]
     deadline = time.monotonic() + float(inputs["timeout"])
