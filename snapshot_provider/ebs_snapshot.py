@@ -19,9 +19,10 @@ from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, ma
 from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountSelection, SnapshotArgs
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
 from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
@@ -162,15 +163,14 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     """Record an existing snapshot of `volume_id`, with the input tags set. It is the user's: nothing on this path
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
-    account = AccountSelection.from_props(inputs)
-    account_id = clients.ensure_allowed_account(account)
-    ec2 = clients.client(account)
+    conn = Connection.to_create(inputs)
+    ec2 = conn.ec2
     snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:
         raise SnapshotProviderError(
-            f"import_snapshot_id {snapshot_id} was not found in region {account.region} of account {account_id}: "
-            "check the id, region and credentials"
+            f"import_snapshot_id {snapshot_id} was not found in region {conn.account.region} of account "
+            f"{conn.account_id}: check the id, region and credentials"
         )
     refusal = import_refusal(found, inputs)
     if refusal:
@@ -179,11 +179,11 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     snapshots.update_tags(ec2, [snapshot_id], {k: current[k] for k in current if k in inputs["tags"]}, inputs["tags"])
     members = VOLUME.members(ec2, inputs)
     taken = Taken([found], found["StartTime"].timestamp(), imported=True)  # the user's: a wait that ends says so
-    statuses = lifecycle.wait(account, VOLUME, inputs, taken, members, delete_on_failure=False)
+    statuses = lifecycle.wait(conn.account, VOLUME, inputs, taken, members, delete_on_failure=False)
     described = {sid: status.details for sid, status in statuses.items()}
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
         snapshots.archive(ec2, snapshot_id)
-    outs = VOLUME.outputs(inputs, members, described, account_id)
+    outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)
 

@@ -28,8 +28,9 @@ from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError
-from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
 __all__ = ["SCHEMA", "SnapshotSeries", "SnapshotSeriesArgs", "SnapshotSeriesProvider"]
@@ -53,26 +54,21 @@ class SnapshotSeriesProvider(ResourceProvider):
         inputs = parse(props)
         if not inputs.get(URN_INPUT):
             raise SnapshotProviderError("a SnapshotSeries needs its URN (resource_urn), which the program sets")
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_allowed_account(account)
+        conn = Connection.to_create(inputs)
         series_id = f"series-{secrets.token_hex(8)}"
-        return CreateResult(series_id, run(account, account_id, series_id, inputs, take_new=True, previous={}))
+        return CreateResult(series_id, run(conn, series_id, inputs, take_new=True, previous={}))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+        conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
         take_new = bool(TAKES.diff(olds, news).changes)
-        return UpdateResult(run(account, account_id, id_, inputs, take_new=take_new, previous=olds))
+        return UpdateResult(run(conn, id_, inputs, take_new=take_new, previous=olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        account = AccountSelection.from_props(props)
-        if not account.region:
-            raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-        ec2 = clients.client(account)
+        conn = Connection.to_read(props, clients.recorded_account(props), "the series")
+        ec2 = conn.ec2
         has = survey(ec2, id_, props)
-        outs = outputs(props, id_, has.listing, has.archived, has.images, account_id)
+        outs = outputs(props, id_, has.listing, has.archived, has.images, conn.account_id)
         # What the last run did stays as it was: refresh only looks.
         for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
             outs[name] = props.get(name)
@@ -81,11 +77,10 @@ class SnapshotSeriesProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
-        account = AccountSelection.from_props(props)
-        clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
-        ec2 = clients.client(account)
+        conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+        ec2 = conn.ec2
         found = to_delete(ec2, id_, props)
-        holds.wait_until_released(account, ec2, found, urn_of(props))
+        holds.wait_until_released(conn.account, ec2, found, urn_of(props))
         blocked = []
         for sid in found:
             try:

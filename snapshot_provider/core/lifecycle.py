@@ -78,6 +78,7 @@ from snapshot_provider.core.waiting import (
     consistency_window,
 )
 from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotFailed,
     SnapshotInUse,
@@ -238,19 +239,18 @@ def say(urn: str | None, line: str) -> None:
 # --- create -----------------------------------------------------------------------------------------------------
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
-    account = AccountSelection.from_props(inputs)
-    account_id = clients.ensure_allowed_account(account)
-    ec2 = clients.client(account)
+    conn = Connection.to_create(inputs)
+    ec2 = conn.ec2
     members = kind.members(ec2, inputs)
     urn = inputs.get(URN_INPUT)
     deadline = time.monotonic() + float(inputs["timeout"])
-    taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
-    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
+    taken, leftovers = start_or_finish(conn.account, ec2, kind, inputs, members, urn, deadline)
+    statuses = wait(conn.account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    ec2 = clients.client(account)  # the client now: the wait may have renewed the credentials
+    ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
-    outs = kind.outputs(inputs, members, found, account_id)
+    outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
 
@@ -912,11 +912,8 @@ def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[s
 # --- read, update, delete ---------------------------------------------------------------------------------------
 def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     """What exists now, asked of the account state records: another account's answer would make them look gone."""
-    account = AccountSelection.from_props(props)
-    if not account.region:
-        raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
-    account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-    ec2 = clients.client(account)
+    conn = Connection.to_read(props, clients.recorded_account(props), "the snapshots")
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, props)
     found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
     missing = [sid for sid in ids if sid not in found]
@@ -925,7 +922,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
-    outs = kind.outputs(props, kind.members_in_state(props), found, account_id)
+    outs = kind.outputs(props, kind.members_in_state(props), found, conn.account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
 
@@ -934,9 +931,8 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     """Tags (only the keys the inputs manage) and standard to archive, in place; new access settings are recorded
     once STS says they act in the account state records."""
     inputs = kind.schema.parse(news)
-    account = AccountSelection.from_props(inputs)
-    account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
-    ec2 = clients.client(account)
+    conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
@@ -950,7 +946,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         )
     # EC2 shows the tags just written only after a delay: state records them as written.
     found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
-    outs = kind.outputs(inputs, kind.members_in_state(olds), found, account_id)
+    outs = kind.outputs(inputs, kind.members_in_state(olds), found, conn.account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
 
@@ -958,11 +954,10 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
 def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
-    account = AccountSelection.from_props(props)
-    clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
-    ec2 = clients.client(account)
+    conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, props)
-    holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
+    holds.wait_until_released(conn.account, ec2, ids, props.get(URN_INPUT))
     blocked = []
     for sid in ids:
         try:

@@ -14,17 +14,15 @@ from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
 from snapshot_provider.core.series.take import source_of
 from snapshot_provider.ec2 import clients
-from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.inputs.series import SCHEMA, SOURCES, TAKES
 
 
 def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> list[str]:
     """What the next `up` would do to the series' snapshots, as `diff` sees it. Raises when it cannot know."""
-    account = AccountSelection.from_props(news if not diff.replaces else olds)
     if diff.replaces:
-        ec2 = clients.client(account)
-        clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+        ec2 = Connection.to_existing(olds, "update", clients.recorded_account(olds)).ec2
         count = len(series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds))))
         return [
             f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
@@ -35,8 +33,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if unknown:
         raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
     inputs = SCHEMA.stored(news)
-    ec2 = clients.client(account)
-    clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+    ec2 = Connection.to_existing(news, "update", clients.recorded_account(olds)).ec2
     has = survey(ec2, series_id, olds)
     found = has.points()
     note = [NO_IMAGES] if has.images is None else []
