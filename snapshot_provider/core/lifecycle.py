@@ -299,13 +299,13 @@ def desired_tags(ec2: Any, kind: Source, inputs: Mapping[str, Any], members: lis
     volume_ids = [m.volume_id for m in members]
     copied = snapshots.volume_tags(ec2, volume_ids, inputs["region"]) if kind.copies_volume_tags(inputs) else {}
     desired = {v: {**copied.get(v, {}), **inputs["tags"]} for v in volume_ids}
-    limit = rules.MAX_TAGS - rules.MANAGED_TAG_COUNT
+    limit = rules.MAX_TAGS - rules.LIFECYCLE_TAG_COUNT
     for volume_id, tags in desired.items():
         if len(tags) > limit:  # the input tags alone were checked at preview; the volume's are known only now
             raise SnapshotProviderError(
                 f"tags: the snapshot of {volume_id} would carry {len(tags)} tags with the volume's "
                 f"{len(copied[volume_id])} copied, and EC2 allows {rules.MAX_TAGS} per snapshot, this provider using "
-                f"{rules.MANAGED_TAG_COUNT}: at most {limit}. Nothing was changed: pass fewer tags, or stop copying "
+                f"{rules.LIFECYCLE_TAG_COUNT}: at most {limit}. Nothing was changed: pass fewer tags, or stop copying "
                 "the volume's"
             )
     return desired
