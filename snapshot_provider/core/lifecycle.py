@@ -77,7 +77,7 @@ from snapshot_provider.core.waiting import (
     WaitTimedOut,
     consistency_window,
 )
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotFailed,
@@ -715,7 +715,7 @@ def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str)
     reported."""
     sid = snapshot["SnapshotId"]
     try:
-        holder = holds.holder_of(snapshot.get("Tags")) or holds.held(ec2, [sid]).get(sid)
+        holder = undo_tags.holder_of(snapshot.get("Tags")) or holds.held(ec2, [sid]).get(sid)
     except SnapshotProviderError as error:
         say(urn, f"kept {sid} for now ({reason}): could not check whether an undo holds it: {error}")
         return
