@@ -612,7 +612,7 @@ def test_destroying_a_series_after_a_timed_out_take_leaves_nothing_of_its_own(
     assert stack.up(check=False).returncode != 0
     assert len(held(emulator)) == 3
     # The user destroys later (CI's cleanup job): by then EC2 lists the take under its tags. A destroy within EC2's
-    # listing delay of the take could not see it (README, limitations).
+    # listing delay of the take could not see it (docs/troubleshooting.md, limitations).
     tagged = [{"Name": "tag:pulumi-snapshot:series", "Values": [series_id]}]
     wait_for(lambda: len(ec2.describe_snapshots(OwnerIds=["self"], Filters=tagged)["Snapshots"]) == 2, timeout=30)
 

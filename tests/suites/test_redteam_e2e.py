@@ -47,7 +47,7 @@ def snapshot_ids_in_state(stack: PulumiStack) -> list[str]:
     reason="RT-1 (what remains): the resource tag is a hash of the URN only, so a second backend's stack of the same "
     "project/stack name still ADOPTS the first one's in-flight snapshot when the inputs match; both states record it "
     "and one destroy deletes the other's. Leftovers are no longer deleted (see test_e2e_lifecycle); adoption needs a "
-    "per-stack identity the provider does not have (README, limitations)",
+    "per-stack identity the provider does not have (docs/troubleshooting.md, limitations)",
 )
 def test_destroy_under_a_second_backend_never_deletes_the_other_stacks_snapshot(
     tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator

@@ -134,7 +134,7 @@ def test_timeout_then_adoption(emulator: Ec2Emulator, volume_id: str) -> None:
     with pytest.raises(SnapshotTimedOut):
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=1))
     # The next run starts once EC2 lists the leftover's tags (seconds; a CLI's own start takes longer): one started
-    # sooner takes a new snapshot and keeps the leftover, naming it (README, "After a killed run").
+    # sooner takes a new snapshot and keeps the leftover, naming it (docs/troubleshooting.md, "After a killed run").
     emulator.settle()
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     record("timeout, then the next run", emulator, {created.id})
@@ -160,7 +160,7 @@ def test_credentials_expiring_mid_wait_fail_clearly_then_adopt(emulator: Ec2Emul
     assert "ExpiredToken" in str(failed) and "adopted, not taken again" in str(failed)
     emulator.configure(credentials_expired=False)  # the user refreshed the credentials
     # The next run starts once EC2 lists the leftover's tags (seconds; a CLI's own start takes longer): one started
-    # sooner takes a new snapshot and keeps the leftover, naming it (README, "After a killed run").
+    # sooner takes a new snapshot and keeps the leftover, naming it (docs/troubleshooting.md, "After a killed run").
     emulator.settle()
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     record("credentials expire mid-wait, then the next run", emulator, {created.id})
@@ -205,7 +205,7 @@ def test_pulumi_up_after_timeout_adopts(stack: PulumiStack, emulator: Ec2Emulato
     assert failed.returncode != 0 and "still pending" in failed.stdout
     stack.config(timeout=60)
     # Once EC2 lists the leftover's tags (seconds): an `up` started sooner takes a new snapshot and keeps the leftover,
-    # naming it (README, "After a killed run"); here the CLI may start again within EC2's strict delay.
+    # naming it (docs/troubleshooting.md, "After a killed run"); here the CLI may start again within EC2's strict delay.
     emulator.settle()
     stack.up()
     record("pulumi up times out, then up again", emulator, {stack.outputs()["snapshot_id"]})

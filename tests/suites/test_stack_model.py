@@ -44,7 +44,7 @@ volume and holds its snapshot, an update moves the hold, a series keeps what its
 same account changes nothing in AWS).
 
 What the model found in the product becomes a regression test of the module (MODEL-1: a series destroyed right after
-its take left that snapshot, tests/emulator/test_series.py); while a finding is open, the model does not generate its path,
+its take left that snapshot, emulator/test_series.py); while a finding is open, the model does not generate its path,
 with a comment naming it.
 
 `RestoreVolumes` (the component that restores volumes with pulumi-aws) cannot run here: pulumi-aws's provider is not

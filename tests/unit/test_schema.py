@@ -1,5 +1,5 @@
 """The schemas: every bad input is refused with the property and the rule, before any AWS call; defaults, diffs,
-program-side props and the README's tables all come from the declarations."""
+program-side props and the documentation's tables all come from the declarations."""
 
 from __future__ import annotations
 
