@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checks snapshot_provider/host.py against another pulumi SDK than the one pinned in requirements.txt, without touching
-# venv/: tests/unit/test_host.py (the shapes the host adaptations rely on, and the real `python -m pulumi.dynamic` host:
-# widening, Cancel, errors as one paragraph) runs with that SDK first on PYTHONPATH. The SDK is installed once, without
-# dependencies (the pinned SDK's are used), into ~/.cache/snapshot-provider/pulumi-sdk-VERSION.
+# Checks snapshot_provider/dynamic/host.py against another pulumi SDK than the one pinned in requirements.txt, without
+# touching venv/: tests/unit/test_host.py (the shapes the host adaptations rely on, and the real `python -m
+# pulumi.dynamic` host: widening, Cancel, errors as one paragraph) runs with that SDK first on PYTHONPATH. The SDK is
+# installed once, without dependencies (the pinned SDK's are used), into ~/.cache/snapshot-provider/pulumi-sdk-VERSION.
 #   scripts/check_sdk.sh            # the newest version host.py was checked against
 #   scripts/check_sdk.sh 3.280.0    # before raising the pin, or to see what a user's newer SDK does
 set -euo pipefail

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import pacing, waiting
+from snapshot_provider.core import pacing, waiting
 from suite_figures import write_summary
 from testbed import REGION, StrictEc2
 

@@ -14,7 +14,7 @@ import pytest
 from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
 
 from emulator import Ec2Emulator
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 PENDING = 3.0

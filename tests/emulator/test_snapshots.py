@@ -9,8 +9,9 @@ import boto3
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, snapshots
-from snapshot_provider.errors import SnapshotProviderError
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 from testbed import REGION, at_once, snapshot_props
 

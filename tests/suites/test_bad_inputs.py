@@ -13,8 +13,8 @@ from bad_inputs import BAD_EBS_INPUTS, BAD_INSTANCE_INPUTS
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, VolumeRemovalProvider
 from snapshot_provider.components.tagging import SnapshotPolicy
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.schema import InvalidInputs
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs.schema import InvalidInputs
 from suite_figures import BAD_INPUT_FIGURES
 from testbed import REGION
 
