@@ -1,5 +1,5 @@
 """Capture an upgrade *state fixture* from one released version of this project (one per release, committed under
-tests/fixtures/upgrade/<version>/; tests/test_e2e_upgrade.py imports each into the current version).
+tests/fixtures/upgrade/<version>/; tests/e2e/test_e2e_upgrade.py imports each into the current version).
 
     venv/bin/python scripts/export_upgrade_fixture.py REPO_ROOT OUT_DIR PULUMI_BIN_DIR [--venv VENV] [--label LABEL]
 
@@ -343,7 +343,7 @@ def fixture_readme(label: str, repo: Path, bin_dir: Path, venv: Path, state: dic
     about = (
         f"A stack created by {label} (commit `{commit}`) with the real Pulumi CLI {cli} and Python SDK {sdk}, on "
         "that version's emulator, by `scripts/export_upgrade_fixture.py` (its docstring describes every file). "
-        "Passphrase `e2e-tests-only`. `tests/test_e2e_upgrade.py` imports it into the current version against an "
+        "Passphrase `e2e-tests-only`. `tests/e2e/test_e2e_upgrade.py` imports it into the current version against an "
         "emulator seeded with `world.json`, and expects no changes, a clean refresh and a complete destroy."
     )
     return (

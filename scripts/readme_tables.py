@@ -1,8 +1,8 @@
 """Writes the documentation's input tables from the resources' schemas: `venv/bin/python scripts/readme_tables.py`.
 
-Each table sits between `<!-- inputs: NAME -->` and `<!-- /inputs -->` in README.md or docs/*.md; tests/test_readme.py
-fails when one differs from what this script would write, so a changed input declaration and its documentation cannot
-drift apart.
+Each table sits between `<!-- inputs: NAME -->` and `<!-- /inputs -->` in README.md or any page under docs/ (a
+resource's page under docs/resources/ holds its own); tests/unit/test_readme.py fails when one differs from what this
+script would write, so a changed input declaration and its documentation cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from snapshot_provider.series import SCHEMA as SNAPSHOT_SERIES
 from snapshot_provider.volume_removal import SCHEMA as VOLUME_REMOVAL
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /inputs -->)", re.DOTALL)
 
 _SHARED = Schema.of(declarations.SnapshotArgs)

@@ -27,7 +27,7 @@ from snapshot_provider.inputs.schema import Field, Schema, both_set_and_differen
 
 
 class EbsSnapshotArgs(SnapshotArgs, total=False):
-    """The inputs of an EbsSnapshot (see the README's table, generated from these declarations)."""
+    """The inputs of an EbsSnapshot (see docs/resources/ebs-snapshot.md, generated from these declarations)."""
 
     volume_id: Required[
         Annotated[

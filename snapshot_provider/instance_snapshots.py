@@ -19,7 +19,7 @@ from snapshot_provider.inputs.schema import Field, Schema
 
 
 class InstanceSnapshotsArgs(SnapshotArgs, total=False):
-    """The inputs of an InstanceSnapshots set (see the README's table, generated from these declarations)."""
+    """The inputs of an InstanceSnapshots set (docs/resources/instance-snapshots.md is generated from them)."""
 
     instance_id: Required[
         Annotated[

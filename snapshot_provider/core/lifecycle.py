@@ -20,7 +20,7 @@ A create:
   deletes only what it can prove it made (see `tidy`). A caller may prove more (`ours`: a series' takes carry its
   id, recorded in its state); those are deleted, except what an AMI uses or an undo's hold keeps (see `discard`).
   That other stack's in-flight snapshot can still be adopted, as one of this resource's own: a limitation the
-  README states (two stacks of the same project and stack name in one account and region).
+  docs state (docs/troubleshooting.md: two stacks of the same project and stack name in one account and region).
 - makes each request only when the volume's limits allow it (`volume_limits`): one request per volume per 15 s and
   no more pending snapshots than EC2 allows; a refusal for either is waited out within the timeout.
 - never repeats a request blindly. After an answer is lost (5xx, dropped connection, read timeout) it looks for the

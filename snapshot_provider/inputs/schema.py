@@ -2,7 +2,7 @@
 
 From that single declaration come `check` (rules, required inputs, one-way changes), the inputs stored in state
 (defaults filled in), `diff` (each field says what a change to it means, like Terraform's ForceNew), the program-side
-props (defaults from the stack, secrets) and the README's inputs table.
+props (defaults from the stack, secrets) and the documentation's inputs tables.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class Schema:
 
     # --- documentation ----------------------------------------------------------------------------------------
     def docs_table(self, names: Sequence[str] | None = None) -> str:
-        """The README's inputs table: every public input, or those `names`."""
+        """The documentation's inputs table: every public input, or those `names`."""
         lines = ["| input | type | default | a change | notes |", "|---|---|---|---|---|"]
         for name, f in self.public():
             if names is not None and name not in names:

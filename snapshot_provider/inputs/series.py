@@ -20,7 +20,7 @@ def series_tags(value: Any) -> list[str]:
 
 
 class SnapshotSeriesArgs(AccountArgs, total=False):
-    """The inputs of a SnapshotSeries (see docs/retention.md, generated from these declarations).
+    """The inputs of a SnapshotSeries (see docs/resources/snapshot-series.md, generated from these declarations).
 
     Not `SnapshotArgs`: a series has `trigger` and a retention policy where a snapshot has `triggers` and
     `storage_tier`, and its description applies to the next snapshot rather than replacing the resource."""
