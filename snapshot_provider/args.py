@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 import pulumi
 
-from snapshot_provider import rules
+from snapshot_provider import locking, rules
 from snapshot_provider.program import default_region, default_session_name
 from snapshot_provider.schema import Field, Schema
 
@@ -148,6 +148,16 @@ class SnapshotArgs(AccountArgs, total=False):
             rule=rules.storage_tier,
             default="standard",
             transition=archive_is_one_way,
+        ),
+    ]
+    lock: Annotated[
+        pulumi.Input[Mapping[str, Any]],
+        Field(
+            "EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to "
+            "36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in "
+            "place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)",
+            rule=locking.rule,
+            transition=locking.lock_change,
         ),
     ]
     timeout: Annotated[

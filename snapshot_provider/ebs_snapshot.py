@@ -14,7 +14,7 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, progress, rules, snapshots
+from snapshot_provider import aws, lifecycle, locking, permissions, progress, rules, snapshots
 from snapshot_provider.args import AccountSelection, SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
@@ -125,6 +125,7 @@ class Volume:
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
+            **locking.outputs(snapshot.get("Lock")),
         )
         return outs
 
@@ -282,6 +283,8 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
     tags: pulumi.Output[dict[str, str]]
     all_tags: pulumi.Output[dict[str, str]]
     imported: pulumi.Output[bool]
+    lock_state: pulumi.Output[str | None]
+    lock_expires_at: pulumi.Output[str | None]
 
     @overload
     def __init__(

@@ -67,7 +67,7 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, holds, pacing, progress, rules, snapshots, waiting
+from snapshot_provider import aws, holds, locking, pacing, progress, rules, snapshots, waiting
 from snapshot_provider.args import AccountSelection
 from snapshot_provider.errors import (
     SnapshotFailed,
@@ -267,6 +267,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
+    found = with_locks(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
@@ -919,11 +920,12 @@ def _failure_message(
 
 
 def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[str, Any]]) -> None:
-    """Archive if asked, then mark the snapshots `recorded`: from here on no create adopts them."""
+    """Archive and lock if asked, then mark the snapshots `recorded`: from here on no create adopts them."""
     if inputs.get("storage_tier") == "archive":
         for sid, snapshot in found.items():
             if snapshot.get("StorageTier") != "archive":
                 snapshots.archive(ec2, sid)
+    locking.apply(ec2, list(found), inputs.get("lock"))
     snapshots.set_tags(ec2, list(found), {ATTEMPT_TAG: RECORDED})
 
 
@@ -943,6 +945,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
+    found = with_locks(ec2, props, found)
     outs = kind.outputs(props, kind.members_in_state(props), found, account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
@@ -956,6 +959,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
     ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, olds)
+    locking.change(ec2, ids, olds.get("lock"), inputs.get("lock"))
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
         holds.refuse_if_held(ec2, ids, "archive")
@@ -968,6 +972,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         )
     # EC2 shows the tags just written only after a delay: state records them as written.
     found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
+    found = with_locks(ec2, {"lock": inputs.get("lock") or olds.get("lock")}, found)
     outs = kind.outputs(inputs, kind.members_in_state(olds), found, account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
@@ -981,6 +986,8 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     ec2 = aws.client(account)
     ids = kind.snapshot_ids(id_, props)
     holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
+    if props.get("lock") or props.get("lock_state"):
+        locking.refuse_delete_if_locked(ec2, ids)  # before any deletion: a set is deleted whole or not at all
     blocked = []
     for sid in ids:
         try:
@@ -990,6 +997,15 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
             blocked.append(str(in_use))
     if blocked:
         raise SnapshotInUse("; ".join(blocked))
+
+
+def with_locks(ec2: Any, props: Mapping[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`found` with each snapshot's lock (`Lock`, as DescribeLockedSnapshots gives it) when the resource declares one:
+    a resource without `lock` makes no lock calls (nor needs their permissions)."""
+    if not props.get("lock"):
+        return found
+    locks = locking.describe(ec2, list(found))
+    return {sid: {**d, "Lock": locks.get(sid)} for sid, d in found.items()}
 
 
 def settled_tags(
