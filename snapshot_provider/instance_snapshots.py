@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import aws, lifecycle, permissions, rules, snapshots
+from snapshot_provider import aws, lifecycle, locking, permissions, rules, snapshots
 from snapshot_provider.args import SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.lifecycle import Member, managed_tags_now
@@ -178,6 +178,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "encrypted": bool(snapshot.get("Encrypted")),
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
+        **locking.outputs(snapshot.get("Lock")),
     }
 
 

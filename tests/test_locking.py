@@ -127,3 +127,28 @@ def test_describe_lock_names_the_mode_and_end() -> None:
     assert locking.describe_lock(info) == (
         "is locked in compliance mode (still in its cooling-off period) until 2030-01-31T00:00:00Z"
     )
+
+
+def test_a_locked_instance_set_is_deleted_whole_or_not_at_all(emulator: Ec2Emulator) -> None:
+    from snapshot_provider import InstanceSnapshotsProvider
+
+    instance = emulator.seed_instance(data_volumes=1)
+    sets = InstanceSnapshotsProvider()
+    inputs = {
+        "instance_id": instance["instance_id"],
+        "region": REGION,
+        "tags": {},
+        "timeout": 30,
+        "storage_tier": "standard",
+        "exclude_boot_volume": False,
+        "exclude_data_volume_ids": [],
+        "lock": GOVERNANCE,
+        "resource_urn": "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::s",
+    }
+    created = sets.create(inputs)
+    assert {s["lock_state"] for s in created.outs["snapshots"]} == {"governance"}
+    [first, _] = created.outs["snapshot_ids"].values()
+    ec2(emulator).unlock_snapshot(SnapshotId=first)  # one member unlocked outside Pulumi: the other still is
+    with pytest.raises(SnapshotLocked, match="Nothing was deleted"):
+        sets.delete(str(created.id), created.outs)
+    assert len(emulator.snapshots()) == 2
