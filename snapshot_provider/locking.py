@@ -95,7 +95,9 @@ def _shorter(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def _whole_in(value: Any, bounds: tuple[int, int]) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]
+    # Numbers reach the provider through the engine as floats: 30.0 is 30 days.
+    whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    return whole and bounds[0] <= value <= bounds[1]
 
 
 def _moment(value: Any) -> datetime | None:

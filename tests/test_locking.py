@@ -152,3 +152,9 @@ def test_a_locked_instance_set_is_deleted_whole_or_not_at_all(emulator: Ec2Emula
     with pytest.raises(SnapshotLocked, match="Nothing was deleted"):
         sets.delete(str(created.id), created.outs)
     assert len(emulator.snapshots()) == 2
+
+
+def test_whole_numbers_arriving_as_floats_from_the_engine_are_accepted(volume_id: str) -> None:
+    lock = {"mode": "compliance", "duration_days": 30.0, "cool_off_hours": 2.0}
+    assert lock_failures({}, snapshot_props(volume_id, lock=lock)) == []
+    assert lock_failures({}, snapshot_props(volume_id, lock={"mode": "governance", "duration_days": 1.5})) != []
