@@ -14,12 +14,15 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, locking, permissions, progress, rules, snapshots
-from snapshot_provider.args import AccountSelection, SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Field, Schema, both_set_and_different
+from snapshot_provider.core import lifecycle, progress
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
+from snapshot_provider.core.sources import Member, VolumeSource
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, locks, permissions, snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountSelection, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
 class EbsSnapshotArgs(SnapshotArgs, total=False):
@@ -60,36 +63,11 @@ class EbsSnapshotArgs(SnapshotArgs, total=False):
 SCHEMA = Schema.of(EbsSnapshotArgs, URN_FIELD)
 
 
-class Volume:
-    """The Kind of EbsSnapshot: one snapshot of one volume (see `lifecycle.Kind`)."""
+class Volume(VolumeSource):
+    """What an EbsSnapshot is (`lifecycle.Kind`): a volume's snapshot (`VolumeSource`), kept in state under its
+    snapshot id."""
 
     schema = SCHEMA
-    noun = "snapshot"
-
-    def source(self, inputs: Mapping[str, Any]) -> str:
-        return f"volume {inputs['volume_id']}"
-
-    def members(self, ec2: Any, inputs: Mapping[str, Any]) -> list[Member]:
-        return [Member(inputs["volume_id"])]
-
-    def copies_volume_tags(self, inputs: Mapping[str, Any]) -> bool:
-        return bool(inputs.get("copy_volume_tags"))
-
-    def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
-        return lifecycle.desired_tags(ec2, self, inputs, members)[inputs["volume_id"]]
-
-    def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "VolumeId": inputs["volume_id"],
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        return [ec2.create_snapshot(**request)]
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(props["volume_id"])]
@@ -119,13 +97,13 @@ class Volume:
             storage_tier="archive"
             if props.get("storage_tier") == "archive"
             else snapshot.get("StorageTier", "standard"),
-            arn=aws.snapshot_arn(region, snapshot["SnapshotId"]),
+            arn=clients.snapshot_arn(region, snapshot["SnapshotId"]),
             account_id=account_id,
             region=region,
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
-            **locking.outputs(snapshot.get("Lock")),
+            **locks.outputs(snapshot.get("Lock")),
         )
         return outs
 
@@ -186,8 +164,8 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    account_id = clients.ensure_allowed_account(account)
+    ec2 = clients.client(account)
     snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:

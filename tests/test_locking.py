@@ -10,8 +10,9 @@ import pytest
 
 from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, locking
-from snapshot_provider.locking import SnapshotLocked
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.ec2 import locks
+from snapshot_provider.ec2.locks import SnapshotLocked
 
 provider = EbsSnapshotProvider()
 GOVERNANCE = {"mode": "governance", "duration_days": 30}
@@ -124,7 +125,7 @@ def test_describe_lock_names_the_mode_and_end() -> None:
     from datetime import UTC, datetime
 
     info = {"LockState": "compliance-cooloff", "LockExpiresOn": datetime(2030, 1, 31, tzinfo=UTC)}
-    assert locking.describe_lock(info) == (
+    assert locks.describe_lock(info) == (
         "is locked in compliance mode (still in its cooling-off period) until 2030-01-31T00:00:00Z"
     )
 
