@@ -10,7 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 # Calls that change something in the account; everything else only reads.
-MUTATING_PREFIXES = ("Create", "Delete", "Modify", "Attach", "Detach", "Stop", "Start", "Terminate", "Run", "Copy")
+MUTATING_PREFIXES = (
+    "Create",
+    "Delete",
+    "Modify",
+    "Attach",
+    "Detach",
+    "Stop",
+    "Start",
+    "Terminate",
+    "Run",
+    "Copy",
+    "Lock",
+    "Unlock",
+)
 
 
 @dataclass

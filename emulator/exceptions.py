@@ -21,6 +21,7 @@ __all__ = [
     "InvalidParameterCombination",
     "InvalidParameterValue",
     "InvalidSnapshotInUse",
+    "InvalidSnapshotLocked",
     "InvalidSnapshotNotFound",
     "InvalidVolumeNotFound",
     "MissingParameter",
@@ -59,6 +60,16 @@ class InvalidSnapshotNotFound(EC2ClientError):
     # moto's InvalidSnapshotIdError has an empty message; the emulator names the snapshot it could not find.
     def __init__(self, snapshot_id: str):
         super().__init__("InvalidSnapshot.NotFound", f"The snapshot '{snapshot_id}' does not exist.")
+
+
+class InvalidSnapshotLocked(EC2ClientError):
+    # AWS publishes no code for DeleteSnapshot of a locked snapshot (EBS user guide, snapshot lock: it "can't be
+    # deleted by any user"); the code is the emulator's choice, the message names the lock as the provider would.
+    def __init__(self, snapshot_id: str, state: str, expires_on: str):
+        super().__init__(
+            "InvalidSnapshot.Locked",
+            f"The snapshot '{snapshot_id}' is locked ({state}) until {expires_on} and cannot be deleted.",
+        )
 
 
 class InvalidVolumeNotFound(EC2ClientError):

@@ -37,7 +37,7 @@ from moto.ec2.exceptions import InvalidParameterDependency
 from moto.ec2.models import amis, elastic_block_store
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, generic_filter, get_prefix
 
-from emulator import index, strict, tiers
+from emulator import index, locks, strict, tiers
 from emulator.consistency import VISIBILITY, not_found
 from emulator.exceptions import (
     ConcurrentSnapshotLimitExceeded,
@@ -65,6 +65,9 @@ class SnapshotBehaviour:
     fail_volume_ids: set[str] = field(default_factory=set)
     fail_rate: float = 0.0
     seed: int = 0
+    copy_seconds: float | None = None
+    """How long a CopySnapshot copy stays pending (None: `pending_seconds`); a time-based copy's
+    CompletionDurationMinutes caps it (EBS user guide, "Time-based copies": it completes within that duration)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -84,6 +87,12 @@ class SnapshotBehaviour:
 
     def pending_for(self, volume_id: str) -> float:
         return self.pending_seconds_by_volume.get(volume_id, self.pending_seconds)
+
+    def copy_time(self, completion_duration_minutes: int | None) -> float:
+        seconds = self.pending_seconds if self.copy_seconds is None else self.copy_seconds
+        if completion_duration_minutes:
+            return min(seconds, completion_duration_minutes * 60.0)
+        return seconds
 
     def should_fail(self, volume_id: str) -> bool:
         if volume_id in self.fail_volume_ids:
@@ -202,8 +211,13 @@ class EmulatedSnapshot(elastic_block_store.Snapshot):
     """A snapshot whose state follows the clock: pending, then completed (or error).
 
     `settled=True` makes one that exists complete from the start and is not counted as created by the emulator
-    (a snapshot seeded as part of a world).
+    (a snapshot seeded as part of a world). A copy (`emulator.copies`) carries its time-based copy fields; a lock
+    (`emulator.locks`) is kept on the snapshot it locks.
     """
+
+    completion_duration_minutes: int | None = None
+    transfer_type: str | None = None
+    lock: Any = None
 
     def __init__(self, *args: Any, settled: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -820,10 +834,11 @@ def images_using(backend: Any, snapshot_id: str) -> list[str]:
 
 
 def delete_snapshot(backend: Any, snapshot_id: str) -> EmulatedSnapshot:
-    """DeleteSnapshot, refused with InvalidSnapshot.InUse while an AMI uses the snapshot (as AWS does); the snapshot
-    lingers in listings for `deleted_listing_delay`."""
+    """DeleteSnapshot, refused while the snapshot is locked (`emulator.locks`) and with InvalidSnapshot.InUse while an
+    AMI uses the snapshot (as AWS does); the snapshot lingers in listings for `deleted_listing_delay`."""
     if snapshot_id not in backend.snapshots:
         raise InvalidSnapshotNotFound(snapshot_id)
+    locks.check_deletable(backend.snapshots[snapshot_id])
     users = images_using(backend, snapshot_id)
     if users:
         raise InvalidSnapshotInUse(snapshot_id, users[0])

@@ -17,7 +17,7 @@ from moto.ec2.responses.tags import TagResponse
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.sts.responses import TokenResponse
 
-from emulator import accounts, models, strict, tiers
+from emulator import accounts, copies, exceptions, locks, models, strict, tiers
 from emulator.consistency import VISIBILITY
 
 
@@ -149,6 +149,57 @@ def describe_snapshot_tier_status(self: ElasticBlockStore) -> ActionResult:
     self.error_on_dryrun()
     statuses = tiers.describe_statuses(self.ec2_backend, self._filters_from_querystring())
     return ActionResult({"SnapshotTierStatuses": statuses})
+
+
+def lock_snapshot(self: ElasticBlockStore) -> ActionResult:
+    snapshot_id = self._get_param("SnapshotId")
+    expiration = self._get_param("ExpirationDate")
+    request = locks.LockRequest(
+        mode=self._get_param("LockMode"),
+        duration_days=self._get_int_param("LockDuration"),
+        expiration=models.parse_time(expiration).replace(tzinfo=UTC).timestamp() if expiration else None,
+        cool_off_hours=self._get_int_param("CoolOffPeriod"),
+    )
+    self.error_on_dryrun()
+    snapshot, lock = locks.lock_snapshot(self.ec2_backend, snapshot_id, request)
+    info = locks.lock_info(self.ec2_backend, snapshot, lock)
+    info.pop("OwnerId")
+    return ActionResult(info)
+
+
+def unlock_snapshot(self: ElasticBlockStore) -> ActionResult:
+    snapshot_id = self._get_param("SnapshotId")
+    self.error_on_dryrun()
+    return ActionResult({"SnapshotId": locks.unlock_snapshot(self.ec2_backend, snapshot_id).id})
+
+
+def describe_locked_snapshots(self: ElasticBlockStore) -> ActionResult:
+    filters: dict[str, Any] = self._filters_from_querystring()
+    unknown = sorted(set(filters) - {"lock-state"})
+    if unknown:
+        raise exceptions.InvalidParameterValue(f"The filter '{unknown[0]}' is invalid (expected lock-state)")
+    self.error_on_dryrun()
+    found = locks.describe_locked_snapshots(
+        self.ec2_backend, self._get_param("SnapshotIds", []), filters.get("lock-state")
+    )
+    return ActionResult({"Snapshots": found})
+
+
+def copy_snapshot(self: ElasticBlockStore) -> ActionResult:
+    tags = self._parse_tag_specification().get("snapshot", {})
+    minutes = self._get_int_param("CompletionDurationMinutes")
+    self.error_on_dryrun()
+    copy = copies.copy_snapshot(
+        self.ec2_backend,
+        source_region=self._get_param("SourceRegion"),
+        source_snapshot_id=self._get_param("SourceSnapshotId"),
+        description=self._get_param("Description"),
+        encrypted=self._get_bool_param("Encrypted", False),
+        kms_key_id=self._get_param("KmsKeyId"),
+        completion_duration_minutes=minutes,
+        tags=tags,
+    )
+    return ActionResult({"SnapshotId": copy.id, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
 
 def register_image(self: AmisResponse) -> ActionResult:

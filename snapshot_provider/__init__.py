@@ -11,6 +11,7 @@ from snapshot_provider.ec2.errors import (
 )
 from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsArgs, InstanceSnapshotsProvider
 from snapshot_provider.series import SnapshotSeries, SnapshotSeriesArgs, SnapshotSeriesProvider
+from snapshot_provider.snapshot_copy import SnapshotCopy, SnapshotCopyArgs, SnapshotCopyProvider
 from snapshot_provider.volume_removal import VolumeRemoval, VolumeRemovalArgs, VolumeRemovalProvider
 
 # Only inside `python -m pulumi.dynamic` (the engine's provider host): serve every create at once, not 4 at a time;
@@ -25,6 +26,9 @@ __all__ = [
     "InstanceSnapshots",
     "InstanceSnapshotsArgs",
     "InstanceSnapshotsProvider",
+    "SnapshotCopy",
+    "SnapshotCopyArgs",
+    "SnapshotCopyProvider",
     "SnapshotFailed",
     "SnapshotInUse",
     "SnapshotProviderError",

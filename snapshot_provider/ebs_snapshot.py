@@ -18,7 +18,7 @@ from snapshot_provider.core import lifecycle, progress
 from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2 import clients, locks, permissions, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import rules
@@ -104,6 +104,7 @@ class Volume(VolumeSource):
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
+            **locks.outputs(snapshot.get("Lock")),
         )
         return outs
 
@@ -260,6 +261,8 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
     tags: pulumi.Output[dict[str, str]]
     all_tags: pulumi.Output[dict[str, str]]
     imported: pulumi.Output[bool]
+    lock_state: pulumi.Output[str | None]
+    lock_expires_at: pulumi.Output[str | None]
 
     @overload
     def __init__(

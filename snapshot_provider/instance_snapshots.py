@@ -12,7 +12,7 @@ from snapshot_provider.core import lifecycle
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2 import clients, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import URN_FIELD, SnapshotArgs
 from snapshot_provider.inputs.schema import Field, Schema
@@ -101,6 +101,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "encrypted": bool(snapshot.get("Encrypted")),
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
+        **locks.outputs(snapshot.get("Lock")),
     }
 
 

@@ -77,7 +77,7 @@ from snapshot_provider.core.waiting import (
     WaitTimedOut,
     consistency_window,
 )
-from snapshot_provider.ec2 import clients, snapshots, undo_tags
+from snapshot_provider.ec2 import clients, locks, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotFailed,
@@ -249,6 +249,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
+    found = with_locks(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
@@ -901,11 +902,12 @@ def _failure_message(
 
 
 def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[str, Any]]) -> None:
-    """Archive if asked, then mark the snapshots `recorded`: from here on no create adopts them."""
+    """Archive and lock if asked, then mark the snapshots `recorded`: from here on no create adopts them."""
     if inputs.get("storage_tier") == "archive":
         for sid, snapshot in found.items():
             if snapshot.get("StorageTier") != "archive":
                 snapshots.archive(ec2, sid)
+    locks.apply(ec2, list(found), inputs.get("lock"))
     snapshots.set_tags(ec2, list(found), {ATTEMPT_TAG: RECORDED})
 
 
@@ -922,6 +924,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
+    found = with_locks(ec2, props, found)
     outs = kind.outputs(props, kind.members_in_state(props), found, conn.account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
@@ -934,6 +937,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
     ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, olds)
+    locks.change(ec2, ids, olds.get("lock"), inputs.get("lock"))
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
         holds.refuse_if_held(ec2, ids, "archive")
@@ -946,6 +950,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         )
     # EC2 shows the tags just written only after a delay: state records them as written.
     found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
+    found = with_locks(ec2, {"lock": inputs.get("lock") or olds.get("lock")}, found)
     outs = kind.outputs(inputs, kind.members_in_state(olds), found, conn.account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
@@ -955,7 +960,10 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
-    delete_snapshots(conn, kind.snapshot_ids(id_, props), props.get(URN_INPUT), listed_by(props))
+    ids = kind.snapshot_ids(id_, props)
+    if props.get("lock") or props.get("lock_state"):
+        locks.refuse_delete_if_locked(conn.ec2, ids)  # before any deletion: a set is deleted whole or not at all
+    delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
 
 
 def delete_snapshots(
@@ -975,6 +983,15 @@ def delete_snapshots(
             blocked.append(str(in_use))
     if blocked:
         raise SnapshotInUse("; ".join(blocked) + blocked_note)
+
+
+def with_locks(ec2: Any, props: Mapping[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`found` with each snapshot's lock (`Lock`, as DescribeLockedSnapshots gives it) when the resource declares one:
+    a resource without `lock` makes no lock calls (nor needs their permissions)."""
+    if not props.get("lock"):
+        return found
+    held = locks.describe(ec2, list(found))
+    return {sid: {**d, "Lock": held.get(sid)} for sid, d in found.items()}
 
 
 def settled_tags(

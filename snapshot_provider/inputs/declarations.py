@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 import pulumi
 
-from snapshot_provider.inputs import rules
+from snapshot_provider.inputs import lock, rules
 from snapshot_provider.inputs.schema import Field, Schema
 
 # Set by the program: names the resource on its snapshots (see `lifecycle`) and in progress messages.
@@ -165,6 +165,16 @@ class SnapshotArgs(AccountArgs, total=False):
             rule=rules.storage_tier,
             default="standard",
             transition=archive_is_one_way,
+        ),
+    ]
+    lock: Annotated[
+        pulumi.Input[Mapping[str, Any]],
+        Field(
+            "EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to "
+            "36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in "
+            "place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)",
+            rule=lock.rule,
+            transition=lock.lock_change,
         ),
     ]
     timeout: Annotated[

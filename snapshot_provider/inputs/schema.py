@@ -115,6 +115,10 @@ class Schema:
             if value is None:
                 if f.required:
                     found.append(Failure(name, f.missing))
+                elif (
+                    olds and f.transition and olds.get(name) is not None and (reason := f.transition(olds[name], None))
+                ):
+                    found.append(Failure(name, reason))  # removing an input can be refused too (a compliance lock)
                 continue
             if is_unknown(value):
                 continue

@@ -1,0 +1,135 @@
+"""A copy of a snapshot in another region and/or account (EC2 CopySnapshot), made so that a lost answer never makes two.
+
+CopySnapshot has no ClientToken (EC2 API reference; botocore's model has none), so EC2 cannot tell a retry from a new
+request. Instead every copy is tagged at creation (`TagSpecifications`, one request) with this resource's token and
+`pulumi-snapshot:attempt=pending`, and marked `recorded` once completed: before asking EC2 for a copy, and after an
+answer that was lost, the provider looks for a copy of this resource not yet recorded, and adopts it. A replace finds
+the old copy recorded and leaves it to the engine's delete, after the new one completed (the new copy first).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, explain
+from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+
+PENDING = "pending"
+SOURCE_TAG = "pulumi-snapshot:copy-of"
+
+
+def copy_request(inputs: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """CopySnapshot's parameters for the inputs (sent to the destination region's endpoint)."""
+    request: dict[str, Any] = {
+        "SourceRegion": inputs.get("source_region") or inputs["region"],
+        "SourceSnapshotId": inputs["source_snapshot_id"],
+        "TagSpecifications": snapshots.tag_specifications(
+            {
+                **(inputs.get("tags") or {}),
+                RESOURCE_TAG: token,
+                ATTEMPT_TAG: PENDING,
+                SOURCE_TAG: inputs["source_snapshot_id"],
+            }
+        ),
+    }
+    if inputs.get("description"):
+        request["Description"] = inputs["description"]
+    if inputs.get("encrypted") or inputs.get("kms_key_id"):
+        request["Encrypted"] = True
+    if inputs.get("kms_key_id"):
+        request["KmsKeyId"] = inputs["kms_key_id"]
+    if inputs.get("completion_duration_minutes"):
+        request["CompletionDurationMinutes"] = int(inputs["completion_duration_minutes"])
+    return request
+
+
+def unrecorded_copy(ec2: Any, token: str, source_snapshot_id: str) -> dict[str, Any] | None:
+    """A copy an earlier create of this resource asked for and never recorded (the newest), if EC2 lists one."""
+    for snapshot in snapshots.find_tagged(ec2, RESOURCE_TAG, token):
+        attempt, source = snapshots.tag_value(snapshot, ATTEMPT_TAG), snapshots.tag_value(snapshot, SOURCE_TAG)
+        if attempt != RECORDED and source == source_snapshot_id:
+            return dict(snapshot)
+    return None
+
+
+def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, float]:
+    """Copy (or adopt the copy an interrupted create left), wait until `completed`, mark it recorded.
+
+    Returns the copy's id, its DescribeSnapshots entry, the destination account and the seconds waited."""
+    account = AccountSelection.from_props(inputs)
+    account_id = clients.ensure_allowed_account(account)
+    ec2 = clients.client(account)
+    urn = inputs.get(URN_INPUT)
+    token = resource_token(str(urn))
+    started_at, asked_at = time.monotonic(), time.time()
+    left = unrecorded_copy(ec2, token, inputs["source_snapshot_id"])
+    if left is not None:
+        copy_id = left["SnapshotId"]
+        asked_at = snapshots.aware(left["StartTime"]).timestamp() if left.get("StartTime") else asked_at
+        say(urn, f"adopting copy {copy_id}, asked for by an earlier run of this resource that did not record it")
+    else:
+        # One attempt: botocore's own retry of a request whose answer was lost would make a second copy.
+        copy_id = _ask_for_copy(clients.client(account, single_attempt=True), ec2, inputs, token, urn)
+    say(urn, f"waiting for copy {copy_id} of {inputs['source_snapshot_id']} to complete in {account.region}")
+    try:
+        statuses = snapshots.wait_for(account, [copy_id], float(inputs["timeout"]), started_at, _progress(urn, copy_id))
+    except waiting.WaitTimedOut as error:
+        raise timed_out(copy_id, error) from error
+    status = statuses[copy_id]
+    if status.state != "completed":
+        raise SnapshotFailed(
+            f"copy {copy_id} of {inputs['source_snapshot_id']} ended in state {status.state}: "
+            f"{status.state_message or 'EC2 gave no reason'}. It was left as it is; run `pulumi up` again to retry."
+        )
+    ec2 = clients.client(account)  # the wait may have renewed the credentials
+    snapshots.set_tags(ec2, [copy_id], {ATTEMPT_TAG: RECORDED})
+    found = snapshots.describe_by_id(ec2, [copy_id], "reading the copy").get(copy_id, {"SnapshotId": copy_id})
+    return copy_id, found, account_id, snapshots.wait_seconds(status.observed_at, asked_at)
+
+
+def _ask_for_copy(once: Any, ec2: Any, inputs: Mapping[str, Any], token: str, urn: Any) -> str:
+    try:
+        return str(once.copy_snapshot(**copy_request(inputs, token))["SnapshotId"])
+    except (ClientError, BotoCoreError) as error:
+        if not snapshots.is_ambiguous(error):
+            raise SnapshotProviderError(
+                explain(error, "copying the snapshot (ec2:CopySnapshot)", snapshot_id=inputs["source_snapshot_id"])
+            ) from error
+        # The request may have made a copy: look for it (EC2 lists it after a delay) instead of asking again.
+        found = waiting.until(
+            lambda: unrecorded_copy(ec2, token, inputs["source_snapshot_id"]),
+            lambda copy: copy is not None,
+            waiting.consistency_window(),
+            what="for EC2 to list the copy a lost CopySnapshot answer may have made",
+            every=1.0,
+            most=10.0,
+        )
+        if found is None:
+            raise SnapshotProviderError(
+                explain(error, "copying the snapshot (ec2:CopySnapshot)", snapshot_id=inputs["source_snapshot_id"])
+                + " EC2 lists no copy made by it; run `pulumi up` again (a copy that appears later is adopted, never "
+                "made twice)."
+            ) from error
+        say(urn, f"CopySnapshot's answer was lost; found the copy it made: {found['SnapshotId']}")
+        return str(found["SnapshotId"])
+
+
+def _progress(urn: Any, copy_id: str) -> Any:
+    def report(progress: dict[str, int]) -> None:
+        say(urn, f"copy {copy_id}: {progress.get(copy_id, 0)}%")
+
+    return report
+
+
+def timed_out(copy_id: str, error: BaseException) -> SnapshotTimedOut:
+    return SnapshotTimedOut(
+        f"copy {copy_id} was still pending when the timeout ran out ({error}); it was left as it is, tagged as this "
+        "resource's: the next `pulumi up` adopts it instead of copying again"
+    )

@@ -1,0 +1,139 @@
+"""EBS snapshot lock in EC2: apply, change, remove and read the locks of a resource's snapshots, and refuse a delete
+while one is locked (the `lock` input's rules are `inputs.lock`).
+
+AWS publishes no error code for a refused UnlockSnapshot or a DeleteSnapshot of a locked snapshot, so nothing here
+relies on one: the current lock is read with DescribeLockedSnapshots before any call that it could refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapshot_provider.ec2.errors import SnapshotProviderError, explain
+from snapshot_provider.inputs.lock import moment as _moment
+from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
+
+LOCKED_STATES = ("governance", "compliance-cooloff", "compliance")
+
+
+class SnapshotLocked(SnapshotProviderError):
+    """A snapshot's lock stops what was asked (delete, unlock, shorten): the message names the lock and its end."""
+
+
+def lock_request(lock: Mapping[str, Any]) -> dict[str, Any]:
+    """LockSnapshot's parameters for a `lock` input."""
+    request: dict[str, Any] = {"LockMode": lock["mode"]}
+    if lock.get("duration_days") is not None:
+        request["LockDuration"] = int(lock["duration_days"])
+    else:
+        request["ExpirationDate"] = _moment(lock["expires_at"])
+    if lock.get("cool_off_hours"):
+        request["CoolOffPeriod"] = int(lock["cool_off_hours"])
+    return request
+
+
+def describe(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Snapshot id -> its lock as DescribeLockedSnapshots gives it (ids without a lock are left out)."""
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+            batch = list(snapshot_ids[start : start + MAX_FILTER_VALUES])
+            answer = ec2.describe_locked_snapshots(SnapshotIds=batch)
+            found.update({s["SnapshotId"]: s for s in answer.get("Snapshots", [])})
+    except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(explain(error, "reading the snapshot locks")) from error
+    return found
+
+
+def apply(ec2: Any, snapshot_ids: Sequence[str], lock: Mapping[str, Any] | None) -> None:
+    """Lock each snapshot as `lock` says (LockSnapshot is a lock or a change of it; the same request twice is one)."""
+    if not lock:
+        return
+    for snapshot_id in snapshot_ids:
+        _call(ec2.lock_snapshot, "locking the snapshot", snapshot_id, **lock_request(lock))
+
+
+def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+    """Make the snapshots' locks what `new` says: refused, before any call, where a lock's current state forbids it."""
+    if old == new:
+        return
+    current = describe(ec2, snapshot_ids)
+    for snapshot_id in snapshot_ids:
+        info = current.get(snapshot_id)
+        if info is not None and info.get("LockState") == "compliance":
+            reason = _refused_in_compliance(info, new)
+            if reason:
+                raise SnapshotLocked(
+                    f"cannot change the lock of snapshot {snapshot_id}: {describe_lock(info)}; {reason}"
+                )
+    for snapshot_id in snapshot_ids:
+        active = current.get(snapshot_id, {}).get("LockState") in LOCKED_STATES
+        if new:
+            _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
+        elif active:
+            _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+
+
+def _refused_in_compliance(info: Mapping[str, Any], new: Mapping[str, Any] | None) -> str | None:
+    if not new:
+        return "it can no longer be removed (its cooling-off period has ended); keep `lock` until it ends"
+    if new.get("mode") != "compliance":
+        return "it can no longer become governance (its cooling-off period has ended)"
+    ends = info.get("LockExpiresOn")
+    until = _moment(new.get("expires_at")) if new.get("expires_at") else None
+    if until is not None and isinstance(ends, datetime) and until < ends:
+        return "it can only be extended, not shortened"
+    if (
+        new.get("duration_days") is not None
+        and info.get("LockDuration")
+        and new["duration_days"] < info["LockDuration"]
+    ):
+        return "it can only be extended, not shortened"
+    return None
+
+
+def refuse_delete_if_locked(ec2: Any, snapshot_ids: Sequence[str]) -> None:
+    """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends."""
+    locked = {sid: info for sid, info in describe(ec2, snapshot_ids).items() if info.get("LockState") in LOCKED_STATES}
+    if not locked:
+        return
+    what = "; ".join(f"snapshot {sid} {describe_lock(info)}" for sid, info in sorted(locked.items()))
+    raise SnapshotLocked(
+        f"cannot delete: {what}. Nothing was deleted. A governance lock (or a compliance lock in its cooling-off "
+        "period) is removed by taking `lock` out and running `pulumi up` first; otherwise wait until the lock ends, or "
+        "keep the snapshot out of Pulumi with the retain_on_delete resource option (`pulumi state delete` drops it "
+        "from this stack)."
+    )
+
+
+def describe_lock(info: Mapping[str, Any]) -> str:
+    """`is locked in governance mode until 2030-01-31T00:00:00Z` from a DescribeLockedSnapshots entry."""
+    state = info.get("LockState")
+    mode = {"governance": "governance mode", "compliance": "compliance mode"}.get(
+        str(state), "compliance mode (still in its cooling-off period)"
+    )
+    return f"is locked in {mode} until {iso(info.get('LockExpiresOn'))}"
+
+
+def outputs(info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`lock_state` and `lock_expires_at` for a snapshot's lock (None for both when it has none)."""
+    if not info:
+        return {"lock_state": None, "lock_expires_at": None}
+    return {"lock_state": info.get("LockState"), "lock_expires_at": iso(info.get("LockExpiresOn"))}
+
+
+def iso(moment: Any) -> str | None:
+    if not isinstance(moment, datetime):
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _call(action: Any, doing: str, snapshot_id: str, **request: Any) -> None:
+    try:
+        action(SnapshotId=snapshot_id, **request)
+    except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(explain(error, doing, snapshot_id=snapshot_id)) from error

@@ -1,0 +1,195 @@
+"""SnapshotCopy: a completed copy of a snapshot in another region and/or account (EC2 CopySnapshot), made by a call
+in the destination (`region`, and `role_arn` there for another account), waited for with the shared poller."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Required, Unpack, overload
+
+import pulumi
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from snapshot_provider.core.copying import create_copy
+from snapshot_provider.core.lifecycle import managed_tags_now
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
+from snapshot_provider.inputs.schema import Field, Schema
+
+COMPLETION_MINUTES = (15, 2880, 15)  # CopySnapshot CompletionDurationMinutes: 15-minute steps, at most 2880
+
+
+def completion_duration_minutes(value: Any) -> str | None:
+    lowest, highest, step = COMPLETION_MINUTES
+    whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    if whole and lowest <= value <= highest and value % step == 0:
+        return None
+    return f"must be {lowest} to {highest} minutes in {step}-minute steps (EC2's time-based copy), got {value!r}"
+
+
+def kms_key(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return None
+    return "must be a KMS key id, alias, or ARN in the destination region"
+
+
+class SnapshotCopyArgs(AccountArgs, total=False):
+    """The inputs of a SnapshotCopy. `region` (and `role_arn`, `profile`) say where the copy is made."""
+
+    source_snapshot_id: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field(
+                "the snapshot to copy: `snap-` and 8 or 17 hex digits; another account's must be shared with the "
+                "destination account (createVolumePermission)",
+                rule=rules.snapshot_id,
+                required=True,
+                on_change="replace",
+            ),
+        ]
+    ]
+    source_region: Annotated[
+        pulumi.Input[str],
+        Field(
+            "the source snapshot's region; unset: `region` (a copy in the same region)",
+            rule=rules.region,
+            on_change="replace",
+        ),
+    ]
+    kms_key_id: Annotated[
+        pulumi.Input[str],
+        Field(
+            "encrypt the copy with this key (in the destination region); implies `encrypted`",
+            rule=kms_key,
+            on_change="replace",
+        ),
+    ]
+    encrypted: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "encrypt a copy of an unencrypted snapshot (an encrypted one's copy is always encrypted)",
+            rule=rules.boolean,
+            on_change="replace",
+        ),
+    ]
+    completion_duration_minutes: Annotated[
+        pulumi.Input[int],
+        Field(
+            "a time-based copy that completes within this many minutes (15 to 2880, in 15-minute steps)",
+            rule=completion_duration_minutes,
+            on_change="replace",
+        ),
+    ]
+    description: Annotated[
+        pulumi.Input[str], Field("the copy's description", rule=rules.description, on_change="replace")
+    ]
+    tags: Annotated[
+        pulumi.Input[Mapping[str, pulumi.Input[str]]],
+        Field("the copy's tags (the source's are not copied)", rule=rules.tags, default={}),
+    ]
+    timeout: Annotated[
+        pulumi.Input[float],
+        Field(
+            "seconds to wait for the copy to complete, 1 s to 7 days",
+            rule=rules.timeout,
+            default=DEFAULT_TIMEOUT,
+            on_change="none",
+        ),
+    ]
+
+
+SCHEMA = Schema.of(SnapshotCopyArgs, URN_FIELD)
+
+
+def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], account_id: str) -> dict[str, Any]:
+    outs = SCHEMA.echoed(inputs)
+    outs.update(
+        snapshot_id=found["SnapshotId"],
+        state=found.get("State"),
+        encrypted=bool(found.get("Encrypted")),
+        kms_key_id=found.get("KmsKeyId"),
+        start_time=snapshots.iso(found.get("StartTime")),
+        region=inputs["region"],
+        account_id=account_id,
+        tags=managed_tags_now(inputs.get("tags") or {}, found.get("Tags")),
+    )
+    return outs
+
+
+class SnapshotCopyProvider(ResourceProvider):
+    """Dynamic provider for SnapshotCopy. Its module path and name are in every stack's state: keep them."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return SCHEMA.check(olds, news)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        clients.refuse_account_change(olds, news)
+        return SCHEMA.diff(olds, news)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = SCHEMA.parse(props)
+        copy_id, found, account_id, waited = create_copy(inputs)
+        outs = _outputs(inputs, found, account_id)
+        outs["wait_time"] = waited
+        return CreateResult(copy_id, outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        account = AccountSelection.from_props(props)
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
+        found = snapshots.describe_by_id(clients.client(account), [id_], "reading the copy").get(id_)
+        if found is None:
+            return ReadResult("", {})
+        return ReadResult(id_, {**_outputs(props, found, account_id), "wait_time": props.get("wait_time")})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = SCHEMA.parse(news)
+        account = AccountSelection.from_props(inputs)
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+        ec2 = clients.client(account)
+        snapshots.update_tags(ec2, [id_], olds.get("tags") or {}, inputs["tags"])
+        found = snapshots.describe_by_id(ec2, [id_], "reading the copy").get(id_, {"SnapshotId": id_})
+        found = snapshots.as_updated(found, olds.get("tags") or {}, inputs["tags"])
+        return UpdateResult({**_outputs(inputs, found, account_id), "wait_time": olds.get("wait_time")})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        account = AccountSelection.from_props(props)
+        clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+        snapshots.delete_snapshot(clients.client(account), id_)
+
+
+class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):
+    """A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`,
+    `wait_time` (seconds until completed), `region`, `account_id`."""
+
+    schema = SCHEMA
+    provider = SnapshotCopyProvider
+
+    snapshot_id: pulumi.Output[str]
+    wait_time: pulumi.Output[float]
+    state: pulumi.Output[str]
+    encrypted: pulumi.Output[bool]
+    kms_key_id: pulumi.Output[str | None]
+    start_time: pulumi.Output[str]
+    region: pulumi.Output[str]
+    account_id: pulumi.Output[str]
+    tags: pulumi.Output[dict[str, str]]
+
+    @overload
+    def __init__(
+        self, resource_name: str, args: SnapshotCopyArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, resource_name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[SnapshotCopyArgs]
+    ) -> None: ...
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: SnapshotCopyArgs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **inputs: Any,
+    ) -> None:
+        self._construct(resource_name, args, opts, **inputs)

@@ -1,0 +1,65 @@
+"""SnapshotCopy end to end, the way a user works: a program in a temp dir, the real Pulumi CLI, the local EC2
+emulator. A snapshot copied to another region is waited for (`wait_time`), held there, and deleted by destroy."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stack_harness import PulumiStack, pulumi_bin_dir
+
+from emulator import Ec2Emulator
+from testbed import REGION
+
+OTHER_REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return pulumi_bin_dir()
+
+
+def copy_program(volume_id: str) -> str:
+    return "import pulumi\nfrom snapshot_provider import EbsSnapshot, SnapshotCopy\n\n" + textwrap.dedent(
+        f"""
+        snapshot = EbsSnapshot("data", volume_id={volume_id!r}, timeout=120)
+        copy = SnapshotCopy(
+            "data-dr",
+            source_snapshot_id=snapshot.snapshot_id,
+            source_region={REGION!r},
+            region={OTHER_REGION!r},
+            completion_duration_minutes=15,
+            tags={{"purpose": "dr"}},
+            timeout=120,
+        )
+        pulumi.export("copy_id", copy.snapshot_id)
+        pulumi.export("copy_wait_time", copy.wait_time)
+        pulumi.export("copy_region", copy.region)
+        """
+    )
+
+
+def test_a_copy_to_another_region_is_waited_for_and_destroyed(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=1.0, copy_seconds=2.0)
+    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=copy_program(volume_id), sts_url=emulator.sts_url)
+    stack.config(**{"aws:region": REGION})
+
+    stack.up()
+
+    outputs: dict[str, Any] = stack.outputs()
+    [held] = emulator.snapshots(region=OTHER_REGION)
+    assert (held["snapshot_id"], held["state"], outputs["copy_region"]) == (
+        outputs["copy_id"],
+        "completed",
+        OTHER_REGION,
+    )
+    assert outputs["copy_wait_time"] >= 2.0 and held["tags"]["purpose"] == "dr"
+    assert len(emulator.calls("CopySnapshot")) == 1
+
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots(region=OTHER_REGION) == [] and emulator.snapshots() == []

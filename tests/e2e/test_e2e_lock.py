@@ -1,0 +1,108 @@
+"""`lock` end to end, the way a user works: a program in a temp dir, the real Pulumi CLI, the local EC2 emulator; what
+the emulator holds afterwards decides. A locked snapshot outlives `destroy` (and says why), a governance lock is
+removed by a change, a compliance lock's removal is refused at preview and changes nothing."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from stack_harness import PulumiStack, pulumi_bin_dir
+
+from emulator import Ec2Emulator
+from testbed import REGION
+
+StackFactory = Any
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return pulumi_bin_dir()
+
+
+@pytest.fixture
+def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
+    emulator.configure(pending_seconds=1.0)
+
+    def make(program: str) -> PulumiStack:
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+        stack.config(**{"aws:region": REGION})
+        return stack
+
+    return make
+
+
+def locked_snapshot(volume_id: str, lock: dict[str, Any] | None) -> str:
+    return "import pulumi\nfrom snapshot_provider import EbsSnapshot\n\n" + textwrap.dedent(
+        f"""
+        snapshot = EbsSnapshot("audit-copy", volume_id={volume_id!r}, lock={lock!r}, timeout=120)
+        pulumi.export("snapshot_id", snapshot.snapshot_id)
+        pulumi.export("lock_state", snapshot.lock_state)
+        pulumi.export("lock_expires_at", snapshot.lock_expires_at)
+        """
+    )
+
+
+def lock_states(emulator: Ec2Emulator) -> dict[str, str]:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    return {s["SnapshotId"]: s["LockState"] for s in ec2.describe_locked_snapshots()["Snapshots"]}
+
+
+def text(result: Any) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_destroy_cannot_remove_a_locked_snapshot_and_names_the_lock(
+    new_stack: StackFactory, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(locked_snapshot(volume_id, {"mode": "governance", "duration_days": 30}))
+    stack.up()
+    outputs = stack.outputs()
+    assert (outputs["lock_state"], lock_states(emulator)) == ("governance", {outputs["snapshot_id"]: "governance"})
+
+    result = stack.run("destroy", "--yes", check=False)
+
+    assert result.returncode != 0
+    expected = f"snapshot {outputs['snapshot_id']} is locked in governance mode until {outputs['lock_expires_at']}"
+    assert expected in text(result) and "Nothing was deleted" in text(result)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [outputs["snapshot_id"]]
+    assert len(stack.resources()) == 1  # still in state: the next destroy, once unlocked, converges
+
+
+def test_removing_a_governance_lock_unlocks_in_place_then_destroy_deletes(
+    new_stack: StackFactory, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(locked_snapshot(volume_id, {"mode": "governance", "duration_days": 30}))
+    stack.up()
+    snapshot_id = stack.outputs()["snapshot_id"]
+
+    stack.write_program(locked_snapshot(volume_id, None))
+    stack.up()
+
+    assert stack.outputs()["snapshot_id"] == snapshot_id and stack.outputs().get("lock_state") is None
+    assert lock_states(emulator) == {}
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots() == []
+
+
+def test_removing_a_compliance_lock_is_refused_at_preview_and_changes_nothing(
+    new_stack: StackFactory, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(locked_snapshot(volume_id, {"mode": "compliance", "duration_days": 1}))
+    stack.up()
+    snapshot_id = stack.outputs()["snapshot_id"]
+
+    stack.write_program(locked_snapshot(volume_id, None))
+    emulator.clear_calls()
+    result = stack.preview(check=False)
+
+    assert result.returncode != 0
+    assert "a compliance lock without cool_off_hours cannot be removed" in text(result)
+    assert emulator.mutating_calls() == []
+    assert lock_states(emulator) == {snapshot_id: "compliance"}
