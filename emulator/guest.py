@@ -283,10 +283,11 @@ class Guest:
         with self._lock:
             done = sorted((i for i in self.invocations.values() if i.status(now) == "Success"), key=lambda i: i.ends_at)
         for invocation in done:
-            if any(m in invocation.text for m in THAW_MARKERS):
-                state[invocation.instance_id] = False
-            elif any(m in invocation.text for m in FREEZE_MARKERS):
+            # A freeze script may name the thaw too (a timer that thaws later): freezing wins.
+            if any(m in invocation.text for m in FREEZE_MARKERS):
                 state[invocation.instance_id] = True
+            elif any(m in invocation.text for m in THAW_MARKERS):
+                state[invocation.instance_id] = False
         return sorted(i for i, frozen in state.items() if frozen)
 
 

@@ -262,10 +262,17 @@ class Ec2Emulator:
         return seed_volumes(self.ec2_backend(region, account_id), count, size, zone, tags)
 
     def seed_instance(
-        self, data_volumes: int = 2, size: int = 8, *, account_id: str | None = None, region: str | None = None
+        self,
+        data_volumes: int = 2,
+        size: int = 8,
+        *,
+        windows: bool = False,
+        account_id: str | None = None,
+        region: str | None = None,
     ) -> dict[str, Any]:
-        """Launch an instance with a root volume and `data_volumes` attached data volumes, each tagged."""
-        return seed_instance(self.ec2_backend(region, account_id), data_volumes, size)
+        """Launch an instance (Linux, or Windows) with a root volume and `data_volumes` attached data volumes, each
+        tagged."""
+        return seed_instance(self.ec2_backend(region, account_id), data_volumes, size, windows)
 
     def seed_world(self, world: World, *, account_id: str | None = None, region: str | None = None) -> None:
         """Create volumes, instances and snapshots with the given ids (the shape: `emulator.world`'s docstring).
