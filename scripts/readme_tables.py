@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from snapshot_provider import args
+from snapshot_provider import args, quiesce
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
 from snapshot_provider.schema import Schema
@@ -24,14 +24,16 @@ MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /
 
 _SHARED = Schema.of(args.SnapshotArgs)
 _ACCOUNT = Schema.of(args.AccountArgs)
+_CONSISTENCY = Schema.of(quiesce.ConsistencyArgs)  # its own table, in docs/consistency.md
 
 
-def _own(schema: Schema, shared: Schema) -> list[str]:
-    return [name for name, _ in schema.public() if name not in shared.fields]
+def _own(schema: Schema, *shared: Schema) -> list[str]:
+    return [name for name, _ in schema.public() if not any(name in s.fields for s in shared)]
 
 
 TABLES = {
-    "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED)),
+    "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED, _CONSISTENCY)),
+    "consistency": _CONSISTENCY.docs_table(),
     "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED)),
     "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
     "account": _ACCOUNT.docs_table(),

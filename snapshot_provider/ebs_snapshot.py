@@ -14,7 +14,7 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, progress, rules, snapshots
+from snapshot_provider import aws, lifecycle, permissions, progress, quiesce, rules, snapshots
 from snapshot_provider.args import AccountSelection, SnapshotArgs
 from snapshot_provider.errors import SnapshotProviderError
 from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
@@ -22,7 +22,7 @@ from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
 from snapshot_provider.schema import Field, Schema, both_set_and_different
 
 
-class EbsSnapshotArgs(SnapshotArgs, total=False):
+class EbsSnapshotArgs(SnapshotArgs, quiesce.ConsistencyArgs, total=False):
     """The inputs of an EbsSnapshot (see the README's table, generated from these declarations)."""
 
     volume_id: Required[
@@ -81,15 +81,20 @@ class Volume:
     def start(
         self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "VolumeId": inputs["volume_id"],
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
+        request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
         if inputs.get("description") is not None:
             request["Description"] = inputs["description"]
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
-        return [ec2.create_snapshot(**request)]
+
+        def create_snapshot(consistency: str) -> list[dict[str, Any]]:
+            tagged = {**tags, quiesce.CONSISTENCY_TAG: consistency} if consistency != quiesce.CRASH else tags
+            return [ec2.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
+
+        def ssm() -> Any:
+            return aws.client(AccountSelection.from_props(inputs), "ssm")
+
+        return quiesce.around(ec2, ssm, quiesce.Plan.of(inputs), inputs["volume_id"], create_snapshot)
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(props["volume_id"])]
@@ -125,6 +130,7 @@ class Volume:
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
+            snapshot_consistency=snapshots.tag_value(snapshot, quiesce.CONSISTENCY_TAG) or quiesce.CRASH,
         )
         return outs
 
@@ -146,6 +152,9 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
         result = SCHEMA.check(olds, news)
         if news.get("import_snapshot_id") is not None and news.get("triggers"):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
+        result.failures.extend(CheckFailure(name, reason) for name, reason in quiesce.problems(news))
+        if not result.failures and not olds and not news.get("import_snapshot_id"):
+            quiesce.announce(news.get(URN_INPUT), quiesce.Plan.of(news), f"volume {news.get('volume_id')}")
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
         return result
@@ -282,6 +291,7 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
     tags: pulumi.Output[dict[str, str]]
     all_tags: pulumi.Output[dict[str, str]]
     imported: pulumi.Output[bool]
+    snapshot_consistency: pulumi.Output[str]
 
     @overload
     def __init__(
