@@ -87,14 +87,17 @@ class Volume:
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
 
+        plan = quiesce.Plan.of(inputs)
+
         def create_snapshot(consistency: str) -> list[dict[str, Any]]:
-            tagged = {**tags, quiesce.CONSISTENCY_TAG: consistency} if consistency != quiesce.CRASH else tags
+            # Tagged whenever more than crash was asked for, so a fallback says so on the snapshot too.
+            tagged = {**tags, quiesce.CONSISTENCY_TAG: consistency} if plan.consistency != quiesce.CRASH else tags
             return [ec2.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
 
         def ssm() -> Any:
             return aws.client(AccountSelection.from_props(inputs), "ssm")
 
-        return quiesce.around(ec2, ssm, quiesce.Plan.of(inputs), inputs["volume_id"], create_snapshot)
+        return quiesce.around(ec2, ssm, plan, inputs["volume_id"], create_snapshot)
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(props["volume_id"])]

@@ -77,7 +77,9 @@ def _document(value: Any) -> str | None:
 
 def _max_pause(value: Any) -> str | None:
     low, high = MAX_PAUSE_RANGE
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    # Pulumi hands numbers over as floats: 60.0 is 60.
+    whole = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    if not whole or not low <= value <= high:
         return f"must be whole seconds from {low} to {high}, got {value!r}"
     return None
 
@@ -209,7 +211,7 @@ class Plan:
         )
         if self.consistency == STOPPED:
             return (
-                f"will STOP the instance {volume} is attached to, request the snapshot once it is stopped, then "
+                f"will STOP the instance that {volume} is attached to, request the snapshot once it is stopped, then "
                 f"start it again (downtime); {fallback}"
             )
         if self.consistency == FROZEN:
@@ -220,7 +222,7 @@ class Plan:
             else:
                 pre = "fsfreeze of its mounted file systems"
             return (
-                f"will run {pre} through SSM Run Command on the instance {volume} is attached to, request the "
+                f"will run {pre} through SSM Run Command on the instance that {volume} is attached to, request the "
                 f"snapshot, then run the post command at once (writes paused at most {self.max_pause_seconds} s); "
                 f"{fallback}"
             )
