@@ -14,15 +14,17 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, progress, quiesce, rules, snapshots
-from snapshot_provider.args import AccountSelection, SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Field, Schema, both_set_and_different
+from snapshot_provider.core import lifecycle, progress, quiesce
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import consistency, rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountSelection, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
-class EbsSnapshotArgs(SnapshotArgs, quiesce.ConsistencyArgs, total=False):
+class EbsSnapshotArgs(SnapshotArgs, consistency.ConsistencyArgs, total=False):
     """The inputs of an EbsSnapshot (see the README's table, generated from these declarations)."""
 
     volume_id: Required[
@@ -87,15 +89,15 @@ class Volume:
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
 
-        plan = quiesce.Plan.of(inputs)
+        plan = consistency.Plan.of(inputs)
 
-        def create_snapshot(consistency: str) -> list[dict[str, Any]]:
+        def create_snapshot(got: str) -> list[dict[str, Any]]:
             # Tagged whenever more than crash was asked for, so a fallback says so on the snapshot too.
-            tagged = {**tags, quiesce.CONSISTENCY_TAG: consistency} if plan.consistency != quiesce.CRASH else tags
+            tagged = {**tags, consistency.CONSISTENCY_TAG: got} if plan.consistency != consistency.CRASH else tags
             return [ec2.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
 
         def ssm() -> Any:
-            return aws.client(AccountSelection.from_props(inputs), "ssm")
+            return clients.client(AccountSelection.from_props(inputs), "ssm")
 
         return quiesce.around(ec2, ssm, plan, inputs["volume_id"], create_snapshot)
 
@@ -127,13 +129,13 @@ class Volume:
             storage_tier="archive"
             if props.get("storage_tier") == "archive"
             else snapshot.get("StorageTier", "standard"),
-            arn=aws.snapshot_arn(region, snapshot["SnapshotId"]),
+            arn=clients.snapshot_arn(region, snapshot["SnapshotId"]),
             account_id=account_id,
             region=region,
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
-            snapshot_consistency=snapshots.tag_value(snapshot, quiesce.CONSISTENCY_TAG) or quiesce.CRASH,
+            snapshot_consistency=snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
         )
         return outs
 
@@ -155,9 +157,9 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
         result = SCHEMA.check(olds, news)
         if news.get("import_snapshot_id") is not None and news.get("triggers"):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
-        result.failures.extend(CheckFailure(name, reason) for name, reason in quiesce.problems(news))
+        result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
         if not result.failures and not olds and not news.get("import_snapshot_id"):
-            quiesce.announce(news.get(URN_INPUT), quiesce.Plan.of(news), f"volume {news.get('volume_id')}")
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"volume {news.get('volume_id')}")
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
         return result
@@ -197,8 +199,8 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    account_id = clients.ensure_allowed_account(account)
+    ec2 = clients.client(account)
     snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:

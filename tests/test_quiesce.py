@@ -9,8 +9,9 @@ from emulator_helpers import client, wait_until
 
 from conftest import REGION, in_thread
 from emulator import Ec2Emulator
-from snapshot_provider import quiesce, waiting
-from snapshot_provider.quiesce import CONSISTENCY_TAG, ConsistencyFailed, Plan, ResumeFailed
+from snapshot_provider.core import quiesce, waiting
+from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
+from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 
 
 @pytest.fixture
