@@ -34,7 +34,7 @@ def _own(schema: Schema, *shared: Schema) -> list[str]:
 TABLES = {
     "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED, _CONSISTENCY)),
     "consistency": _CONSISTENCY.docs_table(),
-    "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED)),
+    "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED, _CONSISTENCY)),
     "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
     "account": _ACCOUNT.docs_table(),
     "VolumeRemoval": VOLUME_REMOVAL.docs_table(_own(VOLUME_REMOVAL, _ACCOUNT)),

@@ -159,7 +159,11 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
         result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
         if not result.failures and not olds and not news.get("import_snapshot_id"):
-            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"volume {news.get('volume_id')}")
+            quiesce.announce(
+                news.get(URN_INPUT),
+                consistency.Plan.of(news),
+                f"the instance that volume {news.get('volume_id')} is attached to",
+            )
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
         return result

@@ -8,17 +8,17 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core import lifecycle
+from snapshot_provider.core import lifecycle, quiesce
 from snapshot_provider.core.lifecycle import Member, managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, permissions, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
-from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.declarations import URN_FIELD, SnapshotArgs
+from snapshot_provider.inputs import consistency, rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountSelection, SnapshotArgs
 from snapshot_provider.inputs.schema import Field, Schema
 
 
-class InstanceSnapshotsArgs(SnapshotArgs, total=False):
+class InstanceSnapshotsArgs(SnapshotArgs, consistency.ConsistencyArgs, total=False):
     """The inputs of an InstanceSnapshots set (see the README's table, generated from these declarations)."""
 
     instance_id: Required[
@@ -126,17 +126,27 @@ class InstanceSet:
         }
         if inputs.get("exclude_data_volume_ids"):
             spec["ExcludeDataVolumeIds"] = list(inputs["exclude_data_volume_ids"])
-        request: dict[str, Any] = {
-            "InstanceSpecification": spec,
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
+        request: dict[str, Any] = {"InstanceSpecification": spec}
         if inputs.get("description") is not None:
             request["Description"] = inputs["description"]
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
         if inputs.get("copy_tags_from_source"):
             request["CopyTagsFromSource"] = inputs["copy_tags_from_source"]
-        return list(ec2.create_snapshots(**request)["Snapshots"])
+        plan = consistency.Plan.of(inputs)
+
+        def create_snapshots(got: str) -> list[dict[str, Any]]:
+            # Tagged whenever more than crash was asked for, so a fallback says so on the snapshots too.
+            tagged = {**tags, consistency.CONSISTENCY_TAG: got} if plan.consistency != consistency.CRASH else tags
+            return list(
+                ec2.create_snapshots(**request, TagSpecifications=snapshots.tag_specifications(tagged))["Snapshots"]
+            )
+
+        def ssm() -> Any:
+            return clients.client(AccountSelection.from_props(inputs), "ssm")
+
+        volumes = [(m.volume_id, m.device_name or "") for m in members]
+        return quiesce.around_instance(ec2, ssm, plan, inputs["instance_id"], volumes, create_snapshots)
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(s["volume_id"], s.get("device_name")) for s in props.get("snapshots") or []]
@@ -180,6 +190,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "encrypted": bool(snapshot.get("Encrypted")),
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
+        "consistency": snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
     }
 
 
@@ -193,6 +204,9 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = SCHEMA.check(olds, news)
+        result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
+        if not result.failures and not olds:
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
         if not result.failures and not olds and news.get("permission_check"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshots(news)]
         return result
@@ -207,7 +221,8 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
 class InstanceSnapshots(ProviderResource, module="ebs-snapshots", name="InstanceSnapshots"):
     """Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed.
 
-    Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state)
+    Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state,
+    consistency)
     and `wait_time` (seconds until the whole set was completed).
     """
 

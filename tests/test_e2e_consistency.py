@@ -155,3 +155,30 @@ def test_stopped_stops_the_instance_around_the_request_and_starts_it(
     assert order.index("request 200") < order.index("instance-pending")
     assert stack.outputs()["consistency"] == "stopped"
     nothing_left_paused(emulator)
+
+
+def test_instance_snapshots_freeze_the_instance_once_for_the_set(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import InstanceSnapshots
+
+        taken = InstanceSnapshots(
+            "app",
+            instance_id={instance["instance_id"]!r},
+            exclude_boot_volume=True,
+            consistency="frozen",
+            timeout=120,
+        )
+        pulumi.export("snapshots", taken.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    assert f"through SSM Run Command on instance {instance['instance_id']}" in said(stack.preview())
+    stack.up()
+    requested = [step for step in steps(emulator) if step != "snapshot-completed"]
+    assert requested == ["freeze sent", "freeze Success", "request 200", "thaw sent", "thaw Success"]
+    assert [s["consistency"] for s in stack.outputs()["snapshots"]] == ["frozen"]
+    nothing_left_paused(emulator)

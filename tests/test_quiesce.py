@@ -3,6 +3,9 @@ Command and instance states: what ran on the instance, in which order, and that 
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import boto3
 import pytest
 from emulator_helpers import client, wait_until
@@ -207,3 +210,33 @@ def test_a_windows_instance_needs_commands_of_its_own(emulator: Ec2Emulator) -> 
         take(emulator, Plan(consistency="frozen"), volume_id)
     take(emulator, Plan(consistency="frozen", pre_commands=("Write-VolumeCache D",)), volume_id)
     assert [i["DocumentName"] for i in emulator.command_invocations()] == ["AWS-RunPowerShellScript"] * 2
+
+
+def test_an_instance_set_is_frozen_once_for_all_its_volumes(emulator: Ec2Emulator) -> None:
+    seeded = emulator.seed_instance(data_volumes=2)
+    volumes = [(v["volume_id"], v["device"]) for v in seeded["data_volumes"]]
+    ec2 = client(emulator)
+
+    def request(consistency: str) -> list[str]:
+        spec = {"InstanceId": seeded["instance_id"], "ExcludeBootVolume": True}
+        tags = [{"ResourceType": "snapshot", "Tags": [{"Key": CONSISTENCY_TAG, "Value": consistency}]}]
+        made = ec2.create_snapshots(InstanceSpecification=spec, TagSpecifications=tags)["Snapshots"]
+        return [s["SnapshotId"] for s in made]
+
+    def ssm() -> object:
+        return boto3.client("ssm", region_name=REGION)
+
+    taken = quiesce.around_instance(ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request)
+    assert [consistency_of(emulator, s) for s in taken] == ["frozen", "frozen"]
+    assert [kind for _, kind in events(emulator)] == ["freeze", "freeze:Success", "200", "thaw", "thaw:Success"]
+    freeze = next(e["commands"] for e in emulator.timeline() if e["event"] == "command-sent")
+    assert all(volume.replace("-", "") in freeze for volume, _ in volumes)
+
+
+def test_the_default_scripts_are_valid_shell(tmp_path: Path) -> None:
+    at = quiesce.Attachment("i-0123456789abcdef0", (("vol-0a", "/dev/sdf"), ("vol-0b", "/dev/sdg")), False, False, "")
+    for name, script in (("freeze", quiesce.freeze_script(at, 60)), ("thaw", quiesce.thaw_script(at))):
+        path = tmp_path / f"{name}.sh"
+        path.write_text("\n".join(script) + "\n")
+        checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"{name}: {checked.stderr}"

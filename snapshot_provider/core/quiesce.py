@@ -60,23 +60,28 @@ class ResumeFailed(SnapshotProviderError):
     """The post command did not succeed, or the instance did not start again: the instance is named."""
 
 
-def announce(urn: str | None, plan: Plan, volume: str) -> None:
-    """Say at check (preview and up, before anything happens; no AWS call) what will happen to the instance."""
-    line = plan.preview(volume)
+def announce(urn: str | None, plan: Plan, instance: str) -> None:
+    """Say at check (preview and up, before anything happens; no AWS call) what will happen to the instance
+    (`instance`: "instance i-...", or "the instance that volume vol-... is attached to")."""
+    line = plan.preview(instance)
     if line:
         progress.engine_log().info(urn, line)
 
 
 @dataclass(frozen=True)
 class Attachment:
-    """The instance a volume is attached to, as EC2 describes it."""
+    """An instance and the volumes of it being snapshotted (volume id, device name), as EC2 describes them."""
 
-    volume_id: str
     instance_id: str
-    device: str
-    root: bool
+    volumes: tuple[tuple[str, str], ...]
+    root: bool  # one of them is the instance's root volume
     windows: bool
     state: str
+
+    @property
+    def volume_id(self) -> str:
+        """The volumes, for messages: `vol-a` or `vol-a, vol-b`."""
+        return ", ".join(volume for volume, _ in self.volumes)
 
 
 def attachment_of(ec2: Any, volume_id: str) -> Attachment | None:
@@ -85,17 +90,37 @@ def attachment_of(ec2: Any, volume_id: str) -> Attachment | None:
     attached = [a for a in volume.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
     if not attached:
         return None
-    instance_id, device = attached[0]["InstanceId"], attached[0]["Device"]
+    return instance_attachment(ec2, attached[0]["InstanceId"], [(volume_id, attached[0]["Device"])])
+
+
+def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str]]) -> Attachment:
+    """`volumes` (volume id, device) of `instance_id`, with what EC2 says of the instance."""
     [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     [instance] = reservation["Instances"]
     return Attachment(
-        volume_id=volume_id,
         instance_id=instance_id,
-        device=device,
-        root=instance.get("RootDeviceName") == device,
+        volumes=tuple(volumes),
+        root=any(instance.get("RootDeviceName") == device for _, device in volumes),
         windows=instance.get("Platform") == "windows",
         state=instance["State"]["Name"],
     )
+
+
+def around_instance(
+    ec2: Any,
+    ssm: Callable[[], Any],
+    plan: Plan,
+    instance_id: str,
+    volumes: list[tuple[str, str]],
+    request: Callable[[str], T],
+) -> T:
+    """`around` for several volumes of one instance (CreateSnapshots): one pre command, one request, one post."""
+    if plan.consistency == CRASH:
+        return request(CRASH)
+    attachment = instance_attachment(ec2, instance_id, volumes)
+    if plan.consistency == STOPPED:
+        return _stopped(ec2, plan, attachment, request)
+    return _frozen(ssm(), plan, attachment, request)
 
 
 def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T]) -> T:
@@ -142,7 +167,7 @@ def _refuse_unsafe_defaults(plan: Plan, at: Attachment) -> None:
         )
     if at.root:
         raise ConsistencyFailed(
-            f"volume {at.volume_id} is the root volume of instance {at.instance_id}: freezing its root file system "
+            f"the root volume of instance {at.instance_id} is among {at.volume_id}: freezing its root file system "
             "would also freeze the SSM agent that must thaw it. Use consistency 'stopped' for a root volume (as the "
             "CreateSnapshot reference advises), or pre_commands and post_commands of your own."
         )
@@ -178,35 +203,43 @@ def _command_timeout(plan: Plan) -> float:
     return _execution_timeout(plan) + SETTLE_MARGIN
 
 
+def _find_mounts(at: Attachment) -> list[str]:
+    """Shell lines setting `mounts` to the mount points of the volumes' disks: each found by its NVMe serial on Nitro
+    (`vol` and the id's hex), else by the attachment's device name (`/dev/sdf` is `/dev/xvdf` on Xen)."""
+    pairs = " ".join(shlex.quote(f"{volume.replace('-', '')}:{device}") for volume, device in at.volumes)
+    return [
+        'mounts=""',
+        f"for pair in {pairs}; do",
+        "  serial=${pair%%:*}; device=${pair#*:}",
+        "  disk=$(lsblk -dnpo NAME,SERIAL | awk -v s=\"$serial\" '$2 == s {print $1}')",
+        '  [ -n "$disk" ] || disk=$(readlink -f "$device" 2>/dev/null || echo "$device" | sed s,/dev/sd,/dev/xvd,)',
+        '  mounts="$mounts $(lsblk -lnpo MOUNTPOINT "$disk" | grep -v "^$" || true)"',
+        "done",
+    ]
+
+
 def freeze_script(at: Attachment, max_pause_seconds: int) -> list[str]:
-    """Linux: find the volume's disk (by its NVMe serial on Nitro, else the attachment's device name), freeze each
-    file system mounted from it, and leave a timer that thaws them after `max_pause_seconds` in any case."""
-    serial = at.volume_id.replace("-", "")
-    device = shlex.quote(at.device)
+    """Linux: freeze each file system mounted from the volumes, after leaving a timer that thaws them after
+    `max_pause_seconds` in any case."""
     return [
         "set -eu",
-        f"disk=$(lsblk -dnpo NAME,SERIAL | awk '$2 == \"{serial}\" {{print $1}}')",
-        f'[ -n "$disk" ] || disk=$(readlink -f {device} 2>/dev/null || echo {device} | sed s,/dev/sd,/dev/xvd,)',
-        'mounts=$(lsblk -lnpo MOUNTPOINT "$disk" | grep -v "^$" || true)',
+        *_find_mounts(at),
         'for m in $mounts; do [ "$m" != / ] || { echo "refusing to freeze /" >&2; exit 2; }; done',
         # The timer first: once anything is frozen, nothing this provider does (or fails to do) keeps it so longer.
-        f'[ -z "$mounts" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; done" '
-        ">/dev/null 2>&1 &",
+        f'[ -z "${{mounts# }}" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; '
+        'done" >/dev/null 2>&1 &',
         'for m in $mounts; do sync -f "$m"; fsfreeze -f "$m"; done',
-        'echo "frozen: $mounts"',
+        'echo "frozen:$mounts"',
     ]
 
 
 def thaw_script(at: Attachment) -> list[str]:
-    """Linux: thaw each file system mounted from the volume's disk that is frozen."""
-    serial = at.volume_id.replace("-", "")
-    device = shlex.quote(at.device)
+    """Linux: thaw each file system mounted from the volumes that is frozen."""
     return [
         "set -u",
-        f"disk=$(lsblk -dnpo NAME,SERIAL | awk '$2 == \"{serial}\" {{print $1}}')",
-        f'[ -n "$disk" ] || disk=$(readlink -f {device} 2>/dev/null || echo {device} | sed s,/dev/sd,/dev/xvd,)',
+        *_find_mounts(at),
         'failed=""',
-        'for m in $(lsblk -lnpo MOUNTPOINT "$disk" | grep -v "^$"); do',
+        "for m in $mounts; do",
         # fsfreeze -u on a file system that is not frozen fails EINVAL: only a thaw that leaves it frozen counts.
         '  fsfreeze -u "$m" 2>/dev/null || timeout 5 sync -f "$m" || failed="$failed $m"',
         "done",

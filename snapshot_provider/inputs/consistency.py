@@ -162,7 +162,7 @@ class Plan:
     def own_commands(self) -> bool:
         return bool(self.pre_commands or self.post_commands or self.ssm_document)
 
-    def preview(self, volume: str) -> str | None:
+    def preview(self, instance: str) -> str | None:
         """What will happen to the instance, in one sentence (no AWS call): None for `crash`."""
         fallback = (
             "if that fails, nothing is taken"
@@ -171,7 +171,7 @@ class Plan:
         )
         if self.consistency == STOPPED:
             return (
-                f"will STOP the instance that {volume} is attached to, request the snapshot once it is stopped, then "
+                f"will STOP {instance}, request the snapshot once it is stopped, then "
                 f"start it again (downtime); {fallback}"
             )
         if self.consistency == FROZEN:
@@ -182,7 +182,7 @@ class Plan:
             else:
                 pre = "fsfreeze of its mounted file systems"
             return (
-                f"will run {pre} through SSM Run Command on the instance that {volume} is attached to, request the "
+                f"will run {pre} through SSM Run Command on {instance}, request the "
                 f"snapshot, then run the post command at once (writes paused at most {self.max_pause_seconds} s); "
                 f"{fallback}"
             )
