@@ -30,6 +30,8 @@ from emulator import strict
 TERMINAL = ("Success", "Failed", "TimedOut", "Cancelled")
 # AWS-RunShellScript / AWS-RunPowerShellScript: `executionTimeout` defaults to 3600 seconds.
 DEFAULT_EXECUTION_TIMEOUT = 3600.0
+# SendCommand: TimeoutSeconds (delivery) defaults to 3600 seconds.
+DEFAULT_DELIVERY_TIMEOUT = 3600.0
 # What the emulator takes for "this command froze / thawed the file systems": util-linux fsfreeze's flags.
 FREEZE_MARKERS = ("fsfreeze -f", "fsfreeze --freeze")
 THAW_MARKERS = ("fsfreeze -u", "fsfreeze --unfreeze")
@@ -158,12 +160,18 @@ class Guest:
             self._check_managed(backend, instance_id)
         parameters = request.get("Parameters") or {}
         timeout = float((parameters.get("executionTimeout") or [DEFAULT_EXECUTION_TIMEOUT])[0])
+        delivery = float(request.get("TimeoutSeconds") or DEFAULT_DELIVERY_TIMEOUT)
         text = _command_text(parameters)
         command_id = str(uuid.uuid4())
         now = strict.CLOCK.monotonic()
-        outcome, ends_at = _outcome(text, now, timeout)
         with self._lock:
             for instance_id in instance_ids:
+                if backend.get_instance_by_id(instance_id).state == "running":
+                    outcome, ends_at = _outcome(text, now, timeout)
+                else:
+                    # SSM user guide, "Understanding command statuses": a node that is not available (stopped) gets
+                    # the command once it is; until the delivery timeout (TimeoutSeconds), then Delivery Timed Out.
+                    outcome, ends_at = "TimedOut", now + delivery
                 self.invocations[(command_id, instance_id)] = Invocation(
                     command_id, instance_id, document, parameters, text, now, outcome, ends_at
                 )

@@ -177,3 +177,18 @@ def test_the_knobs_and_the_record_are_reachable_over_http(emulator: Ec2Emulator,
     assert [e["event"] for e in control(emulator, "timeline")] == ["command-sent", "command-finished"]
     with pytest.raises(ValueError, match="command_seconds"):
         emulator.configure(command_seconds=-1)
+
+
+def test_a_command_to_a_stopped_instance_times_out_undelivered(emulator: Ec2Emulator, instance_id: str) -> None:
+    client(emulator).stop_instances(InstanceIds=[instance_id])
+    ssm_client = ssm(emulator)
+    command_id = ssm_client.send_command(
+        InstanceIds=[instance_id],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": [FREEZE]},
+        TimeoutSeconds=30,
+    )["Command"]["CommandId"]
+    assert status(ssm_client, command_id, instance_id)["Status"] == "InProgress"
+    emulator.advance_clock(30)
+    assert status(ssm_client, command_id, instance_id)["Status"] == "TimedOut"
+    assert emulator.frozen_instances() == []

@@ -240,3 +240,12 @@ def test_the_default_scripts_are_valid_shell(tmp_path: Path) -> None:
         path.write_text("\n".join(script) + "\n")
         checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
         assert checked.returncode == 0, f"{name}: {checked.stderr}"
+
+
+def test_frozen_on_a_stopped_instance_takes_it_as_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    client(emulator).stop_instances(InstanceIds=[data["instance_id"]])
+    wait_until(lambda: emulator.stopped_instances(), lambda stopped: stopped == [data["instance_id"]])
+    snapshot_id = take(emulator, Plan(consistency="frozen"), data["volume_id"])
+    assert consistency_of(emulator, snapshot_id) == "stopped"
+    assert emulator.command_invocations() == []
+    assert emulator.stopped_instances() == [data["instance_id"]], "not ours to start"

@@ -117,10 +117,7 @@ def around_instance(
     """`around` for several volumes of one instance (CreateSnapshots): one pre command, one request, one post."""
     if plan.consistency == CRASH:
         return request(CRASH)
-    attachment = instance_attachment(ec2, instance_id, volumes)
-    if plan.consistency == STOPPED:
-        return _stopped(ec2, plan, attachment, request)
-    return _frozen(ssm(), plan, attachment, request)
+    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, volumes), request)
 
 
 def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T]) -> T:
@@ -131,9 +128,15 @@ def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request
     attachment = attachment_of(ec2, volume_id)
     if attachment is None:
         return request(DETACHED)
+    return _paused(ec2, ssm, plan, attachment, request)
+
+
+def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+    if at.state == "stopped":  # nothing writes: complete as it is, and not ours to start afterwards
+        return request(STOPPED)
     if plan.consistency == STOPPED:
-        return _stopped(ec2, plan, attachment, request)
-    return _frozen(ssm(), plan, attachment, request)
+        return _stopped(ec2, plan, at, request)
+    return _frozen(ssm(), plan, at, request)
 
 
 # --- frozen --------------------------------------------------------------------------------------------------------
@@ -319,8 +322,6 @@ def _fallback(plan: Plan, at: Attachment, failure: str, request: Callable[[str],
 
 # --- stopped -------------------------------------------------------------------------------------------------------
 def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
-    if at.state == "stopped":  # not ours to start afterwards
-        return request(STOPPED)
     ec2.stop_instances(InstanceIds=[at.instance_id])
     try:
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
