@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -35,6 +36,7 @@ DEFAULT_DELIVERY_TIMEOUT = 3600.0
 # What the emulator takes for "this command froze / thawed the file systems": util-linux fsfreeze's flags.
 FREEZE_MARKERS = ("fsfreeze -f", "fsfreeze --freeze")
 THAW_MARKERS = ("fsfreeze -u", "fsfreeze --unfreeze")
+THAW_TIMER = re.compile(r"sleep (\d+); for m in [^;]*; do fsfreeze -u")
 # EC2 API reference, InstanceState codes.
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 # EC2 API reference, StartInstances: a `stopping` instance cannot be started (IncorrectInstanceState).
@@ -284,18 +286,27 @@ class Guest:
         return sorted(i.id for i in backend.all_instances() if i.state in ("stopping", "stopped"))
 
     def frozen_instances(self) -> list[str]:
-        """Instances whose last finished fsfreeze command froze (and none thawed since): still paused."""
+        """Instances whose last finished fsfreeze command froze (and none thawed since): still paused.
+
+        A freeze command that leaves a thaw timer (`sleep N; ... fsfreeze -u`, as the provider's default does) thaws
+        N seconds after it finished, as the instance would run it."""
         self.observe()
         now = strict.CLOCK.monotonic()
-        state: dict[str, bool] = {}
         with self._lock:
-            done = sorted((i for i in self.invocations.values() if i.status(now) == "Success"), key=lambda i: i.ends_at)
+            done = [i for i in self.invocations.values() if i.status(now) == "Success"]
+        changes: list[tuple[float, str, bool]] = []  # (when, instance, frozen)
         for invocation in done:
-            # A freeze script may name the thaw too (a timer that thaws later): freezing wins.
+            # A freeze script may name the thaw too (its timer): freezing wins.
             if any(m in invocation.text for m in FREEZE_MARKERS):
-                state[invocation.instance_id] = True
+                changes.append((invocation.ends_at, invocation.instance_id, True))
+                timer = THAW_TIMER.search(invocation.text)
+                if timer and invocation.ends_at + float(timer.group(1)) <= now:
+                    changes.append((invocation.ends_at + float(timer.group(1)), invocation.instance_id, False))
             elif any(m in invocation.text for m in THAW_MARKERS):
-                state[invocation.instance_id] = False
+                changes.append((invocation.ends_at, invocation.instance_id, False))
+        state: dict[str, bool] = {}
+        for _, instance_id, frozen in sorted(changes, key=lambda c: c[0]):
+            state[instance_id] = frozen
         return sorted(i for i, frozen in state.items() if frozen)
 
 

@@ -182,3 +182,22 @@ def test_instance_snapshots_freeze_the_instance_once_for_the_set(
     assert requested == ["freeze sent", "freeze Success", "request 200", "thaw sent", "thaw Success"]
     assert [s["consistency"] for s in stack.outputs()["snapshots"]] == ["frozen"]
     nothing_left_paused(emulator)
+
+
+def test_a_failed_thaw_names_the_instance_the_timer_thaws_and_the_next_up_keeps_one_snapshot(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(fail_commands=["still frozen"])  # the default thaw script's failure line
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    stack = new_stack(snapshot_program(volume_id, consistency="frozen"))
+    failed = stack.up(check=False)
+    assert failed.returncode != 0
+    assert f"the post command on instance {instance['instance_id']} ended Failed" in said(failed)
+    assert emulator.frozen_instances() == [instance["instance_id"]]  # the user was told, with the instance named
+    emulator.advance_clock(60)  # max_pause_seconds: the default freeze's own timer thaws on the instance
+    assert emulator.frozen_instances() == []
+    emulator.configure(fail_commands=[])
+    stack.up()
+    [snapshot] = emulator.snapshots()
+    assert stack.outputs()["snapshot_id"] == snapshot["snapshot_id"]
+    nothing_left_paused(emulator)

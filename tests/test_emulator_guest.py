@@ -192,3 +192,12 @@ def test_a_command_to_a_stopped_instance_times_out_undelivered(emulator: Ec2Emul
     emulator.advance_clock(30)
     assert status(ssm_client, command_id, instance_id)["Status"] == "TimedOut"
     assert emulator.frozen_instances() == []
+
+
+def test_a_freeze_with_a_thaw_timer_thaws_when_the_timer_ends(emulator: Ec2Emulator, instance_id: str) -> None:
+    run(ssm(emulator), instance_id, 'nohup sh -c "sleep 60; for m in /data; do fsfreeze -u $m; done" &', FREEZE)
+    assert emulator.frozen_instances() == [instance_id]
+    emulator.advance_clock(59)
+    assert emulator.frozen_instances() == [instance_id]
+    emulator.advance_clock(1)
+    assert emulator.frozen_instances() == []
