@@ -45,7 +45,8 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, snapshots, undo_tags
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     WaitEnded,
@@ -170,51 +171,52 @@ class VolumeRemovalProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse({}, props)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_allowed_account(account)
-        ec2 = clients.client(account)
+        conn = Connection.to_create(inputs)
+        ec2 = conn.ec2
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
         if volume is None or volume["State"] in GONE:
-            record = _take_over(ec2, account, volume_id, snapshot_id, owner, _urn(inputs))
+            record = _take_over(ec2, conn.account, volume_id, snapshot_id, owner, _urn(inputs))
             say(
                 inputs,
                 f"volume {volume_id} was removed earlier (by a run of this resource that was cut short, or by the "
                 f"resource this one replaces): this resource takes over its undo, from {snapshot_id}",
             )
-            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at"), owner))
+            return CreateResult(
+                f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, record.get("at"), owner)
+            )
         snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
         _refuse_if_tags_do_not_fit(volume_id, record)
         _hold(ec2, snapshot, volume_id, record, owner, _urn(inputs))
         try:
-            _delete_volume(account, volume_id)
+            _delete_volume(conn.account, volume_id)
         except SnapshotProviderError:
             holds.release(ec2, snapshot_id, volume_id)
             raise
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time(), owner))
+        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, time.time(), owner))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
         # account the volume was removed in: elsewhere it would look gone).
-        account = AccountSelection.from_props(props)
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-        restorable = _find_snapshot(clients.client(account), props["snapshot_id"]) is not None
-        return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
+        conn = Connection.to_existing(props, "refresh", clients.recorded_account(props))
+        restorable = _find_snapshot(conn.ec2, props["snapshot_id"]) is not None
+        return ReadResult(
+            id_, {**props, "restorable": restorable, **_account_learned(props, conn.account_id, restorable)}
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
         source once it is checked to be a usable snapshot of the removed volume: the hold moves to it. A removal from
         before holds (0.1.0 state) gets its hold here, and records the account its snapshot was seen in."""
         inputs = _parse(olds, news)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_recorded_account(account, _recorded_account(olds), "update")
+        conn = Connection.to_existing(inputs, "update", _recorded_account(olds))
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
         kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id", "hold_owner") if k in olds}
         owner = olds.get("hold_owner") or secrets.token_hex(8)
-        ec2 = clients.client(account)
+        ec2 = conn.ec2
         if snapshot_id != old_snapshot_id:
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
@@ -222,44 +224,43 @@ class VolumeRemovalProvider(ResourceProvider):
             if old_snapshot_id:
                 holds.release(ec2, old_snapshot_id, volume_id)
         elif _predates_holds(olds):
-            declared = _recorded_account(inputs) == account_id
-            _hold_upgraded(ec2, account_id, olds, owner, _urn(inputs), declared=declared)
+            declared = _recorded_account(inputs) == conn.account_id
+            _hold_upgraded(ec2, conn.account_id, olds, owner, _urn(inputs), declared=declared)
         # The snapshot was seen in this account (the hold read back): that is where the volume was removed.
-        return UpdateResult({**inputs, "account_id": account_id, **kept, "hold_owner": owner})
+        return UpdateResult({**inputs, "account_id": conn.account_id, **kept, "hold_owner": owner})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
-        account = AccountSelection.from_props(props)
         recorded = _recorded_account(props)
-        account_id = clients.ensure_recorded_account(account, recorded, "delete")
-        ec2 = clients.client(account)
+        conn = Connection.to_existing(props, "delete", recorded)
+        ec2 = conn.ec2
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
         successor = _taken_over_by(ec2, props)
         if successor:
             say(
                 props,
                 f"not restoring volume {volume_id}: its undo was taken over by the resource that replaced this one "
-                f"(hold on {snapshot_id}, {holds.OWNER_TAG}={successor}), whose own delete restores it",
+                f"(hold on {snapshot_id}, {undo_tags.OWNER_TAG}={successor}), whose own delete restores it",
             )
             return
         restored = _find_restored(ec2, volume_id)
         if restored is None:
-            snapshot = _undo_source(ec2, account, account_id, props, account_known=recorded is not None)
-            record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
+            snapshot = _undo_source(ec2, conn.account, conn.account_id, props, account_known=recorded is not None)
+            record = _record_from_state(props) or complete(undo_tags.record_of(snapshot.get("Tags")))
             if record is None:
                 raise SnapshotProviderError(
                     f"cannot restore volume {volume_id}: neither the state nor snapshot {snapshot_id} has its restore "
                     "record (zone, size, type). Nothing was changed: restore it by hand (aws ec2 create-volume "
                     f"--snapshot-id {snapshot_id} ...), then remove this resource with `pulumi state delete`."
                 )
-            restored = _create_restored(account, volume_id, snapshot_id, record)
+            restored = _create_restored(conn.account, volume_id, snapshot_id, record)
             try:
                 _wait_available(ec2, restored, props)
             except _RestoredVolumeGone:
                 # The token's volume was deleted since (by hand, between two runs): EC2 keeps answering the token
                 # with it. A token of its own, derived from the dead volume, makes one new volume, once.
                 say(props, f"{restored}, restored earlier for volume {volume_id}, was deleted since: restoring again")
-                restored = _create_restored(account, volume_id, snapshot_id, record, after=restored)
+                restored = _create_restored(conn.account, volume_id, snapshot_id, record, after=restored)
                 _wait_available(ec2, restored, props)
         else:
             say(props, f"found {restored}, restored for volume {volume_id} by an earlier run: not creating another")
@@ -385,7 +386,7 @@ def _refuse_if_tags_do_not_fit(volume_id: str, record: Mapping[str, Any]) -> Non
     if count > rules.MAX_TAGS:
         raise SnapshotProviderError(
             f"refusing to delete volume {volume_id}: it has {len(record['volume_tags'])} tags, and the restored volume "
-            f"would carry {ADDED_VOLUME_TAGS} more (restored-from, {holds.RESTORED_TAG}): {count}, over EC2's "
+            f"would carry {ADDED_VOLUME_TAGS} more (restored-from, {undo_tags.RESTORED_TAG}): {count}, over EC2's "
             f"{rules.MAX_TAGS}. Nothing was changed: remove {count - rules.MAX_TAGS} of its tags first."
         )
 
@@ -404,8 +405,8 @@ def _hold(
     refuse, changing nothing, if the tags cannot fit. `release_on_failure=False` where the volume is already gone:
     its hold must stay."""
     snapshot_id = snapshot["SnapshotId"]
-    wanted = holds.hold_tags(volume_id, {"at": round(time.time(), 3), **record, "urn": urn}, owner)
-    problem = holds.no_room(snapshot_id, snapshot.get("Tags"), wanted)
+    wanted = undo_tags.hold_tags(volume_id, {"at": round(time.time(), 3), **record, "urn": urn}, owner)
+    problem = undo_tags.no_room(snapshot_id, snapshot.get("Tags"), wanted)
     if problem:
         raise SnapshotProviderError(
             f"refusing to hold {snapshot_id} for the undo of volume {volume_id}: {problem}. Nothing was changed."
@@ -494,15 +495,15 @@ def _take_over(
     finds the take-over done and restores nothing. Else a refusal: another resource's undo is never taken."""
     snapshot = _find_snapshot(ec2, snapshot_id)
     tags = (snapshot or {}).get("Tags")
-    record = complete(holds.record_of(tags)) if holds.holder_of(tags) == volume_id else None
+    record = complete(undo_tags.record_of(tags)) if undo_tags.holder_of(tags) == volume_id else None
     if snapshot is None or record is None:
         raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
-    holder = holds.holding_resource(tags)
+    holder = undo_tags.holding_resource(tags)
     if holder is None or holder != urn:
         raise SnapshotProviderError(
             f"refusing to remove volume {volume_id}: it was removed already by another VolumeRemoval "
             f"({holder or 'one that did not record its URN'}), whose `pulumi destroy` restores it from {snapshot_id} "
-            f"(hold {holds.HOLD_TAG}={volume_id} on it). Nothing was changed. Only that resource, or its "
+            f"(hold {undo_tags.HOLD_TAG}={volume_id} on it). Nothing was changed. Only that resource, or its "
             "replacement, can hold the undo: remove this VolumeRemoval from this program, or destroy that one first "
             "(which brings the volume back) and run this again."
         )
@@ -520,7 +521,7 @@ def _take_over(
 def _mark_taken_over(ec2: Any, snapshot_id: str, owner: str) -> None:
     """The take-over's last step: only now may the replaced resource's delete stand down. If this fails (or its
     answer is lost), the mark is taken back where it can be: the old delete then restores, which is safe."""
-    mark = {"Key": holds.TAKEN_OVER_TAG, "Value": owner}
+    mark = {"Key": undo_tags.TAKEN_OVER_TAG, "Value": owner}
     try:
         with aws_errors("marking the undo taken over (ec2:CreateTags)", snapshot_id=snapshot_id):
             ec2.create_tags(Resources=[snapshot_id], Tags=[mark])
@@ -542,23 +543,23 @@ def _taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
         return (snapshot or {}).get("Tags") or []
 
     def successor(tags: list[dict[str, str]] | None) -> str | None:
-        owner = holds.owner_of(tags) if holds.holder_of(tags) == props["volume_id"] else None
+        owner = undo_tags.owner_of(tags) if undo_tags.holder_of(tags) == props["volume_id"] else None
         urn = _urn(props)
-        ours = urn is not None and holds.holding_resource(tags) == urn  # a replacement of this very resource
+        ours = urn is not None and undo_tags.holding_resource(tags) == urn  # a replacement of this very resource
         return owner if owner and owner != props.get("hold_owner") and ours else None
 
     tags = look()
     owner = successor(tags)
-    if owner is None or holds.taken_over_by(tags) == owner:
+    if owner is None or undo_tags.taken_over_by(tags) == owner:
         return owner
     tags = waiting.until(
         look,
-        lambda t: successor(t) != owner or holds.taken_over_by(t) == owner,
+        lambda t: successor(t) != owner or undo_tags.taken_over_by(t) == owner,
         waiting.consistency_window(),
         what=f"for {snapshot_id} to show whether its undo was taken over",
         every=1.0,
     )
-    return owner if successor(tags) == owner and holds.taken_over_by(tags) == owner else None
+    return owner if successor(tags) == owner and undo_tags.taken_over_by(tags) == owner else None
 
 
 # --- the undo -----------------------------------------------------------------------------------------------------
@@ -598,7 +599,7 @@ def _undo_source(
         raise SnapshotProviderError(
             f"cannot restore volume {volume_id}: its snapshot {snapshot_id} no longer exists in account {account_id}, "
             f"{account.region}: it was deleted outside this removal, although it carried the hold "
-            f"{holds.HOLD_TAG}={volume_id}. Nothing was changed. If a Recycle Bin retention rule covers snapshots, "
+            f"{undo_tags.HOLD_TAG}={volume_id}. Nothing was changed. If a Recycle Bin retention rule covers snapshots, "
             f"recover it (aws rbin list-resources --resource-type EBS_SNAPSHOT; aws ec2 "
             f"restore-snapshot-from-recycle-bin --snapshot-id {snapshot_id}) and run `pulumi destroy` again. If it "
             f"cannot be recovered, the volume's data is lost{was if props.get('size') else ''}: `pulumi state delete "
@@ -657,7 +658,7 @@ def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[st
 def _find_restored(ec2: Any, volume_id: str) -> str | None:
     """The volume an earlier undo of this removal made (tagged with it), if any."""
     with aws_errors("looking for a volume restored earlier (ec2:DescribeVolumes)", volume_id=volume_id):
-        volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{holds.RESTORED_TAG}", "Values": [volume_id]}])
+        volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{undo_tags.RESTORED_TAG}", "Values": [volume_id]}])
     usable = [v for v in volumes.get("Volumes", []) if v["State"] not in (*GONE, "error")]
     failed = [v["VolumeId"] for v in volumes.get("Volumes", []) if v["State"] == "error"]
     if not usable and failed:
@@ -679,7 +680,7 @@ def restore_request(
     volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
 ) -> dict[str, Any]:
     """CreateVolume's parameters for the restored volume (pure)."""
-    tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, holds.RESTORED_TAG: volume_id}
+    tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, undo_tags.RESTORED_TAG: volume_id}
     request: dict[str, Any] = {
         "SnapshotId": snapshot_id,
         "AvailabilityZone": record["availability_zone"],

@@ -15,7 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
 from snapshot_provider.core.batching import Batched
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, undo_tags
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -27,11 +27,10 @@ from snapshot_provider.ec2.errors import (
     is_throttling,
 )
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_TAGS
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
 
 log = logging.getLogger(__name__)
 
-MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
 Snapshots = list[dict[str, Any]]
@@ -116,8 +115,8 @@ def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
 def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
     """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
     found: list[dict[str, Any]] = []
-    for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-        batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+    for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+        batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
         pages = ec2.get_paginator("describe_snapshots").paginate(
             OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
         )
@@ -234,16 +233,14 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
 def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
-    from snapshot_provider.core import holds  # holds builds on this module
-
     for snapshot in describe_many(ec2, snapshot_ids):
         tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
         total = len(tags | set(wanted))
         if total <= MAX_TAGS:
             continue
         ours = {k for k in tags if k.startswith(MANAGED_TAG_PREFIX)}
-        holder = holds.holder_of(snapshot.get("Tags"))
-        hold = len(holds.managed_keys(snapshot.get("Tags")))
+        holder = undo_tags.holder_of(snapshot.get("Tags"))
+        hold = len(undo_tags.managed_keys(snapshot.get("Tags")))
         held = (
             f", {hold} of them the hold of the removal of {holder}, whose undo restores the volume from it (gone "
             "once the undo has run)"
@@ -300,8 +297,8 @@ def images_using(ec2: Any, snapshot_ids: list[str]) -> dict[str, list[str]] | No
     (then a delete refused with InvalidSnapshot.InUse is how the caller finds out)."""
     used: dict[str, list[str]] = {}
     try:
-        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+        for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+            batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
             pages = ec2.get_paginator("describe_images").paginate(
                 Owners=["self"],
                 IncludeDeprecated=True,

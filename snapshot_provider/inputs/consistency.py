@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import pulumi
 
 from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.rules import MANAGED_TAG_COUNT, MANAGED_TAG_PREFIX, MAX_TAGS, is_unknown
+from snapshot_provider.inputs.rules import LIFECYCLE_TAG_COUNT, MANAGED_TAG_PREFIX, MAX_TAGS, is_unknown
 from snapshot_provider.inputs.schema import Field
 
 CRASH, FROZEN, STOPPED, DETACHED = "crash", "frozen", "stopped", "detached"
@@ -124,7 +124,7 @@ def problems(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     if inputs.get("ssm_document") and (inputs.get("pre_commands") or inputs.get("post_commands")):
         found.append(("ssm_document", "cannot be used with pre_commands or post_commands: give one or the other"))
     tags = inputs.get("tags")
-    limit = MAX_TAGS - MANAGED_TAG_COUNT - 1
+    limit = MAX_TAGS - LIFECYCLE_TAG_COUNT - 1
     if consistency != CRASH and isinstance(tags, Mapping) and len(tags) > limit:
         found.append(
             (

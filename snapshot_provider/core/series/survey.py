@@ -8,16 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from snapshot_provider.core import holds, pruning
+from snapshot_provider.core import pruning
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2 import snapshots, undo_tags
 from snapshot_provider.ec2.errors import aws_errors
 
 POINT_TAG = "pulumi-snapshot:point"
-
-
-# Values per DescribeImages filter and resources per CreateTags, well under EC2's limits.
-BATCH = 200
 
 
 # The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
@@ -100,8 +96,8 @@ def recorded_in(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def batches(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), BATCH):
-        yield ids[start : start + BATCH]
+    for start in range(0, len(ids), snapshots.MAX_TAGGED_PER_CALL):
+        yield ids[start : start + snapshots.MAX_TAGGED_PER_CALL]
 
 
 def archive_requested(previous: Mapping[str, Any]) -> set[str]:
@@ -120,7 +116,7 @@ def planner_snapshots(
             state=s["State"] if s["State"] in ("pending", "completed", "error") else "pending",
             tier="archive" if tier_of(s, archived) == "archive" else "standard",
             used_by=tuple((images or {}).get(s["SnapshotId"], [])),
-            held_for=holds.holder_of(s.get("Tags")),
+            held_for=undo_tags.holder_of(s.get("Tags")),
         )
         for s in listing
     ]
