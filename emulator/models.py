@@ -124,6 +124,11 @@ class CreatedSnapshots:
         with self._lock:
             return {s.id: (s.created_at, s.completed_at()) for s in self._snapshots}
 
+    def lifetimes(self) -> dict[str, tuple[str, float, float]]:
+        """Snapshot id -> (volume id, created_at, completed_at), as `pending_intervals` (for `guest.timeline`)."""
+        with self._lock:
+            return {s.id: (s.volume.id, s.created_at, s.completed_at()) for s in self._snapshots}
+
 
 class VolumeLimits:
     """When each volume last had a snapshot created (for `snapshot_interval_per_volume`), on `strict.CLOCK`."""

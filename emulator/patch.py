@@ -6,10 +6,13 @@ moto's state is per process, so these patches are too; `install()` is idempotent
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import amis, elastic_block_store
 from moto.ec2.models.core import TaggedEC2Resource
+from moto.ec2.models.instances import Instance
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
@@ -18,6 +21,7 @@ from moto.sts.responses import TokenResponse
 
 from emulator import index, models, responses
 from emulator.consistency import VISIBILITY, in_request
+from emulator.guest import GUEST, NOT_STARTABLE
 
 MOTO_ORIGINALS: dict[str, Any] = {
     "TaggedEC2Resource.get_tags": TaggedEC2Resource.get_tags,
@@ -25,12 +29,14 @@ MOTO_ORIGINALS: dict[str, Any] = {
     "TagBackend.delete_tags": TagBackend.delete_tags,
     "EBSBackend.describe_snapshots": elastic_block_store.EBSBackend.describe_snapshots,
     "ElasticBlockStore.describe_snapshots": ElasticBlockStore.describe_snapshots,
+    "Instance.stop": Instance.stop,
+    "Instance.start": Instance.start,
 }
 _installed = False
 
 
 def install() -> None:
-    """Patch moto's EBS, AMI, tag and STS models and responses in this process (idempotent)."""
+    """Patch moto's EBS, AMI, tag, instance state and STS models and responses in this process (idempotent)."""
     global _installed
     if _installed:
         return
@@ -42,6 +48,8 @@ def install() -> None:
     elastic_block_store.EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
     elastic_block_store.EBSBackend.delete_volume = _delete_volume  # type: ignore[method-assign]
     amis.AmiBackend.deregister_image = _deregister_image  # type: ignore[method-assign,assignment]
+    Instance.stop = _stop_instance  # type: ignore[method-assign]
+    Instance.start = _start_instance  # type: ignore[method-assign]
     TaggedEC2Resource.get_tags = _get_tags  # type: ignore[method-assign]
     TagBackend.create_tags = _create_tags  # type: ignore[method-assign]
     TagBackend.delete_tags = _delete_tags  # type: ignore[method-assign,assignment]
@@ -76,6 +84,30 @@ def _delete_volume(self: Any, volume_id: str) -> Any:
 
 def _deregister_image(self: Any, image_id: str) -> None:
     models.deregister_image(self, image_id)
+
+
+def _stop_instance(self: Any) -> Any:
+    # EC2 user guide, "Amazon EC2 instance state changes": `stopping`, then `stopped` (moto: `stopped` at once).
+    # Stopping a stopped or stopping instance changes nothing (EC2 API reference, StopInstances).
+    if self._state.name in ("stopping", "stopped"):
+        return copy.copy(self._state)
+    previous = MOTO_ORIGINALS["Instance.stop"](self)
+    GUEST.begin_transition(self, "stopping", "stopped")
+    return previous
+
+
+def _start_instance(self: Any) -> Any:
+    # EC2 user guide, "Amazon EC2 instance state changes": `pending`, then `running` (moto: `running` at once).
+    if self._state.name in NOT_STARTABLE:
+        raise EC2ClientError(
+            "IncorrectInstanceState",
+            f"The instance '{self.id}' is not in a state from which it can be started.",
+        )
+    if self._state.name in ("pending", "running"):
+        return copy.copy(self._state)
+    previous = MOTO_ORIGINALS["Instance.start"](self)
+    GUEST.begin_transition(self, "pending", "running")
+    return previous
 
 
 def _get_tags(self: Any) -> list[dict[str, str]]:

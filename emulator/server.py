@@ -32,7 +32,7 @@ from moto.core.exceptions import ServiceException
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import consistency, models, patch, strict, throttling, tiers
+from emulator import consistency, guest, models, patch, strict, throttling, tiers
 from emulator.accounts import CREDENTIALS, DEFAULT_ACCOUNT_ID
 from emulator.calls import Call, CallLog
 from emulator.exceptions import ExpiredToken, InvalidAction, RequestLimitExceeded, status_of
@@ -43,6 +43,7 @@ LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_emulator/"
 # A SigV4 Authorization header: Credential=<key>/<date>/<region>/<service>/aws4_request
 CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+SSM_TARGET = "AmazonSSM."  # awsJson1_1: the action is the X-Amz-Target header's, the request a JSON body
 STS_ACTIONS = frozenset(botocore.session.get_session().get_service_model("sts").operation_names)
 
 StartResponse = Callable[..., Any]
@@ -126,11 +127,12 @@ class Ec2Emulator:
         fault_settings = {f.name for f in fields(Faults)}
         tier_settings = {f.name for f in fields(tiers.TierTimes)}
         strict_settings = strict.SETTING_NAMES | {"strict"}
-        unknown = sorted(set(settings) - behaviour_settings - fault_settings - tier_settings - strict_settings)
+        known_settings = behaviour_settings | fault_settings | tier_settings | strict_settings | guest.GUEST_SETTINGS
+        unknown = sorted(set(settings) - known_settings)
         if unknown:
-            known = ", ".join(sorted(behaviour_settings | fault_settings | tier_settings | strict_settings))
-            raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {known})")
+            raise ValueError(f"unknown emulator setting {unknown[0]!r} (known: {', '.join(sorted(known_settings))})")
         strict.apply({k: v for k, v in settings.items() if k in strict_settings})
+        guest.configure(**{k: v for k, v in settings.items() if k in guest.GUEST_SETTINGS})
         for name, value in settings.items():
             if name == "seed":  # one seed for every random choice: faults, failing snapshots, delays
                 self.injector.reseed(value)
@@ -147,7 +149,13 @@ class Ec2Emulator:
         """Every setting's current value: snapshot behaviour, faults and the strict mode's knobs, as JSON-ready data."""
         behaviour = {f.name: getattr(models.BEHAVIOUR, f.name) for f in fields(models.SnapshotBehaviour)}
         behaviour["fail_volume_ids"] = sorted(behaviour["fail_volume_ids"])
-        return {**behaviour, **asdict(self.faults), **asdict(tiers.TIMES), **strict.SETTINGS.as_plain()}
+        return {
+            **behaviour,
+            **asdict(self.faults),
+            **asdict(tiers.TIMES),
+            **strict.SETTINGS.as_plain(),
+            **asdict(guest.BEHAVIOUR),
+        }
 
     def reset(self) -> None:
         """Forget every resource, account, credential, call and setting (the strict mode goes back to off)."""
@@ -158,6 +166,7 @@ class Ec2Emulator:
         throttling.THROTTLE.clear()
         CREDENTIALS.clear()
         tiers.reset()
+        guest.GUEST.reset()
         self.injector = FaultInjector()
         self.log.clear()
 
@@ -168,6 +177,25 @@ class Ec2Emulator:
     def advance_clock(self, seconds: float) -> None:
         """Move the strict behaviours' clock forward (delays, per-volume interval, buckets, restores, sessions)."""
         strict.CLOCK.advance(float(seconds))
+
+    # --- the instances: Run Command, freezes, stop and start (`emulator.guest`) ------------------------------------
+    def timeline(self) -> list[dict[str, Any]]:
+        """In order: commands sent and finished, CreateSnapshot(s) requests (with their HTTP status), snapshots created
+        and completed, instance state changes. Each event: `event`, `at` (`time.monotonic()`) and its details."""
+        return guest.GUEST.timeline(models.CREATED.lifetimes())
+
+    def frozen_instances(self) -> list[str]:
+        """Instances a successful `fsfreeze -f` command froze and no later `fsfreeze -u` command thawed."""
+        return guest.GUEST.frozen_instances()
+
+    def stopped_instances(self, *, account_id: str | None = None, region: str | None = None) -> list[str]:
+        """Instances that are `stopping` or `stopped`."""
+        return guest.GUEST.stopped_instances(self.ec2_backend(region, account_id))
+
+    def command_invocations(self) -> list[dict[str, Any]]:
+        """Every Run Command invocation, as GetCommandInvocation answers it now."""
+        invocations: list[dict[str, Any]] = guest.GUEST.list_command_invocations({})["CommandInvocations"]
+        return invocations
 
     # --- the call log -----------------------------------------------------------------------------------------
     def calls(self, action: str | None = None) -> list[Call]:
@@ -234,10 +262,17 @@ class Ec2Emulator:
         return seed_volumes(self.ec2_backend(region, account_id), count, size, zone, tags)
 
     def seed_instance(
-        self, data_volumes: int = 2, size: int = 8, *, account_id: str | None = None, region: str | None = None
+        self,
+        data_volumes: int = 2,
+        size: int = 8,
+        *,
+        windows: bool = False,
+        account_id: str | None = None,
+        region: str | None = None,
     ) -> dict[str, Any]:
-        """Launch an instance with a root volume and `data_volumes` attached data volumes, each tagged."""
-        return seed_instance(self.ec2_backend(region, account_id), data_volumes, size)
+        """Launch an instance (Linux, or Windows) with a root volume and `data_volumes` attached data volumes, each
+        tagged."""
+        return seed_instance(self.ec2_backend(region, account_id), data_volumes, size, windows)
 
     def seed_world(self, world: World, *, account_id: str | None = None, region: str | None = None) -> None:
         """Create volumes, instances and snapshots with the given ids (the shape: `emulator.world`'s docstring).
@@ -301,9 +336,16 @@ class Ec2Emulator:
     def _serve(self, environ: dict[str, Any], start_response: StartResponse, endpoint: str) -> Iterable[bytes]:
         started, cpu_started = time.perf_counter(), time.thread_time()
         body = _read_body(environ)
-        params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        action = params.get("Action", "")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        ssm_request = _json_body(body) if target.startswith(SSM_TARGET) else None
+        if ssm_request is not None:
+            action = target[len(SSM_TARGET) :]
+            params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in ssm_request.items()}
+        else:
+            params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+            action = params.get("Action", "")
         tiers.settle()  # archiving follows the clock: settled before the request sees the snapshots
+        guest.GUEST.observe()  # stop/start transitions and commands follow the clock too
         caller = self._caller(environ, params)
         fault = self.injector.choose(action)
         call = self.log.record(
@@ -327,9 +369,19 @@ class Ec2Emulator:
                 call.status = int(status.split()[0])
                 return start_response(status, headers, *args)
 
+            if ssm_request is not None and action in guest.ACTIONS:
+                status, answer = guest.answer(action, self.ec2_backend(caller.region, caller.account_id), ssm_request)
+                call.status = status
+                payload = json.dumps(answer).encode()
+                headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
+                start_response(f"{status} {http.HTTPStatus(status).phrase}", headers)
+                return [payload]
             with consistency.request_scope(action):
                 return [b"".join(self._moto_app(environ, recording_start_response))]
         finally:
+            if action in ("CreateSnapshot", "CreateSnapshots"):
+                volume = params.get("VolumeId") or params.get("InstanceSpecification.InstanceId")
+                guest.GUEST.events.add("create-snapshot-request", action=action, target=volume, status=call.status)
             call.seconds = time.perf_counter() - started
             call.cpu_seconds = time.thread_time() - cpu_started
 
@@ -411,6 +463,10 @@ CONTROL_ENDPOINTS = frozenset(
         "age-snapshot",
         "pending-intervals",
         "peak-pending",
+        "timeline",
+        "frozen-instances",
+        "stopped-instances",
+        "command-invocations",
     }
 )
 
@@ -443,6 +499,14 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _drop_connection(environ: dict[str, Any]) -> None:

@@ -103,8 +103,9 @@ def seed_volumes(
     return ids
 
 
-def seed_instance(backend: Any, data_volumes: int = 2, size: int = 8) -> dict[str, Any]:
-    """Launch an instance with a root volume and `data_volumes` attached data volumes, each tagged."""
+def seed_instance(backend: Any, data_volumes: int = 2, size: int = 8, windows: bool = False) -> dict[str, Any]:
+    """Launch an instance (Linux, or Windows) with a root volume and `data_volumes` attached data volumes, each
+    tagged."""
     region = backend.region_name
     reservation = backend.run_instances(
         SEED_IMAGE_ID,
@@ -117,6 +118,8 @@ def seed_instance(backend: Any, data_volumes: int = 2, size: int = 8) -> dict[st
         region_name=region,
     )
     instance = reservation.instances[0]
+    # The seed image is a Windows AMI in moto's list; instances are Linux unless asked (what `Platform` says).
+    instance.platform = "windows" if windows else None
     root_volume = instance.block_device_mapping[instance.root_device_name].volume_id
     backend.volumes[root_volume].add_tags({"Name": "root", "Role": "boot"})
     data = []

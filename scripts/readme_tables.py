@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
-from snapshot_provider.inputs import declarations
+from snapshot_provider.inputs import consistency, declarations
 from snapshot_provider.inputs.schema import Schema
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
 from snapshot_provider.series import SCHEMA as SNAPSHOT_SERIES
@@ -24,15 +24,17 @@ MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /
 
 _SHARED = Schema.of(declarations.SnapshotArgs)
 _ACCOUNT = Schema.of(declarations.AccountArgs)
+_CONSISTENCY = Schema.of(consistency.ConsistencyArgs)  # its own table, in docs/consistency.md
 
 
-def _own(schema: Schema, shared: Schema) -> list[str]:
-    return [name for name, _ in schema.public() if name not in shared.fields]
+def _own(schema: Schema, *shared: Schema) -> list[str]:
+    return [name for name, _ in schema.public() if not any(name in s.fields for s in shared)]
 
 
 TABLES = {
-    "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED)),
-    "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED)),
+    "EbsSnapshot": EBS_SNAPSHOT.docs_table(_own(EBS_SNAPSHOT, _SHARED, _CONSISTENCY)),
+    "consistency": _CONSISTENCY.docs_table(),
+    "InstanceSnapshots": INSTANCE_SNAPSHOTS.docs_table(_own(INSTANCE_SNAPSHOTS, _SHARED, _CONSISTENCY)),
     "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
     "account": _ACCOUNT.docs_table(),
     "VolumeRemoval": VOLUME_REMOVAL.docs_table(_own(VOLUME_REMOVAL, _ACCOUNT)),

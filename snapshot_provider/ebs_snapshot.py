@@ -14,19 +14,19 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider.core import lifecycle, progress
+from snapshot_provider.core import lifecycle, progress, quiesce
 from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from snapshot_provider.inputs import rules
+from snapshot_provider.inputs import consistency, rules
 from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
 from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
-class EbsSnapshotArgs(SnapshotArgs, total=False):
+class EbsSnapshotArgs(SnapshotArgs, consistency.ConsistencyArgs, total=False):
     """The inputs of an EbsSnapshot (see docs/resources/ebs-snapshot.md, generated from these declarations)."""
 
     volume_id: Required[
@@ -105,6 +105,7 @@ class Volume(VolumeSource):
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
             **locks.outputs(snapshot.get("Lock")),
+            snapshot_consistency=snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
         )
         return outs
 
@@ -126,6 +127,13 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
         result = SCHEMA.check(olds, news)
         if news.get("import_snapshot_id") is not None and news.get("triggers"):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
+        result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
+        if not result.failures and not olds and not news.get("import_snapshot_id"):
+            quiesce.announce(
+                news.get(URN_INPUT),
+                consistency.Plan.of(news),
+                f"the instance that volume {news.get('volume_id')} is attached to",
+            )
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
         return result
@@ -263,6 +271,7 @@ class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
     imported: pulumi.Output[bool]
     lock_state: pulumi.Output[str | None]
     lock_expires_at: pulumi.Output[str | None]
+    snapshot_consistency: pulumi.Output[str]
 
     @overload
     def __init__(

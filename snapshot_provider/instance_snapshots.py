@@ -8,17 +8,17 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core import lifecycle
+from snapshot_provider.core import lifecycle, quiesce
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
-from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.declarations import URN_FIELD, SnapshotArgs
+from snapshot_provider.inputs import consistency, rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
 from snapshot_provider.inputs.schema import Field, Schema
 
 
-class InstanceSnapshotsArgs(SnapshotArgs, total=False):
+class InstanceSnapshotsArgs(SnapshotArgs, consistency.ConsistencyArgs, total=False):
     """The inputs of an InstanceSnapshots set (docs/resources/instance-snapshots.md is generated from them)."""
 
     instance_id: Required[
@@ -102,6 +102,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
         **locks.outputs(snapshot.get("Lock")),
+        "consistency": snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
     }
 
 
@@ -115,6 +116,9 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = SCHEMA.check(olds, news)
+        result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
+        if not result.failures and not olds:
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
         if not result.failures and not olds and news.get("permission_check"):
             result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshots(news)]
         return result
@@ -129,7 +133,8 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
 class InstanceSnapshots(ProviderResource, module="ebs-snapshots", name="InstanceSnapshots"):
     """Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed.
 
-    Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state)
+    Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state,
+    consistency)
     and `wait_time` (seconds until the whole set was completed).
     """
 

@@ -7,8 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.core import quiesce
+from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
+from snapshot_provider.inputs import consistency
+from snapshot_provider.inputs.declarations import AccountSelection
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,18 @@ class VolumeSource:
     def start(
         self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "VolumeId": inputs["volume_id"],
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
+        request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
         if inputs.get("description") is not None:
             request["Description"] = inputs["description"]
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
-        return [ec2.create_snapshot(**request)]
+        plan = consistency.Plan.of(inputs)
+
+        def create_snapshot(got: str) -> list[dict[str, Any]]:
+            tagged = _with_consistency(plan, tags, got)
+            return [ec2.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
+
+        return quiesce.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot)
 
 
 class InstanceSetSource:
@@ -118,17 +124,33 @@ class InstanceSetSource:
         }
         if inputs.get("exclude_data_volume_ids"):
             spec["ExcludeDataVolumeIds"] = list(inputs["exclude_data_volume_ids"])
-        request: dict[str, Any] = {
-            "InstanceSpecification": spec,
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
+        request: dict[str, Any] = {"InstanceSpecification": spec}
         if inputs.get("description") is not None:
             request["Description"] = inputs["description"]
         if inputs.get("outpost_arn"):
             request["OutpostArn"] = inputs["outpost_arn"]
         if inputs.get("copy_tags_from_source"):
             request["CopyTagsFromSource"] = inputs["copy_tags_from_source"]
-        return list(ec2.create_snapshots(**request)["Snapshots"])
+        plan = consistency.Plan.of(inputs)
+
+        def create_snapshots(got: str) -> list[dict[str, Any]]:
+            tagged = _with_consistency(plan, tags, got)
+            return list(
+                ec2.create_snapshots(**request, TagSpecifications=snapshots.tag_specifications(tagged))["Snapshots"]
+            )
+
+        volumes = [(m.volume_id, m.device_name or "") for m in members]
+        return quiesce.around_instance(ec2, _ssm(inputs), plan, inputs["instance_id"], volumes, create_snapshots)
+
+
+def _with_consistency(plan: consistency.Plan, tags: Mapping[str, str], got: str) -> Mapping[str, str]:
+    # Tagged whenever more than crash was asked for, so a fallback says so on the snapshot too.
+    return {**tags, consistency.CONSISTENCY_TAG: got} if plan.consistency != consistency.CRASH else tags
+
+
+def _ssm(inputs: Mapping[str, Any]) -> Any:
+    """SSM's client for these inputs' account, made only when a command is sent."""
+    return lambda: clients.client(AccountSelection.from_props(inputs), "ssm")
 
 
 def plan_members(

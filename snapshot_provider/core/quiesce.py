@@ -1,0 +1,361 @@
+"""Complete snapshots: pause a volume's writes around its CreateSnapshot request, or stop its instance.
+
+The EC2 CreateSnapshot reference: a snapshot holds what was written when it was requested, not what an application
+or the OS still caches; pause the file systems long enough to issue the request (the volume can be used again as soon
+as the request is in, while the snapshot is still `pending`), and stop the instance first for a root volume. AWS Data
+Lifecycle Manager does the same through Systems Manager pre and post scripts, and falls back to a crash-consistent
+snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailure", DLM API reference, Script).
+
+`consistency`:
+- `crash` (default): the request only, as before.
+- `frozen`: the pre command through SSM Run Command (default: `fsfreeze -f` of the volume's mounted file systems on
+  Linux, with a timer on the instance that thaws them after `max_pause_seconds` whatever happens to this process),
+  the request, then the post command as soon as the request is answered (not after `completed`). The post command
+  runs whenever the pre command was sent, also when the pre command or the request failed or the run was cancelled;
+  a post command that does not succeed is an error naming the instance.
+- `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
+  also when the request failed); an instance that was already stopped is left stopped and not started.
+
+`on_failure`: `fail` (nothing is taken, the error says why) or `crash_consistent` (taken anyway, recorded as `crash`).
+The consistency a snapshot got is its `pulumi-snapshot:consistency` tag (read back into the outputs); a volume no
+instance has attached has no writer: `detached`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapshot_provider.core import progress, waiting
+from snapshot_provider.ec2.errors import SnapshotProviderError, error_code, explain
+from snapshot_provider.inputs.consistency import (
+    CRASH,
+    CRASH_CONSISTENT,
+    DETACHED,
+    FROZEN,
+    STOPPED,
+    Plan,
+)
+
+DEFAULT_STOP_TIMEOUT = 900  # AWS publishes no bound for `stopping`; 15 min covers a slow OS shutdown
+SHELL_DOCUMENT = "AWS-RunShellScript"  # SSM's own documents: `commands` and `executionTimeout` parameters
+POWERSHELL_DOCUMENT = "AWS-RunPowerShellScript"
+POLL_SECONDS = 1.0
+SETTLE_MARGIN = 30.0  # beyond a command's own executionTimeout, for SSM to report it
+
+T = TypeVar("T")
+
+
+class ConsistencyFailed(SnapshotProviderError):
+    """Writes could not be paused (or the instance stopped) and `on_failure` is `fail`: nothing was taken."""
+
+
+class ResumeFailed(SnapshotProviderError):
+    """The post command did not succeed, or the instance did not start again: the instance is named."""
+
+
+def announce(urn: str | None, plan: Plan, instance: str) -> None:
+    """Say at check (preview and up, before anything happens; no AWS call) what will happen to the instance
+    (`instance`: "instance i-...", or "the instance that volume vol-... is attached to")."""
+    line = plan.preview(instance)
+    if line:
+        progress.engine_log().info(urn, line)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An instance and the volumes of it being snapshotted (volume id, device name), as EC2 describes them."""
+
+    instance_id: str
+    volumes: tuple[tuple[str, str], ...]
+    root: bool  # one of them is the instance's root volume
+    windows: bool
+    state: str
+
+    @property
+    def volume_id(self) -> str:
+        """The volumes, for messages: `vol-a` or `vol-a, vol-b`."""
+        return ", ".join(volume for volume, _ in self.volumes)
+
+
+def attachment_of(ec2: Any, volume_id: str) -> Attachment | None:
+    """The instance `volume_id` is attached to (None when none is)."""
+    [volume] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    attached = [a for a in volume.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
+    if not attached:
+        return None
+    return instance_attachment(ec2, attached[0]["InstanceId"], [(volume_id, attached[0]["Device"])])
+
+
+def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str]]) -> Attachment:
+    """`volumes` (volume id, device) of `instance_id`, with what EC2 says of the instance."""
+    [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    [instance] = reservation["Instances"]
+    return Attachment(
+        instance_id=instance_id,
+        volumes=tuple(volumes),
+        root=any(instance.get("RootDeviceName") == device for _, device in volumes),
+        windows=instance.get("Platform") == "windows",
+        state=instance["State"]["Name"],
+    )
+
+
+def around_instance(
+    ec2: Any,
+    ssm: Callable[[], Any],
+    plan: Plan,
+    instance_id: str,
+    volumes: list[tuple[str, str]],
+    request: Callable[[str], T],
+) -> T:
+    """`around` for several volumes of one instance (CreateSnapshots): one pre command, one request, one post."""
+    if plan.consistency == CRASH:
+        return request(CRASH)
+    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, volumes), request)
+
+
+def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T]) -> T:
+    """Make the request the plan's way: `request(consistency)` is called once, with the consistency the snapshot
+    gets (for its tag), or not at all when `on_failure` is `fail` and writes could not be paused."""
+    if plan.consistency == CRASH:
+        return request(CRASH)
+    attachment = attachment_of(ec2, volume_id)
+    if attachment is None:
+        return request(DETACHED)
+    return _paused(ec2, ssm, plan, attachment, request)
+
+
+def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+    if at.state == "stopped":  # nothing writes: complete as it is, and not ours to start afterwards
+        return request(STOPPED)
+    if plan.consistency == STOPPED:
+        return _stopped(ec2, plan, at, request)
+    return _frozen(ssm(), plan, at, request)
+
+
+# --- frozen --------------------------------------------------------------------------------------------------------
+def _frozen(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+    _refuse_unsafe_defaults(plan, at)
+    try:
+        pre_id = _send(ssm, plan, at, "pre")
+    except (ClientError, BotoCoreError) as error:  # not sent: nothing to undo
+        return _fallback(plan, at, _not_sent(error, at), request)
+    failure: str | None = None
+    try:
+        status, detail = _wait(ssm, pre_id, at.instance_id, _command_timeout(plan), cancellable=True)
+        if status != "Success":
+            failure = f"the pre command on instance {at.instance_id} ended {status}{detail}"
+            return _fallback(plan, at, failure, request)
+        return request(FROZEN)
+    finally:
+        # Always, as soon as the request is answered or refused: a pre command that failed or timed out may have
+        # frozen some file systems before it stopped.
+        _resume_writes(ssm, plan, at, failure)
+
+
+def _refuse_unsafe_defaults(plan: Plan, at: Attachment) -> None:
+    if plan.own_commands:
+        return
+    if at.windows:
+        raise ConsistencyFailed(
+            f"consistency 'frozen' on Windows instance {at.instance_id} needs commands of your own: fsfreeze is "
+            "Linux's. Set pre_commands and post_commands (run by AWS-RunPowerShellScript), or ssm_document, or "
+            "use consistency 'stopped'."
+        )
+    if at.root:
+        raise ConsistencyFailed(
+            f"the root volume of instance {at.instance_id} is among {at.volume_id}: freezing its root file system "
+            "would also freeze the SSM agent that must thaw it. Use consistency 'stopped' for a root volume (as the "
+            "CreateSnapshot reference advises), or pre_commands and post_commands of your own."
+        )
+
+
+def _send(ssm: Any, plan: Plan, at: Attachment, phase: str) -> str:
+    document, parameters = _command(plan, at, phase)
+    answer = ssm.send_command(
+        InstanceIds=[at.instance_id],
+        DocumentName=document,
+        Parameters=parameters,
+        TimeoutSeconds=30,  # delivery: the instance must take it at once, writes are (or are about to be) paused
+        Comment=f"pulumi-ebs-snapshots {phase} {at.volume_id}",
+    )
+    return str(answer["Command"]["CommandId"])
+
+
+def _command(plan: Plan, at: Attachment, phase: str) -> tuple[str, dict[str, list[str]]]:
+    if plan.ssm_document:  # DLM's convention for a document of pre and post scripts (EBS user guide)
+        return plan.ssm_document, {"command": ["pre-script" if phase == "pre" else "post-script"]}
+    commands = plan.pre_commands if phase == "pre" else plan.post_commands
+    if not commands and not plan.own_commands:
+        commands = tuple(freeze_script(at, plan.max_pause_seconds) if phase == "pre" else thaw_script(at))
+    document = POWERSHELL_DOCUMENT if at.windows else SHELL_DOCUMENT
+    return document, {"commands": list(commands) or ["exit 0"], "executionTimeout": [str(_execution_timeout(plan))]}
+
+
+def _execution_timeout(plan: Plan) -> int:
+    return max(30, plan.max_pause_seconds)
+
+
+def _command_timeout(plan: Plan) -> float:
+    return _execution_timeout(plan) + SETTLE_MARGIN
+
+
+def _find_mounts(at: Attachment) -> list[str]:
+    """Shell lines setting `mounts` to the mount points of the volumes' disks: each found by its NVMe serial on Nitro
+    (`vol` and the id's hex), else by the attachment's device name (`/dev/sdf` is `/dev/xvdf` on Xen)."""
+    pairs = " ".join(shlex.quote(f"{volume.replace('-', '')}:{device}") for volume, device in at.volumes)
+    return [
+        'mounts=""',
+        f"for pair in {pairs}; do",
+        "  serial=${pair%%:*}; device=${pair#*:}",
+        "  disk=$(lsblk -dnpo NAME,SERIAL | awk -v s=\"$serial\" '$2 == s {print $1}')",
+        '  [ -n "$disk" ] || disk=$(readlink -f "$device" 2>/dev/null || echo "$device" | sed s,/dev/sd,/dev/xvd,)',
+        '  mounts="$mounts $(lsblk -lnpo MOUNTPOINT "$disk" | grep -v "^$" || true)"',
+        "done",
+    ]
+
+
+def freeze_script(at: Attachment, max_pause_seconds: int) -> list[str]:
+    """Linux: freeze each file system mounted from the volumes, after leaving a timer that thaws them after
+    `max_pause_seconds` in any case."""
+    return [
+        "set -eu",
+        *_find_mounts(at),
+        'for m in $mounts; do [ "$m" != / ] || { echo "refusing to freeze /" >&2; exit 2; }; done',
+        # The timer first: once anything is frozen, nothing this provider does (or fails to do) keeps it so longer.
+        f'[ -z "${{mounts# }}" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; '
+        'done" >/dev/null 2>&1 &',
+        'for m in $mounts; do sync -f "$m"; fsfreeze -f "$m"; done',
+        'echo "frozen:$mounts"',
+    ]
+
+
+def thaw_script(at: Attachment) -> list[str]:
+    """Linux: thaw each file system mounted from the volumes that is frozen."""
+    return [
+        "set -u",
+        *_find_mounts(at),
+        'failed=""',
+        "for m in $mounts; do",
+        # fsfreeze -u on a file system that is not frozen fails EINVAL: only a thaw that leaves it frozen counts.
+        '  fsfreeze -u "$m" 2>/dev/null || timeout 5 sync -f "$m" || failed="$failed $m"',
+        "done",
+        '[ -z "$failed" ] || { echo "still frozen:$failed" >&2; exit 1; }',
+        'echo "thawed"',
+    ]
+
+
+def _resume_writes(ssm: Any, plan: Plan, at: Attachment, failure: str | None) -> None:
+    try:
+        post_id = _send(ssm, plan, at, "post")
+        status, detail = _wait(ssm, post_id, at.instance_id, _command_timeout(plan), cancellable=False)
+    except (ClientError, BotoCoreError) as error:
+        status, detail = "unsent", f": {explain(error, 'sending the post command', instance=at.instance_id)}"
+    if status != "Success":
+        earlier = f" (after: {failure})" if failure else ""
+        raise ResumeFailed(
+            f"the post command on instance {at.instance_id} ended {status}{detail}{earlier}: the file systems of "
+            f"{at.volume_id} may still be frozen until the pre command's timer thaws them ({plan.max_pause_seconds} "
+            "s after the freeze, with the default commands). Check the instance (`fsfreeze -u <mount point>`), and "
+            "its SSM agent."
+        )
+
+
+def _wait(ssm: Any, command_id: str, instance_id: str, timeout: float, *, cancellable: bool) -> tuple[str, str]:
+    """The invocation's terminal status and a short detail, or ("still running", ...) at `timeout`."""
+
+    def look() -> dict[str, Any]:
+        try:
+            return dict(ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id))
+        except ClientError as error:  # SSM API reference: the invocation may not exist for a moment after sending
+            if error_code(error) == "InvocationDoesNotExist":
+                return {"Status": "Pending"}
+            raise
+
+    def finished(seen: dict[str, Any]) -> bool:
+        return seen.get("Status") in ("Success", "Failed", "TimedOut", "Cancelled")
+
+    what = f"for the SSM command on instance {instance_id}"
+    if cancellable:
+        seen = waiting.until(look, finished, timeout, what=what, every=POLL_SECONDS)
+    else:  # the post command after a Cancel: the engine's Cancel must not leave the instance frozen
+        seen = _until_uncancellable(look, finished, timeout)
+    if not finished(seen):
+        return "still running", f" after {int(timeout)} s"
+    detail = (seen.get("StandardErrorContent") or "").strip()
+    return str(seen["Status"]), f" ({detail[:300]})" if detail else ""
+
+
+def _until_uncancellable(look: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    seen = look()
+    while not done(seen) and time.monotonic() < deadline:
+        pause.wait(POLL_SECONDS)
+        seen = look()
+    return seen
+
+
+def _not_sent(error: ClientError | BotoCoreError, at: Attachment) -> str:
+    if error_code(error) == "InvalidInstanceId":
+        return (
+            f"SSM cannot run commands on instance {at.instance_id} (InvalidInstanceId): its SSM agent is not "
+            "running or not registered, or the instance has no instance profile allowing Systems Manager"
+        )
+    return explain(error, "sending the pre command", instance=at.instance_id)
+
+
+def _fallback(plan: Plan, at: Attachment, failure: str, request: Callable[[str], T]) -> T:
+    if plan.on_failure == CRASH_CONSISTENT:
+        return request(CRASH)
+    raise ConsistencyFailed(
+        f"no snapshot of {at.volume_id} was taken: {failure}. Fix the instance, or set on_failure "
+        "'crash_consistent' to take it crash-consistent when writes cannot be paused."
+    )
+
+
+# --- stopped -------------------------------------------------------------------------------------------------------
+def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+    ec2.stop_instances(InstanceIds=[at.instance_id])
+    try:
+        state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
+        if state != "stopped":
+            return _fallback(
+                plan, at, f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s", request
+            )
+        return request(STOPPED)
+    finally:
+        _start_again(ec2, at)
+
+
+def _start_again(ec2: Any, at: Attachment) -> None:
+    try:
+        state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=False)
+        if state == "stopped":
+            ec2.start_instances(InstanceIds=[at.instance_id])
+    except (ClientError, BotoCoreError) as error:
+        raise ResumeFailed(
+            explain(error, f"starting instance {at.instance_id} again after its snapshot request")
+            + f" Start it yourself: aws ec2 start-instances --instance-ids {at.instance_id}"
+        ) from error
+    if state != "stopped":
+        raise ResumeFailed(
+            f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s, so it was not started "
+            f"again: start it once it is stopped (aws ec2 start-instances --instance-ids {at.instance_id})"
+        )
+
+
+def _wait_state(ec2: Any, instance_id: str, wanted: tuple[str, ...], timeout: float, *, cancellable: bool) -> str:
+    def look() -> str:
+        [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return str(reservation["Instances"][0]["State"]["Name"])
+
+    if cancellable:
+        return waiting.until(look, lambda s: s in wanted, timeout, what=f"for instance {instance_id} to stop")
+    return _until_uncancellable(look, lambda s: s in wanted, timeout)

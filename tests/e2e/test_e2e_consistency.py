@@ -1,0 +1,203 @@
+"""End to end, the way a user works: an EbsSnapshot with `consistency` in a user's own program, the real Pulumi CLI,
+the emulator's SSM Run Command and instance states; what ran on the instance and in which order is read back from
+the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen or stopped."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stack_harness import PulumiStack, pulumi_bin_dir
+
+from emulator import Ec2Emulator
+from testbed import REGION
+
+StackFactory = Callable[[str], PulumiStack]
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return pulumi_bin_dir()
+
+
+@pytest.fixture
+def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
+    def make(program: str) -> PulumiStack:
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+        stack.config(**{"aws:region": REGION})
+        return stack
+
+    return make
+
+
+@pytest.fixture
+def instance(emulator: Ec2Emulator) -> dict[str, Any]:
+    return emulator.seed_instance(data_volumes=1)
+
+
+def snapshot_program(volume_id: str, **consistency: Any) -> str:
+    arguments = "".join(f"    {name}={value!r},\n" for name, value in consistency.items())
+    return textwrap.dedent(
+        """\
+        import pulumi
+        from snapshot_provider import EbsSnapshot
+
+        snapshot = EbsSnapshot(
+            "db",
+            volume_id={volume_id!r},
+            timeout=120,
+        {arguments})
+        pulumi.export("snapshot_id", snapshot.snapshot_id)
+        pulumi.export("consistency", snapshot.snapshot_consistency)
+        """
+    ).format(volume_id=volume_id, arguments=arguments)
+
+
+def steps(emulator: Ec2Emulator) -> list[str]:
+    """The timeline in words: freeze / thaw sent and finished, each request's status, completions, instance states."""
+    words = []
+    for e in emulator.timeline():
+        if e["event"].startswith("command-"):
+            verb = "freeze" if "fsfreeze -f" in e["commands"] else "thaw" if "fsfreeze -u" in e["commands"] else "run"
+            words.append(f"{verb} sent" if e["event"] == "command-sent" else f"{verb} {e['status']}")
+        elif e["event"] == "create-snapshot-request":
+            words.append(f"request {e['status']}")
+        elif e["event"] in ("snapshot-completed", "instance-stopping", "instance-stopped", "instance-pending"):
+            words.append(e["event"])
+    return words
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """What the CLI showed the user (the provider's lines reach its stderr when the engine log is not connected)."""
+    return result.stdout + result.stderr
+
+
+def nothing_left_paused(emulator: Ec2Emulator) -> None:
+    assert emulator.frozen_instances() == []
+    assert emulator.stopped_instances() == []
+
+
+def test_frozen_runs_pre_request_post_before_the_snapshot_completes(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(pending_seconds=3.0)
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    stack = new_stack(snapshot_program(volume_id, consistency="frozen"))
+    preview = stack.preview()
+    assert "will run fsfreeze of its mounted file systems through SSM Run Command" in said(preview)
+    assert emulator.command_invocations() == [], "a preview runs nothing on the instance"
+    stack.up()
+    assert steps(emulator) == [
+        "freeze sent",
+        "freeze Success",
+        "request 200",
+        "thaw sent",
+        "thaw Success",
+        "snapshot-completed",
+    ]
+    assert stack.outputs()["consistency"] == "frozen"
+    nothing_left_paused(emulator)
+
+
+def test_a_failed_pre_command_with_fail_takes_nothing(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(fail_commands=["fsfreeze -f"])
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    result = new_stack(snapshot_program(volume_id, consistency="frozen")).up(check=False)
+    assert result.returncode != 0
+    assert f"no snapshot of {volume_id} was taken" in said(result)
+    assert emulator.snapshots() == []
+    assert steps(emulator) == ["freeze sent", "freeze Failed", "thaw sent", "thaw Success"]
+    nothing_left_paused(emulator)
+
+
+def test_a_failed_pre_command_with_crash_consistent_records_crash(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(fail_commands=["fsfreeze -f"])
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    stack = new_stack(snapshot_program(volume_id, consistency="frozen", on_failure="crash_consistent"))
+    stack.up()
+    assert stack.outputs()["consistency"] == "crash"
+    [snapshot] = emulator.snapshots()
+    assert snapshot["tags"]["pulumi-snapshot:consistency"] == "crash"
+    requested = [step for step in steps(emulator) if step != "snapshot-completed"]
+    assert requested == ["freeze sent", "freeze Failed", "request 200", "thaw sent", "thaw Success"]
+    nothing_left_paused(emulator)
+
+
+def test_a_failing_request_still_runs_the_post_command(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(denied_actions=["CreateSnapshot"])  # refused, as a missing IAM permission is
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    result = new_stack(snapshot_program(volume_id, consistency="frozen")).up(check=False)
+    assert result.returncode != 0
+    assert steps(emulator) == ["freeze sent", "freeze Success", "request 403", "thaw sent", "thaw Success"]
+    nothing_left_paused(emulator)
+
+
+def test_stopped_stops_the_instance_around_the_request_and_starts_it(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(transition_seconds=1.0)
+    stack = new_stack(snapshot_program(instance["root_volume_id"], consistency="stopped"))
+    assert f"will STOP the instance that volume {instance['root_volume_id']} is attached to" in said(stack.preview())
+    assert emulator.stopped_instances() == []
+    stack.up()
+    order = steps(emulator)
+    assert order.index("instance-stopping") < order.index("instance-stopped") < order.index("request 200")
+    assert order.index("request 200") < order.index("instance-pending")
+    assert stack.outputs()["consistency"] == "stopped"
+    nothing_left_paused(emulator)
+
+
+def test_instance_snapshots_freeze_the_instance_once_for_the_set(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import InstanceSnapshots
+
+        taken = InstanceSnapshots(
+            "app",
+            instance_id={instance["instance_id"]!r},
+            exclude_boot_volume=True,
+            consistency="frozen",
+            timeout=120,
+        )
+        pulumi.export("snapshots", taken.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    assert f"through SSM Run Command on instance {instance['instance_id']}" in said(stack.preview())
+    stack.up()
+    requested = [step for step in steps(emulator) if step != "snapshot-completed"]
+    assert requested == ["freeze sent", "freeze Success", "request 200", "thaw sent", "thaw Success"]
+    assert [s["consistency"] for s in stack.outputs()["snapshots"]] == ["frozen"]
+    nothing_left_paused(emulator)
+
+
+def test_a_failed_thaw_names_the_instance_the_timer_thaws_and_the_next_up_keeps_one_snapshot(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(fail_commands=["still frozen"])  # the default thaw script's failure line
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    stack = new_stack(snapshot_program(volume_id, consistency="frozen"))
+    failed = stack.up(check=False)
+    assert failed.returncode != 0
+    assert f"the post command on instance {instance['instance_id']} ended Failed" in said(failed)
+    assert emulator.frozen_instances() == [instance["instance_id"]]  # the user was told, with the instance named
+    emulator.advance_clock(60)  # max_pause_seconds: the default freeze's own timer thaws on the instance
+    assert emulator.frozen_instances() == []
+    emulator.configure(fail_commands=[])
+    stack.up()
+    [snapshot] = emulator.snapshots()
+    assert stack.outputs()["snapshot_id"] == snapshot["snapshot_id"]
+    nothing_left_paused(emulator)

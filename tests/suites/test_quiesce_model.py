@@ -1,0 +1,153 @@
+"""Model-based test of pausing writes (`core.quiesce`): Hypothesis picks what goes wrong on the instance (the pre
+command fails, the post command fails, no SSM agent, the request fails) and what the user asked for (`consistency`,
+`on_failure`), takes snapshots one after another against the in-process emulator, and after every step checks:
+
+1. No instance is left frozen or stopped by this provider, unless the user was told, with that instance named (a
+   failed post command: `ResumeFailed`).
+2. Each snapshot's consistency tag is what the model predicts; with `on_failure: fail` and writes not paused, no
+   snapshot is taken; a failing request is still followed by the post command.
+
+A pre command that hangs until its timeout is left to tests/test_quiesce.py (it needs the clock stepped from another
+thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import pytest
+from emulator_helpers import client, wait_until
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from emulator import Ec2Emulator
+from snapshot_provider.core import quiesce
+from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
+from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
+from testbed import REGION
+
+TROUBLES = ("none", "pre fails", "post fails", "no agent")
+EXAMPLES = int(os.environ.get("QUIESCE_MODEL_EXAMPLES", "30"))
+MUST_SEE = [
+    ("frozen", "fail", "pre fails"),
+    ("frozen", "crash_consistent", "no agent"),
+    ("frozen", "fail", "post fails"),
+    ("stopped", "", "none"),
+]
+SEEN: set[tuple[str, str, str, bool]] = set()  # (consistency, on_failure, trouble, request fails) the run took
+
+
+class RequestFailed(Exception):
+    """The snapshot request itself failed (the model's stand-in for any error EC2 answers)."""
+
+
+def expected(plan: Plan, trouble: str, request_fails: bool) -> tuple[str | None, type[Exception] | None]:
+    """The consistency the snapshot gets (None: no snapshot) and the error the take raises, as the model predicts."""
+    if plan.consistency == "crash":
+        return (None, RequestFailed) if request_fails else ("crash", None)
+    if plan.consistency == "stopped":
+        return (None, RequestFailed) if request_fails else ("stopped", None)
+    if trouble in ("pre fails", "no agent"):
+        if plan.on_failure == "fail":
+            return None, ConsistencyFailed
+        got = "crash"
+    else:
+        got = "frozen"
+    if request_fails:
+        return None, ResumeFailed if trouble == "post fails" else RequestFailed
+    return got, ResumeFailed if trouble == "post fails" else None
+
+
+class Quiesce(RuleBasedStateMachine):
+    def __init__(self, emulator: Ec2Emulator) -> None:
+        super().__init__()
+        emulator.reset()
+        self.emulator = emulator
+        seeded = emulator.seed_instance(data_volumes=1)
+        self.instance_id = seeded["instance_id"]
+        self.volumes = {"data": seeded["data_volumes"][0]["volume_id"], "root": seeded["root_volume_id"]}
+        self.ec2 = client(emulator)
+        self.trouble = "none"
+        self.told: set[str] = set()  # instances named in a ResumeFailed
+        self.predicted: dict[str, str] = {}  # snapshot id -> consistency
+
+    def instance_trouble(self, trouble: str) -> None:
+        self.trouble = trouble
+        # "still frozen": the default thaw script's own failure line (the freeze script names `fsfreeze -u` too).
+        failing = {"pre fails": ["fsfreeze -f"], "post fails": ["still frozen"]}.get(trouble, [])
+        agentless = [self.instance_id] if trouble == "no agent" else []
+        self.emulator.configure(fail_commands=failing, agentless_instances=agentless)
+
+    @rule(
+        trouble=st.sampled_from(TROUBLES),
+        consistency=st.sampled_from(("crash", "frozen", "stopped")),
+        on_failure=st.sampled_from(("fail", "crash_consistent")),
+        request_fails=st.booleans(),
+    )
+    def take(self, trouble: str, consistency: str, on_failure: str, request_fails: bool) -> None:
+        self.instance_trouble(trouble)
+        plan = Plan(consistency=consistency, on_failure=on_failure)
+        volume = self.volumes["root" if consistency == "stopped" else "data"]
+        got, error = expected(plan, self.trouble, request_fails)
+        made: list[str] = []
+
+        def request(consistency_got: str) -> str:
+            if request_fails:
+                raise RequestFailed()
+            tags = [{"ResourceType": "snapshot", "Tags": [{"Key": CONSISTENCY_TAG, "Value": consistency_got}]}]
+            made.append(self.ec2.create_snapshot(VolumeId=volume, TagSpecifications=tags)["SnapshotId"])
+            return made[-1]
+
+        def ssm() -> Any:
+            return boto3.client("ssm", region_name=REGION)
+
+        on_failure_used = plan.on_failure if plan.consistency == "frozen" else ""
+        SEEN.add((plan.consistency, on_failure_used, self.trouble, request_fails))
+        raised: Exception | None = None
+        try:
+            quiesce.around(self.ec2, ssm, plan, volume, request)
+        except (ConsistencyFailed, ResumeFailed, RequestFailed) as failure:
+            raised = failure
+        assert type(raised) is error if error else raised is None, f"{plan} {self.trouble}: raised {raised!r}"
+        if isinstance(raised, ResumeFailed):
+            assert self.instance_id in str(raised)
+            self.told.add(self.instance_id)
+        assert [self.predicted.setdefault(s, str(got)) for s in made] == ([got] if got else [])
+        # Started again: wait for the transition out of `stopping` the provider already asked for.
+        wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
+
+    @invariant()
+    def nothing_left_frozen_or_stopped_untold(self) -> None:
+        assert set(self.emulator.frozen_instances()) <= self.told
+        assert self.emulator.stopped_instances() == []
+
+    @invariant()
+    def every_snapshot_says_its_consistency(self) -> None:
+        held = {s["snapshot_id"]: s["tags"].get(CONSISTENCY_TAG) for s in self.emulator.snapshots()}
+        assert held == self.predicted
+
+
+def test_no_instance_is_left_frozen_or_stopped(emulator: Ec2Emulator) -> None:
+    run_state_machine_as_test(
+        lambda: Quiesce(emulator),
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=10,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
+    # The run must have gone where the rules matter, or it proves nothing.
+    for consistency, on_failure, trouble in MUST_SEE:
+        assert any(seen[:3] == (consistency, on_failure, trouble) for seen in SEEN), (consistency, on_failure, trouble)
+
+
+@pytest.mark.parametrize("trouble", TROUBLES)
+def test_the_model_predicts_an_error_whenever_writes_were_not_paused_and_fail_was_asked(trouble: str) -> None:
+    got, error = expected(Plan(consistency="frozen", on_failure="fail"), trouble, request_fails=False)
+    assert (got is None) == (error is ConsistencyFailed) == (trouble in ("pre fails", "no agent"))

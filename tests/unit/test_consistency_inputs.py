@@ -1,0 +1,61 @@
+"""The consistency inputs (`inputs.consistency`): each bad value or combination is refused at check, naming the input
+and the fix, before anything happens; good ones pass and say at check what will happen to the instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from snapshot_provider import EbsSnapshotProvider
+
+GOOD = {"volume_id": "vol-0123456789abcdef0", "region": "us-east-1"}
+
+BAD: list[tuple[str, dict[str, Any], str, str]] = [
+    ("unknown consistency", {"consistency": "quiesced"}, "consistency", "not one of: crash, frozen, stopped"),
+    ("unknown on_failure", {"on_failure": "ignore"}, "on_failure", "not one of: fail, crash_consistent"),
+    ("commands not a list", {"consistency": "frozen", "pre_commands": "sync"}, "pre_commands", "list of command"),
+    ("commands without frozen", {"post_commands": ["sync"]}, "post_commands", "only used with consistency 'frozen'"),
+    (
+        "document and commands",
+        {"consistency": "frozen", "ssm_document": "MyDoc", "pre_commands": ["sync"]},
+        "ssm_document",
+        "one or the other",
+    ),
+    ("document with spaces", {"consistency": "frozen", "ssm_document": "my doc"}, "ssm_document", "not an SSM"),
+    ("pause too short", {"consistency": "frozen", "max_pause_seconds": 1}, "max_pause_seconds", "from 5 to 900"),
+    ("pause not whole", {"consistency": "frozen", "max_pause_seconds": 7.5}, "max_pause_seconds", "whole seconds"),
+    (
+        "one tag too many for the consistency tag",
+        {"consistency": "frozen", "tags": {f"k{i}": "v" for i in range(48)}},
+        "tags",
+        "at most 47",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,overrides,prop,words", BAD, ids=[c[0] for c in BAD])
+def test_check_refuses_bad_consistency_input(case: str, overrides: dict[str, Any], prop: str, words: str) -> None:
+    failures = EbsSnapshotProvider().check({}, {**GOOD, **overrides}).failures
+    matching = [f for f in failures if f.property == prop]
+    assert any(words in f.reason for f in matching), f"{case}: {failures}"
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        {},
+        {"consistency": "frozen"},
+        {"consistency": "frozen", "on_failure": "crash_consistent", "max_pause_seconds": 30.0},
+        {"consistency": "frozen", "pre_commands": ["sync"], "post_commands": ["true"]},
+        {"consistency": "frozen", "ssm_document": "arn:aws:ssm:us-east-1:123456789012:document/Flush"},
+        {"consistency": "stopped", "tags": {f"k{i}": "v" for i in range(47)}},
+    ],
+)
+def test_check_accepts_good_consistency_input(good: dict[str, Any]) -> None:
+    assert EbsSnapshotProvider().check({}, {**GOOD, **good}).failures == []
+
+
+def test_the_default_is_crash_and_fail() -> None:
+    inputs = EbsSnapshotProvider().check({}, dict(GOOD)).inputs
+    assert (inputs["consistency"], inputs["on_failure"], inputs["max_pause_seconds"]) == ("crash", "fail", 60)
