@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("snapshot_provider.progress")  # the name users filter on since 0.1.0, kept through the move
 
 # The module `python -m pulumi.dynamic` runs: engine messages are sent only from inside the SDK's host.
 HOST_MAIN_MODULE = "pulumi.dynamic.__main__"

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from snapshot_provider.ec2.errors import WaitEnded, is_credential_problem, is_throttling
 from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("snapshot_provider.waiting")  # the name users filter on since 0.1.0, kept through the move
 
 TERMINAL_STATES = ("completed", "error")
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait

@@ -56,7 +56,7 @@ import grpc
 
 from snapshot_provider.core.progress import is_dynamic_provider_host
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("snapshot_provider.host")  # the name users filter on since 0.1.0, kept through the move
 # `_report` writes its one stderr line itself; this keeps an unconfigured `logging` from printing it a second time
 # (through its last-resort handler) while configured handlers, and pytest's caplog, still receive the record.
 log.addHandler(logging.NullHandler())

@@ -29,7 +29,7 @@ from snapshot_provider.ec2.errors import (
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("snapshot_provider.snapshots")  # the name users filter on since 0.1.0, kept through the move
 
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 

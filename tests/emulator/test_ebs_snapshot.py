@@ -322,7 +322,7 @@ def test_delete_of_an_imported_snapshot_leaves_it_and_says_so(
     imported = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
     assert imported.outs["imported"] is True
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
 
     provider.delete(imported.id, imported.outs)
 

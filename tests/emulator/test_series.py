@@ -56,7 +56,7 @@ class Said:
         self.caplog = caplog
 
     def lines(self) -> list[str]:
-        return [r.getMessage() for r in self.caplog.records if r.name == "snapshot_provider.core.progress"]
+        return [r.getMessage() for r in self.caplog.records if r.name == "snapshot_provider.progress"]
 
     def text(self) -> str:
         return "\n".join(self.lines())
@@ -67,7 +67,7 @@ class Said:
 
 @pytest.fixture
 def said(caplog: pytest.LogCaptureFixture) -> Said:
-    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
     return Said(caplog)
 
 
@@ -265,7 +265,7 @@ def test_what_a_failed_create_left_is_kept_and_reported_by_the_next_create(
     [left] = all_snapshot_ids(emulator)
     emulator.configure(pending_seconds=0)
     age(emulator, [left], 2)
-    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
 
     series = Series(volume_id=volume_id, trigger="d1")
 
@@ -535,10 +535,10 @@ def test_the_series_preview_never_announces_deleting_a_snapshot_an_undo_holds(
             "resource_urn": URN.replace("SnapshotSeries::nightly", "VolumeRemoval::retire"),
         }
     )
-    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
 
     provider.diff(series.id, series.outs, props(**{**series.inputs, "keep_last": 1}))
-    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.core.progress")
+    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
     series.up(keep_last=1)
 
     assert older not in series.outs["deleted"]  # what the up did: kept it for the undo

@@ -87,7 +87,7 @@ def snapshot_id(emulator: Ec2Emulator, volume_id: str) -> str:
 @pytest.fixture
 def said(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """What the provider said next to the resource (outside the provider host, the engine's lines go to logging)."""
-    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
     return caplog
 
 

@@ -231,7 +231,7 @@ def test_a_long_queue_is_told_once_per_interval(
     monkeypatch.setattr(pacing, "TELL_AFTER", 0.3)
     pacing.reset()
     client = bucketed_client(BucketedEc2(Size(100, 100)), paced=True)
-    with caplog.at_level("INFO", logger="snapshot_provider.core.progress"):
+    with caplog.at_level("INFO", logger="snapshot_provider.progress"):
         assert tag_concurrently(client, 6) == []
     told = [r.getMessage() for r in caplog.records if "waiting for EC2's API rate" in r.getMessage()]
     # The last of six waits a second: worth a line, but one line for the queue, not one per request.

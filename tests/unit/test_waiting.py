@@ -447,7 +447,7 @@ def test_session_keys_expiring_mid_wait_end_it_and_the_next_create_adopts(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", keys["Expiration"].isoformat())
-    caplog.set_level(logging.WARNING, logger="snapshot_provider.core.progress")
+    caplog.set_level(logging.WARNING, logger="snapshot_provider.progress")
 
     with pytest.raises(WaitEnded) as ended:
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))

@@ -18,11 +18,6 @@ from snapshot_provider.core import progress
 PROGRESS_LOGGER = "snapshot_provider.progress"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-L1: the move renamed the loggers (snapshot_provider.progress -> snapshot_provider.core.progress, "
-    "host, waiting, snapshots likewise): a user's filter on the old name silently gets nothing; not in CHANGELOG",
-)
 def test_progress_lines_outside_the_host_reach_the_logger_name_users_filter_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
