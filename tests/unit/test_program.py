@@ -96,7 +96,8 @@ def test_resource_sends_program_defaults(monkeypatch: pytest.MonkeyPatch) -> Any
 def test_a_resource_holds_few_outputs_in_the_program() -> None:
     """The SDK awaits every output the program holds once per finished registration, so a big stack's program CPU is
     O(resources x outputs per resource): 45 per EbsSnapshot before (every unset input, an Alias and the URN resolved
-    through outputs), 22 now (its declared outputs, the inputs given, the URN, the provider, id and urn)."""
+    through outputs), 26 now (its declared outputs, lock and consistency among them, the inputs given, the URN, the
+    provider, id and urn): a new output adds one, an unset input none."""
     use(Recorder())
     from pulumi.runtime.settings import SETTINGS
 
@@ -104,7 +105,7 @@ def test_a_resource_holds_few_outputs_in_the_program() -> None:
     for i in range(10):
         EbsSnapshot(f"s{i}", volume_id="vol-01234567", tags={"k": "v"})
     per_resource = (len(SETTINGS.outputs) - before) / 10
-    assert per_resource <= 25
+    assert per_resource <= 28
 
 
 @pulumi.runtime.test
