@@ -1,0 +1,2 @@
+// Safe, reversible EBS snapshots from infrastructure code.
+package ebssnapshots
