@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Writes the ebs-snapshots SDKs (sdk/nodejs, sdk/python, sdk/go) from the package schema with the Pulumi CLI's own
-# code generators, at the pinned CLI version (engine/sdkgen: why not `pulumi package gen-sdk` is said there).
+# Writes the ebs-snapshots SDKs (sdk/nodejs, sdk/python, sdk/go) from the plugin's package schema
+# (snapshot_provider/plugin/schema.json) and the SDKs' packaging settings (sdk/languages.json), with the Pulumi CLI's
+# own code generators at the pinned CLI version (engine/sdkgen/main.go says why not `pulumi package gen-sdk`).
 # The generator is built once into the user cache directory, like the CLI (scripts/engine.sh).
-#   scripts/gen_sdks.sh                       # sdk/schema.json -> sdk/
-#   scripts/gen_sdks.sh SCHEMA OUT [LANG...]  # e.g. into a temporary directory, to compare with sdk/
+#   scripts/gen_sdks.sh                 # -> sdk/
+#   scripts/gen_sdks.sh OUT [LANG...]   # e.g. into a temporary directory, to compare with sdk/
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf 'gen_sdks: %s\n' "$*" >&2; }
 
-schema="${1:-$root/sdk/schema.json}"
-out="${2:-$root/sdk}"
-shift $(( $# > 2 ? 2 : $# ))
+schema="$root/snapshot_provider/plugin/schema.json"
+settings="$root/sdk/languages.json"
+out="${1:-$root/sdk}"
+shift $(( $# > 1 ? 1 : $# ))
 languages=("$@")
 [ ${#languages[@]} -gt 0 ] || languages=(nodejs python go)
 
@@ -25,5 +27,5 @@ if [ ! -x "$cache/pulumi-gen-sdk" ]; then
     (cd "$src" && go build -trimpath -o "$cache/pulumi-gen-sdk.tmp" .)
     mv "$cache/pulumi-gen-sdk.tmp" "$cache/pulumi-gen-sdk"
 fi
-"$cache/pulumi-gen-sdk" "$schema" "$out" "${languages[@]}"
+"$cache/pulumi-gen-sdk" "$schema" "$settings" "$out" "${languages[@]}"
 say "wrote ${languages[*]} into $out"

@@ -6,7 +6,10 @@
 // schema and calls these same functions, with the host's name as the tool name, so the files written here are the
 // ones `pulumi package gen-sdk --language X` writes with the upstream hosts installed.
 //
-// Usage: pulumi-gen-sdk SCHEMA_JSON OUT_DIR LANGUAGE...   (writes OUT_DIR/LANGUAGE for each language)
+// Usage: pulumi-gen-sdk SCHEMA_JSON SETTINGS_JSON OUT_DIR LANGUAGE...   (writes OUT_DIR/LANGUAGE for each language)
+//
+// SETTINGS_JSON holds how the SDKs are packaged ({"nodejs": {...}, "python": {...}, "go": {...}}, the schema's
+// `language` settings): merged over the schema's own, key by key, so the schema keeps to the resources.
 package main
 
 import (
@@ -26,12 +29,12 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 4 {
-		fmt.Fprintln(os.Stderr, "usage: pulumi-gen-sdk SCHEMA_JSON OUT_DIR LANGUAGE... (nodejs, python, go)")
+	if len(os.Args) < 5 {
+		fmt.Fprintln(os.Stderr, "usage: pulumi-gen-sdk SCHEMA_JSON SETTINGS_JSON OUT_DIR LANGUAGE... (nodejs, python, go)")
 		os.Exit(2)
 	}
-	for _, language := range os.Args[3:] {
-		if err := generate(os.Args[1], os.Args[2], language); err != nil {
+	for _, language := range os.Args[4:] {
+		if err := generate(os.Args[1], os.Args[2], os.Args[3], language); err != nil {
 			fmt.Fprintf(os.Stderr, "pulumi-gen-sdk: %s: %v\n", language, err)
 			os.Exit(1)
 		}
@@ -39,8 +42,8 @@ func main() {
 }
 
 // generate binds the schema afresh for each language (the generators record their language's info on the package).
-func generate(schemaPath, out, language string) error {
-	pkg, err := bind(schemaPath)
+func generate(schemaPath, settingsPath, out, language string) error {
+	pkg, err := bind(schemaPath, settingsPath)
 	if err != nil {
 		return err
 	}
@@ -64,14 +67,17 @@ func generate(schemaPath, out, language string) error {
 	return write(filepath.Join(out, language), files)
 }
 
-func bind(schemaPath string) (*schema.Package, error) {
-	raw, err := os.ReadFile(schemaPath)
-	if err != nil {
+func bind(schemaPath, settingsPath string) (*schema.Package, error) {
+	var spec schema.PackageSpec
+	if err := readJSON(schemaPath, &spec); err != nil {
 		return nil, err
 	}
-	var spec schema.PackageSpec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, fmt.Errorf("%s is not a package schema: %w", schemaPath, err)
+	var settings map[string]map[string]json.RawMessage
+	if err := readJSON(settingsPath, &settings); err != nil {
+		return nil, err
+	}
+	if err := mergeLanguageSettings(&spec, settings); err != nil {
+		return nil, err
 	}
 	pkg, diags, err := schema.BindSpec(spec, noReferences{}, schema.ValidationOptions{})
 	if err != nil {
@@ -81,6 +87,41 @@ func bind(schemaPath string) (*schema.Package, error) {
 		return nil, fmt.Errorf("%s: %v", schemaPath, diags)
 	}
 	return pkg, nil
+}
+
+func readJSON(path string, into any) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// mergeLanguageSettings sets each language's settings over the schema's (a key in both: the settings file's).
+func mergeLanguageSettings(spec *schema.PackageSpec, settings map[string]map[string]json.RawMessage) error {
+	if spec.Language == nil {
+		spec.Language = map[string]schema.RawMessage{}
+	}
+	for language, keys := range settings {
+		merged := map[string]json.RawMessage{}
+		if own, ok := spec.Language[language]; ok {
+			if err := json.Unmarshal(own, &merged); err != nil {
+				return fmt.Errorf("the schema's %s settings: %w", language, err)
+			}
+		}
+		for key, value := range keys {
+			merged[key] = value
+		}
+		raw, err := json.Marshal(merged)
+		if err != nil {
+			return err
+		}
+		spec.Language[language] = raw
+	}
+	return nil
 }
 
 // write replaces dir with exactly the generated files, as `pulumi package gen-sdk` does.

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * One EBS volume's snapshot (EC2 CreateSnapshot), waited for until `completed`.
+ * A completed snapshot of one EBS volume. Outputs `snapshot_id` and `wait_time` (seconds until completed).
  */
 export class EbsSnapshot extends pulumi.CustomResource {
     /**
@@ -34,15 +34,79 @@ export class EbsSnapshot extends pulumi.CustomResource {
         return obj['__pulumiType'] === EbsSnapshot.__pulumiType;
     }
 
+    declare public /*out*/ readonly accountId: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly allTags: pulumi.Output<{[key: string]: string} | undefined>;
+    /**
+     * refuse, before any change, to act in another account (checked with STS)
+     */
+    declare public readonly allowedAccountIds: pulumi.Output<string[] | undefined>;
+    declare public /*out*/ readonly arn: pulumi.Output<string | undefined>;
+    /**
+     * at most 255 characters; EC2 cannot change it on an existing snapshot
+     */
     declare public readonly description: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly encrypted: pulumi.Output<boolean | undefined>;
+    /**
+     * EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
+     */
+    declare public readonly endpointUrl: pulumi.Output<string | undefined>;
+    /**
+     * external id for `role_arn`; stored as a secret
+     */
+    declare public readonly externalId: pulumi.Output<string | undefined>;
+    /**
+     * record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+     */
+    declare public readonly importSnapshotId: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly imported: pulumi.Output<boolean | undefined>;
+    declare public /*out*/ readonly kmsKeyId: pulumi.Output<string | undefined>;
+    /**
+     * take a local snapshot on this Outpost
+     */
+    declare public readonly outpostArn: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly ownerId: pulumi.Output<string | undefined>;
+    /**
+     * a named profile from `~/.aws/config`; unset: the standard credential chain
+     */
+    declare public readonly profile: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly progress: pulumi.Output<string | undefined>;
+    /**
+     * the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
+     */
     declare public readonly region: pulumi.Output<string | undefined>;
     /**
-     * the snapshot's id
+     * assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
      */
-    declare public /*out*/ readonly snapshotId: pulumi.Output<string>;
-    declare public /*out*/ readonly state: pulumi.Output<string>;
+    declare public readonly roleArn: pulumi.Output<string | undefined>;
+    /**
+     * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+     */
+    declare public readonly roleSessionName: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly snapshotId: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly startTime: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly state: pulumi.Output<string | undefined>;
+    /**
+     * `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+     */
+    declare public readonly storageTier: pulumi.Output<string | undefined>;
+    /**
+     * STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+     */
+    declare public readonly stsEndpointUrl: pulumi.Output<string | undefined>;
+    /**
+     * applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
+     */
     declare public readonly tags: pulumi.Output<{[key: string]: string} | undefined>;
-    declare public readonly volumeId: pulumi.Output<string>;
+    /**
+     * any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+     */
+    declare public readonly triggers: pulumi.Output<{[key: string]: any} | undefined>;
+    /**
+     * the volume to snapshot: `vol-` and 8 or 17 hex digits
+     */
+    declare public readonly volumeId: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly volumeSize: pulumi.Output<number | undefined>;
+    declare public /*out*/ readonly waitTime: pulumi.Output<number | undefined>;
 
     /**
      * Create a EbsSnapshot resource with the given unique name, arguments, and options.
@@ -58,23 +122,70 @@ export class EbsSnapshot extends pulumi.CustomResource {
             if (args?.volumeId === undefined && !opts.urn) {
                 throw new Error("Missing required property 'volumeId'");
             }
+            resourceInputs["allowedAccountIds"] = args?.allowedAccountIds;
+            resourceInputs["copyVolumeTags"] = (args?.copyVolumeTags) ?? false;
             resourceInputs["description"] = args?.description;
             resourceInputs["endpointUrl"] = args?.endpointUrl;
+            resourceInputs["externalId"] = args?.externalId ? pulumi.secret(args.externalId) : undefined;
+            resourceInputs["importSnapshotId"] = args?.importSnapshotId;
+            resourceInputs["outpostArn"] = args?.outpostArn;
+            resourceInputs["permissionCheck"] = args?.permissionCheck;
+            resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
+            resourceInputs["roleArn"] = args?.roleArn;
+            resourceInputs["roleSessionName"] = args?.roleSessionName;
+            resourceInputs["storageTier"] = (args?.storageTier) ?? "standard";
+            resourceInputs["stsEndpointUrl"] = args?.stsEndpointUrl;
             resourceInputs["tags"] = args?.tags;
-            resourceInputs["timeout"] = args?.timeout;
+            resourceInputs["timeout"] = (args?.timeout) ?? 86400;
+            resourceInputs["triggers"] = args?.triggers;
             resourceInputs["volumeId"] = args?.volumeId;
+            resourceInputs["accountId"] = undefined /*out*/;
+            resourceInputs["allTags"] = undefined /*out*/;
+            resourceInputs["arn"] = undefined /*out*/;
+            resourceInputs["encrypted"] = undefined /*out*/;
+            resourceInputs["imported"] = undefined /*out*/;
+            resourceInputs["kmsKeyId"] = undefined /*out*/;
+            resourceInputs["ownerId"] = undefined /*out*/;
+            resourceInputs["progress"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
+            resourceInputs["startTime"] = undefined /*out*/;
             resourceInputs["state"] = undefined /*out*/;
+            resourceInputs["volumeSize"] = undefined /*out*/;
+            resourceInputs["waitTime"] = undefined /*out*/;
         } else {
+            resourceInputs["accountId"] = undefined /*out*/;
+            resourceInputs["allTags"] = undefined /*out*/;
+            resourceInputs["allowedAccountIds"] = undefined /*out*/;
+            resourceInputs["arn"] = undefined /*out*/;
             resourceInputs["description"] = undefined /*out*/;
+            resourceInputs["encrypted"] = undefined /*out*/;
+            resourceInputs["endpointUrl"] = undefined /*out*/;
+            resourceInputs["externalId"] = undefined /*out*/;
+            resourceInputs["importSnapshotId"] = undefined /*out*/;
+            resourceInputs["imported"] = undefined /*out*/;
+            resourceInputs["kmsKeyId"] = undefined /*out*/;
+            resourceInputs["outpostArn"] = undefined /*out*/;
+            resourceInputs["ownerId"] = undefined /*out*/;
+            resourceInputs["profile"] = undefined /*out*/;
+            resourceInputs["progress"] = undefined /*out*/;
             resourceInputs["region"] = undefined /*out*/;
+            resourceInputs["roleArn"] = undefined /*out*/;
+            resourceInputs["roleSessionName"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
+            resourceInputs["startTime"] = undefined /*out*/;
             resourceInputs["state"] = undefined /*out*/;
+            resourceInputs["storageTier"] = undefined /*out*/;
+            resourceInputs["stsEndpointUrl"] = undefined /*out*/;
             resourceInputs["tags"] = undefined /*out*/;
+            resourceInputs["triggers"] = undefined /*out*/;
             resourceInputs["volumeId"] = undefined /*out*/;
+            resourceInputs["volumeSize"] = undefined /*out*/;
+            resourceInputs["waitTime"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
+        const secretOpts = { additionalSecretOutputs: ["externalId"] };
+        opts = pulumi.mergeOptions(opts, secretOpts);
         super(EbsSnapshot.__pulumiType, name, resourceInputs, opts);
     }
 }
@@ -84,27 +195,75 @@ export class EbsSnapshot extends pulumi.CustomResource {
  */
 export interface EbsSnapshotArgs {
     /**
-     * at most 255 characters
+     * refuse, before any change, to act in another account (checked with STS)
+     */
+    allowedAccountIds?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    /**
+     * copy the volume's tags onto the snapshot at creation (input tags win)
+     */
+    copyVolumeTags?: pulumi.Input<boolean | undefined>;
+    /**
+     * at most 255 characters; EC2 cannot change it on an existing snapshot
      */
     description?: pulumi.Input<string | undefined>;
     /**
-     * EC2 endpoint
+     * EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
      */
     endpointUrl?: pulumi.Input<string | undefined>;
     /**
-     * the AWS region
+     * external id for `role_arn`; stored as a secret
+     */
+    externalId?: pulumi.Input<string | undefined>;
+    /**
+     * record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+     */
+    importSnapshotId?: pulumi.Input<string | undefined>;
+    /**
+     * take a local snapshot on this Outpost
+     */
+    outpostArn?: pulumi.Input<string | undefined>;
+    /**
+     * at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+     */
+    permissionCheck?: pulumi.Input<boolean | undefined>;
+    /**
+     * a named profile from `~/.aws/config`; unset: the standard credential chain
+     */
+    profile?: pulumi.Input<string | undefined>;
+    /**
+     * the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
      */
     region?: pulumi.Input<string | undefined>;
     /**
-     * snapshot tags
+     * assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
+     */
+    roleArn?: pulumi.Input<string | undefined>;
+    /**
+     * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+     */
+    roleSessionName?: pulumi.Input<string | undefined>;
+    /**
+     * `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+     */
+    storageTier?: pulumi.Input<string | undefined>;
+    /**
+     * STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+     */
+    stsEndpointUrl?: pulumi.Input<string | undefined>;
+    /**
+     * applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
      */
     tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
-     * seconds to wait for `completed`
+     * seconds to wait for `completed`, 1 s to 7 days
      */
     timeout?: pulumi.Input<number | undefined>;
     /**
-     * the volume to snapshot
+     * any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+     */
+    triggers?: pulumi.Input<{[key: string]: any} | undefined>;
+    /**
+     * the volume to snapshot: `vol-` and 8 or 17 hex digits
      */
     volumeId: pulumi.Input<string>;
 }

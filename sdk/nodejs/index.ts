@@ -10,11 +10,33 @@ export type EbsSnapshot = import("./ebsSnapshot").EbsSnapshot;
 export const EbsSnapshot: typeof import("./ebsSnapshot").EbsSnapshot = null as any;
 utilities.lazyLoad(exports, ["EbsSnapshot"], () => require("./ebsSnapshot"));
 
+export { InstanceSnapshotsArgs } from "./instanceSnapshots";
+export type InstanceSnapshots = import("./instanceSnapshots").InstanceSnapshots;
+export const InstanceSnapshots: typeof import("./instanceSnapshots").InstanceSnapshots = null as any;
+utilities.lazyLoad(exports, ["InstanceSnapshots"], () => require("./instanceSnapshots"));
+
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
 utilities.lazyLoad(exports, ["Provider"], () => require("./provider"));
 
+export { SnapshotSeriesArgs } from "./snapshotSeries";
+export type SnapshotSeries = import("./snapshotSeries").SnapshotSeries;
+export const SnapshotSeries: typeof import("./snapshotSeries").SnapshotSeries = null as any;
+utilities.lazyLoad(exports, ["SnapshotSeries"], () => require("./snapshotSeries"));
+
+export { VolumeRemovalArgs } from "./volumeRemoval";
+export type VolumeRemoval = import("./volumeRemoval").VolumeRemoval;
+export const VolumeRemoval: typeof import("./volumeRemoval").VolumeRemoval = null as any;
+utilities.lazyLoad(exports, ["VolumeRemoval"], () => require("./volumeRemoval"));
+
+
+// Export sub-modules:
+import * as config from "./config";
+
+export {
+    config,
+};
 
 const _module = {
     version: utilities.getVersion(),
@@ -22,6 +44,12 @@ const _module = {
         switch (type) {
             case "ebs-snapshots:index:EbsSnapshot":
                 return new EbsSnapshot(name, <any>undefined, { urn })
+            case "ebs-snapshots:index:InstanceSnapshots":
+                return new InstanceSnapshots(name, <any>undefined, { urn })
+            case "ebs-snapshots:index:SnapshotSeries":
+                return new SnapshotSeries(name, <any>undefined, { urn })
+            case "ebs-snapshots:index:VolumeRemoval":
+                return new VolumeRemoval(name, <any>undefined, { urn })
             default:
                 throw new Error(`unknown resource type ${type}`);
         }

@@ -12,17 +12,53 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// One EBS volume's snapshot (EC2 CreateSnapshot), waited for until `completed`.
+// A completed snapshot of one EBS volume. Outputs `snapshot_id` and `wait_time` (seconds until completed).
 type EbsSnapshot struct {
 	pulumi.CustomResourceState
 
+	AccountId pulumi.StringPtrOutput `pulumi:"accountId"`
+	AllTags   pulumi.StringMapOutput `pulumi:"allTags"`
+	// refuse, before any change, to act in another account (checked with STS)
+	AllowedAccountIds pulumi.StringArrayOutput `pulumi:"allowedAccountIds"`
+	Arn               pulumi.StringPtrOutput   `pulumi:"arn"`
+	// at most 255 characters; EC2 cannot change it on an existing snapshot
 	Description pulumi.StringPtrOutput `pulumi:"description"`
-	Region      pulumi.StringPtrOutput `pulumi:"region"`
-	// the snapshot's id
-	SnapshotId pulumi.StringOutput    `pulumi:"snapshotId"`
-	State      pulumi.StringOutput    `pulumi:"state"`
-	Tags       pulumi.StringMapOutput `pulumi:"tags"`
-	VolumeId   pulumi.StringOutput    `pulumi:"volumeId"`
+	Encrypted   pulumi.BoolPtrOutput   `pulumi:"encrypted"`
+	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
+	EndpointUrl pulumi.StringPtrOutput `pulumi:"endpointUrl"`
+	// external id for `role_arn`; stored as a secret
+	ExternalId pulumi.StringPtrOutput `pulumi:"externalId"`
+	// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+	ImportSnapshotId pulumi.StringPtrOutput `pulumi:"importSnapshotId"`
+	Imported         pulumi.BoolPtrOutput   `pulumi:"imported"`
+	KmsKeyId         pulumi.StringPtrOutput `pulumi:"kmsKeyId"`
+	// take a local snapshot on this Outpost
+	OutpostArn pulumi.StringPtrOutput `pulumi:"outpostArn"`
+	OwnerId    pulumi.StringPtrOutput `pulumi:"ownerId"`
+	// a named profile from `~/.aws/config`; unset: the standard credential chain
+	Profile  pulumi.StringPtrOutput `pulumi:"profile"`
+	Progress pulumi.StringPtrOutput `pulumi:"progress"`
+	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
+	Region pulumi.StringPtrOutput `pulumi:"region"`
+	// assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
+	RoleArn pulumi.StringPtrOutput `pulumi:"roleArn"`
+	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+	RoleSessionName pulumi.StringPtrOutput `pulumi:"roleSessionName"`
+	SnapshotId      pulumi.StringPtrOutput `pulumi:"snapshotId"`
+	StartTime       pulumi.StringPtrOutput `pulumi:"startTime"`
+	State           pulumi.StringPtrOutput `pulumi:"state"`
+	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+	StorageTier pulumi.StringPtrOutput `pulumi:"storageTier"`
+	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+	StsEndpointUrl pulumi.StringPtrOutput `pulumi:"stsEndpointUrl"`
+	// applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
+	Tags pulumi.StringMapOutput `pulumi:"tags"`
+	// any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+	Triggers pulumi.MapOutput `pulumi:"triggers"`
+	// the volume to snapshot: `vol-` and 8 or 17 hex digits
+	VolumeId   pulumi.StringPtrOutput  `pulumi:"volumeId"`
+	VolumeSize pulumi.IntPtrOutput     `pulumi:"volumeSize"`
+	WaitTime   pulumi.Float64PtrOutput `pulumi:"waitTime"`
 }
 
 // NewEbsSnapshot registers a new resource with the given unique name, arguments, and options.
@@ -35,6 +71,22 @@ func NewEbsSnapshot(ctx *pulumi.Context,
 	if args.VolumeId == nil {
 		return nil, errors.New("invalid value for required argument 'VolumeId'")
 	}
+	if args.CopyVolumeTags == nil {
+		args.CopyVolumeTags = pulumi.BoolPtr(false)
+	}
+	if args.StorageTier == nil {
+		args.StorageTier = pulumi.StringPtr("standard")
+	}
+	if args.Timeout == nil {
+		args.Timeout = pulumi.Float64Ptr(86400.0)
+	}
+	if args.ExternalId != nil {
+		args.ExternalId = pulumi.ToSecret(args.ExternalId).(pulumi.StringPtrInput)
+	}
+	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"externalId",
+	})
+	opts = append(opts, secrets)
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource EbsSnapshot
 	err := ctx.RegisterResource("ebs-snapshots:index:EbsSnapshot", name, args, &resource, opts...)
@@ -68,33 +120,81 @@ func (EbsSnapshotState) ElementType() reflect.Type {
 }
 
 type ebsSnapshotArgs struct {
-	// at most 255 characters
+	// refuse, before any change, to act in another account (checked with STS)
+	AllowedAccountIds []string `pulumi:"allowedAccountIds"`
+	// copy the volume's tags onto the snapshot at creation (input tags win)
+	CopyVolumeTags *bool `pulumi:"copyVolumeTags"`
+	// at most 255 characters; EC2 cannot change it on an existing snapshot
 	Description *string `pulumi:"description"`
-	// EC2 endpoint
+	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
 	EndpointUrl *string `pulumi:"endpointUrl"`
-	// the AWS region
+	// external id for `role_arn`; stored as a secret
+	ExternalId *string `pulumi:"externalId"`
+	// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+	ImportSnapshotId *string `pulumi:"importSnapshotId"`
+	// take a local snapshot on this Outpost
+	OutpostArn *string `pulumi:"outpostArn"`
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	PermissionCheck *bool `pulumi:"permissionCheck"`
+	// a named profile from `~/.aws/config`; unset: the standard credential chain
+	Profile *string `pulumi:"profile"`
+	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
 	Region *string `pulumi:"region"`
-	// snapshot tags
+	// assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
+	RoleArn *string `pulumi:"roleArn"`
+	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+	RoleSessionName *string `pulumi:"roleSessionName"`
+	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+	StorageTier *string `pulumi:"storageTier"`
+	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+	StsEndpointUrl *string `pulumi:"stsEndpointUrl"`
+	// applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
 	Tags map[string]string `pulumi:"tags"`
-	// seconds to wait for `completed`
+	// seconds to wait for `completed`, 1 s to 7 days
 	Timeout *float64 `pulumi:"timeout"`
-	// the volume to snapshot
+	// any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+	Triggers map[string]interface{} `pulumi:"triggers"`
+	// the volume to snapshot: `vol-` and 8 or 17 hex digits
 	VolumeId string `pulumi:"volumeId"`
 }
 
 // The set of arguments for constructing a EbsSnapshot resource.
 type EbsSnapshotArgs struct {
-	// at most 255 characters
+	// refuse, before any change, to act in another account (checked with STS)
+	AllowedAccountIds pulumi.StringArrayInput
+	// copy the volume's tags onto the snapshot at creation (input tags win)
+	CopyVolumeTags pulumi.BoolPtrInput
+	// at most 255 characters; EC2 cannot change it on an existing snapshot
 	Description pulumi.StringPtrInput
-	// EC2 endpoint
+	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
 	EndpointUrl pulumi.StringPtrInput
-	// the AWS region
+	// external id for `role_arn`; stored as a secret
+	ExternalId pulumi.StringPtrInput
+	// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+	ImportSnapshotId pulumi.StringPtrInput
+	// take a local snapshot on this Outpost
+	OutpostArn pulumi.StringPtrInput
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	PermissionCheck pulumi.BoolPtrInput
+	// a named profile from `~/.aws/config`; unset: the standard credential chain
+	Profile pulumi.StringPtrInput
+	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
 	Region pulumi.StringPtrInput
-	// snapshot tags
+	// assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
+	RoleArn pulumi.StringPtrInput
+	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+	RoleSessionName pulumi.StringPtrInput
+	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+	StorageTier pulumi.StringPtrInput
+	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+	StsEndpointUrl pulumi.StringPtrInput
+	// applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
 	Tags pulumi.StringMapInput
-	// seconds to wait for `completed`
+	// seconds to wait for `completed`, 1 s to 7 days
 	Timeout pulumi.Float64PtrInput
-	// the volume to snapshot
+	// any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+	Triggers pulumi.MapInput
+	// the volume to snapshot: `vol-` and 8 or 17 hex digits
 	VolumeId pulumi.StringInput
 }
 
@@ -135,29 +235,131 @@ func (o EbsSnapshotOutput) ToEbsSnapshotOutputWithContext(ctx context.Context) E
 	return o
 }
 
+func (o EbsSnapshotOutput) AccountId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.AccountId }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) AllTags() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringMapOutput { return v.AllTags }).(pulumi.StringMapOutput)
+}
+
+// refuse, before any change, to act in another account (checked with STS)
+func (o EbsSnapshotOutput) AllowedAccountIds() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringArrayOutput { return v.AllowedAccountIds }).(pulumi.StringArrayOutput)
+}
+
+func (o EbsSnapshotOutput) Arn() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.Arn }).(pulumi.StringPtrOutput)
+}
+
+// at most 255 characters; EC2 cannot change it on an existing snapshot
 func (o EbsSnapshotOutput) Description() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.Description }).(pulumi.StringPtrOutput)
 }
 
+func (o EbsSnapshotOutput) Encrypted() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.BoolPtrOutput { return v.Encrypted }).(pulumi.BoolPtrOutput)
+}
+
+// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
+func (o EbsSnapshotOutput) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.EndpointUrl }).(pulumi.StringPtrOutput)
+}
+
+// external id for `role_arn`; stored as a secret
+func (o EbsSnapshotOutput) ExternalId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.ExternalId }).(pulumi.StringPtrOutput)
+}
+
+// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+func (o EbsSnapshotOutput) ImportSnapshotId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.ImportSnapshotId }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) Imported() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.BoolPtrOutput { return v.Imported }).(pulumi.BoolPtrOutput)
+}
+
+func (o EbsSnapshotOutput) KmsKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.KmsKeyId }).(pulumi.StringPtrOutput)
+}
+
+// take a local snapshot on this Outpost
+func (o EbsSnapshotOutput) OutpostArn() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.OutpostArn }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) OwnerId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.OwnerId }).(pulumi.StringPtrOutput)
+}
+
+// a named profile from `~/.aws/config`; unset: the standard credential chain
+func (o EbsSnapshotOutput) Profile() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.Profile }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) Progress() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.Progress }).(pulumi.StringPtrOutput)
+}
+
+// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
 func (o EbsSnapshotOutput) Region() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.Region }).(pulumi.StringPtrOutput)
 }
 
-// the snapshot's id
-func (o EbsSnapshotOutput) SnapshotId() pulumi.StringOutput {
-	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringOutput { return v.SnapshotId }).(pulumi.StringOutput)
+// assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
+func (o EbsSnapshotOutput) RoleArn() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.RoleArn }).(pulumi.StringPtrOutput)
 }
 
-func (o EbsSnapshotOutput) State() pulumi.StringOutput {
-	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringOutput { return v.State }).(pulumi.StringOutput)
+// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+func (o EbsSnapshotOutput) RoleSessionName() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.RoleSessionName }).(pulumi.StringPtrOutput)
 }
 
+func (o EbsSnapshotOutput) SnapshotId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.SnapshotId }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) StartTime() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.StartTime }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) State() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.State }).(pulumi.StringPtrOutput)
+}
+
+// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
+func (o EbsSnapshotOutput) StorageTier() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.StorageTier }).(pulumi.StringPtrOutput)
+}
+
+// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
+func (o EbsSnapshotOutput) StsEndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.StsEndpointUrl }).(pulumi.StringPtrOutput)
+}
+
+// applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
 func (o EbsSnapshotOutput) Tags() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringMapOutput { return v.Tags }).(pulumi.StringMapOutput)
 }
 
-func (o EbsSnapshotOutput) VolumeId() pulumi.StringOutput {
-	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringOutput { return v.VolumeId }).(pulumi.StringOutput)
+// any change of a value takes a new snapshot (new one completed first, then the old one deleted): a release version, a maintenance date
+func (o EbsSnapshotOutput) Triggers() pulumi.MapOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.MapOutput { return v.Triggers }).(pulumi.MapOutput)
+}
+
+// the volume to snapshot: `vol-` and 8 or 17 hex digits
+func (o EbsSnapshotOutput) VolumeId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.VolumeId }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) VolumeSize() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.IntPtrOutput { return v.VolumeSize }).(pulumi.IntPtrOutput)
+}
+
+func (o EbsSnapshotOutput) WaitTime() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.Float64PtrOutput { return v.WaitTime }).(pulumi.Float64PtrOutput)
 }
 
 func init() {

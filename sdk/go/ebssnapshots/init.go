@@ -23,6 +23,12 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "ebs-snapshots:index:EbsSnapshot":
 		r = &EbsSnapshot{}
+	case "ebs-snapshots:index:InstanceSnapshots":
+		r = &InstanceSnapshots{}
+	case "ebs-snapshots:index:SnapshotSeries":
+		r = &SnapshotSeries{}
+	case "ebs-snapshots:index:VolumeRemoval":
+		r = &VolumeRemoval{}
 	default:
 		return nil, fmt.Errorf("unknown resource type: %s", typ)
 	}

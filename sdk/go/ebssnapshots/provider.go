@@ -32,10 +32,14 @@ func NewProvider(ctx *pulumi.Context,
 }
 
 type providerArgs struct {
+	// as the `region` config variable
+	Region *string `pulumi:"region"`
 }
 
 // The set of arguments for constructing a Provider resource.
 type ProviderArgs struct {
+	// as the `region` config variable
+	Region pulumi.StringPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {
