@@ -16,7 +16,7 @@ LANGUAGES = ("nodejs", "python", "go")
 
 
 def committed_files(language: str) -> dict[str, bytes]:
-    """The SDK's files as the repository has them (git's view: build output such as bin/ is ignored)."""
+    """The SDK's files in the work tree, as git sees them (build output such as bin/ is ignored)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", f"sdk/{language}"],
         cwd=ROOT,
@@ -24,7 +24,11 @@ def committed_files(language: str) -> dict[str, bytes]:
         text=True,
         check=True,
     ).stdout.split()
-    return {str(Path(name).relative_to(f"sdk/{language}")): (ROOT / name).read_bytes() for name in listed}
+    return {
+        str(Path(name).relative_to(f"sdk/{language}")): (ROOT / name).read_bytes()
+        for name in listed
+        if (ROOT / name).exists()
+    }
 
 
 def generated_files(out: Path, language: str) -> dict[str, bytes]:
