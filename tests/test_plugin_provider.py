@@ -1,0 +1,156 @@
+"""The provider plugin's operations on the emulator: the dynamic providers' core behind the engine's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import boto3
+from pulumi.provider.experimental import provider as p
+from pulumi.provider.experimental.property_value import Computed, PropertyValue
+
+from conftest import REGION
+from snapshot_provider.plugin import provider as plugin
+from snapshot_provider.plugin.provider import EbsSnapshotsProvider
+
+TOKEN = "ebs-snapshots:index:EbsSnapshot"
+URN = f"urn:pulumi:dev::user-project::{TOKEN}::backup"
+
+
+def values(props: dict[str, Any], secret: tuple[str, ...] = ()) -> dict[str, PropertyValue]:
+    return {k: plugin.wire(v).with_secret(k in secret) for k, v in props.items()}
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def checked(provider: EbsSnapshotsProvider, news: dict[str, PropertyValue]) -> dict[str, PropertyValue]:
+    response = run(provider.check(p.CheckRequest(URN, {}, news, b"")))
+    assert not response.failures, [(f.property, f.reason) for f in response.failures]
+    return response.inputs
+
+
+def snapshots_of(volume_id: str) -> list[dict[str, Any]]:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    return ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume_id]}])["Snapshots"]
+
+
+def test_create_takes_the_snapshot_and_returns_camel_case_outputs(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    inputs = checked(provider, values({"volumeId": volume_id, "tags": {"team": "db"}, "timeout": 30.0}))
+    response = run(provider.create(p.CreateRequest(URN, inputs, 0, False)))
+    [snapshot] = snapshots_of(volume_id)
+    assert response.resource_id == snapshot["SnapshotId"]
+    assert response.properties["snapshotId"].value == snapshot["SnapshotId"]
+    assert response.properties["state"].value == "completed"
+    assert response.properties["tags"].value["team"].value == "db"
+    assert "resourceUrn" not in response.properties and "resource_urn" not in response.properties
+
+
+def test_region_defaults_to_the_plugins_environment_at_check(emulator, volume_id):
+    inputs = checked(EbsSnapshotsProvider(), values({"volumeId": volume_id}))
+    assert inputs["region"].value == REGION
+
+
+def test_check_names_a_bad_input_in_camel_case(emulator):
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, values({"volumeId": "vol-nothex"}), b"")))
+    assert [f.property for f in response.failures] == ["volumeId"]
+
+
+def test_a_secret_input_comes_back_secret_and_never_as_plain_text(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    news = values({"volumeId": volume_id, "description": "nightly"}, secret=("description",))
+    inputs = checked(provider, news)
+    assert inputs["description"].is_secret
+    response = run(provider.create(p.CreateRequest(URN, inputs, 0, False)))
+    assert response.properties["description"].is_secret
+    assert not response.properties["volumeId"].is_secret
+
+
+def test_preview_create_returns_what_is_known_and_changes_nothing(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    news = values({"volumeId": volume_id, "tags": {"team": "db"}, "description": "nightly"})
+    inputs = checked(provider, news)
+    emulator.clear_calls()
+    response = run(provider.create(p.CreateRequest(URN, inputs, 0, True)))
+    assert emulator.mutating_calls() == [] and snapshots_of(volume_id) == []
+    known = response.properties
+    assert known["volumeId"].value == volume_id
+    assert known["tags"].value["team"].value == "db"
+    assert known["description"].value == "nightly"
+    assert known["region"].value == REGION
+    assert isinstance(known["snapshotId"].value, Computed)
+    assert isinstance(known["startTime"].value, Computed)
+    assert known["imported"].value is False
+
+
+def test_preview_update_of_tags_keeps_the_snapshot_id_known(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    inputs = checked(provider, values({"volumeId": volume_id, "tags": {"team": "db"}}))
+    created = run(provider.create(p.CreateRequest(URN, inputs, 0, False)))
+    news = checked(provider, values({"volumeId": volume_id, "tags": {"team": "web"}}))
+    diff = run(provider.diff(p.DiffRequest(URN, created.resource_id, created.properties, news, [])))
+    assert diff.changes and not diff.replaces and list(diff.detailed_diff) == ["tags"]
+    preview = run(provider.update(p.UpdateRequest(URN, created.resource_id, created.properties, news, 0, [], True)))
+    assert preview.properties["snapshotId"].value == created.resource_id
+    assert preview.properties["tags"].value["team"].value == "web"
+    assert isinstance(preview.properties["allTags"].value, Computed)
+    [snapshot] = snapshots_of(volume_id)
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["team"] == "db"
+
+
+def test_a_description_change_replaces(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    inputs = checked(provider, values({"volumeId": volume_id, "description": "a"}))
+    created = run(provider.create(p.CreateRequest(URN, inputs, 0, False)))
+    news = checked(provider, values({"volumeId": volume_id, "description": "b"}))
+    diff = run(provider.diff(p.DiffRequest(URN, created.resource_id, created.properties, news, [])))
+    assert diff.replaces == ["description"]
+    assert diff.detailed_diff["description"].kind == p.PropertyDiffKind.UPDATE_REPLACE
+
+
+def test_import_reads_the_snapshots_inputs_and_leaves_it_on_delete(emulator, volume_id):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    snapshot_id = ec2.create_snapshot(
+        VolumeId=volume_id,
+        Description="made by hand",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "owner", "Value": "me"}]}],
+    )["SnapshotId"]
+    provider = EbsSnapshotsProvider()
+    read = run(provider.read(p.ReadRequest(URN, snapshot_id, {}, {})))
+    assert read.resource_id == snapshot_id
+    assert {k: plugin.plain(v) for k, v in read.inputs.items()} == {
+        "region": REGION,
+        "volumeId": volume_id,
+        "description": "made by hand",
+        "tags": {"owner": "me"},
+    }
+    assert read.properties["imported"].value is True
+    run(provider.delete(p.DeleteRequest(URN, snapshot_id, read.properties, 0)))
+    assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [snapshot_id]
+
+
+def test_delete_removes_the_snapshot_it_took(emulator, volume_id):
+    provider = EbsSnapshotsProvider()
+    inputs = checked(provider, values({"volumeId": volume_id}))
+    created = run(provider.create(p.CreateRequest(URN, inputs, 0, False)))
+    run(provider.delete(p.DeleteRequest(URN, created.resource_id, created.properties, 0)))
+    assert snapshots_of(volume_id) == []
+
+
+def test_operations_run_at_once_beyond_the_sdk_hosts_four(emulator):
+    """Eight blocking operations all in flight together: none waits for a free worker."""
+    provider = EbsSnapshotsProvider()
+    inside, release = threading.Barrier(8, timeout=20), threading.Event()
+
+    def blocking(*_args: Any) -> None:
+        inside.wait()  # breaks (BrokenBarrierError) unless all eight are running at the same time
+        release.set()
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(provider._run(blocking) for _ in range(8)))
+
+    run(all_at_once())
+    assert release.is_set()
