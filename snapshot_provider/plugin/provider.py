@@ -37,6 +37,7 @@ from snapshot_provider.rules import UNKNOWN, is_unknown
 from snapshot_provider.snapshots import describe_snapshot, tags_of
 
 T = TypeVar("T")
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN, the wire's unknown
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,8 @@ def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> set[st
 
 def wire(value: Any) -> PropertyValue:
     if is_unknown(value):
-        return PropertyValue.computed()
+        # The SDK (3.259) cannot marshal PropertyValue.computed(): the engine reads the unknown sentinel as unknown.
+        return PropertyValue(UNKNOWN_SENTINEL)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return PropertyValue(value)
     if isinstance(value, (int, float)):
