@@ -1,14 +1,20 @@
 """`pulumi up` of N EbsSnapshot resources under the real Pulumi CLI, on the local EC2 emulator: the dynamic-provider
-host's old pool of 4 against the widened one, side by side.
+host's old pool of 4 against the widened one, and the `ebs-snapshots` provider plugin, side by side.
 
 Every snapshot stays pending P seconds. For each N, P and arm, a fresh project, state backend and PULUMI_HOME run one
 `pulumi up --skip-preview --parallel <N or --parallel>`; the emulator (in this process) is reset before each, so its
 snapshots and call log are that run's alone. The "old" arm sets SNAPSHOT_PROVIDER_HOST_WORKERS=4, which leaves the
-SDK host's pool of 4 untouched; everything else is the same code. P = 0 measures the per-resource floor.
+SDK host's pool of 4 untouched; everything else is the same code. The "plugin" arm registers the same snapshots as
+`ebs-snapshots:index:EbsSnapshot` resources, served by the provider plugin (`python -m snapshot_provider.plugin`, an
+executable plugin named in Pulumi.yaml) on the same core. P = 0 measures the per-resource floor.
+
+CPU seconds are those of `pulumi up` and everything it started (CLI, language host, program, plugins), and of this
+process (the emulator): on a busy machine they compare where wall times cannot.
 
     venv/bin/python -m bench.bench_stack                              # N = 1 8 32 64, P = 10 and 0, both arms
     venv/bin/python -m bench.bench_stack --n 1 8 --pending 3          # a quick check
     venv/bin/python -m bench.bench_stack --n 64 --pending 0 --arms new
+    venv/bin/python -m bench.bench_stack --n 64 --pending 10 --arms new plugin   # the plugin next to the dynamic route
 
 Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table.
 """
@@ -19,6 +25,7 @@ import argparse
 import collections
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,7 +38,7 @@ from pathlib import Path
 from emulator import Ec2Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
-ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}}
+ARM_ENV: dict[str, dict[str, str]] = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}, "plugin": {}}
 REGION = "us-east-1"
 
 PROGRAM = """\
@@ -40,6 +47,18 @@ from snapshot_provider import EbsSnapshot
 
 for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
     EbsSnapshot(f"snap-{i}", volume_id=volume_id, tags={"bench": "stack"})
+"""
+
+# The same resources through the plugin: what a generated SDK's EbsSnapshot registers (no SDK needed to register it).
+PLUGIN_PROGRAM = """\
+import pulumi
+
+for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
+    pulumi.CustomResource(
+        "ebs-snapshots:index:EbsSnapshot",
+        f"snap-{i}",
+        {"volumeId": volume_id, "tags": {"bench": "stack"}, "snapshotId": None},
+    )
 """
 
 
@@ -61,17 +80,21 @@ class Project:
     env: dict[str, str]
 
 
-def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, extra_env: dict[str, str]) -> Project:
-    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator.
+def new_project(
+    workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, extra_env: dict[str, str], *, plugin: bool = False
+) -> Project:
+    """A project running PROGRAM (or PLUGIN_PROGRAM, with the plugin) with `venv`'s Python, its own file:// backend
+    and PULUMI_HOME, against the emulator.
 
     Nothing from this shell's PULUMI_*, AWS_* or PYTHONPATH gets through: the venv has the package installed."""
     project_dir, state_dir, home = workdir / "project", workdir / "state", workdir / "pulumi-home"
     for d in (project_dir, state_dir, home):
         d.mkdir(parents=True)
-    (project_dir / "Pulumi.yaml").write_text(
-        f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
-    )
-    (project_dir / "__main__.py").write_text(PROGRAM)
+    settings = f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
+    if plugin:
+        settings += f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin_launcher(workdir, venv)}\n"
+    (project_dir / "Pulumi.yaml").write_text(settings)
+    (project_dir / "__main__.py").write_text(PLUGIN_PROGRAM if plugin else PROGRAM)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))}
     env = inherited | {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -86,6 +109,16 @@ def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, ext
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
     return Project(project_dir, env | extra_env)
+
+
+def plugin_launcher(workdir: Path, venv: Path) -> Path:
+    """A directory with the plugin as an executable, `pulumi-resource-ebs-snapshots`, running in `venv`."""
+    directory = workdir / "plugin"
+    directory.mkdir()
+    launcher = directory / "pulumi-resource-ebs-snapshots"
+    launcher.write_text(f'#!/bin/sh\nexec "{venv / "bin" / "python"}" -m snapshot_provider.plugin "$@"\n')
+    launcher.chmod(0o755)
+    return directory
 
 
 def pulumi(project: Project, *args: str, timeout: float = 1800) -> None:
@@ -114,6 +147,8 @@ class Case:
 class Outcome:
     case: Case
     wall: float
+    cpu: float  # `pulumi up` and its descendants
+    emulator_cpu: float  # this process: the emulator's server
     peak_pending: int
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -127,15 +162,26 @@ def run_case(emulator: Ec2Emulator, case: Case, bin_dir: Path, venv: Path) -> Ou
     volumes = emulator.seed_volumes(case.n)
     emulator.configure(pending_seconds=case.pending)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as workdir:
-        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm])
+        project = new_project(
+            Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm], plugin=case.arm == "plugin"
+        )
         pulumi(project, "stack", "init", "bench")
         pulumi(project, "config", "set", "volume_ids", "--", json.dumps(volumes))
         emulator.clear_calls()
+        children, own = cpu_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(resource.RUSAGE_SELF)
         started = time.monotonic()
         pulumi(project, "up", "--yes", "--skip-preview", "--parallel", str(case.parallel))
         wall = time.monotonic() - started
+        cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - children
+        emulator_cpu = cpu_seconds(resource.RUSAGE_SELF) - own
     check_all_recorded(emulator, case.n)
-    return Outcome(case, wall, peak_pending(emulator), collections.Counter(c.action for c in emulator.calls()))
+    calls = collections.Counter(c.action for c in emulator.calls())
+    return Outcome(case, wall, cpu, emulator_cpu, peak_pending(emulator), calls)
+
+
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_all_recorded(emulator: Ec2Emulator, n: int) -> None:
@@ -174,6 +220,8 @@ COLUMNS = (
     "--parallel",
     "wall s",
     "wall/P",
+    "CPU s (up)",
+    "CPU s (emulator)",
     "peak pending",
     "DescribeSnapshots/res",
     "GetCallerIdentity/res",
@@ -192,6 +240,8 @@ def table(outcomes: Sequence[Outcome]) -> str:
             str(c.parallel),
             f"{o.wall:.1f}",
             f"{o.wall / c.pending:.2f}" if c.pending else "-",
+            f"{o.cpu:.1f}",
+            f"{o.emulator_cpu:.1f}",
             str(o.peak_pending) if c.pending else "-",
             f"{o.per_resource('DescribeSnapshots'):.2f}",
             f"{o.per_resource('GetCallerIdentity'):.3f}",
