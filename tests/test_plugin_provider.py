@@ -8,11 +8,12 @@ from typing import Any
 
 import boto3
 from pulumi.provider.experimental import provider as p
-from pulumi.provider.experimental.property_value import Computed, PropertyValue
+from pulumi.provider.experimental.property_value import PropertyValue
 
 from conftest import REGION
 from snapshot_provider.plugin import provider as plugin
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
+from snapshot_provider.rules import is_unknown
 
 TOKEN = "ebs-snapshots:index:EbsSnapshot"
 URN = f"urn:pulumi:dev::user-project::{TOKEN}::backup"
@@ -81,8 +82,8 @@ def test_preview_create_returns_what_is_known_and_changes_nothing(emulator, volu
     assert known["tags"].value["team"].value == "db"
     assert known["description"].value == "nightly"
     assert known["region"].value == REGION
-    assert isinstance(known["snapshotId"].value, Computed)
-    assert isinstance(known["startTime"].value, Computed)
+    assert is_unknown(known["snapshotId"].value)
+    assert is_unknown(known["startTime"].value)
     assert known["imported"].value is False
 
 
@@ -96,7 +97,7 @@ def test_preview_update_of_tags_keeps_the_snapshot_id_known(emulator, volume_id)
     preview = run(provider.update(p.UpdateRequest(URN, created.resource_id, created.properties, news, 0, [], True)))
     assert preview.properties["snapshotId"].value == created.resource_id
     assert preview.properties["tags"].value["team"].value == "web"
-    assert isinstance(preview.properties["allTags"].value, Computed)
+    assert is_unknown(preview.properties["allTags"].value)
     [snapshot] = snapshots_of(volume_id)
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["team"] == "db"
 

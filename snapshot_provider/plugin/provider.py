@@ -283,7 +283,8 @@ def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> set[st
 
 def wire(value: Any) -> PropertyValue:
     if is_unknown(value):
-        return PropertyValue.computed()
+        # The engine's own unknown (the SDK's PropertyValue.marshal cannot send a Computed, pulumi 3.259).
+        return PropertyValue(UNKNOWN)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return PropertyValue(value)
     if isinstance(value, (int, float)):
