@@ -125,6 +125,12 @@ def test_a_yaml_program_lives_a_snapshots_whole_lifecycle_through_the_plugin(yam
     assert imported["inputs"]["volumeId"] == volume_id and imported["inputs"]["description"] == "by hand"
     assert imported["outputs"]["imported"] is True
 
+    # An error reads as the provider's message, not as a Python exception's repr.
+    missing = stack.run("import", TOKEN, "missing", "snap-0123456789abcdef0", "--yes", check=False)
+    assert missing.returncode != 0
+    assert "snap-0123456789abcdef0 was not found in region us-east-1" in missing.stdout + missing.stderr
+    assert "Unexpected <class" not in missing.stdout + missing.stderr
+
     # destroy: this stack's snapshot goes, the imported one stays.
     stack.run("destroy", "--yes")
     assert list(snapshots(volume_id)) == [handmade]
