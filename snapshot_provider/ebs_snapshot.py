@@ -14,12 +14,14 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, progress, rules, snapshots
-from snapshot_provider.args import AccountSelection, SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Field, Schema, both_set_and_different
+from snapshot_provider.core import lifecycle, progress
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountSelection, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
 class EbsSnapshotArgs(SnapshotArgs, total=False):
@@ -119,7 +121,7 @@ class Volume:
             storage_tier="archive"
             if props.get("storage_tier") == "archive"
             else snapshot.get("StorageTier", "standard"),
-            arn=aws.snapshot_arn(region, snapshot["SnapshotId"]),
+            arn=clients.snapshot_arn(region, snapshot["SnapshotId"]),
             account_id=account_id,
             region=region,
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
@@ -185,8 +187,8 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    account_id = clients.ensure_allowed_account(account)
+    ec2 = clients.client(account)
     snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import aws, lifecycle, permissions, rules, snapshots
-from snapshot_provider.args import SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError, aws_errors
-from snapshot_provider.lifecycle import Member, managed_tags_now
-from snapshot_provider.program import URN_FIELD, ProviderResource
-from snapshot_provider.schema import Field, Schema
+from snapshot_provider.core import lifecycle
+from snapshot_provider.core.lifecycle import Member, managed_tags_now
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema
 
 
 class InstanceSnapshotsArgs(SnapshotArgs, total=False):
@@ -196,7 +198,7 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
         return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

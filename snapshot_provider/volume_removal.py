@@ -43,9 +43,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, holds, progress, rules, snapshots, waiting
-from snapshot_provider.args import AccountArgs, AccountSelection
-from snapshot_provider.errors import (
+from snapshot_provider.core import holds, progress, waiting
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     WaitEnded,
     aws_errors,
@@ -53,8 +54,9 @@ from snapshot_provider.errors import (
     explain,
     is_throttling,
 )
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountArgs, AccountSelection
+from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
 
 class VolumeRemovalArgs(AccountArgs, total=False):
@@ -107,7 +109,7 @@ SAY_EVERY = 60.0
 # The restored volume carries `restored-from` and the managed tag besides the original's tags.
 ADDED_VOLUME_TAGS = 2
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
-ONCE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+ONCE_ATTEMPTS = 20  # as many as botocore's retries (clients.RETRY_CONFIG)
 # A deleted volume is listed as `deleting` for a while, then as `deleted` or not at all.
 GONE = ("deleting", "deleted")
 
@@ -159,7 +161,7 @@ class VolumeRemovalProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in failures(olds, news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         found = SCHEMA.diff(olds, news)
         if not found.changes and _predates_holds(olds):
             # Nothing holds its snapshot: a destroy could delete it before the undo ran. An update holds it.
@@ -169,8 +171,8 @@ class VolumeRemovalProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse({}, props)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
-        ec2 = aws.client(account)
+        account_id = clients.ensure_allowed_account(account)
+        ec2 = clients.client(account)
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
@@ -198,8 +200,8 @@ class VolumeRemovalProvider(ResourceProvider):
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
         # account the volume was removed in: elsewhere it would look gone).
         account = AccountSelection.from_props(props)
-        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
-        restorable = _find_snapshot(aws.client(account), props["snapshot_id"]) is not None
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
+        restorable = _find_snapshot(clients.client(account), props["snapshot_id"]) is not None
         return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -208,11 +210,11 @@ class VolumeRemovalProvider(ResourceProvider):
         before holds (0.1.0 state) gets its hold here, and records the account its snapshot was seen in."""
         inputs = _parse(olds, news)
         account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_recorded_account(account, _recorded_account(olds), "update")
+        account_id = clients.ensure_recorded_account(account, _recorded_account(olds), "update")
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
         kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id", "hold_owner") if k in olds}
         owner = olds.get("hold_owner") or secrets.token_hex(8)
-        ec2 = aws.client(account)
+        ec2 = clients.client(account)
         if snapshot_id != old_snapshot_id:
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
@@ -229,8 +231,8 @@ class VolumeRemovalProvider(ResourceProvider):
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
         account = AccountSelection.from_props(props)
         recorded = _recorded_account(props)
-        account_id = aws.ensure_recorded_account(account, recorded, "delete")
-        ec2 = aws.client(account)
+        account_id = clients.ensure_recorded_account(account, recorded, "delete")
+        ec2 = clients.client(account)
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
         successor = _taken_over_by(ec2, props)
         if successor:
@@ -300,7 +302,7 @@ def _recorded_account(props: Mapping[str, Any]) -> str | None:
     """The account the volume was removed in, as state records it; for 0.1.0 state, which does not, the one account
     `allowed_account_ids` names, if it names one: the user's word for it."""
     allowed = props.get("allowed_account_ids") or []
-    return aws.recorded_account(props) or (str(allowed[0]) if len(allowed) == 1 else None)
+    return clients.recorded_account(props) or (str(allowed[0]) if len(allowed) == 1 else None)
 
 
 # --- create -------------------------------------------------------------------------------------------------------
@@ -437,8 +439,8 @@ def _hold_upgraded(
         raise SnapshotProviderError(
             f"cannot hold snapshot {snapshot_id} for the undo of removed volume {volume_id} (state from before "
             f"removals held their snapshot): it {what}. Nothing was changed. If the volume was removed in another "
-            f"account, run this with credentials for that account ({aws.CREDENTIALS_FOR}); `pulumi destroy` of this "
-            "VolumeRemoval says what can be done otherwise."
+            f"account, run this with credentials for that account ({clients.CREDENTIALS_FOR}); `pulumi destroy` of "
+            "this VolumeRemoval says what can be done otherwise."
         )
     _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, urn, release_on_failure=False)
 
@@ -446,8 +448,8 @@ def _hold_upgraded(
 def _delete_volume(account: AccountSelection, volume_id: str) -> None:
     """DeleteVolume, once: after an ambiguous failure (5xx, dropped connection) the volume is looked up, and a volume
     gone or `deleting` means the delete went through (it was `available` just before)."""
-    once = aws.client(account, single_attempt=True)
-    ec2 = aws.client(account)
+    once = clients.client(account, single_attempt=True)
+    ec2 = clients.client(account)
 
     def delete() -> bool:
         try:
@@ -614,9 +616,9 @@ def _not_in_this_account(account: AccountSelection, account_id: str, volume_id: 
     another account, so nothing is concluded from its absence."""
     return (
         f"cannot restore volume {volume_id}: its snapshot {snapshot_id} is not in account {account_id}, "
-        f"{account.region}, where {aws.credentials_in_use(account)} act, and this resource's state (made before "
+        f"{account.region}, where {clients.credentials_in_use(account)} act, and this resource's state (made before "
         "removals recorded their account) does not say which account the volume was removed in. Nothing was "
-        f"changed. Run `pulumi destroy` again with credentials for that account ({aws.CREDENTIALS_FOR}). If it is "
+        f"changed. Run `pulumi destroy` again with credentials for that account ({clients.CREDENTIALS_FOR}). If it is "
         f'account {account_id} after all, say so: set allowed_account_ids=["{account_id}"] on this VolumeRemoval '
         "and run `pulumi up`, then `pulumi destroy` again, which then says what can be done about the snapshot."
     )
@@ -705,8 +707,8 @@ def _create_restored(
     """CreateVolume with the removal's client token: a retry after a lost answer returns the same volume, and one
     that finds it by its tag first makes none."""
     request = restore_request(volume_id, snapshot_id, record, after)
-    once = aws.client(account, single_attempt=True)
-    ec2 = aws.client(account)
+    once = clients.client(account, single_attempt=True)
+    ec2 = clients.client(account)
     return _once(
         lambda: str(once.create_volume(**request)["VolumeId"]),
         lambda: _find_restored(ec2, volume_id),

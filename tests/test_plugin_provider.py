@@ -11,9 +11,9 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from conftest import REGION
+from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.plugin import provider as plugin
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
-from snapshot_provider.rules import is_unknown
 
 TOKEN = "ebs-snapshots:index:EbsSnapshot"
 URN = f"urn:pulumi:dev::user-project::{TOKEN}::backup"

@@ -22,10 +22,10 @@ from emulator_helpers import wait_until as wait_until_seen
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, waiting
-from snapshot_provider.errors import SnapshotProviderError, WaitEnded
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
-from snapshot_provider.waiting import (
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.waiting import (
     MAX_IDS_PER_CALL,
     CredentialsExpired,
     PollingFailed,
@@ -34,6 +34,7 @@ from snapshot_provider.waiting import (
     WaitCancelled,
     WaitTimedOut,
 )
+from snapshot_provider.ec2.errors import SnapshotProviderError, WaitEnded
 
 FAST = PollPolicy(
     min_delay=0.05, max_delay=0.2, first_poll=0.0, calls_per_second=1000, missing_grace=0.3, max_backoff=0.1
@@ -446,7 +447,7 @@ def test_session_keys_expiring_mid_wait_end_it_and_the_next_create_adopts(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", keys["Expiration"].isoformat())
-    caplog.set_level(logging.WARNING, logger="snapshot_provider.progress")
+    caplog.set_level(logging.WARNING, logger="snapshot_provider.core.progress")
 
     with pytest.raises(WaitEnded) as ended:
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))

@@ -26,15 +26,16 @@ from pulumi.dynamic import ResourceProvider
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
-from snapshot_provider import aws, waiting
-from snapshot_provider.args import AccountSelection
+from snapshot_provider.core import waiting
+from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot, import_snapshot
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.host import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.ec2 import clients as aws
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
+from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.rules import UNKNOWN, is_unknown
 from snapshot_provider.plugin.package_schema import RESOURCES, SCHEMA_FILE, WireNames, camel, type_token
-from snapshot_provider.program import URN_INPUT, ProviderResource
-from snapshot_provider.rules import UNKNOWN, is_unknown
-from snapshot_provider.snapshots import describe_snapshot, tags_of
 
 T = TypeVar("T")
 

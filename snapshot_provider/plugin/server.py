@@ -20,8 +20,8 @@ import grpc.aio
 from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from snapshot_provider import progress
-from snapshot_provider.host import provider_error_or_traceback
+from snapshot_provider.core import progress
+from snapshot_provider.dynamic.host import provider_error_or_traceback
 from snapshot_provider.plugin.package_schema import version
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from snapshot_provider.errors import WaitEnded, is_credential_problem, is_throttling
+from snapshot_provider.ec2.errors import WaitEnded, is_credential_problem, is_throttling
 
 log = logging.getLogger(__name__)
 

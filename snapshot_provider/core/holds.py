@@ -28,11 +28,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from snapshot_provider import aws, progress, snapshots, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.batching import Batched
-from snapshot_provider.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
-from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAG_VALUE, MAX_TAGS
+from snapshot_provider.core import progress, waiting
+from snapshot_provider.core.batching import Batched
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_TAG_VALUE, MAX_TAGS
 
 HOLD_TAG = f"{MANAGED_TAG_PREFIX}undo-for"
 # Which VolumeRemoval (one create of one, recorded in its state as `hold_owner`) the undo belongs to: a replacement
@@ -188,7 +189,7 @@ def held(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, str]:
     return lookup(ids)
 
 
-_held_lookups: aws.OncePerKey[Any, Batched[tuple[str, ...], dict[str, str]]] = aws.OncePerKey()
+_held_lookups: clients.OncePerKey[Any, Batched[tuple[str, ...], dict[str, str]]] = clients.OncePerKey()
 
 
 def _held_groups(ec2: Any, groups: list[tuple[str, ...]]) -> dict[tuple[str, ...], dict[str, str]]:
@@ -256,7 +257,7 @@ def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) ->
 
 
 def _held_message(account: AccountSelection, ec2: Any, holding: Mapping[str, str], timeout: float) -> str:
-    where = f"account {aws.caller_account_id(account)}, {account.region}"
+    where = f"account {clients.caller_account_id(account)}, {account.region}"
     parts = []
     for sid, vol in sorted(holding.items()):
         parts.append(

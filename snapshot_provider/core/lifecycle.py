@@ -67,9 +67,17 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, holds, pacing, progress, rules, snapshots, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import (
+from snapshot_provider.core import holds, pacing, progress, waiting
+from snapshot_provider.core.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
+from snapshot_provider.core.waiting import (
+    SnapshotStatus,
+    WaitCancelled,
+    WaitInterrupted,
+    WaitTimedOut,
+    consistency_window,
+)
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import (
     SnapshotFailed,
     SnapshotInUse,
     SnapshotProviderError,
@@ -80,10 +88,9 @@ from snapshot_provider.errors import (
     is_credential_problem,
     is_throttling,
 )
-from snapshot_provider.program import URN_INPUT
-from snapshot_provider.schema import Schema
-from snapshot_provider.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
-from snapshot_provider.waiting import SnapshotStatus, WaitCancelled, WaitInterrupted, WaitTimedOut, consistency_window
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.schema import Schema
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -228,7 +235,7 @@ class SnapshotProvider(ResourceProvider):
         return self.kind.schema.check(olds, news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -257,15 +264,15 @@ def say(urn: str | None, line: str) -> None:
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    account_id = clients.ensure_allowed_account(account)
+    ec2 = clients.client(account)
     members = kind.members(ec2, inputs)
     urn = inputs.get(URN_INPUT)
     deadline = time.monotonic() + float(inputs["timeout"])
     taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
     statuses = wait(account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
+    ec2 = clients.client(account)  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, account_id)
@@ -341,8 +348,8 @@ def take(
 ) -> Taken:
     """Start new snapshots, tagged with this resource and each request's own attempt id; never two for one create
     (see the module docstring), and each request only when the volumes' limits allow it."""
-    ec2 = aws.client(account)
-    once = aws.client(account, single_attempt=True)
+    ec2 = clients.client(account)
+    once = clients.client(account, single_attempt=True)
     tags = {**kind.request_tags(ec2, inputs, members), **(extra_tags or {})}
     tags |= {RESOURCE_TAG: resource_token(urn)} if urn else {}
     volumes = [m.volume_id for m in members]
@@ -806,7 +813,7 @@ def wait(
     failed = [s for s in statuses.values() if s.state != "completed"]
     if failed:
         if delete_on_failure:
-            ec2 = aws.client(account)
+            ec2 = clients.client(account)
             for sid in taken.ids:
                 snapshots.delete_snapshot(ec2, sid)
         raise SnapshotFailed(_failure_message(kind, inputs, taken, failed, members, delete_on_failure))
@@ -821,7 +828,7 @@ def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[
     """Say so before a wait that the credentials, which the provider cannot renew, will not outlast: once per
     provider process and expiry, since every later wait of the run shares those credentials (a stack of a thousand
     snapshots gets one warning, not a thousand)."""
-    expires = aws.credentials_expire_at(account)
+    expires = clients.credentials_expire_at(account)
     deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
     if expires is None or expires >= deadline:
         return
@@ -933,8 +940,8 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     account = AccountSelection.from_props(props)
     if not account.region:
         raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
-    account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
-    ec2 = aws.client(account)
+    account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
+    ec2 = clients.client(account)
     ids = kind.snapshot_ids(id_, props)
     found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
     missing = [sid for sid in ids if sid not in found]
@@ -953,8 +960,8 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     once STS says they act in the account state records."""
     inputs = kind.schema.parse(news)
     account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-    ec2 = aws.client(account)
+    account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+    ec2 = clients.client(account)
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
@@ -977,8 +984,8 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     account = AccountSelection.from_props(props)
-    aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
-    ec2 = aws.client(account)
+    clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+    ec2 = clients.client(account)
     ids = kind.snapshot_ids(id_, props)
     holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
     blocked = []
