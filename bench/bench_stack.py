@@ -29,9 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import Ec2Emulator
+from snapshot_provider.plugin.install import write_plugin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}}
+# old / new: the dynamic route with the SDK host's pool of 4 / widened; plugin: the same resources as a YAML program
+# through the `ebs-snapshots` provider plugin (its own thread pool, no host adaptation).
+ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}, "plugin": {}}
 REGION = "us-east-1"
 
 PROGRAM = """\
@@ -41,6 +44,22 @@ from snapshot_provider import EbsSnapshot
 for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
     EbsSnapshot(f"snap-{i}", volume_id=volume_id, tags={"bench": "stack"})
 """
+
+
+def plugin_program(volumes: Sequence[str], plugin_dir: Path) -> str:
+    """PROGRAM's resources in Pulumi YAML, served by the provider plugin in `plugin_dir`."""
+    lines = [
+        "name: bench-stack",
+        "runtime: yaml",
+        f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin_dir}",
+        "resources:",
+    ]
+    for i, volume_id in enumerate(volumes):
+        lines.append(
+            f"  snap-{i}:\n    type: ebs-snapshots:index:EbsSnapshot\n"
+            f"    properties:\n      volumeId: {volume_id}\n      tags:\n        bench: stack"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # --- the Pulumi CLI -------------------------------------------------------------------------------------------------
@@ -61,8 +80,16 @@ class Project:
     env: dict[str, str]
 
 
-def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, extra_env: dict[str, str]) -> Project:
-    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator.
+def new_project(
+    workdir: Path,
+    bin_dir: Path,
+    venv: Path,
+    endpoint_url: str,
+    extra_env: dict[str, str],
+    volumes: list[str] | None = None,
+) -> Project:
+    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator;
+    with `volumes`, the YAML program of `plugin_program` instead.
 
     Nothing from this shell's PULUMI_*, AWS_* or PYTHONPATH gets through: the venv has the package installed."""
     project_dir, state_dir, home = workdir / "project", workdir / "state", workdir / "pulumi-home"
@@ -72,6 +99,8 @@ def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, ext
         f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
     )
     (project_dir / "__main__.py").write_text(PROGRAM)
+    if volumes is not None:
+        (project_dir / "Pulumi.yaml").write_text(plugin_program(volumes, write_plugin_dir(workdir / "plugin", venv)))
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))}
     env = inherited | {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -127,7 +156,8 @@ def run_case(emulator: Ec2Emulator, case: Case, bin_dir: Path, venv: Path) -> Ou
     volumes = emulator.seed_volumes(case.n)
     emulator.configure(pending_seconds=case.pending)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as workdir:
-        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm])
+        plugin_volumes = volumes if case.arm == "plugin" else None
+        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm], plugin_volumes)
         pulumi(project, "stack", "init", "bench")
         pulumi(project, "config", "set", "volume_ids", "--", json.dumps(volumes))
         emulator.clear_calls()
@@ -249,7 +279,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pending", type=float, nargs="+", default=[10.0, 0.0], help="seconds each snapshot stays pending (10 0)"
     )
-    parser.add_argument("--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new)")
+    parser.add_argument(
+        "--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new; or plugin)"
+    )
     parser.add_argument("--parallel", type=int, help="pulumi up --parallel (default: N, every resource at once)")
     parser.add_argument("--venv", type=Path, default=default_venv(), help="venv with this package (default: this one)")
     return parser.parse_args(argv)
