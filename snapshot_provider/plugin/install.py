@@ -1,5 +1,6 @@
 """Writes the `ebs-snapshots` plugin directory that the engine starts (`python -m snapshot_provider.plugin.install
-DIR`): a `PulumiPlugin.yaml` (`runtime: python`, this virtualenv) and a `__main__.py`.
+DIR`): a `PulumiPlugin.yaml` (`runtime: python`, this virtualenv), a `__main__.py` and a `requirements.txt` (this
+package).
 
 The engine asks the Python language host to run such a directory (`RunPlugin`): upstream's host and this project's
 both run `<virtualenv>/bin/python DIR <engine address>`. A program then names it in Pulumi.yaml
@@ -13,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from snapshot_provider.plugin.package_schema import version
+
 MAIN = Path(__file__).with_name("__main__.py")
 
 
@@ -25,6 +28,8 @@ def write_plugin_dir(target: Path, virtualenv: Path = Path(sys.prefix)) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     (target / "PulumiPlugin.yaml").write_text(plugin_yaml(virtualenv.resolve()))
     (target / "__main__.py").write_text(MAIN.read_text())
+    # `pulumi plugin install --file DIR` has the language host install this into the virtualenv (already there).
+    (target / "requirements.txt").write_text(f"pulumi-ebs-snapshots=={version()}\n")
     return target
 
 
