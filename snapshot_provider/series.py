@@ -7,7 +7,6 @@ What a series does is in `snapshot_provider.core.series`; its inputs in `snapsho
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from typing import Any, Unpack, overload
 
 import pulumi
@@ -22,26 +21,19 @@ from pulumi.dynamic import (
 )
 
 from snapshot_provider.core import holds
-from snapshot_provider.core.lifecycle import Kind
 from snapshot_provider.core.series.lines import urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError
-from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
-from snapshot_provider.instance_snapshots import INSTANCE_SET
 
 __all__ = ["SCHEMA", "SnapshotSeries", "SnapshotSeriesArgs", "SnapshotSeriesProvider"]
-
-
-def kind_of(inputs: Mapping[str, Any]) -> Kind:
-    """What a series' inputs snapshot: a volume, or an instance's set."""
-    return VOLUME if inputs.get("volume_id") else INSTANCE_SET
 
 
 class SnapshotSeriesProvider(ResourceProvider):
@@ -55,35 +47,28 @@ class SnapshotSeriesProvider(ResourceProvider):
         clients.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
         if result.changes:
-            preview(id_, olds, news, result, kind_of)
+            preview(id_, olds, news, result)
         return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse(props)
         if not inputs.get(URN_INPUT):
             raise SnapshotProviderError("a SnapshotSeries needs its URN (resource_urn), which the program sets")
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_allowed_account(account)
+        conn = Connection.to_create(inputs)
         series_id = f"series-{secrets.token_hex(8)}"
-        return CreateResult(
-            series_id, run(account, account_id, kind_of(inputs), series_id, inputs, take_new=True, previous={})
-        )
+        return CreateResult(series_id, run(conn, series_id, inputs, take_new=True, previous={}))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse(news)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
+        conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
         take_new = bool(TAKES.diff(olds, news).changes)
-        return UpdateResult(run(account, account_id, kind_of(inputs), id_, inputs, take_new=take_new, previous=olds))
+        return UpdateResult(run(conn, id_, inputs, take_new=take_new, previous=olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        account = AccountSelection.from_props(props)
-        if not account.region:
-            raise SnapshotProviderError("reading the series needs a region: set region or aws:region")
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-        ec2 = clients.client(account)
+        conn = Connection.to_read(props, clients.recorded_account(props), "the series")
+        ec2 = conn.ec2
         has = survey(ec2, id_, props)
-        outs = outputs(props, id_, has.listing, has.archived, has.images, account_id)
+        outs = outputs(props, id_, has.listing, has.archived, has.images, conn.account_id)
         # What the last run did stays as it was: refresh only looks.
         for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
             outs[name] = props.get(name)
@@ -92,11 +77,10 @@ class SnapshotSeriesProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
-        account = AccountSelection.from_props(props)
-        clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
-        ec2 = clients.client(account)
+        conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+        ec2 = conn.ec2
         found = to_delete(ec2, id_, props)
-        holds.wait_until_released(account, ec2, found, urn_of(props))
+        holds.wait_until_released(conn.account, ec2, found, urn_of(props))
         blocked = []
         for sid in found:
             try:

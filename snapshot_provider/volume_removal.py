@@ -46,6 +46,7 @@ from pulumi.dynamic import (
 from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     WaitEnded,
@@ -170,51 +171,52 @@ class VolumeRemovalProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse({}, props)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_allowed_account(account)
-        ec2 = clients.client(account)
+        conn = Connection.to_create(inputs)
+        ec2 = conn.ec2
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
         if volume is None or volume["State"] in GONE:
-            record = _take_over(ec2, account, volume_id, snapshot_id, owner, _urn(inputs))
+            record = _take_over(ec2, conn.account, volume_id, snapshot_id, owner, _urn(inputs))
             say(
                 inputs,
                 f"volume {volume_id} was removed earlier (by a run of this resource that was cut short, or by the "
                 f"resource this one replaces): this resource takes over its undo, from {snapshot_id}",
             )
-            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at"), owner))
+            return CreateResult(
+                f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, record.get("at"), owner)
+            )
         snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
         _refuse_if_tags_do_not_fit(volume_id, record)
         _hold(ec2, snapshot, volume_id, record, owner, _urn(inputs))
         try:
-            _delete_volume(account, volume_id)
+            _delete_volume(conn.account, volume_id)
         except SnapshotProviderError:
             holds.release(ec2, snapshot_id, volume_id)
             raise
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time(), owner))
+        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, time.time(), owner))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
         # account the volume was removed in: elsewhere it would look gone).
-        account = AccountSelection.from_props(props)
-        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-        restorable = _find_snapshot(clients.client(account), props["snapshot_id"]) is not None
-        return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
+        conn = Connection.to_existing(props, "refresh", clients.recorded_account(props))
+        restorable = _find_snapshot(conn.ec2, props["snapshot_id"]) is not None
+        return ReadResult(
+            id_, {**props, "restorable": restorable, **_account_learned(props, conn.account_id, restorable)}
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
         source once it is checked to be a usable snapshot of the removed volume: the hold moves to it. A removal from
         before holds (0.1.0 state) gets its hold here, and records the account its snapshot was seen in."""
         inputs = _parse(olds, news)
-        account = AccountSelection.from_props(inputs)
-        account_id = clients.ensure_recorded_account(account, _recorded_account(olds), "update")
+        conn = Connection.to_existing(inputs, "update", _recorded_account(olds))
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
         kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id", "hold_owner") if k in olds}
         owner = olds.get("hold_owner") or secrets.token_hex(8)
-        ec2 = clients.client(account)
+        ec2 = conn.ec2
         if snapshot_id != old_snapshot_id:
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
@@ -222,17 +224,16 @@ class VolumeRemovalProvider(ResourceProvider):
             if old_snapshot_id:
                 holds.release(ec2, old_snapshot_id, volume_id)
         elif _predates_holds(olds):
-            declared = _recorded_account(inputs) == account_id
-            _hold_upgraded(ec2, account_id, olds, owner, _urn(inputs), declared=declared)
+            declared = _recorded_account(inputs) == conn.account_id
+            _hold_upgraded(ec2, conn.account_id, olds, owner, _urn(inputs), declared=declared)
         # The snapshot was seen in this account (the hold read back): that is where the volume was removed.
-        return UpdateResult({**inputs, "account_id": account_id, **kept, "hold_owner": owner})
+        return UpdateResult({**inputs, "account_id": conn.account_id, **kept, "hold_owner": owner})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
-        account = AccountSelection.from_props(props)
         recorded = _recorded_account(props)
-        account_id = clients.ensure_recorded_account(account, recorded, "delete")
-        ec2 = clients.client(account)
+        conn = Connection.to_existing(props, "delete", recorded)
+        ec2 = conn.ec2
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
         successor = _taken_over_by(ec2, props)
         if successor:
@@ -244,7 +245,7 @@ class VolumeRemovalProvider(ResourceProvider):
             return
         restored = _find_restored(ec2, volume_id)
         if restored is None:
-            snapshot = _undo_source(ec2, account, account_id, props, account_known=recorded is not None)
+            snapshot = _undo_source(ec2, conn.account, conn.account_id, props, account_known=recorded is not None)
             record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
             if record is None:
                 raise SnapshotProviderError(
@@ -252,14 +253,14 @@ class VolumeRemovalProvider(ResourceProvider):
                     "record (zone, size, type). Nothing was changed: restore it by hand (aws ec2 create-volume "
                     f"--snapshot-id {snapshot_id} ...), then remove this resource with `pulumi state delete`."
                 )
-            restored = _create_restored(account, volume_id, snapshot_id, record)
+            restored = _create_restored(conn.account, volume_id, snapshot_id, record)
             try:
                 _wait_available(ec2, restored, props)
             except _RestoredVolumeGone:
                 # The token's volume was deleted since (by hand, between two runs): EC2 keeps answering the token
                 # with it. A token of its own, derived from the dead volume, makes one new volume, once.
                 say(props, f"{restored}, restored earlier for volume {volume_id}, was deleted since: restoring again")
-                restored = _create_restored(account, volume_id, snapshot_id, record, after=restored)
+                restored = _create_restored(conn.account, volume_id, snapshot_id, record, after=restored)
                 _wait_available(ec2, restored, props)
         else:
             say(props, f"found {restored}, restored for volume {volume_id} by an earlier run: not creating another")

@@ -26,7 +26,6 @@ from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
 from snapshot_provider.core.waiting import (
-    MAX_IDS_PER_CALL,
     CredentialsExpired,
     PollingFailed,
     PollPolicy,
@@ -35,6 +34,7 @@ from snapshot_provider.core.waiting import (
     WaitTimedOut,
 )
 from snapshot_provider.ec2.errors import SnapshotProviderError, WaitEnded
+from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
 FAST = PollPolicy(
     min_delay=0.05, max_delay=0.2, first_poll=0.0, calls_per_second=1000, missing_grace=0.3, max_backoff=0.1
@@ -149,7 +149,7 @@ def test_concurrent_waiters_share_batched_calls() -> None:
         t.join()
 
     assert set(results.values()) == {"completed"} and len(results) == 450
-    assert max(len(c) for c in ec2.calls) == MAX_IDS_PER_CALL
+    assert max(len(c) for c in ec2.calls) == MAX_FILTER_VALUES
     # The first look (whichever waiters it found), then the other ids 200 at a time: not one call per waiter.
     assert len(ec2.calls) <= 4, [len(c) for c in ec2.calls]
 

@@ -27,11 +27,10 @@ from snapshot_provider.ec2.errors import (
     is_throttling,
 )
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_TAGS
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
 
 log = logging.getLogger(__name__)
 
-MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
 Snapshots = list[dict[str, Any]]
@@ -116,8 +115,8 @@ def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
 def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
     """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
     found: list[dict[str, Any]] = []
-    for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-        batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+    for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+        batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
         pages = ec2.get_paginator("describe_snapshots").paginate(
             OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
         )
@@ -300,8 +299,8 @@ def images_using(ec2: Any, snapshot_ids: list[str]) -> dict[str, list[str]] | No
     (then a delete refused with InvalidSnapshot.InUse is how the caller finds out)."""
     used: dict[str, list[str]] = {}
     try:
-        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+        for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+            batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
             pages = ec2.get_paginator("describe_images").paginate(
                 Owners=["self"],
                 IncludeDeprecated=True,

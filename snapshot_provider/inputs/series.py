@@ -11,12 +11,12 @@ from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs
 from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
-# The lifecycle's resource and attempt tags, and these two.
-MANAGED_TAG_COUNT = 4
+# How many of a series snapshot's tags the provider uses: the lifecycle's, and the series' id and point.
+SERIES_TAG_COUNT = rules.LIFECYCLE_TAG_COUNT + 2
 
 
 def series_tags(value: Any) -> list[str]:
-    return rules.tags(value, managed=MANAGED_TAG_COUNT)
+    return rules.tags(value, managed=SERIES_TAG_COUNT)
 
 
 class SnapshotSeriesArgs(AccountArgs, total=False):

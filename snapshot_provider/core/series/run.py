@@ -7,28 +7,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.lifecycle import Kind
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.prune import let_go_of_recovered, policy_of, prune, report
 from snapshot_provider.core.series.survey import NO_IMAGES, batches, pruned_in, recorded_in, survey, today
 from snapshot_provider.core.series.take import take_point, taken_already
-from snapshot_provider.ec2 import clients, snapshots
-from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2.connection import Connection
 
 
 def run(
-    account: AccountSelection,
-    account_id: str,
-    kind: Kind,
+    conn: Connection,
     series_id: str,
     inputs: Mapping[str, Any],
     *,
     take_new: bool,
     previous: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Take a new snapshot (or set) of `kind` if asked, then prune by the policy; the outputs."""
-    ec2 = clients.client(account)
+    """Take a new snapshot (or set) if asked, then prune by the policy; the outputs."""
+    ec2 = conn.ec2
     wait_time = previous.get("wait_time")
     recorded: dict[str, dict[str, Any]] = recorded_in(previous)
     pruned = pruned_in(previous)
@@ -37,9 +34,9 @@ def run(
         say(inputs, f"uses {', '.join(earlier)}, taken for this trigger by a run that failed after its take")
         wait_time, recorded = None, recorded | earlier  # that run's wait was not recorded
     elif take_new:
-        wait_time, taken = take_point(account, ec2, kind, series_id, inputs, frozenset(recorded))
+        wait_time, taken = take_point(conn, series_id, inputs, frozenset(recorded))
         recorded |= taken
-        ec2 = clients.client(account)  # the wait may have renewed the credentials
+        ec2 = conn.ec2  # the wait may have renewed the credentials
     pruned, let_go = let_go_of_recovered(ec2, series_id, pruned, inputs)
     # Those let go of still show the series' tags for a while (EC2's tag delay): left out of this run by id.
     now = survey(ec2, series_id, previous, recorded, [*pruned, *let_go])
@@ -57,7 +54,7 @@ def run(
         warn(inputs, f"{failure} (the next run tries again)")
     gone = set(outcome.deleted)
     kept = [s for s in listing if s["SnapshotId"] not in gone]
-    outs = outputs(inputs, series_id, kept, now.archived | set(outcome.archived), now.images, account_id)
+    outs = outputs(inputs, series_id, kept, now.archived | set(outcome.archived), now.images, conn.account_id)
     outs.update(
         wait_time=wait_time,
         archived=outcome.archived,

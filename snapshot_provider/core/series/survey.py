@@ -16,10 +16,6 @@ from snapshot_provider.ec2.errors import aws_errors
 POINT_TAG = "pulumi-snapshot:point"
 
 
-# Values per DescribeImages filter and resources per CreateTags, well under EC2's limits.
-BATCH = 200
-
-
 # The Recycle Bin keeps a deleted snapshot at most a year (a retention rule's period is 1 to 365 days: Recycle Bin
 # user guide, "Retention rules"): a snapshot the series deleted longer ago can no longer come back.
 RECYCLE_BIN_MAX_DAYS = 365
@@ -100,8 +96,8 @@ def recorded_in(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def batches(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), BATCH):
-        yield ids[start : start + BATCH]
+    for start in range(0, len(ids), snapshots.MAX_TAGGED_PER_CALL):
+        yield ids[start : start + snapshots.MAX_TAGGED_PER_CALL]
 
 
 def archive_requested(previous: Mapping[str, Any]) -> set[str]:

@@ -10,29 +10,36 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from snapshot_provider.core import lifecycle
-from snapshot_provider.core.lifecycle import SERIES_TAG, Kind
+from snapshot_provider.core.lifecycle import SERIES_TAG
 from snapshot_provider.core.series.survey import POINT_TAG, owned, recorded_in
-from snapshot_provider.ec2 import clients, snapshots
-from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.core.sources import INSTANCE_SET_SOURCE, VOLUME_SOURCE, Source
+from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import TAKES
 
 
+def source_of(inputs: Mapping[str, Any]) -> Source:
+    """What a series' inputs snapshot: a volume, or an instance's set."""
+    return VOLUME_SOURCE if inputs.get("volume_id") else INSTANCE_SET_SOURCE
+
+
 def take_point(
-    account: AccountSelection,
-    ec2: Any,
-    kind: Kind,
+    conn: Connection,
     series_id: str,
     inputs: Mapping[str, Any],
     recorded: frozenset[str],
 ) -> tuple[float, dict[str, dict[str, Any]]]:
-    """A new snapshot (or set) of `kind` through the lifecycle, handed over as the series': its wait_time, and the
-    snapshots as written (EC2 may show their tags only after a delay)."""
+    """A new snapshot (or set) through the lifecycle, handed over as the series': its wait_time, and the snapshots
+    as written (EC2 may show their tags only after a delay)."""
+    kind = source_of(inputs)
+    ec2 = conn.ec2
     members = kind.members(ec2, inputs)
     urn = inputs[URN_INPUT]
     deadline = time.monotonic() + float(inputs["timeout"])
     point = f"point-{secrets.token_hex(8)}-{take_key(inputs)}"
     taken, leftovers = lifecycle.start_or_finish(
-        account,
+        conn.account,
         ec2,
         kind,
         inputs,
@@ -46,10 +53,10 @@ def take_point(
         ours=lambda s: snapshots.tag_value(s, SERIES_TAG) == series_id,  # its id is random and in its state
     )
     statuses = lifecycle.wait(
-        account, kind, inputs, taken, members, delete_on_failure=lifecycle.made_here(taken), deadline=deadline
+        conn.account, kind, inputs, taken, members, delete_on_failure=lifecycle.made_here(taken), deadline=deadline
     )
     found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    ec2 = clients.client(account)  # the client now: the wait may have renewed the credentials
+    ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):
         # Adopted: from a version that tagged takes only at hand-over, or from a create of this series that failed
         # (its id was never recorded). One point for the whole set.
