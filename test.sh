@@ -18,7 +18,7 @@ say "ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 say "mypy"
-"$VENV/bin/mypy" snapshot_provider components emulator
+"$VENV/bin/mypy" snapshot_provider emulator
 say "pytest"
 "$VENV/bin/python" -m pytest "$@"
 if [ $# -eq 0 ]; then

@@ -1,22 +1,18 @@
 """`pulumi up` of N EbsSnapshot resources under the real Pulumi CLI, on the local EC2 emulator: the dynamic-provider
-host's old pool of 4 against the widened one, and the `ebs-snapshots` provider plugin, side by side.
+host's old pool of 4 against the widened one, side by side.
 
 Every snapshot stays pending P seconds. For each N, P and arm, a fresh project, state backend and PULUMI_HOME run one
 `pulumi up --skip-preview --parallel <N or --parallel>`; the emulator (in this process) is reset before each, so its
 snapshots and call log are that run's alone. The "old" arm sets SNAPSHOT_PROVIDER_HOST_WORKERS=4, which leaves the
-SDK host's pool of 4 untouched; everything else is the same code. The "plugin" arm registers the same snapshots as
-`ebs-snapshots:index:EbsSnapshot` resources, served by the provider plugin (`python -m snapshot_provider.plugin`, an
-executable plugin named in Pulumi.yaml) on the same core. P = 0 measures the per-resource floor.
-
-CPU seconds are those of `pulumi up` and everything it started (CLI, language host, program, plugins), and of this
-process (the emulator): on a busy machine they compare where wall times cannot.
+SDK host's pool of 4 untouched; everything else is the same code. P = 0 measures the per-resource floor.
 
     venv/bin/python -m bench.bench_stack                              # N = 1 8 32 64, P = 10 and 0, both arms
     venv/bin/python -m bench.bench_stack --n 1 8 --pending 3          # a quick check
     venv/bin/python -m bench.bench_stack --n 64 --pending 0 --arms new
-    venv/bin/python -m bench.bench_stack --n 64 --pending 10 --arms new plugin   # the plugin next to the dynamic route
 
-Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table.
+Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table, and
+CPU seconds with each run: those of `pulumi up` and everything it started (reaped), and of this process (the
+emulator). On a busy machine they compare where wall times cannot.
 """
 
 from __future__ import annotations
@@ -36,9 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import Ec2Emulator
+from snapshot_provider.plugin.install import write_plugin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-ARM_ENV: dict[str, dict[str, str]] = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}, "plugin": {}}
+# old / new: the dynamic route with the SDK host's pool of 4 / widened; plugin: the same resources as a YAML program
+# through the `ebs-snapshots` provider plugin (its own thread pool, no host adaptation).
+ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}, "plugin": {}}
 REGION = "us-east-1"
 
 PROGRAM = """\
@@ -49,17 +48,21 @@ for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
     EbsSnapshot(f"snap-{i}", volume_id=volume_id, tags={"bench": "stack"})
 """
 
-# The same resources through the plugin: what a generated SDK's EbsSnapshot registers (no SDK needed to register it).
-PLUGIN_PROGRAM = """\
-import pulumi
 
-for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
-    pulumi.CustomResource(
-        "ebs-snapshots:index:EbsSnapshot",
-        f"snap-{i}",
-        {"volumeId": volume_id, "tags": {"bench": "stack"}, "snapshotId": None},
-    )
-"""
+def plugin_program(volumes: Sequence[str], plugin_dir: Path) -> str:
+    """PROGRAM's resources in Pulumi YAML, served by the provider plugin in `plugin_dir`."""
+    lines = [
+        "name: bench-stack",
+        "runtime: yaml",
+        f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin_dir}",
+        "resources:",
+    ]
+    for i, volume_id in enumerate(volumes):
+        lines.append(
+            f"  snap-{i}:\n    type: ebs-snapshots:index:EbsSnapshot\n"
+            f"    properties:\n      volumeId: {volume_id}\n      tags:\n        bench: stack"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # --- the Pulumi CLI -------------------------------------------------------------------------------------------------
@@ -81,20 +84,26 @@ class Project:
 
 
 def new_project(
-    workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, extra_env: dict[str, str], *, plugin: bool = False
+    workdir: Path,
+    bin_dir: Path,
+    venv: Path,
+    endpoint_url: str,
+    extra_env: dict[str, str],
+    volumes: list[str] | None = None,
 ) -> Project:
-    """A project running PROGRAM (or PLUGIN_PROGRAM, with the plugin) with `venv`'s Python, its own file:// backend
-    and PULUMI_HOME, against the emulator.
+    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator;
+    with `volumes`, the YAML program of `plugin_program` instead.
 
     Nothing from this shell's PULUMI_*, AWS_* or PYTHONPATH gets through: the venv has the package installed."""
     project_dir, state_dir, home = workdir / "project", workdir / "state", workdir / "pulumi-home"
     for d in (project_dir, state_dir, home):
         d.mkdir(parents=True)
-    settings = f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
-    if plugin:
-        settings += f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin_launcher(workdir, venv)}\n"
-    (project_dir / "Pulumi.yaml").write_text(settings)
-    (project_dir / "__main__.py").write_text(PLUGIN_PROGRAM if plugin else PROGRAM)
+    (project_dir / "Pulumi.yaml").write_text(
+        f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
+    )
+    (project_dir / "__main__.py").write_text(PROGRAM)
+    if volumes is not None:
+        (project_dir / "Pulumi.yaml").write_text(plugin_program(volumes, write_plugin_dir(workdir / "plugin", venv)))
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))}
     env = inherited | {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -109,16 +118,6 @@ def new_project(
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
     return Project(project_dir, env | extra_env)
-
-
-def plugin_launcher(workdir: Path, venv: Path) -> Path:
-    """A directory with the plugin as an executable, `pulumi-resource-ebs-snapshots`, running in `venv`."""
-    directory = workdir / "plugin"
-    directory.mkdir()
-    launcher = directory / "pulumi-resource-ebs-snapshots"
-    launcher.write_text(f'#!/bin/sh\nexec "{venv / "bin" / "python"}" -m snapshot_provider.plugin "$@"\n')
-    launcher.chmod(0o755)
-    return directory
 
 
 def pulumi(project: Project, *args: str, timeout: float = 1800) -> None:
@@ -147,7 +146,7 @@ class Case:
 class Outcome:
     case: Case
     wall: float
-    cpu: float  # `pulumi up` and its descendants
+    cpu: float  # `pulumi up` and its descendants (CLI, language host, program, plugins)
     emulator_cpu: float  # this process: the emulator's server
     peak_pending: int
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -162,9 +161,8 @@ def run_case(emulator: Ec2Emulator, case: Case, bin_dir: Path, venv: Path) -> Ou
     volumes = emulator.seed_volumes(case.n)
     emulator.configure(pending_seconds=case.pending)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as workdir:
-        project = new_project(
-            Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm], plugin=case.arm == "plugin"
-        )
+        plugin_volumes = volumes if case.arm == "plugin" else None
+        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm], plugin_volumes)
         pulumi(project, "stack", "init", "bench")
         pulumi(project, "config", "set", "volume_ids", "--", json.dumps(volumes))
         emulator.clear_calls()
@@ -299,7 +297,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pending", type=float, nargs="+", default=[10.0, 0.0], help="seconds each snapshot stays pending (10 0)"
     )
-    parser.add_argument("--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new)")
+    parser.add_argument(
+        "--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new; or plugin)"
+    )
     parser.add_argument("--parallel", type=int, help="pulumi up --parallel (default: N, every resource at once)")
     parser.add_argument("--venv", type=Path, default=default_venv(), help="venv with this package (default: this one)")
     return parser.parse_args(argv)

@@ -25,8 +25,8 @@ import boto3
 from botocore.config import Config
 
 from emulator import Ec2Emulator
-from snapshot_provider import waiting
-from snapshot_provider.snapshots import describe_many
+from snapshot_provider.core import waiting
+from snapshot_provider.ec2.snapshots import describe_many
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=100)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks snapshot_provider/host.py against another pulumi SDK than the one pinned in requirements.txt, without touching
+# Checks snapshot_provider/dynamic/host.py against another pulumi SDK than the one pinned in requirements.txt, without touching
 # venv/: tests/test_host.py (the shapes the host adaptations rely on, and the real `python -m pulumi.dynamic` host:
 # widening, Cancel, errors as one paragraph) runs with that SDK first on PYTHONPATH. The SDK is installed once, without
 # dependencies (the pinned SDK's are used), into ~/.cache/snapshot-provider/pulumi-sdk-VERSION.

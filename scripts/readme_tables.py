@@ -11,10 +11,10 @@ import re
 import sys
 from pathlib import Path
 
-from snapshot_provider import args
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
+from snapshot_provider.inputs import declarations
+from snapshot_provider.inputs.schema import Schema
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
-from snapshot_provider.schema import Schema
 from snapshot_provider.series import SCHEMA as SNAPSHOT_SERIES
 from snapshot_provider.volume_removal import SCHEMA as VOLUME_REMOVAL
 
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKER = re.compile(r"(<!-- inputs: (?P<name>[\w-]+) -->\n)(?P<table>.*?)(<!-- /inputs -->)", re.DOTALL)
 
-_SHARED = Schema.of(args.SnapshotArgs)
-_ACCOUNT = Schema.of(args.AccountArgs)
+_SHARED = Schema.of(declarations.SnapshotArgs)
+_ACCOUNT = Schema.of(declarations.AccountArgs)
 
 
 def _own(schema: Schema, shared: Schema) -> list[str]:

@@ -1,14 +1,14 @@
 """Pulumi dynamic providers for safe, reversible EBS snapshots (EC2 CreateSnapshot and CreateSnapshots)."""
 
+from snapshot_provider.dynamic.host import adapt_dynamic_provider_host
 from snapshot_provider.ebs_snapshot import EbsSnapshot, EbsSnapshotArgs, EbsSnapshotProvider
-from snapshot_provider.errors import (
+from snapshot_provider.ec2.errors import (
     AccountNotAllowed,
     SnapshotFailed,
     SnapshotInUse,
     SnapshotProviderError,
     SnapshotTimedOut,
 )
-from snapshot_provider.host import adapt_dynamic_provider_host
 from snapshot_provider.instance_snapshots import InstanceSnapshots, InstanceSnapshotsArgs, InstanceSnapshotsProvider
 from snapshot_provider.series import SnapshotSeries, SnapshotSeriesArgs, SnapshotSeriesProvider
 from snapshot_provider.volume_removal import VolumeRemoval, VolumeRemovalArgs, VolumeRemovalProvider

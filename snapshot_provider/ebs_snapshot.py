@@ -14,12 +14,16 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider import aws, lifecycle, permissions, progress, rules, snapshots
-from snapshot_provider.args import AccountSelection, SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.lifecycle import RESOURCE_TAG, SERIES_TAG, Member, Taken, managed_tags_now
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Field, Schema, both_set_and_different
+from snapshot_provider.core import lifecycle, progress
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
+from snapshot_provider.core.sources import Member, VolumeSource
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema, both_set_and_different
 
 
 class EbsSnapshotArgs(SnapshotArgs, total=False):
@@ -60,36 +64,11 @@ class EbsSnapshotArgs(SnapshotArgs, total=False):
 SCHEMA = Schema.of(EbsSnapshotArgs, URN_FIELD)
 
 
-class Volume:
-    """The Kind of EbsSnapshot: one snapshot of one volume (see `lifecycle.Kind`)."""
+class Volume(VolumeSource):
+    """What an EbsSnapshot is (`lifecycle.Kind`): a volume's snapshot (`VolumeSource`), kept in state under its
+    snapshot id."""
 
     schema = SCHEMA
-    noun = "snapshot"
-
-    def source(self, inputs: Mapping[str, Any]) -> str:
-        return f"volume {inputs['volume_id']}"
-
-    def members(self, ec2: Any, inputs: Mapping[str, Any]) -> list[Member]:
-        return [Member(inputs["volume_id"])]
-
-    def copies_volume_tags(self, inputs: Mapping[str, Any]) -> bool:
-        return bool(inputs.get("copy_volume_tags"))
-
-    def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
-        return lifecycle.desired_tags(ec2, self, inputs, members)[inputs["volume_id"]]
-
-    def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "VolumeId": inputs["volume_id"],
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        return [ec2.create_snapshot(**request)]
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(props["volume_id"])]
@@ -119,7 +98,7 @@ class Volume:
             storage_tier="archive"
             if props.get("storage_tier") == "archive"
             else snapshot.get("StorageTier", "standard"),
-            arn=aws.snapshot_arn(region, snapshot["SnapshotId"]),
+            arn=clients.snapshot_arn(region, snapshot["SnapshotId"]),
             account_id=account_id,
             region=region,
             tags=managed_tags_now(props.get("tags") or {}, snapshot.get("Tags")),
@@ -184,15 +163,14 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     """Record an existing snapshot of `volume_id`, with the input tags set. It is the user's: nothing on this path
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
-    account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    conn = Connection.to_create(inputs)
+    ec2 = conn.ec2
     snapshot_id = inputs["import_snapshot_id"]
     found = snapshots.describe_snapshot(ec2, snapshot_id)
     if found is None:
         raise SnapshotProviderError(
-            f"import_snapshot_id {snapshot_id} was not found in region {account.region} of account {account_id}: "
-            "check the id, region and credentials"
+            f"import_snapshot_id {snapshot_id} was not found in region {conn.account.region} of account "
+            f"{conn.account_id}: check the id, region and credentials"
         )
     refusal = import_refusal(found, inputs)
     if refusal:
@@ -201,11 +179,11 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     snapshots.update_tags(ec2, [snapshot_id], {k: current[k] for k in current if k in inputs["tags"]}, inputs["tags"])
     members = VOLUME.members(ec2, inputs)
     taken = Taken([found], found["StartTime"].timestamp(), imported=True)  # the user's: a wait that ends says so
-    statuses = lifecycle.wait(account, VOLUME, inputs, taken, members, delete_on_failure=False)
+    statuses = lifecycle.wait(conn.account, VOLUME, inputs, taken, members, delete_on_failure=False)
     described = {sid: status.details for sid, status in statuses.items()}
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
         snapshots.archive(ec2, snapshot_id)
-    outs = VOLUME.outputs(inputs, members, described, account_id)
+    outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)
 

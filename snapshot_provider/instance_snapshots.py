@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider import aws, lifecycle, permissions, rules, snapshots
-from snapshot_provider.args import SnapshotArgs
-from snapshot_provider.errors import SnapshotProviderError, aws_errors
-from snapshot_provider.lifecycle import Member, managed_tags_now
-from snapshot_provider.program import URN_FIELD, ProviderResource
-from snapshot_provider.schema import Field, Schema
+from snapshot_provider.core import lifecycle
+from snapshot_provider.core.lifecycle import managed_tags_now
+from snapshot_provider.core.sources import InstanceSetSource, Member
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, permissions, snapshots
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, SnapshotArgs
+from snapshot_provider.inputs.schema import Field, Schema
 
 
 class InstanceSnapshotsArgs(SnapshotArgs, total=False):
@@ -51,90 +53,11 @@ class InstanceSnapshotsArgs(SnapshotArgs, total=False):
 SCHEMA = Schema.of(InstanceSnapshotsArgs, URN_FIELD)
 
 
-def plan_members(
-    mappings: Mapping[str, str], root_device: str | None, exclude_boot: bool, excluded: Sequence[str], instance_id: str
-) -> list[Member]:
-    """The volumes CreateSnapshots will snapshot, or a clear error for exclusions that cannot work. Pure."""
-    attached = {volume: device for device, volume in mappings.items()}
-    for volume_id in excluded:
-        if volume_id not in attached:
-            listing = ", ".join(f"{v} ({d})" for v, d in sorted(attached.items())) or "none"
-            raise SnapshotProviderError(
-                f"exclude_data_volume_ids: {volume_id} is not attached to {instance_id} (attached: {listing}); "
-                "remove it from the list"
-            )
-        if attached[volume_id] == root_device:
-            raise SnapshotProviderError(
-                f"exclude_data_volume_ids: {volume_id} is the root volume of {instance_id}; use "
-                "exclude_boot_volume=True to leave it out"
-            )
-    members = [
-        Member(volume, device)
-        for device, volume in sorted(mappings.items())
-        if volume not in excluded and not (exclude_boot and device == root_device)
-    ]
-    if not members:
-        raise SnapshotProviderError(
-            f"nothing to snapshot: every volume of {instance_id} is excluded (exclude_boot_volume and "
-            "exclude_data_volume_ids); keep at least one"
-        )
-    return members
-
-
-class InstanceSet:
-    """The Kind of InstanceSnapshots: one snapshot per chosen volume, all taken at the same instant."""
+class InstanceSet(InstanceSetSource):
+    """What an InstanceSnapshots set is (`lifecycle.Kind`): an instance's volumes at one instant
+    (`InstanceSetSource`), kept in state as one id for the set and its snapshots by volume."""
 
     schema = SCHEMA
-    noun = "snapshot set"
-
-    def source(self, inputs: Mapping[str, Any]) -> str:
-        return f"instance {inputs['instance_id']}"
-
-    def members(self, ec2: Any, inputs: Mapping[str, Any]) -> list[Member]:
-        instance_id = inputs["instance_id"]
-        with aws_errors(
-            "reading the instance's volumes (ec2:DescribeInstances)", instance_id=instance_id, region=inputs["region"]
-        ):
-            instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        mappings = {
-            m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m
-        }
-        return plan_members(
-            mappings,
-            instance.get("RootDeviceName"),
-            bool(inputs.get("exclude_boot_volume")),
-            list(inputs.get("exclude_data_volume_ids") or []),
-            instance_id,
-        )
-
-    def copies_volume_tags(self, inputs: Mapping[str, Any]) -> bool:
-        return inputs.get("copy_tags_from_source") == "volume"
-
-    def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
-        if self.copies_volume_tags(inputs):
-            lifecycle.desired_tags(ec2, self, inputs, members)  # refuses, before the request, more tags than EC2 allows
-        return dict(inputs["tags"])  # EC2 copies the volumes' own (CopyTagsFromSource)
-
-    def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        spec: dict[str, Any] = {
-            "InstanceId": inputs["instance_id"],
-            "ExcludeBootVolume": bool(inputs.get("exclude_boot_volume")),
-        }
-        if inputs.get("exclude_data_volume_ids"):
-            spec["ExcludeDataVolumeIds"] = list(inputs["exclude_data_volume_ids"])
-        request: dict[str, Any] = {
-            "InstanceSpecification": spec,
-            "TagSpecifications": snapshots.tag_specifications(tags),
-        }
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        if inputs.get("copy_tags_from_source"):
-            request["CopyTagsFromSource"] = inputs["copy_tags_from_source"]
-        return list(ec2.create_snapshots(**request)["Snapshots"])
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
         return [Member(s["volume_id"], s.get("device_name")) for s in props.get("snapshots") or []]
@@ -196,7 +119,7 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
         return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

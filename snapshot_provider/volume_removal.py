@@ -43,9 +43,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider import aws, holds, progress, rules, snapshots, waiting
-from snapshot_provider.args import AccountArgs, AccountSelection
-from snapshot_provider.errors import (
+from snapshot_provider.core import holds, progress, waiting
+from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     WaitEnded,
     aws_errors,
@@ -53,8 +55,9 @@ from snapshot_provider.errors import (
     explain,
     is_throttling,
 )
-from snapshot_provider.program import URN_FIELD, URN_INPUT, ProviderResource
-from snapshot_provider.schema import Failure, Field, InvalidInputs, Schema
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, AccountArgs, AccountSelection
+from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
 
 class VolumeRemovalArgs(AccountArgs, total=False):
@@ -107,7 +110,7 @@ SAY_EVERY = 60.0
 # The restored volume carries `restored-from` and the managed tag besides the original's tags.
 ADDED_VOLUME_TAGS = 2
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
-ONCE_ATTEMPTS = 20  # as many as botocore's retries (aws.RETRY_CONFIG)
+ONCE_ATTEMPTS = 20  # as many as botocore's retries (clients.RETRY_CONFIG)
 # A deleted volume is listed as `deleting` for a while, then as `deleted` or not at all.
 GONE = ("deleting", "deleted")
 
@@ -159,7 +162,7 @@ class VolumeRemovalProvider(ResourceProvider):
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in failures(olds, news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         found = SCHEMA.diff(olds, news)
         if not found.changes and _predates_holds(olds):
             # Nothing holds its snapshot: a destroy could delete it before the undo ran. An update holds it.
@@ -168,51 +171,52 @@ class VolumeRemovalProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse({}, props)
-        account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_allowed_account(account)
-        ec2 = aws.client(account)
+        conn = Connection.to_create(inputs)
+        ec2 = conn.ec2
         volume_id, snapshot_id = inputs["volume_id"], inputs["snapshot_id"]
         owner = secrets.token_hex(8)  # this create's: the hold names it, state records it
         volume = _describe_volume(ec2, volume_id)
         if volume is None or volume["State"] in GONE:
-            record = _take_over(ec2, account, volume_id, snapshot_id, owner, _urn(inputs))
+            record = _take_over(ec2, conn.account, volume_id, snapshot_id, owner, _urn(inputs))
             say(
                 inputs,
                 f"volume {volume_id} was removed earlier (by a run of this resource that was cut short, or by the "
                 f"resource this one replaces): this resource takes over its undo, from {snapshot_id}",
             )
-            return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, record.get("at"), owner))
+            return CreateResult(
+                f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, record.get("at"), owner)
+            )
         snapshot = _refuse_unless_safe(ec2, volume, snapshot_id)
         record = _restore_record(volume)
         _refuse_if_tags_do_not_fit(volume_id, record)
         _hold(ec2, snapshot, volume_id, record, owner, _urn(inputs))
         try:
-            _delete_volume(account, volume_id)
+            _delete_volume(conn.account, volume_id)
         except SnapshotProviderError:
             holds.release(ec2, snapshot_id, volume_id)
             raise
         pulumi.log.info(f"deleted volume {volume_id}; `pulumi destroy` restores it from {snapshot_id}")
-        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, account_id, time.time(), owner))
+        return CreateResult(f"removed-{volume_id}", _outputs(inputs, record, conn.account_id, time.time(), owner))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # The volume is gone by design; what matters is that the snapshot needed to undo is still there (asked of the
         # account the volume was removed in: elsewhere it would look gone).
-        account = AccountSelection.from_props(props)
-        account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
-        restorable = _find_snapshot(aws.client(account), props["snapshot_id"]) is not None
-        return ReadResult(id_, {**props, "restorable": restorable, **_account_learned(props, account_id, restorable)})
+        conn = Connection.to_existing(props, "refresh", clients.recorded_account(props))
+        restorable = _find_snapshot(conn.ec2, props["snapshot_id"]) is not None
+        return ReadResult(
+            id_, {**props, "restorable": restorable, **_account_learned(props, conn.account_id, restorable)}
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Access settings are state only (an unset one is gone from state); a new snapshot id becomes the undo's
         source once it is checked to be a usable snapshot of the removed volume: the hold moves to it. A removal from
         before holds (0.1.0 state) gets its hold here, and records the account its snapshot was seen in."""
         inputs = _parse(olds, news)
-        account = AccountSelection.from_props(inputs)
-        account_id = aws.ensure_recorded_account(account, _recorded_account(olds), "update")
+        conn = Connection.to_existing(inputs, "update", _recorded_account(olds))
         volume_id, snapshot_id, old_snapshot_id = inputs["volume_id"], inputs["snapshot_id"], olds.get("snapshot_id")
         kept = {k: olds[k] for k in (*RESTORE_KEYS, "deleted_at", "account_id", "hold_owner") if k in olds}
         owner = olds.get("hold_owner") or secrets.token_hex(8)
-        ec2 = aws.client(account)
+        ec2 = conn.ec2
         if snapshot_id != old_snapshot_id:
             prefix = f"cannot restore volume {volume_id} from {snapshot_id}"
             snapshot = _require_undo_source(ec2, volume_id, snapshot_id, prefix)
@@ -220,17 +224,16 @@ class VolumeRemovalProvider(ResourceProvider):
             if old_snapshot_id:
                 holds.release(ec2, old_snapshot_id, volume_id)
         elif _predates_holds(olds):
-            declared = _recorded_account(inputs) == account_id
-            _hold_upgraded(ec2, account_id, olds, owner, _urn(inputs), declared=declared)
+            declared = _recorded_account(inputs) == conn.account_id
+            _hold_upgraded(ec2, conn.account_id, olds, owner, _urn(inputs), declared=declared)
         # The snapshot was seen in this account (the hold read back): that is where the volume was removed.
-        return UpdateResult({**inputs, "account_id": account_id, **kept, "hold_owner": owner})
+        return UpdateResult({**inputs, "account_id": conn.account_id, **kept, "hold_owner": owner})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Undo: the volume comes back from the snapshot, as it was (with a new id: EC2 never reuses one), once."""
-        account = AccountSelection.from_props(props)
         recorded = _recorded_account(props)
-        account_id = aws.ensure_recorded_account(account, recorded, "delete")
-        ec2 = aws.client(account)
+        conn = Connection.to_existing(props, "delete", recorded)
+        ec2 = conn.ec2
         volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
         successor = _taken_over_by(ec2, props)
         if successor:
@@ -242,7 +245,7 @@ class VolumeRemovalProvider(ResourceProvider):
             return
         restored = _find_restored(ec2, volume_id)
         if restored is None:
-            snapshot = _undo_source(ec2, account, account_id, props, account_known=recorded is not None)
+            snapshot = _undo_source(ec2, conn.account, conn.account_id, props, account_known=recorded is not None)
             record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
             if record is None:
                 raise SnapshotProviderError(
@@ -250,14 +253,14 @@ class VolumeRemovalProvider(ResourceProvider):
                     "record (zone, size, type). Nothing was changed: restore it by hand (aws ec2 create-volume "
                     f"--snapshot-id {snapshot_id} ...), then remove this resource with `pulumi state delete`."
                 )
-            restored = _create_restored(account, volume_id, snapshot_id, record)
+            restored = _create_restored(conn.account, volume_id, snapshot_id, record)
             try:
                 _wait_available(ec2, restored, props)
             except _RestoredVolumeGone:
                 # The token's volume was deleted since (by hand, between two runs): EC2 keeps answering the token
                 # with it. A token of its own, derived from the dead volume, makes one new volume, once.
                 say(props, f"{restored}, restored earlier for volume {volume_id}, was deleted since: restoring again")
-                restored = _create_restored(account, volume_id, snapshot_id, record, after=restored)
+                restored = _create_restored(conn.account, volume_id, snapshot_id, record, after=restored)
                 _wait_available(ec2, restored, props)
         else:
             say(props, f"found {restored}, restored for volume {volume_id} by an earlier run: not creating another")
@@ -300,7 +303,7 @@ def _recorded_account(props: Mapping[str, Any]) -> str | None:
     """The account the volume was removed in, as state records it; for 0.1.0 state, which does not, the one account
     `allowed_account_ids` names, if it names one: the user's word for it."""
     allowed = props.get("allowed_account_ids") or []
-    return aws.recorded_account(props) or (str(allowed[0]) if len(allowed) == 1 else None)
+    return clients.recorded_account(props) or (str(allowed[0]) if len(allowed) == 1 else None)
 
 
 # --- create -------------------------------------------------------------------------------------------------------
@@ -437,8 +440,8 @@ def _hold_upgraded(
         raise SnapshotProviderError(
             f"cannot hold snapshot {snapshot_id} for the undo of removed volume {volume_id} (state from before "
             f"removals held their snapshot): it {what}. Nothing was changed. If the volume was removed in another "
-            f"account, run this with credentials for that account ({aws.CREDENTIALS_FOR}); `pulumi destroy` of this "
-            "VolumeRemoval says what can be done otherwise."
+            f"account, run this with credentials for that account ({clients.CREDENTIALS_FOR}); `pulumi destroy` of "
+            "this VolumeRemoval says what can be done otherwise."
         )
     _hold(ec2, snapshot, volume_id, _record_from_state(olds) or {}, owner, urn, release_on_failure=False)
 
@@ -446,8 +449,8 @@ def _hold_upgraded(
 def _delete_volume(account: AccountSelection, volume_id: str) -> None:
     """DeleteVolume, once: after an ambiguous failure (5xx, dropped connection) the volume is looked up, and a volume
     gone or `deleting` means the delete went through (it was `available` just before)."""
-    once = aws.client(account, single_attempt=True)
-    ec2 = aws.client(account)
+    once = clients.client(account, single_attempt=True)
+    ec2 = clients.client(account)
 
     def delete() -> bool:
         try:
@@ -614,9 +617,9 @@ def _not_in_this_account(account: AccountSelection, account_id: str, volume_id: 
     another account, so nothing is concluded from its absence."""
     return (
         f"cannot restore volume {volume_id}: its snapshot {snapshot_id} is not in account {account_id}, "
-        f"{account.region}, where {aws.credentials_in_use(account)} act, and this resource's state (made before "
+        f"{account.region}, where {clients.credentials_in_use(account)} act, and this resource's state (made before "
         "removals recorded their account) does not say which account the volume was removed in. Nothing was "
-        f"changed. Run `pulumi destroy` again with credentials for that account ({aws.CREDENTIALS_FOR}). If it is "
+        f"changed. Run `pulumi destroy` again with credentials for that account ({clients.CREDENTIALS_FOR}). If it is "
         f'account {account_id} after all, say so: set allowed_account_ids=["{account_id}"] on this VolumeRemoval '
         "and run `pulumi up`, then `pulumi destroy` again, which then says what can be done about the snapshot."
     )
@@ -705,8 +708,8 @@ def _create_restored(
     """CreateVolume with the removal's client token: a retry after a lost answer returns the same volume, and one
     that finds it by its tag first makes none."""
     request = restore_request(volume_id, snapshot_id, record, after)
-    once = aws.client(account, single_attempt=True)
-    ec2 = aws.client(account)
+    once = clients.client(account, single_attempt=True)
+    ec2 = clients.client(account)
     return _once(
         lambda: str(once.create_volume(**request)["VolumeId"]),
         lambda: _find_restored(ec2, volume_id),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import pacing, waiting
+from snapshot_provider.core import pacing, waiting
 
 REGION = "us-east-1"
 URN_PREFIX = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:EbsSnapshot::"

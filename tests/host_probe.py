@@ -63,7 +63,7 @@ def _widen() -> dict[str, Any]:
         _wait_until_queued(pool, hold)
     queued = pool._work_queue.qsize()
     # Imported only now, since importing the package may itself widen the pool (snapshot_provider/__init__.py).
-    from snapshot_provider import host
+    from snapshot_provider.dynamic import host
 
     widened_to = host.adapt_dynamic_provider_host()
     return {"queued_at_widening": queued, "widened_to": widened_to, "threads_after_widening": len(pool._threads)}
@@ -97,8 +97,8 @@ class WaitingProbe(ResourceProvider):
     engine's Cancel can end it (then the create fails with the message the test looks for)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from snapshot_provider import waiting
-        from snapshot_provider.errors import SnapshotProviderError
+        from snapshot_provider.core import waiting
+        from snapshot_provider.ec2.errors import SnapshotProviderError
 
         def describe(ids: list[str]) -> list[dict[str, Any]]:
             return [{"SnapshotId": sid, "State": "pending", "Progress": "1%"} for sid in ids]
@@ -116,7 +116,7 @@ class FailingProbe(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         from botocore.exceptions import ClientError
 
-        from snapshot_provider.errors import aws_errors
+        from snapshot_provider.ec2.errors import aws_errors
 
         with aws_errors("taking the probe's snapshot", volume_id="vol-probe"):
             raise ClientError({"Error": {"Code": "InvalidVolume.NotFound", "Message": "no such volume"}}, "Create")

@@ -30,9 +30,11 @@ from conftest import REGION
 from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
 from emulator.faults import DROP, FaultInjector
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, aws, holds, pacing, snapshots, waiting
-from snapshot_provider.lifecycle import SnapshotProvider, resource_token
-from snapshot_provider.volume_limits import GATE
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider.core import holds, pacing, waiting
+from snapshot_provider.core.lifecycle import SnapshotProvider, resource_token
+from snapshot_provider.core.volume_limits import GATE
+from snapshot_provider.ec2 import clients, snapshots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,16 +186,17 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 30.0) 
 # advance makes a crash quick. No request before "ready": the spare starts while the test runs other steps, and resets
 # the emulator between examples. The request carries the caller's AWS_* credentials (they may have changed since the
 # spare started) and the model's pace (`PACE_CONSTANTS`). A line "cancel" after the request is the engine's Cancel
-# (the first Ctrl-C): the host does what its Cancel hook does (`waiting.cancel_waits`, see `snapshot_provider.host`),
-# then answers with the call's outcome.
+# (the first Ctrl-C): the host does what its Cancel hook does (`waiting.cancel_waits`, see
+# `snapshot_provider.dynamic.host`), then answers with the call's outcome.
 HOST = textwrap.dedent(
     """
     import base64, importlib, json, os, sys, threading
     import dill
-    from snapshot_provider import aws, waiting
-    from snapshot_provider.args import AccountSelection
+    from snapshot_provider.ec2 import clients
+    from snapshot_provider.core import waiting
+    from snapshot_provider.inputs.declarations import AccountSelection
     account = AccountSelection.from_props({"region": sys.argv[1]})
-    aws.client(account), aws.client(account, single_attempt=True), aws.client(account, "sts")
+    clients.client(account), clients.client(account, single_attempt=True), clients.client(account, "sts")
     print("ready", flush=True)
     request = json.loads(sys.stdin.readline())
     for name in [n for n in os.environ if n.startswith("AWS_") and n not in request["environ"]]:
@@ -372,11 +375,11 @@ PACE_ENVIRONMENT = {
     "SNAPSHOT_POLL_CALLS_PER_SECOND": "20",
 }
 PACE_CONSTANTS: list[tuple[str, str, float]] = [
-    ("snapshot_provider.volume_limits", "INTERVAL", VOLUME_INTERVAL),  # EC2's 15 s after a rate refusal
-    ("snapshot_provider.volume_limits", "MARGIN", 0.05),  # 1 s: EC2 counts from receipt (here: the same clock)
-    ("snapshot_provider.volume_limits", "RECHECK", 0.5),  # 30 s between looks for room on a full volume
-    ("snapshot_provider.lifecycle", "RECHECK", 0.5),
-    ("snapshot_provider.holds", "LOOK_EVERY", 0.1),  # 2 s between looks at a hold
+    ("snapshot_provider.core.volume_limits", "INTERVAL", VOLUME_INTERVAL),  # EC2's 15 s after a rate refusal
+    ("snapshot_provider.core.volume_limits", "MARGIN", 0.05),  # 1 s: EC2 counts from receipt (here: the same clock)
+    ("snapshot_provider.core.volume_limits", "RECHECK", 0.5),  # 30 s between looks for room on a full volume
+    ("snapshot_provider.core.lifecycle", "RECHECK", 0.5),
+    ("snapshot_provider.core.holds", "LOOK_EVERY", 0.1),  # 2 s between looks at a hold
     ("snapshot_provider.volume_removal", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
 ]
 LOOK_EVERY_AT_MOST = 0.1  # `waiting.until`'s looks (every 1-2 s for a tag, a volume, a snapshot)
@@ -410,10 +413,16 @@ def new_provider_process() -> None:
     STS named (kept per AWS_* environment, but the emulator's keys change from one example to the next, and a session
     may have expired), EC2's buckets as paced here, the pollers and a Ctrl-C, each volume's turn, the batched
     lookups."""
-    for cache in (aws._sessions, aws._clients, aws._account_ids, snapshots._tag_lookups, snapshots._taggings):
+    for cache in (
+        clients._sessions,
+        clients._clients,
+        clients._account_ids,
+        snapshots._tag_lookups,
+        snapshots._taggings,
+    ):
         cache.forget(lambda _key: True)
     holds._held_lookups.forget(lambda _key: True)
-    aws._base_methods.clear()
+    clients._base_methods.clear()
     pacing.reset()
     with waiting._pollers_lock:
         waiting._pollers.clear()

@@ -14,7 +14,7 @@ import boto3
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.series import SERIES_TAG
+from snapshot_provider.core.lifecycle import SERIES_TAG
 
 
 def ec2(emulator: Ec2Emulator) -> Any:

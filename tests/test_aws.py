@@ -17,13 +17,13 @@ from snapshot_provider import (
     InstanceSnapshotsProvider,
     SnapshotSeriesProvider,
     VolumeRemovalProvider,
-    aws,
-    rules,
 )
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, SnapshotProviderError
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.errors import AccountMismatch, AccountNotAllowed, SnapshotProviderError
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import UNKNOWN
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SCHEMA
-from snapshot_provider.rules import UNKNOWN
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
 from snapshot_provider.volume_removal import SCHEMA as REMOVAL_SCHEMA
 
@@ -49,8 +49,8 @@ def test_named_profile_from_the_shared_config(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     account = AccountSelection.of(region=REGION, profile="snapshots")
-    assert aws.session_for(account).get_credentials().access_key == "AKIAPROFILEKEY000001"
-    assert aws.caller_account_id(account) == "123456789012"
+    assert clients.session_for(account).get_credentials().access_key == "AKIAPROFILEKEY000001"
+    assert clients.caller_account_id(account) == "123456789012"
 
 
 def test_missing_profile_is_a_clear_error(
@@ -94,15 +94,15 @@ def test_delete_and_update_check_the_account_too(emulator: Ec2Emulator, volume_i
 
 
 def test_arn_partition_follows_the_region() -> None:
-    assert aws.snapshot_arn("cn-north-1", "snap-1") == "arn:aws-cn:ec2:cn-north-1::snapshot/snap-1"
-    assert aws.snapshot_arn("us-gov-west-1", "snap-1").startswith("arn:aws-us-gov:")
-    assert aws.snapshot_arn("eu-west-1", "snap-1").startswith("arn:aws:ec2:eu-west-1::")
+    assert clients.snapshot_arn("cn-north-1", "snap-1") == "arn:aws-cn:ec2:cn-north-1::snapshot/snap-1"
+    assert clients.snapshot_arn("us-gov-west-1", "snap-1").startswith("arn:aws-us-gov:")
+    assert clients.snapshot_arn("eu-west-1", "snap-1").startswith("arn:aws:ec2:eu-west-1::")
 
 
 def test_every_region_botocore_knows_is_accepted_with_its_partition() -> None:
     assert rules.region("eusc-de-east-1") is None
-    assert aws.snapshot_arn("eusc-de-east-1", "snap-0123456789abcdef0").startswith("arn:aws-eusc:ec2:")
-    assert aws.snapshot_arn("us-isob-east-1", "snap-1").startswith("arn:aws-iso-b:ec2:")
+    assert clients.snapshot_arn("eusc-de-east-1", "snap-0123456789abcdef0").startswith("arn:aws-eusc:ec2:")
+    assert clients.snapshot_arn("us-isob-east-1", "snap-1").startswith("arn:aws-iso-b:ec2:")
 
 
 def test_a_region_no_partition_has_is_refused() -> None:

@@ -14,8 +14,8 @@ from conftest import BAD_INPUT_FIGURES, REGION
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, VolumeRemovalProvider
 from snapshot_provider.components.tagging import SnapshotPolicy
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.schema import InvalidInputs
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs.schema import InvalidInputs
 
 pytestmark = pytest.mark.reliability
 

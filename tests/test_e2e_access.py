@@ -19,7 +19,7 @@ from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
 
 HOME_ACCOUNT = "123456789012"  # the emulator's default account: the harness's fake keys act there
 OTHER_ACCOUNT = "210987654321"

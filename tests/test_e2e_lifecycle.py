@@ -2,7 +2,7 @@
 runs the real Pulumi CLI against the local EC2 emulator, and checks what the emulator holds afterwards (snapshots,
 their tags and descriptions) and the order of the calls the provider made, not only the stack's outputs.
 
-The lifecycle under test is `snapshot_provider.lifecycle`'s: a replace always takes a new snapshot, and the old one
+The lifecycle under test is `snapshot_provider.core.lifecycle`'s: a replace always takes a new snapshot, and the old one
 is deleted only after the new one completed and was marked `recorded`.
 """
 
@@ -20,7 +20,7 @@ from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Call, Ec2Emulator
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 
 PENDING = 2.0
 EBS_SNAPSHOT = "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"

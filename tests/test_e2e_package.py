@@ -201,7 +201,14 @@ def test_wheel_holds_one_import_namespace_and_no_dev_code(wheel: Path) -> None:
     dist_info = f"{DIST_NAME}-{VERSION}.dist-info"
     assert wheel.name == f"{DIST_NAME}-{VERSION}-py3-none-any.whl"
     assert {n.split("/")[0] for n in names} == {"snapshot_provider", dist_info}  # no components/, emulator/, tests/
-    for module in ("__init__", "ebs_snapshot", "instance_snapshots", "volume_removal", "lifecycle", "program"):
+    for module in (
+        "__init__",
+        "ebs_snapshot",
+        "instance_snapshots",
+        "volume_removal",
+        "core/lifecycle",
+        "dynamic/program",
+    ):
         assert f"snapshot_provider/{module}.py" in names
     for module in ("__init__", "tagging", "audit", "cleanup", "decommission", "restore"):
         assert f"snapshot_provider/components/{module}.py" in names
@@ -242,8 +249,8 @@ def test_fresh_venv_imports_the_wheel_and_nothing_from_the_checkout(installed: I
     assert not found["top_level_components"] and not found["emulator"]
     assert not [p for p in found["path"] if p and Path(p).resolve().is_relative_to(ROOT)]
     # The installed code is this checkout's (not a package of the same name from an index).
-    installed_module = Path(found["package"]).parent / "lifecycle.py"
-    assert digest(installed_module) == digest(ROOT / "snapshot_provider" / "lifecycle.py")
+    installed_module = Path(found["package"]).parent / "core" / "lifecycle.py"
+    assert digest(installed_module) == digest(ROOT / "snapshot_provider" / "core" / "lifecycle.py")
     print_seconds("fresh virtualenv", figures.seconds)
 
 

@@ -15,7 +15,7 @@ from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
 
 PENDING = 3.0
 

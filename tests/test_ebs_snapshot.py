@@ -10,16 +10,17 @@ import pytest
 
 from conftest import REGION, URN_PREFIX, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, waiting
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from snapshot_provider.ebs_snapshot import SCHEMA
-from snapshot_provider.errors import (
+from snapshot_provider.ec2.errors import (
     AccountNotAllowed,
     SnapshotFailed,
     SnapshotInUse,
     SnapshotProviderError,
     SnapshotTimedOut,
 )
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 
 provider = EbsSnapshotProvider()
 
@@ -321,7 +322,7 @@ def test_delete_of_an_imported_snapshot_leaves_it_and_says_so(
     imported = provider.create(snapshot_props(volume_id, import_snapshot_id=users))
     assert imported.outs["imported"] is True
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     provider.delete(imported.id, imported.outs)
 

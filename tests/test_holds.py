@@ -13,9 +13,9 @@ from stack_harness import wait_for
 
 from conftest import REGION, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, waiting
-from snapshot_provider.errors import SnapshotHeld, WaitEnded
-from snapshot_provider.holds import (
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import waiting
+from snapshot_provider.core.holds import (
     HOLD_TAG,
     HOLD_WAIT_ENV,
     RECORD_TAG,
@@ -26,7 +26,8 @@ from snapshot_provider.holds import (
     record_of,
     restore_command,
 )
-from snapshot_provider.rules import MAX_TAG_VALUE
+from snapshot_provider.ec2.errors import SnapshotHeld, WaitEnded
+from snapshot_provider.inputs.rules import MAX_TAG_VALUE
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 RECORD: dict[str, Any] = {

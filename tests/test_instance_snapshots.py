@@ -10,9 +10,9 @@ import pytest
 from conftest import REGION
 from emulator import Ec2Emulator
 from snapshot_provider import InstanceSnapshotsProvider
-from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.instance_snapshots import plan_members
-from snapshot_provider.lifecycle import RESOURCE_TAG, Member, resource_token
+from snapshot_provider.core.lifecycle import RESOURCE_TAG, resource_token
+from snapshot_provider.core.sources import Member, plan_members
+from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 
 provider = InstanceSnapshotsProvider()
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::set-of-"

@@ -15,11 +15,9 @@ from test_snapshots import at_once
 
 from conftest import REGION, URN_PREFIX, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, lifecycle, snapshots, waiting
-from snapshot_provider.args import DEFAULT_TIMEOUT
-from snapshot_provider.ebs_snapshot import VOLUME
-from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.lifecycle import (
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider.core import lifecycle, waiting
+from snapshot_provider.core.lifecycle import (
     ATTEMPT_TAG,
     RECORDED,
     RESOURCE_TAG,
@@ -29,6 +27,10 @@ from snapshot_provider.lifecycle import (
     resource_token,
     still_left,
 )
+from snapshot_provider.ebs_snapshot import VOLUME
+from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT
 
 provider = EbsSnapshotProvider()
 
@@ -135,7 +137,7 @@ def deletions(emulator: Ec2Emulator) -> dict[str, int]:
 
 
 def said_by_provider(caplog: pytest.LogCaptureFixture) -> str:
-    return "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
+    return "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.core.progress")
 
 
 def assert_kept_and_reported(
@@ -157,7 +159,7 @@ def test_leftover_with_another_description_is_kept_and_reported_not_deleted(
         provider.create(snapshot_props(volume_id, timeout=1, description="a"))
     [left] = emulator.snapshots()
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     result = provider.create(snapshot_props(volume_id, description="b"))
 
@@ -172,7 +174,7 @@ def test_leftover_of_another_volume_is_kept_and_reported_not_deleted(
     props = snapshot_props(second)
     left = leave_snapshot(emulator, first, props["resource_urn"])
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     result = provider.create(props)
 
@@ -186,7 +188,7 @@ def test_stale_completed_leftover_is_kept_and_reported_not_deleted(
     left = leave_snapshot(emulator, volume_id, props["resource_urn"])
     emulator.age_snapshot(left, seconds_ago=2 * 3600)  # completed, and older than the timeout plus an hour
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     result = provider.create(props)
 
@@ -204,7 +206,7 @@ def test_leftover_an_ami_uses_is_kept_and_reported(
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": left}}],
     )["ImageId"]
 
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
     result = provider.create(props)
 
     assert ids(emulator) == {result.id, left} and image_id
@@ -237,7 +239,7 @@ def test_leftover_in_error_state_is_kept_and_reported_and_a_new_snapshot_taken(
     failed = leave_snapshot(emulator, volume_id, props["resource_urn"])
     emulator.configure(fail_volume_ids=[])
     emulator.clear_calls()
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
     result = provider.create(props)
     assert result.id != failed
     assert_kept_and_reported(emulator, caplog, str(result.id), failed)
@@ -499,7 +501,7 @@ def test_the_credentials_expiry_warning_is_said_once_per_run_not_once_per_snapsh
     minutes, well within it; a stack of many of them must not flood the log with one warning each: it is said once."""
     expires = datetime.now(UTC) + timedelta(hours=6)
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expires.isoformat())
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
     for volume_id in emulator.seed_volumes(5):
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=DEFAULT_TIMEOUT))  # the default: 24 h
 

@@ -17,7 +17,7 @@ outside Pulumi that no refresh has seen yet. Each rule is one engine run aimed a
   has its CreateSnapshot(s); timeout_mid_wait: a 1 s timeout on a snapshot pending 1.5 s (SnapshotTimedOut). Both
   leave the snapshot, tagged with the resource and its attempt, and state as it was. Any later create of the
   resource adopts it when it can stand for the inputs, or else takes a new snapshot and keeps the leftover, reported
-  (its tag cannot prove it is not another backend's stack's of the same name: see `snapshot_provider.lifecycle`);
+  (its tag cannot prove it is not another backend's stack's of the same name: see `snapshot_provider.core.lifecycle`);
   the model knows which. retry_interrupted runs the
   interrupted command again (tags may have changed); delete_leftover is the user deleting a leftover themselves. At
   most LIFECYCLE_MODEL_INTERRUPTIONS (2) crashes and timeouts per example: they are the slow steps.
@@ -71,10 +71,10 @@ from lifecycle_harness import (
 
 from conftest import LIFECYCLE_MODEL_FIGURES, REGION
 from emulator import Ec2Emulator
-from snapshot_provider import waiting
-from snapshot_provider.errors import SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG
-from snapshot_provider.rules import MANAGED_TAG_PREFIX
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG
+from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX
 
 PENDING = 0.2  # seconds an ordinary snapshot stays pending
 TIMEOUT_PENDING = 1.5  # against the shortest timeout the inputs allow (1 s)

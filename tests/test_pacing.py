@@ -15,10 +15,12 @@ from stack_harness import wait_for
 
 from conftest import REGION, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, aws, pacing, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import WaitEnded
-from snapshot_provider.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import pacing, waiting
+from snapshot_provider.core.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.errors import WaitEnded
+from snapshot_provider.inputs.declarations import AccountSelection
 
 
 class FakeTime:
@@ -168,7 +170,7 @@ def tag_concurrently(client: Any, calls: int) -> list[BaseException]:
 
 def bucketed_client(server: BucketedEc2, paced: bool) -> Any:
     client = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1").client(
-        "ec2", config=aws.RETRY_CONFIG
+        "ec2", config=clients.RETRY_CONFIG
     )
     client.meta.events.register("before-send.ec2.CreateTags", server)
     if paced:
@@ -200,9 +202,9 @@ def test_unpaced_burst_spends_botocores_retry_quota_and_throttling_reaches_the_c
 def test_provider_clients_are_paced_per_account(emulator: Ec2Emulator, volume_id: str) -> None:
     pacing.reset()
     account = AccountSelection.of(region="us-east-1")
-    account_id = aws.caller_account_id(account)
-    aws.client(account).describe_snapshots(SnapshotIds=[])
-    aws.client(account, single_attempt=True).describe_volumes(VolumeIds=[volume_id])
+    account_id = clients.caller_account_id(account)
+    clients.client(account).describe_snapshots(SnapshotIds=[])
+    clients.client(account, single_attempt=True).describe_volumes(VolumeIds=[volume_id])
     made = pacing.buckets()
     assert {name for _, name in made} == {"DescribeSnapshots (unfiltered)", "DescribeVolumes (unfiltered)"}
     assert {key for key, _ in made} == {(account_id, "us-east-1")}  # both clients spend the account's buckets
@@ -215,7 +217,7 @@ def test_wait_time_counts_from_when_the_create_left_the_queue(
     pacing.reset()
     emulator.configure(pending_seconds=0)
     account = AccountSelection.of(region=REGION)
-    pacing.bucket((aws.caller_account_id(account), REGION), "CreateSnapshot").take()  # another create took it
+    pacing.bucket((clients.caller_account_id(account), REGION), "CreateSnapshot").take()  # another create took it
     started = time.monotonic()
     created = EbsSnapshotProvider().create(snapshot_props(volume_id))
     assert time.monotonic() - started >= 3.0  # it waited its turn...
@@ -229,7 +231,7 @@ def test_a_long_queue_is_told_once_per_interval(
     monkeypatch.setattr(pacing, "TELL_AFTER", 0.3)
     pacing.reset()
     client = bucketed_client(BucketedEc2(Size(100, 100)), paced=True)
-    with caplog.at_level("INFO", logger="snapshot_provider.progress"):
+    with caplog.at_level("INFO", logger="snapshot_provider.core.progress"):
         assert tag_concurrently(client, 6) == []
     told = [r.getMessage() for r in caplog.records if "waiting for EC2's API rate" in r.getMessage()]
     # The last of six waits a second: worth a line, but one line for the queue, not one per request.

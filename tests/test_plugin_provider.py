@@ -11,8 +11,9 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from conftest import REGION
+from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.plugin import provider as plugin
-from snapshot_provider.plugin.provider import UNKNOWN_SENTINEL, EbsSnapshotsProvider
+from snapshot_provider.plugin.provider import EbsSnapshotsProvider
 
 TOKEN = "ebs-snapshots:index:EbsSnapshot"
 URN = f"urn:pulumi:dev::user-project::{TOKEN}::backup"
@@ -81,8 +82,8 @@ def test_preview_create_returns_what_is_known_and_changes_nothing(emulator, volu
     assert known["tags"].value["team"].value == "db"
     assert known["description"].value == "nightly"
     assert known["region"].value == REGION
-    assert known["snapshotId"].value == UNKNOWN_SENTINEL
-    assert known["startTime"].value == UNKNOWN_SENTINEL
+    assert is_unknown(known["snapshotId"].value)
+    assert is_unknown(known["startTime"].value)
     assert known["imported"].value is False
 
 
@@ -96,7 +97,7 @@ def test_preview_update_of_tags_keeps_the_snapshot_id_known(emulator, volume_id)
     preview = run(provider.update(p.UpdateRequest(URN, created.resource_id, created.properties, news, 0, [], True)))
     assert preview.properties["snapshotId"].value == created.resource_id
     assert preview.properties["tags"].value["team"].value == "web"
-    assert preview.properties["allTags"].value == UNKNOWN_SENTINEL
+    assert is_unknown(preview.properties["allTags"].value)
     [snapshot] = snapshots_of(volume_id)
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["team"] == "db"
 

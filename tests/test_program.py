@@ -9,7 +9,7 @@ import pytest
 from pulumi_mocks import Recorder, use
 
 from snapshot_provider import EbsSnapshot, EbsSnapshotArgs
-from snapshot_provider.program import default_region, default_session_name
+from snapshot_provider.inputs.declarations import default_region, default_session_name
 
 
 def test_session_name_identifies_the_stack_when_a_role_is_assumed() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from snapshot_provider.progress import DETAILED_UP_TO, Board, Cadence, Reporter, describe, duration, time_left
+from snapshot_provider.core.progress import DETAILED_UP_TO, Board, Cadence, Reporter, describe, duration, time_left
 
 
 class Clock:

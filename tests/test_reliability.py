@@ -19,8 +19,8 @@ from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 from conftest import RELIABILITY_FIGURES, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.lifecycle import RESOURCE_TAG
+from snapshot_provider.core.lifecycle import RESOURCE_TAG
+from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 
 pytestmark = pytest.mark.reliability
 

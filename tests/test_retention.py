@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from snapshot_provider.retention import (
+from snapshot_provider.core.pruning import (
     Plan,
     Point,
     Policy,

@@ -9,10 +9,11 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
-from snapshot_provider import EbsSnapshotProvider, rules
+from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SCHEMA
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.schema import Field, InvalidInputs, Schema
 from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SCHEMA
-from snapshot_provider.schema import Field, InvalidInputs, Schema
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 VOLUME = "vol-0123456789abcdef0"

@@ -23,9 +23,10 @@ from series_helpers import (
 from conftest import REGION, StrictEc2
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
-from snapshot_provider.series import POINT_TAG, RECYCLE_BIN_MAX_DAYS, SCHEMA, SERIES_TAG, failures, pruned_in
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
+from snapshot_provider.core.series.survey import POINT_TAG, RECYCLE_BIN_MAX_DAYS, pruned_in
+from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.inputs.series import SCHEMA, failures
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
@@ -55,7 +56,7 @@ class Said:
         self.caplog = caplog
 
     def lines(self) -> list[str]:
-        return [r.getMessage() for r in self.caplog.records if r.name == "snapshot_provider.progress"]
+        return [r.getMessage() for r in self.caplog.records if r.name == "snapshot_provider.core.progress"]
 
     def text(self) -> str:
         return "\n".join(self.lines())
@@ -66,7 +67,7 @@ class Said:
 
 @pytest.fixture
 def said(caplog: pytest.LogCaptureFixture) -> Said:
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
     return Said(caplog)
 
 
@@ -264,7 +265,7 @@ def test_what_a_failed_create_left_is_kept_and_reported_by_the_next_create(
     [left] = all_snapshot_ids(emulator)
     emulator.configure(pending_seconds=0)
     age(emulator, [left], 2)
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     series = Series(volume_id=volume_id, trigger="d1")
 
@@ -534,10 +535,10 @@ def test_the_series_preview_never_announces_deleting_a_snapshot_an_undo_holds(
             "resource_urn": URN.replace("SnapshotSeries::nightly", "VolumeRemoval::retire"),
         }
     )
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
 
     provider.diff(series.id, series.outs, props(**{**series.inputs, "keep_last": 1}))
-    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.progress")
+    preview = "\n".join(r.getMessage() for r in caplog.records if r.name == "snapshot_provider.core.progress")
     series.up(keep_last=1)
 
     assert older not in series.outs["deleted"]  # what the up did: kept it for the undo
@@ -599,7 +600,7 @@ def test_preview_of_a_replace_counts_the_snapshots_it_would_delete(
 
 
 def test_preview_with_unknown_inputs_says_so(emulator: Ec2Emulator, volume_id: str, said: Said) -> None:
-    from snapshot_provider.rules import UNKNOWN
+    from snapshot_provider.inputs.rules import UNKNOWN
 
     series = Series(volume_id=volume_id, trigger="d1")
     said.clear()

@@ -12,8 +12,9 @@ import pytest
 
 from conftest import REGION, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, snapshots
-from snapshot_provider.errors import SnapshotProviderError
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
 REMOVAL_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:VolumeRemoval::stray"

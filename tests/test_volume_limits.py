@@ -12,9 +12,10 @@ from stack_harness import wait_for
 
 from conftest import REGION, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, lifecycle, waiting
-from snapshot_provider.errors import WaitEnded
-from snapshot_provider.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import lifecycle, waiting
+from snapshot_provider.core.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
+from snapshot_provider.ec2.errors import WaitEnded
 
 VOLUME = "vol-01234567"
 

@@ -18,9 +18,10 @@ from emulator_helpers import wait_until
 
 from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal, waiting
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, managed_keys, record_of
+from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
+from snapshot_provider.core import waiting
+from snapshot_provider.core.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, managed_keys, record_of
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 
@@ -85,7 +86,7 @@ def snapshot_id(emulator: Ec2Emulator, volume_id: str) -> str:
 @pytest.fixture
 def said(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """What the provider said next to the resource (outside the provider host, the engine's lines go to logging)."""
-    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    caplog.set_level(logging.INFO, logger="snapshot_provider.core.progress")
     return caplog
 
 

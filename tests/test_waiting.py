@@ -22,11 +22,10 @@ from emulator_helpers import wait_until as wait_until_seen
 
 from conftest import REGION, StrictEc2, in_thread, snapshot_props
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, waiting
-from snapshot_provider.errors import SnapshotProviderError, WaitEnded
-from snapshot_provider.lifecycle import ATTEMPT_TAG, RECORDED
-from snapshot_provider.waiting import (
-    MAX_IDS_PER_CALL,
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.waiting import (
     CredentialsExpired,
     PollingFailed,
     PollPolicy,
@@ -34,6 +33,8 @@ from snapshot_provider.waiting import (
     WaitCancelled,
     WaitTimedOut,
 )
+from snapshot_provider.ec2.errors import SnapshotProviderError, WaitEnded
+from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
 FAST = PollPolicy(
     min_delay=0.05, max_delay=0.2, first_poll=0.0, calls_per_second=1000, missing_grace=0.3, max_backoff=0.1
@@ -148,7 +149,7 @@ def test_concurrent_waiters_share_batched_calls() -> None:
         t.join()
 
     assert set(results.values()) == {"completed"} and len(results) == 450
-    assert max(len(c) for c in ec2.calls) == MAX_IDS_PER_CALL
+    assert max(len(c) for c in ec2.calls) == MAX_FILTER_VALUES
     # The first look (whichever waiters it found), then the other ids 200 at a time: not one call per waiter.
     assert len(ec2.calls) <= 4, [len(c) for c in ec2.calls]
 
@@ -446,7 +447,7 @@ def test_session_keys_expiring_mid_wait_end_it_and_the_next_create_adopts(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", keys["Expiration"].isoformat())
-    caplog.set_level(logging.WARNING, logger="snapshot_provider.progress")
+    caplog.set_level(logging.WARNING, logger="snapshot_provider.core.progress")
 
     with pytest.raises(WaitEnded) as ended:
         EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=600))

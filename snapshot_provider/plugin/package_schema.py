@@ -21,10 +21,10 @@ from typing import Any, Literal, Union
 
 import pulumi
 
+from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot
+from snapshot_provider.inputs.schema import Schema
 from snapshot_provider.instance_snapshots import InstanceSnapshots
-from snapshot_provider.program import ProviderResource
-from snapshot_provider.schema import Schema
 from snapshot_provider.series import SnapshotSeries
 from snapshot_provider.volume_removal import VolumeRemoval
 

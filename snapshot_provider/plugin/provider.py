@@ -26,18 +26,18 @@ from pulumi.dynamic import ResourceProvider
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
-from snapshot_provider import aws, waiting
-from snapshot_provider.args import AccountSelection
+from snapshot_provider.core import waiting
+from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot, import_snapshot
-from snapshot_provider.errors import SnapshotProviderError
-from snapshot_provider.host import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.ec2 import clients as aws
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
+from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.rules import UNKNOWN, is_unknown
 from snapshot_provider.plugin.package_schema import RESOURCES, SCHEMA_FILE, WireNames, camel, type_token
-from snapshot_provider.program import URN_INPUT, ProviderResource
-from snapshot_provider.rules import UNKNOWN, is_unknown
-from snapshot_provider.snapshots import describe_snapshot, tags_of
 
 T = TypeVar("T")
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN, the wire's unknown
 
 
 @dataclass(frozen=True)
@@ -284,8 +284,8 @@ def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> set[st
 
 def wire(value: Any) -> PropertyValue:
     if is_unknown(value):
-        # The SDK (3.259) cannot marshal PropertyValue.computed(): the engine reads the unknown sentinel as unknown.
-        return PropertyValue(UNKNOWN_SENTINEL)
+        # The engine's own unknown (the SDK's PropertyValue.marshal cannot send a Computed, pulumi 3.259).
+        return PropertyValue(UNKNOWN)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return PropertyValue(value)
     if isinstance(value, (int, float)):

@@ -54,12 +54,13 @@ from typing import Any, TypeVar
 
 import grpc
 
+from snapshot_provider.core.progress import is_dynamic_provider_host
+
 log = logging.getLogger(__name__)
 # `_report` writes its one stderr line itself; this keeps an unconfigured `logging` from printing it a second time
 # (through its last-resort handler) while configured handlers, and pytest's caplog, still receive the record.
 log.addHandler(logging.NullHandler())
 
-HOST_MAIN_MODULE = "pulumi.dynamic.__main__"
 WORKERS_ENV = "SNAPSHOT_PROVIDER_HOST_WORKERS"
 DEFAULT_WORKERS = 1024
 # What the SDK's host runs with, and the SDK versions this module was checked against (tests/test_host.py checks the
@@ -98,12 +99,6 @@ def adapt_dynamic_provider_host() -> int | None:
             _result = _adapt() if is_dynamic_provider_host() else None
             _done = True
     return _result
-
-
-def is_dynamic_provider_host() -> bool:
-    """Whether this process is the SDK's dynamic-provider host, i.e. was started as `python -m pulumi.dynamic`."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) == HOST_MAIN_MODULE
 
 
 _WIDENING = ("widen the thread pool", f"Snapshots will be created and waited for {SDK_HOST_WORKERS} at a time")
@@ -212,7 +207,7 @@ def _widen(pool: ThreadPoolExecutor, workers: int) -> int:
 
 # --- 2. Ctrl-C ---------------------------------------------------------------------------------------------------
 def _hook_host_cancel(server: object) -> None:
-    from snapshot_provider import waiting
+    from snapshot_provider.core import waiting
 
     _hook_cancel(server, waiting.cancel_waits)
 
@@ -274,8 +269,8 @@ def _shorten_provider_errors(main_module: types.ModuleType) -> bool:
 def provider_error_or_traceback(limit: int | None = None, chain: bool = True) -> str:
     """`traceback.format_exc`, except for the error being handled when it is this package's own (a message that says
     what, where and the fix, for the user) or a rule its inputs broke: then the message alone."""
-    from snapshot_provider.errors import SnapshotProviderError
-    from snapshot_provider.schema import InvalidInputs
+    from snapshot_provider.ec2.errors import SnapshotProviderError
+    from snapshot_provider.inputs.schema import InvalidInputs
 
     error = sys.exc_info()[1]
     if isinstance(error, (SnapshotProviderError, InvalidInputs)):

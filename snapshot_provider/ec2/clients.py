@@ -30,9 +30,10 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from snapshot_provider import pacing, rules
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import AccountMismatch, AccountNotAllowed, aws_errors
+from snapshot_provider.core import pacing
+from snapshot_provider.ec2.errors import AccountMismatch, AccountNotAllowed, aws_errors
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import AccountSelection
 
 # botocore's standard retries: throttling (RequestLimitExceeded), 5xx and dropped connections are retried with
 # exponential backoff and jitter, for every call. 20 attempts ride out even 60% throttling (0.6^20 < 1e-4).

@@ -16,7 +16,7 @@ from typing import Any, Literal, Union
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.rules import Rule, is_unknown
+from snapshot_provider.inputs.rules import Rule, is_unknown
 
 # What a change to an input means:
 #   replace  a new snapshot is taken (EC2 cannot change it on an existing one); the old one goes once it completed

@@ -12,9 +12,26 @@ from typing import Annotated, Any, Literal, TypedDict
 
 import pulumi
 
-from snapshot_provider import rules
-from snapshot_provider.program import default_region, default_session_name
-from snapshot_provider.schema import Field, Schema
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.schema import Field, Schema
+
+# Set by the program: names the resource on its snapshots (see `lifecycle`) and in progress messages.
+URN_INPUT = "resource_urn"
+URN_FIELD = (URN_INPUT, Field("the resource's URN, set by the program", on_change="none", internal=True))
+
+
+def default_region(_given: Mapping[str, Any]) -> str | None:
+    """The stack's aws:region, then AWS_REGION, then AWS_DEFAULT_REGION (as the AWS provider resolves it)."""
+    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def default_session_name(given: Mapping[str, Any]) -> str | None:
+    """Identifies the stack in CloudTrail when a role is assumed."""
+    if given.get("role_arn") is None:
+        return None
+    name = f"pulumi-{pulumi.get_project()}-{pulumi.get_stack()}"
+    return "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
+
 
 DEFAULT_TIMEOUT = 24 * 3600  # the first snapshot of a multi-TiB volume can take many hours
 

@@ -67,9 +67,19 @@ import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from snapshot_provider import aws, holds, pacing, progress, rules, snapshots, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import (
+from snapshot_provider.core import holds, pacing, progress, waiting
+from snapshot_provider.core.sources import Member, Source
+from snapshot_provider.core.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
+from snapshot_provider.core.waiting import (
+    SnapshotStatus,
+    WaitCancelled,
+    WaitInterrupted,
+    WaitTimedOut,
+    consistency_window,
+)
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.ec2.errors import (
     SnapshotFailed,
     SnapshotInUse,
     SnapshotProviderError,
@@ -80,10 +90,9 @@ from snapshot_provider.errors import (
     is_credential_problem,
     is_throttling,
 )
-from snapshot_provider.program import URN_INPUT
-from snapshot_provider.schema import Schema
-from snapshot_provider.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
-from snapshot_provider.waiting import SnapshotStatus, WaitCancelled, WaitInterrupted, WaitTimedOut, consistency_window
+from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.schema import Schema
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -100,41 +109,10 @@ MAX_REQUESTS = 20
 JUST_MADE_NOT_FOUND = frozenset({"InvalidVolume.NotFound", "InvalidInstanceID.NotFound"})
 
 
-@dataclass(frozen=True)
-class Member:
-    """A volume a create snapshots, and where it is attached (None for a lone volume)."""
-
-    volume_id: str
-    device_name: str | None = None
-
-
-class Kind(Protocol):
-    """What differs between snapshot resources; everything else is this module's."""
+class StateShape(Protocol):
+    """How a snapshot resource keeps its snapshots in state: its schema, its id, its outputs."""
 
     schema: Schema
-    noun: str  # "snapshot", "snapshot set": for messages
-
-    def source(self, inputs: Mapping[str, Any]) -> str:
-        """What is snapshotted, for messages: 'volume vol-...', 'instance i-...'."""
-        ...
-
-    def members(self, ec2: Any, inputs: Mapping[str, Any]) -> list[Member]:
-        """The volumes a create will snapshot (may call AWS; raises clear errors for inputs that cannot work)."""
-        ...
-
-    def copies_volume_tags(self, inputs: Mapping[str, Any]) -> bool:
-        """Whether the inputs ask for each volume's tags on its snapshot."""
-        ...
-
-    def request_tags(self, ec2: Any, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, str]:
-        """The tags the starting request sets (EC2 may copy the volumes' own besides)."""
-        ...
-
-    def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        """The one EC2 call that starts the snapshots, tagged `tags`. Called once per attempt, never retried blindly."""
-        ...
 
     def members_in_state(self, props: Mapping[str, Any]) -> list[Member]: ...
 
@@ -151,6 +129,11 @@ class Kind(Protocol):
     ) -> dict[str, Any]:
         """State from the inputs and the snapshots as described now (create, update and read all end here)."""
         ...
+
+
+class Kind(Source, StateShape, Protocol):
+    """A snapshot resource: what it snapshots and how (`Source`), and how it keeps that in state (`StateShape`).
+    Taking and waiting need only the source; create, read, update and delete need both."""
 
 
 @dataclass
@@ -228,7 +211,7 @@ class SnapshotProvider(ResourceProvider):
         return self.kind.schema.check(olds, news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        aws.refuse_account_change(olds, news)
+        clients.refuse_account_change(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -256,19 +239,18 @@ def say(urn: str | None, line: str) -> None:
 # --- create -----------------------------------------------------------------------------------------------------
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
-    account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_allowed_account(account)
-    ec2 = aws.client(account)
+    conn = Connection.to_create(inputs)
+    ec2 = conn.ec2
     members = kind.members(ec2, inputs)
     urn = inputs.get(URN_INPUT)
     deadline = time.monotonic() + float(inputs["timeout"])
-    taken, leftovers = start_or_finish(account, ec2, kind, inputs, members, urn, deadline)
-    statuses = wait(account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
+    taken, leftovers = start_or_finish(conn.account, ec2, kind, inputs, members, urn, deadline)
+    statuses = wait(conn.account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
-    ec2 = aws.client(account)  # the client now: the wait may have renewed the credentials
+    ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
     tidy(ec2, urn, taken, leftovers)
-    outs = kind.outputs(inputs, members, found, account_id)
+    outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
 
@@ -285,7 +267,7 @@ def made_here(taken: Taken) -> bool:
 def start_or_finish(
     account: AccountSelection,
     ec2: Any,
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str | None,
@@ -312,18 +294,18 @@ def start_or_finish(
     return leftovers.adopted or take(account, kind, inputs, members, urn, deadline, extra_tags), leftovers
 
 
-def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, dict[str, str]]:
+def desired_tags(ec2: Any, kind: Source, inputs: Mapping[str, Any], members: list[Member]) -> dict[str, dict[str, str]]:
     """Each volume's snapshot tags as the inputs ask: the volume's own when copied, then the input tags (they win)."""
     volume_ids = [m.volume_id for m in members]
     copied = snapshots.volume_tags(ec2, volume_ids, inputs["region"]) if kind.copies_volume_tags(inputs) else {}
     desired = {v: {**copied.get(v, {}), **inputs["tags"]} for v in volume_ids}
-    limit = rules.MAX_TAGS - rules.MANAGED_TAG_COUNT
+    limit = rules.MAX_TAGS - rules.LIFECYCLE_TAG_COUNT
     for volume_id, tags in desired.items():
         if len(tags) > limit:  # the input tags alone were checked at preview; the volume's are known only now
             raise SnapshotProviderError(
                 f"tags: the snapshot of {volume_id} would carry {len(tags)} tags with the volume's "
                 f"{len(copied[volume_id])} copied, and EC2 allows {rules.MAX_TAGS} per snapshot, this provider using "
-                f"{rules.MANAGED_TAG_COUNT}: at most {limit}. Nothing was changed: pass fewer tags, or stop copying "
+                f"{rules.LIFECYCLE_TAG_COUNT}: at most {limit}. Nothing was changed: pass fewer tags, or stop copying "
                 "the volume's"
             )
     return desired
@@ -332,7 +314,7 @@ def desired_tags(ec2: Any, kind: Kind, inputs: Mapping[str, Any], members: list[
 # --- taking new snapshots ---------------------------------------------------------------------------------------
 def take(
     account: AccountSelection,
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str | None,
@@ -341,9 +323,9 @@ def take(
 ) -> Taken:
     """Start new snapshots, tagged with this resource and each request's own attempt id; never two for one create
     (see the module docstring), and each request only when the volumes' limits allow it."""
-    ec2 = aws.client(account)
-    once = aws.client(account, single_attempt=True)
-    tags = {**kind.request_tags(ec2, inputs, members), **(extra_tags or {})}
+    ec2 = clients.client(account)
+    once = clients.client(account, single_attempt=True)
+    tags = {**kind.request_tags(inputs, desired_tags(ec2, kind, inputs, members)), **(extra_tags or {})}
     tags |= {RESOURCE_TAG: resource_token(urn)} if urn else {}
     volumes = [m.volume_id for m in members]
     what = f"the {kind.noun} of {kind.source(inputs)}"
@@ -507,7 +489,7 @@ def _start_time(found: list[dict[str, Any]]) -> float:
 # --- what interrupted creates left --------------------------------------------------------------------------------
 def survey(
     ec2: Any,
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     members: list[Member],
     urn: str,
@@ -571,7 +553,7 @@ def _one_per_volume(group: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     return list(kept.values()), extra
 
 
-def mismatch(kind: Kind, inputs: Mapping[str, Any], members: list[Member], group: list[dict[str, Any]]) -> str | None:
+def mismatch(kind: Source, inputs: Mapping[str, Any], members: list[Member], group: list[dict[str, Any]]) -> str | None:
     """Why a leftover cannot stand for this create's snapshots, or None when it can (pure)."""
     left = sorted(s["VolumeId"] for s in group)
     wanted = sorted(m.volume_id for m in members)
@@ -632,7 +614,7 @@ def keep_unproven(urn: str | None, group: Sequence[Mapping[str, Any]], reason: s
     )
 
 
-def _delete_failed_leftover(ec2: Any, kind: Kind, inputs: Mapping[str, Any], group: list[dict[str, Any]]) -> None:
+def _delete_failed_leftover(ec2: Any, kind: Source, inputs: Mapping[str, Any], group: list[dict[str, Any]]) -> None:
     for s in group:
         snapshots.delete_snapshot(ec2, s["SnapshotId"])
     pulumi.log.info(
@@ -643,7 +625,7 @@ def _delete_failed_leftover(ec2: Any, kind: Kind, inputs: Mapping[str, Any], gro
 
 def adopt(
     ec2: Any,
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     members: list[Member],
     group: list[dict[str, Any]],
@@ -774,7 +756,7 @@ def as_written(taken: Taken, found: Mapping[str, Mapping[str, Any]]) -> dict[str
 
 def wait(
     account: AccountSelection,
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     taken: Taken,
     members: list[Member],
@@ -806,7 +788,7 @@ def wait(
     failed = [s for s in statuses.values() if s.state != "completed"]
     if failed:
         if delete_on_failure:
-            ec2 = aws.client(account)
+            ec2 = clients.client(account)
             for sid in taken.ids:
                 snapshots.delete_snapshot(ec2, sid)
         raise SnapshotFailed(_failure_message(kind, inputs, taken, failed, members, delete_on_failure))
@@ -821,7 +803,7 @@ def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[
     """Say so before a wait that the credentials, which the provider cannot renew, will not outlast: once per
     provider process and expiry, since every later wait of the run shares those credentials (a stack of a thousand
     snapshots gets one warning, not a thousand)."""
-    expires = aws.credentials_expire_at(account)
+    expires = clients.credentials_expire_at(account)
     deadline = datetime.now(UTC) + timedelta(seconds=float(inputs["timeout"]))
     if expires is None or expires >= deadline:
         return
@@ -844,7 +826,7 @@ _expiry_warned: set[datetime] = set()
 _expiry_warned_lock = threading.Lock()
 
 
-def _interrupted_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
+def _interrupted_message(kind: Source, inputs: Mapping[str, Any], taken: Taken, ended: WaitInterrupted) -> str:
     """Why the wait ended and what becomes of the snapshots: this resource's (made or adopted) are adopted by the
     next `up`; an imported one is the user's, left as it is."""
     if isinstance(ended, WaitCancelled):
@@ -877,7 +859,7 @@ def _left_as_yours(taken: Taken) -> str:
     )
 
 
-def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
+def _timeout_message(kind: Source, inputs: Mapping[str, Any], taken: Taken, seen: Mapping[str, SnapshotStatus]) -> str:
     pending = (
         f"the {kind.noun} of {kind.source(inputs)} is still pending ({_progress_of(taken, seen)}) after the timeout "
         f"of {float(inputs['timeout']):g}s."
@@ -892,7 +874,7 @@ def _timeout_message(kind: Kind, inputs: Mapping[str, Any], taken: Taken, seen: 
 
 
 def _failure_message(
-    kind: Kind,
+    kind: Source,
     inputs: Mapping[str, Any],
     taken: Taken,
     failed: list[SnapshotStatus],
@@ -930,11 +912,8 @@ def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[s
 # --- read, update, delete ---------------------------------------------------------------------------------------
 def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     """What exists now, asked of the account state records: another account's answer would make them look gone."""
-    account = AccountSelection.from_props(props)
-    if not account.region:
-        raise SnapshotProviderError("reading the snapshots needs a region: set region or aws:region")
-    account_id = aws.ensure_recorded_account(account, aws.recorded_account(props), "refresh")
-    ec2 = aws.client(account)
+    conn = Connection.to_read(props, clients.recorded_account(props), "the snapshots")
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, props)
     found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
     missing = [sid for sid in ids if sid not in found]
@@ -943,7 +922,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
-    outs = kind.outputs(props, kind.members_in_state(props), found, account_id)
+    outs = kind.outputs(props, kind.members_in_state(props), found, conn.account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
 
@@ -952,9 +931,8 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     """Tags (only the keys the inputs manage) and standard to archive, in place; new access settings are recorded
     once STS says they act in the account state records."""
     inputs = kind.schema.parse(news)
-    account = AccountSelection.from_props(inputs)
-    account_id = aws.ensure_recorded_account(account, aws.recorded_account(olds), "update")
-    ec2 = aws.client(account)
+    conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, olds)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
@@ -968,7 +946,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         )
     # EC2 shows the tags just written only after a delay: state records them as written.
     found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
-    outs = kind.outputs(inputs, kind.members_in_state(olds), found, account_id)
+    outs = kind.outputs(inputs, kind.members_in_state(olds), found, conn.account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
 
@@ -976,11 +954,10 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
 def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
-    account = AccountSelection.from_props(props)
-    aws.ensure_recorded_account(account, aws.recorded_account(props), "delete")
-    ec2 = aws.client(account)
+    conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+    ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, props)
-    holds.wait_until_released(account, ec2, ids, props.get(URN_INPUT))
+    holds.wait_until_released(conn.account, ec2, ids, props.get(URN_INPUT))
     blocked = []
     for sid in ids:
         try:

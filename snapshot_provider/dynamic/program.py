@@ -4,7 +4,6 @@ defaults taken from the stack, and the resource's URN."""
 from __future__ import annotations
 
 import functools
-import os
 import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -13,27 +12,12 @@ import pulumi
 from pulumi.dynamic import Resource, ResourceProvider
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from snapshot_provider.schema import Field, Schema
+from snapshot_provider.inputs.declarations import URN_INPUT
+from snapshot_provider.inputs.schema import Schema
 
 # The type every dynamic resource had before resources got their own type tokens (0.1.0): aliased, so that stacks
 # created then keep their resources instead of replacing them.
 UNTYPED_DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
-# Set by the program: names the resource on its snapshots (see `lifecycle`) and in progress messages.
-URN_INPUT = "resource_urn"
-URN_FIELD = (URN_INPUT, Field("the resource's URN, set by the program", on_change="none", internal=True))
-
-
-def default_region(_given: Mapping[str, Any]) -> str | None:
-    """The stack's aws:region, then AWS_REGION, then AWS_DEFAULT_REGION (as the AWS provider resolves it)."""
-    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-
-
-def default_session_name(given: Mapping[str, Any]) -> str | None:
-    """Identifies the stack in CloudTrail when a role is assumed."""
-    if given.get("role_arn") is None:
-        return None
-    name = f"pulumi-{pulumi.get_project()}-{pulumi.get_stack()}"
-    return "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
 
 
 class ProviderResource(Resource):

@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapshot_provider.host import is_dynamic_provider_host
-
 log = logging.getLogger(__name__)
+
+# The module `python -m pulumi.dynamic` runs: engine messages are sent only from inside the SDK's host.
+HOST_MAIN_MODULE = "pulumi.dynamic.__main__"
 
 QUARTILES = (25, 50, 75)
 INTERVAL = 60.0  # seconds between two "still waiting" lines of one resource
@@ -108,6 +109,12 @@ class EngineLog:
             self._engine.Log(request)
         except Exception as error:  # a message is never worth failing a create for
             log.warning("could not send a progress message to the engine: %s", error)
+
+
+def is_dynamic_provider_host() -> bool:
+    """Whether this process is the SDK's dynamic-provider host, i.e. was started as `python -m pulumi.dynamic`."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == HOST_MAIN_MODULE
 
 
 _engine_log: EngineLog | None = None

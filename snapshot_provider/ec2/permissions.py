@@ -11,11 +11,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider import aws
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.errors import explain
-from snapshot_provider.rules import is_unknown
-from snapshot_provider.schema import Failure
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.errors import explain
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.inputs.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
 DENIED = ("UnauthorizedOperation", "AccessDenied")
@@ -50,7 +50,7 @@ def _dry_run(props: Mapping[str, Any], prop: str, action: str, call: Callable[[A
     account = AccountSelection.from_props(props)
     where = f"{action} in {account.region}"
     try:
-        call(aws.client(account))
+        call(clients.client(account))
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code == ALLOWED:

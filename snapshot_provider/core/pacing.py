@@ -38,7 +38,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from snapshot_provider import progress, waiting
+from snapshot_provider.core import progress, waiting
 
 SHARE_ENV = "SNAPSHOT_API_RATE_SHARE"
 BUCKETS_ENV = "SNAPSHOT_API_BUCKETS"

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from snapshot_provider import waiting
+from snapshot_provider.core import waiting
 
 RATE_LIMITED = "SnapshotCreationPerVolumeRateExceeded"
 TOO_MANY_PENDING = "ConcurrentSnapshotLimitExceeded"

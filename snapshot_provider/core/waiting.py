@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from snapshot_provider.errors import WaitEnded, is_credential_problem, is_throttling
+from snapshot_provider.ec2.errors import WaitEnded, is_credential_problem, is_throttling
+from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
 log = logging.getLogger(__name__)
 
 TERMINAL_STATES = ("completed", "error")
-MAX_IDS_PER_CALL = 200  # EC2's limit on values in one filter
 PROGRESS_EVERY = 5.0  # seconds between two progress callbacks of one wait
 CONSISTENCY_WINDOW_ENV = "SNAPSHOT_CONSISTENCY_WINDOW"
 DEFAULT_CONSISTENCY_WINDOW = 120.0
@@ -419,7 +419,7 @@ class SnapshotPoller:
             return min(scheduled, final_looks.get(entry.snapshot_id, math.inf))
 
         # Finished snapshots are not looked at again, so they have no say in when the next look is.
-        batch = sorted((e for e in self._entries.values() if not e.finished), key=due)[:MAX_IDS_PER_CALL]
+        batch = sorted((e for e in self._entries.values() if not e.finished), key=due)[:MAX_FILTER_VALUES]
         # Every call takes a budget slot, final looks included.
         return [e.snapshot_id for e in batch], max(due(batch[0]), self._last_call + 1.0 / self.policy.calls_per_second)
 

@@ -13,10 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
-from snapshot_provider import aws, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.batching import Batched
-from snapshot_provider.errors import (
+from snapshot_provider.core import waiting
+from snapshot_provider.core.batching import Batched
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
     ami_in_message,
@@ -26,11 +26,11 @@ from snapshot_provider.errors import (
     is_not_found,
     is_throttling,
 )
-from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAGS
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
 
 log = logging.getLogger(__name__)
 
-MAX_FILTER_VALUES = 200  # EC2's limit on values in one filter
 MAX_TAGGED_PER_CALL = 200  # CreateTags takes up to 1000 resources, and AWS advises smaller batches
 
 Snapshots = list[dict[str, Any]]
@@ -80,7 +80,7 @@ def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:
     return lookup(value)
 
 
-_tag_lookups: aws.OncePerKey[tuple[Any, str], Batched[str, Snapshots]] = aws.OncePerKey()
+_tag_lookups: clients.OncePerKey[tuple[Any, str], Batched[str, Snapshots]] = clients.OncePerKey()
 
 
 def _find_tagged(ec2: Any, key: str, values: list[str]) -> dict[str, Snapshots]:
@@ -115,8 +115,8 @@ def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
 def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
     """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
     found: list[dict[str, Any]] = []
-    for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-        batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+    for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+        batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
         pages = ec2.get_paginator("describe_snapshots").paginate(
             OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
         )
@@ -169,7 +169,9 @@ def wait_for(
     """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut, or WaitInterrupted when
     the engine cancelled or the credentials stopped working."""
     poller = waiting.poller_for(
-        account, lambda ids: describe_many(aws.client(account), ids), renew=lambda: aws.renew_credentials(account)
+        account,
+        lambda ids: describe_many(clients.client(account), ids),
+        renew=lambda: clients.renew_credentials(account),
     )
     try:
         return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
@@ -195,7 +197,9 @@ def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None
     tagging(tuple(snapshot_ids))
 
 
-_taggings: aws.OncePerKey[tuple[Any, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = aws.OncePerKey()
+_taggings: clients.OncePerKey[tuple[Any, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = (
+    clients.OncePerKey()
+)
 
 
 def _set_tags(
@@ -229,7 +233,7 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
 def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
-    from snapshot_provider import holds  # holds builds on this module
+    from snapshot_provider.core import holds  # holds builds on this module
 
     for snapshot in describe_many(ec2, snapshot_ids):
         tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
@@ -295,8 +299,8 @@ def images_using(ec2: Any, snapshot_ids: list[str]) -> dict[str, list[str]] | No
     (then a delete refused with InvalidSnapshot.InUse is how the caller finds out)."""
     used: dict[str, list[str]] = {}
     try:
-        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+        for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+            batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
             pages = ec2.get_paginator("describe_images").paginate(
                 Owners=["self"],
                 IncludeDeprecated=True,

@@ -28,11 +28,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from snapshot_provider import aws, progress, snapshots, waiting
-from snapshot_provider.args import AccountSelection
-from snapshot_provider.batching import Batched
-from snapshot_provider.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
-from snapshot_provider.rules import MANAGED_TAG_PREFIX, MAX_TAG_VALUE, MAX_TAGS
+from snapshot_provider.core import progress, waiting
+from snapshot_provider.core.batching import Batched
+from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAG_VALUE, MAX_TAGS
 
 HOLD_TAG = f"{MANAGED_TAG_PREFIX}undo-for"
 # Which VolumeRemoval (one create of one, recorded in its state as `hold_owner`) the undo belongs to: a replacement
@@ -183,12 +184,12 @@ def held(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, str]:
     if not ids:
         return {}
     lookup = _held_lookups.get(
-        ec2, lambda: Batched(lambda groups: _held_groups(ec2, groups), waiting.MAX_IDS_PER_CALL, weight=len)
+        ec2, lambda: Batched(lambda groups: _held_groups(ec2, groups), MAX_FILTER_VALUES, weight=len)
     )
     return lookup(ids)
 
 
-_held_lookups: aws.OncePerKey[Any, Batched[tuple[str, ...], dict[str, str]]] = aws.OncePerKey()
+_held_lookups: clients.OncePerKey[Any, Batched[tuple[str, ...], dict[str, str]]] = clients.OncePerKey()
 
 
 def _held_groups(ec2: Any, groups: list[tuple[str, ...]]) -> dict[tuple[str, ...], dict[str, str]]:
@@ -199,8 +200,8 @@ def _held_groups(ec2: Any, groups: list[tuple[str, ...]]) -> dict[tuple[str, ...
 def _held(ec2: Any, snapshot_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     with aws_errors("checking whether a VolumeRemoval holds the snapshots (ec2:DescribeSnapshots)"):
-        for start in range(0, len(snapshot_ids), waiting.MAX_IDS_PER_CALL):
-            batch = snapshot_ids[start : start + waiting.MAX_IDS_PER_CALL]
+        for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
+            batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
             pages = ec2.get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"],
                 Filters=[{"Name": "snapshot-id", "Values": batch}, {"Name": "tag-key", "Values": [HOLD_TAG]}],
@@ -256,7 +257,7 @@ def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) ->
 
 
 def _held_message(account: AccountSelection, ec2: Any, holding: Mapping[str, str], timeout: float) -> str:
-    where = f"account {aws.caller_account_id(account)}, {account.region}"
+    where = f"account {clients.caller_account_id(account)}, {account.region}"
     parts = []
     for sid, vol in sorted(holding.items()):
         parts.append(

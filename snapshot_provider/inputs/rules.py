@@ -38,7 +38,10 @@ STORAGE_TIERS = ("standard", "archive")
 
 # Tags under this prefix belong to the provider (see `lifecycle`); users may not set them.
 MANAGED_TAG_PREFIX = "pulumi-snapshot:"
-MANAGED_TAG_COUNT = 2
+# How many of a snapshot's tags the lifecycle uses (the resource's and the attempt's): input tags get the rest.
+LIFECYCLE_TAG_COUNT = 2
+# EC2's limit on the values of one filter (DescribeSnapshots, DescribeImages): ids are asked for in batches of it.
+MAX_FILTER_VALUES = 200
 
 
 # How the engine sends a value that is not known yet (the output of a resource not created yet) to a provider: a
@@ -176,7 +179,7 @@ def copy_tags_from_source(value: Any) -> str | None:
     return None if value == "volume" else f"{value!r} is not supported (the only value EC2 accepts is 'volume')"
 
 
-def tags(value: Any, managed: int = MANAGED_TAG_COUNT) -> list[str]:
+def tags(value: Any, managed: int = LIFECYCLE_TAG_COUNT) -> list[str]:
     """EC2 tag rules: count, key and value lengths, and keys reserved for AWS and for this provider."""
     if not isinstance(value, Mapping):
         return [f"must be a map of strings to strings, got {type(value).__name__}"]

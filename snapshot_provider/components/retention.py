@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from snapshot_provider import SnapshotSeries, SnapshotSeriesArgs
-from snapshot_provider.series import RECYCLE_BIN_MAX_DAYS
+from snapshot_provider.core.series.survey import RECYCLE_BIN_MAX_DAYS
 
 from .tagging import DATE_DERIVED_TAGS, SnapshotPolicy, tags_for
 

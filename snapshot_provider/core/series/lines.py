@@ -1,0 +1,30 @@
+"""Messages of a SnapshotSeries next to the resource in the CLI's output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from snapshot_provider.core import progress
+from snapshot_provider.inputs.declarations import URN_INPUT
+from snapshot_provider.inputs.rules import is_unknown
+
+
+def urn_of(props: Mapping[str, Any]) -> str | None:
+    urn = props.get(URN_INPUT)
+    return urn if isinstance(urn, str) and not is_unknown(urn) else None
+
+
+def say(props: Mapping[str, Any], line: str) -> None:
+    """A line next to the resource in the CLI's output (through the engine, as the lifecycle's progress lines)."""
+    progress.engine_log().info(urn_of(props), line)
+
+
+def name_of(props: Mapping[str, Any]) -> str:
+    return (urn_of(props) or "SnapshotSeries").rsplit("::", 1)[-1]
+
+
+def warn(props: Mapping[str, Any], line: str) -> None:
+    pulumi.log.warn(f"{name_of(props)}: {line}")

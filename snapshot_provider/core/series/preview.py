@@ -1,0 +1,65 @@
+"""What the next `up` of a series would archive and delete, as `diff` (so `pulumi preview`) sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pulumi.dynamic import DiffResult
+
+from snapshot_provider.core import pruning
+from snapshot_provider.core.series.lines import name_of, say
+from snapshot_provider.core.series.prune import policy_of
+from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
+from snapshot_provider.core.series.take import source_of
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.inputs.series import SCHEMA, SOURCES, TAKES
+
+
+def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> list[str]:
+    """What the next `up` would do to the series' snapshots, as `diff` sees it. Raises when it cannot know."""
+    if diff.replaces:
+        ec2 = Connection.to_existing(olds, "update", clients.recorded_account(olds)).ec2
+        count = len(series_snapshots(ec2, series_id, recorded_in(olds), list(pruned_in(olds))))
+        return [
+            f"replacing {name_of(news)} ({', '.join(diff.replaces)} changed) starts a new one; once its first snapshot "
+            f"completed, the {count} snapshot(s) of this one are deleted, unless the resource has retain_on_delete"
+        ]
+    relevant = ["region", "keep_last", "max_age_days", "archive_after_days", *SOURCES]
+    unknown = [name for name in relevant if is_unknown(news.get(name))]
+    if unknown:
+        raise _CannotKnow(f"{', '.join(unknown)} not known until other resources are created")
+    inputs = SCHEMA.stored(news)
+    ec2 = Connection.to_existing(news, "update", clients.recorded_account(olds)).ec2
+    has = survey(ec2, series_id, olds)
+    found = has.points()
+    note = [NO_IMAGES] if has.images is None else []
+    now = datetime.now(UTC)
+    takes = TAKES.diff(olds, news).changes
+    if takes:
+        found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
+    lines = pruning.describe(pruning.plan(found, policy_of(inputs), now))
+    source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
+    up = f"the next `up` of {name_of(news)}"
+    head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
+    if not lines:
+        return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *note]
+    return [f"{head}:", *(f"  {line}" for line in lines), *note]
+
+
+class _CannotKnow(Exception):
+    pass
+
+
+def preview(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> None:
+    """Log `preview_lines`; never fail a preview because of them."""
+    try:
+        lines = preview_lines(series_id, olds, news, diff)
+    except Exception as error:  # a preview must not fail for want of a forecast
+        reason = str(error).split(". ")[0]
+        lines = [f"cannot know yet what the next `up` of {name_of(news)} will archive and delete: {reason}"]
+    for line in lines:
+        say(news, line)
