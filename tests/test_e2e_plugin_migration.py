@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from stack_harness import PulumiStack, pulumi_bin_dir
-from test_e2e_typescript import launcher
 
 from conftest import REGION
 from emulator import Ec2Emulator
+from snapshot_provider.plugin.install import write_plugin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 # The SDK's own dependencies that the repository's venv does not have (semver is pulumi's).
@@ -72,7 +72,7 @@ def test_dynamic_stack_moves_to_the_plugin_by_alias_keeping_its_snapshot(
     stack.up()
     [taken] = [s["snapshot_id"] for s in emulator.snapshots()]
 
-    plugin = launcher(tmp_path / "plugin", "pulumi-resource-ebs-snapshots", "-m snapshot_provider.plugin")
+    plugin = write_plugin_dir(tmp_path / "plugin", ROOT / "venv")
     settings = stack.project_dir / "Pulumi.yaml"
     settings.write_text(
         settings.read_text() + f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin}\n"

@@ -1,6 +1,7 @@
 """End to end from TypeScript: a user's program (tests/nodejs/index.ts) using the generated SDK (sdk/nodejs), in a
 project in a temporary directory outside the repository, run by the real Pulumi CLI against the local EC2 emulator
-through the `ebs-snapshots` provider plugin. Asserts on what the emulator holds.
+through the `ebs-snapshots` provider plugin (a plugin directory named in Pulumi.yaml, started by the Python language
+host, as docs/plugin.md tells users). Asserts on what the emulator holds.
 
 The Node language host binary is not available here, so the program runs inline through the Node SDK's Automation API
 (tests/nodejs/drive.ts): the SDK serves the program in process and runs `pulumi up --client <its address>`. The CLI,
@@ -26,6 +27,7 @@ from stack_harness import cli_environment, emulator_credentials, pulumi_bin_dir,
 
 from conftest import REGION
 from emulator import Ec2Emulator
+from snapshot_provider.plugin.install import write_plugin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_PROJECT = ROOT / "tests" / "nodejs"
@@ -66,8 +68,9 @@ class TypeScriptStack:
     def __init__(self, workdir: Path, node_modules: Path, emulator: Ec2Emulator) -> None:
         self.project = workdir / "project"
         self.project.mkdir(parents=True)
-        # The plugin as an installed executable; a Node host stand-in for `pulumi import` (tests/nodejs/import_host.py)
-        plugins = launcher(workdir / "plugin", "pulumi-resource-ebs-snapshots", "-m snapshot_provider.plugin")
+        # The plugin directory as users write it (started through the Python language host); a Node host stand-in
+        # for `pulumi import` (tests/nodejs/import_host.py).
+        plugins = write_plugin_dir(workdir / "plugin", ROOT / "venv")
         hosts = launcher(workdir / "hosts", "pulumi-language-nodejs", str(NODE_PROJECT / "import_host.py"))
         (self.project / "Pulumi.yaml").write_text(
             f"name: ts-e2e\nruntime: nodejs\nplugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugins}\n"
