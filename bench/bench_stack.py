@@ -11,8 +11,9 @@ SDK host's pool of 4 untouched; everything else is the same code. P = 0 measures
     venv/bin/python -m bench.bench_stack --n 64 --pending 0 --arms new
 
 Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table, and
-CPU seconds with each run: those of `pulumi up` and everything it started (reaped), and of this process (the
-emulator). On a busy machine they compare where wall times cannot.
+CPU seconds with each run: those of `pulumi up` and everything it started (bench/tree_cpu.py: the plugin too, which
+outlives the language host that started it), and of this process (the emulator). On a busy machine they compare where
+wall times cannot.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.tree_cpu import TreeCpu
 from emulator import Ec2Emulator
 from snapshot_provider.plugin.install import write_plugin_dir
 
@@ -166,19 +168,20 @@ def run_case(emulator: Ec2Emulator, case: Case, bin_dir: Path, venv: Path) -> Ou
         pulumi(project, "stack", "init", "bench")
         pulumi(project, "config", "set", "volume_ids", "--", json.dumps(volumes))
         emulator.clear_calls()
-        children, own = cpu_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(resource.RUSAGE_SELF)
-        started = time.monotonic()
-        pulumi(project, "up", "--yes", "--skip-preview", "--parallel", str(case.parallel))
-        wall = time.monotonic() - started
-        cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - children
-        emulator_cpu = cpu_seconds(resource.RUSAGE_SELF) - own
+        own = cpu_seconds()
+        with TreeCpu() as tree:
+            started = time.monotonic()
+            pulumi(project, "up", "--yes", "--skip-preview", "--parallel", str(case.parallel))
+            wall = time.monotonic() - started
+        cpu, emulator_cpu = tree.seconds, cpu_seconds() - own - tree.own
     check_all_recorded(emulator, case.n)
     calls = collections.Counter(c.action for c in emulator.calls())
     return Outcome(case, wall, cpu, emulator_cpu, peak_pending(emulator), calls)
 
 
-def cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
+def cpu_seconds() -> float:
+    """This process's CPU seconds (the emulator's server, and the sampler's, subtracted by the caller)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
