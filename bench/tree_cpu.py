@@ -43,22 +43,24 @@ class TreeCpu:
         self._orphans: set[tuple[int, int]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._reaped = 0.0
+        self._start = 0.0
+        self._end: float | None = None
         self.own = 0.0
 
     def __enter__(self) -> TreeCpu:
-        self._reaped = _children_cpu()
+        self._start = _children_cpu()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._reaped = _children_cpu() - self._reaped
+        self._end = _children_cpu()
 
     @property
     def seconds(self) -> float:
-        return self._reaped + sum(self._cpu[key] for key in self._orphans)
+        reaped = (_children_cpu() if self._end is None else self._end) - self._start
+        return reaped + sum(self._cpu[key] for key in self._orphans)
 
     def _run(self) -> None:
         root = os.getpid()
