@@ -155,3 +155,39 @@ def test_operations_run_at_once_beyond_the_sdk_hosts_four(emulator):
 
     run(all_at_once())
     assert release.is_set()
+
+
+def created(provider: EbsSnapshotsProvider, token: str, inputs: dict[str, Any]) -> p.CreateResponse:
+    urn = f"urn:pulumi:dev::user-project::{token}::one"
+    news = run(provider.check(p.CheckRequest(urn, {}, values(inputs), b"")))
+    assert not news.failures, [(f.property, f.reason) for f in news.failures]
+    return run(provider.create(p.CreateRequest(urn, news.inputs, 0, False)))
+
+
+def test_instance_snapshots_are_served_by_the_plugin(emulator):
+    instance = emulator.seed_instance(data_volumes=2)
+    response = created(
+        EbsSnapshotsProvider(), "ebs-snapshots:index:InstanceSnapshots", {"instanceId": instance["instance_id"]}
+    )
+    ids = plugin.plain(response.properties["snapshotIds"])
+    assert len(ids) == 3 and all(snapshot_id.startswith("snap-") for snapshot_id in ids.values())
+    ec2 = boto3.client("ec2", region_name=REGION)
+    assert {s["SnapshotId"] for s in ec2.describe_snapshots(SnapshotIds=list(ids.values()))["Snapshots"]} == set(
+        ids.values()
+    )
+
+
+def test_a_snapshot_series_is_served_by_the_plugin(emulator, volume_id):
+    response = created(
+        EbsSnapshotsProvider(), "ebs-snapshots:index:SnapshotSeries", {"volumeId": volume_id, "keepLast": 2.0}
+    )
+    [snapshot] = snapshots_of(volume_id)
+    assert response.properties["snapshotId"].value == snapshot["SnapshotId"]
+
+
+def test_a_volume_removal_without_its_confirmation_is_refused_at_check(emulator, volume_id):
+    urn = "urn:pulumi:dev::user-project::ebs-snapshots:index:VolumeRemoval::gone"
+    news = values({"volumeId": volume_id, "snapshotId": "snap-0123456789abcdef0"})
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(urn, {}, news, b"")))
+    assert "confirmDeleteVolume" in [f.property for f in response.failures]
+    assert emulator.mutating_calls() == []
