@@ -191,3 +191,10 @@ def test_a_volume_removal_without_its_confirmation_is_refused_at_check(emulator,
     response = run(EbsSnapshotsProvider().check(p.CheckRequest(urn, {}, news, b"")))
     assert "confirmDeleteVolume" in [f.property for f in response.failures]
     assert emulator.mutating_calls() == []
+
+
+def test_the_engines_custom_timeout_shortens_the_resources_own_never_lengthens_it():
+    assert plugin.within_timeout({"timeout": 3600.0}, 60.0)["timeout"] == 60.0
+    assert plugin.within_timeout({"timeout": 30.0}, 60.0)["timeout"] == 30.0
+    assert plugin.within_timeout({"timeout": 30.0}, 0.0)["timeout"] == 30.0  # 0: no customTimeouts set
+    assert plugin.within_timeout({}, 60.0)["timeout"] == 60.0
