@@ -198,3 +198,19 @@ def test_the_engines_custom_timeout_shortens_the_resources_own_never_lengthens_i
     assert plugin.within_timeout({"timeout": 30.0}, 60.0)["timeout"] == 30.0
     assert plugin.within_timeout({"timeout": 30.0}, 0.0)["timeout"] == 30.0  # 0: no customTimeouts set
     assert plugin.within_timeout({}, 60.0)["timeout"] == 60.0
+
+
+def test_credentials_given_as_inputs_are_refused_and_never_echoed(emulator, volume_id):
+    news = values({"volumeId": volume_id, "awsSecretAccessKey": "hunter2-secret"}, secret=("awsSecretAccessKey",))
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, news, b"")))
+    [failure] = response.failures
+    assert failure.property == "awsSecretAccessKey" and "credentials are never resource inputs" in failure.reason
+    assert "hunter2-secret" not in failure.reason
+
+
+def test_a_name_that_is_no_input_is_refused_with_the_inputs_listed(emulator, volume_id):
+    response = run(
+        EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, values({"volumeId": volume_id, "volumeIds": []}), b""))
+    )
+    [failure] = response.failures
+    assert failure.property == "volumeIds" and "its inputs are region, profile" in failure.reason
