@@ -155,3 +155,62 @@ def test_operations_run_at_once_beyond_the_sdk_hosts_four(emulator):
 
     run(all_at_once())
     assert release.is_set()
+
+
+def created(provider: EbsSnapshotsProvider, token: str, inputs: dict[str, Any]) -> p.CreateResponse:
+    urn = f"urn:pulumi:dev::user-project::{token}::one"
+    news = run(provider.check(p.CheckRequest(urn, {}, values(inputs), b"")))
+    assert not news.failures, [(f.property, f.reason) for f in news.failures]
+    return run(provider.create(p.CreateRequest(urn, news.inputs, 0, False)))
+
+
+def test_instance_snapshots_are_served_by_the_plugin(emulator):
+    instance = emulator.seed_instance(data_volumes=2)
+    response = created(
+        EbsSnapshotsProvider(), "ebs-snapshots:index:InstanceSnapshots", {"instanceId": instance["instance_id"]}
+    )
+    ids = plugin.plain(response.properties["snapshotIds"])
+    assert len(ids) == 3 and all(snapshot_id.startswith("snap-") for snapshot_id in ids.values())
+    ec2 = boto3.client("ec2", region_name=REGION)
+    assert {s["SnapshotId"] for s in ec2.describe_snapshots(SnapshotIds=list(ids.values()))["Snapshots"]} == set(
+        ids.values()
+    )
+
+
+def test_a_snapshot_series_is_served_by_the_plugin(emulator, volume_id):
+    response = created(
+        EbsSnapshotsProvider(), "ebs-snapshots:index:SnapshotSeries", {"volumeId": volume_id, "keepLast": 2.0}
+    )
+    [snapshot] = snapshots_of(volume_id)
+    assert response.properties["snapshotId"].value == snapshot["SnapshotId"]
+
+
+def test_a_volume_removal_without_its_confirmation_is_refused_at_check(emulator, volume_id):
+    urn = "urn:pulumi:dev::user-project::ebs-snapshots:index:VolumeRemoval::gone"
+    news = values({"volumeId": volume_id, "snapshotId": "snap-0123456789abcdef0"})
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(urn, {}, news, b"")))
+    assert "confirmDeleteVolume" in [f.property for f in response.failures]
+    assert emulator.mutating_calls() == []
+
+
+def test_the_engines_custom_timeout_shortens_the_resources_own_never_lengthens_it():
+    assert plugin.within_timeout({"timeout": 3600.0}, 60.0)["timeout"] == 60.0
+    assert plugin.within_timeout({"timeout": 30.0}, 60.0)["timeout"] == 30.0
+    assert plugin.within_timeout({"timeout": 30.0}, 0.0)["timeout"] == 30.0  # 0: no customTimeouts set
+    assert plugin.within_timeout({}, 60.0)["timeout"] == 60.0
+
+
+def test_credentials_given_as_inputs_are_refused_and_never_echoed(emulator, volume_id):
+    news = values({"volumeId": volume_id, "awsSecretAccessKey": "hunter2-secret"}, secret=("awsSecretAccessKey",))
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, news, b"")))
+    [failure] = response.failures
+    assert failure.property == "awsSecretAccessKey" and "credentials are never resource inputs" in failure.reason
+    assert "hunter2-secret" not in failure.reason
+
+
+def test_a_name_that_is_no_input_is_refused_with_the_inputs_listed(emulator, volume_id):
+    response = run(
+        EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, values({"volumeId": volume_id, "volumeIds": []}), b""))
+    )
+    [failure] = response.failures
+    assert failure.property == "volumeIds" and "its inputs are region, profile" in failure.reason

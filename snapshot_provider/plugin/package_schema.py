@@ -43,6 +43,11 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+def snake(name: str) -> str:
+    """`volumeId` -> `volume_id` (a snake_case name stays as it is)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
 @dataclass(frozen=True)
 class WireNames:
     """One resource's top-level property names: snake_case in the core, camelCase on the wire."""
@@ -58,8 +63,10 @@ class WireNames:
         return {self.to_wire.get(k, k): v for k, v in props.items()}
 
     def core(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """Names the schema does not know are turned into snake_case too, so that the core's checks see them
+        (`awsSecretAccessKey` is refused as the credential it is)."""
         back = {wire: name for name, wire in self.to_wire.items()}
-        return {back.get(k, k): v for k, v in props.items()}
+        return {back.get(k, snake(k)): v for k, v in props.items()}
 
 
 def package_schema(version: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.rules import UNKNOWN, is_unknown
+from snapshot_provider.inputs.schema import CREDENTIAL_KEYS
 from snapshot_provider.plugin.package_schema import RESOURCES, SCHEMA_FILE, WireNames, camel, type_token
 
 T = TypeVar("T")
@@ -91,6 +92,7 @@ class EbsSnapshotsProvider(p.Provider):
         inputs = without_urn(result.inputs or {})
         secrets = secret_names(door, request.new_inputs)
         failures = [p.CheckFailure(camel(f.property), f.reason) for f in result.failures or []]
+        failures += [p.CheckFailure(camel(name), not_an_input(door)) for name in unknown_inputs(door, news)]
         return p.CheckResponse(inputs=wire_map(door, inputs, secrets), failures=failures)
 
     async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
@@ -222,6 +224,17 @@ def preview_update(door: FrontDoor, olds: Mapping[str, Any], news: Mapping[str, 
     elif "tags" in updates:
         outs.update({n: UNKNOWN for n in _FOLLOWS_TAGS if n in outs})
     return outs
+
+
+def unknown_inputs(door: FrontDoor, news: Mapping[str, Any]) -> list[str]:
+    """Names that are no input of the resource (a Python program is refused them in the constructor); credentials
+    are the core's to refuse, with their own reason."""
+    return sorted(set(news) - set(door.resource.schema.fields) - set(CREDENTIAL_KEYS))
+
+
+def not_an_input(door: FrontDoor) -> str:
+    inputs = ", ".join(camel(name) for name, _ in door.resource.schema.public())
+    return f"is not an input of {door.resource.__name__}: its inputs are {inputs}"
 
 
 def door_of(token: str) -> FrontDoor:
