@@ -87,8 +87,8 @@ class TypeScriptStack:
         self.credentials = emulator_credentials(emulator.url, emulator.sts_url)
         self.cli("stack", "init", "dev")
 
-    def cli(self, *args: str, credentials: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_pulumi(args, self.project, self.env | (self.credentials if credentials else {}))
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_pulumi(args, self.project, self.env | self.credentials)
 
     def config(self, **values: Any) -> None:
         for key, value in values.items():
