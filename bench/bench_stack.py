@@ -10,7 +10,10 @@ SDK host's pool of 4 untouched; everything else is the same code. P = 0 measures
     venv/bin/python -m bench.bench_stack --n 1 8 --pending 3          # a quick check
     venv/bin/python -m bench.bench_stack --n 64 --pending 0 --arms new
 
-Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table.
+Wall times depend on the machine (and on whatever else runs on it): the load average is printed with the table, and
+CPU seconds with each run: those of `pulumi up` and everything it started (bench/tree_cpu.py: the plugin too, which
+outlives the language host that started it), and of this process (the emulator). On a busy machine they compare where
+wall times cannot.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import collections
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,10 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.tree_cpu import TreeCpu
 from emulator import Ec2Emulator
+from snapshot_provider.plugin.install import write_plugin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}}
+# old / new: the dynamic route with the SDK host's pool of 4 / widened; plugin: the same resources as a YAML program
+# through the `ebs-snapshots` provider plugin (its own thread pool, no host adaptation).
+ARM_ENV = {"old": {"SNAPSHOT_PROVIDER_HOST_WORKERS": "4"}, "new": {}, "plugin": {}}
 REGION = "us-east-1"
 
 PROGRAM = """\
@@ -41,6 +49,22 @@ from snapshot_provider import EbsSnapshot
 for i, volume_id in enumerate(pulumi.Config().require_object("volume_ids")):
     EbsSnapshot(f"snap-{i}", volume_id=volume_id, tags={"bench": "stack"})
 """
+
+
+def plugin_program(volumes: Sequence[str], plugin_dir: Path) -> str:
+    """PROGRAM's resources in Pulumi YAML, served by the provider plugin in `plugin_dir`."""
+    lines = [
+        "name: bench-stack",
+        "runtime: yaml",
+        f"plugins:\n  providers:\n    - name: ebs-snapshots\n      path: {plugin_dir}",
+        "resources:",
+    ]
+    for i, volume_id in enumerate(volumes):
+        lines.append(
+            f"  snap-{i}:\n    type: ebs-snapshots:index:EbsSnapshot\n"
+            f"    properties:\n      volumeId: {volume_id}\n      tags:\n        bench: stack"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # --- the Pulumi CLI -------------------------------------------------------------------------------------------------
@@ -61,8 +85,16 @@ class Project:
     env: dict[str, str]
 
 
-def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, extra_env: dict[str, str]) -> Project:
-    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator.
+def new_project(
+    workdir: Path,
+    bin_dir: Path,
+    venv: Path,
+    endpoint_url: str,
+    extra_env: dict[str, str],
+    volumes: list[str] | None = None,
+) -> Project:
+    """A project running PROGRAM with `venv`'s Python, its own file:// backend and PULUMI_HOME, against the emulator;
+    with `volumes`, the YAML program of `plugin_program` instead.
 
     Nothing from this shell's PULUMI_*, AWS_* or PYTHONPATH gets through: the venv has the package installed."""
     project_dir, state_dir, home = workdir / "project", workdir / "state", workdir / "pulumi-home"
@@ -72,6 +104,8 @@ def new_project(workdir: Path, bin_dir: Path, venv: Path, endpoint_url: str, ext
         f"name: bench-stack\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
     )
     (project_dir / "__main__.py").write_text(PROGRAM)
+    if volumes is not None:
+        (project_dir / "Pulumi.yaml").write_text(plugin_program(volumes, write_plugin_dir(workdir / "plugin", venv)))
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "PYTHONPATH"))}
     env = inherited | {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -114,6 +148,8 @@ class Case:
 class Outcome:
     case: Case
     wall: float
+    cpu: float  # `pulumi up` and its descendants (CLI, language host, program, plugins)
+    emulator_cpu: float  # this process: the emulator's server
     peak_pending: int
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -127,15 +163,26 @@ def run_case(emulator: Ec2Emulator, case: Case, bin_dir: Path, venv: Path) -> Ou
     volumes = emulator.seed_volumes(case.n)
     emulator.configure(pending_seconds=case.pending)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as workdir:
-        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm])
+        plugin_volumes = volumes if case.arm == "plugin" else None
+        project = new_project(Path(workdir), bin_dir, venv, emulator.url, ARM_ENV[case.arm], plugin_volumes)
         pulumi(project, "stack", "init", "bench")
         pulumi(project, "config", "set", "volume_ids", "--", json.dumps(volumes))
         emulator.clear_calls()
-        started = time.monotonic()
-        pulumi(project, "up", "--yes", "--skip-preview", "--parallel", str(case.parallel))
-        wall = time.monotonic() - started
+        own = cpu_seconds()
+        with TreeCpu() as tree:
+            started = time.monotonic()
+            pulumi(project, "up", "--yes", "--skip-preview", "--parallel", str(case.parallel))
+            wall = time.monotonic() - started
+        cpu, emulator_cpu = tree.seconds, cpu_seconds() - own - tree.own
     check_all_recorded(emulator, case.n)
-    return Outcome(case, wall, peak_pending(emulator), collections.Counter(c.action for c in emulator.calls()))
+    calls = collections.Counter(c.action for c in emulator.calls())
+    return Outcome(case, wall, cpu, emulator_cpu, peak_pending(emulator), calls)
+
+
+def cpu_seconds() -> float:
+    """This process's CPU seconds (the emulator's server, and the sampler's, subtracted by the caller)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_all_recorded(emulator: Ec2Emulator, n: int) -> None:
@@ -174,6 +221,8 @@ COLUMNS = (
     "--parallel",
     "wall s",
     "wall/P",
+    "CPU s (up)",
+    "CPU s (emulator)",
     "peak pending",
     "DescribeSnapshots/res",
     "GetCallerIdentity/res",
@@ -192,6 +241,8 @@ def table(outcomes: Sequence[Outcome]) -> str:
             str(c.parallel),
             f"{o.wall:.1f}",
             f"{o.wall / c.pending:.2f}" if c.pending else "-",
+            f"{o.cpu:.1f}",
+            f"{o.emulator_cpu:.1f}",
             str(o.peak_pending) if c.pending else "-",
             f"{o.per_resource('DescribeSnapshots'):.2f}",
             f"{o.per_resource('GetCallerIdentity'):.3f}",
@@ -249,7 +300,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pending", type=float, nargs="+", default=[10.0, 0.0], help="seconds each snapshot stays pending (10 0)"
     )
-    parser.add_argument("--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new)")
+    parser.add_argument(
+        "--arms", nargs="+", choices=sorted(ARM_ENV), default=["old", "new"], help="(old new; or plugin)"
+    )
     parser.add_argument("--parallel", type=int, help="pulumi up --parallel (default: N, every resource at once)")
     parser.add_argument("--venv", type=Path, default=default_venv(), help="venv with this package (default: this one)")
     return parser.parse_args(argv)

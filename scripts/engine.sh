@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints the directory holding a Pulumi CLI (pulumi, pulumi-language-python, pulumi-resource-pulumi-python).
+# Prints the directory holding a Pulumi CLI (pulumi, pulumi-language-python, pulumi-language-yaml,
+# pulumi-resource-pulumi-python).
 #
 # A `pulumi` already on PATH or in ~/.pulumi/bin wins: that is what users have. Otherwise the CLI is built from
 # engine/ (a pinned Go module) at the version pinned in requirements.txt, once, into the user cache directory, so
@@ -33,7 +34,7 @@ fi
 
 # The key covers everything the build reads from engine/, so a change there rebuilds.
 key="$(cd "$root/engine" && cat go.mod go.sum tools.go pulumi-resource-pulumi-python cmd/pulumi-language-python/*.go \
-    | sha256sum | cut -c1-12)"
+    yaml/go.mod yaml/go.sum yaml/tools.go | sha256sum | cut -c1-12)"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/snapshot-provider/pulumi-v$version-$key"
 if [ -f "$cache/.complete" ]; then
     say "using Pulumi CLI v$version built earlier in $cache"
@@ -53,17 +54,22 @@ mkdir -p "$cache/bin"
 start=$SECONDS
 cd "$root/engine"
 ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$version"
-say "[1/4] downloading Go modules (go build fetches only what the CLI needs)"
+say "[1/5] downloading Go modules (go build fetches only what the CLI needs)"
 go list -deps github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >/dev/null
-say "[2/4] compiling pulumi (the longest step)"
+say "[2/5] compiling pulumi (the longest step)"
 go build -trimpath -ldflags "$ldflags" -o "$cache/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-say "[3/4] compiling pulumi-language-python"
+say "[3/5] compiling pulumi-language-python"
 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$cache/bin/pulumi-language-python" \
     ./cmd/pulumi-language-python
-say "[4/4] installing the Python launchers"
+say "[4/5] installing the Python launchers"
 sdk_dir="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
 install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$cache/bin/pulumi-language-python-exec"
 install -m 0755 pulumi-resource-pulumi-python "$cache/bin/pulumi-resource-pulumi-python"
+# Upstream's YAML language host, from its own module (engine/yaml): v1.25.0 builds against the pulumi SDK it pins
+# (3.206), not against 3.259's Go API; it speaks the same language protocol to this CLI.
+say "[5/5] compiling pulumi-language-yaml (github.com/pulumi/pulumi-yaml)"
+(cd yaml && go build -trimpath -ldflags "-s -w" -o "$cache/bin/pulumi-language-yaml" \
+    github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml)
 "$cache/bin/pulumi" version >/dev/null
 touch "$cache/.complete"
 say "built Pulumi CLI $("$cache/bin/pulumi" version) in $((SECONDS - start))s"

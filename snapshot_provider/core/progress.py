@@ -121,6 +121,13 @@ _engine_log: EngineLog | None = None
 _engine_log_lock = threading.Lock()
 
 
+def connect_engine_log(address: str) -> None:
+    """Send this process's messages to the engine at `address` (the provider plugin's first argument)."""
+    global _engine_log
+    with _engine_log_lock:
+        _engine_log = EngineLog(address)
+
+
 def engine_log() -> EngineLog:
     """The process's engine logger (connected only inside the provider host)."""
     global _engine_log

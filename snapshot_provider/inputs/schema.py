@@ -159,6 +159,13 @@ class Schema:
 
     def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any], *extra_replaces: str) -> DiffResult:
         """What a change of inputs means, field by field: replace, update in place, or nothing."""
+        replaces, updates = self.changes(olds, news)
+        replaces += extra_replaces
+        # The new snapshot exists before the old one is deleted (the engine's default, stated for clarity).
+        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
+
+    def changes(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """The inputs whose change replaces, and those whose change updates in place (the plugin's detailed diff)."""
         replaces: list[str] = []
         updates: list[str] = []
         for name, f in self.fields.items():
@@ -169,9 +176,7 @@ class Schema:
                 replaces.append(name)
             elif f.on_change != "none":
                 updates.append(name)
-        replaces += extra_replaces
-        # The new snapshot exists before the old one is deleted (the engine's default, stated for clarity).
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
+        return replaces, updates
 
     # --- program side -----------------------------------------------------------------------------------------
     def program_props(self, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,10 @@ const exitedAfterUserMessage = 32
 func main() {
 	flag.String("root", "", "project root (accepted for compatibility; the RunRequest carries it)")
 	flag.String("tracing", "", "tracing endpoint (accepted for compatibility; unused)")
+	// The engine passes a plugin's runtime options as flags too; the RunPluginRequest carries them.
+	flag.String("toolchain", "", "python toolchain (accepted for compatibility; only pip is supported)")
+	flag.String("virtualenv", "", "virtualenv (accepted for compatibility; the request's options carry it)")
+	flag.String("typechecker", "", "type checker (accepted for compatibility; unused)")
 	flag.Parse()
 	if flag.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: pulumi-language-python ENGINE_ADDRESS")
@@ -182,6 +186,53 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 			python, err)}, nil
 	}
 	return &pulumirpc.RunResponse{}, nil
+}
+
+// RunPlugin runs a Python plugin (a directory with PulumiPlugin.yaml, `runtime: python`, and a `__main__.py`) as the
+// upstream host does for such a directory: `python <plugin directory> <args>` in the plugin's virtualenv (the
+// `virtualenv` option, `venv` when unset: plugins never run in the ambient Python), in the engine's working directory
+// and environment, its output streamed back to the engine, which reads the plugin's port from its stdout.
+// (Upstream also runs a buildable package without `__main__.py` through `pulumi.run.plugin`; this host does not.)
+func (h *pythonHost) RunPlugin(
+	req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer,
+) error {
+	info := req.GetInfo()
+	if info == nil {
+		return errors.New("RunPlugin: the request names no plugin program")
+	}
+	dir := info.GetProgramDirectory()
+	if _, err := os.Stat(filepath.Join(dir, "__main__.py")); err != nil {
+		return fmt.Errorf("plugin %s is not runnable: it has no __main__.py", dir)
+	}
+	venv := virtualenvDir(info)
+	if venv == "" {
+		venv = filepath.Join(info.GetRootDirectory(), "venv")
+	}
+	python := filepath.Join(venv, "bin", "python")
+	if _, err := os.Stat(python); err != nil {
+		return fmt.Errorf("plugin %s: its virtualenv %s has no bin/python; create it (python3 -m venv %s) and install "+
+			"the plugin's package into it, or set runtime.options.virtualenv in PulumiPlugin.yaml", dir, venv, venv)
+	}
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	cmd := exec.CommandContext(server.Context(), python, append([]string{dir}, req.GetArgs()...)...)
+	cmd.Dir = req.GetPwd()
+	cmd.Env = append(virtualenvEnv(python), req.GetEnv()...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			return server.Send(&pulumirpc.RunPluginResponse{
+				Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(exitErr.ExitCode())}, //nolint:gosec
+			})
+		}
+		return fmt.Errorf("problem executing plugin program (could not run %s): %w", python, err)
+	}
+	return closer.Close()
 }
 
 // InstallDependencies creates the project's virtualenv (if missing) and installs requirements.txt into it,
