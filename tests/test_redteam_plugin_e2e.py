@@ -111,3 +111,28 @@ outputs:
     result = stack.up(check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     assert stack.outputs()["volumeId"] == volume_id
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-P5: `deleteBeforeReplace: true` is honoured through the plugin: the old snapshot is deleted before its "
+    "replacement is taken (the dynamic classes ignore the option, program.py `_options`)",
+)
+def test_a_replace_takes_the_new_snapshot_before_deleting_the_old_even_with_delete_before_replace(
+    yaml_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+
+    def program(description: str) -> str:
+        return one_snapshot(
+            volume_id, f"\n      description: {description}\n    options:\n      deleteBeforeReplace: true"
+        )
+
+    stack = yaml_stack(program("nightly"))
+    stack.up()
+    emulator.clear_calls()
+    stack.write_program(program("weekly"))
+    stack.up()
+
+    order = [c.action for c in emulator.mutating_calls() if c.action in ("CreateSnapshot", "DeleteSnapshot")]
+    assert order == ["CreateSnapshot", "DeleteSnapshot"]
