@@ -44,11 +44,6 @@ def reasons(response: p.CheckResponse) -> list[tuple[str, str]]:
     return [(f.property, f.reason) for f in response.failures or []]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P1: the plugin's check gives the core olds={'resource_urn': ...} for a new resource, so VolumeRemoval's "
-    "check takes it for a region change ('the volume was removed in region None') and refuses every new one",
-)
 def test_a_new_volume_removal_passes_check_through_the_plugin(emulator: Ec2Emulator, volume_id: str) -> None:
     snapshot_id = boto3.client("ec2", region_name=REGION).create_snapshot(VolumeId=volume_id)["SnapshotId"]
     news = values({"volumeId": volume_id, "snapshotId": snapshot_id, "confirmDeleteVolume": volume_id})
@@ -56,11 +51,6 @@ def test_a_new_volume_removal_passes_check_through_the_plugin(emulator: Ec2Emula
     assert reasons(response) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P1: same cause: the core's `not olds` (a create) is false for every plugin check, so "
-    "permissionCheck's DryRun never runs and a denied CreateSnapshot passes the preview",
-)
 def test_permission_check_reports_a_denied_create_at_a_plugin_preview(emulator: Ec2Emulator, volume_id: str) -> None:
     emulator.configure(denied_actions=["CreateSnapshot"])
     news = values({"volumeId": volume_id, "permissionCheck": True})

@@ -73,7 +73,6 @@ EbsSnapshot("backup", volume_id="{volume_id}", timeout=60, tags={{"token": pulum
     assert SECRET_TAG not in stack.run("stack", "export").stdout
 
 
-@pytest.mark.xfail(strict=True, reason="RT-P1: every new VolumeRemoval is refused at check through the plugin")
 def test_a_yaml_program_can_preview_a_volume_removal(yaml_stack: Any, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
     snapshot_id = boto3.client("ec2", region_name=REGION).create_snapshot(VolumeId=volume_id)["SnapshotId"]

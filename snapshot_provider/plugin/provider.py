@@ -88,7 +88,8 @@ class EbsSnapshotsProvider(p.Provider):
         door = door_of(request.type)
         news = self._defaulted(door.names.core(plain_map(request.new_inputs)), request.urn)
         olds = door.names.core(plain_map(request.old_inputs))
-        result = await self._run(door.core.check, with_urn(door, olds, request.urn), with_urn(door, news, request.urn))
+        olds = with_urn(door, olds, request.urn) if olds else {}  # no olds: a create, as the core tells it
+        result = await self._run(door.core.check, olds, with_urn(door, news, request.urn))
         inputs = without_urn(result.inputs or {})
         secrets = secret_names(door, request.new_inputs)
         failures = [p.CheckFailure(camel(f.property), f.reason) for f in result.failures or []]
