@@ -78,11 +78,6 @@ def test_the_providers_region_config_sets_the_region_of_a_resource_without_one(
     assert response.inputs["region"].value == "eu-west-1"  # the plugin's environment says us-east-1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P3: a tag given as a secret comes back secret under `tags` but in plain text under `allTags` (and "
-    "so in state): only top-level properties that came in secret are marked",
-)
 def test_a_secret_tag_value_is_secret_in_every_output(emulator: Ec2Emulator, volume_id: str) -> None:
     provider = EbsSnapshotsProvider()
     tags = PropertyValue({"token": PropertyValue("tag-s3cr3t-value").with_secret(True)})

@@ -173,7 +173,7 @@ class EbsSnapshotsProvider(p.Provider):
         result = await self._run(import_snapshot, with_urn(door, props, request.urn))
         inputs = {k: v for k, v in props.items() if k != "import_snapshot_id"}
         return p.ReadResponse(
-            result.id, wire_map(door, without_urn(result.outs or {}), set()), wire_map(door, inputs, set())
+            result.id, wire_map(door, without_urn(result.outs or {}), Secrets()), wire_map(door, inputs, Secrets())
         )
 
 
@@ -291,9 +291,46 @@ def plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
     return {k: plain(v) for k, v in values.items()}
 
 
-def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> set[str]:
-    """The top-level properties that came in secret (core names), with those the schema declares secret."""
-    return set(door.names.core({k: None for k, v in values.items() if v.contains_secret()}))
+@dataclass(frozen=True)
+class Secrets:
+    """What came in secret: top-level names (core names) and the plain values under them, so that a secret is a
+    secret wherever the core copies it (a secret tag value under `tags` and again under `allTags`)."""
+
+    names: frozenset[str] = frozenset()
+    values: frozenset[Any] = frozenset()
+
+    def __or__(self, other: Secrets) -> Secrets:
+        return Secrets(self.names | other.names, self.values | other.values)
+
+    def hide(self, name: str, value: Any) -> bool:
+        return name in self.names or bool(self.values & leaves(value))
+
+
+def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> Secrets:
+    """The top-level properties that came in secret (core names), and the values that were secret in them."""
+    names = door.names.core({k: None for k, v in values.items() if v.contains_secret()})
+    return Secrets(frozenset(names), frozenset().union(*(secret_leaves(v) for v in values.values())))
+
+
+def secret_leaves(value: PropertyValue) -> set[Any]:
+    """The plain scalar values inside `value` that are secret (or under a secret)."""
+    if value.is_secret:
+        return leaves(plain(value))
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return set().union(*(secret_leaves(v) for v in inner.values()))
+    if isinstance(inner, tuple):
+        return set().union(*(secret_leaves(v) for v in inner))
+    return set()
+
+
+def leaves(value: Any) -> set[Any]:
+    """The scalar values in a plain value (strings and numbers: what a secret can be that the core copies)."""
+    if isinstance(value, Mapping):
+        return set().union(*(leaves(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(leaves(v) for v in value))
+    return {value} if isinstance(value, (str, int, float)) and not isinstance(value, bool) else set()
 
 
 def wire(value: Any) -> PropertyValue:
@@ -311,9 +348,11 @@ def wire(value: Any) -> PropertyValue:
     raise TypeError(f"cannot send a {type(value).__name__} to the engine: {value!r}")
 
 
-def wire_map(door: FrontDoor, props: Mapping[str, Any], secrets: set[str]) -> dict[str, PropertyValue]:
-    """Plain properties as the engine takes them: camelCase, a secret in (or declared) a secret out."""
-    hidden = secrets | door.secret_fields
+def wire_map(door: FrontDoor, props: Mapping[str, Any], secrets: Secrets) -> dict[str, PropertyValue]:
+    """Plain properties as the engine takes them: camelCase, a secret in (or declared) a secret out, wherever the
+    core put it."""
+    hidden = secrets | Secrets(frozenset(door.secret_fields))
     return {
-        door.names.to_wire.get(k, k): wire(v).with_secret(True) if k in hidden else wire(v) for k, v in props.items()
+        door.names.to_wire.get(k, k): wire(v).with_secret(True) if hidden.hide(k, v) else wire(v)
+        for k, v in props.items()
     }
