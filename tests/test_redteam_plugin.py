@@ -59,12 +59,6 @@ def test_permission_check_reports_a_denied_create_at_a_plugin_preview(emulator: 
     assert "ec2:CreateSnapshot" in reasons(response)[0][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P2: the engine's Configure keys `variables` as '<pkg>:config:<key>' (sdk/go/common/resource/plugin/"
-    "provider_plugin.go, 3.259: 'ebs-snapshots:config:region') and `args` by name; the plugin reads "
-    "'ebs-snapshots:region', so the documented provider config is ignored",
-)
 def test_the_providers_region_config_sets_the_region_of_a_resource_without_one(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:

@@ -38,7 +38,6 @@ resources:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="RT-P2: `pulumi config set ebs-snapshots:region` is ignored by the plugin")
 def test_the_providers_region_config_is_enough_without_aws_region(yaml_stack: Any, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
     stack = yaml_stack(one_snapshot(volume_id))

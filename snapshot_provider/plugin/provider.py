@@ -66,7 +66,7 @@ class EbsSnapshotsProvider(p.Provider):
 
     def __init__(self, workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers or workers_wanted(), thread_name_prefix="operation")
-        self._config: dict[str, str] = {}
+        self._region: str | None = None  # the provider's `region` config
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
@@ -76,7 +76,7 @@ class EbsSnapshotsProvider(p.Provider):
         return p.GetSchemaResponse(schema=SCHEMA_FILE.read_text())
 
     async def configure(self, request: p.ConfigureRequest) -> p.ConfigureResponse:
-        self._config = dict(request.variables)
+        self._region = configured_region(request)
         return await super().configure(request)
 
     async def cancel(self) -> None:
@@ -153,7 +153,7 @@ class EbsSnapshotsProvider(p.Provider):
         """The defaults a Python program fills in (`Field.program_default`), from what a plugin has: its config,
         its environment, and the URN (which names the project and stack)."""
         if news.get("region") is None:
-            region = self._config.get("ebs-snapshots:region") or AccountSelection.from_props({}).region
+            region = self._region or AccountSelection.from_props({}).region
             if region:
                 news["region"] = region
         if news.get("role_arn") is not None and news.get("role_session_name") is None:
@@ -175,6 +175,14 @@ class EbsSnapshotsProvider(p.Provider):
         return p.ReadResponse(
             result.id, wire_map(door, without_urn(result.outs or {}), Secrets()), wire_map(door, inputs, Secrets())
         )
+
+
+def configured_region(request: p.ConfigureRequest) -> str | None:
+    """`pulumi config set ebs-snapshots:region ...`: the engine sends it by name in `args`, and in `variables` as
+    '<pkg>:config:<key>' (the spelling older engines send alone: sdk/go/common/resource/plugin/provider_plugin.go)."""
+    given = request.args.get("region")
+    value = given.value if given is not None else request.variables.get("ebs-snapshots:config:region")
+    return value if isinstance(value, str) and value else None
 
 
 def import_inputs(snapshot_id: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
