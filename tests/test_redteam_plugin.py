@@ -10,7 +10,6 @@ import asyncio
 from typing import Any
 
 import boto3
-import pytest
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
@@ -81,11 +80,6 @@ def test_a_secret_tag_value_is_secret_in_every_output(emulator: Ec2Emulator, vol
     assert [name for name in plain_text if not created.properties[name].contains_secret()] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P4: the engine's Read for `get` (EbsSnapshot.get in every SDK, YAML `get:`) has no properties, which "
-    "the plugin takes for `pulumi import`: a snapshot another stack's resource manages is refused as an import",
-)
 def test_get_reads_a_snapshot_another_stack_manages_without_changing_it(emulator: Ec2Emulator, volume_id: str) -> None:
     provider = EbsSnapshotsProvider()
     theirs = urn(EBS_SNAPSHOT, "nightly", project="db-backups", stack="prod")
@@ -100,12 +94,6 @@ def test_get_reads_a_snapshot_another_stack_manages_without_changing_it(emulator
     assert emulator.mutating_calls() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P4: a Read without properties (`get`, which the engine runs during previews too) goes through "
-    "import_snapshot, which waits for a pending snapshot to complete: a `pulumi preview` of a program that gets an "
-    "in-progress snapshot hangs for hours (the default 24 h timeout)",
-)
 def test_get_of_a_pending_snapshot_answers_without_waiting_for_it(
     emulator: Ec2Emulator, volume_id: str, fresh_cancel: None
 ) -> None:

@@ -94,7 +94,6 @@ resources:
     assert result.returncode == 0, result.stdout[-2000:]
 
 
-@pytest.mark.xfail(strict=True, reason="RT-P4: `get:` of a snapshot another stack manages is refused as an import")
 def test_a_yaml_program_can_get_a_snapshot_another_stack_manages(yaml_stack: Any, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
     # Another stack's EbsSnapshot, taken through the same operations.

@@ -29,7 +29,7 @@ from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from snapshot_provider.core import waiting
 from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ebs_snapshot import EbsSnapshot, import_snapshot
+from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.ec2 import clients as aws
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
@@ -135,7 +135,7 @@ class EbsSnapshotsProvider(p.Provider):
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
         door = door_of(request.type)
         if not request.properties:
-            return await self._import(door, request)
+            return await self._read_without_state(door, request)
         props = with_urn(door, door.names.core(plain_map(request.properties)), request.urn)
         secrets = secret_names(door, request.properties)
         result = await self._run(door.core.read, request.resource_id, props)
@@ -162,16 +162,21 @@ class EbsSnapshotsProvider(p.Provider):
             news["role_session_name"] = "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
         return news
 
-    async def _import(self, door: FrontDoor, request: p.ReadRequest) -> p.ReadResponse:
-        """`pulumi import ebs-snapshots:index:EbsSnapshot name snap-...`: the snapshot is recorded as the dynamic
-        route's `import_snapshot_id` records it (the user's: never deleted by a replace or destroy)."""
+    async def _read_without_state(self, door: FrontDoor, request: p.ReadRequest) -> p.ReadResponse:
+        """A Read with no state: `pulumi import ebs-snapshots:index:EbsSnapshot name snap-...` and a program's `get`
+        (`EbsSnapshot.get`, YAML `get:`) send the same request. Either way the snapshot is described as it is, now:
+        nothing is changed and nothing waited for (a `get` runs in previews too). It is recorded as the dynamic
+        route's `import_snapshot_id` records it: the user's, never deleted by a replace or destroy."""
         if door.resource is not EbsSnapshot:
             raise SnapshotProviderError(
                 f"{door.resource.__name__} cannot be imported: import an EbsSnapshot (one snapshot) instead"
             )
-        props = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
-        result = await self._run(import_snapshot, with_urn(door, props, request.urn))
-        inputs = {k: v for k, v in props.items() if k != "import_snapshot_id"}
+        inputs = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
+        state = with_urn(door, {**inputs, "imported": True}, request.urn)
+        result = await self._run(door.core.read, request.resource_id, state)
+        if not result.id:
+            raise SnapshotProviderError(f"{request.resource_id} was not found in region {inputs['region']}")
+        inputs = {k: v for k, v in inputs.items() if k != "import_snapshot_id"}
         return p.ReadResponse(
             result.id, wire_map(door, without_urn(result.outs or {}), Secrets()), wire_map(door, inputs, Secrets())
         )
