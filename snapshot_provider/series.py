@@ -20,16 +20,16 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import holds
+from snapshot_provider.core import lifecycle
 from snapshot_provider.core.series.lines import urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.connection import Connection
-from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
@@ -78,20 +78,15 @@ class SnapshotSeriesProvider(ResourceProvider):
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
         conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
-        ec2 = conn.ec2
-        found = to_delete(ec2, id_, props)
-        holds.wait_until_released(conn.account, ec2, found, urn_of(props))
-        blocked = []
-        for sid in found:
-            try:
-                snapshots.delete_snapshot(ec2, sid)
-            except SnapshotInUse as in_use:
-                blocked.append(str(in_use))
-        if blocked:
-            raise SnapshotInUse(
-                "; ".join(blocked) + " The series' other snapshots were deleted; run `pulumi destroy` again once the "
-                "AMIs are deregistered."
-            )
+        # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
+        lifecycle.delete_snapshots(
+            conn,
+            to_delete(conn.ec2, id_, props),
+            urn_of(props),
+            listed_since=0.0,
+            blocked_note=" The series' other snapshots were deleted; run `pulumi destroy` again once the AMIs are "
+            "deregistered.",
+        )
 
 
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):

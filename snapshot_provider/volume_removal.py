@@ -45,7 +45,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
@@ -240,13 +240,13 @@ class VolumeRemovalProvider(ResourceProvider):
             say(
                 props,
                 f"not restoring volume {volume_id}: its undo was taken over by the resource that replaced this one "
-                f"(hold on {snapshot_id}, {holds.OWNER_TAG}={successor}), whose own delete restores it",
+                f"(hold on {snapshot_id}, {undo_tags.OWNER_TAG}={successor}), whose own delete restores it",
             )
             return
         restored = _find_restored(ec2, volume_id)
         if restored is None:
             snapshot = _undo_source(ec2, conn.account, conn.account_id, props, account_known=recorded is not None)
-            record = _record_from_state(props) or complete(holds.record_of(snapshot.get("Tags")))
+            record = _record_from_state(props) or complete(undo_tags.record_of(snapshot.get("Tags")))
             if record is None:
                 raise SnapshotProviderError(
                     f"cannot restore volume {volume_id}: neither the state nor snapshot {snapshot_id} has its restore "
@@ -386,7 +386,7 @@ def _refuse_if_tags_do_not_fit(volume_id: str, record: Mapping[str, Any]) -> Non
     if count > rules.MAX_TAGS:
         raise SnapshotProviderError(
             f"refusing to delete volume {volume_id}: it has {len(record['volume_tags'])} tags, and the restored volume "
-            f"would carry {ADDED_VOLUME_TAGS} more (restored-from, {holds.RESTORED_TAG}): {count}, over EC2's "
+            f"would carry {ADDED_VOLUME_TAGS} more (restored-from, {undo_tags.RESTORED_TAG}): {count}, over EC2's "
             f"{rules.MAX_TAGS}. Nothing was changed: remove {count - rules.MAX_TAGS} of its tags first."
         )
 
@@ -405,8 +405,8 @@ def _hold(
     refuse, changing nothing, if the tags cannot fit. `release_on_failure=False` where the volume is already gone:
     its hold must stay."""
     snapshot_id = snapshot["SnapshotId"]
-    wanted = holds.hold_tags(volume_id, {"at": round(time.time(), 3), **record, "urn": urn}, owner)
-    problem = holds.no_room(snapshot_id, snapshot.get("Tags"), wanted)
+    wanted = undo_tags.hold_tags(volume_id, {"at": round(time.time(), 3), **record, "urn": urn}, owner)
+    problem = undo_tags.no_room(snapshot_id, snapshot.get("Tags"), wanted)
     if problem:
         raise SnapshotProviderError(
             f"refusing to hold {snapshot_id} for the undo of volume {volume_id}: {problem}. Nothing was changed."
@@ -495,15 +495,15 @@ def _take_over(
     finds the take-over done and restores nothing. Else a refusal: another resource's undo is never taken."""
     snapshot = _find_snapshot(ec2, snapshot_id)
     tags = (snapshot or {}).get("Tags")
-    record = complete(holds.record_of(tags)) if holds.holder_of(tags) == volume_id else None
+    record = complete(undo_tags.record_of(tags)) if undo_tags.holder_of(tags) == volume_id else None
     if snapshot is None or record is None:
         raise SnapshotProviderError(f"volume {volume_id} does not exist in {account.region}: nothing to delete")
-    holder = holds.holding_resource(tags)
+    holder = undo_tags.holding_resource(tags)
     if holder is None or holder != urn:
         raise SnapshotProviderError(
             f"refusing to remove volume {volume_id}: it was removed already by another VolumeRemoval "
             f"({holder or 'one that did not record its URN'}), whose `pulumi destroy` restores it from {snapshot_id} "
-            f"(hold {holds.HOLD_TAG}={volume_id} on it). Nothing was changed. Only that resource, or its "
+            f"(hold {undo_tags.HOLD_TAG}={volume_id} on it). Nothing was changed. Only that resource, or its "
             "replacement, can hold the undo: remove this VolumeRemoval from this program, or destroy that one first "
             "(which brings the volume back) and run this again."
         )
@@ -521,7 +521,7 @@ def _take_over(
 def _mark_taken_over(ec2: Any, snapshot_id: str, owner: str) -> None:
     """The take-over's last step: only now may the replaced resource's delete stand down. If this fails (or its
     answer is lost), the mark is taken back where it can be: the old delete then restores, which is safe."""
-    mark = {"Key": holds.TAKEN_OVER_TAG, "Value": owner}
+    mark = {"Key": undo_tags.TAKEN_OVER_TAG, "Value": owner}
     try:
         with aws_errors("marking the undo taken over (ec2:CreateTags)", snapshot_id=snapshot_id):
             ec2.create_tags(Resources=[snapshot_id], Tags=[mark])
@@ -543,23 +543,23 @@ def _taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
         return (snapshot or {}).get("Tags") or []
 
     def successor(tags: list[dict[str, str]] | None) -> str | None:
-        owner = holds.owner_of(tags) if holds.holder_of(tags) == props["volume_id"] else None
+        owner = undo_tags.owner_of(tags) if undo_tags.holder_of(tags) == props["volume_id"] else None
         urn = _urn(props)
-        ours = urn is not None and holds.holding_resource(tags) == urn  # a replacement of this very resource
+        ours = urn is not None and undo_tags.holding_resource(tags) == urn  # a replacement of this very resource
         return owner if owner and owner != props.get("hold_owner") and ours else None
 
     tags = look()
     owner = successor(tags)
-    if owner is None or holds.taken_over_by(tags) == owner:
+    if owner is None or undo_tags.taken_over_by(tags) == owner:
         return owner
     tags = waiting.until(
         look,
-        lambda t: successor(t) != owner or holds.taken_over_by(t) == owner,
+        lambda t: successor(t) != owner or undo_tags.taken_over_by(t) == owner,
         waiting.consistency_window(),
         what=f"for {snapshot_id} to show whether its undo was taken over",
         every=1.0,
     )
-    return owner if successor(tags) == owner and holds.taken_over_by(tags) == owner else None
+    return owner if successor(tags) == owner and undo_tags.taken_over_by(tags) == owner else None
 
 
 # --- the undo -----------------------------------------------------------------------------------------------------
@@ -599,7 +599,7 @@ def _undo_source(
         raise SnapshotProviderError(
             f"cannot restore volume {volume_id}: its snapshot {snapshot_id} no longer exists in account {account_id}, "
             f"{account.region}: it was deleted outside this removal, although it carried the hold "
-            f"{holds.HOLD_TAG}={volume_id}. Nothing was changed. If a Recycle Bin retention rule covers snapshots, "
+            f"{undo_tags.HOLD_TAG}={volume_id}. Nothing was changed. If a Recycle Bin retention rule covers snapshots, "
             f"recover it (aws rbin list-resources --resource-type EBS_SNAPSHOT; aws ec2 "
             f"restore-snapshot-from-recycle-bin --snapshot-id {snapshot_id}) and run `pulumi destroy` again. If it "
             f"cannot be recovered, the volume's data is lost{was if props.get('size') else ''}: `pulumi state delete "
@@ -658,7 +658,7 @@ def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[st
 def _find_restored(ec2: Any, volume_id: str) -> str | None:
     """The volume an earlier undo of this removal made (tagged with it), if any."""
     with aws_errors("looking for a volume restored earlier (ec2:DescribeVolumes)", volume_id=volume_id):
-        volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{holds.RESTORED_TAG}", "Values": [volume_id]}])
+        volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{undo_tags.RESTORED_TAG}", "Values": [volume_id]}])
     usable = [v for v in volumes.get("Volumes", []) if v["State"] not in (*GONE, "error")]
     failed = [v["VolumeId"] for v in volumes.get("Volumes", []) if v["State"] == "error"]
     if not usable and failed:
@@ -680,7 +680,7 @@ def restore_request(
     volume_id: str, snapshot_id: str, record: Mapping[str, Any], after: str | None = None
 ) -> dict[str, Any]:
     """CreateVolume's parameters for the restored volume (pure)."""
-    tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, holds.RESTORED_TAG: volume_id}
+    tags = {**(record.get("volume_tags") or {}), "restored-from": volume_id, undo_tags.RESTORED_TAG: volume_id}
     request: dict[str, Any] = {
         "SnapshotId": snapshot_id,
         "AvailabilityZone": record["availability_zone"],

@@ -29,7 +29,7 @@ from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
 
 from conftest import REGION
 from emulator import Ec2Emulator
-from snapshot_provider.core.holds import HOLD_TAG, RESTORED_TAG
+from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 

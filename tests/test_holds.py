@@ -15,18 +15,9 @@ from conftest import REGION, in_thread, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.core import waiting
-from snapshot_provider.core.holds import (
-    HOLD_TAG,
-    HOLD_WAIT_ENV,
-    RECORD_TAG,
-    hold_tags,
-    holder_of,
-    managed_keys,
-    no_room,
-    record_of,
-    restore_command,
-)
+from snapshot_provider.core.holds import HOLD_WAIT_ENV, restore_command
 from snapshot_provider.ec2.errors import SnapshotHeld, WaitEnded
+from snapshot_provider.ec2.undo_tags import HOLD_TAG, RECORD_TAG, hold_tags, holder_of, managed_keys, no_room, record_of
 from snapshot_provider.inputs.rules import MAX_TAG_VALUE
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 

@@ -106,9 +106,9 @@ from model_engine import Declared, Engine, Entry, Op, Run, Step
 from conftest import MODEL_FIGURES, REGION, ModelFigures
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, VolumeRemovalProvider
-from snapshot_provider.core.holds import HOLD_TAG, RESTORED_TAG, record_of
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
 from snapshot_provider.ec2.errors import AccountMismatch, SnapshotTimedOut
+from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, record_of
 
 __all__ = ["model_pace"]  # a fixture
 

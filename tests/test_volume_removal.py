@@ -20,8 +20,9 @@ from conftest import REGION, URN_PREFIX, StrictEc2, snapshot_props
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
 from snapshot_provider.core import waiting
-from snapshot_provider.core.holds import HOLD_TAG, HOLD_WAIT_ENV, RESTORED_TAG, managed_keys, record_of
+from snapshot_provider.core.holds import HOLD_WAIT_ENV
 from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, managed_keys, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 

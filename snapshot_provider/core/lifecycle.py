@@ -77,7 +77,7 @@ from snapshot_provider.core.waiting import (
     WaitTimedOut,
     consistency_window,
 )
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotFailed,
@@ -715,7 +715,7 @@ def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str)
     reported."""
     sid = snapshot["SnapshotId"]
     try:
-        holder = holds.holder_of(snapshot.get("Tags")) or holds.held(ec2, [sid]).get(sid)
+        holder = undo_tags.holder_of(snapshot.get("Tags")) or holds.held(ec2, [sid]).get(sid)
     except SnapshotProviderError as error:
         say(urn, f"kept {sid} for now ({reason}): could not check whether an undo holds it: {error}")
         return
@@ -955,18 +955,26 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+    delete_snapshots(conn, kind.snapshot_ids(id_, props), props.get(URN_INPUT), listed_by(props))
+
+
+def delete_snapshots(
+    conn: Connection, ids: Sequence[str], urn: str | None, listed_since: float, blocked_note: str = ""
+) -> None:
+    """A resource's delete: once no VolumeRemoval holds them, delete `ids`; one NotFound before `listed_since`
+    (wall clock) is looked for again, as EC2 may not list it yet. One an AMI uses is kept, the others deleted, and
+    the delete then fails saying which (`blocked_note` after it: what to do)."""
     ec2 = conn.ec2
-    ids = kind.snapshot_ids(id_, props)
-    holds.wait_until_released(conn.account, ec2, ids, props.get(URN_INPUT))
+    holds.wait_until_released(conn.account, ec2, list(ids), urn)
     blocked = []
     for sid in ids:
         try:
-            if not snapshots.delete_snapshot(ec2, sid) and snapshots.still_there(ec2, [sid], listed_by(props)):
+            if not snapshots.delete_snapshot(ec2, sid) and snapshots.still_there(ec2, [sid], listed_since):
                 snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
         except SnapshotInUse as in_use:
             blocked.append(str(in_use))
     if blocked:
-        raise SnapshotInUse("; ".join(blocked))
+        raise SnapshotInUse("; ".join(blocked) + blocked_note)
 
 
 def settled_tags(

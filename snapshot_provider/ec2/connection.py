@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.declarations import AccountSelection
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,11 @@ class Connection:
         return cls(account, clients.ensure_recorded_account(account, recorded, "refresh"))
 
     @property
-    def ec2(self) -> Any:
+    def ec2(self) -> EC2Client:
         """The EC2 client (botocore's retries, paced)."""
-        return clients.client(self.account)
+        return cast("EC2Client", clients.client(self.account))
 
     @property
-    def ec2_once(self) -> Any:
+    def ec2_once(self) -> EC2Client:
         """The EC2 client that sends each request once: for requests that start something, never retried blindly."""
-        return clients.client(self.account, single_attempt=True)
+        return cast("EC2Client", clients.client(self.account, single_attempt=True))

@@ -15,7 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
 from snapshot_provider.core.batching import Batched
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, undo_tags
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -233,16 +233,14 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
 def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
-    from snapshot_provider.core import holds  # holds builds on this module
-
     for snapshot in describe_many(ec2, snapshot_ids):
         tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
         total = len(tags | set(wanted))
         if total <= MAX_TAGS:
             continue
         ours = {k for k in tags if k.startswith(MANAGED_TAG_PREFIX)}
-        holder = holds.holder_of(snapshot.get("Tags"))
-        hold = len(holds.managed_keys(snapshot.get("Tags")))
+        holder = undo_tags.holder_of(snapshot.get("Tags"))
+        hold = len(undo_tags.managed_keys(snapshot.get("Tags")))
         held = (
             f", {hold} of them the hold of the removal of {holder}, whose undo restores the volume from it (gone "
             "once the undo has run)"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from snapshot_provider.core import holds, pruning
+from snapshot_provider.core import pruning
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2 import snapshots, undo_tags
 from snapshot_provider.ec2.errors import aws_errors
 
 POINT_TAG = "pulumi-snapshot:point"
@@ -116,7 +116,7 @@ def planner_snapshots(
             state=s["State"] if s["State"] in ("pending", "completed", "error") else "pending",
             tier="archive" if tier_of(s, archived) == "archive" else "standard",
             used_by=tuple((images or {}).get(s["SnapshotId"], [])),
-            held_for=holds.holder_of(s.get("Tags")),
+            held_for=undo_tags.holder_of(s.get("Tags")),
         )
         for s in listing
     ]
