@@ -7,12 +7,14 @@ Each test is marked `xfail(strict=True)` with its finding id (see tests/test_red
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import test_e2e_plugin_yaml as plugin_yaml
+import test_e2e_plugin_yaml as yaml_e2e
 from pulumi.provider.experimental import provider as p
 from stack_harness import pulumi_bin_dir
 from test_e2e_plugin_yaml import TOKEN, snapshots
@@ -21,10 +23,11 @@ from test_redteam_e2e import new_stack
 from conftest import REGION
 from emulator import Ec2Emulator
 from snapshot_provider.plugin import provider as plugin
+from snapshot_provider.plugin.install import plugin_yaml
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
 
 SECRET_TAG = "tag-s3cr3t-value"
-yaml_stack = plugin_yaml.yaml_stack  # the fixture: a YAML program using the plugin
+yaml_stack = yaml_e2e.yaml_stack  # the fixture: a YAML program using the plugin
 
 
 def one_snapshot(volume_id: str, extra: str = "") -> str:
@@ -139,3 +142,25 @@ def test_a_replace_takes_the_new_snapshot_before_deleting_the_old_even_with_dele
 
     order = [c.action for c in emulator.mutating_calls() if c.action in ("CreateSnapshot", "DeleteSnapshot")]
     assert order == ["CreateSnapshot", "DeleteSnapshot"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-P6: a plugin virtualenv without the package fails with a Python traceback (ModuleNotFoundError: "
+    "snapshot_provider) under 'This is *always* a bug in the provider', naming neither the virtualenv nor the fix",
+)
+def test_a_plugin_virtualenv_without_the_package_says_which_and_how_to_fix_it(
+    yaml_stack: Any, emulator: Ec2Emulator, tmp_path: Path
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = yaml_stack(one_snapshot(volume_id))
+    bare = tmp_path / "bare-venv"  # e.g. the plugin directory written for a virtualenv since recreated
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    (stack.plugin_dir / "PulumiPlugin.yaml").write_text(plugin_yaml(bare))
+
+    result = stack.preview(check=False)
+
+    said = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in said
+    assert str(bare) in said and "pip install" in said
