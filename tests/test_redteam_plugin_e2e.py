@@ -144,11 +144,6 @@ def test_a_replace_takes_the_new_snapshot_before_deleting_the_old_even_with_dele
     assert order == ["CreateSnapshot", "DeleteSnapshot"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P6: a plugin virtualenv without the package fails with a Python traceback (ModuleNotFoundError: "
-    "snapshot_provider) under 'This is *always* a bug in the provider', naming neither the virtualenv nor the fix",
-)
 def test_a_plugin_virtualenv_without_the_package_says_which_and_how_to_fix_it(
     yaml_stack: Any, emulator: Ec2Emulator, tmp_path: Path
 ) -> None:
