@@ -67,6 +67,7 @@ class EbsSnapshotsProvider(p.Provider):
     def __init__(self, workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers or workers_wanted(), thread_name_prefix="operation")
         self._region: str | None = None  # the provider's `region` config
+        self._replacing: dict[str, str] = {}  # URN -> the id Diff said is replaced, until its replacement exists
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
@@ -103,6 +104,8 @@ class EbsSnapshotsProvider(p.Provider):
         result = await self._run(door.core.diff, request.resource_id, olds, news)
         _, updates = door.resource.schema.changes(olds, news)
         replaces = list(result.replaces or [])
+        if replaces:
+            self._replacing[request.urn] = request.resource_id
         detailed = {camel(n): p.PropertyDiff(p.PropertyDiffKind.UPDATE, True) for n in updates if n not in replaces}
         detailed |= {camel(n): p.PropertyDiff(p.PropertyDiffKind.UPDATE_REPLACE, True) for n in replaces}
         return p.DiffResponse(
@@ -120,6 +123,7 @@ class EbsSnapshotsProvider(p.Provider):
         if request.preview:
             return p.CreateResponse(properties=wire_map(door, preview_outputs(door, props), secrets))
         result = await self._run(door.core.create, within_timeout(props, request.timeout))
+        self._replacing.pop(request.urn, None)
         return p.CreateResponse(result.id, wire_map(door, without_urn(result.outs or {}), secrets))
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
@@ -145,6 +149,8 @@ class EbsSnapshotsProvider(p.Provider):
 
     async def delete(self, request: p.DeleteRequest) -> None:
         door = door_of(request.type)
+        if self._replacing.get(request.urn) == request.resource_id:
+            raise SnapshotProviderError(delete_before_replace(door, request.resource_id))
         props = with_urn(door, door.names.core(plain_map(request.properties)), request.urn)
         await self._run(door.core.delete, request.resource_id, props)
 
@@ -180,6 +186,17 @@ class EbsSnapshotsProvider(p.Provider):
         return p.ReadResponse(
             result.id, wire_map(door, without_urn(result.outs or {}), Secrets()), wire_map(door, inputs, Secrets())
         )
+
+
+def delete_before_replace(door: FrontDoor, resource_id: str) -> str:
+    """The engine deletes what Diff said it replaces before the replacement exists only under the resource option
+    `deleteBeforeReplace`, which wins over Diff's answer (pkg/resource/deploy/step_generator.go) and reaches no
+    request: refused, so that no snapshot is gone while its replacement may still fail."""
+    return (
+        f"{door.resource.__name__} {resource_id} would be deleted before its replacement exists (the resource option "
+        "deleteBeforeReplace): this provider takes the new snapshot first and deletes the old one after. Nothing "
+        "was deleted. Remove deleteBeforeReplace from this resource's options and run `pulumi up` again."
+    )
 
 
 def configured_region(request: p.ConfigureRequest) -> str | None:
