@@ -61,6 +61,12 @@ export class EbsSnapshot extends pulumi.CustomResource {
     declare public /*out*/ readonly imported: pulumi.Output<boolean | undefined>;
     declare public /*out*/ readonly kmsKeyId: pulumi.Output<string | undefined>;
     /**
+     * EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+     */
+    declare public readonly lock: pulumi.Output<{[key: string]: any} | undefined>;
+    declare public /*out*/ readonly lockExpiresAt: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly lockState: pulumi.Output<string | undefined>;
+    /**
      * take a local snapshot on this Outpost
      */
     declare public readonly outpostArn: pulumi.Output<string | undefined>;
@@ -82,6 +88,7 @@ export class EbsSnapshot extends pulumi.CustomResource {
      * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
      */
     declare public readonly roleSessionName: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly snapshotConsistency: pulumi.Output<string | undefined>;
     declare public /*out*/ readonly snapshotId: pulumi.Output<string | undefined>;
     declare public /*out*/ readonly startTime: pulumi.Output<string | undefined>;
     declare public /*out*/ readonly state: pulumi.Output<string | undefined>;
@@ -123,17 +130,24 @@ export class EbsSnapshot extends pulumi.CustomResource {
                 throw new Error("Missing required property 'volumeId'");
             }
             resourceInputs["allowedAccountIds"] = args?.allowedAccountIds;
+            resourceInputs["consistency"] = (args?.consistency) ?? "crash";
             resourceInputs["copyVolumeTags"] = (args?.copyVolumeTags) ?? false;
             resourceInputs["description"] = args?.description;
             resourceInputs["endpointUrl"] = args?.endpointUrl;
             resourceInputs["externalId"] = args?.externalId ? pulumi.secret(args.externalId) : undefined;
             resourceInputs["importSnapshotId"] = args?.importSnapshotId;
+            resourceInputs["lock"] = args?.lock;
+            resourceInputs["maxPauseSeconds"] = (args?.maxPauseSeconds) ?? 60;
+            resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
             resourceInputs["outpostArn"] = args?.outpostArn;
             resourceInputs["permissionCheck"] = args?.permissionCheck;
+            resourceInputs["postCommands"] = args?.postCommands;
+            resourceInputs["preCommands"] = args?.preCommands;
             resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
             resourceInputs["roleArn"] = args?.roleArn;
             resourceInputs["roleSessionName"] = args?.roleSessionName;
+            resourceInputs["ssmDocument"] = args?.ssmDocument;
             resourceInputs["storageTier"] = (args?.storageTier) ?? "standard";
             resourceInputs["stsEndpointUrl"] = args?.stsEndpointUrl;
             resourceInputs["tags"] = args?.tags;
@@ -146,8 +160,11 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["encrypted"] = undefined /*out*/;
             resourceInputs["imported"] = undefined /*out*/;
             resourceInputs["kmsKeyId"] = undefined /*out*/;
+            resourceInputs["lockExpiresAt"] = undefined /*out*/;
+            resourceInputs["lockState"] = undefined /*out*/;
             resourceInputs["ownerId"] = undefined /*out*/;
             resourceInputs["progress"] = undefined /*out*/;
+            resourceInputs["snapshotConsistency"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
             resourceInputs["startTime"] = undefined /*out*/;
             resourceInputs["state"] = undefined /*out*/;
@@ -165,6 +182,9 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["importSnapshotId"] = undefined /*out*/;
             resourceInputs["imported"] = undefined /*out*/;
             resourceInputs["kmsKeyId"] = undefined /*out*/;
+            resourceInputs["lock"] = undefined /*out*/;
+            resourceInputs["lockExpiresAt"] = undefined /*out*/;
+            resourceInputs["lockState"] = undefined /*out*/;
             resourceInputs["outpostArn"] = undefined /*out*/;
             resourceInputs["ownerId"] = undefined /*out*/;
             resourceInputs["profile"] = undefined /*out*/;
@@ -172,6 +192,7 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["region"] = undefined /*out*/;
             resourceInputs["roleArn"] = undefined /*out*/;
             resourceInputs["roleSessionName"] = undefined /*out*/;
+            resourceInputs["snapshotConsistency"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
             resourceInputs["startTime"] = undefined /*out*/;
             resourceInputs["state"] = undefined /*out*/;
@@ -199,6 +220,10 @@ export interface EbsSnapshotArgs {
      */
     allowedAccountIds?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
+     * `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+     */
+    consistency?: pulumi.Input<string | undefined>;
+    /**
      * copy the volume's tags onto the snapshot at creation (input tags win)
      */
     copyVolumeTags?: pulumi.Input<boolean | undefined>;
@@ -219,6 +244,18 @@ export interface EbsSnapshotArgs {
      */
     importSnapshotId?: pulumi.Input<string | undefined>;
     /**
+     * EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+     */
+    lock?: pulumi.Input<{[key: string]: any} | undefined>;
+    /**
+     * `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+     */
+    maxPauseSeconds?: pulumi.Input<number | undefined>;
+    /**
+     * when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+     */
+    onFailure?: pulumi.Input<string | undefined>;
+    /**
      * take a local snapshot on this Outpost
      */
     outpostArn?: pulumi.Input<string | undefined>;
@@ -226,6 +263,14 @@ export interface EbsSnapshotArgs {
      * at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
      */
     permissionCheck?: pulumi.Input<boolean | undefined>;
+    /**
+     * `frozen`: lines run as soon as the request is answered, also when it failed
+     */
+    postCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    /**
+     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+     */
+    preCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * a named profile from `~/.aws/config`; unset: the standard credential chain
      */
@@ -242,6 +287,10 @@ export interface EbsSnapshotArgs {
      * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
      */
     roleSessionName?: pulumi.Input<string | undefined>;
+    /**
+     * `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+     */
+    ssmDocument?: pulumi.Input<string | undefined>;
     /**
      * `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
      */

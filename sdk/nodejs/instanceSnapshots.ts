@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state) and `wait_time` (seconds until the whole set was completed).
+ * Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state, consistency) and `wait_time` (seconds until the whole set was completed).
  */
 export class InstanceSnapshots extends pulumi.CustomResource {
     /**
@@ -68,6 +68,10 @@ export class InstanceSnapshots extends pulumi.CustomResource {
      */
     declare public readonly instanceId: pulumi.Output<string | undefined>;
     /**
+     * EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+     */
+    declare public readonly lock: pulumi.Output<{[key: string]: any} | undefined>;
+    /**
      * take a local snapshot on this Outpost
      */
     declare public readonly outpostArn: pulumi.Output<string | undefined>;
@@ -122,6 +126,7 @@ export class InstanceSnapshots extends pulumi.CustomResource {
                 throw new Error("Missing required property 'instanceId'");
             }
             resourceInputs["allowedAccountIds"] = args?.allowedAccountIds;
+            resourceInputs["consistency"] = (args?.consistency) ?? "crash";
             resourceInputs["copyTagsFromSource"] = args?.copyTagsFromSource;
             resourceInputs["description"] = args?.description;
             resourceInputs["endpointUrl"] = args?.endpointUrl;
@@ -129,12 +134,18 @@ export class InstanceSnapshots extends pulumi.CustomResource {
             resourceInputs["excludeDataVolumeIds"] = args?.excludeDataVolumeIds;
             resourceInputs["externalId"] = args?.externalId ? pulumi.secret(args.externalId) : undefined;
             resourceInputs["instanceId"] = args?.instanceId;
+            resourceInputs["lock"] = args?.lock;
+            resourceInputs["maxPauseSeconds"] = (args?.maxPauseSeconds) ?? 60;
+            resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
             resourceInputs["outpostArn"] = args?.outpostArn;
             resourceInputs["permissionCheck"] = args?.permissionCheck;
+            resourceInputs["postCommands"] = args?.postCommands;
+            resourceInputs["preCommands"] = args?.preCommands;
             resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
             resourceInputs["roleArn"] = args?.roleArn;
             resourceInputs["roleSessionName"] = args?.roleSessionName;
+            resourceInputs["ssmDocument"] = args?.ssmDocument;
             resourceInputs["storageTier"] = (args?.storageTier) ?? "standard";
             resourceInputs["stsEndpointUrl"] = args?.stsEndpointUrl;
             resourceInputs["tags"] = args?.tags;
@@ -154,6 +165,7 @@ export class InstanceSnapshots extends pulumi.CustomResource {
             resourceInputs["excludeDataVolumeIds"] = undefined /*out*/;
             resourceInputs["externalId"] = undefined /*out*/;
             resourceInputs["instanceId"] = undefined /*out*/;
+            resourceInputs["lock"] = undefined /*out*/;
             resourceInputs["outpostArn"] = undefined /*out*/;
             resourceInputs["profile"] = undefined /*out*/;
             resourceInputs["region"] = undefined /*out*/;
@@ -183,6 +195,10 @@ export interface InstanceSnapshotsArgs {
      */
     allowedAccountIds?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
+     * `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+     */
+    consistency?: pulumi.Input<string | undefined>;
+    /**
      * `volume`: copy each volume's tags onto its snapshot (input tags win)
      */
     copyTagsFromSource?: pulumi.Input<string | undefined>;
@@ -211,6 +227,18 @@ export interface InstanceSnapshotsArgs {
      */
     instanceId: pulumi.Input<string>;
     /**
+     * EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+     */
+    lock?: pulumi.Input<{[key: string]: any} | undefined>;
+    /**
+     * `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+     */
+    maxPauseSeconds?: pulumi.Input<number | undefined>;
+    /**
+     * when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+     */
+    onFailure?: pulumi.Input<string | undefined>;
+    /**
      * take a local snapshot on this Outpost
      */
     outpostArn?: pulumi.Input<string | undefined>;
@@ -218,6 +246,14 @@ export interface InstanceSnapshotsArgs {
      * at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
      */
     permissionCheck?: pulumi.Input<boolean | undefined>;
+    /**
+     * `frozen`: lines run as soon as the request is answered, also when it failed
+     */
+    postCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    /**
+     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+     */
+    preCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * a named profile from `~/.aws/config`; unset: the standard credential chain
      */
@@ -234,6 +270,10 @@ export interface InstanceSnapshotsArgs {
      * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
      */
     roleSessionName?: pulumi.Input<string | undefined>;
+    /**
+     * `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+     */
+    ssmDocument?: pulumi.Input<string | undefined>;
     /**
      * `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
      */

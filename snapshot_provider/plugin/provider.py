@@ -29,7 +29,7 @@ from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from snapshot_provider.core import waiting
 from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ebs_snapshot import EbsSnapshot, import_snapshot
+from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.ec2 import clients as aws
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
@@ -66,7 +66,8 @@ class EbsSnapshotsProvider(p.Provider):
 
     def __init__(self, workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers or workers_wanted(), thread_name_prefix="operation")
-        self._config: dict[str, str] = {}
+        self._region: str | None = None  # the provider's `region` config
+        self._replacing: dict[str, str] = {}  # URN -> the id Diff said is replaced, until its replacement exists
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
@@ -76,7 +77,7 @@ class EbsSnapshotsProvider(p.Provider):
         return p.GetSchemaResponse(schema=SCHEMA_FILE.read_text())
 
     async def configure(self, request: p.ConfigureRequest) -> p.ConfigureResponse:
-        self._config = dict(request.variables)
+        self._region = configured_region(request)
         return await super().configure(request)
 
     async def cancel(self) -> None:
@@ -88,7 +89,8 @@ class EbsSnapshotsProvider(p.Provider):
         door = door_of(request.type)
         news = self._defaulted(door.names.core(plain_map(request.new_inputs)), request.urn)
         olds = door.names.core(plain_map(request.old_inputs))
-        result = await self._run(door.core.check, with_urn(door, olds, request.urn), with_urn(door, news, request.urn))
+        olds = with_urn(door, olds, request.urn) if olds else {}  # no olds: a create, as the core tells it
+        result = await self._run(door.core.check, olds, with_urn(door, news, request.urn))
         inputs = without_urn(result.inputs or {})
         secrets = secret_names(door, request.new_inputs)
         failures = [p.CheckFailure(camel(f.property), f.reason) for f in result.failures or []]
@@ -102,6 +104,8 @@ class EbsSnapshotsProvider(p.Provider):
         result = await self._run(door.core.diff, request.resource_id, olds, news)
         _, updates = door.resource.schema.changes(olds, news)
         replaces = list(result.replaces or [])
+        if replaces:
+            self._replacing[request.urn] = request.resource_id
         detailed = {camel(n): p.PropertyDiff(p.PropertyDiffKind.UPDATE, True) for n in updates if n not in replaces}
         detailed |= {camel(n): p.PropertyDiff(p.PropertyDiffKind.UPDATE_REPLACE, True) for n in replaces}
         return p.DiffResponse(
@@ -119,6 +123,7 @@ class EbsSnapshotsProvider(p.Provider):
         if request.preview:
             return p.CreateResponse(properties=wire_map(door, preview_outputs(door, props), secrets))
         result = await self._run(door.core.create, within_timeout(props, request.timeout))
+        self._replacing.pop(request.urn, None)
         return p.CreateResponse(result.id, wire_map(door, without_urn(result.outs or {}), secrets))
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
@@ -134,7 +139,7 @@ class EbsSnapshotsProvider(p.Provider):
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
         door = door_of(request.type)
         if not request.properties:
-            return await self._import(door, request)
+            return await self._read_without_state(door, request)
         props = with_urn(door, door.names.core(plain_map(request.properties)), request.urn)
         secrets = secret_names(door, request.properties)
         result = await self._run(door.core.read, request.resource_id, props)
@@ -144,6 +149,8 @@ class EbsSnapshotsProvider(p.Provider):
 
     async def delete(self, request: p.DeleteRequest) -> None:
         door = door_of(request.type)
+        if self._replacing.get(request.urn) == request.resource_id:
+            raise SnapshotProviderError(delete_before_replace(door, request.resource_id))
         props = with_urn(door, door.names.core(plain_map(request.properties)), request.urn)
         await self._run(door.core.delete, request.resource_id, props)
 
@@ -152,7 +159,7 @@ class EbsSnapshotsProvider(p.Provider):
         """The defaults a Python program fills in (`Field.program_default`), from what a plugin has: its config,
         its environment, and the URN (which names the project and stack)."""
         if news.get("region") is None:
-            region = self._config.get("ebs-snapshots:region") or AccountSelection.from_props({}).region
+            region = self._region or AccountSelection.from_props({}).region
             if region:
                 news["region"] = region
         if news.get("role_arn") is not None and news.get("role_session_name") is None:
@@ -161,19 +168,43 @@ class EbsSnapshotsProvider(p.Provider):
             news["role_session_name"] = "".join(c if c.isalnum() or c in "+=,.@-" else "-" for c in name)[:64]
         return news
 
-    async def _import(self, door: FrontDoor, request: p.ReadRequest) -> p.ReadResponse:
-        """`pulumi import ebs-snapshots:index:EbsSnapshot name snap-...`: the snapshot is recorded as the dynamic
-        route's `import_snapshot_id` records it (the user's: never deleted by a replace or destroy)."""
+    async def _read_without_state(self, door: FrontDoor, request: p.ReadRequest) -> p.ReadResponse:
+        """A Read with no state: `pulumi import ebs-snapshots:index:EbsSnapshot name snap-...` and a program's `get`
+        (`EbsSnapshot.get`, YAML `get:`) send the same request. Either way the snapshot is described as it is, now:
+        nothing is changed and nothing waited for (a `get` runs in previews too). It is recorded as the dynamic
+        route's `import_snapshot_id` records it: the user's, never deleted by a replace or destroy."""
         if door.resource is not EbsSnapshot:
             raise SnapshotProviderError(
                 f"{door.resource.__name__} cannot be imported: import an EbsSnapshot (one snapshot) instead"
             )
-        props = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
-        result = await self._run(import_snapshot, with_urn(door, props, request.urn))
-        inputs = {k: v for k, v in props.items() if k != "import_snapshot_id"}
+        inputs = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
+        state = with_urn(door, {**inputs, "imported": True}, request.urn)
+        result = await self._run(door.core.read, request.resource_id, state)
+        if not result.id:
+            raise SnapshotProviderError(f"{request.resource_id} was not found in region {inputs['region']}")
+        inputs = {k: v for k, v in inputs.items() if k != "import_snapshot_id"}
         return p.ReadResponse(
-            result.id, wire_map(door, without_urn(result.outs or {}), set()), wire_map(door, inputs, set())
+            result.id, wire_map(door, without_urn(result.outs or {}), Secrets()), wire_map(door, inputs, Secrets())
         )
+
+
+def delete_before_replace(door: FrontDoor, resource_id: str) -> str:
+    """The engine deletes what Diff said it replaces before the replacement exists only under the resource option
+    `deleteBeforeReplace`, which wins over Diff's answer (pkg/resource/deploy/step_generator.go) and reaches no
+    request: refused, so that no snapshot is gone while its replacement may still fail."""
+    return (
+        f"{door.resource.__name__} {resource_id} would be deleted before its replacement exists (the resource option "
+        "deleteBeforeReplace): this provider takes the new snapshot first and deletes the old one after. Nothing "
+        "was deleted. Remove deleteBeforeReplace from this resource's options and run `pulumi up` again."
+    )
+
+
+def configured_region(request: p.ConfigureRequest) -> str | None:
+    """`pulumi config set ebs-snapshots:region ...`: the engine sends it by name in `args`, and in `variables` as
+    '<pkg>:config:<key>' (the spelling older engines send alone: sdk/go/common/resource/plugin/provider_plugin.go)."""
+    given = request.args.get("region")
+    value = given.value if given is not None else request.variables.get("ebs-snapshots:config:region")
+    return value if isinstance(value, str) and value else None
 
 
 def import_inputs(snapshot_id: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,9 +321,46 @@ def plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
     return {k: plain(v) for k, v in values.items()}
 
 
-def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> set[str]:
-    """The top-level properties that came in secret (core names), with those the schema declares secret."""
-    return set(door.names.core({k: None for k, v in values.items() if v.contains_secret()}))
+@dataclass(frozen=True)
+class Secrets:
+    """What came in secret: top-level names (core names) and the plain values under them, so that a secret is a
+    secret wherever the core copies it (a secret tag value under `tags` and again under `allTags`)."""
+
+    names: frozenset[str] = frozenset()
+    values: frozenset[Any] = frozenset()
+
+    def __or__(self, other: Secrets) -> Secrets:
+        return Secrets(self.names | other.names, self.values | other.values)
+
+    def hide(self, name: str, value: Any) -> bool:
+        return name in self.names or bool(self.values & leaves(value))
+
+
+def secret_names(door: FrontDoor, values: Mapping[str, PropertyValue]) -> Secrets:
+    """The top-level properties that came in secret (core names), and the values that were secret in them."""
+    names = door.names.core({k: None for k, v in values.items() if v.contains_secret()})
+    return Secrets(frozenset(names), frozenset().union(*(secret_leaves(v) for v in values.values())))
+
+
+def secret_leaves(value: PropertyValue) -> set[Any]:
+    """The plain scalar values inside `value` that are secret (or under a secret)."""
+    if value.is_secret:
+        return leaves(plain(value))
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return set().union(*(secret_leaves(v) for v in inner.values()))
+    if isinstance(inner, tuple):
+        return set().union(*(secret_leaves(v) for v in inner))
+    return set()
+
+
+def leaves(value: Any) -> set[Any]:
+    """The scalar values in a plain value (strings and numbers: what a secret can be that the core copies)."""
+    if isinstance(value, Mapping):
+        return set().union(*(leaves(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(leaves(v) for v in value))
+    return {value} if isinstance(value, (str, int, float)) and not isinstance(value, bool) else set()
 
 
 def wire(value: Any) -> PropertyValue:
@@ -310,9 +378,11 @@ def wire(value: Any) -> PropertyValue:
     raise TypeError(f"cannot send a {type(value).__name__} to the engine: {value!r}")
 
 
-def wire_map(door: FrontDoor, props: Mapping[str, Any], secrets: set[str]) -> dict[str, PropertyValue]:
-    """Plain properties as the engine takes them: camelCase, a secret in (or declared) a secret out."""
-    hidden = secrets | door.secret_fields
+def wire_map(door: FrontDoor, props: Mapping[str, Any], secrets: Secrets) -> dict[str, PropertyValue]:
+    """Plain properties as the engine takes them: camelCase, a secret in (or declared) a secret out, wherever the
+    core put it."""
+    hidden = secrets | Secrets(frozenset(door.secret_fields))
     return {
-        door.names.to_wire.get(k, k): wire(v).with_secret(True) if k in hidden else wire(v) for k, v in props.items()
+        door.names.to_wire.get(k, k): wire(v).with_secret(True) if hidden.hide(k, v) else wire(v)
+        for k, v in props.items()
     }

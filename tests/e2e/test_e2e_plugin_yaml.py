@@ -136,3 +136,25 @@ def test_a_yaml_program_lives_a_snapshots_whole_lifecycle_through_the_plugin(yam
     assert list(snapshots(volume_id)) == [handmade]
     assert stack.resources(TOKEN) == []
     assert "emulator-secret-key" not in stack.state_file().read_text()
+
+
+def test_delete_before_replace_is_refused_keeping_the_snapshot_and_the_next_up_without_it_converges(
+    yaml_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    dbr = "\n    options:\n      deleteBeforeReplace: true"
+    stack = yaml_stack(program(volume_id, description="nightly", team="db"))
+    stack.up()
+    [old] = snapshots(volume_id)
+
+    stack.write_program(
+        program(volume_id, description="weekly", team="db").replace("      timeout: 60", "      timeout: 60" + dbr)
+    )
+    refused = stack.up(check=False)
+    assert refused.returncode != 0 and "Remove deleteBeforeReplace" in refused.stdout + refused.stderr
+    assert list(snapshots(volume_id)) == [old]
+
+    stack.write_program(program(volume_id, description="weekly", team="db"))
+    stack.up()
+    [new] = snapshots(volume_id).values()
+    assert new["SnapshotId"] != old and new["Description"] == "weekly"

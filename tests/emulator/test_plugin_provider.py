@@ -7,9 +7,11 @@ import threading
 from typing import Any
 
 import boto3
+import pytest
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.plugin import provider as plugin
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
@@ -131,6 +133,21 @@ def test_import_reads_the_snapshots_inputs_and_leaves_it_on_delete(emulator, vol
     assert read.properties["imported"].value is True
     run(provider.delete(p.DeleteRequest(URN, snapshot_id, read.properties, 0)))
     assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [snapshot_id]
+
+
+def test_a_delete_before_its_replacement_exists_is_refused_and_deletes_nothing(emulator, volume_id):
+    # What the engine sends under the resource option deleteBeforeReplace: Diff (replace), then Delete of the old.
+    provider = EbsSnapshotsProvider()
+    created = run(provider.create(p.CreateRequest(URN, checked(provider, values({"volumeId": volume_id})), 0, False)))
+    news = checked(provider, values({"volumeId": volume_id, "description": "weekly"}))
+    run(provider.diff(p.DiffRequest(URN, created.resource_id, created.properties, news, [])))
+    with pytest.raises(SnapshotProviderError, match="deleteBeforeReplace"):
+        run(provider.delete(p.DeleteRequest(URN, created.resource_id, created.properties, 0)))
+    assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [created.resource_id]
+    # Without the option the engine creates the replacement first: then the old one goes.
+    replacement = run(provider.create(p.CreateRequest(URN, news, 0, False)))
+    run(provider.delete(p.DeleteRequest(URN, created.resource_id, created.properties, 0)))
+    assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [replacement.resource_id]
 
 
 def test_delete_removes_the_snapshot_it_took(emulator, volume_id):

@@ -32,6 +32,10 @@ type EbsSnapshot struct {
 	ImportSnapshotId pulumi.StringPtrOutput `pulumi:"importSnapshotId"`
 	Imported         pulumi.BoolPtrOutput   `pulumi:"imported"`
 	KmsKeyId         pulumi.StringPtrOutput `pulumi:"kmsKeyId"`
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock          pulumi.MapOutput       `pulumi:"lock"`
+	LockExpiresAt pulumi.StringPtrOutput `pulumi:"lockExpiresAt"`
+	LockState     pulumi.StringPtrOutput `pulumi:"lockState"`
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrOutput `pulumi:"outpostArn"`
 	OwnerId    pulumi.StringPtrOutput `pulumi:"ownerId"`
@@ -43,10 +47,11 @@ type EbsSnapshot struct {
 	// assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
 	RoleArn pulumi.StringPtrOutput `pulumi:"roleArn"`
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
-	RoleSessionName pulumi.StringPtrOutput `pulumi:"roleSessionName"`
-	SnapshotId      pulumi.StringPtrOutput `pulumi:"snapshotId"`
-	StartTime       pulumi.StringPtrOutput `pulumi:"startTime"`
-	State           pulumi.StringPtrOutput `pulumi:"state"`
+	RoleSessionName     pulumi.StringPtrOutput `pulumi:"roleSessionName"`
+	SnapshotConsistency pulumi.StringPtrOutput `pulumi:"snapshotConsistency"`
+	SnapshotId          pulumi.StringPtrOutput `pulumi:"snapshotId"`
+	StartTime           pulumi.StringPtrOutput `pulumi:"startTime"`
+	State               pulumi.StringPtrOutput `pulumi:"state"`
 	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
 	StorageTier pulumi.StringPtrOutput `pulumi:"storageTier"`
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
@@ -71,8 +76,17 @@ func NewEbsSnapshot(ctx *pulumi.Context,
 	if args.VolumeId == nil {
 		return nil, errors.New("invalid value for required argument 'VolumeId'")
 	}
+	if args.Consistency == nil {
+		args.Consistency = pulumi.StringPtr("crash")
+	}
 	if args.CopyVolumeTags == nil {
 		args.CopyVolumeTags = pulumi.BoolPtr(false)
+	}
+	if args.MaxPauseSeconds == nil {
+		args.MaxPauseSeconds = pulumi.IntPtr(60)
+	}
+	if args.OnFailure == nil {
+		args.OnFailure = pulumi.StringPtr("fail")
 	}
 	if args.StorageTier == nil {
 		args.StorageTier = pulumi.StringPtr("standard")
@@ -122,6 +136,8 @@ func (EbsSnapshotState) ElementType() reflect.Type {
 type ebsSnapshotArgs struct {
 	// refuse, before any change, to act in another account (checked with STS)
 	AllowedAccountIds []string `pulumi:"allowedAccountIds"`
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency *string `pulumi:"consistency"`
 	// copy the volume's tags onto the snapshot at creation (input tags win)
 	CopyVolumeTags *bool `pulumi:"copyVolumeTags"`
 	// at most 255 characters; EC2 cannot change it on an existing snapshot
@@ -132,10 +148,20 @@ type ebsSnapshotArgs struct {
 	ExternalId *string `pulumi:"externalId"`
 	// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
 	ImportSnapshotId *string `pulumi:"importSnapshotId"`
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock map[string]interface{} `pulumi:"lock"`
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds *int `pulumi:"maxPauseSeconds"`
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure *string `pulumi:"onFailure"`
 	// take a local snapshot on this Outpost
 	OutpostArn *string `pulumi:"outpostArn"`
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands []string `pulumi:"postCommands"`
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands []string `pulumi:"preCommands"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -144,6 +170,8 @@ type ebsSnapshotArgs struct {
 	RoleArn *string `pulumi:"roleArn"`
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName *string `pulumi:"roleSessionName"`
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument *string `pulumi:"ssmDocument"`
 	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
 	StorageTier *string `pulumi:"storageTier"`
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
@@ -162,6 +190,8 @@ type ebsSnapshotArgs struct {
 type EbsSnapshotArgs struct {
 	// refuse, before any change, to act in another account (checked with STS)
 	AllowedAccountIds pulumi.StringArrayInput
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency pulumi.StringPtrInput
 	// copy the volume's tags onto the snapshot at creation (input tags win)
 	CopyVolumeTags pulumi.BoolPtrInput
 	// at most 255 characters; EC2 cannot change it on an existing snapshot
@@ -172,10 +202,20 @@ type EbsSnapshotArgs struct {
 	ExternalId pulumi.StringPtrInput
 	// record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
 	ImportSnapshotId pulumi.StringPtrInput
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock pulumi.MapInput
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds pulumi.IntPtrInput
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure pulumi.StringPtrInput
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrInput
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck pulumi.BoolPtrInput
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands pulumi.StringArrayInput
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands pulumi.StringArrayInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -184,6 +224,8 @@ type EbsSnapshotArgs struct {
 	RoleArn pulumi.StringPtrInput
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName pulumi.StringPtrInput
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument pulumi.StringPtrInput
 	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
 	StorageTier pulumi.StringPtrInput
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
@@ -284,6 +326,19 @@ func (o EbsSnapshotOutput) KmsKeyId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.KmsKeyId }).(pulumi.StringPtrOutput)
 }
 
+// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+func (o EbsSnapshotOutput) Lock() pulumi.MapOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.MapOutput { return v.Lock }).(pulumi.MapOutput)
+}
+
+func (o EbsSnapshotOutput) LockExpiresAt() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.LockExpiresAt }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) LockState() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.LockState }).(pulumi.StringPtrOutput)
+}
+
 // take a local snapshot on this Outpost
 func (o EbsSnapshotOutput) OutpostArn() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.OutpostArn }).(pulumi.StringPtrOutput)
@@ -315,6 +370,10 @@ func (o EbsSnapshotOutput) RoleArn() pulumi.StringPtrOutput {
 // session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 func (o EbsSnapshotOutput) RoleSessionName() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.RoleSessionName }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) SnapshotConsistency() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.SnapshotConsistency }).(pulumi.StringPtrOutput)
 }
 
 func (o EbsSnapshotOutput) SnapshotId() pulumi.StringPtrOutput {

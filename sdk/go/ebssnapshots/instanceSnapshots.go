@@ -12,7 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state) and `wait_time` (seconds until the whole set was completed).
+// Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state, consistency) and `wait_time` (seconds until the whole set was completed).
 type InstanceSnapshots struct {
 	pulumi.CustomResourceState
 
@@ -33,6 +33,8 @@ type InstanceSnapshots struct {
 	ExternalId pulumi.StringPtrOutput `pulumi:"externalId"`
 	// the instance whose attached volumes are snapshotted together
 	InstanceId pulumi.StringPtrOutput `pulumi:"instanceId"`
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock pulumi.MapOutput `pulumi:"lock"`
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrOutput `pulumi:"outpostArn"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
@@ -66,8 +68,17 @@ func NewInstanceSnapshots(ctx *pulumi.Context,
 	if args.InstanceId == nil {
 		return nil, errors.New("invalid value for required argument 'InstanceId'")
 	}
+	if args.Consistency == nil {
+		args.Consistency = pulumi.StringPtr("crash")
+	}
 	if args.ExcludeBootVolume == nil {
 		args.ExcludeBootVolume = pulumi.BoolPtr(false)
+	}
+	if args.MaxPauseSeconds == nil {
+		args.MaxPauseSeconds = pulumi.IntPtr(60)
+	}
+	if args.OnFailure == nil {
+		args.OnFailure = pulumi.StringPtr("fail")
 	}
 	if args.StorageTier == nil {
 		args.StorageTier = pulumi.StringPtr("standard")
@@ -117,6 +128,8 @@ func (InstanceSnapshotsState) ElementType() reflect.Type {
 type instanceSnapshotsArgs struct {
 	// refuse, before any change, to act in another account (checked with STS)
 	AllowedAccountIds []string `pulumi:"allowedAccountIds"`
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency *string `pulumi:"consistency"`
 	// `volume`: copy each volume's tags onto its snapshot (input tags win)
 	CopyTagsFromSource *string `pulumi:"copyTagsFromSource"`
 	// at most 255 characters; EC2 cannot change it on an existing snapshot
@@ -131,10 +144,20 @@ type instanceSnapshotsArgs struct {
 	ExternalId *string `pulumi:"externalId"`
 	// the instance whose attached volumes are snapshotted together
 	InstanceId string `pulumi:"instanceId"`
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock map[string]interface{} `pulumi:"lock"`
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds *int `pulumi:"maxPauseSeconds"`
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure *string `pulumi:"onFailure"`
 	// take a local snapshot on this Outpost
 	OutpostArn *string `pulumi:"outpostArn"`
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands []string `pulumi:"postCommands"`
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands []string `pulumi:"preCommands"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -143,6 +166,8 @@ type instanceSnapshotsArgs struct {
 	RoleArn *string `pulumi:"roleArn"`
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName *string `pulumi:"roleSessionName"`
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument *string `pulumi:"ssmDocument"`
 	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
 	StorageTier *string `pulumi:"storageTier"`
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
@@ -159,6 +184,8 @@ type instanceSnapshotsArgs struct {
 type InstanceSnapshotsArgs struct {
 	// refuse, before any change, to act in another account (checked with STS)
 	AllowedAccountIds pulumi.StringArrayInput
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency pulumi.StringPtrInput
 	// `volume`: copy each volume's tags onto its snapshot (input tags win)
 	CopyTagsFromSource pulumi.StringPtrInput
 	// at most 255 characters; EC2 cannot change it on an existing snapshot
@@ -173,10 +200,20 @@ type InstanceSnapshotsArgs struct {
 	ExternalId pulumi.StringPtrInput
 	// the instance whose attached volumes are snapshotted together
 	InstanceId pulumi.StringInput
+	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+	Lock pulumi.MapInput
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds pulumi.IntPtrInput
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure pulumi.StringPtrInput
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrInput
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck pulumi.BoolPtrInput
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands pulumi.StringArrayInput
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands pulumi.StringArrayInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -185,6 +222,8 @@ type InstanceSnapshotsArgs struct {
 	RoleArn pulumi.StringPtrInput
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName pulumi.StringPtrInput
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument pulumi.StringPtrInput
 	// `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
 	StorageTier pulumi.StringPtrInput
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
@@ -276,6 +315,11 @@ func (o InstanceSnapshotsOutput) ExternalId() pulumi.StringPtrOutput {
 // the instance whose attached volumes are snapshotted together
 func (o InstanceSnapshotsOutput) InstanceId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *InstanceSnapshots) pulumi.StringPtrOutput { return v.InstanceId }).(pulumi.StringPtrOutput)
+}
+
+// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+func (o InstanceSnapshotsOutput) Lock() pulumi.MapOutput {
+	return o.ApplyT(func(v *InstanceSnapshots) pulumi.MapOutput { return v.Lock }).(pulumi.MapOutput)
 }
 
 // take a local snapshot on this Outpost

@@ -21,17 +21,24 @@ class EbsSnapshotArgs:
     def __init__(__self__, *,
                  volume_id: pulumi.Input[_builtins.str],
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_volume_tags: pulumi.Input[Optional[_builtins.bool]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  import_snapshot_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -42,17 +49,24 @@ class EbsSnapshotArgs:
 
         :param pulumi.Input[_builtins.str] volume_id: the volume to snapshot: `vol-` and 8 or 17 hex digits
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.bool] copy_volume_tags: copy the volume's tags onto the snapshot at creation (input tags win)
         :param pulumi.Input[_builtins.str] description: at most 255 characters; EC2 cannot change it on an existing snapshot
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] import_snapshot_id: record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] storage_tier: `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
@@ -62,6 +76,10 @@ class EbsSnapshotArgs:
         pulumi.set(__self__, "volume_id", volume_id)
         if allowed_account_ids is not None:
             pulumi.set(__self__, "allowed_account_ids", allowed_account_ids)
+        if consistency is None:
+            consistency = 'crash'
+        if consistency is not None:
+            pulumi.set(__self__, "consistency", consistency)
         if copy_volume_tags is None:
             copy_volume_tags = False
         if copy_volume_tags is not None:
@@ -74,10 +92,24 @@ class EbsSnapshotArgs:
             pulumi.set(__self__, "external_id", external_id)
         if import_snapshot_id is not None:
             pulumi.set(__self__, "import_snapshot_id", import_snapshot_id)
+        if lock is not None:
+            pulumi.set(__self__, "lock", lock)
+        if max_pause_seconds is None:
+            max_pause_seconds = 60
+        if max_pause_seconds is not None:
+            pulumi.set(__self__, "max_pause_seconds", max_pause_seconds)
+        if on_failure is None:
+            on_failure = 'fail'
+        if on_failure is not None:
+            pulumi.set(__self__, "on_failure", on_failure)
         if outpost_arn is not None:
             pulumi.set(__self__, "outpost_arn", outpost_arn)
         if permission_check is not None:
             pulumi.set(__self__, "permission_check", permission_check)
+        if post_commands is not None:
+            pulumi.set(__self__, "post_commands", post_commands)
+        if pre_commands is not None:
+            pulumi.set(__self__, "pre_commands", pre_commands)
         if profile is not None:
             pulumi.set(__self__, "profile", profile)
         if region is not None:
@@ -86,6 +118,8 @@ class EbsSnapshotArgs:
             pulumi.set(__self__, "role_arn", role_arn)
         if role_session_name is not None:
             pulumi.set(__self__, "role_session_name", role_session_name)
+        if ssm_document is not None:
+            pulumi.set(__self__, "ssm_document", ssm_document)
         if storage_tier is None:
             storage_tier = 'standard'
         if storage_tier is not None:
@@ -124,6 +158,18 @@ class EbsSnapshotArgs:
     @allowed_account_ids.setter
     def allowed_account_ids(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "allowed_account_ids", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def consistency(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+        """
+        return pulumi.get(self, "consistency")
+
+    @consistency.setter
+    def consistency(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "consistency", value)
 
     @_builtins.property
     @pulumi.getter(name="copyVolumeTags")
@@ -186,6 +232,42 @@ class EbsSnapshotArgs:
         pulumi.set(self, "import_snapshot_id", value)
 
     @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Input[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        """
+        return pulumi.get(self, "lock")
+
+    @lock.setter
+    def lock(self, value: pulumi.Input[Optional[Mapping[str, Any]]]):
+        pulumi.set(self, "lock", value)
+
+    @_builtins.property
+    @pulumi.getter(name="maxPauseSeconds")
+    def max_pause_seconds(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        """
+        return pulumi.get(self, "max_pause_seconds")
+
+    @max_pause_seconds.setter
+    def max_pause_seconds(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "max_pause_seconds", value)
+
+    @_builtins.property
+    @pulumi.getter(name="onFailure")
+    def on_failure(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+        """
+        return pulumi.get(self, "on_failure")
+
+    @on_failure.setter
+    def on_failure(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "on_failure", value)
+
+    @_builtins.property
     @pulumi.getter(name="outpostArn")
     def outpost_arn(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -208,6 +290,30 @@ class EbsSnapshotArgs:
     @permission_check.setter
     def permission_check(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "permission_check", value)
+
+    @_builtins.property
+    @pulumi.getter(name="postCommands")
+    def post_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: lines run as soon as the request is answered, also when it failed
+        """
+        return pulumi.get(self, "post_commands")
+
+    @post_commands.setter
+    def post_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "post_commands", value)
+
+    @_builtins.property
+    @pulumi.getter(name="preCommands")
+    def pre_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        """
+        return pulumi.get(self, "pre_commands")
+
+    @pre_commands.setter
+    def pre_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "pre_commands", value)
 
     @_builtins.property
     @pulumi.getter
@@ -256,6 +362,18 @@ class EbsSnapshotArgs:
     @role_session_name.setter
     def role_session_name(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "role_session_name", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ssmDocument")
+    def ssm_document(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+        """
+        return pulumi.get(self, "ssm_document")
+
+    @ssm_document.setter
+    def ssm_document(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "ssm_document", value)
 
     @_builtins.property
     @pulumi.getter(name="storageTier")
@@ -325,17 +443,24 @@ class EbsSnapshot(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_volume_tags: pulumi.Input[Optional[_builtins.bool]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  import_snapshot_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -349,17 +474,24 @@ class EbsSnapshot(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.bool] copy_volume_tags: copy the volume's tags onto the snapshot at creation (input tags win)
         :param pulumi.Input[_builtins.str] description: at most 255 characters; EC2 cannot change it on an existing snapshot
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] import_snapshot_id: record this existing snapshot of `volume_id` instead of taking one; this provider never deletes it; another id replaces (see import below)
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] storage_tier: `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
@@ -392,17 +524,24 @@ class EbsSnapshot(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_volume_tags: pulumi.Input[Optional[_builtins.bool]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  import_snapshot_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -419,6 +558,9 @@ class EbsSnapshot(pulumi.CustomResource):
             __props__ = EbsSnapshotArgs.__new__(EbsSnapshotArgs)
 
             __props__.__dict__["allowed_account_ids"] = allowed_account_ids
+            if consistency is None:
+                consistency = 'crash'
+            __props__.__dict__["consistency"] = consistency
             if copy_volume_tags is None:
                 copy_volume_tags = False
             __props__.__dict__["copy_volume_tags"] = copy_volume_tags
@@ -426,12 +568,22 @@ class EbsSnapshot(pulumi.CustomResource):
             __props__.__dict__["endpoint_url"] = endpoint_url
             __props__.__dict__["external_id"] = None if external_id is None else pulumi.Output.secret(external_id)
             __props__.__dict__["import_snapshot_id"] = import_snapshot_id
+            __props__.__dict__["lock"] = lock
+            if max_pause_seconds is None:
+                max_pause_seconds = 60
+            __props__.__dict__["max_pause_seconds"] = max_pause_seconds
+            if on_failure is None:
+                on_failure = 'fail'
+            __props__.__dict__["on_failure"] = on_failure
             __props__.__dict__["outpost_arn"] = outpost_arn
             __props__.__dict__["permission_check"] = permission_check
+            __props__.__dict__["post_commands"] = post_commands
+            __props__.__dict__["pre_commands"] = pre_commands
             __props__.__dict__["profile"] = profile
             __props__.__dict__["region"] = region
             __props__.__dict__["role_arn"] = role_arn
             __props__.__dict__["role_session_name"] = role_session_name
+            __props__.__dict__["ssm_document"] = ssm_document
             if storage_tier is None:
                 storage_tier = 'standard'
             __props__.__dict__["storage_tier"] = storage_tier
@@ -450,8 +602,11 @@ class EbsSnapshot(pulumi.CustomResource):
             __props__.__dict__["encrypted"] = None
             __props__.__dict__["imported"] = None
             __props__.__dict__["kms_key_id"] = None
+            __props__.__dict__["lock_expires_at"] = None
+            __props__.__dict__["lock_state"] = None
             __props__.__dict__["owner_id"] = None
             __props__.__dict__["progress"] = None
+            __props__.__dict__["snapshot_consistency"] = None
             __props__.__dict__["snapshot_id"] = None
             __props__.__dict__["start_time"] = None
             __props__.__dict__["state"] = None
@@ -492,6 +647,9 @@ class EbsSnapshot(pulumi.CustomResource):
         __props__.__dict__["import_snapshot_id"] = None
         __props__.__dict__["imported"] = None
         __props__.__dict__["kms_key_id"] = None
+        __props__.__dict__["lock"] = None
+        __props__.__dict__["lock_expires_at"] = None
+        __props__.__dict__["lock_state"] = None
         __props__.__dict__["outpost_arn"] = None
         __props__.__dict__["owner_id"] = None
         __props__.__dict__["profile"] = None
@@ -499,6 +657,7 @@ class EbsSnapshot(pulumi.CustomResource):
         __props__.__dict__["region"] = None
         __props__.__dict__["role_arn"] = None
         __props__.__dict__["role_session_name"] = None
+        __props__.__dict__["snapshot_consistency"] = None
         __props__.__dict__["snapshot_id"] = None
         __props__.__dict__["start_time"] = None
         __props__.__dict__["state"] = None
@@ -582,6 +741,24 @@ class EbsSnapshot(pulumi.CustomResource):
         return pulumi.get(self, "kms_key_id")
 
     @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Output[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        """
+        return pulumi.get(self, "lock")
+
+    @_builtins.property
+    @pulumi.getter(name="lockExpiresAt")
+    def lock_expires_at(self) -> pulumi.Output[Optional[_builtins.str]]:
+        return pulumi.get(self, "lock_expires_at")
+
+    @_builtins.property
+    @pulumi.getter(name="lockState")
+    def lock_state(self) -> pulumi.Output[Optional[_builtins.str]]:
+        return pulumi.get(self, "lock_state")
+
+    @_builtins.property
     @pulumi.getter(name="outpostArn")
     def outpost_arn(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
@@ -630,6 +807,11 @@ class EbsSnapshot(pulumi.CustomResource):
         session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
         """
         return pulumi.get(self, "role_session_name")
+
+    @_builtins.property
+    @pulumi.getter(name="snapshotConsistency")
+    def snapshot_consistency(self) -> pulumi.Output[Optional[_builtins.str]]:
+        return pulumi.get(self, "snapshot_consistency")
 
     @_builtins.property
     @pulumi.getter(name="snapshotId")

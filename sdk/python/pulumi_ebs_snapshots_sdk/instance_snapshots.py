@@ -21,18 +21,25 @@ class InstanceSnapshotsArgs:
     def __init__(__self__, *,
                  instance_id: pulumi.Input[_builtins.str],
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_tags_from_source: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -43,18 +50,25 @@ class InstanceSnapshotsArgs:
 
         :param pulumi.Input[_builtins.str] instance_id: the instance whose attached volumes are snapshotted together
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.str] copy_tags_from_source: `volume`: copy each volume's tags onto its snapshot (input tags win)
         :param pulumi.Input[_builtins.str] description: at most 255 characters; EC2 cannot change it on an existing snapshot
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: leave the root volume out
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] exclude_data_volume_ids: attached data volumes to leave out
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] storage_tier: `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
@@ -64,6 +78,10 @@ class InstanceSnapshotsArgs:
         pulumi.set(__self__, "instance_id", instance_id)
         if allowed_account_ids is not None:
             pulumi.set(__self__, "allowed_account_ids", allowed_account_ids)
+        if consistency is None:
+            consistency = 'crash'
+        if consistency is not None:
+            pulumi.set(__self__, "consistency", consistency)
         if copy_tags_from_source is not None:
             pulumi.set(__self__, "copy_tags_from_source", copy_tags_from_source)
         if description is not None:
@@ -78,10 +96,24 @@ class InstanceSnapshotsArgs:
             pulumi.set(__self__, "exclude_data_volume_ids", exclude_data_volume_ids)
         if external_id is not None:
             pulumi.set(__self__, "external_id", external_id)
+        if lock is not None:
+            pulumi.set(__self__, "lock", lock)
+        if max_pause_seconds is None:
+            max_pause_seconds = 60
+        if max_pause_seconds is not None:
+            pulumi.set(__self__, "max_pause_seconds", max_pause_seconds)
+        if on_failure is None:
+            on_failure = 'fail'
+        if on_failure is not None:
+            pulumi.set(__self__, "on_failure", on_failure)
         if outpost_arn is not None:
             pulumi.set(__self__, "outpost_arn", outpost_arn)
         if permission_check is not None:
             pulumi.set(__self__, "permission_check", permission_check)
+        if post_commands is not None:
+            pulumi.set(__self__, "post_commands", post_commands)
+        if pre_commands is not None:
+            pulumi.set(__self__, "pre_commands", pre_commands)
         if profile is not None:
             pulumi.set(__self__, "profile", profile)
         if region is not None:
@@ -90,6 +122,8 @@ class InstanceSnapshotsArgs:
             pulumi.set(__self__, "role_arn", role_arn)
         if role_session_name is not None:
             pulumi.set(__self__, "role_session_name", role_session_name)
+        if ssm_document is not None:
+            pulumi.set(__self__, "ssm_document", ssm_document)
         if storage_tier is None:
             storage_tier = 'standard'
         if storage_tier is not None:
@@ -128,6 +162,18 @@ class InstanceSnapshotsArgs:
     @allowed_account_ids.setter
     def allowed_account_ids(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "allowed_account_ids", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def consistency(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+        """
+        return pulumi.get(self, "consistency")
+
+    @consistency.setter
+    def consistency(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "consistency", value)
 
     @_builtins.property
     @pulumi.getter(name="copyTagsFromSource")
@@ -202,6 +248,42 @@ class InstanceSnapshotsArgs:
         pulumi.set(self, "external_id", value)
 
     @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Input[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        """
+        return pulumi.get(self, "lock")
+
+    @lock.setter
+    def lock(self, value: pulumi.Input[Optional[Mapping[str, Any]]]):
+        pulumi.set(self, "lock", value)
+
+    @_builtins.property
+    @pulumi.getter(name="maxPauseSeconds")
+    def max_pause_seconds(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        """
+        return pulumi.get(self, "max_pause_seconds")
+
+    @max_pause_seconds.setter
+    def max_pause_seconds(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "max_pause_seconds", value)
+
+    @_builtins.property
+    @pulumi.getter(name="onFailure")
+    def on_failure(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+        """
+        return pulumi.get(self, "on_failure")
+
+    @on_failure.setter
+    def on_failure(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "on_failure", value)
+
+    @_builtins.property
     @pulumi.getter(name="outpostArn")
     def outpost_arn(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -224,6 +306,30 @@ class InstanceSnapshotsArgs:
     @permission_check.setter
     def permission_check(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "permission_check", value)
+
+    @_builtins.property
+    @pulumi.getter(name="postCommands")
+    def post_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: lines run as soon as the request is answered, also when it failed
+        """
+        return pulumi.get(self, "post_commands")
+
+    @post_commands.setter
+    def post_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "post_commands", value)
+
+    @_builtins.property
+    @pulumi.getter(name="preCommands")
+    def pre_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        """
+        return pulumi.get(self, "pre_commands")
+
+    @pre_commands.setter
+    def pre_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "pre_commands", value)
 
     @_builtins.property
     @pulumi.getter
@@ -272,6 +378,18 @@ class InstanceSnapshotsArgs:
     @role_session_name.setter
     def role_session_name(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "role_session_name", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ssmDocument")
+    def ssm_document(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+        """
+        return pulumi.get(self, "ssm_document")
+
+    @ssm_document.setter
+    def ssm_document(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "ssm_document", value)
 
     @_builtins.property
     @pulumi.getter(name="storageTier")
@@ -341,6 +459,7 @@ class InstanceSnapshots(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_tags_from_source: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
@@ -348,12 +467,18 @@ class InstanceSnapshots(pulumi.CustomResource):
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -361,11 +486,12 @@ class InstanceSnapshots(pulumi.CustomResource):
                  triggers: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  __props__=None):
         """
-        Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state) and `wait_time` (seconds until the whole set was completed).
+        Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state, consistency) and `wait_time` (seconds until the whole set was completed).
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.str] copy_tags_from_source: `volume`: copy each volume's tags onto its snapshot (input tags win)
         :param pulumi.Input[_builtins.str] description: at most 255 characters; EC2 cannot change it on an existing snapshot
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -373,12 +499,18 @@ class InstanceSnapshots(pulumi.CustomResource):
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] exclude_data_volume_ids: attached data volumes to leave out
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose attached volumes are snapshotted together
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] storage_tier: `archive` is requested once the snapshot completed; archive back to standard is refused (use `RestoreSnapshotTier`)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: applied at creation (`TagSpecifications`), then only the keys given here are managed; at most 48, no `aws:` or `pulumi-snapshot:` keys
@@ -392,7 +524,7 @@ class InstanceSnapshots(pulumi.CustomResource):
                  args: InstanceSnapshotsArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state) and `wait_time` (seconds until the whole set was completed).
+        Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed. Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state, consistency) and `wait_time` (seconds until the whole set was completed).
 
         :param str resource_name: The name of the resource.
         :param InstanceSnapshotsArgs args: The arguments to use to populate this resource's properties.
@@ -410,6 +542,7 @@ class InstanceSnapshots(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  copy_tags_from_source: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
@@ -417,12 +550,18 @@ class InstanceSnapshots(pulumi.CustomResource):
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
                  outpost_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  permission_check: pulumi.Input[Optional[_builtins.bool]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  storage_tier: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -438,6 +577,9 @@ class InstanceSnapshots(pulumi.CustomResource):
             __props__ = InstanceSnapshotsArgs.__new__(InstanceSnapshotsArgs)
 
             __props__.__dict__["allowed_account_ids"] = allowed_account_ids
+            if consistency is None:
+                consistency = 'crash'
+            __props__.__dict__["consistency"] = consistency
             __props__.__dict__["copy_tags_from_source"] = copy_tags_from_source
             __props__.__dict__["description"] = description
             __props__.__dict__["endpoint_url"] = endpoint_url
@@ -449,12 +591,22 @@ class InstanceSnapshots(pulumi.CustomResource):
             if instance_id is None and not opts.urn:
                 raise TypeError("Missing required property 'instance_id'")
             __props__.__dict__["instance_id"] = instance_id
+            __props__.__dict__["lock"] = lock
+            if max_pause_seconds is None:
+                max_pause_seconds = 60
+            __props__.__dict__["max_pause_seconds"] = max_pause_seconds
+            if on_failure is None:
+                on_failure = 'fail'
+            __props__.__dict__["on_failure"] = on_failure
             __props__.__dict__["outpost_arn"] = outpost_arn
             __props__.__dict__["permission_check"] = permission_check
+            __props__.__dict__["post_commands"] = post_commands
+            __props__.__dict__["pre_commands"] = pre_commands
             __props__.__dict__["profile"] = profile
             __props__.__dict__["region"] = region
             __props__.__dict__["role_arn"] = role_arn
             __props__.__dict__["role_session_name"] = role_session_name
+            __props__.__dict__["ssm_document"] = ssm_document
             if storage_tier is None:
                 storage_tier = 'standard'
             __props__.__dict__["storage_tier"] = storage_tier
@@ -501,6 +653,7 @@ class InstanceSnapshots(pulumi.CustomResource):
         __props__.__dict__["exclude_data_volume_ids"] = None
         __props__.__dict__["external_id"] = None
         __props__.__dict__["instance_id"] = None
+        __props__.__dict__["lock"] = None
         __props__.__dict__["outpost_arn"] = None
         __props__.__dict__["profile"] = None
         __props__.__dict__["region"] = None
@@ -583,6 +736,14 @@ class InstanceSnapshots(pulumi.CustomResource):
         the instance whose attached volumes are snapshotted together
         """
         return pulumi.get(self, "instance_id")
+
+    @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Output[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
+        """
+        return pulumi.get(self, "lock")
 
     @_builtins.property
     @pulumi.getter(name="outpostArn")
