@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,17 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("SNAPSHOT_CONSISTENCY_WINDOW", "1")
 # Nor does it refuse a second snapshot of a volume within 15 s: no spacing (strict tests set EC2's 15 s).
 os.environ.setdefault("SNAPSHOT_VOLUME_INTERVAL", "0")
+
+
+@pytest.fixture(autouse=True)
+def current_event_loop() -> None:
+    """`asyncio.run` (the plugin's tests call its async provider so) leaves the main thread without a current event
+    loop, and Pulumi's mocks (`@pulumi.runtime.test`, `pulumi.runtime.set_mocks`) take the current one: every test
+    starts with one, whatever ran before it."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @pytest.fixture(scope="session")

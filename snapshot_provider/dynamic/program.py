@@ -73,9 +73,24 @@ class ProviderResource(Resource):
             props[URN_INPUT] = self._urn(resource_name, parent)
         props.update({name: None for name in outputs if name not in props})
         props[PROVIDER_KEY] = self.serialized_provider()
-        pulumi.CustomResource.__init__(
-            self, self.type_token(), resource_name, props, self._options(resource_name, parent, opts)
+        options = self._options(resource_name, parent, opts)
+        secret_copies = self.copies_of_possibly_secret_tags(given)
+        if secret_copies:
+            options = pulumi.ResourceOptions.merge(
+                options, pulumi.ResourceOptions(additional_secret_outputs=secret_copies)
+            )
+        pulumi.CustomResource.__init__(self, self.type_token(), resource_name, props, options)
+
+    @classmethod
+    def copies_of_possibly_secret_tags(cls, given: Mapping[str, Any]) -> list[str]:
+        """`all_tags` copies the `tags` input's values; the engine keeps secret only the output named like a secret
+        input, and whether an Output is secret is known only once it resolves: given as an Output (or holding one),
+        the tags may be secret, so their copy is kept secret too (at worst, a value shown as [secret] needlessly)."""
+        tags = given.get("tags")
+        may_be_secret = isinstance(tags, pulumi.Output) or (
+            isinstance(tags, Mapping) and any(isinstance(value, pulumi.Output) for value in tags.values())
         )
+        return [name for name in ("all_tags",) if may_be_secret and name in cls.output_names()]
 
     @classmethod
     @functools.cache

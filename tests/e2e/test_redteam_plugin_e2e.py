@@ -16,9 +16,8 @@ import boto3
 import pytest
 import test_e2e_plugin_yaml as yaml_e2e
 from pulumi.provider.experimental import provider as p
-from stack_harness import pulumi_bin_dir
+from stack_harness import new_stack, pulumi_bin_dir
 from test_e2e_plugin_yaml import TOKEN, snapshots
-from test_redteam_e2e import new_stack
 
 from emulator import Ec2Emulator
 from snapshot_provider.plugin import provider as plugin
@@ -60,14 +59,6 @@ def test_a_secret_tag_value_never_lands_in_state_through_the_plugin(yaml_stack: 
     assert SECRET_TAG not in stack.run("stack", "export").stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-P3 (open): the dynamic door has the same leak (all_tags). The plugin marks every output that "
-    "holds a secret input's value; the dynamic host marks only same-named top-level outputs (the engine's rule for a "
-    "provider without secrets support), and a Python program cannot know at registration whether `tags` is secret "
-    "(additional_secret_outputs would make all_tags always secret: a change of the dynamic route's behaviour, the "
-    "lead's call)",
-)
 def test_a_secret_tag_value_never_lands_in_state_through_the_dynamic_classes(
     tmp_path: Path, emulator: Ec2Emulator
 ) -> None:

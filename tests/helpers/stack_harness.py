@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from emulator import Ec2Emulator
-from testbed import told_of
+from testbed import REGION, told_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "e2e-tests-only"
@@ -192,3 +193,14 @@ def wait_for(condition: Any, timeout: float = 30, every: float = 0.2) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(every)
+
+
+def new_stack(workdir: Path, bin_dir: Path, emulator: Ec2Emulator, body: str) -> PulumiStack:
+    """A user's project in its own directory with its own `file://` backend: stack `e2e` of project
+    `ebs-snapshots`, whatever the directory (so two of them are two stacks of the same name)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = PulumiStack(
+        workdir, bin_dir, emulator.url, program="import pulumi\n" + textwrap.dedent(body), sts_url=emulator.sts_url
+    )
+    stack.config(**{"aws:region": REGION})
+    return stack

@@ -6,13 +6,12 @@ code it was written against, and the fixer removes the mark once the behaviour h
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
+from stack_harness import PulumiStack, new_stack, pulumi_bin_dir, wait_for
 
 from emulator import Ec2Emulator
 from testbed import REGION
@@ -25,17 +24,6 @@ def bin_dir() -> Path:
 
 def ec2(emulator: Ec2Emulator) -> Any:
     return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
-
-
-def new_stack(workdir: Path, bin_dir: Path, emulator: Ec2Emulator, body: str) -> PulumiStack:
-    """A user's project in its own directory with its own `file://` backend: stack `e2e` of project
-    `ebs-snapshots`, whatever the directory (so two of them are two stacks of the same name)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    stack = PulumiStack(
-        workdir, bin_dir, emulator.url, program="import pulumi\n" + textwrap.dedent(body), sts_url=emulator.sts_url
-    )
-    stack.config(**{"aws:region": REGION})
-    return stack
 
 
 def snapshot_ids_in_state(stack: PulumiStack) -> list[str]:
