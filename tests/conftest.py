@@ -8,6 +8,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+# Hypothesis's pytest plugin imports hypothesis lazily in its summary hook, and pytest's assertion rewriting then
+# parses it; after Pulumi's mocks have run, CPython 3.11.7 can fail that parse with "AST constructor recursion depth
+# mismatch" (python/cpython#106905, pytest-dev/pytest#10763), ending a passing run with an INTERNALERROR. Loaded here.
+import hypothesis  # noqa: F401
 import pytest
 
 from emulator import Ec2Emulator
