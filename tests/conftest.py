@@ -30,6 +30,20 @@ os.environ.setdefault("SNAPSHOT_CONSISTENCY_WINDOW", "1")
 os.environ.setdefault("SNAPSHOT_VOLUME_INTERVAL", "0")
 
 
+LONG_PROFILE = os.environ.get("TEST_PROFILE") == "long"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` (scenarios a lower-level or faster test already covers in CI, kept for the long profile)
+    run with `TEST_PROFILE=long ./test.sh`; CI runs the rest, well under its hour."""
+    if LONG_PROFILE:
+        return
+    skip = pytest.mark.skip(reason="long profile only (CI time): TEST_PROFILE=long ./test.sh runs it")
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def current_event_loop() -> None:
     """`asyncio.run` (the plugin's tests call its async provider so) leaves the main thread without a current event

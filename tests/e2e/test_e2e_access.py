@@ -110,6 +110,7 @@ def resources_in_state(stack: PulumiStack) -> list[tuple[str, str]]:
 
 
 # --- role_arn set, then unset, for a role in the same account -----------------------------------------------------
+@pytest.mark.long
 def test_role_in_the_same_account_set_then_unset_retakes_and_deletes_nothing(
     new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:

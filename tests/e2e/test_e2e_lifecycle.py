@@ -228,6 +228,7 @@ def instance_set(instance_id: str, excluded: str) -> str:
     )
 
 
+@pytest.mark.long
 def test_failed_replacement_set_keeps_the_old_set_then_retry_replaces_it(
     new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
@@ -570,6 +571,7 @@ def series_program(volume_id: str) -> str:
     )
 
 
+@pytest.mark.long
 def test_a_series_take_that_timed_out_goes_with_the_next_trigger(
     new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:

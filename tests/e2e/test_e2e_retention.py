@@ -40,6 +40,7 @@ def shown(result: Any) -> str:
 
 
 # --- triggers ------------------------------------------------------------------------------------------------------
+@pytest.mark.long
 def test_a_changed_trigger_replaces_the_snapshot_new_one_first(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     [volume_id] = emulator.seed_volumes(1)
     stack.config(volume_id=volume_id, triggers={"release": "v1"})
@@ -106,6 +107,7 @@ EXPECTED_FIVE_DAYS = [
 ]
 
 
+@pytest.mark.long
 def test_series_on_five_days_keeps_archives_and_deletes_as_the_policy_says(
     stack: PulumiStack, emulator: Ec2Emulator
 ) -> None:

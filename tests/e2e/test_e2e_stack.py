@@ -232,6 +232,7 @@ def test_state_is_small_and_holds_no_credentials(stack: PulumiStack, emulator: E
 
 
 # --- InstanceSnapshots (mode=instance) ----------------------------------------------------------------------------
+@pytest.mark.long
 def test_instance_set_up_refresh_destroy(stack: PulumiStack, emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=2)
     excluded = instance["data_volumes"][0]["volume_id"]

@@ -144,6 +144,7 @@ def test_an_encrypted_volume_comes_back_with_its_kms_key_size_type_and_tags(
     assert emulator.snapshots() == []
 
 
+@pytest.mark.long
 def test_a_destroy_that_failed_after_the_restore_and_another_restore_exactly_one_volume(
     new_stack: Any, emulator: Ec2Emulator
 ) -> None:
@@ -177,6 +178,7 @@ def test_a_destroy_that_failed_after_the_restore_and_another_restore_exactly_one
     assert emulator.snapshots() == []
 
 
+@pytest.mark.long
 def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly_one_volume(
     new_stack: Any, emulator: Ec2Emulator
 ) -> None:

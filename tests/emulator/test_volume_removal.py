@@ -545,6 +545,7 @@ def test_an_upgraded_removals_undo_under_another_account_never_calls_the_snapsho
     assert not emulator.calls("CreateVolume") and exists(emulator, snapshot_id)
 
 
+@pytest.mark.long
 def test_an_upgraded_removal_whose_account_is_declared_says_what_a_missing_snapshot_means(
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str
 ) -> None:
