@@ -99,19 +99,6 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
-    """The snapshot, or None if it does not exist (any more)."""
-    try:
-        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
-    except BotoCoreError as error:
-        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
-    return found[0] if found else None
-
-
 def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
     """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
     found: list[dict[str, Any]] = []
