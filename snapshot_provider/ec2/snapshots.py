@@ -15,7 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
 from snapshot_provider.core.batching import Batched
-from snapshot_provider.ec2 import clients, undo_tags
+from snapshot_provider.ec2 import clients, find, undo_tags
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -258,14 +258,13 @@ def archive(ec2: Any, snapshot_id: str) -> None:
         ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
 
 
-def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
-    """Delete; True if it existed. A snapshot already gone counts as deleted; one an AMI uses is an error."""
+def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
+    """Delete; find.NotFound if it does not exist (any more), SnapshotInUse if an AMI uses it."""
     try:
         ec2.delete_snapshot(SnapshotId=snapshot_id)
-        return True
     except ClientError as error:
         if is_not_found(error):
-            return False
+            raise find.NotFound([snapshot_id]) from error
         if error.response.get("Error", {}).get("Code") == "InvalidSnapshot.InUse":
             ami = ami_in_message(error) or next(
                 iter((images_using(ec2, [snapshot_id]) or {}).get(snapshot_id, [])), "an AMI"

@@ -12,7 +12,7 @@ from snapshot_provider.core import pruning
 from snapshot_provider.core.lifecycle import SERIES_TAG
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import OWN_TAGS, owned, today
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2 import find, snapshots
 from snapshot_provider.ec2.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, is_not_found
 
 
@@ -82,11 +82,15 @@ def prune(ec2: Any, series_id: str, plan: pruning.Plan, listing: Sequence[Mappin
     for sid in _planned(plan, "delete", ours):
         try:
             snapshots.delete_snapshot(ec2, sid)
-            outcome.deleted.append(sid)
+        except find.NotFound:
+            pass  # gone already: deleted all the same
         except SnapshotInUse as in_use:
             outcome.in_use[sid] = list(dict.fromkeys(AMI_ID.findall(str(in_use)))) or ["an AMI"]
+            continue
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
+            continue
+        outcome.deleted.append(sid)
     return outcome
 
 
