@@ -99,22 +99,19 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
-    """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
-        batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
-        pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
-        )
-        for page in pages:
-            found.extend(page.get("Snapshots", []))
-    return found
+def existing(ec2: Any, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Those of `snapshot_ids` that exist, by id: for callers that tell a missing one from a present one themselves
+    (a poller that waits for EC2 to list it, a second look before calling it gone)."""
+    try:
+        found = find.snapshots(ec2, snapshot_ids)
+    except find.NotFound as missing:
+        found = missing.found
+    return {sid: {**snapshot} for sid, snapshot in found.items()}
 
 
 def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
     with aws_errors(doing, snapshot_ids=",".join(snapshot_ids)):
-        return {s["SnapshotId"]: s for s in describe_many(ec2, snapshot_ids)}
+        return existing(ec2, snapshot_ids)
 
 
 def still_there(ec2: Any, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
@@ -157,7 +154,7 @@ def wait_for(
     the engine cancelled or the credentials stopped working."""
     poller = waiting.poller_for(
         account,
-        lambda ids: describe_many(clients.client(account), ids),
+        lambda ids: list(existing(clients.client(account), ids).values()),  # the poller tells unlisted from gone
         renew=lambda: clients.renew_credentials(account),
     )
     try:
@@ -220,7 +217,7 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
 def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
-    for snapshot in describe_many(ec2, snapshot_ids):
+    for snapshot in existing(ec2, snapshot_ids).values():
         tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
         total = len(tags | set(wanted))
         if total <= MAX_TAGS:

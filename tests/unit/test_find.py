@@ -23,8 +23,9 @@ def ec2() -> Iterator[Any]:
 
 
 def _snapshots(ec2: Any, count: int) -> list[str]:
-    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
-    return [ec2.create_snapshot(VolumeId=volume)["SnapshotId"] for _ in range(count)]
+    """One snapshot per volume: EC2 limits how fast one volume takes snapshots (the emulator, once imported, too)."""
+    volumes = [ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"] for _ in range(count)]
+    return [ec2.create_snapshot(VolumeId=volume)["SnapshotId"] for volume in volumes]
 
 
 def test_snapshot_returns_the_snapshot_found(ec2: Any) -> None:
