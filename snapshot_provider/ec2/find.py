@@ -4,7 +4,8 @@ fine says so, `except NotFound`, rather than testing for None, False or an id le
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,13 +28,24 @@ class NotFound(LookupError):
         super().__init__(f"snapshot not found: {', '.join(self.ids)}")
 
 
+@contextmanager
+def missing_raised(*snapshot_ids: str) -> Iterator[None]:
+    """Around an EC2 call on snapshots (DeleteSnapshot, DeleteTags, ...): EC2's snapshot NotFound codes become
+    NotFound(snapshot_ids); every other error goes on as it was."""
+    try:
+        yield
+    except ClientError as error:
+        if is_not_found(error):
+            raise NotFound(snapshot_ids) from error
+        raise
+
+
 def snapshot(ec2: Any, snapshot_id: str) -> SnapshotTypeDef:
     """The snapshot `snapshot_id` (DescribeSnapshots by id); NotFound when EC2 has no such snapshot."""
     try:
-        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+        with missing_raised(snapshot_id):
+            found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
     except ClientError as error:
-        if is_not_found(error):
-            raise NotFound([snapshot_id]) from error
         raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
     except BotoCoreError as error:
         raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error

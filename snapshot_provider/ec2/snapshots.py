@@ -23,7 +23,6 @@ from snapshot_provider.ec2.errors import (
     aws_errors,
     error_code,
     explain,
-    is_not_found,
     is_throttling,
 )
 from snapshot_provider.inputs.declarations import AccountSelection
@@ -258,10 +257,9 @@ def archive(ec2: Any, snapshot_id: str) -> None:
 def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
     """Delete; find.NotFound if it does not exist (any more), SnapshotInUse if an AMI uses it."""
     try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
+        with find.missing_raised(snapshot_id):
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
     except ClientError as error:
-        if is_not_found(error):
-            raise find.NotFound([snapshot_id]) from error
         if error.response.get("Error", {}).get("Code") == "InvalidSnapshot.InUse":
             ami = ami_in_message(error) or next(
                 iter((images_using(ec2, [snapshot_id]) or {}).get(snapshot_id, [])), "an AMI"

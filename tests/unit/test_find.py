@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from snapshot_provider.ec2 import find
@@ -65,3 +66,15 @@ def test_snapshots_raises_not_found_naming_the_missing_and_carrying_the_found(ec
         find.snapshots(ec2, [*ids, MISSING])
     assert missing.value.ids == [MISSING]
     assert sorted(missing.value.found) == sorted(ids)
+
+
+def test_missing_raised_turns_ec2s_snapshot_not_found_into_not_found(ec2: Any) -> None:
+    with pytest.raises(find.NotFound) as missing, find.missing_raised(MISSING):
+        ec2.delete_snapshot(SnapshotId=MISSING)
+    assert missing.value.ids == [MISSING]
+
+
+def test_missing_raised_lets_other_errors_through(ec2: Any) -> None:
+    with pytest.raises(ClientError) as refused, find.missing_raised("vol-0123456789abcdef0"):
+        ec2.delete_volume(VolumeId="vol-0123456789abcdef0")
+    assert refused.value.response["Error"]["Code"] == "InvalidVolume.NotFound"
