@@ -18,7 +18,7 @@ from snapshot_provider.core import lifecycle, progress, quiesce
 from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, locks, permissions, snapshots
+from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import consistency, rules
@@ -175,12 +175,13 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     conn = Connection.to_create(inputs)
     ec2 = conn.ec2
     snapshot_id = inputs["import_snapshot_id"]
-    found = snapshots.describe_snapshot(ec2, snapshot_id)
-    if found is None:
+    try:
+        found: dict[str, Any] = {**find.snapshot(ec2, snapshot_id)}
+    except find.NotFound as missing:
         raise SnapshotProviderError(
             f"import_snapshot_id {snapshot_id} was not found in region {conn.account.region} of account "
             f"{conn.account_id}: check the id, region and credentials"
-        )
+        ) from missing
     refusal = import_refusal(found, inputs)
     if refusal:
         raise SnapshotProviderError(f"import_snapshot_id {snapshot_id} {refusal}")

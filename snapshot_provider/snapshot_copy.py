@@ -3,6 +3,7 @@ in the destination (`region`, and `role_arn` there for another account), waited 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Annotated, Any, Required, Unpack, overload
 
@@ -12,7 +13,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 from snapshot_provider.core.copying import create_copy
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
 from snapshot_provider.inputs.schema import Field, Schema
@@ -155,7 +156,8 @@ class SnapshotCopyProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         account = AccountSelection.from_props(props)
         clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
-        snapshots.delete_snapshot(clients.client(account), id_)
+        with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
+            snapshots.delete_snapshot(clients.client(account), id_)
 
 
 class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):

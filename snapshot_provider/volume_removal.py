@@ -45,7 +45,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, snapshots, undo_tags
+from snapshot_provider.ec2 import clients, find, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
@@ -537,12 +537,14 @@ def _taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
     resource's, or a take-over that was cut short (its mark never shows within EC2's consistency window)."""
     snapshot_id = props["snapshot_id"]
 
-    def look() -> list[dict[str, str]] | None:
-        with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
-            snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
-        return (snapshot or {}).get("Tags") or []
+    def look() -> undo_tags.Tags | None:
+        try:
+            with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+                return find.snapshot(ec2, snapshot_id).get("Tags") or []
+        except find.NotFound:
+            return []  # no snapshot, no hold: nothing taken over
 
-    def successor(tags: list[dict[str, str]] | None) -> str | None:
+    def successor(tags: undo_tags.Tags | None) -> str | None:
         owner = undo_tags.owner_of(tags) if undo_tags.holder_of(tags) == props["volume_id"] else None
         urn = _urn(props)
         ours = urn is not None and undo_tags.holding_resource(tags) == urn  # a replacement of this very resource
@@ -578,8 +580,11 @@ def _find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
     """The snapshot, looked for again for a few seconds before it counts as gone (EC2's listings lag)."""
 
     def look() -> dict[str, Any] | None:
-        with aws_errors("reading the snapshot (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
-            return snapshots.describe_snapshot(ec2, snapshot_id)
+        try:
+            with aws_errors("reading the snapshot (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+                return dict(find.snapshot(ec2, snapshot_id))
+        except find.NotFound:
+            return None  # looked for again until the grace ends
 
     return waiting.until(
         look, lambda s: s is not None, MISSING_SNAPSHOT_GRACE_SECONDS, what=f"for EC2 to list {snapshot_id}"

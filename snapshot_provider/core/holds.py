@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from snapshot_provider.core import progress, waiting
 from snapshot_provider.core.batching import Batched
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, find
 from snapshot_provider.ec2.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, held_in, holder_of, managed_keys, record_of
 from snapshot_provider.inputs.declarations import AccountSelection
@@ -55,8 +55,11 @@ def confirm(ec2: Any, snapshot_id: str, wanted: Mapping[str, str]) -> dict[str, 
     """The snapshot, once its tags read back as `wanted` (EC2 shows new tags within its consistency window)."""
 
     def look() -> dict[str, Any] | None:
-        with aws_errors("reading the hold back (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
-            return snapshots.describe_snapshot(ec2, snapshot_id)
+        try:
+            with aws_errors("reading the hold back (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+                return dict(find.snapshot(ec2, snapshot_id))
+        except find.NotFound:
+            return None  # said below, once the window is over
 
     def visible(snapshot: dict[str, Any] | None) -> bool:
         tags = {t["Key"]: t["Value"] for t in (snapshot or {}).get("Tags") or []}
@@ -73,9 +76,12 @@ def confirm(ec2: Any, snapshot_id: str, wanted: Mapping[str, str]) -> dict[str, 
 def release(ec2: Any, snapshot_id: str, volume_id: str) -> None:
     """Remove this volume's hold and record from the snapshot (nothing when another volume's hold, or none, is
     there, or the snapshot is gone)."""
-    with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
-        snapshot = snapshots.describe_snapshot(ec2, snapshot_id)
-    if snapshot is None or holder_of(snapshot.get("Tags")) != volume_id:
+    try:
+        with aws_errors("reading the snapshot's hold (ec2:DescribeSnapshots)", snapshot_id=snapshot_id):
+            snapshot = find.snapshot(ec2, snapshot_id)
+    except find.NotFound:
+        return  # gone: no hold left to release
+    if holder_of(snapshot.get("Tags")) != volume_id:
         return
     records = [k for k in managed_keys(snapshot.get("Tags")) if k != HOLD_TAG]
     with aws_errors("releasing the snapshot's hold (ec2:DeleteTags)", snapshot_id=snapshot_id):
@@ -191,7 +197,9 @@ def _if_no_removal_is_left(ec2: Any, snapshot_id: str, volume_id: str) -> str:
     release = f"aws ec2 delete-tags --resources {snapshot_id} --tags Key={HOLD_TAG}"
     try:
         there = _volume_or_copy(ec2, volume_id)
-        record = record_of((snapshots.describe_snapshot(ec2, snapshot_id) or {}).get("Tags"))
+        record = record_of(find.snapshot(ec2, snapshot_id).get("Tags"))
+    except find.NotFound:
+        record = None  # gone: no record to restore from
     except SnapshotProviderError:
         there, record = None, None  # unknown: the safe advice, restore first
     if there:

@@ -52,6 +52,7 @@ today's input rules.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -77,7 +78,7 @@ from snapshot_provider.core.waiting import (
     WaitTimedOut,
     consistency_window,
 )
-from snapshot_provider.ec2 import clients, locks, snapshots, undo_tags
+from snapshot_provider.ec2 import clients, find, locks, snapshots, undo_tags
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
     SnapshotFailed,
@@ -617,7 +618,8 @@ def keep_unproven(urn: str | None, group: Sequence[Mapping[str, Any]], reason: s
 
 def _delete_failed_leftover(ec2: Any, kind: Source, inputs: Mapping[str, Any], group: list[dict[str, Any]]) -> None:
     for s in group:
-        snapshots.delete_snapshot(ec2, s["SnapshotId"])
+        with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
+            snapshots.delete_snapshot(ec2, s["SnapshotId"])
     pulumi.log.info(
         f"deleted {', '.join(s['SnapshotId'] for s in group)}: an earlier create of this resource left it in state "
         f"error; taking a new {kind.noun} of {kind.source(inputs)}"
@@ -729,6 +731,8 @@ def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str)
         return
     try:
         snapshots.delete_snapshot(ec2, sid)
+    except find.NotFound:
+        pass  # gone already: deleted all the same
     except SnapshotInUse as in_use:
         say(urn, f"kept {sid}, made by an earlier create of this resource and never recorded: {in_use}")
         return
@@ -791,7 +795,8 @@ def wait(
         if delete_on_failure:
             ec2 = clients.client(account)
             for sid in taken.ids:
-                snapshots.delete_snapshot(ec2, sid)
+                with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
+                    snapshots.delete_snapshot(ec2, sid)
         raise SnapshotFailed(_failure_message(kind, inputs, taken, failed, members, delete_on_failure))
     return statuses
 
@@ -977,12 +982,24 @@ def delete_snapshots(
     blocked = []
     for sid in ids:
         try:
-            if not snapshots.delete_snapshot(ec2, sid) and snapshots.still_there(ec2, [sid], listed_since):
-                snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
+            _delete_even_if_unlisted(ec2, sid, listed_since)
         except SnapshotInUse as in_use:
             blocked.append(str(in_use))
     if blocked:
         raise SnapshotInUse("; ".join(blocked) + blocked_note)
+
+
+def _delete_even_if_unlisted(ec2: Any, sid: str, listed_since: float) -> None:
+    """Delete `sid`. A NotFound before `listed_since` (wall clock) is looked for again, as EC2 may not list it yet;
+    one gone for sure counts as deleted."""
+    try:
+        snapshots.delete_snapshot(ec2, sid)
+        return
+    except find.NotFound:
+        if not snapshots.still_there(ec2, [sid], listed_since):
+            return  # gone already: deleted all the same
+    with contextlib.suppress(find.NotFound):  # gone meanwhile
+        snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
 
 
 def with_locks(ec2: Any, props: Mapping[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
 from snapshot_provider.core.batching import Batched
-from snapshot_provider.ec2 import clients, undo_tags
+from snapshot_provider.ec2 import clients, find, undo_tags
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -23,7 +23,6 @@ from snapshot_provider.ec2.errors import (
     aws_errors,
     error_code,
     explain,
-    is_not_found,
     is_throttling,
 )
 from snapshot_provider.inputs.declarations import AccountSelection
@@ -99,35 +98,19 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
-    """The snapshot, or None if it does not exist (any more)."""
+def existing(ec2: Any, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Those of `snapshot_ids` that exist, by id: for callers that tell a missing one from a present one themselves
+    (a poller that waits for EC2 to list it, a second look before calling it gone)."""
     try:
-        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
-    except BotoCoreError as error:
-        raise SnapshotProviderError(explain(error, "reading the snapshot", snapshot_id=snapshot_id)) from error
-    return found[0] if found else None
-
-
-def describe_many(ec2: Any, snapshot_ids: list[str]) -> list[dict[str, Any]]:
-    """The snapshots among `snapshot_ids` that exist (a filter, so a missing id is left out rather than an error)."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(snapshot_ids), MAX_FILTER_VALUES):
-        batch = snapshot_ids[start : start + MAX_FILTER_VALUES]
-        pages = ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": batch}]
-        )
-        for page in pages:
-            found.extend(page.get("Snapshots", []))
-    return found
+        found = find.snapshots(ec2, snapshot_ids)
+    except find.NotFound as missing:
+        found = missing.found
+    return {sid: {**snapshot} for sid, snapshot in found.items()}
 
 
 def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
     with aws_errors(doing, snapshot_ids=",".join(snapshot_ids)):
-        return {s["SnapshotId"]: s for s in describe_many(ec2, snapshot_ids)}
+        return existing(ec2, snapshot_ids)
 
 
 def still_there(ec2: Any, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
@@ -170,7 +153,7 @@ def wait_for(
     the engine cancelled or the credentials stopped working."""
     poller = waiting.poller_for(
         account,
-        lambda ids: describe_many(clients.client(account), ids),
+        lambda ids: list(existing(clients.client(account), ids).values()),  # the poller tells unlisted from gone
         renew=lambda: clients.renew_credentials(account),
     )
     try:
@@ -233,7 +216,7 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
 def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
-    for snapshot in describe_many(ec2, snapshot_ids):
+    for snapshot in existing(ec2, snapshot_ids).values():
         tags = {t["Key"] for t in snapshot.get("Tags") or [] if not t["Key"].lower().startswith("aws:")}
         total = len(tags | set(wanted))
         if total <= MAX_TAGS:
@@ -271,14 +254,12 @@ def archive(ec2: Any, snapshot_id: str) -> None:
         ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
 
 
-def delete_snapshot(ec2: Any, snapshot_id: str) -> bool:
-    """Delete; True if it existed. A snapshot already gone counts as deleted; one an AMI uses is an error."""
+def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
+    """Delete; find.NotFound if it does not exist (any more), SnapshotInUse if an AMI uses it."""
     try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
-        return True
+        with find.missing_raised(snapshot_id):
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
     except ClientError as error:
-        if is_not_found(error):
-            return False
         if error.response.get("Error", {}).get("Code") == "InvalidSnapshot.InUse":
             ami = ami_in_message(error) or next(
                 iter((images_using(ec2, [snapshot_id]) or {}).get(snapshot_id, [])), "an AMI"

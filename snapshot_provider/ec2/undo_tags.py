@@ -22,7 +22,7 @@ RECORD_TAG = f"{MANAGED_TAG_PREFIX}undo-record"
 RESTORED_TAG = f"{MANAGED_TAG_PREFIX}undo-of"
 _RECORD_KEY = re.compile(rf"^{re.escape(RECORD_TAG)}:(\d+)/(\d+)$")
 
-Tags = Sequence[Mapping[str, str]]  # as EC2 returns them: [{"Key": ..., "Value": ...}]
+Tags = Sequence[Mapping[str, Any]]  # as EC2 returns them: [{"Key": ..., "Value": ...}] (boto3 stubs: TagTypeDef)
 
 
 # --- the tags ----------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from snapshot_provider.core import pruning
 from snapshot_provider.core.lifecycle import SERIES_TAG
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import OWN_TAGS, owned, today
-from snapshot_provider.ec2 import snapshots
-from snapshot_provider.ec2.errors import AMI_ID, SnapshotInUse, SnapshotProviderError, is_not_found
+from snapshot_provider.ec2 import find, snapshots
+from snapshot_provider.ec2.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
 
 
 def policy_of(inputs: Mapping[str, Any]) -> pruning.Policy:
@@ -37,11 +37,13 @@ def let_go_of_recovered(
         s["SnapshotId"] for s in snapshots.find_tagged(ec2, SERIES_TAG, series_id) if s["SnapshotId"] in pruned
     ]:
         try:
-            ec2.delete_tags(Resources=[sid], Tags=[{"Key": key} for key in OWN_TAGS])
-        except ClientError as error:
-            if not is_not_found(error):  # not gone (EC2 may list a deleted one a while): remembered a year longer
-                remaining[sid] = today()
-                warn(inputs, f"could not remove the series' tags from {sid}, recovered from the Recycle Bin: {error}")
+            with find.missing_raised(sid):
+                ec2.delete_tags(Resources=[sid], Tags=[{"Key": key} for key in OWN_TAGS])
+        except find.NotFound:
+            continue  # gone after all (EC2 may list a deleted one a while): still pruned
+        except ClientError as error:  # not gone: remembered a year longer
+            remaining[sid] = today()
+            warn(inputs, f"could not remove the series' tags from {sid}, recovered from the Recycle Bin: {error}")
             continue
         del remaining[sid]
         let_go.append(sid)
@@ -82,11 +84,15 @@ def prune(ec2: Any, series_id: str, plan: pruning.Plan, listing: Sequence[Mappin
     for sid in _planned(plan, "delete", ours):
         try:
             snapshots.delete_snapshot(ec2, sid)
-            outcome.deleted.append(sid)
+        except find.NotFound:
+            pass  # gone already: deleted all the same
         except SnapshotInUse as in_use:
             outcome.in_use[sid] = list(dict.fromkeys(AMI_ID.findall(str(in_use)))) or ["an AMI"]
+            continue
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
+            continue
+        outcome.deleted.append(sid)
     return outcome
 
 

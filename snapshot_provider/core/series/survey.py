@@ -60,9 +60,7 @@ def series_snapshots(
     looked_up = [sid for sid in unlisted if sid not in fresh]
     if looked_up:
         with aws_errors("reading the series' snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(looked_up)):
-            fresh |= {
-                s["SnapshotId"]: _as_known(s, known[s["SnapshotId"]]) for s in snapshots.describe_many(ec2, looked_up)
-            }
+            fresh |= {sid: _as_known(s, known[sid]) for sid, s in snapshots.existing(ec2, looked_up).items()}
     listed |= fresh
     return sorted(listed.values(), key=lambda s: snapshots.aware(s["StartTime"]), reverse=True)
 
