@@ -70,7 +70,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         has = survey(ec2, id_, props)
         outs = outputs(props, id_, has.listing, has.archived, has.images, conn.account_id)
         # What the last run did stays as it was: refresh only looks.
-        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
+        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed", "locked"):
             outs[name] = props.get(name)
         return ReadResult(id_, outs)
 
@@ -95,7 +95,8 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
     size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
     (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten),
-    snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+    snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state,
+    lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA
@@ -110,6 +111,7 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     pruned: pulumi.Output[dict[str, str]]
     in_use: pulumi.Output[list[dict[str, Any]]]
     failed: pulumi.Output[list[str]]
+    locked: pulumi.Output[list[dict[str, Any]]]
     size_gib: pulumi.Output[dict[str, float]]
     full_size_gib: pulumi.Output[dict[str, float | None]]
     series_tag: pulumi.Output[dict[str, str]]

@@ -388,6 +388,54 @@ def test_when_ec2_cannot_say_which_amis_the_refused_delete_is_reported(emulator:
     assert first in series.kept()
 
 
+# --- locks ------------------------------------------------------------------------------------------------------------
+def test_a_locked_point_is_never_pruned_and_the_run_says_which_lock_until_when(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    # Locked outside the series (a person, a backup policy): EC2 refuses its delete until the lock ends.
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=30)
+    emulator.clear_calls()
+
+    series.up(trigger="d2")
+
+    assert first in series.kept() and series.outs["deleted"] == [] and series.outs["failed"] == []
+    assert "DeleteSnapshot" not in mutating(emulator)
+    [locked] = series.outs["locked"]
+    assert (locked["snapshot_id"], locked["lock_state"]) == (first, "governance")
+    assert locked["lock_expires_at"].endswith("Z")
+    assert (
+        f"nightly: kept {first} instead of deleting it: it is locked in governance mode until "
+        f"{locked['lock_expires_at']} (EC2 refuses to delete a locked snapshot)" in said.text()
+    )
+
+
+def test_a_point_whose_lock_was_removed_is_pruned_by_the_next_run(emulator: Ec2Emulator, volume_id: str) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=30)
+    series.up(trigger="d2")
+    ec2(emulator).unlock_snapshot(SnapshotId=first)
+
+    series.up(trigger="d3")
+
+    assert first not in series.kept() and first in series.outs["deleted"] and series.outs["locked"] == []
+
+
+def test_a_series_without_permission_to_read_locks_prunes_as_before_and_warns(
+    emulator: Ec2Emulator, volume_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+
+    series.up(trigger="d2")
+
+    assert series.outs["deleted"] == [first] and series.outs["locked"] == []
+    assert "pruning went ahead without knowing which snapshots are locked" in capsys.readouterr().err
+
+
 # --- destroy ----------------------------------------------------------------------------------------------------------
 def test_delete_removes_the_series_snapshots_and_nothing_else(emulator: Ec2Emulator, volume_id: str) -> None:
     outside = ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
