@@ -436,6 +436,46 @@ def test_a_series_without_permission_to_read_locks_prunes_as_before_and_warns(
     assert "pruning went ahead without knowing which snapshots are locked" in capsys.readouterr().err
 
 
+def test_a_series_with_lock_locks_each_new_point_once_completed_and_keeps_it_past_its_policy(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1, lock={"mode": "governance", "duration_days": 7})
+    first = series.outs["snapshot_id"]
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[first])["Snapshots"]
+    assert (info["LockState"], info["LockDuration"]) == ("governance", 7)
+
+    series.up(trigger="d2")
+
+    second = series.outs["snapshot_id"]
+    assert series.kept() == [second, first] and series.outs["deleted"] == []
+    assert [entry["snapshot_id"] for entry in series.outs["locked"]] == [first]
+    assert f"nightly: kept {first} instead of deleting it: it is locked in governance mode" in said.text()
+    assert ec2(emulator).describe_locked_snapshots(SnapshotIds=[second])["Snapshots"][0]["LockState"] == "governance"
+
+
+def test_a_lock_change_takes_nothing_and_applies_to_the_points_taken_after_it(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1")
+    first = series.outs["snapshot_id"]
+    lock = {"mode": "governance", "duration_days": 3}
+    assert series.diff(lock=lock).changes is True and series.diff(lock=lock).replaces == []
+    emulator.clear_calls()
+
+    series.up(lock=lock)
+
+    assert emulator.calls("CreateSnapshot") == [] and emulator.calls("LockSnapshot") == []
+    series.up(trigger="d2")
+    locked = ec2(emulator).describe_locked_snapshots(SnapshotIds=[first, series.outs["snapshot_id"]])["Snapshots"]
+    assert [s["SnapshotId"] for s in locked] == [series.outs["snapshot_id"]]
+
+
+def test_check_refuses_a_series_lock_ec2_would_refuse() -> None:
+    news = props(volume_id="vol-1", trigger="d1", lock={"mode": "x", "duration_days": 7})
+    reasons = [f.reason for f in failures(news) if f.property == "lock"]
+    assert any("mode must be 'governance' or 'compliance'" in r for r in reasons)
+
+
 # --- destroy ----------------------------------------------------------------------------------------------------------
 def test_delete_removes_the_series_snapshots_and_nothing_else(emulator: Ec2Emulator, volume_id: str) -> None:
     outside = ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
