@@ -25,6 +25,7 @@ from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
 from snapshot_provider.core.series.survey import POINT_TAG, RECYCLE_BIN_MAX_DAYS, pruned_in
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs.series import SCHEMA, failures
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 from testbed import REGION, StrictEc2
@@ -474,6 +475,22 @@ def test_check_refuses_a_series_lock_ec2_would_refuse() -> None:
     news = props(volume_id="vol-1", trigger="d1", lock={"mode": "x", "duration_days": 7})
     reasons = [f.reason for f in failures(news) if f.property == "lock"]
     assert any("mode must be 'governance' or 'compliance'" in r for r in reasons)
+
+
+def test_destroying_a_series_with_a_locked_point_fails_naming_the_lock_and_deletes_nothing(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", lock={"mode": "governance", "duration_days": 7})
+    locked = series.outs["snapshot_id"]
+    series.up(trigger="d2", lock=None)  # taken out later: the point taken with it stays locked
+    emulator.clear_calls()
+
+    with pytest.raises(
+        SnapshotLocked, match=rf"{locked} is locked in governance mode until 20\d\d-.*Nothing was deleted"
+    ):
+        provider.delete(series.id, series.outs)
+
+    assert emulator.calls("DeleteSnapshot") == [] and len(series_snapshots(emulator, series.id)) == 2
 
 
 # --- destroy ----------------------------------------------------------------------------------------------------------
