@@ -21,7 +21,7 @@ def bin_dir() -> Path:
     return pulumi_bin_dir()
 
 
-def copy_program(volume_id: str) -> str:
+def copy_program(volume_id: str, description: str = "dr copy") -> str:
     return "import pulumi\nfrom snapshot_provider import EbsSnapshot, SnapshotCopy\n\n" + textwrap.dedent(
         f"""
         snapshot = EbsSnapshot("data", volume_id={volume_id!r}, timeout=120)
@@ -31,6 +31,7 @@ def copy_program(volume_id: str) -> str:
             source_region={REGION!r},
             region={OTHER_REGION!r},
             completion_duration_minutes=15,
+            description={description!r},
             tags={{"purpose": "dr"}},
             timeout=120,
         )
@@ -63,3 +64,28 @@ def test_a_copy_to_another_region_is_waited_for_and_destroyed(
 
     stack.run("destroy", "--yes")
     assert emulator.snapshots(region=OTHER_REGION) == [] and emulator.snapshots() == []
+
+
+def test_a_replaced_copy_is_completed_before_the_old_copy_is_deleted(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=1.0, copy_seconds=2.0)
+    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=copy_program(volume_id), sts_url=emulator.sts_url)
+    stack.config(**{"aws:region": REGION})
+    stack.up()
+    old_id = stack.outputs()["copy_id"]
+    emulator.clear_calls()
+
+    stack.write_program(copy_program(volume_id, description="dr copy, second"))
+    stack.up()
+
+    new_id = stack.outputs()["copy_id"]
+    [held] = emulator.snapshots(region=OTHER_REGION)
+    assert new_id != old_id and (held["snapshot_id"], held["state"]) == (new_id, "completed")
+    [copied] = emulator.calls("CopySnapshot")
+    [deleted] = [c for c in emulator.calls("DeleteSnapshot") if c.region == OTHER_REGION]
+    assert deleted.params["SnapshotId"] == old_id
+    # the new copy was seen completed (the wait's last look) before the old one was deleted
+    looks = [c for c in emulator.calls("DescribeSnapshots") if c.region == OTHER_REGION and copied.at < c.at]
+    assert looks and max(c.at for c in looks if c.at < deleted.at) >= copied.at + 2.0
