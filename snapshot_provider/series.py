@@ -27,9 +27,10 @@ from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
@@ -70,7 +71,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         has = survey(ec2, id_, props)
         outs = outputs(props, id_, has.listing, has.archived, has.images, conn.account_id)
         # What the last run did stays as it was: refresh only looks.
-        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed"):
+        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed", "locked"):
             outs[name] = props.get(name)
         return ReadResult(id_, outs)
 
@@ -78,15 +79,28 @@ class SnapshotSeriesProvider(ResourceProvider):
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
         conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
+        ids = to_delete(conn.ec2, id_, props)
+        _refuse_delete_if_locked(conn.ec2, ids)
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
         lifecycle.delete_snapshots(
             conn,
-            to_delete(conn.ec2, id_, props),
+            ids,
             urn_of(props),
             listed_since=0.0,
             blocked_note=" The series' other snapshots were deleted; run `pulumi destroy` again once the AMIs are "
             "deregistered.",
         )
+
+
+def _refuse_delete_if_locked(ec2: Any, ids: list[str]) -> None:
+    """Fail before any deletion while a point is locked (taken with `lock`, or locked outside), naming each lock.
+    Read whether or not the series declares `lock` now: a point keeps its lock after `lock` is taken out."""
+    try:
+        locks.refuse_delete_if_locked(ec2, ids)
+    except SnapshotLocked:
+        raise
+    except SnapshotProviderError:  # locks unreadable (no ec2:DescribeLockedSnapshots): EC2 still refuses them
+        return
 
 
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
@@ -95,7 +109,8 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,
     size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
     (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten),
-    snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+    snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state,
+    lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
     """
 
     schema = SCHEMA
@@ -110,6 +125,7 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     pruned: pulumi.Output[dict[str, str]]
     in_use: pulumi.Output[list[dict[str, Any]]]
     failed: pulumi.Output[list[str]]
+    locked: pulumi.Output[list[dict[str, Any]]]
     size_gib: pulumi.Output[dict[str, float]]
     full_size_gib: pulumi.Output[dict[str, float | None]]
     series_tag: pulumi.Output[dict[str, str]]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeGuard
 
 import pulumi
 
-from snapshot_provider.inputs import rules
+from snapshot_provider.inputs import lock, rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs
 from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
@@ -99,6 +99,15 @@ class SnapshotSeriesArgs(AccountArgs, total=False):
             "keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys",
             rule=series_tags,
             default={},
+        ),
+    ]
+    lock: Annotated[
+        pulumi.Input[Mapping[str, Any]],
+        Field(
+            "EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, "
+            "`duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the "
+            "older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)",
+            rule=lock.rule,
         ),
     ]
     timeout: Annotated[

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from stack_harness import PulumiStack, pulumi_bin_dir
 
@@ -21,7 +22,7 @@ def bin_dir() -> Path:
     return pulumi_bin_dir()
 
 
-def copy_program(volume_id: str) -> str:
+def copy_program(volume_id: str, description: str = "dr copy") -> str:
     return "import pulumi\nfrom snapshot_provider import EbsSnapshot, SnapshotCopy\n\n" + textwrap.dedent(
         f"""
         snapshot = EbsSnapshot("data", volume_id={volume_id!r}, timeout=120)
@@ -31,6 +32,7 @@ def copy_program(volume_id: str) -> str:
             source_region={REGION!r},
             region={OTHER_REGION!r},
             completion_duration_minutes=15,
+            description={description!r},
             tags={{"purpose": "dr"}},
             timeout=120,
         )
@@ -63,3 +65,84 @@ def test_a_copy_to_another_region_is_waited_for_and_destroyed(
 
     stack.run("destroy", "--yes")
     assert emulator.snapshots(region=OTHER_REGION) == [] and emulator.snapshots() == []
+
+
+def test_a_replaced_copy_is_completed_before_the_old_copy_is_deleted(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=1.0, copy_seconds=2.0)
+    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=copy_program(volume_id), sts_url=emulator.sts_url)
+    stack.config(**{"aws:region": REGION})
+    stack.up()
+    old_id = stack.outputs()["copy_id"]
+    emulator.clear_calls()
+
+    stack.write_program(copy_program(volume_id, description="dr copy, second"))
+    stack.up()
+
+    new_id = stack.outputs()["copy_id"]
+    [held] = emulator.snapshots(region=OTHER_REGION)
+    assert new_id != old_id and (held["snapshot_id"], held["state"]) == (new_id, "completed")
+    [copied] = emulator.calls("CopySnapshot")
+    [deleted] = [c for c in emulator.calls("DeleteSnapshot") if c.region == OTHER_REGION]
+    assert deleted.params["SnapshotId"] == old_id
+    # the new copy was seen completed (the wait's last look) before the old one was deleted
+    looks = [c for c in emulator.calls("DescribeSnapshots") if c.region == OTHER_REGION and copied.at < c.at]
+    assert looks and max(c.at for c in looks if c.at < deleted.at) >= copied.at + 2.0
+
+
+BACKUP_ACCOUNT = "210987654321"
+
+
+def backup_copy_program(volume_id: str, with_copy: bool) -> str:
+    copy = f"""
+        copy = SnapshotCopy(
+            "data-backup",
+            source_snapshot_id=snapshot.snapshot_id,
+            source_region={REGION!r},
+            region={OTHER_REGION!r},
+            role_arn="arn:aws:iam::{BACKUP_ACCOUNT}:role/backup",
+            timeout=120,
+        )
+        pulumi.export("copy_id", copy.snapshot_id)
+        pulumi.export("copy_account", copy.account_id)
+        pulumi.export("copy_wait_time", copy.wait_time)
+        """
+    body = f"""
+        snapshot = EbsSnapshot("data", volume_id={volume_id!r}, timeout=120)
+        pulumi.export("snapshot_id", snapshot.snapshot_id)
+        """
+    return "import pulumi\nfrom snapshot_provider import EbsSnapshot, SnapshotCopy\n\n" + textwrap.dedent(
+        body + (copy if with_copy else "")
+    )
+
+
+def test_a_copy_to_another_account_through_role_arn_is_held_there_and_destroyed(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=1.0, copy_seconds=2.0)
+    program = backup_copy_program(volume_id, with_copy=False)
+    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+    stack.config(**{"aws:region": REGION})
+    stack.up()
+    # The user shares the snapshot with the backup account (the docs' first step for another account).
+    boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url).modify_snapshot_attribute(
+        SnapshotId=stack.outputs()["snapshot_id"],
+        Attribute="createVolumePermission",
+        OperationType="add",
+        UserIds=[BACKUP_ACCOUNT],
+    )
+
+    stack.write_program(backup_copy_program(volume_id, with_copy=True))
+    stack.up()
+
+    outputs: dict[str, Any] = stack.outputs()
+    [held] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    assert (held["snapshot_id"], held["state"]) == (outputs["copy_id"], "completed")
+    assert outputs["copy_account"] == BACKUP_ACCOUNT and outputs["copy_wait_time"] >= 2.0
+    assert emulator.snapshots(region=OTHER_REGION) == []  # nothing in the home account's destination region
+
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) == [] and emulator.snapshots() == []

@@ -25,6 +25,7 @@ from snapshot_provider import SnapshotSeriesProvider
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
 from snapshot_provider.core.series.survey import POINT_TAG, RECYCLE_BIN_MAX_DAYS, pruned_in
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs.series import SCHEMA, failures
 from snapshot_provider.volume_removal import VolumeRemovalProvider
 from testbed import REGION, StrictEc2
@@ -386,6 +387,110 @@ def test_when_ec2_cannot_say_which_amis_the_refused_delete_is_reported(emulator:
 
     assert series.outs["in_use"] == [{"snapshot_id": first, "image_ids": [image_id]}]
     assert first in series.kept()
+
+
+# --- locks ------------------------------------------------------------------------------------------------------------
+def test_a_locked_point_is_never_pruned_and_the_run_says_which_lock_until_when(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    # Locked outside the series (a person, a backup policy): EC2 refuses its delete until the lock ends.
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=30)
+    emulator.clear_calls()
+
+    series.up(trigger="d2")
+
+    assert first in series.kept() and series.outs["deleted"] == [] and series.outs["failed"] == []
+    assert "DeleteSnapshot" not in mutating(emulator)
+    [locked] = series.outs["locked"]
+    assert (locked["snapshot_id"], locked["lock_state"]) == (first, "governance")
+    assert locked["lock_expires_at"].endswith("Z")
+    assert (
+        f"nightly: kept {first} instead of deleting it: it is locked in governance mode until "
+        f"{locked['lock_expires_at']} (EC2 refuses to delete a locked snapshot)" in said.text()
+    )
+
+
+def test_a_point_whose_lock_was_removed_is_pruned_by_the_next_run(emulator: Ec2Emulator, volume_id: str) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=30)
+    series.up(trigger="d2")
+    ec2(emulator).unlock_snapshot(SnapshotId=first)
+
+    series.up(trigger="d3")
+
+    assert first not in series.kept() and first in series.outs["deleted"] and series.outs["locked"] == []
+
+
+def test_a_series_without_permission_to_read_locks_prunes_as_before_and_warns(
+    emulator: Ec2Emulator, volume_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+
+    series.up(trigger="d2")
+
+    assert series.outs["deleted"] == [first] and series.outs["locked"] == []
+    assert "pruning went ahead without knowing which snapshots are locked" in capsys.readouterr().err
+
+
+def test_a_series_with_lock_locks_each_new_point_once_completed_and_keeps_it_past_its_policy(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1, lock={"mode": "governance", "duration_days": 7})
+    first = series.outs["snapshot_id"]
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[first])["Snapshots"]
+    assert (info["LockState"], info["LockDuration"]) == ("governance", 7)
+
+    series.up(trigger="d2")
+
+    second = series.outs["snapshot_id"]
+    assert series.kept() == [second, first] and series.outs["deleted"] == []
+    assert [entry["snapshot_id"] for entry in series.outs["locked"]] == [first]
+    assert f"nightly: kept {first} instead of deleting it: it is locked in governance mode" in said.text()
+    assert ec2(emulator).describe_locked_snapshots(SnapshotIds=[second])["Snapshots"][0]["LockState"] == "governance"
+
+
+def test_a_lock_change_takes_nothing_and_applies_to_the_points_taken_after_it(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1")
+    first = series.outs["snapshot_id"]
+    lock = {"mode": "governance", "duration_days": 3}
+    assert series.diff(lock=lock).changes is True and series.diff(lock=lock).replaces == []
+    emulator.clear_calls()
+
+    series.up(lock=lock)
+
+    assert emulator.calls("CreateSnapshot") == [] and emulator.calls("LockSnapshot") == []
+    series.up(trigger="d2")
+    locked = ec2(emulator).describe_locked_snapshots(SnapshotIds=[first, series.outs["snapshot_id"]])["Snapshots"]
+    assert [s["SnapshotId"] for s in locked] == [series.outs["snapshot_id"]]
+
+
+def test_check_refuses_a_series_lock_ec2_would_refuse() -> None:
+    news = props(volume_id="vol-1", trigger="d1", lock={"mode": "x", "duration_days": 7})
+    reasons = [f.reason for f in failures(news) if f.property == "lock"]
+    assert any("mode must be 'governance' or 'compliance'" in r for r in reasons)
+
+
+def test_destroying_a_series_with_a_locked_point_fails_naming_the_lock_and_deletes_nothing(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", lock={"mode": "governance", "duration_days": 7})
+    locked = series.outs["snapshot_id"]
+    series.up(trigger="d2", lock=None)  # taken out later: the point taken with it stays locked
+    emulator.clear_calls()
+
+    with pytest.raises(
+        SnapshotLocked, match=rf"{locked} is locked in governance mode until 20\d\d-.*Nothing was deleted"
+    ):
+        provider.delete(series.id, series.outs)
+
+    assert emulator.calls("DeleteSnapshot") == [] and len(series_snapshots(emulator, series.id)) == 2
 
 
 # --- destroy ----------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from snapshot_provider.core import pruning
 from snapshot_provider.core.lifecycle import SERIES_TAG
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import OWN_TAGS, owned, today
-from snapshot_provider.ec2 import find, snapshots
+from snapshot_provider.ec2 import find, locks, snapshots
 from snapshot_provider.ec2.errors import AMI_ID, SnapshotInUse, SnapshotProviderError
 
 
@@ -63,6 +63,8 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     in_use: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> AMIs, kept
     failed: list[str] = field(default_factory=list)
+    locked: dict[str, dict[str, Any]] = field(default_factory=dict)  # snapshot -> its lock, kept
+    locks_unread: str | None = None  # why the locks could not be read (the deletes then went ahead as before)
 
 
 def prune(ec2: Any, series_id: str, plan: pruning.Plan, listing: Sequence[Mapping[str, Any]]) -> Outcome:
@@ -81,7 +83,7 @@ def prune(ec2: Any, series_id: str, plan: pruning.Plan, listing: Sequence[Mappin
             outcome.archived.append(sid)
         except SnapshotProviderError as error:
             outcome.failed.append(str(error))
-    for sid in _planned(plan, "delete", ours):
+    for sid in _unlocked(ec2, plan, _planned(plan, "delete", ours), outcome):
         try:
             snapshots.delete_snapshot(ec2, sid)
         except find.NotFound:
@@ -102,7 +104,10 @@ def report(plan: pruning.Plan, outcome: Outcome) -> list[str]:
     for d in plan.decisions:
         ids = d.point.snapshot_ids
         done = {"archive": outcome.archived, "delete": outcome.deleted}.get(d.action, [])
-        if d.action != "keep" and any(sid in done for sid in ids):
+        locked = [sid for sid in ids if sid in outcome.locked]
+        if d.action == "delete" and locked:
+            lines.append(f"kept {', '.join(ids)} instead of deleting it: {_locks_of(ids, locked, outcome)}")
+        elif d.action != "keep" and any(sid in done for sid in ids):
             lines.append(f"{d.action}d {', '.join(ids)}: {d.reason}")
         elif d.held_back is not None and d.point.held_for and not d.point.used_by:
             lines.append(
@@ -115,6 +120,35 @@ def report(plan: pruning.Plan, outcome: Outcome) -> list[str]:
                 f"kept {', '.join(ids)}: used by {', '.join(amis)}, which EC2 refuses to {d.held_back or d.action}"
             )
     return lines
+
+
+def _unlocked(ec2: Any, plan: pruning.Plan, ids: list[str], outcome: Outcome) -> list[str]:
+    """The ids to delete less every point with a locked member (a set is kept or deleted whole): EC2 refuses to
+    delete a locked snapshot, so the lock is read first (DescribeLockedSnapshots) and the point kept and said."""
+    if not ids:
+        return ids
+    try:
+        found = locks.describe(ec2, ids)
+    except SnapshotProviderError as error:  # e.g. no ec2:DescribeLockedSnapshots: EC2 still refuses locked ones
+        outcome.locks_unread = str(error)
+        return ids
+    outcome.locked = {sid: info for sid, info in found.items() if info.get("LockState") in locks.LOCKED_STATES}
+    held = {
+        sid
+        for point in plan.points("delete")
+        if outcome.locked.keys() & set(point.snapshot_ids)
+        for sid in point.snapshot_ids
+    }
+    return [sid for sid in ids if sid not in held]
+
+
+def _locks_of(ids: Sequence[str], locked: Sequence[str], outcome: Outcome) -> str:
+    """`it is locked in governance mode until ...` (one snapshot) or each locked member of a set with its id."""
+    whose = ["it" if len(ids) == 1 else sid for sid in locked]
+    what = "; ".join(
+        f"{who} {locks.describe_lock(outcome.locked[sid])}" for who, sid in zip(whose, locked, strict=True)
+    )
+    return f"{what} (EC2 refuses to delete a locked snapshot)"
 
 
 def _planned(plan: pruning.Plan, action: pruning.Action, ours: Mapping[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.prune import let_go_of_recovered, policy_of, prune, report
 from snapshot_provider.core.series.survey import NO_IMAGES, batches, pruned_in, recorded_in, survey, today
 from snapshot_provider.core.series.take import take_point, taken_already
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2 import locks, snapshots
 from snapshot_provider.ec2.connection import Connection
 
 
@@ -50,6 +50,8 @@ def run(
     outcome = prune(ec2, series_id, plan, listing)
     for line in report(plan, outcome):
         say(inputs, line)
+    if outcome.locks_unread:
+        warn(inputs, f"{outcome.locks_unread}: pruning went ahead without knowing which snapshots are locked")
     for failure in outcome.failed:
         warn(inputs, f"{failure} (the next run tries again)")
     gone = set(outcome.deleted)
@@ -62,6 +64,7 @@ def run(
         pruned=pruned | dict.fromkeys(outcome.deleted, today()),
         in_use=[{"snapshot_id": sid, "image_ids": amis} for sid, amis in sorted(outcome.in_use.items())],
         failed=outcome.failed,
+        locked=[{"snapshot_id": sid, **locks.outputs(info)} for sid, info in sorted(outcome.locked.items())],
     )
     return outs
 
