@@ -20,7 +20,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import lifecycle
+from snapshot_provider.core import lifecycle, quiesce
 from snapshot_provider.core.series.lines import urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
@@ -30,6 +30,7 @@ from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import consistency
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
@@ -41,6 +42,8 @@ class SnapshotSeriesProvider(ResourceProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
+        if not found and not olds:  # the first take; later ones are said by diff's preview
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), _instance_of(news))
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -135,3 +138,10 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
         **inputs: Any,
     ) -> None:
         self._construct(resource_name, args, opts, **inputs)
+
+
+def _instance_of(inputs: dict[str, Any]) -> str:
+    """The instance a take pauses, as a preview names it."""
+    if inputs.get("instance_id"):
+        return f"instance {inputs['instance_id']}"
+    return f"the instance that volume {inputs.get('volume_id')} is attached to"
