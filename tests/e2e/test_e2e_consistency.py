@@ -201,3 +201,33 @@ def test_a_failed_thaw_names_the_instance_the_timer_thaws_and_the_next_up_keeps_
     [snapshot] = emulator.snapshots()
     assert stack.outputs()["snapshot_id"] == snapshot["snapshot_id"]
     nothing_left_paused(emulator)
+
+
+def test_instance_snapshots_stopped_stops_the_instance_once_around_the_set_and_starts_it(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(transition_seconds=1.0)
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import InstanceSnapshots
+
+        taken = InstanceSnapshots("app", instance_id={instance["instance_id"]!r}, consistency="stopped", timeout=120)
+        pulumi.export("snapshots", taken.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    assert f"will STOP instance {instance['instance_id']}" in said(stack.preview())
+    assert emulator.stopped_instances() == [], "a preview stops nothing"
+    stack.up()
+    order = steps(emulator)
+    assert [step for step in order if step.startswith("request")] == ["request 200"]  # one CreateSnapshots
+    assert order.count("instance-stopping") == 1 and order.count("instance-pending") == 1
+    assert order.index("instance-stopping") < order.index("instance-stopped") < order.index("request 200")
+    assert order.index("request 200") < order.index("instance-pending")
+    snapshots = stack.outputs()["snapshots"]
+    assert sorted(s["volume_id"] for s in snapshots) == sorted(
+        [instance["root_volume_id"], instance["data_volumes"][0]["volume_id"]]
+    )
+    assert [s["consistency"] for s in snapshots] == ["stopped", "stopped"]
+    nothing_left_paused(emulator)
