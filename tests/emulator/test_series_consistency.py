@@ -105,3 +105,16 @@ def test_an_unknown_consistency_is_refused_at_check() -> None:
     found = failures({"region": REGION, "volume_id": "vol-0123456789abcdef0", "consistency": "paused"})
     assert [f.property for f in found] == ["consistency"]
     assert "'paused' is not one of: crash, frozen, stopped" in found[0].reason
+
+
+def test_check_of_a_new_stopped_series_says_the_instance_will_stop_and_touches_nothing(
+    emulator: Ec2Emulator, instance: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    news = {"region": REGION, "instance_id": instance["instance_id"], "trigger": "d1", "consistency": "stopped"}
+
+    result = provider.check({}, {**news, "resource_urn": URN})
+
+    assert result.failures == []
+    assert f"will STOP instance {instance['instance_id']}" in caplog.text
+    assert emulator.stopped_instances() == [] and emulator.calls() == []
