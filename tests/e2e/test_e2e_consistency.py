@@ -1,4 +1,4 @@
-"""End to end, the way a user works: an EbsSnapshot with `consistency` in a user's own program, the real Pulumi CLI,
+"""End to end, the way a user works: EbsSnapshot, InstanceSnapshots and SnapshotSeries with `consistency` in a user's own program, the real Pulumi CLI,
 the emulator's SSM Run Command and instance states; what ran on the instance and in which order is read back from
 the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen or stopped."""
 
@@ -230,4 +230,37 @@ def test_instance_snapshots_stopped_stops_the_instance_once_around_the_set_and_s
         [instance["root_volume_id"], instance["data_volumes"][0]["volume_id"]]
     )
     assert [s["consistency"] for s in snapshots] == ["stopped", "stopped"]
+    nothing_left_paused(emulator)
+
+
+def test_each_point_of_a_frozen_series_runs_pre_request_post(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import SnapshotSeries
+
+        nightly = SnapshotSeries(
+            "nightly",
+            volume_id={volume_id!r},
+            trigger=pulumi.Config().require("day"),
+            keep_last=5,
+            consistency="frozen",
+            timeout=120,
+        )
+        pulumi.export("kept", nightly.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    stack.config(day="d1")
+    stack.up()
+    stack.config(day="d2")
+    assert "fsfreeze of its mounted file systems through SSM Run Command" in said(stack.preview())
+    stack.up()
+    requested = [step for step in steps(emulator) if step != "snapshot-completed"]
+    assert requested == ["freeze sent", "freeze Success", "request 200", "thaw sent", "thaw Success"] * 2
+    assert len(stack.outputs()["kept"]) == 2
+    assert all(s["tags"]["pulumi-snapshot:consistency"] == "frozen" for s in emulator.snapshots())
     nothing_left_paused(emulator)
