@@ -1,6 +1,7 @@
-"""End to end, the way a user works: EbsSnapshot, InstanceSnapshots and SnapshotSeries with `consistency` in a user's own program, the real Pulumi CLI,
-the emulator's SSM Run Command and instance states; what ran on the instance and in which order is read back from
-the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen or stopped."""
+"""End to end, the way a user works: EbsSnapshot, InstanceSnapshots and SnapshotSeries with `consistency` in a
+user's own program, the real Pulumi CLI, the emulator's SSM Run Command and instance states; what ran on the instance
+and in which order is read back from the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen
+or stopped."""
 
 from __future__ import annotations
 
