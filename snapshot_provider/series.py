@@ -21,7 +21,7 @@ from pulumi.dynamic import (
 )
 
 from snapshot_provider.core import lifecycle, quiesce
-from snapshot_provider.core.series.lines import urn_of
+from snapshot_provider.core.series.lines import paused_instance, urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
@@ -43,7 +43,7 @@ class SnapshotSeriesProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
         if not found and not olds:  # the first take; later ones are said by diff's preview
-            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), _instance_of(news))
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -138,10 +138,3 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
         **inputs: Any,
     ) -> None:
         self._construct(resource_name, args, opts, **inputs)
-
-
-def _instance_of(inputs: dict[str, Any]) -> str:
-    """The instance a take pauses, as a preview names it."""
-    if inputs.get("instance_id"):
-        return f"instance {inputs['instance_id']}"
-    return f"the instance that volume {inputs.get('volume_id')} is attached to"

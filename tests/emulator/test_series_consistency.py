@@ -91,7 +91,9 @@ def test_a_new_trigger_previews_the_freeze_and_a_change_of_consistency_alone_tak
 
     provider.diff(created.id, created.outs, {**inputs, "trigger": "d2"})
 
-    assert "fsfreeze" in caplog.text and "SSM Run Command" in caplog.text
+    assert f"fsfreeze of its mounted file systems through SSM Run Command on the instance that volume {volume_id}" in (
+        caplog.text
+    )
     assert not provider.diff(created.id, created.outs, {**inputs, "consistency": "crash"}).replaces
     assert len(emulator.snapshots()) == 1
 

@@ -9,7 +9,7 @@ from typing import Any
 from pulumi.dynamic import DiffResult
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.series.lines import name_of, say
+from snapshot_provider.core.series.lines import name_of, paused_instance, say
 from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
 from snapshot_provider.core.series.take import source_of
@@ -47,7 +47,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
     # What the take does to the instance (frozen, stopped), said before the up does it.
-    paused = [line for line in [Plan.of(inputs).preview(f"the instance of {source}")] if line and takes]
+    paused = [line for line in [Plan.of(inputs).preview(paused_instance(inputs))] if line and takes]
     if not lines:
         return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *paused, *note]
     return [f"{head}:", *(f"  {line}" for line in lines), *paused, *note]
