@@ -38,7 +38,7 @@ TABLES = {
     "snapshot-settings": _SHARED.docs_table(_own(_SHARED, _ACCOUNT)),
     "account": _ACCOUNT.docs_table(),
     "VolumeRemoval": VOLUME_REMOVAL.docs_table(_own(VOLUME_REMOVAL, _ACCOUNT)),
-    "SnapshotSeries": SNAPSHOT_SERIES.docs_table(_own(SNAPSHOT_SERIES, _ACCOUNT)),
+    "SnapshotSeries": SNAPSHOT_SERIES.docs_table(_own(SNAPSHOT_SERIES, _ACCOUNT, _CONSISTENCY)),
 }
 
 

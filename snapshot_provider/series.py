@@ -20,8 +20,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import lifecycle
-from snapshot_provider.core.series.lines import urn_of
+from snapshot_provider.core import lifecycle, quiesce
+from snapshot_provider.core.series.lines import paused_instance, urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
@@ -31,6 +31,7 @@ from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
+from snapshot_provider.inputs import consistency
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
@@ -42,6 +43,8 @@ class SnapshotSeriesProvider(ResourceProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
+        if not found and not olds:  # the first take; later ones are said by diff's preview
+            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

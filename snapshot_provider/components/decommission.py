@@ -1,16 +1,17 @@
-"""Safe decommission: a crash-consistent snapshot set of an instance, then the instance stopped, strictly after."""
+"""Safe decommission: a snapshot set of an instance (crash-consistent, frozen or stopped), then the instance stopped,
+strictly after."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from snapshot_provider import InstanceSnapshots
+from snapshot_provider import InstanceSnapshots, InstanceSnapshotsArgs
 
 from .tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 
@@ -62,7 +63,9 @@ def restore_instructions(snapshots: Sequence[Mapping[str, Any]], availability_zo
 @dataclass
 class SafeDecommissionArgs:
     """`instance_id` to snapshot then stop. The stop is refused when an expected volume is missing from the set or
-    the snapshots took longer than `max_wait_seconds`."""
+    the snapshots took longer than `max_wait_seconds`. `consistency` and `on_failure` are handed to the snapshot set
+    as they are (`frozen`: its file systems paused around the request; `stopped`: the instance stopped for the
+    request, then started again until the decommission's own stop); the set checks them at preview."""
 
     instance_id: str
     policy: SnapshotPolicy
@@ -71,6 +74,22 @@ class SafeDecommissionArgs:
     exclude_boot_volume: bool = False
     availability_zone: str | None = None
     stop: bool = True
+    consistency: Literal["crash", "frozen", "stopped"] = "crash"
+    on_failure: Literal["fail", "crash_consistent"] = "fail"
+
+
+def snapshot_set_args(args: SafeDecommissionArgs) -> InstanceSnapshotsArgs:
+    """The snapshot set's inputs; the consistency ones only when not the default, so existing stacks see no change."""
+    inputs: InstanceSnapshotsArgs = {
+        "instance_id": args.instance_id,
+        "exclude_boot_volume": args.exclude_boot_volume,
+        "copy_tags_from_source": "volume",
+        "tags": tags_for(args.policy, args.instance_id),
+    }
+    if (args.consistency, args.on_failure) != ("crash", "fail"):
+        inputs["consistency"] = args.consistency
+        inputs["on_failure"] = args.on_failure
+    return inputs
 
 
 class SafeDecommission(pulumi.ComponentResource):
@@ -82,10 +101,7 @@ class SafeDecommission(pulumi.ComponentResource):
         super().__init__("ebs-snapshots:components:SafeDecommission", name, None, opts)
         self.snapshot_set = snapshot_set = InstanceSnapshots(
             f"{name}-snapshots",
-            instance_id=args.instance_id,
-            exclude_boot_volume=args.exclude_boot_volume,
-            copy_tags_from_source="volume",
-            tags=tags_for(args.policy, args.instance_id),
+            snapshot_set_args(args),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), keep_first_dated_tags()),
         )
         self.snapshot_ids = snapshot_set.snapshot_ids

@@ -114,8 +114,9 @@ class ConsistencyArgs(TypedDict, total=False):
     ]
 
 
-def problems(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Combinations of the consistency inputs that cannot work: (property, reason), for check."""
+def problems(inputs: Mapping[str, Any], managed: int = LIFECYCLE_TAG_COUNT) -> list[tuple[str, str]]:
+    """Combinations of the consistency inputs that cannot work: (property, reason), for check (`managed`: how many
+    of the snapshot's tags are the provider's without the consistency tag)."""
     found: list[tuple[str, str]] = []
     consistency = inputs.get("consistency") or CRASH
     for name in ("pre_commands", "post_commands", "ssm_document"):
@@ -124,7 +125,7 @@ def problems(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     if inputs.get("ssm_document") and (inputs.get("pre_commands") or inputs.get("post_commands")):
         found.append(("ssm_document", "cannot be used with pre_commands or post_commands: give one or the other"))
     tags = inputs.get("tags")
-    limit = MAX_TAGS - LIFECYCLE_TAG_COUNT - 1
+    limit = MAX_TAGS - managed - 1
     if consistency != CRASH and isinstance(tags, Mapping) and len(tags) > limit:
         found.append(
             (

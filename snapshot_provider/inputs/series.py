@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeGuard
 
 import pulumi
 
-from snapshot_provider.inputs import lock, rules
+from snapshot_provider.inputs import consistency, lock, rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs
 from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
@@ -19,7 +19,7 @@ def series_tags(value: Any) -> list[str]:
     return rules.tags(value, managed=SERIES_TAG_COUNT)
 
 
-class SnapshotSeriesArgs(AccountArgs, total=False):
+class SnapshotSeriesArgs(AccountArgs, consistency.ConsistencyArgs, total=False):
     """The inputs of a SnapshotSeries (see docs/resources/snapshot-series.md, generated from these declarations).
 
     Not `SnapshotArgs`: a series has `trigger` and a retention policy where a snapshot has `triggers` and
@@ -162,7 +162,8 @@ def _number(value: Any) -> TypeGuard[float]:
 
 
 def failures(news: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> list[Failure]:
-    return SCHEMA.failures(news, olds) + source_failures(news) + policy_failures(news)
+    paused = [Failure(name, reason) for name, reason in consistency.problems(news, managed=SERIES_TAG_COUNT)]
+    return SCHEMA.failures(news, olds) + source_failures(news) + policy_failures(news) + paused
 
 
 def parse(props: Mapping[str, Any]) -> dict[str, Any]:

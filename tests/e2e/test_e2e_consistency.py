@@ -1,6 +1,7 @@
-"""End to end, the way a user works: an EbsSnapshot with `consistency` in a user's own program, the real Pulumi CLI,
-the emulator's SSM Run Command and instance states; what ran on the instance and in which order is read back from
-the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen or stopped."""
+"""End to end, the way a user works: EbsSnapshot, InstanceSnapshots and SnapshotSeries with `consistency` in a
+user's own program, the real Pulumi CLI, the emulator's SSM Run Command and instance states; what ran on the instance
+and in which order is read back from the emulator's record (`Ec2Emulator.timeline`), and no instance is left frozen
+or stopped."""
 
 from __future__ import annotations
 
@@ -200,4 +201,67 @@ def test_a_failed_thaw_names_the_instance_the_timer_thaws_and_the_next_up_keeps_
     stack.up()
     [snapshot] = emulator.snapshots()
     assert stack.outputs()["snapshot_id"] == snapshot["snapshot_id"]
+    nothing_left_paused(emulator)
+
+
+def test_instance_snapshots_stopped_stops_the_instance_once_around_the_set_and_starts_it(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    emulator.configure(transition_seconds=1.0)
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import InstanceSnapshots
+
+        taken = InstanceSnapshots("app", instance_id={instance["instance_id"]!r}, consistency="stopped", timeout=120)
+        pulumi.export("snapshots", taken.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    assert f"will STOP instance {instance['instance_id']}" in said(stack.preview())
+    assert emulator.stopped_instances() == [], "a preview stops nothing"
+    stack.up()
+    order = steps(emulator)
+    assert [step for step in order if step.startswith("request")] == ["request 200"]  # one CreateSnapshots
+    assert order.count("instance-stopping") == 1 and order.count("instance-pending") == 1
+    assert order.index("instance-stopping") < order.index("instance-stopped") < order.index("request 200")
+    assert order.index("request 200") < order.index("instance-pending")
+    snapshots = stack.outputs()["snapshots"]
+    assert sorted(s["volume_id"] for s in snapshots) == sorted(
+        [instance["root_volume_id"], instance["data_volumes"][0]["volume_id"]]
+    )
+    assert [s["consistency"] for s in snapshots] == ["stopped", "stopped"]
+    nothing_left_paused(emulator)
+
+
+def test_each_point_of_a_frozen_series_runs_pre_request_post(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    program = textwrap.dedent(
+        f"""\
+        import pulumi
+        from snapshot_provider import SnapshotSeries
+
+        nightly = SnapshotSeries(
+            "nightly",
+            volume_id={volume_id!r},
+            trigger=pulumi.Config().require("day"),
+            keep_last=5,
+            consistency="frozen",
+            timeout=120,
+        )
+        pulumi.export("kept", nightly.snapshots)
+        """
+    )
+    stack = new_stack(program)
+    stack.config(day="d1")
+    stack.up()
+    stack.config(day="d2")
+    assert "fsfreeze of its mounted file systems through SSM Run Command" in said(stack.preview())
+    stack.up()
+    requested = [step for step in steps(emulator) if step != "snapshot-completed"]
+    assert requested == ["freeze sent", "freeze Success", "request 200", "thaw sent", "thaw Success"] * 2
+    assert len(stack.outputs()["kept"]) == 2
+    assert all(s["tags"]["pulumi-snapshot:consistency"] == "frozen" for s in emulator.snapshots())
     nothing_left_paused(emulator)

@@ -87,3 +87,34 @@ def test_refusal_keeps_the_instance_running(args: dict, words: str) -> None:
     with pytest.raises(Exception, match=words):
         program()
     assert "old-db-stop" not in mocks.names()
+
+
+@pulumi.runtime.test
+def test_frozen_decommission_hands_consistency_to_the_snapshot_set() -> Any:
+    mocks = use(Recorder())
+    decommission = SafeDecommission(
+        "old-db",
+        SafeDecommissionArgs(
+            instance_id="i-01234567", policy=POLICY, consistency="frozen", on_failure="crash_consistent"
+        ),
+    )
+
+    def check(_: Any) -> None:
+        inputs = mocks.named("old-db-snapshots").inputs
+        assert (inputs["consistency"], inputs["on_failure"]) == ("frozen", "crash_consistent")
+        assert mocks.names().index("old-db-stop") > mocks.names().index("old-db-snapshots")
+
+    assert decommission.stop is not None
+    return decommission.stop.urn.apply(check)
+
+
+@pulumi.runtime.test
+def test_default_decommission_leaves_the_snapshot_set_inputs_as_before() -> Any:
+    mocks = use(Recorder())
+    decommission = SafeDecommission("old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY))
+
+    def check(_: Any) -> None:
+        inputs = mocks.named("old-db-snapshots").inputs
+        assert "consistency" not in inputs and "on_failure" not in inputs
+
+    return decommission.snapshot_set.urn.apply(check)

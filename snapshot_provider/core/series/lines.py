@@ -28,3 +28,10 @@ def name_of(props: Mapping[str, Any]) -> str:
 
 def warn(props: Mapping[str, Any], line: str) -> None:
     pulumi.log.warn(f"{name_of(props)}: {line}")
+
+
+def paused_instance(props: Mapping[str, Any]) -> str:
+    """The instance a take freezes or stops, named as EbsSnapshot and InstanceSnapshots previews name it."""
+    if props.get("instance_id"):
+        return f"instance {props['instance_id']}"
+    return f"the instance that volume {props.get('volume_id')} is attached to"

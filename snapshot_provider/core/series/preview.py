@@ -9,12 +9,13 @@ from typing import Any
 from pulumi.dynamic import DiffResult
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.series.lines import name_of, say
+from snapshot_provider.core.series.lines import name_of, paused_instance, say
 from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
 from snapshot_provider.core.series.take import source_of
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.inputs.series import SCHEMA, SOURCES, TAKES
 
@@ -45,9 +46,11 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
+    # What the take does to the instance (frozen, stopped), said before the up does it.
+    paused = [line for line in [Plan.of(inputs).preview(paused_instance(inputs))] if line and takes]
     if not lines:
-        return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *note]
-    return [f"{head}:", *(f"  {line}" for line in lines), *note]
+        return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *paused, *note]
+    return [f"{head}:", *(f"  {line}" for line in lines), *paused, *note]
 
 
 class _CannotKnow(Exception):
