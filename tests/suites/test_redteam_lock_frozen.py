@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ReadTimeoutError
 
+from emulator import Ec2Emulator
+from snapshot_provider import SnapshotCopyProvider
 from snapshot_provider.core import quiesce
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
+from testbed import REGION
 
 
 def _lost_answer() -> ReadTimeoutError:
@@ -89,3 +93,47 @@ def test_stopped_starts_the_instance_again_when_the_stop_answer_was_lost() -> No
     with contextlib.suppress(BotoCoreError, SnapshotProviderError):  # a fix may go on, or say what happened
         quiesce._stopped(ec2, Plan(consistency="stopped"), ATTACHMENT, lambda consistency: consistency)
     assert ec2.state == "running", "the instance this provider stopped is left stopped"
+
+
+# --- SnapshotCopy (emulator) ---------------------------------------------------------------------------------------
+COPY_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::rt-copy"
+
+
+def _copy_props(source_id: str, **overrides: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "source_snapshot_id": source_id,
+        "source_region": REGION,
+        "region": "eu-west-1",
+        "timeout": 30,
+        "resource_urn": COPY_URN,
+    }
+    return {**props, **overrides}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-LF3: a copy left pending by a create cut short is adopted by the next create whatever its inputs now "
+    "say: unrecorded_copy matches only token and source, so an unencrypted copy is recorded for encrypted=True",
+)
+def test_a_left_copy_is_not_adopted_when_the_inputs_now_ask_for_encryption(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    source_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        SnapshotCopyProvider().create(_copy_props(source_id, timeout=1))
+    [left] = emulator.snapshots(region="eu-west-1")
+    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600, region="eu-west-1")
+    result = SnapshotCopyProvider().create(_copy_props(source_id, encrypted=True))
+    dest = boto3.client("ec2", region_name="eu-west-1", endpoint_url=emulator.url)
+    [copy] = dest.describe_snapshots(SnapshotIds=[result.id])["Snapshots"]
+    assert copy["Encrypted"], f"copy {result.id} recorded for encrypted=True is not encrypted"
+
+
+def test_control_a_fresh_copy_asked_encrypted_is_encrypted(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    source_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    result = SnapshotCopyProvider().create(_copy_props(source_id, encrypted=True))
+    dest = boto3.client("ec2", region_name="eu-west-1", endpoint_url=emulator.url)
+    assert dest.describe_snapshots(SnapshotIds=[result.id])["Snapshots"][0]["Encrypted"]
