@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -10,11 +11,11 @@ import pytest
 from botocore.exceptions import BotoCoreError, ReadTimeoutError
 
 from emulator import Ec2Emulator
-from snapshot_provider import SnapshotCopyProvider
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
 from snapshot_provider.core import quiesce
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
-from testbed import REGION
+from testbed import REGION, snapshot_props
 
 
 def _lost_answer() -> ReadTimeoutError:
@@ -137,3 +138,55 @@ def test_control_a_fresh_copy_asked_encrypted_is_encrypted(emulator: Ec2Emulator
     result = SnapshotCopyProvider().create(_copy_props(source_id, encrypted=True))
     dest = boto3.client("ec2", region_name="eu-west-1", endpoint_url=emulator.url)
     assert dest.describe_snapshots(SnapshotIds=[result.id])["Snapshots"][0]["Encrypted"]
+
+
+# --- lock ----------------------------------------------------------------------------------------------------------
+SET_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::rt-set"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-LF4: delete checks locks only when state has `lock`/`lock_state`; a set member locked outside Pulumi "
+    "(an admin, a backup policy) is met mid-delete, after the other members were deleted",
+)
+def test_a_set_with_a_member_locked_outside_pulumi_is_deleted_whole_or_not_at_all(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    sets = InstanceSnapshotsProvider()
+    inputs = {
+        "instance_id": instance["instance_id"],
+        "region": REGION,
+        "tags": {},
+        "timeout": 30,
+        "storage_tier": "standard",
+        "exclude_boot_volume": False,
+        "exclude_data_volume_ids": [],
+        "resource_urn": SET_URN,
+    }
+    created = sets.create(inputs)
+    ids = list(created.outs["snapshot_ids"].values())  # the delete goes in this order: lock the last
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    ec2.lock_snapshot(SnapshotId=ids[-1], LockMode="governance", LockDuration=30)
+    with pytest.raises(SnapshotProviderError):
+        sets.delete(str(created.id), created.outs)
+    assert len(emulator.snapshots()) == 2, "part of the set was deleted before the locked member stopped the delete"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-LF5: lock_change compares duration_days with duration_days and expires_at with expires_at only: "
+    "shortening a compliance lock by switching from duration_days to an earlier expires_at passes the preview, "
+    "and EC2 (and `change` at up) refuses it",
+)
+def test_preview_refuses_shortening_a_compliance_lock_by_switching_to_expires_at(volume_id: str) -> None:
+    old = snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 3650})
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new = snapshot_props(volume_id, lock={"mode": "compliance", "expires_at": soon})
+    failures = [f.reason for f in EbsSnapshotProvider().check(old, new).failures if f.property == "lock"]
+    assert any("shortened" in reason for reason in failures), failures
+
+
+def test_control_preview_refuses_shortening_a_compliance_lock_in_days(volume_id: str) -> None:
+    old = snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 3650})
+    new = snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 2})
+    failures = [f.reason for f in EbsSnapshotProvider().check(old, new).failures if f.property == "lock"]
+    assert any("shortened" in reason for reason in failures), failures
