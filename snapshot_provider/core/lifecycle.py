@@ -1053,5 +1053,5 @@ def listed_by(props: Mapping[str, Any]) -> float:
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
     """The current values of the tags this resource manages (a missing or changed one is drift)."""
-    current = snapshots.tags_of(list(aws_tags or []))  # type: ignore[arg-type]
+    current = snapshots.tags_of(list(aws_tags or []))
     return {k: current[k] for k in managed if k in current}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ def tag_specifications(tags: Mapping[str, str]) -> list[dict[str, Any]]:
     return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
 
 
-def tags_of(aws_tags: list[dict[str, str]] | None) -> dict[str, str]:
+def tags_of(aws_tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     """Tags as a dict, without the ones this provider manages and the ones AWS owns."""
     return {
         t["Key"]: t["Value"]

@@ -31,8 +31,9 @@ from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.ec2 import clients as aws
+from snapshot_provider.ec2 import find
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from snapshot_provider.ec2.snapshots import describe_snapshot, tags_of
+from snapshot_provider.ec2.snapshots import tags_of
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.rules import UNKNOWN, is_unknown
 from snapshot_provider.inputs.schema import CREDENTIAL_KEYS
@@ -215,9 +216,11 @@ def import_inputs(snapshot_id: str, defaults: Mapping[str, Any]) -> dict[str, An
             "importing needs a region: set AWS_REGION, or the provider's region "
             "(pulumi config set ebs-snapshots:region)"
         )
-    found = describe_snapshot(aws.client(AccountSelection.from_props(defaults)), snapshot_id)
-    if found is None:
-        raise SnapshotProviderError(f"{snapshot_id} was not found in region {region}: check the id and region")
+    try:
+        found = find.snapshot(aws.client(AccountSelection.from_props(defaults)), snapshot_id)
+    except find.NotFound:
+        message = f"{snapshot_id} was not found in region {region}: check the id and region"
+        raise SnapshotProviderError(message) from None
     tags = {k: v for k, v in tags_of(found.get("Tags")).items() if not k.startswith(("aws:", "pulumi-snapshot:"))}
     inputs: dict[str, Any] = {"region": region, "volume_id": found["VolumeId"], "import_snapshot_id": snapshot_id}
     if found.get("Description"):
