@@ -1,6 +1,7 @@
 """`lock` end to end, the way a user works: a program in a temp dir, the real Pulumi CLI, the local EC2 emulator; what
 the emulator holds afterwards decides. A locked snapshot outlives `destroy` (and says why), a governance lock is
-removed by a change, a compliance lock's removal is refused at preview and changes nothing."""
+removed by a change, a compliance lock's removal is refused at preview and changes nothing, a series keeps a locked
+point its policy would prune."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from series_helpers import age
 from stack_harness import PulumiStack, pulumi_bin_dir
 
 from emulator import Ec2Emulator
@@ -106,3 +108,48 @@ def test_removing_a_compliance_lock_is_refused_at_preview_and_changes_nothing(
     assert "a compliance lock without cool_off_hours cannot be removed" in text(result)
     assert emulator.mutating_calls() == []
     assert lock_states(emulator) == {snapshot_id: "compliance"}
+
+
+def locked_series(volume_id: str, trigger: str) -> str:
+    return "import pulumi\nfrom snapshot_provider import SnapshotSeries\n\n" + textwrap.dedent(
+        f"""
+        series = SnapshotSeries(
+            "nightly", volume_id={volume_id!r}, trigger={trigger!r}, keep_last=1,
+            lock={{"mode": "governance", "duration_days": 30}}, timeout=120,
+        )
+        pulumi.export("snapshot_id", series.snapshot_id)
+        pulumi.export("locked", series.locked)
+        pulumi.export("deleted", series.deleted)
+        """
+    )
+
+
+def test_a_series_keeps_a_locked_point_its_policy_would_prune_and_destroy_names_the_lock(
+    new_stack: StackFactory, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(locked_series(volume_id, "d1"))
+    stack.up()
+    first = stack.outputs()["snapshot_id"]
+    assert lock_states(emulator) == {first: "governance"}
+    age(emulator, [first], days=1)
+
+    stack.write_program(locked_series(volume_id, "d2"))
+    result = stack.up()
+
+    outputs = stack.outputs()
+    second = outputs["snapshot_id"]
+    assert f"kept {first} instead of deleting it: it is locked in governance mode until" in text(result)
+    assert [p["snapshot_id"] for p in outputs["locked"]] == [first] and outputs["deleted"] == []
+    assert {s["snapshot_id"] for s in emulator.snapshots()} == {first, second}
+    assert lock_states(emulator) == {first: "governance", second: "governance"}
+
+    refused = stack.run("destroy", "--yes", check=False)
+    assert refused.returncode != 0 and f"snapshot {first} is locked in governance mode" in text(refused)
+    assert {s["snapshot_id"] for s in emulator.snapshots()} == {first, second}  # nothing deleted
+
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    for sid in (first, second):  # the owner lifts the governance locks, as its IAM allows
+        ec2.unlock_snapshot(SnapshotId=sid)
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots() == [] and stack.resources() == []
