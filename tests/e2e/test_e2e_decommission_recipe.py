@@ -31,11 +31,9 @@ def bin_dir() -> Path:
     return pulumi_bin_dir()
 
 
-def recipe(volume_id: str, *, delete: bool) -> str:
-    """The user's program: first the locked snapshot alone; then, once it is shared with the backup account, the
-    copies and the deletion."""
-    copies = [{"region": OTHER_REGION}, {"region": OTHER_REGION, "role_arn": BACKUP_ROLE}] if delete else []
-    confirm = volume_id if delete else None
+def recipe(volume_id: str, *, copies: list[dict[str, str]], delete: bool, keep: bool = True) -> str:
+    """The user's program: a ReversibleVolumeCleanup with a 90-day governance lock and `copies`, deleting the volume
+    when `delete`, leaving the snapshot and its copies to `destroy` when `keep`."""
     return "import pulumi\n" + textwrap.dedent(
         f"""
         from snapshot_provider.components.cleanup import ReversibleVolumeCleanup, ReversibleVolumeCleanupArgs
@@ -49,8 +47,8 @@ def recipe(volume_id: str, *, delete: bool) -> str:
                 policy=policy,
                 lock={{"mode": "governance", "duration_days": 90}},
                 copies={copies!r},
-                confirm_delete_volume={confirm!r},
-                keep_snapshot_on_undo=True,  # destroy restores the volume and leaves the locked snapshot
+                confirm_delete_volume={volume_id if delete else None!r},
+                keep_snapshot_on_undo={keep!r},
             ),
         )
         pulumi.export("snapshot_id", cleanup.snapshot_id)
@@ -61,19 +59,30 @@ def recipe(volume_id: str, *, delete: bool) -> str:
     )
 
 
+BOTH_COPIES = [{"region": OTHER_REGION}, {"region": OTHER_REGION, "role_arn": BACKUP_ROLE}]
+
+
+@pytest.fixture
+def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
+    emulator.configure(pending_seconds=1.0, copy_seconds=COPY_SECONDS)
+
+    def make(program: str) -> PulumiStack:
+        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+        stack.config(**{"aws:region": REGION})
+        return stack
+
+    return make
+
+
 def ec2(emulator: Ec2Emulator) -> Any:
     return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
 
 
 def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_destroy_restores_it(
-    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+    new_stack: Any, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
-    emulator.configure(pending_seconds=1.0, copy_seconds=COPY_SECONDS)
-    stack = PulumiStack(
-        tmp_path, bin_dir, emulator.url, program=recipe(volume_id, delete=False), sts_url=emulator.sts_url
-    )
-    stack.config(**{"aws:region": REGION})
+    stack = new_stack(recipe(volume_id, copies=[], delete=False))  # first the locked snapshot alone
     stack.up()
     snapshot_id = stack.outputs()["snapshot_id"]
     # The user shares the snapshot with the backup account (a copy to another account needs it: docs/lock-and-copy.md).
@@ -81,7 +90,7 @@ def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_
         SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=[BACKUP_ACCOUNT]
     )
 
-    stack.write_program(recipe(volume_id, delete=True))
+    stack.write_program(recipe(volume_id, copies=BOTH_COPIES, delete=True))
     stack.up()
 
     outputs: dict[str, Any] = stack.outputs()
@@ -108,12 +117,48 @@ def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_
 
     stack.run("destroy", "--yes")
 
-    emulator.settle()
-    found = ec2(emulator).describe_volumes(Filters=[{"Name": f"tag:{RESTORED_TAG}", "Values": [volume_id]}])
-    [volume] = found["Volumes"]
+    [volume] = restored(emulator, volume_id)
     assert {t["Key"]: t["Value"] for t in volume["Tags"]}["team"] == "data"
     # Kept, as the recipe asks: the locked snapshot and its copies outlive the undo, and the stack is empty.
     assert [s["snapshot_id"] for s in emulator.snapshots()] == [snapshot_id]
     assert len(emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)) == 1
     assert len(emulator.snapshots(region=OTHER_REGION)) == 1
     assert stack.resources() == []
+
+
+def restored(emulator: Ec2Emulator, volume_id: str) -> list[dict[str, Any]]:
+    emulator.settle()
+    found = ec2(emulator).describe_volumes(Filters=[{"Name": f"tag:{RESTORED_TAG}", "Values": [volume_id]}])
+    return list(found["Volumes"])
+
+
+def test_without_keep_snapshot_on_undo_destroy_restores_the_volume_then_fails_naming_the_lock(
+    new_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(recipe(volume_id, copies=[], delete=True, keep=False))
+    stack.up()
+    snapshot_id = stack.outputs()["snapshot_id"]
+
+    result = stack.run("destroy", "--yes", check=False)
+
+    assert result.returncode != 0
+    said = " ".join((result.stdout + result.stderr).split())
+    assert f"snapshot {snapshot_id} is locked in governance mode until" in said and "Nothing was deleted" in said
+    assert len(restored(emulator, volume_id)) == 1  # the undo ran first
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [snapshot_id]
+    assert [r["type"].rsplit(":", 1)[-1] for r in stack.resources()] == ["EbsSnapshot"]  # the next destroy converges
+
+
+def test_a_copy_target_without_region_or_account_is_refused_at_preview_and_changes_nothing(
+    new_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(recipe(volume_id, copies=[{"kms_key_id": "alias/backup"}], delete=True))
+
+    result = stack.preview(check=False)
+
+    assert result.returncode != 0
+    said = " ".join((result.stdout + result.stderr).split())
+    assert "stray: copies[0]: give region (another region) and/or role_arn (a role in another account)" in said
+    assert emulator.mutating_calls() == [] and volume_id in emulator.ec2_backend().volumes
