@@ -1,5 +1,5 @@
-"""Safe decommission: a snapshot set of an instance (crash-consistent, frozen or stopped), then the instance stopped,
-strictly after."""
+"""Safe decommission: a snapshot set of an instance (crash-consistent, frozen or stopped; locked and copied elsewhere if
+asked), then the instance stopped, strictly after."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from snapshot_provider import InstanceSnapshots, InstanceSnapshotsArgs
 
+from .protection import CopyTarget, ProtectionRefused, copy_snapshot, refuse_bad_inputs
 from .tagging import SnapshotPolicy, keep_first_dated_tags, tag_source, tags_for
 
 
@@ -65,7 +66,12 @@ class SafeDecommissionArgs:
     """`instance_id` to snapshot then stop. The stop is refused when an expected volume is missing from the set or
     the snapshots took longer than `max_wait_seconds`. `consistency` and `on_failure` are handed to the snapshot set
     as they are (`frozen`: its file systems paused around the request; `stopped`: the instance stopped for the
-    request, then started again until the decommission's own stop); the set checks them at preview."""
+    request, then started again until the decommission's own stop); the set checks them at preview.
+
+    `lock`: InstanceSnapshots' `lock` (e.g. `{"mode": "governance", "duration_days": 90}`), applied to every snapshot
+    of the set once completed. `copies`: copy targets, each `region` and/or `role_arn` (a role in another account,
+    which the snapshots must be shared with), optionally `kms_key_id` and `completion_duration_minutes`: one
+    SnapshotCopy per expected volume and target, so `copies` needs `expected_volume_ids`."""
 
     instance_id: str
     policy: SnapshotPolicy
@@ -76,6 +82,8 @@ class SafeDecommissionArgs:
     stop: bool = True
     consistency: Literal["crash", "frozen", "stopped"] = "crash"
     on_failure: Literal["fail", "crash_consistent"] = "fail"
+    lock: pulumi.Input[Mapping[str, Any]] | None = None
+    copies: Sequence[CopyTarget] = ()
 
 
 def snapshot_set_args(args: SafeDecommissionArgs) -> InstanceSnapshotsArgs:
@@ -89,15 +97,29 @@ def snapshot_set_args(args: SafeDecommissionArgs) -> InstanceSnapshotsArgs:
     if (args.consistency, args.on_failure) != ("crash", "fail"):
         inputs["consistency"] = args.consistency
         inputs["on_failure"] = args.on_failure
+    if args.lock is not None:
+        inputs["lock"] = args.lock
     return inputs
 
 
 class SafeDecommission(pulumi.ComponentResource):
+    """Snapshot every volume of an instance, then stop it.
+
+    Order, the safety point: the stop waits for the set's checked outputs and depends on the set and on every copy,
+    so the instance is stopped only after each snapshot completed and was locked (`lock`: done by InstanceSnapshots'
+    create before it returns) and each copy in `copies` completed (SnapshotCopy's create). Bad `lock` or `copies` are
+    refused before anything is registered."""
+
     snapshot_ids: pulumi.Output[dict[str, str]]
     wait_time: pulumi.Output[float]
     restore: pulumi.Output[list[dict[str, Any]]]
 
     def __init__(self, name: str, args: SafeDecommissionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        refuse_bad_inputs(name, args.lock, args.copies)
+        if args.copies and not args.expected_volume_ids:
+            raise ProtectionRefused(
+                f"{name}: copies needs expected_volume_ids: one copy is made per expected volume and target"
+            )
         super().__init__("ebs-snapshots:components:SafeDecommission", name, None, opts)
         self.snapshot_set = snapshot_set = InstanceSnapshots(
             f"{name}-snapshots",
@@ -120,12 +142,26 @@ class SafeDecommission(pulumi.ComponentResource):
 
         # The stop waits for the checked snapshot outputs, so it can only happen after every snapshot completed.
         cleared_instance_id = pulumi.Output.all(snapshot_set.snapshot_ids, snapshot_set.wait_time).apply(gate)
+        # Each copy's source is a checked snapshot too: no copy is asked for when the stop is refused.
+        cleared_ids = pulumi.Output.all(snapshot_set.snapshot_ids, cleared_instance_id).apply(lambda v: v[0] or {})
+        copy_opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), keep_first_dated_tags())
+        self.copies = [
+            copy_snapshot(
+                f"{name}-{volume_id}",
+                cleared_ids.apply(functools.partial(_snapshot_of, volume_id=volume_id)),
+                target,
+                tags_for(args.policy, volume_id),
+                copy_opts,
+            )
+            for volume_id in args.expected_volume_ids
+            for target in args.copies
+        ]
         self.stop: aws.ec2transitgateway.InstanceState | None = None
         if args.stop:
             self.stop = aws.ec2transitgateway.InstanceState(
                 f"{name}-stop",
                 instance_id=cleared_instance_id,
                 state="stopped",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[snapshot_set]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[snapshot_set, *self.copies]),
             )
         self.register_outputs({"snapshot_ids": self.snapshot_ids, "wait_time": self.wait_time, "restore": self.restore})

@@ -210,7 +210,7 @@ def test_wheel_holds_one_import_namespace_and_no_dev_code(wheel: Path) -> None:
         "dynamic/program",
     ):
         assert f"snapshot_provider/{module}.py" in names
-    for module in ("__init__", "tagging", "audit", "cleanup", "decommission", "restore"):
+    for module in ("__init__", "tagging", "audit", "cleanup", "decommission", "protection", "restore"):
         assert f"snapshot_provider/components/{module}.py" in names
     assert "snapshot_provider/py.typed" in names
     assert not [n for n in names if any(part in n.split("/") for part in ("emulator", "tests", "bench", "examples"))]

@@ -11,7 +11,8 @@ DYNAMIC = "pulumi-python:dynamic/ebs-snapshots:"
 
 
 class Recorder(pulumi.runtime.Mocks):
-    """Outputs for EbsSnapshot, InstanceSnapshots and VolumeRemoval as their providers would return them."""
+    """Outputs for EbsSnapshot, InstanceSnapshots, SnapshotCopy and VolumeRemoval as their providers would return
+    them."""
 
     def __init__(self, instance_volumes: dict[str, str] | None = None, wait_time: float = 42.0) -> None:
         self.registered: list[pulumi.runtime.MockResourceArgs] = []
@@ -21,6 +22,16 @@ class Recorder(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(args)
         outs = dict(args.inputs)
+        if args.typ.startswith(DYNAMIC) and "source_snapshot_id" in outs:
+            account = (outs.get("role_arn") or "arn:aws:iam::123456789012:").split(":")[4]
+            outs.update(
+                snapshot_id=f"snap-copy{outs['source_snapshot_id'][5:]}",
+                wait_time=self.wait_time,
+                state="completed",
+                account_id=account,
+                region=outs.get("region") or "us-east-1",
+            )
+            return outs["snapshot_id"], outs
         if args.typ.startswith(DYNAMIC) and "confirm_delete_volume" in outs:
             outs.update(availability_zone="us-east-1a", size=8, volume_type="gp3", volume_tags={"team": "x"})
         elif args.typ.startswith(DYNAMIC) and "instance_id" in outs:

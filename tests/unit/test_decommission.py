@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi_mocks import Recorder, use
+from pulumi_mocks import OptionsMonitor, Recorder, use
 
 from snapshot_provider.components.decommission import SafeDecommission, SafeDecommissionArgs, decommission_refusal
+from snapshot_provider.components.protection import ProtectionRefused
 from snapshot_provider.components.tagging import SnapshotPolicy
 
 POLICY = SnapshotPolicy(owner="finops", reason="decommission", retention_days=90)
+BACKUP_ROLE = "arn:aws:iam::210987654321:role/backup"
+GOVERNANCE_90 = {"mode": "governance", "duration_days": 90}
+
+
+@pytest.fixture(autouse=True)
+def stack_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # the snapshots' region, as the stack's aws:region would give it
+    yield
 
 
 @pytest.mark.parametrize(
@@ -115,6 +126,76 @@ def test_default_decommission_leaves_the_snapshot_set_inputs_as_before() -> Any:
 
     def check(_: Any) -> None:
         inputs = mocks.named("old-db-snapshots").inputs
-        assert "consistency" not in inputs and "on_failure" not in inputs
+        assert "consistency" not in inputs and "on_failure" not in inputs and "lock" not in inputs
+        assert decommission.copies == []
 
     return decommission.snapshot_set.urn.apply(check)
+
+
+@pulumi.runtime.test
+def test_instance_is_stopped_only_after_the_locked_set_and_a_copy_of_each_expected_volume() -> Any:
+    monitor = OptionsMonitor(Recorder())
+    use(monitor.mocks, monitor)  # type: ignore[arg-type]
+    decommission = SafeDecommission(
+        "old-db",
+        SafeDecommissionArgs(
+            instance_id="i-01234567",
+            policy=POLICY,
+            expected_volume_ids=["vol-root0000", "vol-data0001"],
+            lock=GOVERNANCE_90,
+            copies=[{"role_arn": BACKUP_ROLE}],
+        ),
+    )
+
+    def check(urns: list[str]) -> None:
+        _, set_urn, *copy_urns = urns
+        assert set(monitor.requests["old-db-stop"].dependencies) >= {set_urn, *copy_urns} and len(copy_urns) == 2
+        assert monitor.requests["old-db-snapshots"].object["lock"] == GOVERNANCE_90
+        sources = {
+            name: monitor.mocks.named(name).inputs["source_snapshot_id"]  # type: ignore[attr-defined]
+            for name in ("old-db-vol-root0000-copy-210987654321", "old-db-vol-data0001-copy-210987654321")
+        }
+        assert sources == {
+            "old-db-vol-root0000-copy-210987654321": "snap-root0000",
+            "old-db-vol-data0001-copy-210987654321": "snap-data0001",
+        }
+
+    assert decommission.stop is not None
+    urns = (decommission.stop.urn, decommission.snapshot_set.urn, *(c.urn for c in decommission.copies))
+    return pulumi.Output.all(*urns).apply(check)
+
+
+def test_a_refused_stop_asks_for_no_copy() -> None:
+    mocks = use(Recorder())
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        decommission = SafeDecommission(
+            "old-db",
+            SafeDecommissionArgs(
+                instance_id="i-01234567",
+                policy=POLICY,
+                expected_volume_ids=["vol-missing0"],
+                copies=[{"region": "eu-west-1"}],
+            ),
+        )
+        return pulumi.Output.all(*(c.id for c in decommission.copies))
+
+    with pytest.raises(Exception, match="expected volumes have no snapshot: vol-missing0"):
+        program()
+    assert [n for n in mocks.names() if "copy" in n or n == "old-db-stop"] == []
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ({"lock": {"duration_days": 90}}, "old-db: lock: mode must be 'governance' or 'compliance' (got None)"),
+        ({"copies": [{}], "expected_volume_ids": ["vol-root0000"]}, "old-db: copies[0]: give region"),
+        ({"copies": [{"region": "eu-west-1"}]}, "old-db: copies needs expected_volume_ids"),
+    ],
+)
+def test_a_bad_lock_or_copy_target_is_refused_before_anything_is_registered(args: dict[str, Any], words: str) -> None:
+    mocks = use(Recorder())
+    with pytest.raises(ProtectionRefused, match=re.escape(words)):
+        SafeDecommission("old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY, **args))
+    assert mocks.names() == []
