@@ -22,7 +22,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import lifecycle, quiesce
 from snapshot_provider.core.series import copies
-from snapshot_provider.core.series.lines import paused_instance, say, urn_of
+from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
@@ -47,7 +47,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         if not found and not olds:  # the first take; later ones are said by diff's preview
             quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
             for line in copies.preview_lines({}, news, takes=True):
-                say(news, line)
+                say(news, f"creating {name_of(news)} {line}")
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

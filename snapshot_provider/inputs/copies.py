@@ -46,6 +46,13 @@ def describe(target: Mapping[str, Any], home_region: str | None = None) -> str:
     return f"{region} as {role}" if role else region
 
 
+def known(value: Any) -> bool:
+    """Whether a `copies` value is known whole (a preview may not know a target, or a key of one, yet)."""
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(t, Mapping) and not any(rules.is_unknown(v) for v in t.values()) for t in value
+    )
+
+
 def targets_rule(value: Any) -> list[str]:
     """Why a `copies` input is not a list of copy targets (empty when it is)."""
     if value is None:
@@ -65,14 +72,15 @@ def _target_reasons(target: Any) -> list[str]:
     if not target.get("region") and not target.get("role_arn"):
         reasons.append("give region (another region) and/or role_arn (another account): where the copy goes")
     for name, rule in TARGET_RULES.items():
-        if target.get(name) is not None and (reason := rule(target[name])):
+        value = target.get(name)
+        if value is not None and not rules.is_unknown(value) and (reason := rule(value)):
             reasons.append(f"{name} {reason}")
     return reasons
 
 
 def home_failures(value: Any, home_region: Any, home_role: Any) -> list[str]:
     """Targets that would copy into the series' own region and account (no copy at all), and targets given twice."""
-    if not isinstance(value, (list, tuple)) or not all(isinstance(t, Mapping) for t in value):
+    if not known(value):
         return []
     reasons = []
     seen: set[tuple[str, str | None]] = set()

@@ -16,6 +16,7 @@ from snapshot_provider.core.copying import SOURCE_TAG
 from snapshot_provider.core.series.copies import COPY_SERIES_TAG
 from snapshot_provider.core.series.survey import POINT_TAG
 from snapshot_provider.ec2.locks import SnapshotLocked
+from snapshot_provider.inputs.rules import UNKNOWN
 from snapshot_provider.inputs.series import SCHEMA, failures
 from testbed import REGION
 
@@ -221,3 +222,14 @@ def test_the_preview_says_what_is_copied_where_without_calling_aws(emulator: Ec2
 def test_bad_copy_targets_are_refused_at_check_with_the_fix(copies: Any, reason: str) -> None:
     found = failures({"region": REGION, "volume_id": "vol-12345678", "copies": copies, "resource_urn": URN})
     assert any(f.property == "copies" and reason in f.reason for f in found), found
+
+
+def test_a_target_not_known_at_preview_is_not_refused_and_the_preview_says_so() -> None:
+    from snapshot_provider.core.series.copies import preview_lines
+
+    news = {"region": REGION, "volume_id": "vol-12345678", "copies": [{"region": UNKNOWN}], "resource_urn": URN}
+
+    assert [f for f in failures(news) if f.property == "copies"] == []
+    assert preview_lines({}, news, takes=True) == [
+        "copies each point once the targets are known (they depend on resources not created yet)"
+    ]

@@ -29,6 +29,7 @@ from snapshot_provider.ec2 import clients, find, locks, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.inputs import copies as targets
 from snapshot_provider.inputs.declarations import ACCOUNT_FIELDS, URN_INPUT, AccountSelection
+from snapshot_provider.inputs.rules import is_unknown
 
 COPY_SERIES_TAG = "pulumi-snapshot:copy-of-series"
 
@@ -80,9 +81,12 @@ def missing(props: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def preview_lines(olds: Mapping[str, Any], news: Mapping[str, Any], takes: bool) -> list[str]:
     """What the next `up` copies where, from the inputs and state alone (no AWS call, no credentials)."""
-    wanted = [targets.describe(t, news.get("region")) for t in news.get("copies") or [] if isinstance(t, Mapping)]
-    if not wanted:
+    given = news.get("copies")
+    if not given:
         return []
+    if not targets.known(given) or is_unknown(news.get("region")):
+        return ["copies each point once the targets are known (they depend on resources not created yet)"]
+    wanted = [targets.describe(t, news.get("region")) for t in given]
     lines = [f"copies the new snapshot to {', '.join(wanted)} once it completed"] if takes else []
     old_places = set(declared(olds)) if olds.get("copies") else set()
     new_targets = [t for place, t in declared(news).items() if place not in old_places]
@@ -90,8 +94,8 @@ def preview_lines(olds: Mapping[str, Any], news: Mapping[str, Any], takes: bool)
     if olds and new_targets and kept:
         where = ", ".join(targets.describe(t, news.get("region")) for t in new_targets)
         lines.append(f"copies the {kept} kept snapshot(s) to {where} (a new target)")
-    retried = [(sid, where) for sid, where in missing({**olds, "copies": news.get("copies")}) if sid]
-    retried = [(sid, where) for sid, where in retried if where not in {targets.describe(t) for t in new_targets}]
+    added = {targets.describe(t, news.get("region")) for t in new_targets}
+    retried = [(sid, where) for sid, where in missing({**olds, "copies": news.get("copies")}) if where not in added]
     if retried:
         lines.append("copies again what an earlier run could not: " + ", ".join(f"{s} to {w}" for s, w in retried))
     lines.append("deletes the copies of each snapshot it deletes (a locked copy is kept)")
