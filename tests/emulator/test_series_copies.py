@@ -233,3 +233,19 @@ def test_a_target_not_known_at_preview_is_not_refused_and_the_preview_says_so() 
     assert preview_lines({}, news, takes=True) == [
         "copies each point once the targets are known (they depend on resources not created yet)"
     ]
+
+
+def test_a_copy_that_ended_in_error_is_deleted_and_made_again_by_the_next_up(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(fail_copies=True)
+    series = Series(volume_id=volume_id, trigger="d1", copies=[{"region": OTHER_REGION}])
+    [entry] = series.outs["copied"]
+    assert entry["state"] == "failed" and held(emulator)[entry["snapshot_id"]]["state"] == "error"
+    emulator.configure(fail_copies=False)
+
+    series.up()
+
+    [again] = series.outs["copied"]
+    assert again["state"] == "completed" and list(held(emulator)) == [again["snapshot_id"]]
+    assert again["snapshot_id"] != entry["snapshot_id"] and len(emulator.calls("CreateSnapshot")) == 1
