@@ -249,3 +249,13 @@ def test_a_copy_that_ended_in_error_is_deleted_and_made_again_by_the_next_up(
     [again] = series.outs["copied"]
     assert again["state"] == "completed" and list(held(emulator)) == [again["snapshot_id"]]
     assert again["snapshot_id"] != entry["snapshot_id"] and len(emulator.calls("CreateSnapshot")) == 1
+
+
+def test_a_lost_copy_answer_makes_one_copy_of_the_point(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(drop_rate=1.0, actions=["CopySnapshot"])
+
+    series = Series(volume_id=volume_id, trigger="d1", copies=[{"region": OTHER_REGION}])
+
+    [entry] = series.outs["copied"]
+    assert entry["state"] == "completed" and list(held(emulator)) == [entry["snapshot_id"]]
+    assert len(emulator.mutating_calls("CopySnapshot")) == 1

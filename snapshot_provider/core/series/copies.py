@@ -232,7 +232,8 @@ def _copy_missing(
                 copy_id, _found, _account_id, _waited = copying.create_copy(request)
         except SnapshotProviderError as error:
             outcome.failed.append(f"copy of {sid} to {targets.describe(target, inputs['region'])}: {error}")
-            left = copying.unrecorded_copy(clients.client(account), request_token(inputs), sid)
+            with aws_errors("looking for the copy a failed CopySnapshot left (ec2:DescribeSnapshots)"):
+                left = copying.unrecorded_copy(clients.client(account), request_token(inputs), sid)
             copy_id = left["SnapshotId"] if left else ""
             made[copy_id or f"failed:{sid}"] = {
                 "SnapshotId": copy_id or None,
