@@ -78,7 +78,7 @@ def copy_snapshot(
     copy.completion_duration_minutes = completion_duration_minutes
     copy.transfer_type = "time-based" if completion_duration_minutes else "standard"
     copy.pending_seconds = models.BEHAVIOUR.copy_time(completion_duration_minutes)
-    copy.fails = False
+    copy.fails = models.BEHAVIOUR.fail_copies
     backend.snapshots[copy.id] = copy
     copy.add_tags(tags)
     return copy

@@ -68,6 +68,9 @@ class SnapshotBehaviour:
     copy_seconds: float | None = None
     """How long a CopySnapshot copy stays pending (None: `pending_seconds`); a time-based copy's
     CompletionDurationMinutes caps it (EBS user guide, "Time-based copies": it completes within that duration)."""
+    fail_copies: bool = False
+    """Every CopySnapshot copy ends in `error` once pending (EC2 API reference, Snapshot: State `error`; a copy can
+    fail after CopySnapshot answered, e.g. for a KMS key it may not use)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)

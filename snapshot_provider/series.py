@@ -21,7 +21,8 @@ from pulumi.dynamic import (
 )
 
 from snapshot_provider.core import lifecycle, quiesce
-from snapshot_provider.core.series.lines import paused_instance, urn_of
+from snapshot_provider.core.series import copies
+from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
@@ -45,11 +46,16 @@ class SnapshotSeriesProvider(ResourceProvider):
         found = failures(news, olds)
         if not found and not olds:  # the first take; later ones are said by diff's preview
             quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
+            for line in copies.preview_lines({}, news, takes=True):
+                say(news, f"creating {name_of(news)} {line}")
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
         result = SCHEMA.diff(olds, news)
+        if not result.changes and copies.missing(olds):
+            # A copy an earlier run could not make: the next `up` makes it, without taking a new point.
+            result = DiffResult(changes=True, replaces=[], stables=result.stables, delete_before_replace=False)
         if result.changes:
             preview(id_, olds, news, result)
         return result
@@ -74,7 +80,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         has = survey(ec2, id_, props)
         outs = outputs(props, id_, has.listing, has.archived, has.images, conn.account_id)
         # What the last run did stays as it was: refresh only looks.
-        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed", "locked"):
+        for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed", "locked", "copied"):
             outs[name] = props.get(name)
         return ReadResult(id_, outs)
 
@@ -84,6 +90,9 @@ class SnapshotSeriesProvider(ResourceProvider):
         conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
         ids = to_delete(conn.ec2, id_, props)
         _refuse_delete_if_locked(conn.ec2, ids)
+        copied = copies.to_delete(id_, props)
+        for account, copy_ids in copied:
+            _refuse_delete_if_locked(clients.client(account), copy_ids)
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
         lifecycle.delete_snapshots(
             conn,
@@ -93,6 +102,13 @@ class SnapshotSeriesProvider(ResourceProvider):
             blocked_note=" The series' other snapshots were deleted; run `pulumi destroy` again once the AMIs are "
             "deregistered.",
         )
+        for account, copy_ids in copied:  # once their points are gone: a copy never outlives its point's keeping
+            lifecycle.delete_snapshots(
+                Connection.to_existing({**props, **dict(account.values)}, "delete", None),
+                copy_ids,
+                urn_of(props),
+                listed_since=0.0,
+            )
 
 
 def _refuse_delete_if_locked(ec2: Any, ids: list[str]) -> None:
@@ -113,7 +129,8 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year
     (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten),
     snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state,
-    lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
+    lock_expires_at; a locked point is never pruned), the series' size per tier (`size_gib`, `full_size_gib`), and its
+    copies in other regions and accounts (`copied`: per point and target, the copy's id and state; see `copies`).
     """
 
     schema = SCHEMA
@@ -128,6 +145,7 @@ class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSer
     pruned: pulumi.Output[dict[str, str]]
     in_use: pulumi.Output[list[dict[str, Any]]]
     failed: pulumi.Output[list[str]]
+    copied: pulumi.Output[list[dict[str, Any]]]
     locked: pulumi.Output[list[dict[str, Any]]]
     size_gib: pulumi.Output[dict[str, float]]
     full_size_gib: pulumi.Output[dict[str, float | None]]

@@ -15,24 +15,9 @@ from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.inputs import rules
+from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
 from snapshot_provider.inputs.schema import Field, Schema
-
-COMPLETION_MINUTES = (15, 2880, 15)  # CopySnapshot CompletionDurationMinutes: 15-minute steps, at most 2880
-
-
-def completion_duration_minutes(value: Any) -> str | None:
-    lowest, highest, step = COMPLETION_MINUTES
-    whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
-    if whole and lowest <= value <= highest and value % step == 0:
-        return None
-    return f"must be {lowest} to {highest} minutes in {step}-minute steps (EC2's time-based copy), got {value!r}"
-
-
-def kms_key(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return None
-    return "must be a KMS key id, alias, or ARN in the destination region"
 
 
 class SnapshotCopyArgs(AccountArgs, total=False):

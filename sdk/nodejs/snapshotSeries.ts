@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
+ * A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), the series' size per tier (`size_gib`, `full_size_gib`), and its copies in other regions and accounts (`copied`: per point and target, the copy's id and state; see `copies`).
  */
 export class SnapshotSeries extends pulumi.CustomResource {
     /**
@@ -44,6 +44,11 @@ export class SnapshotSeries extends pulumi.CustomResource {
      */
     declare public readonly archiveAfterDays: pulumi.Output<number | undefined>;
     declare public /*out*/ readonly archived: pulumi.Output<string[] | undefined>;
+    declare public /*out*/ readonly copied: pulumi.Output<{[key: string]: any}[] | undefined>;
+    /**
+     * copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+     */
+    declare public readonly copies: pulumi.Output<{[key: string]: any}[] | undefined>;
     declare public /*out*/ readonly deleted: pulumi.Output<string[] | undefined>;
     /**
      * EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -135,6 +140,7 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["allowedAccountIds"] = args?.allowedAccountIds;
             resourceInputs["archiveAfterDays"] = args?.archiveAfterDays;
             resourceInputs["consistency"] = (args?.consistency) ?? "crash";
+            resourceInputs["copies"] = args?.copies;
             resourceInputs["description"] = args?.description;
             resourceInputs["endpointUrl"] = args?.endpointUrl;
             resourceInputs["excludeBootVolume"] = args?.excludeBootVolume;
@@ -160,6 +166,7 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["volumeId"] = args?.volumeId;
             resourceInputs["accountId"] = undefined /*out*/;
             resourceInputs["archived"] = undefined /*out*/;
+            resourceInputs["copied"] = undefined /*out*/;
             resourceInputs["deleted"] = undefined /*out*/;
             resourceInputs["failed"] = undefined /*out*/;
             resourceInputs["fullSizeGib"] = undefined /*out*/;
@@ -177,6 +184,8 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["allowedAccountIds"] = undefined /*out*/;
             resourceInputs["archiveAfterDays"] = undefined /*out*/;
             resourceInputs["archived"] = undefined /*out*/;
+            resourceInputs["copied"] = undefined /*out*/;
+            resourceInputs["copies"] = undefined /*out*/;
             resourceInputs["deleted"] = undefined /*out*/;
             resourceInputs["endpointUrl"] = undefined /*out*/;
             resourceInputs["excludeBootVolume"] = undefined /*out*/;
@@ -229,6 +238,10 @@ export interface SnapshotSeriesArgs {
      * `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
      */
     consistency?: pulumi.Input<string | undefined>;
+    /**
+     * copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+     */
+    copies?: pulumi.Input<pulumi.Input<{[key: string]: any}>[] | undefined>;
     /**
      * on each new snapshot; at most 255 characters
      */

@@ -7,12 +7,14 @@ from typing import Annotated, Any, TypeGuard
 
 import pulumi
 
-from snapshot_provider.inputs import consistency, lock, rules
+from snapshot_provider.inputs import consistency, copies, lock, rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs
 from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
 # How many of a series snapshot's tags the provider uses: the lifecycle's, and the series' id and point.
 SERIES_TAG_COUNT = rules.LIFECYCLE_TAG_COUNT + 2
+# And of a copy's: the lifecycle's, the series' id, the point, and the snapshot it copies.
+COPY_TAG_COUNT = rules.LIFECYCLE_TAG_COUNT + 3
 
 
 def series_tags(value: Any) -> list[str]:
@@ -110,6 +112,16 @@ class SnapshotSeriesArgs(AccountArgs, consistency.ConsistencyArgs, total=False):
             rule=lock.rule,
         ),
     ]
+    copies: Annotated[
+        pulumi.Input[Sequence[pulumi.Input[Mapping[str, Any]]]],
+        Field(
+            "copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another "
+            "account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted "
+            "with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the "
+            "next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)",
+            rule=copies.targets_rule,
+        ),
+    ]
     timeout: Annotated[
         pulumi.Input[float],
         Field(
@@ -157,13 +169,29 @@ def policy_failures(news: Mapping[str, Any]) -> list[Failure]:
     return []
 
 
+def copies_failures(news: Mapping[str, Any]) -> list[Failure]:
+    given = news.get("copies")
+    found = [Failure("copies", r) for r in copies.home_failures(given, news.get("region"), news.get("role_arn"))]
+    tags = news.get("tags")
+    room = rules.MAX_TAGS - COPY_TAG_COUNT
+    if given and isinstance(tags, Mapping) and len(tags) > room:
+        found.append(
+            Failure(
+                "tags",
+                f"has {len(tags)} tags: a copy carries them and {COPY_TAG_COUNT} of the provider's, and EC2 allows "
+                f"{rules.MAX_TAGS} per snapshot; keep at most {room}",
+            )
+        )
+    return found
+
+
 def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def failures(news: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> list[Failure]:
     paused = [Failure(name, reason) for name, reason in consistency.problems(news, managed=SERIES_TAG_COUNT)]
-    return SCHEMA.failures(news, olds) + source_failures(news) + policy_failures(news) + paused
+    return SCHEMA.failures(news, olds) + source_failures(news) + policy_failures(news) + copies_failures(news) + paused
 
 
 def parse(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
+// A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), the series' size per tier (`size_gib`, `full_size_gib`), and its copies in other regions and accounts (`copied`: per point and target, the copy's id and state; see `copies`).
 type SnapshotSeries struct {
 	pulumi.CustomResourceState
 
@@ -21,7 +21,10 @@ type SnapshotSeries struct {
 	// move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
 	ArchiveAfterDays pulumi.Float64PtrOutput  `pulumi:"archiveAfterDays"`
 	Archived         pulumi.StringArrayOutput `pulumi:"archived"`
-	Deleted          pulumi.StringArrayOutput `pulumi:"deleted"`
+	Copied           pulumi.MapArrayOutput    `pulumi:"copied"`
+	// copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+	Copies  pulumi.MapArrayOutput    `pulumi:"copies"`
+	Deleted pulumi.StringArrayOutput `pulumi:"deleted"`
 	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
 	EndpointUrl pulumi.StringPtrOutput `pulumi:"endpointUrl"`
 	// instance series: leave the root volume out
@@ -132,6 +135,8 @@ type snapshotSeriesArgs struct {
 	ArchiveAfterDays *float64 `pulumi:"archiveAfterDays"`
 	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
 	Consistency *string `pulumi:"consistency"`
+	// copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+	Copies []map[string]interface{} `pulumi:"copies"`
 	// on each new snapshot; at most 255 characters
 	Description *string `pulumi:"description"`
 	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -188,6 +193,8 @@ type SnapshotSeriesArgs struct {
 	ArchiveAfterDays pulumi.Float64PtrInput
 	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
 	Consistency pulumi.StringPtrInput
+	// copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+	Copies pulumi.MapArrayInput
 	// on each new snapshot; at most 255 characters
 	Description pulumi.StringPtrInput
 	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -289,6 +296,15 @@ func (o SnapshotSeriesOutput) ArchiveAfterDays() pulumi.Float64PtrOutput {
 
 func (o SnapshotSeriesOutput) Archived() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *SnapshotSeries) pulumi.StringArrayOutput { return v.Archived }).(pulumi.StringArrayOutput)
+}
+
+func (o SnapshotSeriesOutput) Copied() pulumi.MapArrayOutput {
+	return o.ApplyT(func(v *SnapshotSeries) pulumi.MapArrayOutput { return v.Copied }).(pulumi.MapArrayOutput)
+}
+
+// copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+func (o SnapshotSeriesOutput) Copies() pulumi.MapArrayOutput {
+	return o.ApplyT(func(v *SnapshotSeries) pulumi.MapArrayOutput { return v.Copies }).(pulumi.MapArrayOutput)
 }
 
 func (o SnapshotSeriesOutput) Deleted() pulumi.StringArrayOutput {

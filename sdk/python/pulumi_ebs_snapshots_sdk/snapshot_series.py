@@ -22,6 +22,7 @@ class SnapshotSeriesArgs:
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
                  consistency: pulumi.Input[Optional[_builtins.str]] = None,
+                 copies: pulumi.Input[Optional[Sequence[pulumi.Input[Mapping[str, Any]]]]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -51,6 +52,7 @@ class SnapshotSeriesArgs:
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
         :param pulumi.Input[_builtins.float] archive_after_days: move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
         :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+        :param pulumi.Input[Sequence[pulumi.Input[Mapping[str, Any]]]] copies: copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
         :param pulumi.Input[_builtins.str] description: on each new snapshot; at most 255 characters
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: instance series: leave the root volume out
@@ -83,6 +85,8 @@ class SnapshotSeriesArgs:
             consistency = 'crash'
         if consistency is not None:
             pulumi.set(__self__, "consistency", consistency)
+        if copies is not None:
+            pulumi.set(__self__, "copies", copies)
         if description is not None:
             pulumi.set(__self__, "description", description)
         if endpoint_url is not None:
@@ -171,6 +175,18 @@ class SnapshotSeriesArgs:
     @consistency.setter
     def consistency(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "consistency", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def copies(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[Mapping[str, Any]]]]]:
+        """
+        copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+        """
+        return pulumi.get(self, "copies")
+
+    @copies.setter
+    def copies(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[Mapping[str, Any]]]]]):
+        pulumi.set(self, "copies", value)
 
     @_builtins.property
     @pulumi.getter
@@ -458,6 +474,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
                  consistency: pulumi.Input[Optional[_builtins.str]] = None,
+                 copies: pulumi.Input[Optional[Sequence[pulumi.Input[Mapping[str, Any]]]]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -483,13 +500,14 @@ class SnapshotSeries(pulumi.CustomResource):
                  volume_id: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         """
-        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
+        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), the series' size per tier (`size_gib`, `full_size_gib`), and its copies in other regions and accounts (`copied`: per point and target, the copy's id and state; see `copies`).
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
         :param pulumi.Input[_builtins.float] archive_after_days: move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
         :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+        :param pulumi.Input[Sequence[pulumi.Input[Mapping[str, Any]]]] copies: copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
         :param pulumi.Input[_builtins.str] description: on each new snapshot; at most 255 characters
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: instance series: leave the root volume out
@@ -521,7 +539,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  args: Optional[SnapshotSeriesArgs] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
+        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), the series' size per tier (`size_gib`, `full_size_gib`), and its copies in other regions and accounts (`copied`: per point and target, the copy's id and state; see `copies`).
 
         :param str resource_name: The name of the resource.
         :param SnapshotSeriesArgs args: The arguments to use to populate this resource's properties.
@@ -541,6 +559,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
                  consistency: pulumi.Input[Optional[_builtins.str]] = None,
+                 copies: pulumi.Input[Optional[Sequence[pulumi.Input[Mapping[str, Any]]]]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -578,6 +597,7 @@ class SnapshotSeries(pulumi.CustomResource):
             if consistency is None:
                 consistency = 'crash'
             __props__.__dict__["consistency"] = consistency
+            __props__.__dict__["copies"] = copies
             __props__.__dict__["description"] = description
             __props__.__dict__["endpoint_url"] = endpoint_url
             __props__.__dict__["exclude_boot_volume"] = exclude_boot_volume
@@ -609,6 +629,7 @@ class SnapshotSeries(pulumi.CustomResource):
             __props__.__dict__["volume_id"] = volume_id
             __props__.__dict__["account_id"] = None
             __props__.__dict__["archived"] = None
+            __props__.__dict__["copied"] = None
             __props__.__dict__["deleted"] = None
             __props__.__dict__["failed"] = None
             __props__.__dict__["full_size_gib"] = None
@@ -649,6 +670,8 @@ class SnapshotSeries(pulumi.CustomResource):
         __props__.__dict__["allowed_account_ids"] = None
         __props__.__dict__["archive_after_days"] = None
         __props__.__dict__["archived"] = None
+        __props__.__dict__["copied"] = None
+        __props__.__dict__["copies"] = None
         __props__.__dict__["deleted"] = None
         __props__.__dict__["endpoint_url"] = None
         __props__.__dict__["exclude_boot_volume"] = None
@@ -704,6 +727,19 @@ class SnapshotSeries(pulumi.CustomResource):
     @pulumi.getter
     def archived(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         return pulumi.get(self, "archived")
+
+    @_builtins.property
+    @pulumi.getter
+    def copied(self) -> pulumi.Output[Optional[Sequence[Mapping[str, Any]]]]:
+        return pulumi.get(self, "copied")
+
+    @_builtins.property
+    @pulumi.getter
+    def copies(self) -> pulumi.Output[Optional[Sequence[Mapping[str, Any]]]]:
+        """
+        copy each completed point to these targets, each `region` (another region) and/or `role_arn` (another account), optional `kms_key_id` and `completion_duration_minutes` (as SnapshotCopy's); a copy is deleted with its point (a locked copy is kept and said); a failed copy is listed in `copied` and retried by the next `up`; a target taken out keeps its copies (deleted with their points, and by destroy)
+        """
+        return pulumi.get(self, "copies")
 
     @_builtins.property
     @pulumi.getter

@@ -9,6 +9,7 @@ from typing import Any
 from pulumi.dynamic import DiffResult
 
 from snapshot_provider.core import pruning
+from snapshot_provider.core.series import copies
 from snapshot_provider.core.series.lines import name_of, paused_instance, say
 from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
@@ -64,5 +65,8 @@ def preview(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], di
     except Exception as error:  # a preview must not fail for want of a forecast
         reason = str(error).split(". ")[0]
         lines = [f"cannot know yet what the next `up` of {name_of(news)} will archive and delete: {reason}"]
+    if not diff.replaces:  # from the inputs and state alone: said even without credentials
+        takes = bool(TAKES.diff(olds, news).changes)
+        lines += [f"the next `up` of {name_of(news)} {line}" for line in copies.preview_lines(olds, news, takes)]
     for line in lines:
         say(news, line)

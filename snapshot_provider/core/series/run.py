@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snapshot_provider.core import pruning
+from snapshot_provider.core.series.copies import keep_copies
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.prune import let_go_of_recovered, policy_of, prune, report
@@ -56,6 +57,9 @@ def run(
         warn(inputs, f"{failure} (the next run tries again)")
     gone = set(outcome.deleted)
     kept = [s for s in listing if s["SnapshotId"] not in gone]
+    copied = keep_copies(conn.ec2, series_id, inputs, previous, kept, gone | set(pruned))
+    for failure in copied.failed:
+        warn(inputs, f"{failure} (the next `up` tries again)")
     outs = outputs(inputs, series_id, kept, now.archived | set(outcome.archived), now.images, conn.account_id)
     outs.update(
         wait_time=wait_time,
@@ -65,6 +69,7 @@ def run(
         in_use=[{"snapshot_id": sid, "image_ids": amis} for sid, amis in sorted(outcome.in_use.items())],
         failed=outcome.failed,
         locked=[{"snapshot_id": sid, **locks.outputs(info)} for sid, info in sorted(outcome.locked.items())],
+        copied=copied.entries,
     )
     return outs
 

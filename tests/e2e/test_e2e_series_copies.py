@@ -1,0 +1,73 @@
+"""A SnapshotSeries with a copy in another region, end to end the way a user works: a program in a temp dir, the
+real Pulumi CLI, the local EC2 emulator. Each point is copied there; pruning a point deletes its copy, the kept
+point's copy stays; destroy deletes the series' copies."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from stack_harness import PulumiStack, pulumi_bin_dir
+
+from emulator import Ec2Emulator
+from snapshot_provider.core.copying import SOURCE_TAG
+from testbed import REGION
+
+OTHER_REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def bin_dir() -> Path:
+    return pulumi_bin_dir()
+
+
+def series_program(volume_id: str) -> str:
+    return "import pulumi\nfrom snapshot_provider import SnapshotSeries\n\n" + textwrap.dedent(
+        f"""
+        series = SnapshotSeries(
+            "nightly",
+            volume_id={volume_id!r},
+            trigger=pulumi.Config().require("day"),
+            keep_last=1,
+            copies=[{{"region": {OTHER_REGION!r}, "completion_duration_minutes": 15}}],
+            timeout=120,
+        )
+        pulumi.export("snapshot_id", series.snapshot_id)
+        pulumi.export("deleted", series.deleted)
+        pulumi.export("copied", series.copied)
+        """
+    )
+
+
+def copies_by_source(emulator: Ec2Emulator) -> dict[str, str]:
+    return {s["tags"][SOURCE_TAG]: s["snapshot_id"] for s in emulator.snapshots(region=OTHER_REGION)}
+
+
+def test_a_series_copy_in_another_region_is_pruned_with_its_point(
+    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=0.5, copy_seconds=1.0)
+    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=series_program(volume_id), sts_url=emulator.sts_url)
+    stack.config(**{"aws:region": REGION, "day": "2026-03-01"})
+    stack.up()
+    first = stack.outputs()["snapshot_id"]
+    assert list(copies_by_source(emulator)) == [first]
+
+    stack.config(day="2026-03-02")
+    preview = stack.preview()
+    # The provider's lines reach the CLI's stderr when the engine log is not connected.
+    preview_text = preview.stdout + preview.stderr
+    assert f"copies the new snapshot to {OTHER_REGION} once it completed" in preview_text
+    stack.up()
+
+    outputs = stack.outputs()
+    second = outputs["snapshot_id"]
+    assert outputs["deleted"] == [first]
+    [copy] = outputs["copied"]
+    assert copies_by_source(emulator) == {second: copy["snapshot_id"]}  # the pruned point's copy is gone
+    assert (copy["state"], copy["region"]) == ("completed", OTHER_REGION)
+
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots(region=OTHER_REGION) == [] and emulator.snapshots() == []
