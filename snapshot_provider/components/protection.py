@@ -15,13 +15,13 @@ from typing import Any
 import pulumi
 
 from snapshot_provider import SnapshotCopy
+from snapshot_provider.inputs import copies as copy_targets
 from snapshot_provider.inputs import lock as lock_input
 from snapshot_provider.inputs.declarations import default_region
 from snapshot_provider.inputs.rules import role_account
 
-# A copy target: where a SnapshotCopy of each snapshot goes (the same keys as SnapshotCopy's inputs).
+# A copy target: where a SnapshotCopy of each snapshot goes (its keys and rules: inputs.copies).
 CopyTarget = Mapping[str, Any]
-TARGET_KEYS = ("region", "role_arn", "kms_key_id", "completion_duration_minutes")
 
 
 class ProtectionRefused(ValueError):
@@ -29,36 +29,20 @@ class ProtectionRefused(ValueError):
 
 
 def refusals(lock: Any, copies: Sequence[CopyTarget], home_region: str | None) -> list[str]:
-    """Why `lock` and `copies` cannot be used (empty when they can). Pure. Values still unknown (outputs) are left to
+    """Why `lock` and `copies` cannot be used (empty when they can): the rules of the snapshot resources' `lock` and
+    of a copy target (`inputs.copies`, as SnapshotSeries' `copies`). Pure. Values still unknown (outputs) are left to
     the resources' own checks at preview."""
     reasons = [] if isinstance(lock, pulumi.Output) else [f"lock: {r}" for r in lock_input.rule(lock)]
-    seen: set[tuple[str | None, str | None]] = set()
-    for index, target in enumerate(copies):
-        found = _target_reasons(target, home_region)
-        if not found:
-            where = (target.get("region") or home_region, role_account(target.get("role_arn")))
-            if where in seen:
-                found = [f"names {label(target)} again: one copy per target; remove one"]
-            seen.add(where)
-        reasons += [f"copies[{index}]: {reason}" for reason in found]
-    return reasons
-
-
-def _target_reasons(target: Any, home_region: str | None) -> list[str]:
-    if not isinstance(target, Mapping):
-        return ["must be a mapping such as {'region': 'eu-west-1'}"]
-    reasons = [f"unknown key {k!r} (expected {', '.join(TARGET_KEYS)})" for k in target if k not in TARGET_KEYS]
-    region, role_arn = target.get("region"), target.get("role_arn")
-    if any(isinstance(value, pulumi.Output) for value in (region, role_arn)):
-        reasons.append("region and role_arn must be plain strings (they name the copy's resource)")
-    elif not region and not role_arn:
-        reasons.append("give region (another region) and/or role_arn (a role in another account): where it goes")
-    elif (region or home_region) == home_region and not role_arn:
-        reasons.append(
-            f"copies into the snapshot's own region ({home_region}) and account, where it dies with them; set "
-            "another region, or role_arn in another account"
-        )
-    return reasons
+    targets = list(copies)
+    named = [
+        f"copies[{index}]: region and role_arn must be plain strings (they name the copy's resource)"
+        for index, target in enumerate(targets)
+        if isinstance(target, Mapping) and any(isinstance(target.get(k), pulumi.Output) for k in ("region", "role_arn"))
+    ]
+    if named:
+        return reasons + named
+    found = copy_targets.targets_rule(targets) or copy_targets.home_failures(targets, home_region, None)
+    return reasons + [f"copies{reason}" for reason in found]
 
 
 def refuse_bad_inputs(name: str, lock: Any, copies: Sequence[CopyTarget]) -> None:

@@ -70,7 +70,7 @@ def _target_reasons(target: Any) -> list[str]:
         return ["must be an object such as {region: eu-west-1, role_arn: arn:aws:iam::210987654321:role/backup}"]
     reasons = [f"unknown key {k!r} (expected {', '.join(TARGET_KEYS)})" for k in target if k not in TARGET_KEYS]
     if not target.get("region") and not target.get("role_arn"):
-        reasons.append("give region (another region) and/or role_arn (another account): where the copy goes")
+        reasons.append("give region (another region) and/or role_arn (a role in another account): where the copy goes")
     for name, rule in TARGET_RULES.items():
         value = target.get(name)
         if value is not None and not rules.is_unknown(value) and (reason := rule(value)):
@@ -79,7 +79,7 @@ def _target_reasons(target: Any) -> list[str]:
 
 
 def home_failures(value: Any, home_region: Any, home_role: Any) -> list[str]:
-    """Targets that would copy into the series' own region and account (no copy at all), and targets given twice."""
+    """Targets that would copy into the source's own region and account (no copy at all), and targets given twice."""
     if not known(value):
         return []
     reasons = []
@@ -88,10 +88,10 @@ def home_failures(value: Any, home_region: Any, home_role: Any) -> list[str]:
         key = target_key(target, home_region)
         if key[0] == home_region and key[1] in (None, home_role):
             reasons.append(
-                f"[{index}] copies into the series' own region and account ({home_region}): a copy there dies with "
+                f"[{index}]: copies into the source's own region ({home_region}) and account, where it dies with "
                 "them; set another region, or role_arn in another account"
             )
         if key in seen:
-            reasons.append(f"[{index}] names {describe(target, home_region)} again: one copy per target; remove one")
+            reasons.append(f"[{index}]: names {describe(target, home_region)} again: one copy per target; remove one")
         seen.add(key)
     return reasons

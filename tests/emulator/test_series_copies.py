@@ -215,8 +215,8 @@ def test_the_preview_says_what_is_copied_where_without_calling_aws(emulator: Ec2
         ([{"region": "eu-west-1", "speed": 1}], "[0]: unknown key 'speed'"),
         ([{"region": "mars-1"}], "[0]: region 'mars-1' is not an AWS region name"),
         ([{"region": "eu-west-1", "completion_duration_minutes": 10}], "completion_duration_minutes must be 15 to"),
-        ([{"region": REGION}], "[0] copies into the series' own region and account"),
-        ([{"region": "eu-west-1"}, {"region": "eu-west-1"}], "[1] names eu-west-1 again"),
+        ([{"region": REGION}], "[0]: copies into the source's own region"),
+        ([{"region": "eu-west-1"}, {"region": "eu-west-1"}], "[1]: names eu-west-1 again"),
     ],
 )
 def test_bad_copy_targets_are_refused_at_check_with_the_fix(copies: Any, reason: str) -> None:

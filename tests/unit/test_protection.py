@@ -35,14 +35,14 @@ def test_a_lock_and_copies_elsewhere_are_accepted(lock: Any, copies: list[Any]) 
         ({"mode": "governance"}, [], "lock: give exactly one of duration_days or expires_at"),
         (None, [{}], "copies[0]: give region (another region) and/or role_arn"),
         (None, [{"kms_key_id": "alias/backup"}], "copies[0]: give region (another region) and/or role_arn"),
-        (None, [{"region": HOME}], f"copies[0]: copies into the snapshot's own region ({HOME}) and account"),
+        (None, [{"region": HOME}], f"copies[0]: copies into the source's own region ({HOME}) and account"),
         (None, [{"region": "eu-west-1", "account": "210987654321"}], "copies[0]: unknown key 'account'"),
-        (None, ["eu-west-1"], "copies[0]: must be a mapping"),
+        (None, ["eu-west-1"], "copies[0]: must be an object"),
         (None, [{"region": "eu-west-1"}, {"region": "eu-west-1"}], "copies[1]: names eu-west-1 again"),
         (
             None,
             [{"role_arn": BACKUP_ROLE}, {"role_arn": BACKUP_ROLE, "region": HOME}],
-            "copies[1]: names 210987654321-us-east-1 again",
+            "copies[1]: names us-east-1 as arn:aws:iam::210987654321:role/backup again",
         ),
     ],
 )
