@@ -1,0 +1,171 @@
+"""Red-team findings, second pass, on lock (issue 21) and consistency frozen/stopped (issue 22): RT-2-<n>.
+
+Each finding is a strict xfail that passes once the product is fixed; a control test next to it shows the part that
+already holds. The AWS behaviour each one relies on is named in its reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from emulator_helpers import client, wait_until
+
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core import pacing
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from testbed import snapshot_props
+
+VOLUME = "vol-0123456789abcdef0"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _lock_failures(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What check (preview and up) says of the `lock` input for a change from `old` to `new` (old {} for a create)."""
+    return [f.reason for f in EbsSnapshotProvider().check(old, new).failures if f.property == "lock"]
+
+
+LAPSED = _iso(datetime.now(UTC) - timedelta(days=1))  # a lock's end that has passed since the last `up`
+
+
+# --- lock: a lock that has ended --------------------------------------------------------------------------------------
+def test_control_a_new_lock_that_ends_in_the_past_is_refused_at_preview() -> None:
+    new = snapshot_props(VOLUME, lock={"mode": "governance", "expires_at": LAPSED})
+    assert any("in the past" in reason for reason in _lock_failures({}, new))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-1: the expires_at rule 'must be in the future' is checked on every preview, also when the input did "
+    "not change: once the lock's date has passed (EC2: LockState `expired`, LockedSnapshotsInfo), the unchanged "
+    "program fails every `pulumi preview`/`up` of the stack on that resource",
+)
+@pytest.mark.parametrize("mode", ["governance", "compliance"])
+def test_an_unchanged_lock_whose_date_has_passed_does_not_fail_the_preview(mode: str) -> None:
+    unchanged = snapshot_props(VOLUME, lock={"mode": mode, "expires_at": LAPSED})
+    assert _lock_failures(unchanged, dict(unchanged)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-2: lock_change refuses taking out a compliance lock without cool_off_hours even when its expires_at "
+    "has passed: EC2 says an expired lock 'is not locked and can be deleted' (LockedSnapshotsInfo, lockState "
+    "`expired`). With RT-2-1, the only change the preview accepts is a later expires_at, i.e. locking it again",
+)
+def test_taking_out_a_compliance_lock_that_has_ended_is_not_refused() -> None:
+    old = snapshot_props(VOLUME, lock={"mode": "compliance", "expires_at": LAPSED})
+    assert _lock_failures(old, snapshot_props(VOLUME)) == []
+
+
+def test_control_taking_out_a_compliance_lock_still_running_is_refused() -> None:
+    future = _iso(datetime.now(UTC) + timedelta(days=30))
+    old = snapshot_props(VOLUME, lock={"mode": "compliance", "expires_at": future})
+    assert any("cannot be removed" in reason for reason in _lock_failures(old, snapshot_props(VOLUME)))
+
+
+# --- lock: EC2's longest lock -----------------------------------------------------------------------------------------
+def test_control_duration_days_beyond_ec2s_longest_lock_is_refused_at_preview() -> None:
+    new = snapshot_props(VOLUME, lock={"mode": "governance", "duration_days": 36501})
+    assert any("36500" in reason for reason in _lock_failures({}, new))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-3: expires_at has no upper bound at preview, while EC2 locks for at most 36500 days (LockSnapshot "
+    "LockDuration 1..36500; EBS user guide, snapshot lock concepts: a lock lasts 1 day to 100 years; the emulator "
+    "refuses an ExpirationDate beyond it). The preview passes; `up` takes the snapshot, waits for it to complete, "
+    "then LockSnapshot fails and the completed snapshot is left outside state",
+)
+def test_expires_at_beyond_ec2s_longest_lock_is_refused_at_preview() -> None:
+    far = _iso(datetime.now(UTC) + timedelta(days=36500 + 365))
+    new = snapshot_props(VOLUME, lock={"mode": "governance", "expires_at": far})
+    assert _lock_failures({}, new), "the preview accepts a lock EC2 refuses"
+
+
+def test_control_ec2_refuses_a_lock_beyond_36500_days_after_the_snapshot_was_taken(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """What RT-2-3 costs today: the snapshot is taken and completed, and the lock is refused only then."""
+    far = _iso(datetime.now(UTC) + timedelta(days=36500 + 365))
+    with pytest.raises(SnapshotProviderError, match="locking the snapshot"):
+        EbsSnapshotProvider().create(snapshot_props(volume_id, lock={"mode": "governance", "expires_at": far}))
+    [left] = emulator.snapshots()
+    assert left["state"] == "completed"
+
+
+# --- stopped: the instance this provider stopped ----------------------------------------------------------------------
+def _stopped_root(emulator: Ec2Emulator) -> dict[str, Any]:
+    seeded = emulator.seed_instance(data_volumes=1)
+    return snapshot_props(seeded["root_volume_id"], consistency="stopped", timeout=60) | {"_instance": seeded}
+
+
+def test_control_stopped_starts_the_instance_again(emulator: Ec2Emulator) -> None:
+    props = _stopped_root(emulator)
+    instance = props.pop("_instance")["instance_id"]
+    result = EbsSnapshotProvider().create(props)
+    assert result.outs["snapshot_consistency"] == "stopped"
+    assert ("instance-pending", instance) in [(e["event"], e.get("instance_id")) for e in emulator.timeline()]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-4: quiesce runs on the create's single-attempt EC2 client (take() passes `once` to kind.start): "
+    "StopInstances, the DescribeInstances polls and StartInstances get no retry, so one RequestLimitExceeded on "
+    "StartInstances (EC2 API reference, 'Request throttling': retry with backoff) leaves the production instance "
+    "STOPPED, and the snapshot requested outside state",
+)
+def test_stopped_starts_the_instance_again_after_one_throttled_start(emulator: Ec2Emulator) -> None:
+    props = _stopped_root(emulator)
+    instance = props.pop("_instance")["instance_id"]
+    # Seed 1: the first StartInstances is throttled, the next ones are served (a retrying client gets through).
+    emulator.configure(throttle_rate=0.5, actions=["StartInstances"], seed=1)
+    with contextlib.suppress(SnapshotProviderError):  # a fix may go on, or fail saying so: either way, start it
+        EbsSnapshotProvider().create(props)
+    emulator.configure(throttle_rate=0.0, actions=[])
+    assert emulator.stopped_instances() == [], f"{instance} stopped by the provider is left stopped"
+
+
+# --- frozen: the bound on the pause -----------------------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-5: the CreateSnapshot request of `frozen` waits for its turn in the process's EC2 rate queue "
+    "(pacing, before-sign) AFTER the file systems were frozen; when the turn comes later than max_pause_seconds, "
+    "the instance's timer has already thawed them (fsfreeze -u), and the snapshot is still tagged and output "
+    "`frozen` (CreateSnapshot reference: a snapshot holds what was written when it was requested)",
+)
+def test_a_request_sent_after_the_pause_bound_is_not_recorded_as_frozen(
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy stack: CreateSnapshot's bucket has one token and refills one every 8 s (SNAPSHOT_API_BUCKETS).
+    monkeypatch.setenv("SNAPSHOT_API_BUCKETS", "CreateSnapshot=1/0.125")
+    pacing.reset()
+    seeded = emulator.seed_instance(data_volumes=2)
+    first, second = (v["volume_id"] for v in seeded["data_volumes"])
+    provider = EbsSnapshotProvider()
+    provider.create(snapshot_props(first))  # spends the token: the next request waits about 8 s for its turn
+    pause = 5
+    result = provider.create(snapshot_props(second, consistency="frozen", max_pause_seconds=pause))
+    timeline = emulator.timeline()
+    frozen_at = next(e["at"] for e in timeline if e["event"] == "command-sent" and "fsfreeze -f" in e["commands"])
+    requested_at = [e["at"] for e in timeline if e["event"] == "create-snapshot-request"][-1]
+    late = requested_at - frozen_at
+    assert late > pause, f"the request went {late:.1f}s after the freeze: not the case this test is about"
+    assert result.outs["snapshot_consistency"] != "frozen", (
+        f"requested {late:.1f}s after the freeze, {late - pause:.1f}s after the timer thawed the file systems, "
+        "yet recorded as frozen"
+    )
+
+
+def test_control_a_prompt_request_is_recorded_as_frozen(emulator: Ec2Emulator) -> None:
+    seeded = emulator.seed_instance(data_volumes=1)
+    volume_id = seeded["data_volumes"][0]["volume_id"]
+    result = EbsSnapshotProvider().create(snapshot_props(volume_id, consistency="frozen", max_pause_seconds=5))
+    assert result.outs["snapshot_consistency"] == "frozen"
+    wait_until(emulator.frozen_instances, lambda frozen: frozen == [])
+    assert client(emulator).describe_snapshots(SnapshotIds=[result.id])["Snapshots"]
