@@ -7,7 +7,12 @@ already holds. The AWS behaviour each one relies on is named in its reason.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +20,12 @@ from emulator_helpers import client, wait_until
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import pacing
+from snapshot_provider.core import pacing, quiesce
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from testbed import snapshot_props
 
 VOLUME = "vol-0123456789abcdef0"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _iso(moment: datetime) -> str:
@@ -169,3 +175,87 @@ def test_control_a_prompt_request_is_recorded_as_frozen(emulator: Ec2Emulator) -
     assert result.outs["snapshot_consistency"] == "frozen"
     wait_until(emulator.frozen_instances, lambda frozen: frozen == [])
     assert client(emulator).describe_snapshots(SnapshotIds=[result.id])["Snapshots"]
+
+
+# --- frozen: which file systems the default freeze may pause ---------------------------------------------------------
+def _run_freeze_on(mount_point: str, tmp_path: Path) -> tuple[int, list[str]]:
+    """The default freeze script run by sh on a volume whose file system is mounted at `mount_point`, with lsblk,
+    sync, fsfreeze and nohup replaced by stubs (nothing real is frozen): its exit code and the fsfreeze calls."""
+    at = quiesce.Attachment("i-0123456789abcdef0", (("vol-0abc", "/dev/sdf"),), root=False, windows=False, state="")
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "fsfreeze.log"
+    scripts = {
+        "lsblk": f'case "$1" in -dnpo) echo "/dev/nvme1n1 vol0abc";; -lnpo) echo "{mount_point}";; esac',
+        "fsfreeze": f'echo "$*" >> {calls}',
+        "sync": "exit 0",
+        "nohup": "exit 0",  # the thaw timer: not started here
+    }
+    for name, body in scripts.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    script = tmp_path / "freeze.sh"
+    script.write_text("\n".join(quiesce.freeze_script(at, 60)) + "\n")
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}"}
+    ran = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    return ran.returncode, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_control_the_default_freeze_pauses_a_data_mount(tmp_path: Path) -> None:
+    code, calls = _run_freeze_on("/data", tmp_path)
+    assert code == 0 and calls == ["-f /data"]
+
+
+def test_control_the_default_freeze_refuses_the_root_file_system(tmp_path: Path) -> None:
+    code, calls = _run_freeze_on("/", tmp_path)
+    assert code != 0 and calls == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-6: the default freeze refuses only `/`; a data volume mounted at /var (CIS hardening puts /var, "
+    "/var/log on volumes of their own) is frozen, and with it SSM Agent's own working directory "
+    "(/var/lib/amazon/ssm: SSM user guide, 'SSM Agent technical reference'), where Run Command writes the script and "
+    "its output: the pre command cannot report, the post command cannot run, writes stay paused until the timer",
+)
+def test_the_default_freeze_refuses_the_file_system_ssm_agent_writes_to(tmp_path: Path) -> None:
+    code, calls = _run_freeze_on("/var", tmp_path)
+    assert calls == [], f"froze /var (exit {code})"
+
+
+# --- stopped: a run killed while the instance is stopped --------------------------------------------------------------
+CREATE_IN_CHILD = "import json, sys; from snapshot_provider import EbsSnapshotProvider; " + (
+    "EbsSnapshotProvider().create(json.loads(sys.argv[1]))"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-7: a run killed (SIGKILL, OOM, a CI runner cancelled) between StopInstances and StartInstances "
+    "leaves the instance stopped; the next `up` finds it `stopped`, takes it as 'stopped by its owner, not ours to "
+    "start' (quiesce._paused), records the snapshot and never starts the production instance again, nor says so",
+)
+def test_the_next_up_starts_an_instance_a_killed_run_stopped(emulator: Ec2Emulator) -> None:
+    props = _stopped_root(emulator)
+    instance = props.pop("_instance")["instance_id"]
+    emulator.configure(transition_seconds=3600)  # the stop takes a while: the run is killed while it waits
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "helpers")])}
+    child = subprocess.Popen([sys.executable, "-c", CREATE_IN_CHILD, json.dumps(props)], env=env)
+    try:
+        wait_until(
+            lambda: [(e["event"], e.get("instance_id")) for e in emulator.timeline()],
+            lambda seen: ("instance-stopping", instance) in seen,
+            timeout=60,
+        )
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    emulator.advance_clock(3600)
+    emulator.configure(transition_seconds=0)
+    assert emulator.stopped_instances() == [instance]
+    told = False
+    try:
+        EbsSnapshotProvider().create(props)  # the next `up`
+    except SnapshotProviderError as error:
+        told = instance in str(error)
+    assert told or emulator.stopped_instances() == [], f"{instance}, stopped by this provider, is left stopped"
