@@ -259,3 +259,28 @@ def test_the_next_up_starts_an_instance_a_killed_run_stopped(emulator: Ec2Emulat
     except SnapshotProviderError as error:
         told = instance in str(error)
     assert told or emulator.stopped_instances() == [], f"{instance}, stopped by this provider, is left stopped"
+
+
+# --- lock: an imported snapshot ---------------------------------------------------------------------------------------
+def test_control_a_taken_snapshot_is_locked_as_declared(emulator: Ec2Emulator, volume_id: str) -> None:
+    result = EbsSnapshotProvider().create(snapshot_props(volume_id, lock={"mode": "governance", "duration_days": 30}))
+    assert result.outs["lock_state"] == "governance"
+    assert client(emulator).describe_locked_snapshots(SnapshotIds=[result.id])["Snapshots"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-8: import_snapshot_id ignores `lock`: import_snapshot never calls LockSnapshot (nor reads the lock), "
+    "so `EbsSnapshot(import_snapshot_id=..., lock={mode: compliance, ...})` passes the preview, records the lock "
+    "in state, and leaves the snapshot unlocked (deletable by anyone), with lock_state None and no word of it",
+)
+def test_an_imported_snapshot_is_locked_as_declared_or_refused_at_preview(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    ec2 = client(emulator)
+    existing = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    props = snapshot_props(volume_id, import_snapshot_id=existing, lock={"mode": "governance", "duration_days": 30})
+    if [f for f in EbsSnapshotProvider().check({}, props).failures if f.property in ("lock", "import_snapshot_id")]:
+        return  # refusing the combination at preview, saying why, is a fix too
+    EbsSnapshotProvider().create(props)
+    assert ec2.describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"], f"{existing} was not locked"
