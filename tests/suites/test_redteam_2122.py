@@ -15,14 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from emulator_helpers import client, wait_until
 
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider import EbsSnapshotProvider, SnapshotCopyProvider
 from snapshot_provider.core import pacing, quiesce
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from testbed import snapshot_props
+from testbed import REGION, snapshot_props
 
 VOLUME = "vol-0123456789abcdef0"
 REPO = Path(__file__).resolve().parents[2]
@@ -284,3 +285,35 @@ def test_an_imported_snapshot_is_locked_as_declared_or_refused_at_preview(
         return  # refusing the combination at preview, saying why, is a fix too
     EbsSnapshotProvider().create(props)
     assert ec2.describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"], f"{existing} was not locked"
+
+
+# --- SnapshotCopy: a copy locked where it lives -----------------------------------------------------------------------
+COPY_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::rt2-copy"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-9: SnapshotCopy.delete calls DeleteSnapshot without reading the copy's lock first (the other "
+    "resources do: ec2.locks says AWS publishes no error code for a refused delete of a locked snapshot); a copy "
+    "locked in the backup account (the point of one) fails `destroy` with EC2's bare error: no lock end from "
+    "DescribeLockedSnapshots, no way out (retain_on_delete, `pulumi state delete`) as EbsSnapshot's delete says",
+)
+def test_destroying_a_copy_locked_in_its_account_names_the_lock_and_the_way_out(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    source_id = str(client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    props = {
+        "source_snapshot_id": source_id,
+        "source_region": REGION,
+        "region": "eu-west-1",
+        "timeout": 30,
+        "tags": {},
+        "resource_urn": COPY_URN,
+    }
+    copy = SnapshotCopyProvider().create(props)
+    boto3.client("ec2", region_name="eu-west-1", endpoint_url=emulator.url).lock_snapshot(
+        SnapshotId=copy.id, LockMode="compliance", LockDuration=30
+    )
+    with pytest.raises(SnapshotProviderError) as refused:
+        SnapshotCopyProvider().delete(str(copy.id), {**props, **copy.outs})
+    assert "retain_on_delete" in str(refused.value), str(refused.value)
