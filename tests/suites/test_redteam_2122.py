@@ -157,11 +157,12 @@ def test_stopped_starts_the_instance_again_after_one_throttled_start(emulator: E
     "`frozen` (CreateSnapshot reference: a snapshot holds what was written when it was requested)",
 )
 def test_a_request_sent_after_the_pause_bound_is_not_recorded_as_frozen(
-    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     # A busy stack: CreateSnapshot's bucket has one token and refills one every 8 s (SNAPSHOT_API_BUCKETS).
     monkeypatch.setenv("SNAPSHOT_API_BUCKETS", "CreateSnapshot=1/0.125")
     pacing.reset()
+    request.addfinalizer(pacing.reset)  # the next test's buckets are EC2's again
     seeded = emulator.seed_instance(data_volumes=2)
     first, second = (v["volume_id"] for v in seeded["data_volumes"])
     provider = EbsSnapshotProvider()
