@@ -453,3 +453,32 @@ def test_a_lock_change_that_failed_part_way_names_the_members_already_changed(em
     changed = [sid for sid in (first, second) if locked.get(sid) == "compliance"]
     assert changed, f"nothing was changed: not the case this test is about ({locked})"
     assert all(sid in str(failed.value) for sid in changed), str(failed.value)
+
+
+# --- emulator: sharing for a cross-account copy -----------------------------------------------------------------------
+def test_control_an_unencrypted_snapshot_can_be_shared_with_another_account(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    ec2 = client(emulator)
+    snapshot_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=["210987654321"]
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-13 (emulator): ModifySnapshotAttribute shares a snapshot encrypted with the account's default EBS "
+    "key (aws/ebs) with another account, which EC2 refuses (EC2 API reference, ModifySnapshotAttribute: 'Snapshots "
+    "encrypted with your default KMS key cannot be shared with other accounts'; EBS user guide, 'Share a "
+    "snapshot'). EBS encryption by default uses that key, so the emulator lets cross-account SnapshotCopy tests "
+    "pass for the most common production source, which AWS cannot copy across accounts at all",
+)
+def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec2Emulator) -> None:
+    ec2 = client(emulator)
+    volume_id = str(ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, Encrypted=True)["VolumeId"])
+    snapshot_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    with pytest.raises(ClientError):
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=["210987654321"]
+        )
