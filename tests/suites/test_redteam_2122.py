@@ -482,3 +482,26 @@ def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec
         ec2.modify_snapshot_attribute(
             SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=["210987654321"]
         )
+
+
+# --- stopped: a stop EC2 refuses, with on_failure crash_consistent ----------------------------------------------------
+def test_control_a_failed_freeze_with_crash_consistent_is_taken_as_crash(emulator: Ec2Emulator) -> None:
+    seeded = emulator.seed_instance(data_volumes=1)
+    emulator.configure(fail_commands=["fsfreeze -f"])
+    props = snapshot_props(seeded["data_volumes"][0]["volume_id"], consistency="frozen", on_failure="crash_consistent")
+    assert EbsSnapshotProvider().create(props).outs["snapshot_consistency"] == "crash"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-14: `stopped` calls StopInstances before its try and outside _fallback: when EC2 refuses the stop "
+    "(stop protection, DisableApiStop: OperationNotPermitted; no ec2:StopInstances: UnauthorizedOperation; a "
+    "`pending` instance: IncorrectInstanceState; EC2 API reference, StopInstances) on_failure 'crash_consistent' "
+    "is ignored and nothing is taken, unlike a failed freeze (issue 22: crash_consistent takes it anyway)",
+)
+def test_a_refused_stop_with_crash_consistent_takes_the_snapshot_as_crash(emulator: Ec2Emulator) -> None:
+    props = _stopped_root(emulator)
+    props.pop("_instance")
+    emulator.configure(denied_actions=["StopInstances"])
+    result = EbsSnapshotProvider().create({**props, "on_failure": "crash_consistent"})
+    assert result.outs["snapshot_consistency"] == "crash"
