@@ -31,6 +31,7 @@ from snapshot_provider import (
 from snapshot_provider.core import pacing, quiesce
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.series import SCHEMA as SERIES_SCHEMA
 from testbed import REGION, snapshot_props
@@ -505,3 +506,25 @@ def test_a_refused_stop_with_crash_consistent_takes_the_snapshot_as_crash(emulat
     emulator.configure(denied_actions=["StopInstances"])
     result = EbsSnapshotProvider().create({**props, "on_failure": "crash_consistent"})
     assert result.outs["snapshot_consistency"] == "crash"
+
+
+# --- frozen: what the preview promises of the pause -------------------------------------------------------------------
+def test_control_the_default_freezes_preview_states_its_bound() -> None:
+    assert "at most 60 s" in str(Plan(consistency="frozen").preview("instance i-0123456789abcdef0"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-15: the preview promises 'writes paused at most <max_pause_seconds> s' for the user's own SSM "
+    "document and pre_commands too, where nothing enforces it: a user document gets no executionTimeout and no "
+    "timer, and a pre command such as a database's lock is undone only by the post command (docs/consistency.md: "
+    "'your own pre_commands should do the same'): the preview states a bound the provider does not hold",
+)
+@pytest.mark.parametrize(
+    "own",
+    [{"ssm_document": "MyDatabaseFreeze"}, {"pre_commands": ("mysql -e 'FLUSH TABLES WITH READ LOCK'",)}],
+    ids=["ssm_document", "pre_commands"],
+)
+def test_the_preview_of_own_commands_does_not_promise_a_bound_it_does_not_enforce(own: dict[str, Any]) -> None:
+    line = str(Plan(consistency="frozen", **own).preview("instance i-0123456789abcdef0"))
+    assert "at most 60 s" not in line, line
