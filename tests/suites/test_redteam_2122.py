@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -28,6 +29,8 @@ from snapshot_provider import (
     SnapshotCopyProvider,
     SnapshotSeriesProvider,
 )
+from snapshot_provider.components.decommission import SafeDecommissionArgs, snapshot_set_args
+from snapshot_provider.components.tagging import SnapshotPolicy
 from snapshot_provider.core import pacing, quiesce
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -528,3 +531,37 @@ def test_control_the_default_freezes_preview_states_its_bound() -> None:
 def test_the_preview_of_own_commands_does_not_promise_a_bound_it_does_not_enforce(own: dict[str, Any]) -> None:
     line = str(Plan(consistency="frozen", **own).preview("instance i-0123456789abcdef0"))
     assert "at most 60 s" not in line, line
+
+
+# --- SafeDecommission with `stopped` ----------------------------------------------------------------------------------
+DECOMMISSION_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::old-db"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-16: SafeDecommission(consistency='stopped') hands `stopped` to its InstanceSnapshots as it is: the "
+    "set stops the instance, requests, and STARTS it again (quiesce._start_again), only for the decommission's "
+    "InstanceState to stop it once the snapshots completed; the instance being decommissioned boots again for the "
+    "whole snapshot wait (rejoins its load balancer, runs its jobs) and is billed meanwhile",
+)
+def test_a_decommission_that_stops_for_its_snapshots_does_not_start_the_instance_again(
+    emulator: Ec2Emulator,
+) -> None:
+    instance = emulator.seed_instance(data_volumes=1)["instance_id"]
+    args = SafeDecommissionArgs(
+        instance_id=instance, policy=SnapshotPolicy(owner="platform", reason="decommission"), consistency="stopped"
+    )
+    with mock.patch("pulumi.get_stack", return_value="test"), mock.patch("pulumi.get_project", return_value="rt"):
+        inputs = dict(snapshot_set_args(args))
+    props = {
+        "region": REGION,
+        "timeout": 60,
+        "storage_tier": "standard",
+        "exclude_data_volume_ids": [],
+        "resource_urn": DECOMMISSION_URN,
+        **inputs,
+    }
+    InstanceSnapshotsProvider().create(props)
+    events = [(e["event"], e.get("instance_id")) for e in emulator.timeline()]
+    assert ("instance-stopping", instance) in events
+    assert ("instance-pending", instance) not in events, "the instance being decommissioned was started again"
