@@ -565,3 +565,28 @@ def test_a_decommission_that_stops_for_its_snapshots_does_not_start_the_instance
     events = [(e["event"], e.get("instance_id")) for e in emulator.timeline()]
     assert ("instance-stopping", instance) in events
     assert ("instance-pending", instance) not in events, "the instance being decommissioned was started again"
+
+
+# --- SnapshotCopy: a time-based copy and the resource's timeout -------------------------------------------------------
+def _copy_check(**given: Any) -> list[str]:
+    inputs = {"source_snapshot_id": "snap-0123456789abcdef0", "source_region": REGION, "region": "eu-west-1", **given}
+    return [f.property for f in SnapshotCopyProvider().check({}, inputs).failures]
+
+
+def test_control_a_time_based_copy_within_the_timeout_passes_the_preview() -> None:
+    assert _copy_check(completion_duration_minutes=120, timeout=3 * 3600) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT-2-17: a time-based copy asked to complete within completion_duration_minutes (up to 2880: 48 h; EC2 "
+    "API reference, CopySnapshot) passes the preview with a timeout shorter than that (the default is 24 h): the "
+    "`up` then fails with 'still pending' while EC2 is on schedule, and every later `up` fails again until the copy "
+    "completes; the preview knows both numbers",
+)
+@pytest.mark.parametrize("timeout", [None, 600], ids=["default timeout (24 h)", "timeout 10 min"])
+def test_a_time_based_copy_longer_than_the_timeout_is_refused_at_preview(timeout: float | None) -> None:
+    given: dict[str, Any] = {"completion_duration_minutes": 2880}
+    if timeout is not None:
+        given["timeout"] = timeout
+    assert _copy_check(**given), "the preview accepts a copy the timeout gives up on before EC2's own bound"
