@@ -170,7 +170,10 @@ def test_a_request_sent_after_the_pause_bound_is_not_recorded_as_frozen(
     seeded = emulator.seed_instance(data_volumes=2)
     first, second = (v["volume_id"] for v in seeded["data_volumes"])
     provider = EbsSnapshotProvider()
-    provider.create(snapshot_props(first))  # spends the token: the next request waits about 8 s for its turn
+    provider.create(snapshot_props(first))  # identifies the account (the buckets are per account id)
+    # Spend the token just before: the frozen create's request then waits about 8 s for its turn, while frozen.
+    paced = clients.client(AccountSelection.from_props(snapshot_props(first)), single_attempt=True)
+    paced.create_snapshot(VolumeId=seeded["root_volume_id"])
     pause = 5
     result = provider.create(snapshot_props(second, consistency="frozen", max_pause_seconds=pause))
     timeline = emulator.timeline()
