@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from emulator_helpers import LosesAnswers, client, wait_until
+from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
 
 from emulator import Ec2Emulator
 from snapshot_provider.core import quiesce, waiting
@@ -274,19 +274,12 @@ def test_frozen_finds_the_pre_command_whose_answer_was_lost(emulator: Ec2Emulato
     assert emulator.frozen_instances() == []
 
 
-class SsmNotListing(LosesAnswers):
-    """SendCommand's first answer lost, and ListCommandInvocations not (yet) listing the command."""
-
-    def list_command_invocations(self, **kwargs: Any) -> dict[str, Any]:
-        return {"CommandInvocations": []}
-
-
 @pytest.mark.parametrize("on_failure", ["fail", "crash_consistent"])
 def test_frozen_thaws_when_the_pre_commands_answer_was_lost(
     emulator: Ec2Emulator, data: dict[str, str], on_failure: str
 ) -> None:
     ec2 = client(emulator)
-    ssm = SsmNotListing(boto3.client("ssm", region_name=REGION), "send_command", times=1)
+    ssm = LosesAnswersUnlisted(boto3.client("ssm", region_name=REGION), "send_command", times=1)
     plan = Plan(consistency="frozen", on_failure=on_failure)
     taken: list[str] = []
 
