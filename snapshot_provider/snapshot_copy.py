@@ -8,14 +8,28 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Required, Unpack, overload
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from snapshot_provider.core.copying import create_copy
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, find, snapshots
+from snapshot_provider.ec2 import clients, find, permissions, snapshots
 from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
+from snapshot_provider.inputs.declarations import (
+    DEFAULT_TIMEOUT,
+    URN_FIELD,
+    AccountArgs,
+    AccountSelection,
+    PermissionCheckArgs,
+)
 from snapshot_provider.inputs.schema import Field, Schema
 
 COMPLETION_MINUTES = (15, 2880, 15)  # CopySnapshot CompletionDurationMinutes: 15-minute steps, at most 2880
@@ -35,7 +49,7 @@ def kms_key(value: Any) -> str | None:
     return "must be a KMS key id, alias, or ARN in the destination region"
 
 
-class SnapshotCopyArgs(AccountArgs, total=False):
+class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
     """The inputs of a SnapshotCopy. `region` (and `role_arn`, `profile`) say where the copy is made."""
 
     source_snapshot_id: Required[
@@ -122,7 +136,10 @@ class SnapshotCopyProvider(ResourceProvider):
     """Dynamic provider for SnapshotCopy. Its module path and name are in every stack's state: keep them."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return SCHEMA.check(olds, news)
+        result = SCHEMA.check(olds, news)
+        if not result.failures and not olds and news.get("permission_check"):
+            result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_copy(news)]
+        return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)

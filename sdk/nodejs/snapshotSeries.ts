@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+ * A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
  */
 export class SnapshotSeries extends pulumi.CustomResource {
     /**
@@ -73,6 +73,11 @@ export class SnapshotSeries extends pulumi.CustomResource {
      */
     declare public readonly keepLast: pulumi.Output<number | undefined>;
     /**
+     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+     */
+    declare public readonly lock: pulumi.Output<{[key: string]: any} | undefined>;
+    declare public /*out*/ readonly locked: pulumi.Output<{[key: string]: any}[] | undefined>;
+    /**
      * delete snapshots once they are this many days old
      */
     declare public readonly maxAgeDays: pulumi.Output<number | undefined>;
@@ -129,6 +134,7 @@ export class SnapshotSeries extends pulumi.CustomResource {
         if (!opts.id) {
             resourceInputs["allowedAccountIds"] = args?.allowedAccountIds;
             resourceInputs["archiveAfterDays"] = args?.archiveAfterDays;
+            resourceInputs["consistency"] = (args?.consistency) ?? "crash";
             resourceInputs["description"] = args?.description;
             resourceInputs["endpointUrl"] = args?.endpointUrl;
             resourceInputs["excludeBootVolume"] = args?.excludeBootVolume;
@@ -136,11 +142,17 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["externalId"] = args?.externalId ? pulumi.secret(args.externalId) : undefined;
             resourceInputs["instanceId"] = args?.instanceId;
             resourceInputs["keepLast"] = args?.keepLast;
+            resourceInputs["lock"] = args?.lock;
             resourceInputs["maxAgeDays"] = args?.maxAgeDays;
+            resourceInputs["maxPauseSeconds"] = (args?.maxPauseSeconds) ?? 60;
+            resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
+            resourceInputs["postCommands"] = args?.postCommands;
+            resourceInputs["preCommands"] = args?.preCommands;
             resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
             resourceInputs["roleArn"] = args?.roleArn;
             resourceInputs["roleSessionName"] = args?.roleSessionName;
+            resourceInputs["ssmDocument"] = args?.ssmDocument;
             resourceInputs["stsEndpointUrl"] = args?.stsEndpointUrl;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["timeout"] = (args?.timeout) ?? 86400;
@@ -152,6 +164,7 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["failed"] = undefined /*out*/;
             resourceInputs["fullSizeGib"] = undefined /*out*/;
             resourceInputs["inUse"] = undefined /*out*/;
+            resourceInputs["locked"] = undefined /*out*/;
             resourceInputs["pruned"] = undefined /*out*/;
             resourceInputs["seriesTag"] = undefined /*out*/;
             resourceInputs["sizeGib"] = undefined /*out*/;
@@ -174,6 +187,8 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["inUse"] = undefined /*out*/;
             resourceInputs["instanceId"] = undefined /*out*/;
             resourceInputs["keepLast"] = undefined /*out*/;
+            resourceInputs["lock"] = undefined /*out*/;
+            resourceInputs["locked"] = undefined /*out*/;
             resourceInputs["maxAgeDays"] = undefined /*out*/;
             resourceInputs["profile"] = undefined /*out*/;
             resourceInputs["pruned"] = undefined /*out*/;
@@ -211,6 +226,10 @@ export interface SnapshotSeriesArgs {
      */
     archiveAfterDays?: pulumi.Input<number | undefined>;
     /**
+     * `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+     */
+    consistency?: pulumi.Input<string | undefined>;
+    /**
      * on each new snapshot; at most 255 characters
      */
     description?: pulumi.Input<string | undefined>;
@@ -239,9 +258,29 @@ export interface SnapshotSeriesArgs {
      */
     keepLast?: pulumi.Input<number | undefined>;
     /**
+     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+     */
+    lock?: pulumi.Input<{[key: string]: any} | undefined>;
+    /**
      * delete snapshots once they are this many days old
      */
     maxAgeDays?: pulumi.Input<number | undefined>;
+    /**
+     * `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+     */
+    maxPauseSeconds?: pulumi.Input<number | undefined>;
+    /**
+     * when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+     */
+    onFailure?: pulumi.Input<string | undefined>;
+    /**
+     * `frozen`: lines run as soon as the request is answered, also when it failed
+     */
+    postCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    /**
+     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+     */
+    preCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * a named profile from `~/.aws/config`; unset: the standard credential chain
      */
@@ -258,6 +297,10 @@ export interface SnapshotSeriesArgs {
      * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
      */
     roleSessionName?: pulumi.Input<string | undefined>;
+    /**
+     * `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+     */
+    ssmDocument?: pulumi.Input<string | undefined>;
     /**
      * STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
      */

@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+// A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
 type SnapshotSeries struct {
 	pulumi.CustomResourceState
 
@@ -37,6 +37,9 @@ type SnapshotSeries struct {
 	InstanceId pulumi.StringPtrOutput `pulumi:"instanceId"`
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast pulumi.IntPtrOutput `pulumi:"keepLast"`
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	Lock   pulumi.MapOutput      `pulumi:"lock"`
+	Locked pulumi.MapArrayOutput `pulumi:"locked"`
 	// delete snapshots once they are this many days old
 	MaxAgeDays pulumi.Float64PtrOutput `pulumi:"maxAgeDays"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
@@ -71,6 +74,15 @@ func NewSnapshotSeries(ctx *pulumi.Context,
 		args = &SnapshotSeriesArgs{}
 	}
 
+	if args.Consistency == nil {
+		args.Consistency = pulumi.StringPtr("crash")
+	}
+	if args.MaxPauseSeconds == nil {
+		args.MaxPauseSeconds = pulumi.IntPtr(60)
+	}
+	if args.OnFailure == nil {
+		args.OnFailure = pulumi.StringPtr("fail")
+	}
 	if args.Timeout == nil {
 		args.Timeout = pulumi.Float64Ptr(86400.0)
 	}
@@ -118,6 +130,8 @@ type snapshotSeriesArgs struct {
 	AllowedAccountIds []string `pulumi:"allowedAccountIds"`
 	// move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
 	ArchiveAfterDays *float64 `pulumi:"archiveAfterDays"`
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency *string `pulumi:"consistency"`
 	// on each new snapshot; at most 255 characters
 	Description *string `pulumi:"description"`
 	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -132,8 +146,18 @@ type snapshotSeriesArgs struct {
 	InstanceId *string `pulumi:"instanceId"`
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast *int `pulumi:"keepLast"`
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	Lock map[string]interface{} `pulumi:"lock"`
 	// delete snapshots once they are this many days old
 	MaxAgeDays *float64 `pulumi:"maxAgeDays"`
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds *int `pulumi:"maxPauseSeconds"`
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure *string `pulumi:"onFailure"`
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands []string `pulumi:"postCommands"`
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands []string `pulumi:"preCommands"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -142,6 +166,8 @@ type snapshotSeriesArgs struct {
 	RoleArn *string `pulumi:"roleArn"`
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName *string `pulumi:"roleSessionName"`
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument *string `pulumi:"ssmDocument"`
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
 	StsEndpointUrl *string `pulumi:"stsEndpointUrl"`
 	// on every snapshot of the series: set at creation; a change updates the kept ones in place (only the keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys
@@ -160,6 +186,8 @@ type SnapshotSeriesArgs struct {
 	AllowedAccountIds pulumi.StringArrayInput
 	// move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
 	ArchiveAfterDays pulumi.Float64PtrInput
+	// `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+	Consistency pulumi.StringPtrInput
 	// on each new snapshot; at most 255 characters
 	Description pulumi.StringPtrInput
 	// EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
@@ -174,8 +202,18 @@ type SnapshotSeriesArgs struct {
 	InstanceId pulumi.StringPtrInput
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast pulumi.IntPtrInput
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	Lock pulumi.MapInput
 	// delete snapshots once they are this many days old
 	MaxAgeDays pulumi.Float64PtrInput
+	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+	MaxPauseSeconds pulumi.IntPtrInput
+	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+	OnFailure pulumi.StringPtrInput
+	// `frozen`: lines run as soon as the request is answered, also when it failed
+	PostCommands pulumi.StringArrayInput
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	PreCommands pulumi.StringArrayInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput
 	// the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
@@ -184,6 +222,8 @@ type SnapshotSeriesArgs struct {
 	RoleArn pulumi.StringPtrInput
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName pulumi.StringPtrInput
+	// `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+	SsmDocument pulumi.StringPtrInput
 	// STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
 	StsEndpointUrl pulumi.StringPtrInput
 	// on every snapshot of the series: set at creation; a change updates the kept ones in place (only the keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys
@@ -295,6 +335,15 @@ func (o SnapshotSeriesOutput) InstanceId() pulumi.StringPtrOutput {
 // keep at most this many completed snapshots (sets), newest first; older ones are deleted
 func (o SnapshotSeriesOutput) KeepLast() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *SnapshotSeries) pulumi.IntPtrOutput { return v.KeepLast }).(pulumi.IntPtrOutput)
+}
+
+// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+func (o SnapshotSeriesOutput) Lock() pulumi.MapOutput {
+	return o.ApplyT(func(v *SnapshotSeries) pulumi.MapOutput { return v.Lock }).(pulumi.MapOutput)
+}
+
+func (o SnapshotSeriesOutput) Locked() pulumi.MapArrayOutput {
+	return o.ApplyT(func(v *SnapshotSeries) pulumi.MapArrayOutput { return v.Locked }).(pulumi.MapArrayOutput)
 }
 
 // delete snapshots once they are this many days old

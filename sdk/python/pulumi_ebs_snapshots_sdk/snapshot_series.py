@@ -21,6 +21,7 @@ class SnapshotSeriesArgs:
     def __init__(__self__, *,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -28,11 +29,17 @@ class SnapshotSeriesArgs:
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
                  keep_last: pulumi.Input[Optional[_builtins.int]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_age_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  timeout: pulumi.Input[Optional[_builtins.float]] = None,
@@ -43,6 +50,7 @@ class SnapshotSeriesArgs:
 
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
         :param pulumi.Input[_builtins.float] archive_after_days: move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.str] description: on each new snapshot; at most 255 characters
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: instance series: leave the root volume out
@@ -50,11 +58,17 @@ class SnapshotSeriesArgs:
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose volumes are snapshotted together each time (or `volume_id`)
         :param pulumi.Input[_builtins.int] keep_last: keep at most this many completed snapshots (sets), newest first; older ones are deleted
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: on every snapshot of the series: set at creation; a change updates the kept ones in place (only the keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys
         :param pulumi.Input[_builtins.float] timeout: seconds to wait for each new snapshot to complete, 1 s to 7 days
@@ -65,6 +79,10 @@ class SnapshotSeriesArgs:
             pulumi.set(__self__, "allowed_account_ids", allowed_account_ids)
         if archive_after_days is not None:
             pulumi.set(__self__, "archive_after_days", archive_after_days)
+        if consistency is None:
+            consistency = 'crash'
+        if consistency is not None:
+            pulumi.set(__self__, "consistency", consistency)
         if description is not None:
             pulumi.set(__self__, "description", description)
         if endpoint_url is not None:
@@ -79,8 +97,22 @@ class SnapshotSeriesArgs:
             pulumi.set(__self__, "instance_id", instance_id)
         if keep_last is not None:
             pulumi.set(__self__, "keep_last", keep_last)
+        if lock is not None:
+            pulumi.set(__self__, "lock", lock)
         if max_age_days is not None:
             pulumi.set(__self__, "max_age_days", max_age_days)
+        if max_pause_seconds is None:
+            max_pause_seconds = 60
+        if max_pause_seconds is not None:
+            pulumi.set(__self__, "max_pause_seconds", max_pause_seconds)
+        if on_failure is None:
+            on_failure = 'fail'
+        if on_failure is not None:
+            pulumi.set(__self__, "on_failure", on_failure)
+        if post_commands is not None:
+            pulumi.set(__self__, "post_commands", post_commands)
+        if pre_commands is not None:
+            pulumi.set(__self__, "pre_commands", pre_commands)
         if profile is not None:
             pulumi.set(__self__, "profile", profile)
         if region is not None:
@@ -89,6 +121,8 @@ class SnapshotSeriesArgs:
             pulumi.set(__self__, "role_arn", role_arn)
         if role_session_name is not None:
             pulumi.set(__self__, "role_session_name", role_session_name)
+        if ssm_document is not None:
+            pulumi.set(__self__, "ssm_document", ssm_document)
         if sts_endpoint_url is not None:
             pulumi.set(__self__, "sts_endpoint_url", sts_endpoint_url)
         if tags is not None:
@@ -125,6 +159,18 @@ class SnapshotSeriesArgs:
     @archive_after_days.setter
     def archive_after_days(self, value: pulumi.Input[Optional[_builtins.float]]):
         pulumi.set(self, "archive_after_days", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def consistency(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
+        """
+        return pulumi.get(self, "consistency")
+
+    @consistency.setter
+    def consistency(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "consistency", value)
 
     @_builtins.property
     @pulumi.getter
@@ -211,6 +257,18 @@ class SnapshotSeriesArgs:
         pulumi.set(self, "keep_last", value)
 
     @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Input[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        """
+        return pulumi.get(self, "lock")
+
+    @lock.setter
+    def lock(self, value: pulumi.Input[Optional[Mapping[str, Any]]]):
+        pulumi.set(self, "lock", value)
+
+    @_builtins.property
     @pulumi.getter(name="maxAgeDays")
     def max_age_days(self) -> pulumi.Input[Optional[_builtins.float]]:
         """
@@ -221,6 +279,54 @@ class SnapshotSeriesArgs:
     @max_age_days.setter
     def max_age_days(self, value: pulumi.Input[Optional[_builtins.float]]):
         pulumi.set(self, "max_age_days", value)
+
+    @_builtins.property
+    @pulumi.getter(name="maxPauseSeconds")
+    def max_pause_seconds(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        """
+        return pulumi.get(self, "max_pause_seconds")
+
+    @max_pause_seconds.setter
+    def max_pause_seconds(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "max_pause_seconds", value)
+
+    @_builtins.property
+    @pulumi.getter(name="onFailure")
+    def on_failure(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+        """
+        return pulumi.get(self, "on_failure")
+
+    @on_failure.setter
+    def on_failure(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "on_failure", value)
+
+    @_builtins.property
+    @pulumi.getter(name="postCommands")
+    def post_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: lines run as soon as the request is answered, also when it failed
+        """
+        return pulumi.get(self, "post_commands")
+
+    @post_commands.setter
+    def post_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "post_commands", value)
+
+    @_builtins.property
+    @pulumi.getter(name="preCommands")
+    def pre_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        """
+        return pulumi.get(self, "pre_commands")
+
+    @pre_commands.setter
+    def pre_commands(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "pre_commands", value)
 
     @_builtins.property
     @pulumi.getter
@@ -269,6 +375,18 @@ class SnapshotSeriesArgs:
     @role_session_name.setter
     def role_session_name(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "role_session_name", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ssmDocument")
+    def ssm_document(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
+        """
+        return pulumi.get(self, "ssm_document")
+
+    @ssm_document.setter
+    def ssm_document(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "ssm_document", value)
 
     @_builtins.property
     @pulumi.getter(name="stsEndpointUrl")
@@ -339,6 +457,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -346,11 +465,17 @@ class SnapshotSeries(pulumi.CustomResource):
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
                  keep_last: pulumi.Input[Optional[_builtins.int]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_age_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  timeout: pulumi.Input[Optional[_builtins.float]] = None,
@@ -358,12 +483,13 @@ class SnapshotSeries(pulumi.CustomResource):
                  volume_id: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         """
-        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] allowed_account_ids: refuse, before any change, to act in another account (checked with STS)
         :param pulumi.Input[_builtins.float] archive_after_days: move snapshots to the archive tier once they are this many days old (less than `max_age_days`; see the cost notes: archived snapshots are billed for at least 90 days)
+        :param pulumi.Input[_builtins.str] consistency: `crash` (the request only); `frozen`: pause the volume's file systems through SSM Run Command around the request (fsfreeze on Linux by default); `stopped`: stop the attached instance, request, start it again (downtime; for root volumes). See docs/consistency.md
         :param pulumi.Input[_builtins.str] description: on each new snapshot; at most 255 characters
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: instance series: leave the root volume out
@@ -371,11 +497,17 @@ class SnapshotSeries(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose volumes are snapshotted together each time (or `volume_id`)
         :param pulumi.Input[_builtins.int] keep_last: keep at most this many completed snapshots (sets), newest first; older ones are deleted
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
+        :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
+        :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
         :param pulumi.Input[_builtins.str] role_session_name: session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
+        :param pulumi.Input[_builtins.str] ssm_document: `frozen`: your SSM document instead, run with `command` = `pre-script`, then `post-script` (the convention of Data Lifecycle Manager's pre and post scripts)
         :param pulumi.Input[_builtins.str] sts_endpoint_url: STS endpoint (GetCallerIdentity, AssumeRole), e.g. an STS VPC endpoint; unset: `AWS_ENDPOINT_URL_STS`, the shared config's `services`, `AWS_ENDPOINT_URL`, then STS's regional endpoint
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: on every snapshot of the series: set at creation; a change updates the kept ones in place (only the keys given here); at most 46, no `aws:` or `pulumi-snapshot:` keys
         :param pulumi.Input[_builtins.float] timeout: seconds to wait for each new snapshot to complete, 1 s to 7 days
@@ -389,7 +521,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  args: Optional[SnapshotSeriesArgs] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`), and the series' size per tier (`size_gib`, `full_size_gib`).
+        A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy. Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier, size), what the last run `archived` and `deleted`, what the series deleted within the Recycle Bin's year (`pruned`: id -> day; one recovered from the Recycle Bin is let go of: its series tags removed, forgotten), snapshots kept because AMIs use them (`in_use`) or because they are locked (`locked`: id, lock_state, lock_expires_at; a locked point is never pruned), and the series' size per tier (`size_gib`, `full_size_gib`).
 
         :param str resource_name: The name of the resource.
         :param SnapshotSeriesArgs args: The arguments to use to populate this resource's properties.
@@ -408,6 +540,7 @@ class SnapshotSeries(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  allowed_account_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  archive_after_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 consistency: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -415,11 +548,17 @@ class SnapshotSeries(pulumi.CustomResource):
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
                  keep_last: pulumi.Input[Optional[_builtins.int]] = None,
+                 lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_age_days: pulumi.Input[Optional[_builtins.float]] = None,
+                 max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 on_failure: pulumi.Input[Optional[_builtins.str]] = None,
+                 post_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 pre_commands: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  role_arn: pulumi.Input[Optional[_builtins.str]] = None,
                  role_session_name: pulumi.Input[Optional[_builtins.str]] = None,
+                 ssm_document: pulumi.Input[Optional[_builtins.str]] = None,
                  sts_endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  timeout: pulumi.Input[Optional[_builtins.float]] = None,
@@ -436,6 +575,9 @@ class SnapshotSeries(pulumi.CustomResource):
 
             __props__.__dict__["allowed_account_ids"] = allowed_account_ids
             __props__.__dict__["archive_after_days"] = archive_after_days
+            if consistency is None:
+                consistency = 'crash'
+            __props__.__dict__["consistency"] = consistency
             __props__.__dict__["description"] = description
             __props__.__dict__["endpoint_url"] = endpoint_url
             __props__.__dict__["exclude_boot_volume"] = exclude_boot_volume
@@ -443,11 +585,21 @@ class SnapshotSeries(pulumi.CustomResource):
             __props__.__dict__["external_id"] = None if external_id is None else pulumi.Output.secret(external_id)
             __props__.__dict__["instance_id"] = instance_id
             __props__.__dict__["keep_last"] = keep_last
+            __props__.__dict__["lock"] = lock
             __props__.__dict__["max_age_days"] = max_age_days
+            if max_pause_seconds is None:
+                max_pause_seconds = 60
+            __props__.__dict__["max_pause_seconds"] = max_pause_seconds
+            if on_failure is None:
+                on_failure = 'fail'
+            __props__.__dict__["on_failure"] = on_failure
+            __props__.__dict__["post_commands"] = post_commands
+            __props__.__dict__["pre_commands"] = pre_commands
             __props__.__dict__["profile"] = profile
             __props__.__dict__["region"] = region
             __props__.__dict__["role_arn"] = role_arn
             __props__.__dict__["role_session_name"] = role_session_name
+            __props__.__dict__["ssm_document"] = ssm_document
             __props__.__dict__["sts_endpoint_url"] = sts_endpoint_url
             __props__.__dict__["tags"] = tags
             if timeout is None:
@@ -461,6 +613,7 @@ class SnapshotSeries(pulumi.CustomResource):
             __props__.__dict__["failed"] = None
             __props__.__dict__["full_size_gib"] = None
             __props__.__dict__["in_use"] = None
+            __props__.__dict__["locked"] = None
             __props__.__dict__["pruned"] = None
             __props__.__dict__["series_tag"] = None
             __props__.__dict__["size_gib"] = None
@@ -506,6 +659,8 @@ class SnapshotSeries(pulumi.CustomResource):
         __props__.__dict__["in_use"] = None
         __props__.__dict__["instance_id"] = None
         __props__.__dict__["keep_last"] = None
+        __props__.__dict__["lock"] = None
+        __props__.__dict__["locked"] = None
         __props__.__dict__["max_age_days"] = None
         __props__.__dict__["profile"] = None
         __props__.__dict__["pruned"] = None
@@ -617,6 +772,19 @@ class SnapshotSeries(pulumi.CustomResource):
         keep at most this many completed snapshots (sets), newest first; older ones are deleted
         """
         return pulumi.get(self, "keep_last")
+
+    @_builtins.property
+    @pulumi.getter
+    def lock(self) -> pulumi.Output[Optional[Mapping[str, Any]]]:
+        """
+        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        """
+        return pulumi.get(self, "lock")
+
+    @_builtins.property
+    @pulumi.getter
+    def locked(self) -> pulumi.Output[Optional[Sequence[Mapping[str, Any]]]]:
+        return pulumi.get(self, "locked")
 
     @_builtins.property
     @pulumi.getter(name="maxAgeDays")
