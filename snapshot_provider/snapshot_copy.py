@@ -18,14 +18,16 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from snapshot_provider.core import progress
 from snapshot_provider.core.copying import create_copy
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, find, permissions, snapshots
+from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import (
     DEFAULT_TIMEOUT,
     URN_FIELD,
+    URN_INPUT,
     AccountArgs,
     AccountSelection,
     PermissionCheckArgs,
@@ -173,8 +175,13 @@ class SnapshotCopyProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         account = AccountSelection.from_props(props)
         clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+        ec2 = clients.client(account)
+        # A copy locked outside Pulumi (a backup policy): say which lock and until when, as the snapshots do.
+        locks.refuse_delete_if_locked(
+            ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
+        )
         with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
-            snapshots.delete_snapshot(clients.client(account), id_)
+            snapshots.delete_snapshot(ec2, id_)
 
 
 class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):

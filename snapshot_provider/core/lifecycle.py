@@ -975,12 +975,10 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
     ids = kind.snapshot_ids(id_, props)
     # Before any deletion, whatever state declares (a lock may be set outside Pulumi): a set goes whole or not at all.
-    locks.refuse_delete_if_locked(
-        conn.ec2,
-        ids,
-        declared=bool(props.get("lock") or props.get("lock_state")),
-        unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line),
-    )
+    # Without permission to read them, one that declares `lock` is refused; the others warn and go on as before.
+    declared = bool(props.get("lock") or props.get("lock_state"))
+    warn = None if declared else (lambda line: progress.engine_log().warning(props.get(URN_INPUT), line))
+    locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn)
     delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
 
 

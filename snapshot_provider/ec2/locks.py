@@ -106,13 +106,13 @@ def refuse_delete_if_locked(
     """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends.
 
     The locks are read whatever the resource declares: a snapshot can be locked outside Pulumi (an admin, a backup
-    policy), and a set met mid-delete would be left half deleted. Locks that cannot be read (no
-    ec2:DescribeLockedSnapshots) refuse the delete of a resource that `declared` a lock (its policy must allow it);
-    otherwise `unread` is told why and the delete goes on as before: EC2 still refuses a locked snapshot."""
+    policy), and a set met mid-delete would be left half deleted. `declared`: the resource's inputs have `lock` (the
+    message says how to remove it). Locks that cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete,
+    unless `unread` is given: it is told why, and the delete goes on as before (EC2 still refuses a locked one)."""
     try:
         found = describe(ec2, snapshot_ids)
     except SnapshotProviderError as error:
-        if declared or unread is None:
+        if unread is None:
             raise
         unread(
             f"could not read the snapshots' locks ({error}); deleting without knowing whether one is locked outside "
@@ -124,11 +124,16 @@ def refuse_delete_if_locked(
     if not locked:
         return
     what = "; ".join(f"snapshot {sid} {describe_lock(info)}" for sid, info in sorted(locked.items()))
+    removal = (
+        "is removed by taking `lock` out and running `pulumi up` first"
+        if declared
+        else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
+        "(`aws ec2 unlock-snapshot`)"
+    )
     raise SnapshotLocked(
         f"cannot delete: {what}. Nothing was deleted. A governance lock (or a compliance lock in its cooling-off "
-        "period) is removed by taking `lock` out and running `pulumi up` first; otherwise wait until the lock ends, or "
-        "keep the snapshot out of Pulumi with the retain_on_delete resource option (`pulumi state delete` drops it "
-        "from this stack)."
+        f"period) {removal}; otherwise wait until the lock ends, or keep the snapshot out of Pulumi with the "
+        "retain_on_delete resource option (`pulumi state delete` drops it from this stack)."
     )
 
 

@@ -170,3 +170,14 @@ def test_a_failed_copy_left_by_an_earlier_run_is_deleted_and_a_fresh_copy_made(
     failed_id = dest.create_snapshot(VolumeId=failing, TagSpecifications=tags)["SnapshotId"]
     result = provider.create(copy_props(source_id))
     assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id] and result.id != failed_id
+
+
+def test_delete_of_a_copy_locked_outside_pulumi_names_the_lock_and_deletes_nothing(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    result = provider.create(copy_props(source_id))
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    dest.lock_snapshot(SnapshotId=result.id, LockMode="governance", LockDuration=7)
+    with pytest.raises(SnapshotProviderError, match=rf"{result.id} is locked in governance mode until .*Nothing was"):
+        provider.delete(result.id, result.outs)
+    assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
