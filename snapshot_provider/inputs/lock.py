@@ -103,8 +103,7 @@ def _shorter(old: Mapping[str, Any], new: Mapping[str, Any], old_ends: datetime 
     if new_days is None:
         return False
     # From expires_at to duration_days: the lock started no later than now, so it ends by now + duration_days at most.
-    started = old_end - timedelta(days=old_days) if old_days is not None else datetime.now(UTC)
-    return started + timedelta(days=float(new_days)) < old_end
+    return datetime.now(UTC) + timedelta(days=float(new_days)) < old_end
 
 
 def _whole_in(value: Any, bounds: tuple[int, int]) -> bool:
