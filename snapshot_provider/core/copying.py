@@ -8,8 +8,9 @@ the old copy recorded and leaves it to the engine's delete, after the new one co
 
 A left copy is adopted only if it is what the inputs ask for now: each copy is tagged with a digest of the request
 that shapes it (source, encryption, key, description, time-based duration; the destination is where it is looked
-for), and one with another digest, or one EC2 failed (`error`), is never adopted. Such a copy is this resource's own
-(its token, never recorded), so it is deleted; one EC2 will not delete yet stays tagged and is named in a warning.
+for), and one with another digest, or one EC2 failed (`error`), is never adopted. Such a copy of the same source is
+this resource's own (its token, never recorded), so it is deleted; one EC2 will not delete yet stays tagged and is
+named in a warning.
 """
 
 from __future__ import annotations
@@ -75,12 +76,19 @@ def _shaping_request(inputs: Mapping[str, Any]) -> dict[str, Any]:
 def unrecorded_copy(ec2: Any, token: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
     """A copy an earlier create of this resource asked for with these inputs and never recorded (the newest), if EC2
     lists one that has not failed."""
-    return next((copy for copy in _unrecorded(ec2, token) if _adoptable(copy, inputs)), None)
+    return next((copy for copy in _unrecorded(ec2, token, inputs) if _adoptable(copy, inputs)), None)
 
 
-def _unrecorded(ec2: Any, token: str) -> list[dict[str, Any]]:
+def _unrecorded(ec2: Any, token: str, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """This resource's copies of the same source never recorded. Another source's are left alone: a series copies
+    many points under one token, each adopting its own."""
     found = snapshots.find_tagged(ec2, RESOURCE_TAG, token)
-    return [dict(s) for s in found if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED]
+    source = inputs["source_snapshot_id"]
+    return [
+        dict(s)
+        for s in found
+        if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED and snapshots.tag_value(s, SOURCE_TAG) == source
+    ]
 
 
 def _adoptable(copy: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
@@ -89,10 +97,10 @@ def _adoptable(copy: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
 
 
 def left_copy(ec2: Any, token: str, inputs: Mapping[str, Any], urn: Any) -> dict[str, Any] | None:
-    """The copy to adopt (as `unrecorded_copy`), after deleting this resource's unrecorded copies that will never be
-    adopted (failed, or made for other inputs): they are its own, never in state. One EC2 will not delete now stays
-    tagged (the next create tries again) and is named in a warning."""
-    left = _unrecorded(ec2, token)
+    """The copy to adopt (as `unrecorded_copy`), after deleting this resource's unrecorded copies of the same source
+    that will never be adopted (failed, or made for other inputs): they are its own, never in state. One EC2 will not
+    delete now stays tagged (the next create tries again) and is named in a warning."""
+    left = _unrecorded(ec2, token, inputs)
     for copy in left:
         if _adoptable(copy, inputs):
             continue

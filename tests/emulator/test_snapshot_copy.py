@@ -181,3 +181,21 @@ def test_delete_of_a_copy_locked_outside_pulumi_names_the_lock_and_deletes_nothi
     with pytest.raises(SnapshotProviderError, match=rf"{result.id} is locked in governance mode until .*Nothing was"):
         provider.delete(result.id, result.outs)
     assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
+
+
+def test_a_left_copy_of_another_source_under_the_same_token_is_left_alone(
+    emulator: Ec2Emulator, source_id: str, volume_id: str
+) -> None:
+    # A series copies many points under one token: each point's left copy waits for that point's own create.
+    other_source = str(
+        boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url).create_snapshot(VolumeId=volume_id)[
+            "SnapshotId"
+        ]
+    )
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        provider.create(copy_props(source_id, timeout=1))
+    [left] = copies_in(emulator)
+    emulator.configure(copy_seconds=0.5)
+    result = provider.create(copy_props(other_source))
+    assert {c["snapshot_id"] for c in copies_in(emulator)} == {left["snapshot_id"], result.id}
