@@ -203,5 +203,6 @@ def _progress(urn: Any, copy_id: str) -> Any:
 def timed_out(copy_id: str, error: BaseException) -> SnapshotTimedOut:
     return SnapshotTimedOut(
         f"copy {copy_id} was still pending when the timeout ran out ({error}); it was left as it is, tagged as this "
-        "resource's: the next `pulumi up` adopts it instead of copying again"
+        "resource's: the next `pulumi up` adopts it instead of copying again (if the inputs that shape the copy "
+        "changed meanwhile, it deletes it and copies again)"
     )
