@@ -144,16 +144,27 @@ _COMMON = settings(
     report_multiple_bugs=False,
     phases=(Phase.explicit, Phase.generate, Phase.shrink),
 )
+# Per machine: a copy step waits for real (copies pending, a lost answer looked for, a timeout), a lock step hardly.
 PROFILES = {
-    "ci": settings(_COMMON, max_examples=5, stateful_step_count=15, derandomize=True),
-    "long": settings(_COMMON, max_examples=150, stateful_step_count=40, derandomize=False),
+    "ci": {
+        "locks": settings(_COMMON, max_examples=6, stateful_step_count=20, derandomize=True),
+        "copies": settings(_COMMON, max_examples=3, stateful_step_count=12, derandomize=True),
+    },
+    "long": {
+        "locks": settings(_COMMON, max_examples=100, stateful_step_count=40, derandomize=False),
+        "copies": settings(_COMMON, max_examples=40, stateful_step_count=30, derandomize=False),
+    },
 }
 PROFILE = os.environ.get("LIFECYCLE_MODEL_PROFILE", "ci")
 EXAMPLES = os.environ.get("LIFECYCLE_MODEL_EXAMPLES")
-SETTINGS = settings(PROFILES[PROFILE], max_examples=int(EXAMPLES)) if EXAMPLES else PROFILES[PROFILE]
+SETTINGS = {
+    family: settings(chosen, max_examples=int(EXAMPLES)) if EXAMPLES else chosen
+    for family, chosen in PROFILES[PROFILE].items()
+}
 if os.environ.get("LIFECYCLE_MODEL_SHRINK") == "0":  # the first failing sequence as found (checking a break quickly)
-    SETTINGS = settings(SETTINGS, phases=(Phase.explicit, Phase.generate))
-FIGURES = MODEL_FIGURES.setdefault("lock and copy model", ModelFigures())
+    SETTINGS = {
+        family: settings(chosen, phases=(Phase.explicit, Phase.generate)) for family, chosen in SETTINGS.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -218,11 +229,15 @@ def expires(lock: dict[str, Any], anchor: float) -> float:
 
 
 class LockCopyModel(RuleBasedStateMachine):
-    """The program, the engine's state and what other users do, driven by the rules; the emulator is AWS."""
+    """The program, the engine's state and what other users do, driven by the rules; the emulator is AWS. Two
+    machines: `locks` (the snapshot resources, other users, the clock) and `copies` (the copies)."""
+
+    family = "locks"
+    figures = ModelFigures()
 
     def __init__(self, emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
         super().__init__()
-        FIGURES.examples += 1
+        self.figures.examples += 1
         self.emulator = emulator
         strict_world(emulator, pending_seconds=PENDING)
         self.accounts = Accounts(emulator, monkeypatch, tmp)
@@ -254,7 +269,7 @@ class LockCopyModel(RuleBasedStateMachine):
         return made
 
     # --- snapshot resources with a lock ---------------------------------------------------------------------------
-    @precondition(lambda self: len(self.state) < len(SNAPSHOT_RESOURCES))
+    @precondition(lambda self: self.family == "locks" and (len(self.state) < len(SNAPSHOT_RESOURCES)))
     @rule(data=st.data(), lock=st.sampled_from(LOCKS), description=st.sampled_from(DESCRIPTIONS))
     def create(self, data: st.DataObject, lock: dict[str, Any] | None, description: str | None) -> None:
         self._begin("create")
@@ -269,7 +284,7 @@ class LockCopyModel(RuleBasedStateMachine):
         note(f"{label} created: {sorted(self._ids(res, entry))} lock {lock}")
         self._outcome("created" + (f" with a {lock['mode']} lock" if lock else ""))
 
-    @precondition(lambda self: self.state)
+    @precondition(lambda self: self.family == "locks" and (self.state))
     @rule(data=st.data(), lock=st.sampled_from(LOCKS))
     def change_lock(self, data: st.DataObject, lock: dict[str, Any] | None) -> None:
         self._begin("change_lock")
@@ -311,7 +326,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self._lock_is_as_declared(res, entry)
         self._outcome("lock changed")
 
-    @precondition(lambda self: self.state)
+    @precondition(lambda self: self.family == "locks" and (self.state))
     @rule(data=st.data(), description=st.sampled_from(DESCRIPTIONS))
     def replace(self, data: st.DataObject, description: str | None) -> None:
         """A new description: a replace, the new snapshot(s) first; the old delete refused while locked."""
@@ -334,7 +349,7 @@ class LockCopyModel(RuleBasedStateMachine):
             self.doomed.append((res, old))
             self._outcome("replaced, the old delete refused by its lock")
 
-    @precondition(lambda self: self.state)
+    @precondition(lambda self: self.family == "locks" and (self.state))
     @rule(data=st.data())
     def destroy(self, data: st.DataObject) -> None:
         self._begin("destroy")
@@ -345,7 +360,7 @@ class LockCopyModel(RuleBasedStateMachine):
         else:
             self._outcome("destroy refused by a lock")
 
-    @precondition(lambda self: self._others_may_lock())
+    @precondition(lambda self: self.family == "locks" and (self._others_may_lock()))
     @rule(data=st.data(), days=st.sampled_from((1, 30)))
     def lock_outside_pulumi(self, data: st.DataObject, days: int) -> None:
         """Another user (an admin, a backup policy) locks one snapshot of a resource, in governance mode."""
@@ -354,7 +369,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self._ec2().lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=days)
         self._outcome("locked outside Pulumi")
 
-    @precondition(lambda self: self._others_may_unlock())
+    @precondition(lambda self: self.family == "locks" and (self._others_may_unlock()))
     @rule(data=st.data())
     def unlock_outside_pulumi(self, data: st.DataObject) -> None:
         """Another user unlocks one snapshot (governance, or compliance in its cooling-off period: EC2 allows it)."""
@@ -363,7 +378,11 @@ class LockCopyModel(RuleBasedStateMachine):
         self._ec2().unlock_snapshot(SnapshotId=sid)
         self._outcome("unlocked outside Pulumi")
 
-    @precondition(lambda self: self.days_passed + 3 <= MAX_DAYS_PASSED and self.clock_steps < MAX_CLOCK_STEPS)
+    @precondition(
+        lambda self: (
+            self.family == "locks" and (self.days_passed + 3 <= MAX_DAYS_PASSED and self.clock_steps < MAX_CLOCK_STEPS)
+        )
+    )
     @rule(hours=st.sampled_from((2, 72)))
     def time_passes(self, hours: int) -> None:
         """Past a one-hour cooling-off period, or three days: past one-day locks and every cooling-off period."""
@@ -375,7 +394,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self._outcome(f"{hours} h passed")
 
     # --- copies -----------------------------------------------------------------------------------------------------
-    @precondition(lambda self: set(COPY_RESOURCES) - set(self.copy_leftovers))
+    @precondition(lambda self: self.family == "copies" and (set(COPY_RESOURCES) - set(self.copy_leftovers)))
     @rule(
         data=st.data(),
         source=st.sampled_from(("U1", "U2")),
@@ -402,7 +421,7 @@ class LockCopyModel(RuleBasedStateMachine):
             trouble = "none"
         self._copy(label, CopyInputs(source, description, encrypted, tags), trouble)
 
-    @precondition(lambda self: self.copy_leftovers)
+    @precondition(lambda self: self.family == "copies" and (self.copy_leftovers))
     @rule(data=st.data(), tags=TAGS)
     def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...]) -> None:
         """The copy completes meanwhile; the user runs the cut-short `up` again (tags may have changed). RT-LF3 (open):
@@ -415,7 +434,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self.emulator.age_snapshot(left_id, seconds_ago=2 * HOUR, account_id=dest.account, region=dest.region)
         self._copy(label, dataclasses.replace(inputs, tags=tags), "none")
 
-    @precondition(lambda self: self.copies)
+    @precondition(lambda self: self.family == "copies" and (self.copies))
     @rule(data=st.data())
     def destroy_copy(self, data: st.DataObject) -> None:
         self._begin("destroy_copy")
@@ -430,7 +449,7 @@ class LockCopyModel(RuleBasedStateMachine):
         """A new engine run: first the replaced resources marked for deletion. (Its provider process is new after time
         passed, `time_passes`; between the other steps the provider's clients are kept: making them anew for each step
         took most of the model's time.)"""
-        FIGURES.steps[rule_name] += 1
+        self.figures.steps[rule_name] += 1
         self.step = (rule_name, time.monotonic())
         self.deleted_on_purpose = set()
         doomed, self.doomed = self.doomed, []
@@ -620,7 +639,7 @@ class LockCopyModel(RuleBasedStateMachine):
         )
 
     def _outcome(self, what: str) -> None:
-        FIGURES.outcomes[what] += 1
+        self.figures.outcomes[what] += 1
 
     # --- invariants -------------------------------------------------------------------------------------------------
     @invariant()
@@ -634,7 +653,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self._every_snapshot_accounted_for(now)
         self.before = now
         if self.step is not None:
-            FIGURES.step_milliseconds[self.step[0]] += round(1000 * (time.monotonic() - self.step[1]))
+            self.figures.step_milliseconds[self.step[0]] += round(1000 * (time.monotonic() - self.step[1]))
             self.step = None
 
     def _every_snapshot_accounted_for(self, now: dict[str, Snap]) -> None:
@@ -684,17 +703,20 @@ def _rt_lf5(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
     return expires(new, 0) < time.time() + old["duration_days"] * DAY
 
 
+@pytest.mark.parametrize("family", ["locks", "copies"])
 def test_lock_copy_model(
-    emulator: Ec2Emulator, model_pace: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    family: str, emulator: Ec2Emulator, model_pace: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    figures = MODEL_FIGURES.setdefault(f"lock and copy model: {family}", ModelFigures())
+    machine = type(f"LockCopyModel_{family}", (LockCopyModel,), {"family": family, "figures": figures})
     # moto loads its catalogue of public AMIs into each new account and region (0.7 s each, three per example); the
     # model uses none of them.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     started = time.monotonic()
     try:
-        run_state_machine_as_test(lambda: LockCopyModel(emulator, monkeypatch, tmp_path), settings=SETTINGS)
+        run_state_machine_as_test(lambda: machine(emulator, monkeypatch, tmp_path), settings=SETTINGS[family])
     finally:
-        FIGURES.seconds += time.monotonic() - started
+        figures.seconds += time.monotonic() - started
 
 
 @pytest.mark.xfail(
