@@ -147,12 +147,12 @@ _COMMON = settings(
 # Per machine: a copy step waits for real (copies pending, a lost answer looked for, a timeout), a lock step hardly.
 PROFILES = {
     "ci": {
-        "locks": settings(_COMMON, max_examples=6, stateful_step_count=20, derandomize=True),
-        "copies": settings(_COMMON, max_examples=3, stateful_step_count=12, derandomize=True),
+        "locks": settings(_COMMON, max_examples=5, stateful_step_count=15, derandomize=True),
+        "copies": settings(_COMMON, max_examples=3, stateful_step_count=10, derandomize=True),
     },
     "long": {
-        "locks": settings(_COMMON, max_examples=100, stateful_step_count=40, derandomize=False),
-        "copies": settings(_COMMON, max_examples=40, stateful_step_count=30, derandomize=False),
+        "locks": settings(_COMMON, max_examples=40, stateful_step_count=40, derandomize=False),
+        "copies": settings(_COMMON, max_examples=15, stateful_step_count=30, derandomize=False),
     },
 }
 PROFILE = os.environ.get("LIFECYCLE_MODEL_PROFILE", "ci")
