@@ -445,6 +445,9 @@ class LockCopyModel(RuleBasedStateMachine):
         entry = self.copies.pop(label)
         SnapshotCopyProvider().delete(entry.id, entry.outs)
         self.deleted_on_purpose.add(entry.id)
+        # MODEL-LC1 again: a create of this copy within EC2's delays would adopt the deleted copy (still listed, its
+        # `recorded` tag not yet shown) and fail tagging it. The next run comes after the delays.
+        self.emulator.settle()
         self._outcome("copy destroyed")
 
     # --- the engine -------------------------------------------------------------------------------------------------
