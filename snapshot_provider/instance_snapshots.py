@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core import lifecycle, quiesce
-from snapshot_provider.core.lifecycle import managed_tags_now
+from snapshot_provider.core import quiesce
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider
+from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
@@ -54,7 +55,7 @@ SCHEMA = Schema.of(InstanceSnapshotsArgs, URN_FIELD)
 
 
 class InstanceSet(InstanceSetSource):
-    """What an InstanceSnapshots set is (`lifecycle.Kind`): an instance's volumes at one instant
+    """What an InstanceSnapshots set is (`lifecycle.shapes.Kind`): an instance's volumes at one instant
     (`InstanceSetSource`), kept in state as one id for the set and its snapshots by volume."""
 
     schema = SCHEMA
@@ -109,7 +110,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
 INSTANCE_SET = InstanceSet()
 
 
-class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
+class InstanceSnapshotsProvider(SnapshotProvider):
     """Dynamic provider for InstanceSnapshots. Its module path and name are in every stack's state: keep them."""
 
     kind = INSTANCE_SET

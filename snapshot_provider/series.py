@@ -20,7 +20,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import lifecycle, quiesce
+from snapshot_provider.core import quiesce
+from snapshot_provider.core.lifecycle import existing
 from snapshot_provider.core.series.lines import paused_instance, urn_of
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
@@ -85,7 +86,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         ids = to_delete(conn.ec2, id_, props)
         _refuse_delete_if_locked(conn.ec2, ids)
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
-        lifecycle.delete_snapshots(
+        existing.delete_snapshots(
             conn,
             ids,
             urn_of(props),

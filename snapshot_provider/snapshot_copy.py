@@ -11,7 +11,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 from snapshot_provider.core.copying import create_copy
-from snapshot_provider.core.lifecycle import managed_tags_now
+from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.inputs import rules

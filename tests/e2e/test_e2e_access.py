@@ -16,7 +16,7 @@ import pytest
 from stack_harness import PulumiStack, StackFactory, wait_for
 
 from emulator import Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 HOME_ACCOUNT = "123456789012"  # the emulator's default account: the harness's fake keys act there

@@ -19,7 +19,7 @@ import pytest
 from stack_harness import PulumiStack, StackFactory, wait_for
 
 from emulator import Call, Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from testbed import REGION
 
 PENDING = 2.0

@@ -15,7 +15,7 @@ import pytest
 from stack_harness import PulumiStack, kill_tree, wait_for
 
 from emulator import Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 PENDING = 3.0

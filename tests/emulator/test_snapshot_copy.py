@@ -10,7 +10,7 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotCopyProvider
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 provider = SnapshotCopyProvider()

@@ -14,7 +14,7 @@ from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
 from snapshot_provider.core import quiesce
 from snapshot_provider.core.copying import copy_request
-from snapshot_provider.core.lifecycle import resource_token
+from snapshot_provider.core.lifecycle.shapes import resource_token
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
 from testbed import REGION, snapshot_props
