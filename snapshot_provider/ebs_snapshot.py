@@ -19,7 +19,7 @@ from snapshot_provider.core.lifecycle import completion, shapes
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -249,7 +249,7 @@ def _managed_by(found: Mapping[str, Any], urn: str | None) -> str | None:
     return None
 
 
-class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
+class EbsSnapshot(DynamicResource, module="ebs-snapshots", name="EbsSnapshot"):
     """A completed snapshot of one EBS volume. Outputs `snapshot_id` and `wait_time` (seconds until completed)."""
 
     schema = SCHEMA

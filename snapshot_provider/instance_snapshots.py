@@ -12,7 +12,7 @@ from snapshot_provider.core import quiesce
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
 from snapshot_provider.inputs import consistency, rules
 from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
@@ -131,7 +131,7 @@ class InstanceSnapshotsProvider(SnapshotProvider):
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))
 
 
-class InstanceSnapshots(ProviderResource, module="ebs-snapshots", name="InstanceSnapshots"):
+class InstanceSnapshots(DynamicResource, module="ebs-snapshots", name="InstanceSnapshots"):
     """Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed.
 
     Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state,

@@ -27,7 +27,7 @@ from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -107,7 +107,7 @@ def _refuse_delete_if_locked(ec2: Any, ids: list[str]) -> None:
         return
 
 
-class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
+class SnapshotSeries(DynamicResource, module="ebs-snapshots", name="SnapshotSeries"):
     """A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy.
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,

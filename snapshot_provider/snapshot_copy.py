@@ -12,7 +12,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from snapshot_provider.core.copying import create_copy
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
@@ -160,7 +160,7 @@ class SnapshotCopyProvider(ResourceProvider):
             snapshots.delete_snapshot(clients.client(account), id_)
 
 
-class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):
+class SnapshotCopy(DynamicResource, module="ebs-snapshots", name="SnapshotCopy"):
     """A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`,
     `wait_time` (seconds until completed), `region`, `account_id`."""
 

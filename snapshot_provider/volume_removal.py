@@ -12,7 +12,7 @@ from typing import Any, Unpack, overload
 import pulumi
 
 from snapshot_provider.core.removal.operations import VolumeRemovalOperations
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 
 # Re-exported: `snapshot_provider` exports the args; scripts and tests read the schema here.
 from snapshot_provider.inputs.volume_removal import SCHEMA, VolumeRemovalArgs
@@ -25,7 +25,7 @@ class VolumeRemovalProvider(VolumeRemovalOperations):
     `snapshot_provider.volume_removal.VolumeRemovalProvider` is in every stack's state (keep both names)."""
 
 
-class VolumeRemoval(ProviderResource, module="ebs-snapshots", name="VolumeRemoval"):
+class VolumeRemoval(DynamicResource, module="ebs-snapshots", name="VolumeRemoval"):
     """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot.
 
     The snapshot is held (tagged `pulumi-snapshot:undo-for`, with the restore record) until the undo restored the

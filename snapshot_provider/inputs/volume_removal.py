@@ -45,10 +45,10 @@ SCHEMA = Schema.of(VolumeRemovalArgs, URN_FIELD)
 
 def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
     """The schema's rules, the confirmation, and changes no replace could carry out (the volume is gone)."""
-    found = SCHEMA.failures(news, olds)
+    problems = SCHEMA.failures(news, olds)
     volume_id, confirm = news.get("volume_id"), news.get("confirm_delete_volume")
     if not rules.is_unknown(volume_id) and not rules.is_unknown(confirm) and confirm != volume_id:
-        found.append(
+        problems.append(
             Failure(
                 "confirm_delete_volume",
                 f"must be exactly the volume id ({volume_id!r}) to allow deleting it, got {confirm!r}: "
@@ -56,18 +56,18 @@ def failures(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
             )
         )
     if olds:
-        found += _moves(olds, news)
-    return found
+        problems += _moves(olds, news)
+    return problems
 
 
 def _moves(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Failure]:
     """A removed volume cannot follow a change of region: a replacement would look for it there. (Nor of account:
     new access settings are checked at diff and update to act in the account state records, as for every
     resource.)"""
-    found = []
+    problems = []
     if olds.get("region") != news.get("region") and not rules.is_unknown(news.get("region")):
-        found.append(Failure("region", _MOVE.format(what="region", old=olds.get("region"))))
-    return found
+        problems.append(Failure("region", _MOVE.format(what="region", old=olds.get("region"))))
+    return problems
 
 
 _MOVE = (
@@ -77,7 +77,7 @@ _MOVE = (
 
 
 def parse(olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
-    found = failures(olds, news)
-    if found:
-        raise InvalidInputs(found)
+    problems = failures(olds, news)
+    if problems:
+        raise InvalidInputs(problems)
     return SCHEMA.stored(news)

@@ -40,11 +40,11 @@ class VolumeRemovalOperations(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
-        found = removal_inputs.SCHEMA.diff(olds, news)
-        if not found.changes and stored.predates_holds(olds):
+        diff = removal_inputs.SCHEMA.diff(olds, news)
+        if not diff.changes and stored.predates_holds(olds):
             # Nothing holds its snapshot: a destroy could delete it before the undo ran. An update holds it.
             return DiffResult(changes=True, replaces=[], delete_before_replace=False)
-        return found
+        return diff
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = removal_inputs.parse({}, props)

@@ -50,8 +50,8 @@ def archive_problem(ec2: Any, snapshot: Mapping[str, Any]) -> str | None:
 def tier_status(ec2: Any, snapshot_id: str) -> dict[str, Any]:
     """EC2 says `standard` while a snapshot is being archived; only DescribeSnapshotTierStatus tells."""
     with aws_errors("reading the snapshot's tier (ec2:DescribeSnapshotTierStatus)", snapshot_id=snapshot_id):
-        found = ec2.describe_snapshot_tier_status(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
-    return next(iter(found.get("SnapshotTierStatuses") or []), {})
+        answer = ec2.describe_snapshot_tier_status(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    return next(iter(answer.get("SnapshotTierStatuses") or []), {})
 
 
 def find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     takes = TAKES.diff(olds, news).changes
     if takes:
         found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
-    lines = pruning.describe(pruning.plan(found, policy_of(inputs), now))
+    lines = pruning.plan_lines(pruning.plan(found, policy_of(inputs), now))
     source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
