@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,6 +20,10 @@ from snapshot_provider.ec2.errors import (
 )
 from snapshot_provider.inputs.declarations import AccountSelection
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import VolumeTypeDef
+
 T = TypeVar("T")
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
 ONCE_ATTEMPTS = 20  # as many as botocore's retries (clients.RETRY_CONFIG)
@@ -27,7 +31,7 @@ ONCE_ATTEMPTS = 20  # as many as botocore's retries (clients.RETRY_CONFIG)
 GONE = ("deleting", "deleted")
 
 
-def look_up(ec2: Any, volume_id: str) -> dict[str, Any] | None:
+def look_up(ec2: EC2Client, volume_id: str) -> VolumeTypeDef | None:
     """The volume, or None when EC2 does not know it (any more)."""
     with aws_errors("reading the volume (ec2:DescribeVolumes)", volume_id=volume_id):
         try:

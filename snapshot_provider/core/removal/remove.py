@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -20,8 +20,11 @@ from snapshot_provider.inputs import rules
 # The restored volume carries `restored-from` and the managed tag besides the original's tags.
 ADDED_VOLUME_TAGS = 2
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
-def refuse_unless_safe(ec2: Any, volume: Mapping[str, Any], snapshot_id: str) -> dict[str, Any]:
+
+def refuse_unless_safe(ec2: EC2Client, volume: Mapping[str, Any], snapshot_id: str) -> dict[str, Any]:
     """The undo source, once the volume and it are found fit for a removal that can be undone."""
     volume_id = volume["VolumeId"]
     if volume["State"] != "available":
@@ -87,7 +90,7 @@ def hold(
 
 
 def hold_upgraded(
-    ec2: Any, account_id: str, olds: Mapping[str, Any], owner: str, urn: str | None, *, declared: bool
+    ec2: EC2Client, account_id: str, olds: Mapping[str, Any], owner: str, urn: str | None, *, declared: bool
 ) -> None:
     """Hold the snapshot of a removal made before holds existed (its volume is gone already: no release on
     failure), with the record from state. A snapshot missing from the account the user declared (the one

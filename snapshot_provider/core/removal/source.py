@@ -4,7 +4,7 @@ from (completed, of that volume, not archived or being archived)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapshot_provider.core import waiting
 from snapshot_provider.ec2 import find
@@ -16,8 +16,12 @@ from snapshot_provider.ec2.errors import (
 # A snapshot seen before is looked for again this long before it counts as gone.
 MISSING_SNAPSHOT_GRACE_SECONDS = 10.0
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import SnapshotTierStatusTypeDef
 
-def require_undo_source(ec2: Any, volume_id: str, snapshot_id: str, prefix: str) -> dict[str, Any]:
+
+def require_undo_source(ec2: EC2Client, volume_id: str, snapshot_id: str, prefix: str) -> dict[str, Any]:
     """The snapshot, if the undo can restore the volume from it now and later; else a refusal starting `prefix`."""
     snapshot = find_snapshot(ec2, snapshot_id)
     if snapshot is None or snapshot["VolumeId"] != volume_id:
@@ -35,7 +39,7 @@ def require_undo_source(ec2: Any, volume_id: str, snapshot_id: str, prefix: str)
     return snapshot
 
 
-def archive_problem(ec2: Any, snapshot: Mapping[str, Any]) -> str | None:
+def archive_problem(ec2: EC2Client, snapshot: Mapping[str, Any]) -> str | None:
     """Why an archive makes the snapshot unfit as an undo source, or None."""
     if snapshot.get("StorageTier") == "archive":
         return "is in the archive tier"
@@ -47,14 +51,15 @@ def archive_problem(ec2: Any, snapshot: Mapping[str, Any]) -> str | None:
     return None
 
 
-def tier_status(ec2: Any, snapshot_id: str) -> dict[str, Any]:
+def tier_status(ec2: EC2Client, snapshot_id: str) -> SnapshotTierStatusTypeDef:
     """EC2 says `standard` while a snapshot is being archived; only DescribeSnapshotTierStatus tells."""
     with aws_errors("reading the snapshot's tier (ec2:DescribeSnapshotTierStatus)", snapshot_id=snapshot_id):
         answer = ec2.describe_snapshot_tier_status(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
-    return next(iter(answer.get("SnapshotTierStatuses") or []), {})
+    none_yet: SnapshotTierStatusTypeDef = {}
+    return next(iter(answer.get("SnapshotTierStatuses") or []), none_yet)
 
 
-def find_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
+def find_snapshot(ec2: EC2Client, snapshot_id: str) -> dict[str, Any] | None:
     """The snapshot, looked for again for a few seconds before it counts as gone (EC2's listings lag)."""
 
     def look() -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapshot_provider.core import waiting
 from snapshot_provider.core.removal import remove, source, stored, undo
@@ -16,9 +16,13 @@ from snapshot_provider.ec2.errors import (
 )
 from snapshot_provider.inputs.declarations import AccountSelection
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import TagTypeDef
+
 
 def take_over(
-    ec2: Any, account: AccountSelection, volume_id: str, snapshot_id: str, owner: str, urn: str | None
+    ec2: EC2Client, account: AccountSelection, volume_id: str, snapshot_id: str, owner: str, urn: str | None
 ) -> dict[str, Any]:
     """The record of a removal whose volume is already gone, its hold now `owner`'s: an earlier create of this
     resource that was cut short after DeleteVolume, or the resource this one replaces (same URN), whose delete then
@@ -48,10 +52,10 @@ def take_over(
     return record
 
 
-def mark_taken_over(ec2: Any, snapshot_id: str, owner: str) -> None:
+def mark_taken_over(ec2: EC2Client, snapshot_id: str, owner: str) -> None:
     """The take-over's last step: only now may the replaced resource's delete stand down. If this fails (or its
     answer is lost), the mark is taken back where it can be: the old delete then restores, which is safe."""
-    mark = {"Key": undo_tags.TAKEN_OVER_TAG, "Value": owner}
+    mark: TagTypeDef = {"Key": undo_tags.TAKEN_OVER_TAG, "Value": owner}
     try:
         with aws_errors("marking the undo taken over (ec2:CreateTags)", snapshot_id=snapshot_id):
             ec2.create_tags(Resources=[snapshot_id], Tags=[mark])
@@ -61,7 +65,7 @@ def mark_taken_over(ec2: Any, snapshot_id: str, owner: str) -> None:
         raise
 
 
-def taken_over_by(ec2: Any, props: Mapping[str, Any]) -> str | None:
+def taken_over_by(ec2: EC2Client, props: Mapping[str, Any]) -> str | None:
     """The owner of the hold on this removal's snapshot, when a replacement of this resource (same URN) finished
     taking the undo over (`_take_over`), which it marks last. None when the hold is this resource's, another
     resource's, or a take-over that was cut short (its mark never shows within EC2's consistency window)."""

@@ -7,7 +7,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.core.removal import source, stored
@@ -24,9 +24,12 @@ RESTORE_WAIT_SECONDS = 600.0
 TIER_RESTORE_DAYS = 7
 SAY_EVERY = 60.0
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
 
 def undo_source(
-    ec2: Any, account: AccountSelection, account_id: str, props: Mapping[str, Any], *, account_known: bool
+    ec2: EC2Client, account: AccountSelection, account_id: str, props: Mapping[str, Any], *, account_known: bool
 ) -> dict[str, Any]:
     """The snapshot to restore from, usable now; else an error that says what happened and what to do."""
     volume_id, snapshot_id = props["volume_id"], props["snapshot_id"]
@@ -72,7 +75,7 @@ def _restored_for_now(status: Mapping[str, Any]) -> bool:
     return expiry is None or snapshots.aware(expiry) > datetime.now(UTC)
 
 
-def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[str, Any]) -> None:
+def _restore_tier(ec2: EC2Client, volume_id: str, snapshot_id: str, status: Mapping[str, Any]) -> None:
     """The undo source was archived by hand: start a temporary restore (unless one runs) and say when to come back."""
     running = str(status.get("LastTieringOperationStatus") or "").endswith("restore-in-progress")
     if running:
@@ -94,7 +97,7 @@ def _restore_tier(ec2: Any, volume_id: str, snapshot_id: str, status: Mapping[st
     )
 
 
-def find_restored(ec2: Any, volume_id: str) -> str | None:
+def find_restored(ec2: EC2Client, volume_id: str) -> str | None:
     """The volume an earlier undo of this removal made (tagged with it), if any."""
     with aws_errors("looking for a volume restored earlier (ec2:DescribeVolumes)", volume_id=volume_id):
         volumes = ec2.describe_volumes(Filters=[{"Name": f"tag:{undo_tags.RESTORED_TAG}", "Values": [volume_id]}])
@@ -158,7 +161,7 @@ def create_restored(
     )
 
 
-def wait_available(ec2: Any, restored: str, props: Mapping[str, Any]) -> None:
+def wait_available(ec2: EC2Client, restored: str, props: Mapping[str, Any]) -> None:
     """Until the restored volume is `available`; missing from listings for a while at first is normal."""
     volume_id = props["volume_id"]
     stored.say(props, f"restoring volume {volume_id} as {restored}: waiting until it is available")
