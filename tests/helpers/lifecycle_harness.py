@@ -381,7 +381,7 @@ PACE_CONSTANTS: list[tuple[str, str, float]] = [
     ("snapshot_provider.core.volume_limits", "RECHECK", 0.5),  # 30 s between looks for room on a full volume
     ("snapshot_provider.core.lifecycle.taking", "RECHECK", 0.5),
     ("snapshot_provider.core.holds", "LOOK_EVERY", 0.1),  # 2 s between looks at a hold
-    ("snapshot_provider.volume_removal", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
+    ("snapshot_provider.core.removal.source", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
 ]
 LOOK_EVERY_AT_MOST = 0.1  # `waiting.until`'s looks (every 1-2 s for a tag, a volume, a snapshot)
 
