@@ -20,8 +20,8 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import progress
 from snapshot_provider.core.copying import create_copy
-from snapshot_provider.core.lifecycle import managed_tags_now
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.core.lifecycle.shapes import managed_tags_now
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key
@@ -171,7 +171,7 @@ class SnapshotCopyProvider(ResourceProvider):
             snapshots.delete_snapshot(ec2, id_)
 
 
-class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):
+class SnapshotCopy(DynamicResource, module="ebs-snapshots", name="SnapshotCopy"):
     """A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`,
     `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`,
     `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say)."""

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.core import progress, waiting
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, explain
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection

@@ -78,7 +78,7 @@ from emulator import Ec2Emulator
 from emulator import locks as emulated
 from snapshot_provider import SnapshotCopyProvider
 from snapshot_provider.core.copying import SOURCE_TAG
-from snapshot_provider.core.lifecycle import RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, resource_token
 from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs.lock import moment

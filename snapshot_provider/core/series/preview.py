@@ -47,7 +47,7 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
     plan, unread = _with_locks(ec2, pruning.plan(found, policy_of(inputs), now))
     note += unread
-    lines = pruning.describe(plan)
+    lines = pruning.plan_lines(plan)
     source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
