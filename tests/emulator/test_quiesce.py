@@ -3,6 +3,7 @@ Command and instance states: what ran on the instance, in which order, and that 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from snapshot_provider.core import quiesce, waiting
 from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION, in_thread
+
+# Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
+ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def take(emulator: Ec2Emulator, plan: Plan, volume_id: str, fail_request: bool =
         tags = [{"ResourceType": "snapshot", "Tags": [{"Key": CONSISTENCY_TAG, "Value": consistency}]}]
         return str(ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tags)["SnapshotId"])
 
-    return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request)
+    return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request, ASKER)
 
 
 def events(emulator: Ec2Emulator) -> list[tuple[str, str]]:
@@ -227,7 +231,9 @@ def test_an_instance_set_is_frozen_once_for_all_its_volumes(emulator: Ec2Emulato
     def ssm() -> object:
         return boto3.client("ssm", region_name=REGION)
 
-    taken = quiesce.around_instance(ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request)
+    taken = quiesce.around_instance(
+        ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request, ASKER
+    )
     assert [consistency_of(emulator, s) for s in taken] == ["frozen", "frozen"]
     assert [kind for _, kind in events(emulator)] == ["freeze", "freeze:Success", "200", "thaw", "thaw:Success"]
     freeze = next(e["commands"] for e in emulator.timeline() if e["event"] == "command-sent")
@@ -265,7 +271,7 @@ def test_frozen_finds_the_pre_command_whose_answer_was_lost(emulator: Ec2Emulato
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request)
+    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request, ASKER)
     assert taken == ["frozen"]  # SSM listed the command by its Comment: it ran, and was waited for
     assert [e for e in events(emulator) if e[0] == "command-sent"] == [
         ("command-sent", "freeze"),
@@ -289,9 +295,9 @@ def test_frozen_thaws_when_the_pre_commands_answer_was_lost(
 
     if on_failure == "fail":
         with pytest.raises(ConsistencyFailed, match="was lost"):
-            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     else:
-        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     assert taken == ([] if on_failure == "fail" else ["crash"])
     assert ("command-sent", "thaw") in events(emulator), "the pre command was delivered and nothing thawed it"
     assert emulator.frozen_instances() == []
@@ -307,7 +313,7 @@ def test_stopped_starts_the_instance_again_when_the_stop_answer_was_lost(
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["root_volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request)
+    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
     assert taken == ["stopped"]
     assert ("instance-pending", data["instance_id"]) in events(emulator)
     wait_until(emulator.stopped_instances, lambda stopped: stopped == [])
@@ -357,7 +363,7 @@ def test_stopped_on_a_multi_attached_volume_stops_every_writer_or_refuses(
     ec2 = MultiAttached(client(emulator), data["volume_id"], ["i-0fedcba9876543210"])
     plan = Plan(consistency=consistency, pre_commands=("sync",)) if consistency == "frozen" else Plan(consistency)
     with pytest.raises(ConsistencyFailed, match=f"{data['volume_id']} is also attached to i-0fedcba9876543210"):
-        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str)
+        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str, ASKER)
     assert events(emulator) == [] and emulator.snapshots() == []
 
 
@@ -368,7 +374,7 @@ def test_an_instance_set_with_a_multi_attached_volume_is_refused_or_taken_crash(
     volumes = [(data["volume_id"], "/dev/sdf")]
     ssm = lambda: boto3.client("ssm", region_name=REGION)  # noqa: E731
     with pytest.raises(ConsistencyFailed, match="i-0fedcba9876543210"):
-        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str)
+        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str, ASKER)
     plan = Plan(consistency="stopped", on_failure="crash_consistent")
-    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str) == "crash"
+    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str, ASKER) == "crash"
     assert events(emulator) == []
