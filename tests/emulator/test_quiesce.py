@@ -196,6 +196,68 @@ def test_stopped_leaves_an_instance_that_was_already_stopped(emulator: Ec2Emulat
     assert ("instance-pending", data["instance_id"]) not in events(emulator)
 
 
+def instance_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
+    [reservation] = client(emulator).describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
+
+
+def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    seen_while_stopped: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        seen_while_stopped.append(instance_tags(emulator, instance_id))
+        return consistency
+
+    quiesce.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert seen_while_stopped == [{quiesce.STOPPED_BY_TAG: ASKER.by}]
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
+    assert ("instance-pending", instance_id) in events(emulator)
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_stopped_leaves_an_instance_another_resource_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "other-resource/a"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert ("instance-pending", instance_id) not in events(emulator)
+
+
+def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    emulator.configure(denied_actions=["CreateTags"])
+    with pytest.raises(ConsistencyFailed, match=f"instance {data['instance_id']} was not stopped.*ec2:CreateTags"):
+        take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert not [e for e in events(emulator) if e[0].startswith("instance-")]
+    plan = Plan(consistency="stopped", on_failure="crash_consistent")
+    assert consistency_of(emulator, take(emulator, plan, data["root_volume_id"])) == "crash"
+
+
+def test_a_pre_command_that_outlasts_the_pause_bound_is_not_recorded_as_frozen(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    emulator.configure(command_seconds=2)  # the freeze reports after 2 s, beyond its timer's bound of 1 s
+    plan = Plan(consistency="frozen", max_pause_seconds=1, on_failure="crash_consistent")
+    assert consistency_of(emulator, take(emulator, plan, data["volume_id"])) == "crash"
+    with pytest.raises(ConsistencyFailed, match="beyond max_pause_seconds"):
+        take(emulator, Plan(consistency="frozen", max_pause_seconds=1), data["volume_id"])
+
+
 @pytest.mark.usefixtures("fresh_cancel")
 def test_a_cancel_while_freezing_still_thaws(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     emulator.configure(command_seconds=30)
