@@ -87,6 +87,7 @@ class ConsistencyArgs(TypedDict, total=False):
             "stored as a secret (a database's flush may name a password)",
             rule=_commands,
             on_change="none",
+            ordered=True,  # run in turn: another order is other commands
             secret=True,
         ),
     ]
@@ -96,6 +97,7 @@ class ConsistencyArgs(TypedDict, total=False):
             "`frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret",
             rule=_commands,
             on_change="none",
+            ordered=True,  # run in turn: another order is other commands
             secret=True,
         ),
     ]

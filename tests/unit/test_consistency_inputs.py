@@ -76,3 +76,12 @@ def test_a_bad_command_list_is_refused_without_echoing_the_commands() -> None:
     inputs = {**GOOD, "consistency": "frozen", "pre_commands": ["mysql -pHUNTER2 -e 'FLUSH TABLES'", 7]}
     [failure] = EbsSnapshotProvider().check({}, inputs).failures
     assert failure.property == "pre_commands" and "HUNTER2" not in failure.reason, failure.reason
+
+
+@pytest.mark.parametrize("name", ["pre_commands", "post_commands"])
+@pytest.mark.parametrize("resource", [EbsSnapshot, InstanceSnapshots, SnapshotSeries])
+def test_commands_in_another_order_are_other_commands(resource: Any, name: str) -> None:
+    # Commands run in turn: a lock then a flush is not a flush then a lock (unlike a list of ids, a set).
+    commands = ["mysql -e 'FLUSH TABLES WITH READ LOCK'", "sync"]
+    assert not resource.schema.same(name, commands, list(reversed(commands)))
+    assert resource.schema.same(name, commands, tuple(commands))
