@@ -16,7 +16,8 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
   request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
   also when the request failed or StopInstances' answer was lost); an instance that was already stopped is left
-  stopped and not started.
+  stopped and not started, unless an unfinished run of the same resource stopped it (its STOPPED_BY_TAG). Every call
+  but the request goes on a retrying client.
 
 An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
 is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through
