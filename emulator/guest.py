@@ -41,8 +41,6 @@ THAW_TIMER = re.compile(r"sleep (\d+); for m in [^;]*; do fsfreeze -u")
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 # EC2 API reference, StartInstances: a `stopping` instance cannot be started (IncorrectInstanceState).
 NOT_STARTABLE = ("stopping", "shutting-down", "terminated")
-# EC2 API reference, StartInstances: a `stopping` instance cannot be started (IncorrectInstanceState).
-NOT_STARTABLE = ("stopping", "shutting-down", "terminated")
 # SSM API reference, InvalidInstanceId: "Valid states are: Running, Pending, Stopped, and Stopping".
 SSM_VALID_STATES = ("running", "pending", "stopped", "stopping")
 
@@ -89,6 +87,7 @@ class Invocation:
     sent_at: float  # strict.CLOCK.monotonic()
     outcome: str  # the terminal status it will reach
     ends_at: float
+    comment: str = ""  # SendCommand's Comment, answered back on the invocation (SSM API reference, CommandInvocation)
     finished_seen: bool = False
 
     def status(self, now: float) -> str:
@@ -103,6 +102,7 @@ class Invocation:
             "InstanceId": self.instance_id,
             "DocumentName": self.document_name,
             "DocumentVersion": "$DEFAULT",
+            "Comment": self.comment,
             "Status": status,
             "StatusDetails": details,
             "ResponseCode": code,
@@ -164,6 +164,9 @@ class Guest:
         timeout = float((parameters.get("executionTimeout") or [DEFAULT_EXECUTION_TIMEOUT])[0])
         delivery = float(request.get("TimeoutSeconds") or DEFAULT_DELIVERY_TIMEOUT)
         text = _command_text(parameters)
+        comment = str(request.get("Comment") or "")
+        if len(comment) > 100:  # SSM API reference, SendCommand: Comment, length 0 to 100
+            raise SsmError("ValidationException", f"Comment is longer than 100 characters: {comment!r}")
         command_id = str(uuid.uuid4())
         now = strict.CLOCK.monotonic()
         with self._lock:
@@ -175,7 +178,7 @@ class Guest:
                     # the command once it is; until the delivery timeout (TimeoutSeconds), then Delivery Timed Out.
                     outcome, ends_at = "TimedOut", now + delivery
                 self.invocations[(command_id, instance_id)] = Invocation(
-                    command_id, instance_id, document, parameters, text, now, outcome, ends_at
+                    command_id, instance_id, document, parameters, text, now, outcome, ends_at, comment
                 )
         for instance_id in instance_ids:
             self.events.add("command-sent", command_id=command_id, instance_id=instance_id, commands=text)
@@ -185,6 +188,7 @@ class Guest:
                 "DocumentName": document,
                 "InstanceIds": instance_ids,
                 "Parameters": parameters,
+                "Comment": comment,
                 "Status": "Pending",  # SSM API reference, Command.Status: Pending before any node has it
                 "RequestedDateTime": _epoch(now),
                 "TargetCount": len(instance_ids),

@@ -11,10 +11,16 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
 - `frozen`: the pre command through SSM Run Command (default: `fsfreeze -f` of the volume's mounted file systems on
   Linux, with a timer on the instance that thaws them after `max_pause_seconds` whatever happens to this process),
   the request, then the post command as soon as the request is answered (not after `completed`). The post command
-  runs whenever the pre command was sent, also when the pre command or the request failed or the run was cancelled;
-  a post command that does not succeed is an error naming the instance.
+  runs whenever the pre command may have been sent (also when SendCommand's answer was lost: the command is looked
+  up by a token in its Comment, and thawed anyway when SSM does not list it), also when the pre command or the
+  request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
-  also when the request failed); an instance that was already stopped is left stopped and not started.
+  also when the request failed or StopInstances' answer was lost); an instance that was already stopped is left
+  stopped and not started.
+
+An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
+is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through
+one of them: both go the `on_failure` way, with the instances named.
 
 `on_failure`: `fail` (nothing is taken, the error says why) or `crash_consistent` (taken anyway, recorded as `crash`).
 The consistency a snapshot got is its `pulumi-snapshot:consistency` tag (read back into the outputs); a volume no
@@ -23,14 +29,16 @@ instance has attached has no writer: `detached`.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
 from snapshot_provider.core import progress, waiting
 from snapshot_provider.ec2.errors import SnapshotProviderError, error_code, explain
@@ -50,6 +58,9 @@ POLL_SECONDS = 1.0
 SETTLE_MARGIN = 30.0  # beyond a command's own executionTimeout, for SSM to report it
 
 T = TypeVar("T")
+# A request sent whose answer never came (a read timeout, a connection dropped mid-answer): it may have reached AWS.
+# (A connection that could not be made, botocore's ConnectionError, sent nothing.)
+LOST_ANSWER = HTTPClientError
 
 
 class ConsistencyFailed(SnapshotProviderError):
@@ -84,13 +95,14 @@ class Attachment:
         return ", ".join(volume for volume, _ in self.volumes)
 
 
-def attachment_of(ec2: Any, volume_id: str) -> Attachment | None:
-    """The instance `volume_id` is attached to (None when none is)."""
+def attached_instances(ec2: Any, volume_id: str) -> list[tuple[str, str]]:
+    """The instances `volume_id` is attached to, with its device name on each (several with Multi-Attach)."""
     [volume] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-    attached = [a for a in volume.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
-    if not attached:
-        return None
-    return instance_attachment(ec2, attached[0]["InstanceId"], [(volume_id, attached[0]["Device"])])
+    return [
+        (a["InstanceId"], a.get("Device", ""))
+        for a in volume.get("Attachments", [])
+        if a.get("State") in ("attaching", "attached")
+    ]
 
 
 def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str]]) -> Attachment:
@@ -117,7 +129,15 @@ def around_instance(
     """`around` for several volumes of one instance (CreateSnapshots): one pre command, one request, one post."""
     if plan.consistency == CRASH:
         return request(CRASH)
-    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, volumes), request)
+    at = instance_attachment(ec2, instance_id, volumes)
+    shared = {
+        volume: others
+        for volume, _ in volumes
+        if (others := [i for i, _ in attached_instances(ec2, volume) if i != instance_id])
+    }
+    if shared:
+        return _fallback(plan, at.volume_id, _multi_attached(plan, shared, instance_id), request)
+    return _paused(ec2, ssm, plan, at, request)
 
 
 def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T]) -> T:
@@ -125,15 +145,44 @@ def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request
     gets (for its tag), or not at all when `on_failure` is `fail` and writes could not be paused."""
     if plan.consistency == CRASH:
         return request(CRASH)
-    attachment = attachment_of(ec2, volume_id)
-    if attachment is None:
+    attached = attached_instances(ec2, volume_id)
+    if not attached:
         return request(DETACHED)
-    return _paused(ec2, ssm, plan, attachment, request)
+    if len(attached) > 1:
+        others = [instance for instance, _ in attached[1:]]
+        return _fallback(plan, volume_id, _multi_attached(plan, {volume_id: others}, attached[0][0]), request)
+    [(instance_id, device)] = attached
+    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, [(volume_id, device)]), request)
+
+
+def _multi_attached(plan: Plan, shared: dict[str, list[str]], instance_id: str) -> str:
+    # EBS user guide, Multi-Attach: each instance the volume is attached to has full read and write permission to
+    # it. Pausing one of them leaves the others writing; pausing all is a cluster's own protocol (its clustered file
+    # system or application), which this provider cannot know. So it refuses, naming them all.
+    volumes = "; ".join(f"{volume} is also attached to {', '.join(others)}" for volume, others in shared.items())
+    return (
+        f"consistency {plan.consistency!r} pauses one instance ({instance_id}), but {volumes} (Multi-Attach): those "
+        "instances can keep writing, so the snapshot would not be consistent. Pause every writer yourself (your "
+        "cluster's own freeze) and use consistency 'crash', or detach the other instances first"
+    )
+
+
+# An instance in one of these is in a change this provider did not make (EC2 user guide, instance state changes):
+# its owner is starting, stopping or terminating it. Stopping it again and starting it afterwards would undo theirs.
+IN_TRANSITION = ("pending", "stopping", "shutting-down")
 
 
 def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
     if at.state == "stopped":  # nothing writes: complete as it is, and not ours to start afterwards
         return request(STOPPED)
+    if at.state in IN_TRANSITION or at.state == "terminated":
+        return _fallback(
+            plan,
+            at.volume_id,
+            f"instance {at.instance_id} is {at.state}, a change this provider did not make: it was left alone "
+            "(neither stopped, started nor sent commands). Run `pulumi up` again once it is running or stopped",
+            request,
+        )
     if plan.consistency == STOPPED:
         return _stopped(ec2, plan, at, request)
     return _frozen(ssm(), plan, at, request)
@@ -142,21 +191,28 @@ def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, reques
 # --- frozen --------------------------------------------------------------------------------------------------------
 def _frozen(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
     _refuse_unsafe_defaults(plan, at)
+    token = uuid.uuid4().hex[:12]  # in both commands' Comment: finds them when SendCommand's answer is lost
     try:
-        pre_id = _send(ssm, plan, at, "pre")
-    except (ClientError, BotoCoreError) as error:  # not sent: nothing to undo
-        return _fallback(plan, at, _not_sent(error, at), request)
+        pre_id = _send(ssm, plan, at, "pre", token)
+    except (ClientError, BotoCoreError) as error:  # SSM answered no: nothing was sent, nothing to undo
+        return _fallback(plan, at.volume_id, _not_sent(error, at), request)
     failure: str | None = None
     try:
+        if pre_id is None:
+            failure = (
+                f"the answer to the pre command's SendCommand on instance {at.instance_id} was lost and SSM does "
+                "not list the command: it may still run, so the post command is sent anyway"
+            )
+            return _fallback(plan, at.volume_id, failure, request)
         status, detail = _wait(ssm, pre_id, at.instance_id, _command_timeout(plan), cancellable=True)
         if status != "Success":
             failure = f"the pre command on instance {at.instance_id} ended {status}{detail}"
-            return _fallback(plan, at, failure, request)
+            return _fallback(plan, at.volume_id, failure, request)
         return request(FROZEN)
     finally:
-        # Always, as soon as the request is answered or refused: a pre command that failed or timed out may have
-        # frozen some file systems before it stopped.
-        _resume_writes(ssm, plan, at, failure)
+        # Always, as soon as the request is answered or refused: a pre command that failed, timed out or whose
+        # answer was lost may have frozen some file systems.
+        _resume_writes(ssm, plan, at, failure, token)
 
 
 def _refuse_unsafe_defaults(plan: Plan, at: Attachment) -> None:
@@ -176,16 +232,36 @@ def _refuse_unsafe_defaults(plan: Plan, at: Attachment) -> None:
         )
 
 
-def _send(ssm: Any, plan: Plan, at: Attachment, phase: str) -> str:
+def _send(ssm: Any, plan: Plan, at: Attachment, phase: str, token: str) -> str | None:
+    """The command's id; None when SendCommand's answer was lost and SSM does not list the command (it may still have
+    been delivered). A ClientError is SSM's answer: not sent."""
     document, parameters = _command(plan, at, phase)
-    answer = ssm.send_command(
-        InstanceIds=[at.instance_id],
-        DocumentName=document,
-        Parameters=parameters,
-        TimeoutSeconds=30,  # delivery: the instance must take it at once, writes are (or are about to be) paused
-        Comment=f"pulumi-ebs-snapshots {phase} {at.volume_id}",
-    )
+    # SSM API reference, SendCommand: Comment is at most 100 characters.
+    comment = f"pulumi-ebs-snapshots {phase} {token} {at.volume_id}"[:100]
+    try:
+        answer = ssm.send_command(
+            InstanceIds=[at.instance_id],
+            DocumentName=document,
+            Parameters=parameters,
+            TimeoutSeconds=30,  # delivery: the instance must take it at once, writes are (or are about to be) paused
+            Comment=comment,
+        )
+    except LOST_ANSWER:
+        # The answer is lost, not necessarily the command: SSM may have delivered it (botocore's retries may even
+        # have delivered it twice; the default freeze and thaw bear that). Ask SSM for it by its Comment.
+        return _listed(ssm, at.instance_id, comment)
     return str(answer["Command"]["CommandId"])
+
+
+def _listed(ssm: Any, instance_id: str, comment: str) -> str | None:
+    """The id of the command sent to `instance_id` with `comment` (unique: it holds a token), if SSM lists it."""
+    try:
+        # SSM API reference, ListCommandInvocations: filtered by InstanceId, each invocation with its Comment.
+        found = ssm.list_command_invocations(InstanceId=instance_id, MaxResults=50)
+    except (ClientError, BotoCoreError):
+        return None
+    ids = [i["CommandId"] for i in found.get("CommandInvocations", []) if i.get("Comment") == comment]
+    return str(ids[0]) if ids else None
 
 
 def _command(plan: Plan, at: Attachment, phase: str) -> tuple[str, dict[str, list[str]]]:
@@ -251,10 +327,13 @@ def thaw_script(at: Attachment) -> list[str]:
     ]
 
 
-def _resume_writes(ssm: Any, plan: Plan, at: Attachment, failure: str | None) -> None:
+def _resume_writes(ssm: Any, plan: Plan, at: Attachment, failure: str | None, token: str) -> None:
     try:
-        post_id = _send(ssm, plan, at, "post")
-        status, detail = _wait(ssm, post_id, at.instance_id, _command_timeout(plan), cancellable=False)
+        post_id = _send(ssm, plan, at, "post", token)
+        if post_id is None:
+            status, detail = "unknown", ": the answer to its SendCommand was lost and SSM does not list it"
+        else:
+            status, detail = _wait(ssm, post_id, at.instance_id, _command_timeout(plan), cancellable=False)
     except (ClientError, BotoCoreError) as error:
         status, detail = "unsent", f": {explain(error, 'sending the post command', instance=at.instance_id)}"
     if status != "Success":
@@ -311,27 +390,44 @@ def _not_sent(error: ClientError | BotoCoreError, at: Attachment) -> str:
     return explain(error, "sending the pre command", instance=at.instance_id)
 
 
-def _fallback(plan: Plan, at: Attachment, failure: str, request: Callable[[str], T]) -> T:
+def _fallback(plan: Plan, volumes: str, failure: str, request: Callable[[str], T]) -> T:
     if plan.on_failure == CRASH_CONSISTENT:
         return request(CRASH)
     raise ConsistencyFailed(
-        f"no snapshot of {at.volume_id} was taken: {failure}. Fix the instance, or set on_failure "
+        f"no snapshot of {volumes} was taken: {failure}. Fix the instance, or set on_failure "
         "'crash_consistent' to take it crash-consistent when writes cannot be paused."
     )
 
 
 # --- stopped -------------------------------------------------------------------------------------------------------
 def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
-    ec2.stop_instances(InstanceIds=[at.instance_id])
     try:
+        _ask_stop(ec2, at)
+    except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
+        return _fallback(plan, at.volume_id, explain(error, f"stopping instance {at.instance_id}"), request)
+    try:  # from here on the instance may be stopping because of us: it is started again whatever happens
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
             return _fallback(
-                plan, at, f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s", request
+                plan,
+                at.volume_id,
+                f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s",
+                request,
             )
         return request(STOPPED)
     finally:
         _start_again(ec2, at)
+
+
+def _ask_stop(ec2: Any, at: Attachment) -> None:
+    try:
+        ec2.stop_instances(InstanceIds=[at.instance_id])
+    except LOST_ANSWER:
+        # The answer is lost, not necessarily the request: the instance may be stopping. Asking again is harmless
+        # (EC2 API reference, StopInstances: an instance already stopping or stopped stays so) and usually answered;
+        # if not, the stop is taken as asked: waited for, and the instance started again.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            ec2.stop_instances(InstanceIds=[at.instance_id])
 
 
 def _start_again(ec2: Any, at: Attachment) -> None:

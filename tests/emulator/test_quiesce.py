@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from emulator_helpers import client, wait_until
+from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
 
 from emulator import Ec2Emulator
 from snapshot_provider.core import quiesce, waiting
@@ -249,3 +250,125 @@ def test_frozen_on_a_stopped_instance_takes_it_as_stopped(emulator: Ec2Emulator,
     assert consistency_of(emulator, snapshot_id) == "stopped"
     assert emulator.command_invocations() == []
     assert emulator.stopped_instances() == [data["instance_id"]], "not ours to start"
+
+
+# --- answers lost, instances someone else is operating, volumes with several writers ----------------------------
+def ssm_losing(action: str, times: int | None = 1) -> Any:
+    return lambda: LosesAnswers(boto3.client("ssm", region_name=REGION), action, times)
+
+
+def test_frozen_finds_the_pre_command_whose_answer_was_lost(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    ec2 = client(emulator)
+    taken: list[str] = []
+
+    def request(consistency: str) -> str:
+        taken.append(consistency)
+        return str(ec2.create_snapshot(VolumeId=data["volume_id"])["SnapshotId"])
+
+    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request)
+    assert taken == ["frozen"]  # SSM listed the command by its Comment: it ran, and was waited for
+    assert [e for e in events(emulator) if e[0] == "command-sent"] == [
+        ("command-sent", "freeze"),
+        ("command-sent", "thaw"),
+    ]
+    assert emulator.frozen_instances() == []
+
+
+@pytest.mark.parametrize("on_failure", ["fail", "crash_consistent"])
+def test_frozen_thaws_when_the_pre_commands_answer_was_lost(
+    emulator: Ec2Emulator, data: dict[str, str], on_failure: str
+) -> None:
+    ec2 = client(emulator)
+    ssm = LosesAnswersUnlisted(boto3.client("ssm", region_name=REGION), "send_command", times=1)
+    plan = Plan(consistency="frozen", on_failure=on_failure)
+    taken: list[str] = []
+
+    def request(consistency: str) -> str:
+        taken.append(consistency)
+        return str(ec2.create_snapshot(VolumeId=data["volume_id"])["SnapshotId"])
+
+    if on_failure == "fail":
+        with pytest.raises(ConsistencyFailed, match="was lost"):
+            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+    else:
+        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+    assert taken == ([] if on_failure == "fail" else ["crash"])
+    assert ("command-sent", "thaw") in events(emulator), "the pre command was delivered and nothing thawed it"
+    assert emulator.frozen_instances() == []
+
+
+def test_stopped_starts_the_instance_again_when_the_stop_answer_was_lost(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    ec2 = LosesAnswers(client(emulator), "stop_instances")  # every StopInstances: done, its answer lost
+    taken: list[str] = []
+
+    def request(consistency: str) -> str:
+        taken.append(consistency)
+        return str(ec2.create_snapshot(VolumeId=data["root_volume_id"])["SnapshotId"])
+
+    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request)
+    assert taken == ["stopped"]
+    assert ("instance-pending", data["instance_id"]) in events(emulator)
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [])
+
+
+@pytest.mark.parametrize("consistency", ["stopped", "frozen"])
+def test_stopped_does_not_start_an_instance_that_was_already_stopping(
+    emulator: Ec2Emulator, data: dict[str, str], consistency: str
+) -> None:
+    emulator.configure(transition_seconds=2)  # short: a provider that waited for it would then start it
+    client(emulator).stop_instances(InstanceIds=[data["instance_id"]])  # its owner is shutting it down
+    volume = data["root_volume_id"] if consistency == "stopped" else data["volume_id"]
+    with pytest.raises(ConsistencyFailed, match=f"instance {data['instance_id']} is stopping.*pulumi up"):
+        take(emulator, Plan(consistency=consistency), volume)
+    acted = [e for e in events(emulator) if e[0] in ("instance-pending", "command-sent", "create-snapshot-request")]
+    assert acted == [], "the provider acted on an instance its owner was stopping"
+    assert events(emulator).count(("instance-stopping", data["instance_id"])) == 1
+    assert emulator.snapshots() == []
+
+
+class MultiAttached:
+    """The emulator's EC2, with `volume_id` also attached to `others` as DescribeVolumes answers for a Multi-Attach
+    volume (EBS user guide, Multi-Attach: io1/io2, up to 16 Nitro instances, each with full read and write access).
+    moto keeps one attachment per volume."""
+
+    def __init__(self, inner: Any, volume_id: str, others: list[str]) -> None:
+        self.inner, self.volume_id, self.others = inner, volume_id, others
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_volumes(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self.inner.describe_volumes(**kwargs)
+        for volume in answer["Volumes"]:
+            if volume["VolumeId"] == self.volume_id:
+                volume["Attachments"] += [
+                    {"InstanceId": other, "VolumeId": self.volume_id, "Device": "/dev/sdf", "State": "attached"}
+                    for other in self.others
+                ]
+        return dict(answer)
+
+
+@pytest.mark.parametrize("consistency", ["stopped", "frozen"])
+def test_stopped_on_a_multi_attached_volume_stops_every_writer_or_refuses(
+    emulator: Ec2Emulator, data: dict[str, str], consistency: str
+) -> None:
+    ec2 = MultiAttached(client(emulator), data["volume_id"], ["i-0fedcba9876543210"])
+    plan = Plan(consistency=consistency, pre_commands=("sync",)) if consistency == "frozen" else Plan(consistency)
+    with pytest.raises(ConsistencyFailed, match=f"{data['volume_id']} is also attached to i-0fedcba9876543210"):
+        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str)
+    assert events(emulator) == [] and emulator.snapshots() == []
+
+
+def test_an_instance_set_with_a_multi_attached_volume_is_refused_or_taken_crash(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    ec2 = MultiAttached(client(emulator), data["volume_id"], ["i-0fedcba9876543210"])
+    volumes = [(data["volume_id"], "/dev/sdf")]
+    ssm = lambda: boto3.client("ssm", region_name=REGION)  # noqa: E731
+    with pytest.raises(ConsistencyFailed, match="i-0fedcba9876543210"):
+        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str)
+    plan = Plan(consistency="stopped", on_failure="crash_consistent")
+    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str) == "crash"
+    assert events(emulator) == []

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from emulator import Ec2Emulator
 from testbed import REGION
@@ -76,3 +76,33 @@ def wait_until(look: Callable[[], T], done: Callable[[T], bool], timeout: float 
         time.sleep(0.02)  # a poll interval, not synchronization: the condition decides
         seen.append(look())
     return seen
+
+
+class LosesAnswers:
+    """A boto3 client whose answers to `action` are lost on the way back (a read timeout): the emulator got and carried
+    out the request, the caller never hears so. `times`: how many answers are lost (None: all of them)."""
+
+    def __init__(self, inner: Any, action: str, times: int | None = None) -> None:
+        self.inner, self.action, self.left = inner, action, times
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name != self.action:
+            return method
+
+        def lost(**kwargs: Any) -> Any:
+            answer = method(**kwargs)
+            if self.left is not None:
+                if self.left == 0:
+                    return answer
+                self.left -= 1
+            raise ReadTimeoutError(endpoint_url=self.inner.meta.endpoint_url)
+
+        return lost
+
+
+class LosesAnswersUnlisted(LosesAnswers):
+    """`LosesAnswers` for SSM, whose ListCommandInvocations does not list the command (yet): nothing to find it by."""
+
+    def list_command_invocations(self, **kwargs: Any) -> dict[str, Any]:
+        return {"CommandInvocations": []}

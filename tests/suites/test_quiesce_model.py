@@ -1,9 +1,11 @@
 """Model-based test of pausing writes (`core.quiesce`): Hypothesis picks what goes wrong on the instance (the pre
-command fails, the post command fails, no SSM agent, the request fails) and what the user asked for (`consistency`,
-`on_failure`), takes snapshots one after another against the in-process emulator, and after every step checks:
+command fails, the post command fails, no SSM agent, the request fails, the answer to the pre command's SendCommand or
+to StopInstances is lost although AWS carried it out, the instance's owner is stopping it) and what the user asked for
+(`consistency`, `on_failure`), takes snapshots one after another against the in-process emulator, and after every
+step checks:
 
 1. No instance is left frozen or stopped by this provider, unless the user was told, with that instance named (a
-   failed post command: `ResumeFailed`).
+   failed post command: `ResumeFailed`); an instance its owner is stopping is neither sent commands nor started.
 2. Each snapshot's consistency tag is what the model predicts; with `on_failure: fail` and writes not paused, no
    snapshot is taken; a failing request is still followed by the post command.
 
@@ -18,7 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
-from emulator_helpers import client, wait_until
+from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -29,13 +31,28 @@ from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION
 
-TROUBLES = ("none", "pre fails", "post fails", "no agent")
-EXAMPLES = int(os.environ.get("QUIESCE_MODEL_EXAMPLES", "30"))
+TROUBLES = (
+    "none",
+    "pre fails",
+    "post fails",
+    "no agent",
+    "pre answer lost",  # SendCommand carried out, its answer lost; SSM lists the command
+    "pre answer lost, unlisted",  # ... and ListCommandInvocations does not list it (yet)
+    "stop answer lost",  # every StopInstances carried out, its answer lost
+    "owner stopping",  # its owner's StopInstances is under way
+)
+NOT_PAUSED = ("pre fails", "no agent", "pre answer lost, unlisted", "owner stopping")
+OWNER_TRANSITION = 60  # seconds of the owner's stop (and start), on the emulator's clock
+EXAMPLES = int(os.environ.get("QUIESCE_MODEL_EXAMPLES", "36"))
 MUST_SEE = [
     ("frozen", "fail", "pre fails"),
     ("frozen", "crash_consistent", "no agent"),
     ("frozen", "fail", "post fails"),
     ("stopped", "", "none"),
+    ("frozen", "fail", "pre answer lost, unlisted"),
+    ("frozen", "crash_consistent", "pre answer lost"),
+    ("stopped", "", "stop answer lost"),
+    ("stopped", "", "owner stopping"),
 ]
 SEEN: set[tuple[str, str, str, bool]] = set()  # (consistency, on_failure, trouble, request fails) the run took
 
@@ -48,9 +65,9 @@ def expected(plan: Plan, trouble: str, request_fails: bool) -> tuple[str | None,
     """The consistency the snapshot gets (None: no snapshot) and the error the take raises, as the model predicts."""
     if plan.consistency == "crash":
         return (None, RequestFailed) if request_fails else ("crash", None)
-    if plan.consistency == "stopped":
+    if plan.consistency == "stopped" and trouble != "owner stopping":
         return (None, RequestFailed) if request_fails else ("stopped", None)
-    if trouble in ("pre fails", "no agent"):
+    if trouble in NOT_PAUSED:
         if plan.on_failure == "fail":
             return None, ConsistencyFailed
         got = "crash"
@@ -79,7 +96,30 @@ class Quiesce(RuleBasedStateMachine):
         # "still frozen": the default thaw script's own failure line (the freeze script names `fsfreeze -u` too).
         failing = {"pre fails": ["fsfreeze -f"], "post fails": ["still frozen"]}.get(trouble, [])
         agentless = [self.instance_id] if trouble == "no agent" else []
-        self.emulator.configure(fail_commands=failing, agentless_instances=agentless)
+        self.emulator.configure(fail_commands=failing, agentless_instances=agentless, transition_seconds=0)
+
+    def ssm(self) -> Any:
+        made = boto3.client("ssm", region_name=REGION)
+        if self.trouble == "pre answer lost":
+            return LosesAnswers(made, "send_command", times=1)
+        if self.trouble == "pre answer lost, unlisted":
+            return LosesAnswersUnlisted(made, "send_command", times=1)
+        return made
+
+    def owner_stops(self) -> None:
+        self.emulator.configure(transition_seconds=OWNER_TRANSITION)
+        self.ec2.stop_instances(InstanceIds=[self.instance_id])
+
+    def owner_starts_again(self) -> None:
+        """The owner's stop ends, and the owner starts the instance again (clock stepped, no waiting)."""
+        self.emulator.advance_clock(OWNER_TRANSITION + 1)
+        wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [self.instance_id], timeout=10)
+        self.ec2.start_instances(InstanceIds=[self.instance_id])
+        self.emulator.advance_clock(OWNER_TRANSITION + 1)
+
+    def acts(self) -> list[dict[str, Any]]:
+        """What this provider does to an instance: commands sent, instances started."""
+        return [e for e in self.emulator.timeline() if e["event"] in ("command-sent", "instance-pending")]
 
     @rule(
         trouble=st.sampled_from(TROUBLES),
@@ -101,14 +141,15 @@ class Quiesce(RuleBasedStateMachine):
             made.append(self.ec2.create_snapshot(VolumeId=volume, TagSpecifications=tags)["SnapshotId"])
             return made[-1]
 
-        def ssm() -> Any:
-            return boto3.client("ssm", region_name=REGION)
-
         on_failure_used = plan.on_failure if plan.consistency == "frozen" else ""
         SEEN.add((plan.consistency, on_failure_used, self.trouble, request_fails))
+        ec2 = LosesAnswers(self.ec2, "stop_instances") if trouble == "stop answer lost" else self.ec2
+        if trouble == "owner stopping":
+            self.owner_stops()
+        acts_before = len(self.acts())
         raised: Exception | None = None
         try:
-            quiesce.around(self.ec2, ssm, plan, volume, request)
+            quiesce.around(ec2, self.ssm, plan, volume, request)
         except (ConsistencyFailed, ResumeFailed, RequestFailed) as failure:
             raised = failure
         assert type(raised) is error if error else raised is None, f"{plan} {self.trouble}: raised {raised!r}"
@@ -116,6 +157,9 @@ class Quiesce(RuleBasedStateMachine):
             assert self.instance_id in str(raised)
             self.told.add(self.instance_id)
         assert [self.predicted.setdefault(s, str(got)) for s in made] == ([got] if got else [])
+        if trouble == "owner stopping":
+            assert len(self.acts()) == acts_before, "commands sent to, or a start of, an instance its owner stops"
+            self.owner_starts_again()
         # Started again: wait for the transition out of `stopping` the provider already asked for.
         wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
 
@@ -150,4 +194,4 @@ def test_no_instance_is_left_frozen_or_stopped(emulator: Ec2Emulator) -> None:
 @pytest.mark.parametrize("trouble", TROUBLES)
 def test_the_model_predicts_an_error_whenever_writes_were_not_paused_and_fail_was_asked(trouble: str) -> None:
     got, error = expected(Plan(consistency="frozen", on_failure="fail"), trouble, request_fails=False)
-    assert (got is None) == (error is ConsistencyFailed) == (trouble in ("pre fails", "no agent"))
+    assert (got is None) == (error is ConsistencyFailed) == (trouble in NOT_PAUSED)
