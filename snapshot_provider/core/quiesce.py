@@ -297,17 +297,35 @@ def _find_mounts(at: Attachment) -> list[str]:
     ]
 
 
+# SSM user guide, "SSM Agent technical reference" (files and directories on Linux): the agent writes each Run Command
+# script and its output under /var/lib/amazon/ssm and logs to /var/log/amazon/ssm. A frozen file system holding
+# either blocks the agent: the pre command cannot report, the post command cannot even be written down to run.
+AGENT_PATHS = ("/var/lib/amazon/ssm", "/var/log/amazon/ssm")
+
+
 def freeze_script(at: Attachment, max_pause_seconds: int) -> list[str]:
-    """Linux: freeze each file system mounted from the volumes, after leaving a timer that thaws them after
-    `max_pause_seconds` in any case."""
+    """Linux: freeze each file system mounted from the volumes, each followed at once by a timer that thaws it
+    `max_pause_seconds` after its freeze in any case. Refuses (exit 2, nothing frozen) a mount holding `/` or SSM
+    Agent's own directories."""
+    agent_paths = " ".join(AGENT_PATHS)
     return [
         "set -eu",
         *_find_mounts(at),
-        'for m in $mounts; do [ "$m" != / ] || { echo "refusing to freeze /" >&2; exit 2; }; done',
-        # The timer first: once anything is frozen, nothing this provider does (or fails to do) keeps it so longer.
-        f'[ -z "${{mounts# }}" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; '
-        'done" >/dev/null 2>&1 &',
-        'for m in $mounts; do sync -f "$m"; fsfreeze -f "$m"; done',
+        "for m in $mounts; do",
+        f"  for p in / {agent_paths}; do",
+        '    case "$p/" in "${m%/}/"*)',
+        '      echo "refusing to freeze $m: it holds $p, which the SSM agent running this command needs (SSM Agent '
+        'technical reference); use pre_commands of your own, or consistency stopped" >&2; exit 2;;',
+        "    esac",
+        "  done",
+        "done",
+        # The flush first, outside the pause: it may take long on a busy file system.
+        'for m in $mounts; do sync -f "$m"; done',
+        # Each timer counts from its own freeze, so no frozen file system is ever left without one.
+        "for m in $mounts; do",
+        '  fsfreeze -f "$m"',
+        f'  nohup sh -c "sleep {max_pause_seconds}; fsfreeze -u $m" >/dev/null 2>&1 &',
+        "done",
         'echo "frozen:$mounts"',
     ]
 
