@@ -182,9 +182,14 @@ class Plan:
                 pre = f"your pre commands ({len(self.pre_commands)} lines)"
             else:
                 pre = "fsfreeze of its mounted file systems"
+            # Only the default freeze leaves a timer on the instance; nothing bounds the pause of the user's own.
+            bound = (
+                "your commands must bound the pause themselves"
+                if self.own_commands
+                else f"writes paused at most {self.max_pause_seconds} s"
+            )
             return (
                 f"will run {pre} through SSM Run Command on {instance}, request the "
-                f"snapshot, then run the post command at once (writes paused at most {self.max_pause_seconds} s); "
-                f"{fallback}"
+                f"snapshot, then run the post command as soon as the request is in ({bound}); {fallback}"
             )
         return None
