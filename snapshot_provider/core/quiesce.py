@@ -15,8 +15,8 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
   up by a token in its Comment, and thawed anyway when SSM does not list it), also when the pre command or the
   request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
-  also when the request failed or StopInstances' answer was lost); an instance that was already stopped is left
-  stopped and not started.
+  also when the request failed or StopInstances' answer was lost; not at all with `leave_stopped`, for an instance
+  being decommissioned); an instance that was already stopped is left stopped and not started.
 
 An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
 is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through
@@ -434,7 +434,8 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) 
             )
         return request(STOPPED)
     finally:
-        _start_again(ec2, at)
+        if not plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
+            _start_again(ec2, at)
 
 
 def _ask_stop(ec2: Any, at: Attachment) -> None:

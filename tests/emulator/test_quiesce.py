@@ -192,6 +192,18 @@ def test_stopped_leaves_an_instance_that_was_already_stopped(emulator: Ec2Emulat
     assert ("instance-pending", data["instance_id"]) not in events(emulator)
 
 
+def test_stopped_with_leave_stopped_stops_once_and_never_starts_again(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    snapshot_id = take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
+    assert consistency_of(emulator, snapshot_id) == "stopped"
+    seen = events(emulator)
+    assert seen.index(("instance-stopped", instance_id)) < seen.index(("create-snapshot-request", "200"))
+    assert ("instance-pending", instance_id) not in seen
+    assert emulator.stopped_instances() == [instance_id]
+
+
 @pytest.mark.usefixtures("fresh_cancel")
 def test_a_cancel_while_freezing_still_thaws(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     emulator.configure(command_seconds=30)
