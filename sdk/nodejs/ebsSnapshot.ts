@@ -141,8 +141,8 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
             resourceInputs["outpostArn"] = args?.outpostArn;
             resourceInputs["permissionCheck"] = args?.permissionCheck;
-            resourceInputs["postCommands"] = args?.postCommands;
-            resourceInputs["preCommands"] = args?.preCommands;
+            resourceInputs["postCommands"] = args?.postCommands ? pulumi.secret(args.postCommands) : undefined;
+            resourceInputs["preCommands"] = args?.preCommands ? pulumi.secret(args.preCommands) : undefined;
             resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
             resourceInputs["roleArn"] = args?.roleArn;
@@ -264,11 +264,11 @@ export interface EbsSnapshotArgs {
      */
     permissionCheck?: pulumi.Input<boolean | undefined>;
     /**
-     * `frozen`: lines run as soon as the request is answered, also when it failed
+     * `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
      */
     postCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
      */
     preCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**

@@ -152,8 +152,8 @@ export class SnapshotSeries extends pulumi.CustomResource {
             resourceInputs["maxAgeDays"] = args?.maxAgeDays;
             resourceInputs["maxPauseSeconds"] = (args?.maxPauseSeconds) ?? 60;
             resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
-            resourceInputs["postCommands"] = args?.postCommands;
-            resourceInputs["preCommands"] = args?.preCommands;
+            resourceInputs["postCommands"] = args?.postCommands ? pulumi.secret(args.postCommands) : undefined;
+            resourceInputs["preCommands"] = args?.preCommands ? pulumi.secret(args.preCommands) : undefined;
             resourceInputs["profile"] = args?.profile;
             resourceInputs["region"] = args?.region;
             resourceInputs["roleArn"] = args?.roleArn;
@@ -287,11 +287,11 @@ export interface SnapshotSeriesArgs {
      */
     onFailure?: pulumi.Input<string | undefined>;
     /**
-     * `frozen`: lines run as soon as the request is answered, also when it failed
+     * `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
      */
     postCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+     * `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
      */
     preCommands?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**

@@ -32,7 +32,11 @@ def _one_of(allowed: tuple[str, ...]) -> rules.Rule:
 
 def _commands(value: Any) -> str | None:
     if not isinstance(value, list | tuple) or not all(isinstance(c, str) or is_unknown(c) for c in value):
-        return f"must be a list of command lines (strings), got {type(value).__name__} {value!r}"
+        # Not the value: the commands are secret.
+        kinds = sorted({type(c).__name__ for c in value}) if isinstance(value, list | tuple) else []
+        return f"must be a list of command lines (strings), got a {type(value).__name__}" + (
+            f" of {', '.join(kinds)}" if kinds else ""
+        )
     return None
 
 
@@ -80,17 +84,19 @@ class ConsistencyArgs(TypedDict, total=False):
         pulumi.Input[list[str]],
         Field(
             "`frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); "
-            "kept in state, so no secrets",
+            "stored as a secret (a database's flush may name a password)",
             rule=_commands,
             on_change="none",
+            secret=True,
         ),
     ]
     post_commands: Annotated[
         pulumi.Input[list[str]],
         Field(
-            "`frozen`: lines run as soon as the request is answered, also when it failed",
+            "`frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret",
             rule=_commands,
             on_change="none",
+            secret=True,
         ),
     ]
     ssm_document: Annotated[

@@ -265,3 +265,16 @@ def test_each_point_of_a_frozen_series_runs_pre_request_post(
     assert len(stack.outputs()["kept"]) == 2
     assert all(s["tags"]["pulumi-snapshot:consistency"] == "frozen" for s in emulator.snapshots())
     nothing_left_paused(emulator)
+
+
+def test_own_commands_run_but_stay_secret_in_state_and_output(
+    new_stack: StackFactory, emulator: Ec2Emulator, instance: dict[str, Any]
+) -> None:
+    volume_id = instance["data_volumes"][0]["volume_id"]
+    pre, post = "mysql -pS3cr3t-7781 -e 'FLUSH TABLES WITH READ LOCK'", "mysql -pS3cr3t-7781 -e 'UNLOCK TABLES'"
+    stack = new_stack(snapshot_program(volume_id, consistency="frozen", pre_commands=[pre], post_commands=[post]))
+    shown = said(stack.preview()) + said(stack.up())
+    ran = [e["commands"] for e in emulator.timeline() if e["event"] == "command-sent"]
+    assert any(pre in commands for commands in ran) and any(post in commands for commands in ran)
+    assert "S3cr3t-7781" not in stack.state_file().read_text() + shown
+    nothing_left_paused(emulator)

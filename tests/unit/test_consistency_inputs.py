@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider import (
+    EbsSnapshot,
+    EbsSnapshotProvider,
+    InstanceSnapshots,
+    InstanceSnapshotsProvider,
+    SnapshotSeries,
+)
 from snapshot_provider.inputs.consistency import Plan
 
 GOOD = {"volume_id": "vol-0123456789abcdef0", "region": "us-east-1"}
@@ -73,3 +80,19 @@ def test_the_preview_of_leave_stopped_says_the_instance_is_not_started_again() -
     line = str(Plan(consistency="stopped", leave_stopped=True).preview("instance i-0123456789abcdef0"))
     assert "will STOP instance i-0123456789abcdef0" in line and "leave it stopped" in line
     assert "start it again" not in line
+
+
+@pytest.mark.parametrize("name", ["pre_commands", "post_commands"])
+@pytest.mark.parametrize("resource", [EbsSnapshot, InstanceSnapshots, SnapshotSeries])
+def test_the_commands_are_registered_as_secrets(resource: Any, name: str) -> None:
+    # A database's flush and lock may name its password: state keeps them secret on both routes (the plugin's
+    # schema says `secret`, the dynamic program wraps them in Output.secret).
+    assert resource.schema.fields[name].secret
+    registered = resource.schema.program_props({"consistency": "frozen", name: ["mysql -psecret -e 'FLUSH'"]})
+    assert isinstance(registered[name], pulumi.Output)
+
+
+def test_a_bad_command_list_is_refused_without_echoing_the_commands() -> None:
+    inputs = {**GOOD, "consistency": "frozen", "pre_commands": ["mysql -pHUNTER2 -e 'FLUSH TABLES'", 7]}
+    [failure] = EbsSnapshotProvider().check({}, inputs).failures
+    assert failure.property == "pre_commands" and "HUNTER2" not in failure.reason, failure.reason

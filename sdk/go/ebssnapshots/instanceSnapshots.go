@@ -92,6 +92,12 @@ func NewInstanceSnapshots(ctx *pulumi.Context,
 	if args.ExternalId != nil {
 		args.ExternalId = pulumi.ToSecret(args.ExternalId).(pulumi.StringPtrInput)
 	}
+	if args.PostCommands != nil {
+		args.PostCommands = pulumi.ToSecret(args.PostCommands).(pulumi.StringArrayInput)
+	}
+	if args.PreCommands != nil {
+		args.PreCommands = pulumi.ToSecret(args.PreCommands).(pulumi.StringArrayInput)
+	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
 		"externalId",
 	})
@@ -159,9 +165,9 @@ type instanceSnapshotsArgs struct {
 	OutpostArn *string `pulumi:"outpostArn"`
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
-	// `frozen`: lines run as soon as the request is answered, also when it failed
+	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands []string `pulumi:"postCommands"`
-	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
 	PreCommands []string `pulumi:"preCommands"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
@@ -217,9 +223,9 @@ type InstanceSnapshotsArgs struct {
 	OutpostArn pulumi.StringPtrInput
 	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
 	PermissionCheck pulumi.BoolPtrInput
-	// `frozen`: lines run as soon as the request is answered, also when it failed
+	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands pulumi.StringArrayInput
-	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
 	PreCommands pulumi.StringArrayInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput

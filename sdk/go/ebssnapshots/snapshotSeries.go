@@ -92,6 +92,12 @@ func NewSnapshotSeries(ctx *pulumi.Context,
 	if args.ExternalId != nil {
 		args.ExternalId = pulumi.ToSecret(args.ExternalId).(pulumi.StringPtrInput)
 	}
+	if args.PostCommands != nil {
+		args.PostCommands = pulumi.ToSecret(args.PostCommands).(pulumi.StringArrayInput)
+	}
+	if args.PreCommands != nil {
+		args.PreCommands = pulumi.ToSecret(args.PreCommands).(pulumi.StringArrayInput)
+	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
 		"externalId",
 	})
@@ -159,9 +165,9 @@ type snapshotSeriesArgs struct {
 	MaxPauseSeconds *int `pulumi:"maxPauseSeconds"`
 	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
 	OnFailure *string `pulumi:"onFailure"`
-	// `frozen`: lines run as soon as the request is answered, also when it failed
+	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands []string `pulumi:"postCommands"`
-	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
 	PreCommands []string `pulumi:"preCommands"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
@@ -217,9 +223,9 @@ type SnapshotSeriesArgs struct {
 	MaxPauseSeconds pulumi.IntPtrInput
 	// when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
 	OnFailure pulumi.StringPtrInput
-	// `frozen`: lines run as soon as the request is answered, also when it failed
+	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands pulumi.StringArrayInput
-	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+	// `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
 	PreCommands pulumi.StringArrayInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput

@@ -64,8 +64,8 @@ class InstanceSnapshotsArgs:
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
@@ -329,7 +329,7 @@ class InstanceSnapshotsArgs:
     @pulumi.getter(name="postCommands")
     def post_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        `frozen`: lines run as soon as the request is answered, also when it failed
+        `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
         """
         return pulumi.get(self, "post_commands")
 
@@ -341,7 +341,7 @@ class InstanceSnapshotsArgs:
     @pulumi.getter(name="preCommands")
     def pre_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         """
         return pulumi.get(self, "pre_commands")
 
@@ -524,8 +524,8 @@ class InstanceSnapshots(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
         :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
@@ -624,8 +624,8 @@ class InstanceSnapshots(pulumi.CustomResource):
             __props__.__dict__["on_failure"] = on_failure
             __props__.__dict__["outpost_arn"] = outpost_arn
             __props__.__dict__["permission_check"] = permission_check
-            __props__.__dict__["post_commands"] = post_commands
-            __props__.__dict__["pre_commands"] = pre_commands
+            __props__.__dict__["post_commands"] = None if post_commands is None else pulumi.Output.secret(post_commands)
+            __props__.__dict__["pre_commands"] = None if pre_commands is None else pulumi.Output.secret(pre_commands)
             __props__.__dict__["profile"] = profile
             __props__.__dict__["region"] = region
             __props__.__dict__["role_arn"] = role_arn

@@ -64,8 +64,8 @@ class SnapshotSeriesArgs:
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
@@ -324,7 +324,7 @@ class SnapshotSeriesArgs:
     @pulumi.getter(name="postCommands")
     def post_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        `frozen`: lines run as soon as the request is answered, also when it failed
+        `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
         """
         return pulumi.get(self, "post_commands")
 
@@ -336,7 +336,7 @@ class SnapshotSeriesArgs:
     @pulumi.getter(name="preCommands")
     def pre_commands(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         """
         return pulumi.get(self, "pre_commands")
 
@@ -519,8 +519,8 @@ class SnapshotSeries(pulumi.CustomResource):
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); kept in state, so no secrets
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
@@ -613,8 +613,8 @@ class SnapshotSeries(pulumi.CustomResource):
             if on_failure is None:
                 on_failure = 'fail'
             __props__.__dict__["on_failure"] = on_failure
-            __props__.__dict__["post_commands"] = post_commands
-            __props__.__dict__["pre_commands"] = pre_commands
+            __props__.__dict__["post_commands"] = None if post_commands is None else pulumi.Output.secret(post_commands)
+            __props__.__dict__["pre_commands"] = None if pre_commands is None else pulumi.Output.secret(pre_commands)
             __props__.__dict__["profile"] = profile
             __props__.__dict__["region"] = region
             __props__.__dict__["role_arn"] = role_arn
