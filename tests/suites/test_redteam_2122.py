@@ -478,13 +478,6 @@ def test_control_a_failed_freeze_with_crash_consistent_is_taken_as_crash(emulato
     assert EbsSnapshotProvider().create(props).outs["snapshot_consistency"] == "crash"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-14: `stopped` calls StopInstances before its try and outside _fallback: when EC2 refuses the stop "
-    "(stop protection, DisableApiStop: OperationNotPermitted; no ec2:StopInstances: UnauthorizedOperation; a "
-    "`pending` instance: IncorrectInstanceState; EC2 API reference, StopInstances) on_failure 'crash_consistent' "
-    "is ignored and nothing is taken, unlike a failed freeze (issue 22: crash_consistent takes it anyway)",
-)
 def test_a_refused_stop_with_crash_consistent_takes_the_snapshot_as_crash(emulator: Ec2Emulator) -> None:
     props = _stopped_root(emulator)
     props.pop("_instance")
