@@ -423,7 +423,7 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) 
         _ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
         return _fallback(plan, at.volume_id, explain(error, f"stopping instance {at.instance_id}"), request)
-    try:  # from here on the instance may be stopping because of us: it is started again whatever happens
+    try:  # from here on the instance may be stopping because of us: started again in any case but leave_stopped
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
             return _fallback(
