@@ -15,9 +15,9 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
   up by a token in its Comment, and thawed anyway when SSM does not list it), also when the pre command or the
   request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
-  also when the request failed or StopInstances' answer was lost); an instance that was already stopped is left
-  stopped and not started, unless an unfinished run of the same resource stopped it (its STOPPED_BY_TAG). Every call
-  but the request goes on a retrying client.
+  also when the request failed or StopInstances' answer was lost; not at all with `leave_stopped`, for an instance
+  being decommissioned); an instance that was already stopped is left stopped and not started, unless an unfinished
+  run of the same resource stopped it (its STOPPED_BY_TAG). Every call but the request goes on a retrying client.
 
 An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
 is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through
@@ -196,7 +196,7 @@ def _paused(
     ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker
 ) -> T:
     if at.state == "stopped":  # nothing writes: complete as it is
-        return _already_stopped(ec2, at, request, asker)
+        return _already_stopped(ec2, plan, at, request, asker)
     if at.state in IN_TRANSITION or at.state == "terminated":
         return _fallback(
             plan,
@@ -335,17 +335,35 @@ def _find_mounts(at: Attachment) -> list[str]:
     ]
 
 
+# SSM user guide, "SSM Agent technical reference" (files and directories on Linux): the agent writes each Run Command
+# script and its output under /var/lib/amazon/ssm and logs to /var/log/amazon/ssm. A frozen file system holding
+# either blocks the agent: the pre command cannot report, the post command cannot even be written down to run.
+AGENT_PATHS = ("/var/lib/amazon/ssm", "/var/log/amazon/ssm")
+
+
 def freeze_script(at: Attachment, max_pause_seconds: int) -> list[str]:
-    """Linux: freeze each file system mounted from the volumes, after leaving a timer that thaws them after
-    `max_pause_seconds` in any case."""
+    """Linux: freeze each file system mounted from the volumes, each followed at once by a timer that thaws it
+    `max_pause_seconds` after its freeze in any case. Refuses (exit 2, nothing frozen) a mount holding `/` or SSM
+    Agent's own directories."""
+    agent_paths = " ".join(AGENT_PATHS)
     return [
         "set -eu",
         *_find_mounts(at),
-        'for m in $mounts; do [ "$m" != / ] || { echo "refusing to freeze /" >&2; exit 2; }; done',
-        # The timer first: once anything is frozen, nothing this provider does (or fails to do) keeps it so longer.
-        f'[ -z "${{mounts# }}" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; '
-        'done" >/dev/null 2>&1 &',
-        'for m in $mounts; do sync -f "$m"; fsfreeze -f "$m"; done',
+        "for m in $mounts; do",
+        f"  for p in / {agent_paths}; do",
+        '    case "$p/" in "${m%/}/"*)',
+        '      echo "refusing to freeze $m: it holds $p, which the SSM agent running this command needs (SSM Agent '
+        'technical reference); use pre_commands of your own, or consistency stopped" >&2; exit 2;;',
+        "    esac",
+        "  done",
+        "done",
+        # The flush first, outside the pause: it may take long on a busy file system.
+        'for m in $mounts; do sync -f "$m"; done',
+        # Each timer counts from its own freeze, so no frozen file system is ever left without one.
+        "for m in $mounts; do",
+        '  fsfreeze -f "$m"',
+        f'  nohup sh -c "sleep {max_pause_seconds}; fsfreeze -u $m" >/dev/null 2>&1 &',
+        "done",
         'echo "frozen:$mounts"',
     ]
 
@@ -467,7 +485,7 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], 
 
 
 def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
-    try:  # from here on the instance may be stopping because of us: it is started again whatever happens
+    try:  # from here on the instance may be stopping because of us: started again in any case but leave_stopped
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
             return _fallback(
@@ -478,13 +496,22 @@ def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str]
             )
         return request(STOPPED)
     finally:
-        _start_again(ec2, at)
+        if plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
+            _unmark(ec2, at)
+        else:
+            _start_again(ec2, at)
 
 
-def _already_stopped(ec2: Any, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
+def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
     """A stopped instance: nothing writes. Started afterwards only when an unfinished run of this resource stopped
-    it (its STOPPED_BY_TAG); its owner's stop, or another resource's, is left as it is."""
+    it (its STOPPED_BY_TAG) and it is not to be left stopped; its owner's stop, or another resource's, is left as
+    it is."""
     stopper = at.stopped_by.split("/")[0]
+    if stopper and stopper == asker.resource and plan.leave_stopped:  # ours, and meant to stay stopped
+        try:
+            return request(STOPPED)
+        finally:
+            _unmark(ec2, at)
     if not stopper or stopper != asker.resource:
         if stopper:
             progress.engine_log().warning(

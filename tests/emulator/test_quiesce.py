@@ -258,6 +258,32 @@ def test_a_pre_command_that_outlasts_the_pause_bound_is_not_recorded_as_frozen(
         take(emulator, Plan(consistency="frozen", max_pause_seconds=1), data["volume_id"])
 
 
+def test_stopped_with_leave_stopped_stops_once_and_never_starts_again(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    snapshot_id = take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
+    assert consistency_of(emulator, snapshot_id) == "stopped"
+    seen = events(emulator)
+    assert seen.index(("instance-stopped", instance_id)) < seen.index(("create-snapshot-request", "200"))
+    assert ("instance-pending", instance_id) not in seen
+    assert emulator.stopped_instances() == [instance_id]
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)  # left stopped on purpose, not ours
+
+
+def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
 @pytest.mark.usefixtures("fresh_cancel")
 def test_a_cancel_while_freezing_still_thaws(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     emulator.configure(command_seconds=30)

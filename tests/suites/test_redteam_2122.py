@@ -225,13 +225,6 @@ def test_control_the_default_freeze_refuses_the_root_file_system(tmp_path: Path)
     assert code != 0 and calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-6: the default freeze refuses only `/`; a data volume mounted at /var (CIS hardening puts /var, "
-    "/var/log on volumes of their own) is frozen, and with it SSM Agent's own working directory "
-    "(/var/lib/amazon/ssm: SSM user guide, 'SSM Agent technical reference'), where Run Command writes the script and "
-    "its output: the pre command cannot report, the post command cannot run, writes stay paused until the timer",
-)
 def test_the_default_freeze_refuses_the_file_system_ssm_agent_writes_to(tmp_path: Path) -> None:
     code, calls = _run_freeze_on("/var", tmp_path)
     assert calls == [], f"froze /var (exit {code})"
@@ -332,13 +325,6 @@ def test_destroying_a_copy_locked_in_its_account_names_the_lock_and_the_way_out(
     assert "retain_on_delete" in str(refused.value), str(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-10: the default freeze starts its thaw timer BEFORE `sync -f` and `fsfreeze -f`: when flushing a "
-    "busy file system takes longer than max_pause_seconds, the timer's `fsfreeze -u` runs first (EINVAL, not "
-    "frozen yet) and the freeze that follows has no timer left: it is only undone by the post command, so the "
-    "documented bound ('thaws after max_pause_seconds whatever happens to this run') does not hold",
-)
 def test_the_thaw_timer_counts_from_the_freeze_not_from_before_the_flush(tmp_path: Path) -> None:
     # sync flushes for 2 s (dirty pages of a busy file system); the pause bound is 1 s; nohup runs the timer.
     code, _ = _run_freeze_on("/data", tmp_path, max_pause=1, sync="sleep 2", timer='exec "$@"')
@@ -361,13 +347,6 @@ def _without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-11: a SnapshotSeries' preview of its next take says what happens to the instance (frozen, STOPPED) "
-    "only at the end of preview_lines, after its AWS calls (STS, DescribeSnapshots); without credentials (or with "
-    "any failure there) the fallback line speaks of archiving and deleting only, and the downtime the `up` will "
-    "cause is not said (issue 22: previews say what will happen to the instance and need no credentials)",
-)
 def test_a_series_preview_without_credentials_still_says_the_instance_will_stop(
     emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -513,13 +492,6 @@ def test_control_the_default_freezes_preview_states_its_bound() -> None:
     assert "at most 60 s" in str(Plan(consistency="frozen").preview("instance i-0123456789abcdef0"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-15: the preview promises 'writes paused at most <max_pause_seconds> s' for the user's own SSM "
-    "document and pre_commands too, where nothing enforces it: a user document gets no executionTimeout and no "
-    "timer, and a pre command such as a database's lock is undone only by the post command (docs/consistency.md: "
-    "'your own pre_commands should do the same'): the preview states a bound the provider does not hold",
-)
 @pytest.mark.parametrize(
     "own",
     [{"ssm_document": "MyDatabaseFreeze"}, {"pre_commands": ("mysql -e 'FLUSH TABLES WITH READ LOCK'",)}],
@@ -534,13 +506,6 @@ def test_the_preview_of_own_commands_does_not_promise_a_bound_it_does_not_enforc
 DECOMMISSION_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::old-db"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-16: SafeDecommission(consistency='stopped') hands `stopped` to its InstanceSnapshots as it is: the "
-    "set stops the instance, requests, and STARTS it again (quiesce._start_again), only for the decommission's "
-    "InstanceState to stop it once the snapshots completed; the instance being decommissioned boots again for the "
-    "whole snapshot wait (rejoins its load balancer, runs its jobs) and is billed meanwhile",
-)
 def test_a_decommission_that_stops_for_its_snapshots_does_not_start_the_instance_again(
     emulator: Ec2Emulator,
 ) -> None:

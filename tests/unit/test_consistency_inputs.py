@@ -8,7 +8,14 @@ from typing import Any
 import pulumi
 import pytest
 
-from snapshot_provider import EbsSnapshot, EbsSnapshotProvider, InstanceSnapshots, SnapshotSeries
+from snapshot_provider import (
+    EbsSnapshot,
+    EbsSnapshotProvider,
+    InstanceSnapshots,
+    InstanceSnapshotsProvider,
+    SnapshotSeries,
+)
+from snapshot_provider.inputs.consistency import Plan
 
 GOOD = {"volume_id": "vol-0123456789abcdef0", "region": "us-east-1"}
 
@@ -60,6 +67,19 @@ def test_check_accepts_good_consistency_input(good: dict[str, Any]) -> None:
 def test_the_default_is_crash_and_fail() -> None:
     inputs = EbsSnapshotProvider().check({}, dict(GOOD)).inputs
     assert (inputs["consistency"], inputs["on_failure"], inputs["max_pause_seconds"]) == ("crash", "fail", 60)
+
+
+def test_leave_stopped_is_only_used_with_stopped() -> None:
+    inputs = {"instance_id": "i-0123456789abcdef0", "region": "us-east-1", "leave_stopped": True}
+    frozen = InstanceSnapshotsProvider().check({}, {**inputs, "consistency": "frozen"}).failures
+    assert [f.property for f in frozen if "only used with consistency 'stopped'" in f.reason] == ["leave_stopped"]
+    assert InstanceSnapshotsProvider().check({}, {**inputs, "consistency": "stopped"}).failures == []
+
+
+def test_the_preview_of_leave_stopped_says_the_instance_is_not_started_again() -> None:
+    line = str(Plan(consistency="stopped", leave_stopped=True).preview("instance i-0123456789abcdef0"))
+    assert "will STOP instance i-0123456789abcdef0" in line and "leave it stopped" in line
+    assert "start it again" not in line
 
 
 @pytest.mark.parametrize("name", ["pre_commands", "post_commands"])
