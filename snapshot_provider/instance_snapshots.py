@@ -49,6 +49,16 @@ class InstanceSnapshotsArgs(SnapshotArgs, consistency.ConsistencyArgs, total=Fal
             on_change="replace",
         ),
     ]
+    leave_stopped: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "with consistency `stopped`: leave the instance stopped after the request instead of starting it again "
+            "(an instance being decommissioned: SafeDecommission sets it)",
+            rule=rules.boolean,
+            default=False,
+            on_change="none",
+        ),
+    ]
 
 
 SCHEMA = Schema.of(InstanceSnapshotsArgs, URN_FIELD)

@@ -95,8 +95,9 @@ def take(
         attempt = secrets.token_hex(8)
         requests.sent[attempt] = {**tags, ATTEMPT_TAG: attempt}
         requested_at = time.time()  # wait_time and the poll schedule count from the request that went through
+        by = f"{resource_token(urn) if urn else 'unnamed'}/{attempt}"  # an instance's stopped-by tag
         try:
-            started = kind.start(once, inputs, members, requests.sent[attempt])
+            started = kind.start(ec2, once, inputs, members, requests.sent[attempt], by)
             requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
         except waiting.LookCancelled:  # Ctrl-C while in EC2's API queue: this request was not sent
             GATE.release(volumes)
