@@ -5,21 +5,20 @@ point's copy stays; destroy deletes the series' copies."""
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
+from typing import Any
 
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import StackFactory
 
 from emulator import Ec2Emulator
 from snapshot_provider.core.copying import SOURCE_TAG
-from testbed import REGION
 
 OTHER_REGION = "eu-west-1"
 
 
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
+@pytest.fixture
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": 0.5, "copy_seconds": 1.0}
 
 
 def series_program(volume_id: str) -> str:
@@ -45,12 +44,11 @@ def copies_by_source(emulator: Ec2Emulator) -> dict[str, str]:
 
 
 def test_a_series_copy_in_another_region_is_pruned_with_its_point(
-    tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1)
-    emulator.configure(pending_seconds=0.5, copy_seconds=1.0)
-    stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=series_program(volume_id), sts_url=emulator.sts_url)
-    stack.config(**{"aws:region": REGION, "day": "2026-03-01"})
+    stack = new_stack(series_program(volume_id))
+    stack.config(day="2026-03-01")
     stack.up()
     first = stack.outputs()["snapshot_id"]
     assert list(copies_by_source(emulator)) == [first]
