@@ -236,6 +236,13 @@ def refuse_lock_shortening(olds: Mapping[str, Any], news: Mapping[str, Any]) -> 
         raise SnapshotProviderError(f"lock: {reason}")
 
 
+def refuse_ended_lock(inputs: Mapping[str, Any]) -> None:
+    """Before anything is taken: a lock whose expires_at has passed cannot be applied. `check` lets an unchanged one
+    through (the lock it recorded has simply ended), so a replace, which takes a new snapshot, is refused here."""
+    if reason := lock.ended(inputs.get("lock")):
+        raise SnapshotProviderError(f"lock: {reason}. Nothing was taken: set a later expires_at, or duration_days")
+
+
 def resource_token(urn: str) -> str:
     return hashlib.sha256(urn.encode()).hexdigest()[:32]
 
@@ -248,6 +255,7 @@ def say(urn: str | None, line: str) -> None:
 # --- create -----------------------------------------------------------------------------------------------------
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
+    refuse_ended_lock(inputs)
     conn = Connection.to_create(inputs)
     ec2 = conn.ec2
     members = kind.members(ec2, inputs)

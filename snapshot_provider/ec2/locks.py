@@ -70,12 +70,43 @@ def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None,
                 raise SnapshotLocked(
                     f"cannot change the lock of snapshot {snapshot_id}: {describe_lock(info)}; {reason}"
                 )
+    done: list[str] = []
     for snapshot_id in snapshot_ids:
-        active = current.get(snapshot_id, {}).get("LockState") in LOCKED_STATES
-        if new:
-            _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
-        elif active:
-            _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+        info = current.get(snapshot_id)
+        try:
+            if new and not at_target(info, new):
+                _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
+            elif not new and info is not None and info.get("LockState") in LOCKED_STATES:
+                _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+        except SnapshotProviderError as error:
+            raise SnapshotProviderError(_part_way(error, done, snapshot_ids)) from error
+        done.append(snapshot_id)
+
+
+def at_target(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether a snapshot's lock (DescribeLockedSnapshots) is already `new`: the next `up` after a change that failed
+    part way skips it (a compliance lock past its cooling-off refuses a request that names CoolOffPeriod)."""
+    if not info or info.get("LockState") not in LOCKED_STATES:
+        return False
+    if (info["LockState"] == "governance") != (new.get("mode") == "governance"):
+        return False
+    if new.get("duration_days") is not None:
+        return bool(info.get("LockDuration") == int(new["duration_days"]))
+    return "LockDuration" not in info and info.get("LockExpiresOn") == _moment(new.get("expires_at"))
+
+
+def _part_way(error: SnapshotProviderError, done: Sequence[str], snapshot_ids: Sequence[str]) -> str:
+    """A lock change that failed on one member: which members now have the new lock and which the old one, so that
+    nobody takes state's (old) lock for what EC2 holds. The next `up` reads the locks again and finishes it."""
+    if len(snapshot_ids) == 1:
+        return str(error)
+    left = [sid for sid in snapshot_ids if sid not in done]
+    changed = ", ".join(done) if done else "none"
+    return (
+        f"{error}. The lock change stopped part way: changed already: {changed}; not changed: {', '.join(left)}. "
+        "State still records the old lock: run `pulumi up` again to finish the change (members already changed "
+        "are skipped)"
+    )
 
 
 def _refused_in_compliance(info: Mapping[str, Any], new: Mapping[str, Any] | None) -> str | None:
