@@ -67,8 +67,9 @@ def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | N
 
     An `expires_at` must be in the future only when it is new or changed: once an unchanged lock's date has passed,
     the lock has ended (EC2: LockState `expired`) and the program stays valid. A lock that has ended holds nothing:
-    any change, removal included, is allowed (it is not locked, LockedSnapshotsInfo). A compliance lock without a cooling-off period is compliance from the start: it can only be extended. One with a
-    cooling-off period may still be in it; that is checked against EC2 when the change is made (`change`).
+    any change, removal included, is allowed (it is not locked, LockedSnapshotsInfo). A compliance lock without a
+    cooling-off period is compliance from the start: it can only be extended. One with a cooling-off period may still
+    be in it; that is checked against EC2 when the change is made (`change`).
     `old_ends` is when the current lock ends as state recorded it (`lock_expires_at`): with it, a switch between
     `duration_days` and `expires_at` is compared end to end (`diff` has it; `check`, given inputs only, does not).
     """
