@@ -132,14 +132,20 @@ def _new_end(info: Mapping[str, Any], new: Mapping[str, Any]) -> datetime | None
 
 
 def refuse_delete_if_locked(
-    ec2: Any, snapshot_ids: Sequence[str], *, declared: bool = True, unread: Callable[[str], None] | None = None
+    ec2: Any,
+    snapshot_ids: Sequence[str],
+    *,
+    declared: bool = True,
+    unread: Callable[[str], None] | None = None,
+    urn: str | None = None,
 ) -> None:
     """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends.
 
     The locks are read whatever the resource declares: a snapshot can be locked outside Pulumi (an admin, a backup
     policy), and a set met mid-delete would be left half deleted. `declared`: the resource's inputs have `lock` (the
-    message says how to remove it). Locks that cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete,
-    unless `unread` is given: it is told why, and the delete goes on as before (EC2 still refuses a locked one)."""
+    message says how to remove it); `urn`: the resource's, for the exact `pulumi state delete` command. Locks that
+    cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete, unless `unread` is given: it is told why, and
+    the delete goes on as before (EC2 still refuses a locked one)."""
     try:
         found = describe(ec2, snapshot_ids)
     except SnapshotProviderError as error:
@@ -159,12 +165,14 @@ def refuse_delete_if_locked(
         "is removed by taking `lock` out and running `pulumi up` first"
         if declared
         else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
-        "(`aws ec2 unlock-snapshot`)"
+        f"(`{'`, `'.join(f'aws ec2 unlock-snapshot --snapshot-id {sid}' for sid in sorted(locked))}`)"
     )
+    # A Python program's dynamic provider is not given the URN at delete: `pulumi stack --show-urns` lists it.
+    forget = f"pulumi state delete '{urn}'" if urn else "pulumi state delete <URN from pulumi stack --show-urns>"
     raise SnapshotLocked(
         f"cannot delete: {what}. Nothing was deleted. A governance lock (or a compliance lock in its cooling-off "
         f"period) {removal}; otherwise wait until the lock ends, or keep the snapshot out of Pulumi with the "
-        "retain_on_delete resource option (`pulumi state delete` drops it from this stack)."
+        f"retain_on_delete resource option (`{forget}` drops it from this stack, leaving the snapshot in EC2)."
     )
 
 

@@ -98,8 +98,12 @@ def test_delete_of_a_locked_snapshot_fails_naming_the_lock_and_deletes_nothing(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:
     outs = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
-    with pytest.raises(SnapshotLocked, match=rf"{outs['snapshot_id']} is locked in governance mode until 20\d\d-"):
+    with pytest.raises(SnapshotLocked, match=rf"{outs['snapshot_id']} is locked in governance mode until 20\d\d-") as e:
         provider.delete(outs["snapshot_id"], outs)
+    assert "pulumi state delete <URN from pulumi stack --show-urns>" in str(e.value)  # the way out
+    urn = snapshot_props(volume_id)["resource_urn"]
+    with pytest.raises(SnapshotLocked, match=f"pulumi state delete '{urn}'"):  # given the URN (the plugin passes it)
+        provider.delete(outs["snapshot_id"], {**outs, "resource_urn": urn})
     assert [s["snapshot_id"] for s in emulator.snapshots()] == [outs["snapshot_id"]]
     assert not emulator.mutating_calls("DeleteSnapshot") and not emulator.calls("DeleteSnapshot")
 
