@@ -200,7 +200,9 @@ def test_a_set_with_a_member_locked_outside_pulumi_is_deleted_whole_or_not_at_al
     ids = list(created.outs["snapshot_ids"].values())
     ec2(emulator).lock_snapshot(SnapshotId=ids[-1], LockMode="governance", LockDuration=30)
     with pytest.raises(
-        SnapshotLocked, match=rf"{ids[-1]} is locked in governance mode until 20\d\d-.*Nothing was.*outside"
+        SnapshotLocked,
+        match=rf"{ids[-1]} is locked in governance mode until 20\d\d-.*Nothing was.*outside.*"
+        rf"aws ec2 unlock-snapshot --snapshot-id {ids[-1]}",
     ):
         sets.delete(str(created.id), created.outs)
     assert len(emulator.snapshots()) == 2, "part of the set was deleted before the locked member stopped the delete"
