@@ -92,7 +92,7 @@ def at_target(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
         return False
     if new.get("duration_days") is not None:
         return bool(info.get("LockDuration") == int(new["duration_days"]))
-    return "LockDuration" not in info and info.get("LockExpiresOn") == _moment(new.get("expires_at"))
+    return bool(info.get("LockExpiresOn") == _moment(new.get("expires_at")))
 
 
 def _part_way(error: SnapshotProviderError, done: Sequence[str], snapshot_ids: Sequence[str]) -> str:
