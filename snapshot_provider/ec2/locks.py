@@ -86,13 +86,20 @@ def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None,
 def at_target(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """Whether a snapshot's lock (DescribeLockedSnapshots) is already `new`: the next `up` after a change that failed
     part way skips it (a compliance lock past its cooling-off refuses a request that names CoolOffPeriod)."""
-    if not info or info.get("LockState") not in LOCKED_STATES:
+    if not info or info.get("LockState") not in _states_of(new):
         return False
-    if (info["LockState"] == "governance") != (new.get("mode") == "governance"):
+    if info["LockState"] == "compliance-cooloff" and info.get("CoolOffPeriod") != int(new["cool_off_hours"]):
         return False
     if new.get("duration_days") is not None:
         return bool(info.get("LockDuration") == int(new["duration_days"]))
     return bool(info.get("LockExpiresOn") == _moment(new.get("expires_at")))
+
+
+def _states_of(new: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lock states a snapshot locked as `new` can be in (one with a cooling-off period may be past it)."""
+    if new.get("mode") == "governance":
+        return ("governance",)
+    return ("compliance-cooloff", "compliance") if new.get("cool_off_hours") else ("compliance",)
 
 
 def _part_way(error: SnapshotProviderError, done: Sequence[str], snapshot_ids: Sequence[str]) -> str:

@@ -371,3 +371,21 @@ def test_a_set_lock_change_that_failed_part_way_is_finished_by_the_next_up(emula
     outs = sets.update(str(created.id), created.outs, compliance).outs  # the next `up`: state still says governance
     assert {s["lock_state"] for s in outs["snapshots"]} == {"compliance"}
     assert [c.params.get("SnapshotId") for c in emulator.calls("LockSnapshot")[before:]] == [second]
+
+
+@pytest.mark.parametrize(
+    ("info", "new", "skipped"),
+    [
+        ({"LockState": "compliance", "LockDuration": 30}, COMPLIANCE, True),
+        ({"LockState": "governance", "LockDuration": 30}, COMPLIANCE, False),
+        ({"LockState": "compliance", "LockDuration": 20}, COMPLIANCE, False),
+        # Still removable in its cooling-off period: not yet the compliance lock asked for.
+        ({"LockState": "compliance-cooloff", "LockDuration": 30, "CoolOffPeriod": 2}, COMPLIANCE, False),
+        ({"LockState": "compliance", "LockDuration": 30}, {**COMPLIANCE, "cool_off_hours": 2}, True),
+        ({"LockState": "expired", "LockDuration": 30}, COMPLIANCE, False),
+    ],
+)
+def test_a_member_is_skipped_only_when_its_lock_is_already_the_new_one(
+    info: dict[str, Any], new: dict[str, Any], skipped: bool
+) -> None:
+    assert locks.at_target(info, new) is skipped
