@@ -36,7 +36,7 @@ DEFAULT_DELIVERY_TIMEOUT = 3600.0
 # What the emulator takes for "this command froze / thawed the file systems": util-linux fsfreeze's flags.
 FREEZE_MARKERS = ("fsfreeze -f", "fsfreeze --freeze")
 THAW_MARKERS = ("fsfreeze -u", "fsfreeze --unfreeze")
-THAW_TIMER = re.compile(r"sleep (\d+); for m in [^;]*; do fsfreeze -u")
+THAW_TIMER = re.compile(r"sleep (\d+); (?:for m in [^;]*; do )?fsfreeze -u")  # the default freeze's timer
 # EC2 API reference, InstanceState codes.
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 # EC2 API reference, StartInstances: a `stopping` instance cannot be started (IncorrectInstanceState).

@@ -14,10 +14,13 @@ from typing import Annotated, Any, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider.core import lifecycle, progress, quiesce
-from snapshot_provider.core.lifecycle import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
+from snapshot_provider.core import progress, quiesce
+from snapshot_provider.core.lifecycle import completion, existing, shapes
+from snapshot_provider.core.lifecycle.create import refuse_ended_lock
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -65,7 +68,7 @@ SCHEMA = Schema.of(EbsSnapshotArgs, URN_FIELD)
 
 
 class Volume(VolumeSource):
-    """What an EbsSnapshot is (`lifecycle.Kind`): a volume's snapshot (`VolumeSource`), kept in state under its
+    """What an EbsSnapshot is (`lifecycle.shapes.Kind`): a volume's snapshot (`VolumeSource`), kept in state under its
     snapshot id."""
 
     schema = SCHEMA
@@ -118,7 +121,7 @@ def is_imported(snapshot_id: str, props: Mapping[str, Any]) -> bool:
 VOLUME = Volume()
 
 
-class EbsSnapshotProvider(lifecycle.SnapshotProvider):
+class EbsSnapshotProvider(SnapshotProvider):
     """Dynamic provider for EbsSnapshot. Its module path and name are in every stack's state: keep them."""
 
     kind = VOLUME
@@ -173,7 +176,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     """Record an existing snapshot of `volume_id`, with the input tags set. It is the user's: nothing on this path
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
-    lifecycle.refuse_ended_lock(inputs)
+    refuse_ended_lock(inputs)
     conn = Connection.to_create(inputs)
     ec2 = conn.ec2
     snapshot_id = inputs["import_snapshot_id"]
@@ -191,7 +194,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     snapshots.update_tags(ec2, [snapshot_id], {k: current[k] for k in current if k in inputs["tags"]}, inputs["tags"])
     members = VOLUME.members(ec2, inputs)
     taken = Taken([found], found["StartTime"].timestamp(), imported=True)  # the user's: a wait that ends says so
-    statuses = lifecycle.wait(conn.account, VOLUME, inputs, taken, members, delete_on_failure=False)
+    statuses = completion.wait(conn.account, VOLUME, inputs, taken, members, delete_on_failure=False)
     described = {sid: status.details for sid, status in statuses.items()}
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
@@ -199,7 +202,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     # As a create locks what it took; a lock already on it is changed as an update would (never shortening one EC2
     # holds in compliance mode: refused, saying so, before any call).
     locks.change(ec2, [snapshot_id], None, inputs.get("lock"))
-    described = lifecycle.with_locks(ec2, inputs, described)
+    described = existing.with_locks(ec2, inputs, described)
     outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)
@@ -247,14 +250,14 @@ def _managed_by(found: Mapping[str, Any], urn: str | None) -> str | None:
     if series:
         return f"belongs to SnapshotSeries {series}, which prunes it by its retention policy and deletes it on destroy"
     token = snapshots.tag_value(found, RESOURCE_TAG)
-    if urn and token == lifecycle.resource_token(urn):
+    if urn and token == shapes.resource_token(urn):
         return "was taken by this same resource, and state may still record it as the resource's own snapshot"
     if token or any(t["Key"].startswith(rules.MANAGED_TAG_PREFIX) for t in found.get("Tags") or []):
         return "is managed by another Pulumi resource of this provider (its pulumi-snapshot: tags say so)"
     return None
 
 
-class EbsSnapshot(ProviderResource, module="ebs-snapshots", name="EbsSnapshot"):
+class EbsSnapshot(DynamicResource, module="ebs-snapshots", name="EbsSnapshot"):
     """A completed snapshot of one EBS volume. Outputs `snapshot_id` and `wait_time` (seconds until completed)."""
 
     schema = SCHEMA

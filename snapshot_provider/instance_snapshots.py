@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core import lifecycle, quiesce
-from snapshot_provider.core.lifecycle import managed_tags_now
+from snapshot_provider.core import quiesce
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider, refuse_lock_shortening
+from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
 from snapshot_provider.inputs import consistency, rules
 from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
@@ -48,13 +49,23 @@ class InstanceSnapshotsArgs(SnapshotArgs, consistency.ConsistencyArgs, total=Fal
             on_change="replace",
         ),
     ]
+    leave_stopped: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "with consistency `stopped`: leave the instance stopped after the request instead of starting it again "
+            "(an instance being decommissioned: SafeDecommission sets it)",
+            rule=rules.boolean,
+            default=False,
+            on_change="none",
+        ),
+    ]
 
 
 SCHEMA = Schema.of(InstanceSnapshotsArgs, URN_FIELD)
 
 
 class InstanceSet(InstanceSetSource):
-    """What an InstanceSnapshots set is (`lifecycle.Kind`): an instance's volumes at one instant
+    """What an InstanceSnapshots set is (`lifecycle.shapes.Kind`): an instance's volumes at one instant
     (`InstanceSetSource`), kept in state as one id for the set and its snapshots by volume."""
 
     schema = SCHEMA
@@ -109,7 +120,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
 INSTANCE_SET = InstanceSet()
 
 
-class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
+class InstanceSnapshotsProvider(SnapshotProvider):
     """Dynamic provider for InstanceSnapshots. Its module path and name are in every stack's state: keep them."""
 
     kind = INSTANCE_SET
@@ -126,13 +137,13 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
-        lifecycle.refuse_lock_shortening(olds, news)
+        refuse_lock_shortening(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))
 
 
-class InstanceSnapshots(ProviderResource, module="ebs-snapshots", name="InstanceSnapshots"):
+class InstanceSnapshots(DynamicResource, module="ebs-snapshots", name="InstanceSnapshots"):
     """Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed.
 
     Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state,

@@ -21,14 +21,15 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import lifecycle, quiesce
+from snapshot_provider.core import quiesce
+from snapshot_provider.core.lifecycle import existing
 from snapshot_provider.core.series import copies
 from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of, warn
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
 from snapshot_provider.core.series.survey import survey, to_delete
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -94,7 +95,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         for account, copy_ids in copied:
             _refuse_delete_if_locked(clients.client(account), copy_ids, props)
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
-        lifecycle.delete_snapshots(
+        existing.delete_snapshots(
             conn,
             ids,
             urn_of(props),
@@ -103,7 +104,7 @@ class SnapshotSeriesProvider(ResourceProvider):
             "deregistered.",
         )
         for account, copy_ids in copied:  # once their points are gone: a copy never outlives its point's keeping
-            lifecycle.delete_snapshots(
+            existing.delete_snapshots(
                 Connection.to_existing({**props, **dict(account.values)}, "delete", None),
                 copy_ids,
                 urn_of(props),
@@ -120,7 +121,7 @@ def _refuse_delete_if_locked(ec2: Any, ids: list[str], props: Mapping[str, Any])
     )
 
 
-class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):
+class SnapshotSeries(DynamicResource, module="ebs-snapshots", name="SnapshotSeries"):
     """A rolling series of snapshots of one volume (or one instance's set), kept by a retention policy.
 
     Outputs `snapshot_id` and `wait_time` of the newest snapshot, `snapshots` (the kept ones: id, start time, tier,

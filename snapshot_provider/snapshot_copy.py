@@ -20,8 +20,8 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import progress
 from snapshot_provider.core.copying import create_copy
-from snapshot_provider.core.lifecycle import managed_tags_now
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.core.lifecycle.shapes import managed_tags_now
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key
@@ -109,8 +109,10 @@ def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], account_id: st
     outs.update(
         snapshot_id=found["SnapshotId"],
         state=found.get("State"),
-        encrypted=bool(found.get("Encrypted")),
-        kms_key_id=found.get("KmsKeyId"),
+        # What EC2 made, apart from the inputs `encrypted` and `kms_key_id` (echoed as given): diff compares inputs
+        # with inputs, or an encrypted copy would be replaced by every `up` (MODEL-LC2).
+        copy_encrypted=bool(found.get("Encrypted")),
+        copy_kms_key_id=found.get("KmsKeyId"),
         start_time=snapshots.iso(found.get("StartTime")),
         region=inputs["region"],
         account_id=account_id,
@@ -169,9 +171,10 @@ class SnapshotCopyProvider(ResourceProvider):
             snapshots.delete_snapshot(ec2, id_)
 
 
-class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):
+class SnapshotCopy(DynamicResource, module="ebs-snapshots", name="SnapshotCopy"):
     """A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`,
-    `wait_time` (seconds until completed), `region`, `account_id`."""
+    `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`,
+    `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say)."""
 
     schema = SCHEMA
     provider = SnapshotCopyProvider
@@ -179,8 +182,10 @@ class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"
     snapshot_id: pulumi.Output[str]
     wait_time: pulumi.Output[float]
     state: pulumi.Output[str]
-    encrypted: pulumi.Output[bool]
+    encrypted: pulumi.Output[bool | None]
     kms_key_id: pulumi.Output[str | None]
+    copy_encrypted: pulumi.Output[bool]
+    copy_kms_key_id: pulumi.Output[str | None]
     start_time: pulumi.Output[str]
     region: pulumi.Output[str]
     account_id: pulumi.Output[str]

@@ -134,6 +134,7 @@ export class InstanceSnapshots extends pulumi.CustomResource {
             resourceInputs["excludeDataVolumeIds"] = args?.excludeDataVolumeIds;
             resourceInputs["externalId"] = args?.externalId ? pulumi.secret(args.externalId) : undefined;
             resourceInputs["instanceId"] = args?.instanceId;
+            resourceInputs["leaveStopped"] = (args?.leaveStopped) ?? false;
             resourceInputs["lock"] = args?.lock;
             resourceInputs["maxPauseSeconds"] = (args?.maxPauseSeconds) ?? 60;
             resourceInputs["onFailure"] = (args?.onFailure) ?? "fail";
@@ -226,6 +227,10 @@ export interface InstanceSnapshotsArgs {
      * the instance whose attached volumes are snapshotted together
      */
     instanceId: pulumi.Input<string>;
+    /**
+     * with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
+     */
+    leaveStopped?: pulumi.Input<boolean | undefined>;
     /**
      * EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
      */

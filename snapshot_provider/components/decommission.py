@@ -61,12 +61,22 @@ def restore_instructions(snapshots: Sequence[Mapping[str, Any]], availability_zo
     ]
 
 
+def _left_stopped(args: SafeDecommissionArgs) -> str:
+    if args.consistency == "stopped" and args.stop:
+        return (
+            f" (consistency 'stopped' already stopped it for the snapshots and left it stopped: start it yourself if "
+            f"it must keep running: aws ec2 start-instances --instance-ids {args.instance_id})"
+        )
+    return ""
+
+
 @dataclass
 class SafeDecommissionArgs:
     """`instance_id` to snapshot then stop. The stop is refused when an expected volume is missing from the set or
     the snapshots took longer than `max_wait_seconds`. `consistency` and `on_failure` are handed to the snapshot set
-    as they are (`frozen`: its file systems paused around the request; `stopped`: the instance stopped for the
-    request, then started again until the decommission's own stop); the set checks them at preview.
+    as they are (`frozen`: its file systems paused around the request; `stopped`: the instance stopped before the
+    request and left stopped, never started again; with `stop=False`, started again after the request); the set
+    checks them at preview.
 
     `lock`: InstanceSnapshots' `lock` (e.g. `{"mode": "governance", "duration_days": 90}`), applied to every snapshot
     of the set once completed. `copies`: copy targets, each `region` and/or `role_arn` (a role in another account,
@@ -97,6 +107,10 @@ def snapshot_set_args(args: SafeDecommissionArgs) -> InstanceSnapshotsArgs:
     if (args.consistency, args.on_failure) != ("crash", "fail"):
         inputs["consistency"] = args.consistency
         inputs["on_failure"] = args.on_failure
+    if args.consistency == "stopped" and args.stop:
+        # Stopped once, before the snapshots, and never started again: the instance being decommissioned does not
+        # boot again (rejoin its load balancer, run its jobs) for the whole snapshot wait.
+        inputs["leave_stopped"] = True
     if args.lock is not None:
         inputs["lock"] = args.lock
     return inputs
@@ -137,7 +151,7 @@ class SafeDecommission(pulumi.ComponentResource):
         def gate(values: list[Any]) -> str:
             refusal = decommission_refusal(values[0] or {}, values[1], args.expected_volume_ids, args.max_wait_seconds)
             if refusal:
-                raise DecommissionRefused(f"{name}: not stopping {args.instance_id}: {refusal}")
+                raise DecommissionRefused(f"{name}: not stopping {args.instance_id}: {refusal}{_left_stopped(args)}")
             return args.instance_id
 
         # The stop waits for the checked snapshot outputs, so it can only happen after every snapshot completed.

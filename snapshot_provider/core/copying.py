@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.core import progress, waiting
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, explain
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
@@ -100,7 +100,7 @@ def left_copy(ec2: Any, token: str, inputs: Mapping[str, Any], urn: Any) -> dict
     """The copy to adopt (as `unrecorded_copy`), after deleting this resource's unrecorded copies of the same source
     that will never be adopted (failed, or made for other inputs): they are its own, never in state. One EC2 will not
     delete now stays tagged (the next create tries again) and is named in a warning."""
-    left = _unrecorded(ec2, token, inputs)
+    left = _settled(ec2, token, inputs, _unrecorded(ec2, token, inputs), urn)
     for copy in left:
         if _adoptable(copy, inputs):
             continue
@@ -118,6 +118,28 @@ def left_copy(ec2: Any, token: str, inputs: Mapping[str, Any], urn: Any) -> dict
             continue
         say(urn, f"deleted copy {copy_id}, left by an earlier run of this resource: {why}")
     return next((copy for copy in left if _adoptable(copy, inputs)), None)
+
+
+def _settled(
+    ec2: Any, token: str, inputs: Mapping[str, Any], left: list[dict[str, Any]], urn: Any
+) -> list[dict[str, Any]]:
+    """`left` as it really is. A completed copy not tagged `recorded` may have been recorded moments ago (a replace
+    right after its create: EC2 shows a new tag only after a delay, "Eventual consistency in the Amazon EC2 API"), so
+    it is looked at again a full consistency window later; adopting or deleting it would take a copy state records
+    (MODEL-LC1). A pending or failed copy was never recorded: `recorded` is written once a copy completed."""
+    completed = {c["SnapshotId"] for c in left if c.get("State") == "completed"}
+    if not completed:
+        return left
+    window = waiting.consistency_window()
+    ids = ", ".join(sorted(completed))
+    say(
+        urn,
+        f"looking at copy {ids} again in {window:g}s: completed and not recorded as EC2 lists it now, it may "
+        "have been recorded moments ago",
+    )
+    waiting.pause(window, f"to look at copy {ids} again")
+    again = {c["SnapshotId"]: c for c in _unrecorded(ec2, token, inputs)}
+    return [again[c["SnapshotId"]] for c in left if c["SnapshotId"] in again]
 
 
 def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, float]:

@@ -30,11 +30,13 @@ Settings, in the environment of `pulumi up` (the provider process inherits it):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,6 +254,7 @@ def install(client: Any, account: Callable[[], Hashable]) -> None:
     id may become known after the client was made)."""
     if not Policy.from_env().enabled:
         return
+    _paced[client] = account
     events = client.meta.events
     events.register("before-parameter-build.ec2", _remember_bucket)
     events.register("before-sign.ec2", lambda **kwargs: _take(account, **kwargs))
@@ -264,6 +267,24 @@ def _remember_bucket(model: Any, params: dict[str, Any], context: dict[str, Any]
 
 
 _sent = threading.local()
+_paced: weakref.WeakKeyDictionary[Any, Callable[[], Hashable]] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def turn_taken(client: Any, action: str) -> Iterator[None]:
+    """Wait now for a turn of `action` (CreateSnapshot) in `client`'s bucket, so that this thread's next `action`
+    request within the block goes without waiting: taken before an instance's writes are paused, the request then
+    follows the pause at once, not after a queue (a turn left unused is a token spent, nothing more)."""
+    account = _paced.get(client)
+    if account is None:  # pacing is off
+        yield
+        return
+    _wait_turn(account, action, action)
+    _sent.ahead = action
+    try:
+        yield
+    finally:
+        _sent.ahead = None
 
 
 def last_sent_at() -> float | None:
@@ -274,6 +295,14 @@ def last_sent_at() -> float | None:
 
 def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **_: Any) -> None:
     name = request.context.get("pacing_bucket") or operation_name
+    if getattr(_sent, "ahead", None) == name and not waiting.cancelled():  # its turn was taken (`turn_taken`)
+        _sent.ahead = None
+        _sent.at = time.time()
+        return
+    _wait_turn(account, name, operation_name)
+
+
+def _wait_turn(account: Callable[[], Hashable], name: str, operation_name: str) -> None:
     not_sent = f"its turn to send {operation_name} at EC2's API rate (it was not sent)"
     if operation_name in STARTS and waiting.cancelled():
         raise waiting.LookCancelled(f"for {not_sent}")

@@ -47,7 +47,8 @@ def time_left(elapsed: float, progress: int) -> float | None:
     return elapsed * (100 - progress) / progress
 
 
-def describe(what: str, progress: int, elapsed: float) -> str:
+def progress_line(what: str, progress: int, elapsed: float) -> str:
+    """`what: 40% after 2 min, about 3 min left`."""
     left = time_left(elapsed, progress)
     estimate = f", about {duration(left)} left" if left is not None else ""
     return f"{what}: {progress}% after {duration(elapsed)}{estimate}"
@@ -176,7 +177,7 @@ class Board:
         done = sum(1 for _, p, _ in waits if p >= 100)
         return (
             f"{len(waits)} snapshot waits in progress ({done} at 100%); slowest: "
-            f"{describe(slowest[0], slowest[1], now - slowest[2])}"
+            f"{progress_line(slowest[0], slowest[1], now - slowest[2])}"
         )
 
 
@@ -208,9 +209,9 @@ class Reporter:
         self.board.update(id(self), self.what, progress, self.started)
         if self.board.detailed():
             if self.cadence.line_due(now, progress):
-                sink.info(self.urn, describe(self.what, progress, elapsed))
+                sink.info(self.urn, progress_line(self.what, progress, elapsed))
         elif self.cadence.quartile_crossed(progress):
-            sink.info(self.urn, describe(self.what, progress, elapsed), ephemeral=True)
+            sink.info(self.urn, progress_line(self.what, progress, elapsed), ephemeral=True)
         summary = self.board.summary_due()
         if summary:
             sink.info(None, summary)

@@ -203,10 +203,10 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def describe(found: Plan) -> list[str]:
+def plan_lines(plan: Plan) -> list[str]:
     """One line per point the plan changes or holds back, for previews and logs."""
     lines = []
-    for d in found.decisions:
+    for d in plan.decisions:
         ids = ", ".join(d.point.snapshot_ids) or d.point.key
         if d.action != "keep":
             lines.append(f"{d.action} {ids}: {d.reason}")

@@ -15,8 +15,9 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
   up by a token in its Comment, and thawed anyway when SSM does not list it), also when the pre command or the
   request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
-  also when the request failed or StopInstances' answer was lost); an instance that was already stopped is left
-  stopped and not started.
+  also when the request failed or StopInstances' answer was lost; not at all with `leave_stopped`, for an instance
+  being decommissioned); an instance that was already stopped is left stopped and not started, unless an unfinished
+  run of the same resource stopped it (its STOPPED_BY_TAG). Every call but the request goes on a retrying client.
 
 An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
 is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through
@@ -88,6 +89,7 @@ class Attachment:
     root: bool  # one of them is the instance's root volume
     windows: bool
     state: str
+    stopped_by: str = ""  # the instance's STOPPED_BY_TAG: who of this provider stopped it, if a run did not finish
 
     @property
     def volume_id(self) -> str:
@@ -115,7 +117,21 @@ def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str
         root=any(instance.get("RootDeviceName") == device for _, device in volumes),
         windows=instance.get("Platform") == "windows",
         state=instance["State"]["Name"],
+        stopped_by=next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == STOPPED_BY_TAG), ""),
     )
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asks for the snapshot, and how its request waits for its turn at EC2's API rate."""
+
+    by: str  # the resource's token and the attempt's id: the instance's STOPPED_BY_TAG
+    turn: Callable[[], contextlib.AbstractContextManager[None]]  # within it, the request goes without waiting
+
+    @property
+    def resource(self) -> str:
+        """The resource's part of `by`: the same for every attempt of one resource."""
+        return self.by.split("/")[0]
 
 
 def around_instance(
@@ -125,6 +141,7 @@ def around_instance(
     instance_id: str,
     volumes: list[tuple[str, str]],
     request: Callable[[str], T],
+    asker: Asker,
 ) -> T:
     """`around` for several volumes of one instance (CreateSnapshots): one pre command, one request, one post."""
     if plan.consistency == CRASH:
@@ -137,12 +154,15 @@ def around_instance(
     }
     if shared:
         return _fallback(plan, at.volume_id, _multi_attached(plan, shared, instance_id), request)
-    return _paused(ec2, ssm, plan, at, request)
+    return _paused(ec2, ssm, plan, at, request, asker)
 
 
-def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T]) -> T:
+def around(
+    ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request: Callable[[str], T], asker: Asker
+) -> T:
     """Make the request the plan's way: `request(consistency)` is called once, with the consistency the snapshot
-    gets (for its tag), or not at all when `on_failure` is `fail` and writes could not be paused."""
+    gets (for its tag), or not at all when `on_failure` is `fail` and writes could not be paused. `ec2` is a retrying
+    client (stopping and starting are idempotent, EC2 API reference), for all but the request."""
     if plan.consistency == CRASH:
         return request(CRASH)
     attached = attached_instances(ec2, volume_id)
@@ -152,7 +172,7 @@ def around(ec2: Any, ssm: Callable[[], Any], plan: Plan, volume_id: str, request
         others = [instance for instance, _ in attached[1:]]
         return _fallback(plan, volume_id, _multi_attached(plan, {volume_id: others}, attached[0][0]), request)
     [(instance_id, device)] = attached
-    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, [(volume_id, device)]), request)
+    return _paused(ec2, ssm, plan, instance_attachment(ec2, instance_id, [(volume_id, device)]), request, asker)
 
 
 def _multi_attached(plan: Plan, shared: dict[str, list[str]], instance_id: str) -> str:
@@ -172,9 +192,11 @@ def _multi_attached(plan: Plan, shared: dict[str, list[str]], instance_id: str) 
 IN_TRANSITION = ("pending", "stopping", "shutting-down")
 
 
-def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
-    if at.state == "stopped":  # nothing writes: complete as it is, and not ours to start afterwards
-        return request(STOPPED)
+def _paused(
+    ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker
+) -> T:
+    if at.state == "stopped":  # nothing writes: complete as it is
+        return _already_stopped(ec2, plan, at, request, asker)
     if at.state in IN_TRANSITION or at.state == "terminated":
         return _fallback(
             plan,
@@ -184,14 +206,22 @@ def _paused(ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, reques
             request,
         )
     if plan.consistency == STOPPED:
-        return _stopped(ec2, plan, at, request)
-    return _frozen(ssm(), plan, at, request)
+        return _stopped(ec2, plan, at, request, asker)
+    return _frozen(ssm(), plan, at, request, asker)
 
 
 # --- frozen --------------------------------------------------------------------------------------------------------
-def _frozen(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+def _frozen(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
     _refuse_unsafe_defaults(plan, at)
+    # The request's turn at EC2's API rate is taken before the freeze, so that it follows the pre command at once
+    # rather than after a queue that may outlast the pause.
+    with asker.turn():
+        return _frozen_in_turn(ssm, plan, at, request)
+
+
+def _frozen_in_turn(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
     token = uuid.uuid4().hex[:12]  # in both commands' Comment: finds them when SendCommand's answer is lost
+    sent_at = time.monotonic()  # no freeze, hence no thaw timer, starts before the pre command is sent
     try:
         pre_id = _send(ssm, plan, at, "pre", token)
     except (ClientError, BotoCoreError) as error:  # SSM answered no: nothing was sent, nothing to undo
@@ -207,6 +237,14 @@ def _frozen(ssm: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -
         status, detail = _wait(ssm, pre_id, at.instance_id, _command_timeout(plan), cancellable=True)
         if status != "Success":
             failure = f"the pre command on instance {at.instance_id} ended {status}{detail}"
+            return _fallback(plan, at.volume_id, failure, request)
+        late = time.monotonic() - sent_at
+        if not plan.own_commands and late > plan.max_pause_seconds:
+            # The default freeze's timer thaws after max_pause_seconds: a request later than that is not frozen.
+            failure = (
+                f"the request could go only {late:.0f} s after the pre command was sent to instance {at.instance_id}, "
+                f"beyond max_pause_seconds ({plan.max_pause_seconds} s): its timer may have thawed the file systems"
+            )
             return _fallback(plan, at.volume_id, failure, request)
         return request(FROZEN)
     finally:
@@ -297,17 +335,35 @@ def _find_mounts(at: Attachment) -> list[str]:
     ]
 
 
+# SSM user guide, "SSM Agent technical reference" (files and directories on Linux): the agent writes each Run Command
+# script and its output under /var/lib/amazon/ssm and logs to /var/log/amazon/ssm. A frozen file system holding
+# either blocks the agent: the pre command cannot report, the post command cannot even be written down to run.
+AGENT_PATHS = ("/var/lib/amazon/ssm", "/var/log/amazon/ssm")
+
+
 def freeze_script(at: Attachment, max_pause_seconds: int) -> list[str]:
-    """Linux: freeze each file system mounted from the volumes, after leaving a timer that thaws them after
-    `max_pause_seconds` in any case."""
+    """Linux: freeze each file system mounted from the volumes, each followed at once by a timer that thaws it
+    `max_pause_seconds` after its freeze in any case. Refuses (exit 2, nothing frozen) a mount holding `/` or SSM
+    Agent's own directories."""
+    agent_paths = " ".join(AGENT_PATHS)
     return [
         "set -eu",
         *_find_mounts(at),
-        'for m in $mounts; do [ "$m" != / ] || { echo "refusing to freeze /" >&2; exit 2; }; done',
-        # The timer first: once anything is frozen, nothing this provider does (or fails to do) keeps it so longer.
-        f'[ -z "${{mounts# }}" ] || nohup sh -c "sleep {max_pause_seconds}; for m in $mounts; do fsfreeze -u \\$m; '
-        'done" >/dev/null 2>&1 &',
-        'for m in $mounts; do sync -f "$m"; fsfreeze -f "$m"; done',
+        "for m in $mounts; do",
+        f"  for p in / {agent_paths}; do",
+        '    case "$p/" in "${m%/}/"*)',
+        '      echo "refusing to freeze $m: it holds $p, which the SSM agent running this command needs (SSM Agent '
+        'technical reference); use pre_commands of your own, or consistency stopped" >&2; exit 2;;',
+        "    esac",
+        "  done",
+        "done",
+        # The flush first, outside the pause: it may take long on a busy file system.
+        'for m in $mounts; do sync -f "$m"; done',
+        # Each timer counts from its own freeze, so no frozen file system is ever left without one.
+        "for m in $mounts; do",
+        '  fsfreeze -f "$m"',
+        f'  nohup sh -c "sleep {max_pause_seconds}; fsfreeze -u $m" >/dev/null 2>&1 &',
+        "done",
         'echo "frozen:$mounts"',
     ]
 
@@ -399,13 +455,37 @@ def _fallback(plan: Plan, volumes: str, failure: str, request: Callable[[str], T
     )
 
 
-# --- stopped -------------------------------------------------------------------------------------------------------
-def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+# --- stopped ---------------------------------------------------------------------------------------------------
+# Left on the instance from before StopInstances until after StartInstances: the only state that outlives a run killed
+# in between (SIGKILL, a cancelled CI runner), so that the next run of the same resource starts the instance again.
+# An instance stopped without it was stopped by its owner, and is never started by this provider.
+STOPPED_BY_TAG = "pulumi-snapshot:stopped-by"
+
+# EC2 API reference, StopInstances, and EC2 user guide ("Stop protection", "Instance state changes").
+_STOP_REFUSALS = {
+    "UnauthorizedOperation": "the credentials lack ec2:StopInstances on it",
+    "OperationNotPermitted": "it has stop protection (DisableApiStop): turn it off, or use consistency 'frozen'",
+    "IncorrectInstanceState": "it is in a state that cannot be stopped (pending, shutting-down)",
+    "UnsupportedOperation": "it cannot be stopped (an instance store root volume, a Spot instance of some kinds)",
+}
+
+
+def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
+    try:
+        _mark(ec2, at, asker)
+    except (ClientError, BotoCoreError) as error:  # nothing stopped: no marker means the instance is not ours
+        why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
+        return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)
     try:
         _ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
-        return _fallback(plan, at.volume_id, explain(error, f"stopping instance {at.instance_id}"), request)
-    try:  # from here on the instance may be stopping because of us: it is started again whatever happens
+        _unmark(ec2, at)
+        return _fallback(plan, at.volume_id, _stop_refused(error, at), request)
+    return _while_stopped(ec2, plan, at, request)
+
+
+def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+    try:  # from here on the instance may be stopping because of us: started again in any case but leave_stopped
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
             return _fallback(
@@ -416,7 +496,64 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) 
             )
         return request(STOPPED)
     finally:
+        if plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
+            _unmark(ec2, at)
+        else:
+            _start_again(ec2, at)
+
+
+def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
+    """A stopped instance: nothing writes. Started afterwards only when an unfinished run of this resource stopped
+    it (its STOPPED_BY_TAG) and it is not to be left stopped; its owner's stop, or another resource's, is left as
+    it is."""
+    stopper = at.stopped_by.split("/")[0]
+    if stopper and stopper == asker.resource and plan.leave_stopped:  # ours, and meant to stay stopped
+        try:
+            return request(STOPPED)
+        finally:
+            _unmark(ec2, at)
+    if not stopper or stopper != asker.resource:
+        if stopper:
+            progress.engine_log().warning(
+                None,
+                f"instance {at.instance_id} is stopped and tagged {STOPPED_BY_TAG}={at.stopped_by}: another resource "
+                "of this provider stopped it and did not finish; its next `pulumi up` starts it again (or start it "
+                f"yourself: aws ec2 start-instances --instance-ids {at.instance_id})",
+            )
+        return request(STOPPED)
+    progress.engine_log().warning(
+        None,
+        f"instance {at.instance_id} was stopped by an earlier run of this resource that did not finish (its "
+        f"{STOPPED_BY_TAG} tag): it is started again once the snapshot is requested",
+    )
+    try:
+        return request(STOPPED)
+    finally:
         _start_again(ec2, at)
+
+
+def _stop_refused(error: ClientError | BotoCoreError, at: Attachment) -> str:
+    code = error_code(error) or ""
+    why = _STOP_REFUSALS.get(code)
+    if why is None:
+        return explain(error, f"stopping instance {at.instance_id}")
+    message = error.response.get("Error", {}).get("Message", "") if isinstance(error, ClientError) else ""
+    return f"EC2 refused to stop instance {at.instance_id}: {why} ({code}: {message})"
+
+
+def _mark(ec2: Any, at: Attachment, asker: Asker) -> None:
+    ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": asker.by}])
+
+
+def _unmark(ec2: Any, at: Attachment) -> None:
+    try:
+        ec2.delete_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG}])
+    except (ClientError, BotoCoreError) as error:  # the instance runs; only a later stop by its owner would mislead
+        progress.engine_log().warning(
+            None,
+            explain(error, f"removing the {STOPPED_BY_TAG} tag from instance {at.instance_id} (ec2:DeleteTags)")
+            + " Remove it yourself, or a later stop of the instance may be taken for this provider's",
+        )
 
 
 def _ask_stop(ec2: Any, at: Attachment) -> None:
@@ -431,6 +568,8 @@ def _ask_stop(ec2: Any, at: Attachment) -> None:
 
 
 def _start_again(ec2: Any, at: Attachment) -> None:
+    """Start the instance this provider stopped, then take its STOPPED_BY_TAG away (left when the start fails: the
+    next run starts it)."""
     try:
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=False)
         if state == "stopped":
@@ -438,13 +577,15 @@ def _start_again(ec2: Any, at: Attachment) -> None:
     except (ClientError, BotoCoreError) as error:
         raise ResumeFailed(
             explain(error, f"starting instance {at.instance_id} again after its snapshot request")
-            + f" Start it yourself: aws ec2 start-instances --instance-ids {at.instance_id}"
+            + f" Start it yourself: aws ec2 start-instances --instance-ids {at.instance_id} (the next `pulumi up` "
+            "of this resource starts it too)"
         ) from error
     if state != "stopped":
         raise ResumeFailed(
             f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s, so it was not started "
             f"again: start it once it is stopped (aws ec2 start-instances --instance-ids {at.instance_id})"
         )
+    _unmark(ec2, at)
 
 
 def _wait_state(ec2: Any, instance_id: str, wanted: tuple[str, ...], timeout: float, *, cancellable: bool) -> str:

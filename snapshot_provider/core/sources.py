@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from snapshot_provider.core import quiesce
+from snapshot_provider.core import pacing, quiesce
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.inputs import consistency
@@ -44,9 +44,17 @@ class Source(Protocol):
         ...
 
     def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
+        self,
+        ec2: Any,
+        once: Any,
+        inputs: Mapping[str, Any],
+        members: list[Member],
+        tags: Mapping[str, str],
+        by: str,
     ) -> list[dict[str, Any]]:
-        """The one EC2 call that starts the snapshots, tagged `tags`. Called once per attempt, never retried blindly."""
+        """The one EC2 call that starts the snapshots, tagged `tags`, on `once` (single attempt: called once per
+        attempt, never retried blindly); what surrounds it (stopping, starting an instance) on `ec2` (retrying).
+        `by` names the resource and attempt asking (an instance's stopped-by tag)."""
         ...
 
 
@@ -68,7 +76,13 @@ class VolumeSource:
         return dict(desired[inputs["volume_id"]])  # CreateSnapshot copies nothing itself
 
     def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
+        self,
+        ec2: Any,
+        once: Any,
+        inputs: Mapping[str, Any],
+        members: list[Member],
+        tags: Mapping[str, str],
+        by: str,
     ) -> list[dict[str, Any]]:
         request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
         if inputs.get("description") is not None:
@@ -79,9 +93,10 @@ class VolumeSource:
 
         def create_snapshot(got: str) -> list[dict[str, Any]]:
             tagged = _with_consistency(plan, tags, got)
-            return [ec2.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
+            return [once.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
 
-        return quiesce.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot)
+        asking = _asking(once, "CreateSnapshot", by)
+        return quiesce.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot, asking)
 
 
 class InstanceSetSource:
@@ -116,7 +131,13 @@ class InstanceSetSource:
         return dict(inputs["tags"])  # EC2 copies the volumes' own (CopyTagsFromSource)
 
     def start(
-        self, ec2: Any, inputs: Mapping[str, Any], members: list[Member], tags: Mapping[str, str]
+        self,
+        ec2: Any,
+        once: Any,
+        inputs: Mapping[str, Any],
+        members: list[Member],
+        tags: Mapping[str, str],
+        by: str,
     ) -> list[dict[str, Any]]:
         spec: dict[str, Any] = {
             "InstanceId": inputs["instance_id"],
@@ -136,16 +157,24 @@ class InstanceSetSource:
         def create_snapshots(got: str) -> list[dict[str, Any]]:
             tagged = _with_consistency(plan, tags, got)
             return list(
-                ec2.create_snapshots(**request, TagSpecifications=snapshots.tag_specifications(tagged))["Snapshots"]
+                once.create_snapshots(**request, TagSpecifications=snapshots.tag_specifications(tagged))["Snapshots"]
             )
 
         volumes = [(m.volume_id, m.device_name or "") for m in members]
-        return quiesce.around_instance(ec2, _ssm(inputs), plan, inputs["instance_id"], volumes, create_snapshots)
+        asking = _asking(once, "CreateSnapshots", by)
+        return quiesce.around_instance(
+            ec2, _ssm(inputs), plan, inputs["instance_id"], volumes, create_snapshots, asking
+        )
 
 
 def _with_consistency(plan: consistency.Plan, tags: Mapping[str, str], got: str) -> Mapping[str, str]:
     # Tagged whenever more than crash was asked for, so a fallback says so on the snapshot too.
     return {**tags, consistency.CONSISTENCY_TAG: got} if plan.consistency != consistency.CRASH else tags
+
+
+def _asking(once: Any, action: str, by: str) -> quiesce.Asker:
+    """Who asks for the snapshot, and how the request takes its turn at EC2's API rate ahead of a pause."""
+    return quiesce.Asker(by=by, turn=lambda: pacing.turn_taken(once, action))
 
 
 def _ssm(inputs: Mapping[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from snapshot_provider.inputs.schema import Schema
 UNTYPED_DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 
 
-class ProviderResource(Resource):
+class DynamicResource(Resource):
     """The constructor the resources of this package share: `Resource(name, args, opts)` or
     `Resource(name, opts=opts, **inputs)`, as pulumi-aws resources accept both.
 

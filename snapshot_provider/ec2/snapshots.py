@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -27,6 +27,9 @@ from snapshot_provider.ec2.errors import (
 )
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 log = logging.getLogger("snapshot_provider.snapshots")  # the name users filter on since 0.1.0, kept through the move
 
@@ -68,7 +71,7 @@ def never_sent(error: BaseException) -> bool:
     return isinstance(error, BotocoreConnectionError)
 
 
-def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:
+def find_tagged(ec2: EC2Client, key: str, value: str) -> Snapshots:
     """This account's snapshots tagged `key`=`value` exactly, newest first.
 
     Lookups of one tag key made at once (every create of a big stack starts with one) share a DescribeSnapshots
@@ -79,10 +82,10 @@ def find_tagged(ec2: Any, key: str, value: str) -> Snapshots:
     return lookup(value)
 
 
-_tag_lookups: clients.OncePerKey[tuple[Any, str], Batched[str, Snapshots]] = clients.OncePerKey()
+_tag_lookups: clients.OncePerKey[tuple[EC2Client, str], Batched[str, Snapshots]] = clients.OncePerKey()
 
 
-def _find_tagged(ec2: Any, key: str, values: list[str]) -> dict[str, Snapshots]:
+def _find_tagged(ec2: EC2Client, key: str, values: list[str]) -> dict[str, Snapshots]:
     found: dict[str, Snapshots] = {value: [] for value in values}
     with aws_errors("looking for snapshots by tag (ec2:DescribeSnapshots)", tag=f"{key}={','.join(values)}"):
         pages = ec2.get_paginator("describe_snapshots").paginate(
@@ -90,7 +93,7 @@ def _find_tagged(ec2: Any, key: str, values: list[str]) -> dict[str, Snapshots]:
         )
         for page in pages:
             for snapshot in page.get("Snapshots", []):
-                found.get(tag_value(snapshot, key) or "", []).append(snapshot)
+                found.get(tag_value(snapshot, key) or "", []).append({**snapshot})
     return {value: sorted(group, key=lambda s: aware(s["StartTime"]), reverse=True) for value, group in found.items()}
 
 
@@ -98,7 +101,7 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def existing(ec2: Any, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
+def existing(ec2: EC2Client, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Those of `snapshot_ids` that exist, by id: for callers that tell a missing one from a present one themselves
     (a poller that waits for EC2 to list it, a second look before calling it gone)."""
     try:
@@ -108,12 +111,12 @@ def existing(ec2: Any, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {sid: {**snapshot} for sid, snapshot in found.items()}
 
 
-def describe_by_id(ec2: Any, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
+def describe_by_id(ec2: EC2Client, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
     with aws_errors(doing, snapshot_ids=",".join(snapshot_ids)):
         return existing(ec2, snapshot_ids)
 
 
-def still_there(ec2: Any, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
+def still_there(ec2: EC2Client, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
     """Confirm gone: of snapshots missing from a listing (or NotFound), those EC2 lists after all before `listed_by`
     (wall clock: when EC2 lists them, if they exist; see `waiting.consistency_window`). Every other id is gone. Looks
     again every 2 s until then; after it, the first answer stands."""
@@ -135,7 +138,7 @@ def still_there(ec2: Any, snapshot_ids: list[str], listed_by: float) -> dict[str
     return found
 
 
-def volume_tags(ec2: Any, volume_ids: list[str], region: str) -> dict[str, dict[str, str]]:
+def volume_tags(ec2: EC2Client, volume_ids: list[str], region: str) -> dict[str, dict[str, str]]:
     """Each volume's tags (without AWS's own), to copy onto its snapshot."""
     with aws_errors("reading the volumes' tags (ec2:DescribeVolumes)", volume_ids=",".join(volume_ids), region=region):
         volumes = ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]
@@ -167,7 +170,7 @@ def wait_for(
         ) from cause
 
 
-def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:
+def set_tags(ec2: EC2Client, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:
     """Set `tags` on the snapshots. Requests for the same tags made at once (every create of a big stack ends by
     marking its snapshots `recorded`) share a CreateTags call; each returns once its own snapshots are tagged."""
     if not tags or not snapshot_ids:
@@ -180,13 +183,13 @@ def set_tags(ec2: Any, snapshot_ids: list[str], tags: Mapping[str, str]) -> None
     tagging(tuple(snapshot_ids))
 
 
-_taggings: clients.OncePerKey[tuple[Any, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = (
+_taggings: clients.OncePerKey[tuple[EC2Client, tuple[tuple[str, str], ...]], Batched[tuple[str, ...], None]] = (
     clients.OncePerKey()
 )
 
 
 def _set_tags(
-    ec2: Any, groups: list[tuple[str, ...]], tags: tuple[tuple[str, str], ...]
+    ec2: EC2Client, groups: list[tuple[str, ...]], tags: tuple[tuple[str, str], ...]
 ) -> dict[tuple[str, ...], None]:
     snapshot_ids = list(dict.fromkeys(sid for group in groups for sid in group))
     with aws_errors("tagging snapshots (ec2:CreateTags)", snapshot_ids=",".join(snapshot_ids)):
@@ -194,7 +197,7 @@ def _set_tags(
     return dict.fromkeys(groups)
 
 
-def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:
+def update_tags(ec2: EC2Client, snapshot_ids: list[str], old: Mapping[str, str], new: Mapping[str, str]) -> None:
     """Remove the tags dropped from the inputs, then set the new or changed ones (in that order, so that a renamed
     tag fits on a snapshot at EC2's limit); leave every other tag alone."""
     changed = {k: v for k, v in new.items() if old.get(k) != v}
@@ -213,7 +216,7 @@ def update_tags(ec2: Any, snapshot_ids: list[str], old: Mapping[str, str], new: 
                 raise SnapshotProviderError(no_room_for_tags(ec2, snapshot_ids, changed)) from error
 
 
-def no_room_for_tags(ec2: Any, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
+def no_room_for_tags(ec2: EC2Client, snapshot_ids: list[str], wanted: Mapping[str, str]) -> str:
     """Why EC2 refused `wanted` (TagLimitExceeded), counted on the snapshot that has no room: its own tags, this
     provider's, and the hold of a VolumeRemoval's undo, which the inputs' limit cannot foresee."""
     for snapshot in existing(ec2, snapshot_ids).values():
@@ -249,12 +252,12 @@ def as_updated(snapshot: Mapping[str, Any], old: Mapping[str, str], new: Mapping
     return {**snapshot, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
 
 
-def archive(ec2: Any, snapshot_id: str) -> None:
+def archive(ec2: EC2Client, snapshot_id: str) -> None:
     with aws_errors("moving the snapshot to the archive tier (ec2:ModifySnapshotTier)", snapshot_id=snapshot_id):
         ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
 
 
-def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
+def delete_snapshot(ec2: EC2Client, snapshot_id: str) -> None:
     """Delete; find.NotFound if it does not exist (any more), SnapshotInUse if an AMI uses it."""
     try:
         with find.missing_raised(snapshot_id):
@@ -273,7 +276,7 @@ def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
         raise SnapshotProviderError(explain(error, "deleting the snapshot", snapshot_id=snapshot_id)) from error
 
 
-def images_using(ec2: Any, snapshot_ids: list[str]) -> dict[str, list[str]] | None:
+def images_using(ec2: EC2Client, snapshot_ids: list[str]) -> dict[str, list[str]] | None:
     """This account's AMIs (disabled and deprecated ones too) that use each snapshot; None when EC2 could not say
     (then a delete refused with InvalidSnapshot.InUse is how the caller finds out)."""
     used: dict[str, list[str]] = {}

@@ -87,6 +87,7 @@ class ConsistencyArgs(TypedDict, total=False):
             "stored as a secret (a database's flush may name a password)",
             rule=_commands,
             on_change="none",
+            ordered=True,  # run in turn: another order is other commands
             secret=True,
         ),
     ]
@@ -96,6 +97,7 @@ class ConsistencyArgs(TypedDict, total=False):
             "`frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret",
             rule=_commands,
             on_change="none",
+            ordered=True,  # run in turn: another order is other commands
             secret=True,
         ),
     ]
@@ -128,6 +130,8 @@ def problems(inputs: Mapping[str, Any], managed: int = LIFECYCLE_TAG_COUNT) -> l
     for name in ("pre_commands", "post_commands", "ssm_document"):
         if inputs.get(name) and consistency != FROZEN:
             found.append((name, f"is only used with consistency 'frozen' (consistency is {consistency!r})"))
+    if inputs.get("leave_stopped") and consistency != STOPPED:
+        found.append(("leave_stopped", f"is only used with consistency 'stopped' (consistency is {consistency!r})"))
     if inputs.get("ssm_document") and (inputs.get("pre_commands") or inputs.get("post_commands")):
         found.append(("ssm_document", "cannot be used with pre_commands or post_commands: give one or the other"))
     tags = inputs.get("tags")
@@ -153,6 +157,7 @@ class Plan:
     post_commands: tuple[str, ...] = ()
     ssm_document: str | None = None
     max_pause_seconds: int = DEFAULT_MAX_PAUSE
+    leave_stopped: bool = False  # `stopped`: not started again after the request (InstanceSnapshots' input)
 
     @classmethod
     def of(cls, inputs: Mapping[str, Any]) -> Plan:
@@ -163,6 +168,7 @@ class Plan:
             post_commands=tuple(inputs.get("post_commands") or ()),
             ssm_document=inputs.get("ssm_document") or None,
             max_pause_seconds=int(inputs.get("max_pause_seconds") or DEFAULT_MAX_PAUSE),
+            leave_stopped=inputs.get("leave_stopped") is True,
         )
 
     @property
@@ -177,10 +183,8 @@ class Plan:
             else "if that fails, the snapshot is taken crash-consistent"
         )
         if self.consistency == STOPPED:
-            return (
-                f"will STOP {instance}, request the snapshot once it is stopped, then "
-                f"start it again (downtime); {fallback}"
-            )
+            after = "leave it stopped (leave_stopped)" if self.leave_stopped else "start it again (downtime)"
+            return f"will STOP {instance}, request the snapshot once it is stopped, then {after}; {fallback}"
         if self.consistency == FROZEN:
             if self.ssm_document:
                 pre = f"SSM document {self.ssm_document} (pre-script)"
@@ -188,9 +192,14 @@ class Plan:
                 pre = f"your pre commands ({len(self.pre_commands)} lines)"
             else:
                 pre = "fsfreeze of its mounted file systems"
+            # Only the default freeze leaves a timer on the instance; nothing bounds the pause of the user's own.
+            bound = (
+                "your commands must bound the pause themselves"
+                if self.own_commands
+                else f"writes paused at most {self.max_pause_seconds} s"
+            )
             return (
                 f"will run {pre} through SSM Run Command on {instance}, request the "
-                f"snapshot, then run the post command at once (writes paused at most {self.max_pause_seconds} s); "
-                f"{fallback}"
+                f"snapshot, then run the post command as soon as the request is in ({bound}); {fallback}"
             )
         return None

@@ -61,6 +61,9 @@ class Field:
     missing: str = "is required"
     # Set by the program, never by users (the resource's URN); not in the constructor or the docs.
     internal: bool = False
+    # A list whose order is its meaning (commands run in turn): compared in order. Other lists of strings are sets of
+    # ids (allowed accounts, excluded volumes), where another order is no change.
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,13 +175,21 @@ class Schema:
         updates: list[str] = []
         for name, f in self.fields.items():
             old, new = olds.get(name, f.default), news.get(name, f.default)
-            if _same(old, new) or (f.compared_as is not None and _same(f.compared_as(old), f.compared_as(new))):
+            if self.same(name, old, new):
                 continue
             if f.on_change == "replace" or (f.replaces_when and f.replaces_when(old, new)):
                 replaces.append(name)
             elif f.on_change != "none":
                 updates.append(name)
         return replaces, updates
+
+    def same(self, name: str, old: Any, new: Any) -> bool:
+        """Whether input `name` going from `old` to `new` is no change (numbers from state, a list of ids in another
+        order, what `compared_as` maps alike)."""
+        f = self.fields[name]
+        if _same(old, new, f.ordered):
+            return True
+        return f.compared_as is not None and _same(f.compared_as(old), f.compared_as(new), f.ordered)
 
     # --- program side -----------------------------------------------------------------------------------------
     def program_props(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -251,15 +262,15 @@ def _concealed(reason: str, value: Any) -> str:
     return reason
 
 
-def _same(old: Any, new: Any) -> bool:
-    return bool(_normalized(old) == _normalized(new))
+def _same(old: Any, new: Any, ordered: bool = False) -> bool:
+    return bool(_normalized(old, ordered) == _normalized(new, ordered))
 
 
-def _normalized(value: Any) -> Any:
+def _normalized(value: Any, ordered: bool = False) -> Any:
     if isinstance(value, (list, tuple)):
         items = [_normalized(v) for v in value]
-        # Every list input is a set of ids (allowed accounts, excluded volumes): its order means nothing.
-        return sorted(set(items)) if all(isinstance(i, str) for i in items) else items
+        # A list of strings is a set of ids (allowed accounts, excluded volumes), unless its field is `ordered`.
+        return sorted(set(items)) if not ordered and all(isinstance(i, str) for i in items) else items
     if isinstance(value, Mapping):
         return {k: _normalized(v) for k, v in value.items()}
     if isinstance(value, bool):

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 
 import pulumi
 
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.inputs.schema import Schema
 from snapshot_provider.instance_snapshots import InstanceSnapshots
@@ -29,10 +29,10 @@ from snapshot_provider.series import SnapshotSeries
 from snapshot_provider.volume_removal import VolumeRemoval
 
 PACKAGE = "ebs-snapshots"
-RESOURCES: tuple[type[ProviderResource], ...] = (EbsSnapshot, InstanceSnapshots, SnapshotSeries, VolumeRemoval)
+RESOURCES: tuple[type[DynamicResource], ...] = (EbsSnapshot, InstanceSnapshots, SnapshotSeries, VolumeRemoval)
 
 
-def type_token(resource: type[ProviderResource]) -> str:
+def type_token(resource: type[DynamicResource]) -> str:
     """`ebs-snapshots:index:EbsSnapshot`: the plugin's type token of a resource class."""
     return f"{PACKAGE}:index:{resource.__name__}"
 
@@ -55,7 +55,7 @@ class WireNames:
     to_wire: Mapping[str, str]
 
     @classmethod
-    def of(cls, resource: type[ProviderResource]) -> WireNames:
+    def of(cls, resource: type[DynamicResource]) -> WireNames:
         names = [*resource.schema.fields, *sorted(resource.output_names())]
         return cls({name: camel(name) for name in names})
 
@@ -104,7 +104,7 @@ def schema_json(version: str) -> str:
     return json.dumps(package_schema(version), indent=2, ensure_ascii=False) + "\n"
 
 
-def resource_spec(resource: type[ProviderResource]) -> dict[str, Any]:
+def resource_spec(resource: type[DynamicResource]) -> dict[str, Any]:
     """One resource: its inputs from the `*Args` declaration, its outputs from the class's annotations."""
     schema = resource.schema
     inputs = {camel(name): input_spec(schema, name) for name, _ in schema.public()}
@@ -128,7 +128,7 @@ def resource_spec(resource: type[ProviderResource]) -> dict[str, Any]:
     }
 
 
-def output_order(resource: type[ProviderResource]) -> list[str]:
+def output_order(resource: type[DynamicResource]) -> list[str]:
     """Outputs in the order the class annotates them."""
     return [name for name in vars(resource).get("__annotations__", {}) if name in resource.output_names()]
 
@@ -138,12 +138,12 @@ def required_inputs(schema: Schema) -> list[str]:
     return [camel(name) for name, f in schema.public() if f.required and f.program_default is None]
 
 
-def echoed_inputs(resource: type[ProviderResource]) -> list[str]:
+def echoed_inputs(resource: type[DynamicResource]) -> list[str]:
     """Public inputs that the outputs repeat (`Schema.echoed`): state holds them, so the SDKs offer them."""
     return [name for name in resource.schema.echoed({n: True for n, _ in resource.schema.public()})]
 
 
-def output_hints(resource: type[ProviderResource]) -> dict[str, Any]:
+def output_hints(resource: type[DynamicResource]) -> dict[str, Any]:
     """The class's own `pulumi.Output[...]` annotations, evaluated in its module (`from __future__ import
     annotations` keeps them as strings; the SDK base classes' annotations are not outputs)."""
     namespace = vars(sys.modules[resource.__module__])
@@ -201,7 +201,7 @@ def _without_type(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in ("type", "items", "additionalProperties", "$ref")}
 
 
-def _doc(resource: type[ProviderResource]) -> str:
+def _doc(resource: type[DynamicResource]) -> str:
     return re.sub(r"\s+", " ", (resource.__doc__ or "").strip())
 
 

@@ -28,7 +28,7 @@ from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
 from snapshot_provider.core import waiting
 from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
-from snapshot_provider.dynamic.program import ProviderResource
+from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.ec2 import clients as aws
 from snapshot_provider.ec2 import find
@@ -46,12 +46,12 @@ T = TypeVar("T")
 class FrontDoor:
     """One resource as the plugin serves it: its class (schema, outputs) and its dynamic provider (the core)."""
 
-    resource: type[ProviderResource]
+    resource: type[DynamicResource]
     core: ResourceProvider
     names: WireNames
 
     @classmethod
-    def of(cls, resource: type[ProviderResource]) -> FrontDoor:
+    def of(cls, resource: type[DynamicResource]) -> FrontDoor:
         return cls(resource, resource.provider(), WireNames.of(resource))
 
     @property

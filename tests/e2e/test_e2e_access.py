@@ -9,16 +9,14 @@ from __future__ import annotations
 import signal
 import textwrap
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
+from stack_harness import PulumiStack, StackFactory, wait_for
 
 from emulator import Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 HOME_ACCOUNT = "123456789012"  # the emulator's default account: the harness's fake keys act there
@@ -27,26 +25,11 @@ SAME_ACCOUNT_ROLE = f"arn:aws:iam::{HOME_ACCOUNT}:role/snapshots"
 EBS_SNAPSHOT = "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"
 SERIES = "pulumi-python:dynamic/ebs-snapshots:SnapshotSeries"
 
-StackFactory = Callable[[str], PulumiStack]
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
 
 @pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
-    """A stack of the given program in a temporary project, with EC2 and STS on their own endpoints (as in AWS, and
-    as `run.sh` sets them) and sessions that expire."""
-    emulator.configure(pending_seconds=1.0, sts_separate_endpoint=True, session_expiry=True)
-
-    def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
-        stack.config(**{"aws:region": REGION})
-        return stack
-
-    return make
+def emulator_settings() -> dict[str, Any]:
+    """EC2 and STS on their own endpoints (as in AWS, and as `run.sh` sets them) and sessions that expire."""
+    return {"pending_seconds": 1.0, "sts_separate_endpoint": True, "session_expiry": True}
 
 
 def program(body: str) -> str:

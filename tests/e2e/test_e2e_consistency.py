@@ -7,32 +7,12 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import StackFactory
 
 from emulator import Ec2Emulator
-from testbed import REGION
-
-StackFactory = Callable[[str], PulumiStack]
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
-
-@pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
-    def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
-        stack.config(**{"aws:region": REGION})
-        return stack
-
-    return make
 
 
 @pytest.fixture

@@ -8,18 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import PulumiStack
 
 from emulator import Ec2Emulator
 from testbed import REGION
 
 OTHER_REGION = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
 
 
 def copy_program(volume_id: str, description: str = "dr copy") -> str:

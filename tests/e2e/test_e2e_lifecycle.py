@@ -16,36 +16,20 @@ from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
+from stack_harness import PulumiStack, StackFactory, wait_for
 
 from emulator import Call, Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from testbed import REGION
 
 PENDING = 2.0
 EBS_SNAPSHOT = "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"
 INSTANCE_SNAPSHOTS = "pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots"
 
-StackFactory = Callable[[str], PulumiStack]
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
 
 @pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
-    """A stack of the given program text, in a temporary project outside the repository, with the stack's region
-    set as a user's would be."""
-    emulator.configure(pending_seconds=PENDING)
-
-    def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
-        stack.config(**{"aws:region": REGION})
-        return stack
-
-    return make
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": PENDING}
 
 
 def program(body: str) -> str:

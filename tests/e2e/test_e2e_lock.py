@@ -6,35 +6,20 @@ point its policy would prune."""
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from series_helpers import age
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import StackFactory
 
 from emulator import Ec2Emulator
 from testbed import REGION
 
-StackFactory = Any
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
 
 @pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> StackFactory:
-    emulator.configure(pending_seconds=1.0)
-
-    def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
-        stack.config(**{"aws:region": REGION})
-        return stack
-
-    return make
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": 1.0}
 
 
 def locked_snapshot(volume_id: str, lock: dict[str, Any] | None) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import pytest
 from packaging.requirements import Requirement
-from stack_harness import cli_environment, emulator_credentials, pulumi_bin_dir, run_pulumi
+from stack_harness import cli_environment, emulator_credentials, run_pulumi
 
 from emulator import Ec2Emulator
 from testbed import REGION
@@ -122,11 +122,6 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory, figures: Fi
         env=env,
     )
     return Installed(wheel, project, python)
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
 
 
 def outside_env(**extra: str) -> dict[str, str]:

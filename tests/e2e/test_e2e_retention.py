@@ -7,28 +7,20 @@ These fail in CI when the CLI is missing, and are skipped with the reason elsewh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from series_helpers import age, all_snapshot_ids, ec2, register_ami_using, series_snapshots
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import PulumiStack
 
 from emulator import Ec2Emulator
 
 PENDING = 0.5
 
 
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
-
 @pytest.fixture
-def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Iterator[PulumiStack]:
-    emulator.configure(pending_seconds=PENDING)
-    yield PulumiStack(tmp_path, bin_dir, emulator.url, sts_url=emulator.sts_url)
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": PENDING}
 
 
 def mutating(emulator: Ec2Emulator) -> list[str]:

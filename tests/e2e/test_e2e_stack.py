@@ -8,27 +8,22 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
+from stack_harness import PulumiStack, kill_tree, wait_for
 
 from emulator import Ec2Emulator
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from testbed import REGION
 
 PENDING = 3.0
 
 
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
-
-
 @pytest.fixture
-def stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> PulumiStack:
-    emulator.configure(pending_seconds=PENDING)
-    return PulumiStack(tmp_path, bin_dir, emulator.url, sts_url=emulator.sts_url)
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": PENDING}
 
 
 def mutating(emulator: Ec2Emulator) -> list[str]:

@@ -20,12 +20,11 @@ import signal
 import subprocess
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, kill_tree, pulumi_bin_dir, wait_for
+from stack_harness import PulumiStack, StackFactory, kill_tree, wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG
@@ -34,21 +33,20 @@ from testbed import REGION
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
+@pytest.fixture
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": 1.0, "strict": True}
 
 
 @pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
-    emulator.configure(pending_seconds=1.0, strict=True)
+def new_stack(new_stack: StackFactory, emulator: Ec2Emulator) -> StackFactory:
+    """The shared `new_stack`, for a program body after `import pulumi`, its provider told the strict emulator's
+    delays and limits."""
 
     def make(body: str) -> PulumiStack:
-        program = "import pulumi\n" + textwrap.dedent(body)
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
+        stack = new_stack("import pulumi\n" + textwrap.dedent(body))
         stack.strict(emulator)
         emulator.settle()  # the user's volumes were there long before: not new to EC2's listings
-        stack.config(**{"aws:region": REGION})
         return stack
 
     return make
@@ -70,7 +68,7 @@ def tags(resource: dict[str, Any]) -> dict[str, str]:
 
 
 def test_one_destroy_restores_the_volume_then_deletes_the_snapshot_given_as_a_plain_value(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, size=12, tags={"team": "data"})
     stack = new_stack(
@@ -107,7 +105,7 @@ def test_one_destroy_restores_the_volume_then_deletes_the_snapshot_given_as_a_pl
 
 
 def test_an_encrypted_volume_comes_back_with_its_kms_key_size_type_and_tags(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     volume_id = ec2(emulator).create_volume(
         AvailabilityZone="us-east-1c",
@@ -146,7 +144,7 @@ def test_an_encrypted_volume_comes_back_with_its_kms_key_size_type_and_tags(
 
 @pytest.mark.long
 def test_a_destroy_that_failed_after_the_restore_and_another_restore_exactly_one_volume(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
     stack = new_stack(
@@ -180,7 +178,7 @@ def test_a_destroy_that_failed_after_the_restore_and_another_restore_exactly_one
 
 @pytest.mark.long
 def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly_one_volume(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
     stack = new_stack(
@@ -223,7 +221,7 @@ def test_a_destroy_killed_right_after_create_volume_then_another_restore_exactly
 
 
 def test_ctrl_c_during_the_undo_wait_ends_within_seconds_and_the_next_destroy_restores_one_volume(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
     stack = new_stack(
@@ -279,7 +277,7 @@ def test_ctrl_c_during_the_undo_wait_ends_within_seconds_and_the_next_destroy_re
 
 
 def test_replacing_a_volume_removal_leaves_the_volume_removed_and_its_snapshot_held(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     """A user forces a replace of the removal (`pulumi up --replace <urn>`, as one does to redo a resource). After it,
     what state says must be true: the volume is removed, and the snapshot its undo needs is held, by the new

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from stack_harness import cli_environment, emulator_credentials, pulumi_bin_dir, run_pulumi
+from stack_harness import cli_environment, emulator_credentials, run_pulumi
 
 from emulator import Ec2Emulator
 from testbed import REGION
@@ -109,11 +109,6 @@ class ImportedStack:
             for r in deployment["resources"]
             if r["type"].startswith("pulumi-python:dynamic")
         )
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
 
 
 @pytest.mark.parametrize("fixture", fixture_dirs(), ids=lambda d: d.name)

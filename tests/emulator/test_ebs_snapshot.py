@@ -11,7 +11,7 @@ import pytest
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.core import waiting
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from snapshot_provider.ebs_snapshot import SCHEMA
 from snapshot_provider.ec2.errors import (
     AccountNotAllowed,

@@ -9,7 +9,7 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import InstanceSnapshotsProvider
-from snapshot_provider.core.lifecycle import RESOURCE_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, resource_token
 from snapshot_provider.core.sources import Member, plan_members
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from testbed import REGION

@@ -14,17 +14,11 @@ from botocore.exceptions import ClientError
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.core import lifecycle, waiting
-from snapshot_provider.core.lifecycle import (
-    ATTEMPT_TAG,
-    RECORDED,
-    RESOURCE_TAG,
-    Leftover,
-    Member,
-    mismatch,
-    resource_token,
-    still_left,
-)
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import leftovers, shapes
+from snapshot_provider.core.lifecycle.leftovers import mismatch, still_left
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, Leftover, resource_token
+from snapshot_provider.core.sources import Member
 from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
@@ -539,8 +533,8 @@ def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
 ) -> None:
     monkeypatch.setenv(waiting.CONSISTENCY_WINDOW_ENV, "30")
     completed = {"SnapshotId": "snap-0123456789abcdef0", "State": "completed", "Tags": []}
-    leftover = lifecycle.Leftover([completed], "attempt-1", "another description", time.monotonic())
-    thread, _outcome = in_thread(lambda: lifecycle.still_left(None, leftover, None))
+    leftover = shapes.Leftover([completed], "attempt-1", "another description", time.monotonic())
+    thread, _outcome = in_thread(lambda: leftovers.still_left(None, leftover, None))
     waiting.cancel_waits()
     thread.join(5)
     assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"

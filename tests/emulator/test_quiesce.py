@@ -3,6 +3,7 @@ Command and instance states: what ran on the instance, in which order, and that 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from snapshot_provider.core import quiesce, waiting
 from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION, in_thread
+
+# Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
+ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def take(emulator: Ec2Emulator, plan: Plan, volume_id: str, fail_request: bool =
         tags = [{"ResourceType": "snapshot", "Tags": [{"Key": CONSISTENCY_TAG, "Value": consistency}]}]
         return str(ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tags)["SnapshotId"])
 
-    return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request)
+    return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request, ASKER)
 
 
 def events(emulator: Ec2Emulator) -> list[tuple[str, str]]:
@@ -192,6 +196,94 @@ def test_stopped_leaves_an_instance_that_was_already_stopped(emulator: Ec2Emulat
     assert ("instance-pending", data["instance_id"]) not in events(emulator)
 
 
+def instance_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
+    [reservation] = client(emulator).describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
+
+
+def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    seen_while_stopped: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        seen_while_stopped.append(instance_tags(emulator, instance_id))
+        return consistency
+
+    quiesce.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert seen_while_stopped == [{quiesce.STOPPED_BY_TAG: ASKER.by}]
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
+    assert ("instance-pending", instance_id) in events(emulator)
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_stopped_leaves_an_instance_another_resource_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "other-resource/a"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert ("instance-pending", instance_id) not in events(emulator)
+
+
+def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    emulator.configure(denied_actions=["CreateTags"])
+    with pytest.raises(ConsistencyFailed, match=f"instance {data['instance_id']} was not stopped.*ec2:CreateTags"):
+        take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert not [e for e in events(emulator) if e[0].startswith("instance-")]
+    plan = Plan(consistency="stopped", on_failure="crash_consistent")
+    assert consistency_of(emulator, take(emulator, plan, data["root_volume_id"])) == "crash"
+
+
+def test_a_pre_command_that_outlasts_the_pause_bound_is_not_recorded_as_frozen(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    emulator.configure(command_seconds=2)  # the freeze reports after 2 s, beyond its timer's bound of 1 s
+    plan = Plan(consistency="frozen", max_pause_seconds=1, on_failure="crash_consistent")
+    assert consistency_of(emulator, take(emulator, plan, data["volume_id"])) == "crash"
+    with pytest.raises(ConsistencyFailed, match="beyond max_pause_seconds"):
+        take(emulator, Plan(consistency="frozen", max_pause_seconds=1), data["volume_id"])
+
+
+def test_stopped_with_leave_stopped_stops_once_and_never_starts_again(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    snapshot_id = take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
+    assert consistency_of(emulator, snapshot_id) == "stopped"
+    seen = events(emulator)
+    assert seen.index(("instance-stopped", instance_id)) < seen.index(("create-snapshot-request", "200"))
+    assert ("instance-pending", instance_id) not in seen
+    assert emulator.stopped_instances() == [instance_id]
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)  # left stopped on purpose, not ours
+
+
+def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    ec2 = client(emulator)
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
 @pytest.mark.usefixtures("fresh_cancel")
 def test_a_cancel_while_freezing_still_thaws(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     emulator.configure(command_seconds=30)
@@ -227,7 +319,9 @@ def test_an_instance_set_is_frozen_once_for_all_its_volumes(emulator: Ec2Emulato
     def ssm() -> object:
         return boto3.client("ssm", region_name=REGION)
 
-    taken = quiesce.around_instance(ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request)
+    taken = quiesce.around_instance(
+        ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request, ASKER
+    )
     assert [consistency_of(emulator, s) for s in taken] == ["frozen", "frozen"]
     assert [kind for _, kind in events(emulator)] == ["freeze", "freeze:Success", "200", "thaw", "thaw:Success"]
     freeze = next(e["commands"] for e in emulator.timeline() if e["event"] == "command-sent")
@@ -265,7 +359,7 @@ def test_frozen_finds_the_pre_command_whose_answer_was_lost(emulator: Ec2Emulato
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request)
+    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request, ASKER)
     assert taken == ["frozen"]  # SSM listed the command by its Comment: it ran, and was waited for
     assert [e for e in events(emulator) if e[0] == "command-sent"] == [
         ("command-sent", "freeze"),
@@ -289,9 +383,9 @@ def test_frozen_thaws_when_the_pre_commands_answer_was_lost(
 
     if on_failure == "fail":
         with pytest.raises(ConsistencyFailed, match="was lost"):
-            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     else:
-        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request)
+        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     assert taken == ([] if on_failure == "fail" else ["crash"])
     assert ("command-sent", "thaw") in events(emulator), "the pre command was delivered and nothing thawed it"
     assert emulator.frozen_instances() == []
@@ -307,7 +401,7 @@ def test_stopped_starts_the_instance_again_when_the_stop_answer_was_lost(
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["root_volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request)
+    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
     assert taken == ["stopped"]
     assert ("instance-pending", data["instance_id"]) in events(emulator)
     wait_until(emulator.stopped_instances, lambda stopped: stopped == [])
@@ -357,7 +451,7 @@ def test_stopped_on_a_multi_attached_volume_stops_every_writer_or_refuses(
     ec2 = MultiAttached(client(emulator), data["volume_id"], ["i-0fedcba9876543210"])
     plan = Plan(consistency=consistency, pre_commands=("sync",)) if consistency == "frozen" else Plan(consistency)
     with pytest.raises(ConsistencyFailed, match=f"{data['volume_id']} is also attached to i-0fedcba9876543210"):
-        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str)
+        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str, ASKER)
     assert events(emulator) == [] and emulator.snapshots() == []
 
 
@@ -368,7 +462,7 @@ def test_an_instance_set_with_a_multi_attached_volume_is_refused_or_taken_crash(
     volumes = [(data["volume_id"], "/dev/sdf")]
     ssm = lambda: boto3.client("ssm", region_name=REGION)  # noqa: E731
     with pytest.raises(ConsistencyFailed, match="i-0fedcba9876543210"):
-        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str)
+        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str, ASKER)
     plan = Plan(consistency="stopped", on_failure="crash_consistent")
-    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str) == "crash"
+    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str, ASKER) == "crash"
     assert events(emulator) == []

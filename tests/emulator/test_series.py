@@ -23,7 +23,7 @@ from series_helpers import (
 
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
 from snapshot_provider.core.series.survey import POINT_TAG, RECYCLE_BIN_MAX_DAYS, pruned_in
 from snapshot_provider.ec2.errors import SnapshotInUse, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.ec2.locks import SnapshotLocked

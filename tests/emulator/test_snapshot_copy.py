@@ -11,7 +11,7 @@ import pytest
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotCopyProvider
 from snapshot_provider.core.copying import copy_request
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, resource_token
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from testbed import REGION
 

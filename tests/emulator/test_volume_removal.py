@@ -17,9 +17,10 @@ import pytest
 from emulator_helpers import wait_until
 
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, volume_removal
+from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider
 from snapshot_provider.core import waiting
 from snapshot_provider.core.holds import HOLD_WAIT_ENV
+from snapshot_provider.core.removal import source as undo_source
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, managed_keys, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
@@ -326,7 +327,7 @@ def test_lost_create_volume_answers_restore_exactly_one_volume(
 def test_undo_without_the_snapshot_says_what_happened_and_what_to_do(
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(volume_removal, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
+    monkeypatch.setattr(undo_source, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
     created = provider.create(removal_props(volume_id, snapshot_id))
     backend = emulator.ec2_backend()
     backend.snapshots.pop(snapshot_id)  # deleted behind the hold's back (another tool)
@@ -340,7 +341,7 @@ def test_undo_without_the_snapshot_says_what_happened_and_what_to_do(
 def test_refresh_reports_restorable_while_the_snapshot_exists(
     emulator: Ec2Emulator, volume_id: str, snapshot_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(volume_removal, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
+    monkeypatch.setattr(undo_source, "MISSING_SNAPSHOT_GRACE_SECONDS", 3.0)  # gone after 3 s (default: 10)
     created = provider.create(removal_props(volume_id, snapshot_id))
     assert provider.read(created.id, created.outs).outs["restorable"] is True
     emulator.ec2_backend().snapshots.pop(snapshot_id)

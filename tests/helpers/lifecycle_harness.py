@@ -31,7 +31,8 @@ from emulator.accounts import DEFAULT_ACCOUNT_ID
 from emulator.faults import DROP, FaultInjector
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.core import holds, pacing, waiting
-from snapshot_provider.core.lifecycle import SnapshotProvider, resource_token
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider
+from snapshot_provider.core.lifecycle.shapes import resource_token
 from snapshot_provider.core.volume_limits import GATE
 from snapshot_provider.ec2 import clients, snapshots
 from testbed import REGION
@@ -378,9 +379,9 @@ PACE_CONSTANTS: list[tuple[str, str, float]] = [
     ("snapshot_provider.core.volume_limits", "INTERVAL", VOLUME_INTERVAL),  # EC2's 15 s after a rate refusal
     ("snapshot_provider.core.volume_limits", "MARGIN", 0.05),  # 1 s: EC2 counts from receipt (here: the same clock)
     ("snapshot_provider.core.volume_limits", "RECHECK", 0.5),  # 30 s between looks for room on a full volume
-    ("snapshot_provider.core.lifecycle", "RECHECK", 0.5),
+    ("snapshot_provider.core.lifecycle.taking", "RECHECK", 0.5),
     ("snapshot_provider.core.holds", "LOOK_EVERY", 0.1),  # 2 s between looks at a hold
-    ("snapshot_provider.volume_removal", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
+    ("snapshot_provider.core.removal.source", "MISSING_SNAPSHOT_GRACE_SECONDS", 1.0),  # 10 s before a snapshot is gone
 ]
 LOOK_EVERY_AT_MOST = 0.1  # `waiting.until`'s looks (every 1-2 s for a tag, a volume, a snapshot)
 

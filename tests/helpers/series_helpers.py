@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from emulator import Ec2Emulator
-from snapshot_provider.core.lifecycle import SERIES_TAG
+from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
 from testbed import REGION
 
 

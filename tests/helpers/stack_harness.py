@@ -13,6 +13,7 @@ import signal
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,9 @@ def kill_tree(pid: int) -> None:
     for child in children:
         kill_tree(int(child))
     os.kill(pid, signal.SIGKILL)
+
+
+StackFactory = Callable[[str], PulumiStack]  # a program's text -> its stack (the e2e `new_stack` fixture)
 
 
 def wait_for(condition: Any, timeout: float = 30, every: float = 0.2) -> None:

@@ -71,7 +71,7 @@ from lifecycle_harness import (
 
 from emulator import Ec2Emulator
 from snapshot_provider.core import waiting
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG
 from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX
 from suite_figures import LIFECYCLE_MODEL_FIGURES

@@ -15,6 +15,7 @@ thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -30,6 +31,9 @@ from snapshot_provider.core import quiesce
 from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION
+
+# Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
+ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
 TROUBLES = (
     "none",
@@ -149,7 +153,7 @@ class Quiesce(RuleBasedStateMachine):
         acts_before = len(self.acts())
         raised: Exception | None = None
         try:
-            quiesce.around(ec2, self.ssm, plan, volume, request)
+            quiesce.around(ec2, self.ssm, plan, volume, request, ASKER)
         except (ConsistencyFailed, ResumeFailed, RequestFailed) as failure:
             raised = failure
         assert type(raised) is error if error else raised is None, f"{plan} {self.trouble}: raised {raised!r}"

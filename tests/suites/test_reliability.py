@@ -19,7 +19,7 @@ from stack_harness import PulumiStack, pulumi_bin_dir, wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.core.lifecycle import RESOURCE_TAG
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from suite_figures import RELIABILITY_FIGURES
 from testbed import StrictEc2, snapshot_props

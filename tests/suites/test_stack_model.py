@@ -105,7 +105,7 @@ from model_engine import Declared, Engine, Entry, Op, Run, Step
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider, VolumeRemovalProvider
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, SERIES_TAG, resource_token
 from snapshot_provider.ec2.errors import AccountMismatch, SnapshotTimedOut
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, record_of
 from suite_figures import MODEL_FIGURES, ModelFigures

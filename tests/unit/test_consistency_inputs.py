@@ -8,7 +8,14 @@ from typing import Any
 import pulumi
 import pytest
 
-from snapshot_provider import EbsSnapshot, EbsSnapshotProvider, InstanceSnapshots, SnapshotSeries
+from snapshot_provider import (
+    EbsSnapshot,
+    EbsSnapshotProvider,
+    InstanceSnapshots,
+    InstanceSnapshotsProvider,
+    SnapshotSeries,
+)
+from snapshot_provider.inputs.consistency import Plan
 
 GOOD = {"volume_id": "vol-0123456789abcdef0", "region": "us-east-1"}
 
@@ -62,6 +69,19 @@ def test_the_default_is_crash_and_fail() -> None:
     assert (inputs["consistency"], inputs["on_failure"], inputs["max_pause_seconds"]) == ("crash", "fail", 60)
 
 
+def test_leave_stopped_is_only_used_with_stopped() -> None:
+    inputs = {"instance_id": "i-0123456789abcdef0", "region": "us-east-1", "leave_stopped": True}
+    frozen = InstanceSnapshotsProvider().check({}, {**inputs, "consistency": "frozen"}).failures
+    assert [f.property for f in frozen if "only used with consistency 'stopped'" in f.reason] == ["leave_stopped"]
+    assert InstanceSnapshotsProvider().check({}, {**inputs, "consistency": "stopped"}).failures == []
+
+
+def test_the_preview_of_leave_stopped_says_the_instance_is_not_started_again() -> None:
+    line = str(Plan(consistency="stopped", leave_stopped=True).preview("instance i-0123456789abcdef0"))
+    assert "will STOP instance i-0123456789abcdef0" in line and "leave it stopped" in line
+    assert "start it again" not in line
+
+
 @pytest.mark.parametrize("name", ["pre_commands", "post_commands"])
 @pytest.mark.parametrize("resource", [EbsSnapshot, InstanceSnapshots, SnapshotSeries])
 def test_the_commands_are_registered_as_secrets(resource: Any, name: str) -> None:
@@ -76,3 +96,12 @@ def test_a_bad_command_list_is_refused_without_echoing_the_commands() -> None:
     inputs = {**GOOD, "consistency": "frozen", "pre_commands": ["mysql -pHUNTER2 -e 'FLUSH TABLES'", 7]}
     [failure] = EbsSnapshotProvider().check({}, inputs).failures
     assert failure.property == "pre_commands" and "HUNTER2" not in failure.reason, failure.reason
+
+
+@pytest.mark.parametrize("name", ["pre_commands", "post_commands"])
+@pytest.mark.parametrize("resource", [EbsSnapshot, InstanceSnapshots, SnapshotSeries])
+def test_commands_in_another_order_are_other_commands(resource: Any, name: str) -> None:
+    # Commands run in turn: a lock then a flush is not a flush then a lock (unlike a list of ids, a set).
+    commands = ["mysql -e 'FLUSH TABLES WITH READ LOCK'", "sync"]
+    assert not resource.schema.same(name, commands, list(reversed(commands)))
+    assert resource.schema.same(name, commands, tuple(commands))

@@ -120,6 +120,34 @@ def test_frozen_decommission_hands_consistency_to_the_snapshot_set() -> Any:
 
 
 @pulumi.runtime.test
+def test_a_decommission_stopped_for_its_snapshots_has_the_set_leave_the_instance_stopped() -> Any:
+    mocks = use(Recorder())
+    decommission = SafeDecommission(
+        "old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY, consistency="stopped")
+    )
+
+    def check(_: Any) -> None:
+        inputs = mocks.named("old-db-snapshots").inputs
+        assert (inputs["consistency"], inputs["leave_stopped"]) == ("stopped", True)
+
+    return decommission.snapshot_set.urn.apply(check)
+
+
+@pulumi.runtime.test
+def test_a_decommission_that_does_not_stop_has_the_set_start_the_instance_again() -> Any:
+    mocks = use(Recorder())
+    decommission = SafeDecommission(
+        "old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY, consistency="stopped", stop=False)
+    )
+
+    def check(_: Any) -> None:
+        inputs = mocks.named("old-db-snapshots").inputs
+        assert inputs["consistency"] == "stopped" and "leave_stopped" not in inputs
+
+    return decommission.snapshot_set.urn.apply(check)
+
+
+@pulumi.runtime.test
 def test_default_decommission_leaves_the_snapshot_set_inputs_as_before() -> Any:
     mocks = use(Recorder())
     decommission = SafeDecommission("old-db", SafeDecommissionArgs(instance_id="i-01234567", policy=POLICY))

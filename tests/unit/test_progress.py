@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from snapshot_provider.core.progress import DETAILED_UP_TO, Board, Cadence, Reporter, describe, duration, time_left
+from snapshot_provider.core.progress import DETAILED_UP_TO, Board, Cadence, Reporter, duration, progress_line, time_left
 
 
 class Clock:
@@ -37,7 +37,7 @@ def test_time_left_follows_the_progress_rate() -> None:
     assert time_left(600, 25) == 1800
     assert time_left(600, 0) is None and time_left(600, 100) is None
     assert (
-        describe("snapshot snap-1 of vol-1", 50, 750)
+        progress_line("snapshot snap-1 of vol-1", 50, 750)
         == "snapshot snap-1 of vol-1: 50% after 12m 30s, about 12m 30s left"
     )
 
@@ -97,4 +97,4 @@ def test_a_set_reports_its_slowest_member() -> None:
         "urn:s", "snapshot set of i-1", started=clock.now - 100, clock=clock, board=Board(clock), sink=sink
     )  # type: ignore[arg-type]
     reporter({"a": 90, "b": 30, "c": 60})
-    assert sink.persistent() == [describe("snapshot set of i-1", 30, 100)]
+    assert sink.persistent() == [progress_line("snapshot set of i-1", 30, 100)]

@@ -3,7 +3,7 @@ program-side props and the documentation's tables all come from the declarations
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from google.protobuf import struct_pb2
@@ -153,6 +153,16 @@ def test_a_list_input_in_another_order_is_no_change(
 ) -> None:
     result = schema.diff({**base, name: values}, {**base, name: list(reversed(values))})
     assert (result.changes, result.replaces) == (False, []), case
+
+
+def test_an_ordered_list_input_in_another_order_is_a_change() -> None:
+    class Args(TypedDict, total=False):
+        steps: Annotated[list[str], Field("run in turn", ordered=True)]
+        ids: Annotated[list[str], Field("a set of ids")]
+
+    schema = Schema.of(Args)
+    assert schema.changes({"steps": ["a", "b"]}, {"steps": ["b", "a"]}) == ([], ["steps"])
+    assert schema.changes({"ids": ["a", "b"]}, {"ids": ["b", "a"]}) == ([], [])
 
 
 def test_a_list_input_with_another_member_still_changes() -> None:

@@ -12,7 +12,8 @@ from stack_harness import wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import lifecycle, waiting
+from snapshot_provider.core import waiting
+from snapshot_provider.core.lifecycle import taking
 from snapshot_provider.core.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
 from snapshot_provider.ec2.errors import WaitEnded
 from testbed import REGION, in_thread, snapshot_props
@@ -92,7 +93,7 @@ def test_ctrl_c_ends_a_create_waiting_for_its_volumes_pending_snapshots_within_s
 ) -> None:
     """AWS Backup took a snapshot of the volume an hour ago, still pending for hours (a first, full snapshot of a big
     volume), and the volume allows one pending snapshot (st1/sc1): the create waits for room. Ctrl-C must end it."""
-    monkeypatch.setattr(lifecycle, "RECHECK", 1.0)  # look for room every second (so cleanup below is quick)
+    monkeypatch.setattr(taking, "RECHECK", 1.0)  # look for room every second (so cleanup below is quick)
     emulator.configure(pending_seconds=3600.0, pending_snapshots_per_volume={"gp2": 1})
     client = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
     elsewhere = client.create_snapshot(VolumeId=volume_id, Description="AWS Backup")["SnapshotId"]

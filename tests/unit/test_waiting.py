@@ -23,7 +23,7 @@ from emulator_helpers import wait_until as wait_until_seen
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.core import waiting
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED
 from snapshot_provider.core.waiting import (
     CredentialsExpired,
     PollingFailed,

@@ -74,6 +74,9 @@ func NewInstanceSnapshots(ctx *pulumi.Context,
 	if args.ExcludeBootVolume == nil {
 		args.ExcludeBootVolume = pulumi.BoolPtr(false)
 	}
+	if args.LeaveStopped == nil {
+		args.LeaveStopped = pulumi.BoolPtr(false)
+	}
 	if args.MaxPauseSeconds == nil {
 		args.MaxPauseSeconds = pulumi.IntPtr(60)
 	}
@@ -150,6 +153,8 @@ type instanceSnapshotsArgs struct {
 	ExternalId *string `pulumi:"externalId"`
 	// the instance whose attached volumes are snapshotted together
 	InstanceId string `pulumi:"instanceId"`
+	// with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
+	LeaveStopped *bool `pulumi:"leaveStopped"`
 	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
 	Lock map[string]interface{} `pulumi:"lock"`
 	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
@@ -206,6 +211,8 @@ type InstanceSnapshotsArgs struct {
 	ExternalId pulumi.StringPtrInput
 	// the instance whose attached volumes are snapshotted together
 	InstanceId pulumi.StringInput
+	// with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
+	LeaveStopped pulumi.BoolPtrInput
 	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
 	Lock pulumi.MapInput
 	// `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run

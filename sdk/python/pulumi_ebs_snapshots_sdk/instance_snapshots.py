@@ -28,6 +28,7 @@ class InstanceSnapshotsArgs:
                  exclude_boot_volume: pulumi.Input[Optional[_builtins.bool]] = None,
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 leave_stopped: pulumi.Input[Optional[_builtins.bool]] = None,
                  lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
                  on_failure: pulumi.Input[Optional[_builtins.str]] = None,
@@ -57,6 +58,7 @@ class InstanceSnapshotsArgs:
         :param pulumi.Input[_builtins.bool] exclude_boot_volume: leave the root volume out
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] exclude_data_volume_ids: attached data volumes to leave out
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
+        :param pulumi.Input[_builtins.bool] leave_stopped: with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
         :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
@@ -96,6 +98,10 @@ class InstanceSnapshotsArgs:
             pulumi.set(__self__, "exclude_data_volume_ids", exclude_data_volume_ids)
         if external_id is not None:
             pulumi.set(__self__, "external_id", external_id)
+        if leave_stopped is None:
+            leave_stopped = False
+        if leave_stopped is not None:
+            pulumi.set(__self__, "leave_stopped", leave_stopped)
         if lock is not None:
             pulumi.set(__self__, "lock", lock)
         if max_pause_seconds is None:
@@ -246,6 +252,18 @@ class InstanceSnapshotsArgs:
     @external_id.setter
     def external_id(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "external_id", value)
+
+    @_builtins.property
+    @pulumi.getter(name="leaveStopped")
+    def leave_stopped(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
+        """
+        return pulumi.get(self, "leave_stopped")
+
+    @leave_stopped.setter
+    def leave_stopped(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "leave_stopped", value)
 
     @_builtins.property
     @pulumi.getter
@@ -467,6 +485,7 @@ class InstanceSnapshots(pulumi.CustomResource):
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 leave_stopped: pulumi.Input[Optional[_builtins.bool]] = None,
                  lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
                  on_failure: pulumi.Input[Optional[_builtins.str]] = None,
@@ -499,6 +518,7 @@ class InstanceSnapshots(pulumi.CustomResource):
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] exclude_data_volume_ids: attached data volumes to leave out
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose attached volumes are snapshotted together
+        :param pulumi.Input[_builtins.bool] leave_stopped: with consistency `stopped`: leave the instance stopped after the request instead of starting it again (an instance being decommissioned: SafeDecommission sets it)
         :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
@@ -550,6 +570,7 @@ class InstanceSnapshots(pulumi.CustomResource):
                  exclude_data_volume_ids: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  external_id: pulumi.Input[Optional[_builtins.str]] = None,
                  instance_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 leave_stopped: pulumi.Input[Optional[_builtins.bool]] = None,
                  lock: pulumi.Input[Optional[Mapping[str, Any]]] = None,
                  max_pause_seconds: pulumi.Input[Optional[_builtins.int]] = None,
                  on_failure: pulumi.Input[Optional[_builtins.str]] = None,
@@ -591,6 +612,9 @@ class InstanceSnapshots(pulumi.CustomResource):
             if instance_id is None and not opts.urn:
                 raise TypeError("Missing required property 'instance_id'")
             __props__.__dict__["instance_id"] = instance_id
+            if leave_stopped is None:
+                leave_stopped = False
+            __props__.__dict__["leave_stopped"] = leave_stopped
             __props__.__dict__["lock"] = lock
             if max_pause_seconds is None:
                 max_pause_seconds = 60

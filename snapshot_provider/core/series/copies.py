@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapshot_provider.core import copying
-from snapshot_provider.core.lifecycle import resource_token
+from snapshot_provider.core.lifecycle.shapes import resource_token
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import POINT_TAG
 from snapshot_provider.ec2 import clients, find, locks, snapshots

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from snapshot_provider.core import progress
+from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.rules import is_unknown
 
@@ -35,3 +36,18 @@ def paused_instance(props: Mapping[str, Any]) -> str:
     if props.get("instance_id"):
         return f"instance {props['instance_id']}"
     return f"the instance that volume {props.get('volume_id')} is attached to"
+
+
+PAUSE_INPUTS = ("consistency", "on_failure", "ssm_document", "max_pause_seconds")
+
+
+def pause_line(props: Mapping[str, Any]) -> str | None:
+    """What a take does to the instance (frozen, STOPPED), from the inputs alone: no AWS call, so a preview says it
+    also without credentials. None for `crash`."""
+    unknown = [name for name in PAUSE_INPUTS if is_unknown(props.get(name))]
+    if unknown:
+        return (
+            f"may pause or stop {paused_instance(props)}: {', '.join(unknown)} not known until other resources are "
+            "created"
+        )
+    return Plan.of(props).preview(paused_instance(props))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.lifecycle import SERIES_TAG
+from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
 from snapshot_provider.core.series.survey import POINT_TAG, planner_snapshots, tier_of
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.inputs.series import SCHEMA

@@ -11,14 +11,13 @@ from pulumi.dynamic import DiffResult
 
 from snapshot_provider.core import pruning
 from snapshot_provider.core.series import copies
-from snapshot_provider.core.series.lines import name_of, paused_instance, say
+from snapshot_provider.core.series.lines import name_of, pause_line, say
 from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
 from snapshot_provider.core.series.take import source_of
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.inputs.series import SCHEMA, SOURCES, TAKES
 
@@ -47,15 +46,13 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
         found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
     plan, unread = _with_locks(ec2, pruning.plan(found, policy_of(inputs), now))
     note += unread
-    lines = pruning.describe(plan)
+    lines = pruning.plan_lines(plan)
     source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
-    # What the take does to the instance (frozen, stopped), said before the up does it.
-    paused = [line for line in [Plan.of(inputs).preview(paused_instance(inputs))] if line and takes]
     if not lines:
-        return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *paused, *note]
-    return [f"{head}:", *(f"  {line}" for line in lines), *paused, *note]
+        return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *note]
+    return [f"{head}:", *(f"  {line}" for line in lines), *note]
 
 
 def _with_locks(ec2: Any, plan: pruning.Plan) -> tuple[pruning.Plan, list[str]]:
@@ -87,14 +84,18 @@ class _CannotKnow(Exception):
 
 
 def preview(series_id: str, olds: Mapping[str, Any], news: Mapping[str, Any], diff: DiffResult) -> None:
-    """Log `preview_lines`; never fail a preview because of them."""
+    """Log `preview_lines`; never fail a preview because of them. What a take does to the instance (frozen,
+    stopped) comes first, from the inputs alone: said even without credentials, before any AWS call."""
+    takes = bool(diff.replaces) or bool(TAKES.diff(olds, news).changes)  # a replacement takes its first point
+    paused = pause_line(news) if takes else None
+    if paused:
+        say(news, f"the next `up` of {name_of(news)} {paused}")
     try:
         lines = preview_lines(series_id, olds, news, diff)
     except Exception as error:  # a preview must not fail for want of a forecast
         reason = str(error).split(". ")[0]
         lines = [f"cannot know yet what the next `up` of {name_of(news)} will archive and delete: {reason}"]
     if not diff.replaces:  # from the inputs and state alone: said even without credentials
-        takes = bool(TAKES.diff(olds, news).changes)
         lines += [f"the next `up` of {name_of(news)} {line}" for line in copies.preview_lines(olds, news, takes)]
     for line in lines:
         say(news, line)

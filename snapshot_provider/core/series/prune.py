@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from snapshot_provider.core import pruning
-from snapshot_provider.core.lifecycle import SERIES_TAG
+from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import OWN_TAGS, owned, today
 from snapshot_provider.ec2 import find, locks, snapshots

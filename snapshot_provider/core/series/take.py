@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from snapshot_provider.core import lifecycle
-from snapshot_provider.core.lifecycle import SERIES_TAG
+from snapshot_provider.core.lifecycle import completion, create
+from snapshot_provider.core.lifecycle.leftovers import tidy
+from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
 from snapshot_provider.core.series.survey import POINT_TAG, owned, recorded_in
 from snapshot_provider.core.sources import INSTANCE_SET_SOURCE, VOLUME_SOURCE, Source
 from snapshot_provider.ec2 import snapshots
@@ -38,7 +39,7 @@ def take_point(
     urn = inputs[URN_INPUT]
     deadline = time.monotonic() + float(inputs["timeout"])
     point = f"point-{secrets.token_hex(8)}-{take_key(inputs)}"
-    taken, leftovers = lifecycle.start_or_finish(
+    taken, leftovers = create.start_or_finish(
         conn.account,
         ec2,
         kind,
@@ -52,10 +53,10 @@ def take_point(
         announce_recorded=False,
         ours=lambda s: snapshots.tag_value(s, SERIES_TAG) == series_id,  # its id is random and in its state
     )
-    statuses = lifecycle.wait(
-        conn.account, kind, inputs, taken, members, delete_on_failure=lifecycle.made_here(taken), deadline=deadline
+    statuses = completion.wait(
+        conn.account, kind, inputs, taken, members, delete_on_failure=create.made_here(taken), deadline=deadline
     )
-    found = lifecycle.as_written(taken, {sid: status.details for sid, status in statuses.items()})
+    found = completion.as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     if any(snapshots.tag_value(d, SERIES_TAG) != series_id or not _point(d) for d in found.values()):
         # Adopted: from a version that tagged takes only at hand-over, or from a create of this series that failed
@@ -63,8 +64,8 @@ def take_point(
         ours = {SERIES_TAG: series_id, POINT_TAG: point}
         snapshots.set_tags(ec2, list(found), ours)
         found = {sid: _with_tags(d, ours) for sid, d in found.items()}
-    lifecycle.hand_over(ec2, inputs, found)
-    lifecycle.tidy(ec2, urn, taken, leftovers)
+    completion.hand_over(ec2, inputs, found)
+    tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
 
 

@@ -13,8 +13,8 @@ from snapshot_provider.core.pruning import (
     Policy,
     Snapshot,
     age_days,
-    describe,
     plan,
+    plan_lines,
     points,
 )
 
@@ -174,7 +174,7 @@ def test_held_back_says_which_action_the_ami_prevented() -> None:
     [held] = result.held_back
     assert held.point.key == "b" and held.action == "keep" and held.held_back == "delete"
     assert "ami-9" in held.reason and "delete" in held.reason
-    assert describe(result) == [f"keep snap-b: {held.reason}"]
+    assert plan_lines(result) == [f"keep snap-b: {held.reason}"]
 
 
 def test_deleting_an_archived_point_early_says_the_minimum_is_billed() -> None:
@@ -241,4 +241,4 @@ def test_a_set_an_undo_holds_a_member_of_is_kept_whole_with_what_the_policy_aske
     [kept] = result.held_back
     assert (kept.point.snapshot_ids, kept.action, kept.held_back) == (("snap-2", "snap-3"), "keep", "delete")
     assert "held by the removal of vol-1" in kept.reason and not result.points("delete")
-    assert describe(result) == [f"keep snap-2, snap-3: {kept.reason}"]
+    assert plan_lines(result) == [f"keep snap-2, snap-3: {kept.reason}"]
