@@ -15,7 +15,8 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
 from snapshot_provider.core import progress, quiesce
-from snapshot_provider.core.lifecycle import completion, shapes
+from snapshot_provider.core.lifecycle import completion, existing, shapes
+from snapshot_provider.core.lifecycle.create import refuse_ended_lock
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.sources import Member, VolumeSource
@@ -175,6 +176,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     """Record an existing snapshot of `volume_id`, with the input tags set. It is the user's: nothing on this path
     deletes it, whatever state it is in."""
     inputs = SCHEMA.parse(props)
+    refuse_ended_lock(inputs)
     conn = Connection.to_create(inputs)
     ec2 = conn.ec2
     snapshot_id = inputs["import_snapshot_id"]
@@ -194,8 +196,13 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     taken = Taken([found], found["StartTime"].timestamp(), imported=True)  # the user's: a wait that ends says so
     statuses = completion.wait(conn.account, VOLUME, inputs, taken, members, delete_on_failure=False)
     described = {sid: status.details for sid, status in statuses.items()}
+    ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
         snapshots.archive(ec2, snapshot_id)
+    # As a create locks what it took; a lock already on it is changed as an update would (never shortening one EC2
+    # holds in compliance mode: refused, saying so, before any call).
+    locks.change(ec2, [snapshot_id], None, inputs.get("lock"))
+    described = existing.with_locks(ec2, inputs, described)
     outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)

@@ -116,7 +116,9 @@ def _refuse_delete_if_locked(ec2: Any, ids: list[str], props: Mapping[str, Any])
     """Fail before any deletion while a point is locked (taken with `lock`, or locked outside), naming each lock.
     Read whether or not the series declares `lock` now: a point keeps its lock after `lock` is taken out. Locks that
     cannot be read (no ec2:DescribeLockedSnapshots) are said, and the delete goes on: EC2 still refuses locked ones."""
-    locks.refuse_delete_if_locked(ec2, ids, declared=bool(props.get("lock")), unread=lambda line: warn(props, line))
+    locks.refuse_delete_if_locked(
+        ec2, ids, declared=bool(props.get("lock")), unread=lambda line: warn(props, line), urn=props.get(URN_INPUT)
+    )
 
 
 class SnapshotSeries(DynamicResource, module="ebs-snapshots", name="SnapshotSeries"):

@@ -70,12 +70,50 @@ def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None,
                 raise SnapshotLocked(
                     f"cannot change the lock of snapshot {snapshot_id}: {describe_lock(info)}; {reason}"
                 )
+    done: list[str] = []
     for snapshot_id in snapshot_ids:
-        active = current.get(snapshot_id, {}).get("LockState") in LOCKED_STATES
-        if new:
-            _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
-        elif active:
-            _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+        info = current.get(snapshot_id)
+        try:
+            if new and not at_target(info, new):
+                _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
+            elif not new and info is not None and info.get("LockState") in LOCKED_STATES:
+                _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+        except SnapshotProviderError as error:
+            raise SnapshotProviderError(_part_way(error, done, snapshot_ids)) from error
+        done.append(snapshot_id)
+
+
+def at_target(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether a snapshot's lock (DescribeLockedSnapshots) is already `new`: the next `up` after a change that failed
+    part way skips it (a compliance lock past its cooling-off refuses a request that names CoolOffPeriod)."""
+    if not info or info.get("LockState") not in _states_of(new):
+        return False
+    if info["LockState"] == "compliance-cooloff" and info.get("CoolOffPeriod") != int(new["cool_off_hours"]):
+        return False
+    if new.get("duration_days") is not None:
+        return bool(info.get("LockDuration") == int(new["duration_days"]))
+    return bool(info.get("LockExpiresOn") == _moment(new.get("expires_at")))
+
+
+def _states_of(new: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lock states a snapshot locked as `new` can be in (one with a cooling-off period may be past it)."""
+    if new.get("mode") == "governance":
+        return ("governance",)
+    return ("compliance-cooloff", "compliance") if new.get("cool_off_hours") else ("compliance",)
+
+
+def _part_way(error: SnapshotProviderError, done: Sequence[str], snapshot_ids: Sequence[str]) -> str:
+    """A lock change that failed on one member: which members now have the new lock and which the old one, so that
+    nobody takes state's (old) lock for what EC2 holds. The next `up` reads the locks again and finishes it."""
+    if len(snapshot_ids) == 1:
+        return str(error)
+    left = [sid for sid in snapshot_ids if sid not in done]
+    changed = ", ".join(done) if done else "none"
+    return (
+        f"{error}. The lock change stopped part way: changed already: {changed}; not changed: {', '.join(left)}. "
+        "State still records the old lock: run `pulumi up` again to finish the change (members already changed "
+        "are skipped)"
+    )
 
 
 def _refused_in_compliance(info: Mapping[str, Any], new: Mapping[str, Any] | None) -> str | None:
@@ -101,14 +139,20 @@ def _new_end(info: Mapping[str, Any], new: Mapping[str, Any]) -> datetime | None
 
 
 def refuse_delete_if_locked(
-    ec2: Any, snapshot_ids: Sequence[str], *, declared: bool = True, unread: Callable[[str], None] | None = None
+    ec2: Any,
+    snapshot_ids: Sequence[str],
+    *,
+    declared: bool = True,
+    unread: Callable[[str], None] | None = None,
+    urn: str | None = None,
 ) -> None:
     """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends.
 
     The locks are read whatever the resource declares: a snapshot can be locked outside Pulumi (an admin, a backup
     policy), and a set met mid-delete would be left half deleted. `declared`: the resource's inputs have `lock` (the
-    message says how to remove it). Locks that cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete,
-    unless `unread` is given: it is told why, and the delete goes on as before (EC2 still refuses a locked one)."""
+    message says how to remove it); `urn`: the resource's, for the exact `pulumi state delete` command. Locks that
+    cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete, unless `unread` is given: it is told why, and
+    the delete goes on as before (EC2 still refuses a locked one)."""
     try:
         found = describe(ec2, snapshot_ids)
     except SnapshotProviderError as error:
@@ -128,12 +172,14 @@ def refuse_delete_if_locked(
         "is removed by taking `lock` out and running `pulumi up` first"
         if declared
         else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
-        "(`aws ec2 unlock-snapshot`)"
+        f"(`{'`, `'.join(f'aws ec2 unlock-snapshot --snapshot-id {sid}' for sid in sorted(locked))}`)"
     )
+    # A Python program's dynamic provider is not given the URN at delete: `pulumi stack --show-urns` lists it.
+    forget = f"pulumi state delete '{urn}'" if urn else "pulumi state delete <URN from pulumi stack --show-urns>"
     raise SnapshotLocked(
         f"cannot delete: {what}. Nothing was deleted. A governance lock (or a compliance lock in its cooling-off "
         f"period) {removal}; otherwise wait until the lock ends, or keep the snapshot out of Pulumi with the "
-        "retain_on_delete resource option (`pulumi state delete` drops it from this stack)."
+        f"retain_on_delete resource option (`{forget}` drops it from this stack, leaving the snapshot in EC2)."
     )
 
 

@@ -188,7 +188,7 @@ class SnapshotArgs(AccountArgs, PermissionCheckArgs, total=False):
             "36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in "
             "place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)",
             rule=lock.rule,
-            transition=lock.lock_change,
+            transition=lock.lock_change_at_check,
         ),
     ]
     timeout: Annotated[

@@ -39,8 +39,12 @@ def rule(value: Any) -> list[str]:
         moment = _moment(until)
         if moment is None:
             reasons.append(f"expires_at must be an ISO 8601 time such as 2030-01-31T00:00:00Z (got {until!r})")
-        elif moment <= datetime.now(UTC):
-            reasons.append(f"expires_at {until} is in the past: a lock must end in the future")
+        elif moment > datetime.now(UTC) + timedelta(days=DURATION_DAYS[1]):
+            # EC2 API reference, LockSnapshot: LockDuration 1 to 36500 days; an ExpirationDate is the same lock.
+            reasons.append(
+                f"expires_at {until} is more than {DURATION_DAYS[1]} days ahead: EC2 locks a snapshot for at most "
+                f"{DURATION_DAYS[1]} days (LockSnapshot)"
+            )
     hours = value.get("cool_off_hours")
     if hours is not None:
         if mode != "compliance":
@@ -52,15 +56,28 @@ def rule(value: Any) -> list[str]:
     return reasons
 
 
-def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | None:
-    """Why EC2 would refuse changing the lock from `old` to `new`, where the inputs alone show it; else None.
+def rule_for_new_points(value: Any) -> list[str]:
+    """`rule`, and an `expires_at` still ahead: a series locks each new point it takes with this very lock."""
+    return rule(value) + [reason for reason in [ended(value)] if reason]
 
-    A compliance lock without a cooling-off period is compliance from the start: it can only be extended. One with a
-    cooling-off period may still be in it; that is checked against EC2 when the change is made (`change`).
+
+def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | None:
+    """Why EC2 would refuse changing the lock from `old` to `new` (`old` None: a new lock), where the inputs alone
+    show it; else None.
+
+    An `expires_at` must be in the future only when it is new or changed: once an unchanged lock's date has passed,
+    the lock has ended (EC2: LockState `expired`) and the program stays valid. A lock that has ended holds nothing:
+    any change, removal included, is allowed (it is not locked, LockedSnapshotsInfo). A compliance lock without a
+    cooling-off period is compliance from the start: it can only be extended. One with a cooling-off period may still
+    be in it; that is checked against EC2 when the change is made (`change`).
     `old_ends` is when the current lock ends as state recorded it (`lock_expires_at`): with it, a switch between
     `duration_days` and `expires_at` is compared end to end (`diff` has it; `check`, given inputs only, does not).
     """
+    if new and (not old or old.get("expires_at") != new.get("expires_at")) and (reason := ended(new)):
+        return reason
     if not old or old == new or old.get("mode") != "compliance" or old.get("cool_off_hours"):
+        return None
+    if _has_ended(old, old_ends):
         return None
     what = "a compliance lock without cool_off_hours cannot be {}: EC2 only lets it be extended until it ends"
     if not new:
@@ -72,6 +89,38 @@ def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | N
     if _shorter(old, new, old_ends):
         return what.format("shortened") + _ends_note(old_ends)
     return None
+
+
+def ended(value: Any) -> str | None:
+    """Why a lock to be applied now cannot be: its `expires_at` has passed (EC2 refuses an ExpirationDate in the
+    past); None otherwise. For a new or changed lock only: an unchanged one that ended is a lock that did its job."""
+    if not isinstance(value, Mapping):
+        return None
+    until = value.get("expires_at")
+    moment = _moment(until)
+    if moment is not None and moment <= datetime.now(UTC):
+        return f"expires_at {until} is in the past: a lock must end in the future"
+    return None
+
+
+def _has_ended(old: Mapping[str, Any], old_ends: datetime | None) -> bool:
+    """Whether the old lock has surely ended: its end as state recorded it, or its `expires_at`, has passed."""
+    end = old_ends or _moment(old.get("expires_at"))
+    return end is not None and end <= datetime.now(UTC)
+
+
+def lock_change_at_check(old: Any, new: Any) -> str | None:
+    """`lock_change` for `check`, which has the old inputs only: they do not say when a compliance `duration_days`
+    lock ends, so whether it has ended (and may be taken out, turned into governance or given a cooling-off period)
+    is judged by `diff`, from the end state recorded (`lock_change_in_state`), still at preview."""
+    judged_by_diff = (
+        isinstance(old, Mapping)
+        and old.get("duration_days") is not None
+        and (not new or new.get("mode") != "compliance" or bool(new.get("cool_off_hours")))
+    )
+    if judged_by_diff and not (new and ended(new)):
+        return None
+    return lock_change(old, new)
 
 
 def lock_change_in_state(state: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:

@@ -56,7 +56,7 @@ class Field:
     compared_as: Callable[[Any], Any] | None = None
     # A change that replaces although the field is otherwise `none` (another import_snapshot_id).
     replaces_when: Callable[[Any, Any], bool] | None = None
-    # Reason a change from old to new is refused (e.g. archive back to standard), or None.
+    # Reason a change from old to new is refused (e.g. archive back to standard), or None; old is None on a create.
     transition: Callable[[Any, Any], str | None] | None = None
     missing: str = "is required"
     # Set by the program, never by users (the resource's URN); not in the constructor or the docs.
@@ -130,7 +130,9 @@ class Schema:
                     Failure(name, f"is only used together with {f.requires}: set {f.requires} too, or remove it")
                 )
             reasons = _reasons(f.rule, value)
-            if olds and f.transition and (reason := f.transition(olds.get(name, f.default), value)):
+            # check's create is a change from nothing (old None): a new lock must end ahead, an unchanged one need not.
+            # `parse` (olds None) judges no change: check did, against the inputs state recorded.
+            if olds is not None and f.transition and (reason := f.transition(olds.get(name, f.default) or None, value)):
                 reasons.append(reason)
             found += [Failure(name, _concealed(reason, value) if f.secret else reason) for reason in reasons]
         return found

@@ -109,7 +109,7 @@ class SnapshotSeriesArgs(AccountArgs, consistency.ConsistencyArgs, total=False):
             "EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, "
             "`duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the "
             "older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)",
-            rule=lock.rule,
+            rule=lock.rule_for_new_points,
         ),
     ]
     copies: Annotated[

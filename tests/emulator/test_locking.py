@@ -61,8 +61,15 @@ def test_preview_refuses_changing_a_compliance_lock_without_cool_off_except_to_e
     volume_id: str, new: dict[str, Any] | None, says: str
 ) -> None:
     olds = snapshot_props(volume_id, lock=COMPLIANCE)
-    reasons = lock_failures(olds, snapshot_props(volume_id, lock=new))
-    assert any(says in reason for reason in reasons), reasons
+    state = {**olds, "lock_state": "compliance", "lock_expires_at": _in(30)}
+    assert says in preview_refusal(olds, state, snapshot_props(volume_id, lock=new))
+
+
+def test_preview_lets_a_compliance_duration_lock_that_has_ended_be_taken_out(volume_id: str) -> None:
+    """Check cannot tell when a duration lock ends; diff reads the end state recorded (refresh: `expired`)."""
+    olds = snapshot_props(volume_id, lock=COMPLIANCE)
+    state = {**olds, "lock_state": "expired", "lock_expires_at": _in(-1)}
+    assert preview_refusal(olds, state, snapshot_props(volume_id)) == ""
 
 
 def test_preview_allows_extending_a_compliance_lock_and_any_change_of_a_governance_lock(volume_id: str) -> None:
@@ -91,8 +98,12 @@ def test_delete_of_a_locked_snapshot_fails_naming_the_lock_and_deletes_nothing(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:
     outs = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
-    with pytest.raises(SnapshotLocked, match=rf"{outs['snapshot_id']} is locked in governance mode until 20\d\d-"):
+    with pytest.raises(SnapshotLocked, match=rf"{outs['snapshot_id']} is locked in governance mode until 20\d\d-") as e:
         provider.delete(outs["snapshot_id"], outs)
+    assert "pulumi state delete <URN from pulumi stack --show-urns>" in str(e.value)  # the way out
+    urn = snapshot_props(volume_id)["resource_urn"]
+    with pytest.raises(SnapshotLocked, match=f"pulumi state delete '{urn}'"):  # given the URN (the plugin passes it)
+        provider.delete(outs["snapshot_id"], {**outs, "resource_urn": urn})
     assert [s["snapshot_id"] for s in emulator.snapshots()] == [outs["snapshot_id"]]
     assert not emulator.mutating_calls("DeleteSnapshot") and not emulator.calls("DeleteSnapshot")
 
@@ -189,7 +200,9 @@ def test_a_set_with_a_member_locked_outside_pulumi_is_deleted_whole_or_not_at_al
     ids = list(created.outs["snapshot_ids"].values())
     ec2(emulator).lock_snapshot(SnapshotId=ids[-1], LockMode="governance", LockDuration=30)
     with pytest.raises(
-        SnapshotLocked, match=rf"{ids[-1]} is locked in governance mode until 20\d\d-.*Nothing was.*outside"
+        SnapshotLocked,
+        match=rf"{ids[-1]} is locked in governance mode until 20\d\d-.*Nothing was.*outside.*"
+        rf"aws ec2 unlock-snapshot --snapshot-id {ids[-1]}",
     ):
         sets.delete(str(created.id), created.outs)
     assert len(emulator.snapshots()) == 2, "part of the set was deleted before the locked member stopped the delete"
@@ -276,3 +289,103 @@ def test_up_refuses_shortening_a_compliance_lock_from_expires_at_to_duration_day
     locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 200})
     [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[outs["snapshot_id"]])["Snapshots"]
     assert info["LockDuration"] == 200
+
+
+# --- a lock that has ended (RT-2-1, RT-2-2) ---------------------------------------------------------------------------
+def test_an_unchanged_lock_that_has_ended_lets_an_update_go_through(emulator: Ec2Emulator, volume_id: str) -> None:
+    ended = {"mode": "compliance", "expires_at": _in(-1)}
+    outs = provider.create(snapshot_props(volume_id)).outs
+    olds = {**outs, "lock": ended}
+    news = snapshot_props(volume_id, lock=ended, tags={"team": "data"})
+    assert lock_failures(olds, news) == []
+    provider.update(outs["snapshot_id"], olds, news)
+    [snapshot] = emulator.snapshots()
+    assert snapshot["tags"]["team"] == "data"
+    assert not emulator.calls("LockSnapshot")
+
+
+def test_a_replace_with_a_lock_that_has_ended_is_refused_before_anything_is_taken(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """`check` lets an unchanged ended lock through; a replace with it would take a snapshot EC2 cannot lock."""
+    with pytest.raises(SnapshotProviderError, match="Nothing was taken"):
+        provider.create(snapshot_props(volume_id, lock={"mode": "governance", "expires_at": _in(-1)}))
+    assert emulator.snapshots() == []
+
+
+def test_taking_out_a_compliance_lock_that_has_ended_makes_no_call_and_destroy_deletes(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock={"mode": "compliance", "expires_at": _in(2)})).outs
+    assert olds["lock_state"] == "compliance"
+    emulator.advance_clock(3 * 86400)  # EC2: LockState `expired`, "not locked and can be deleted"
+    outs = provider.update(olds["snapshot_id"], olds, snapshot_props(volume_id)).outs
+    assert not emulator.calls("UnlockSnapshot")
+    provider.delete(outs["snapshot_id"], outs)
+    assert emulator.snapshots() == []
+
+
+# --- an imported snapshot (RT-2-8) ------------------------------------------------------------------------------------
+def test_an_imported_snapshot_with_a_governance_lock_gets_the_declared_lock(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    existing = str(ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    ec2(emulator).lock_snapshot(SnapshotId=existing, LockMode="governance", LockDuration=5)
+    outs = provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=COMPLIANCE)).outs
+    assert outs["lock_state"] == "compliance"
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"]
+    assert info["LockDuration"] == 30
+
+
+def test_importing_a_snapshot_with_a_longer_compliance_lock_never_shortens_it(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    existing = str(ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    ec2(emulator).lock_snapshot(SnapshotId=existing, LockMode="compliance", LockDuration=90)
+    with pytest.raises(SnapshotLocked, match="only be extended"):
+        provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=COMPLIANCE))
+    assert len(emulator.calls("LockSnapshot")) == 1  # the user's own
+    assert len(emulator.snapshots()) == 1
+
+
+# --- a set's lock change that failed part way (RT-2-12) ---------------------------------------------------------------
+def test_a_set_lock_change_that_failed_part_way_is_finished_by_the_next_up(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    sets = InstanceSnapshotsProvider()
+    inputs = {
+        "instance_id": instance["instance_id"],
+        "region": REGION,
+        "tags": {},
+        "timeout": 30,
+        "storage_tier": "standard",
+        "exclude_boot_volume": False,
+        "exclude_data_volume_ids": [],
+        "lock": GOVERNANCE,
+        "resource_urn": "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::p",
+    }
+    created = sets.create(inputs)
+    first, second = created.outs["snapshot_ids"].values()
+    compliance = {**inputs, "lock": {"mode": "compliance", "duration_days": 3650}}
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="compliance", LockDuration=3650)  # the part done
+    before = len(emulator.calls("LockSnapshot"))
+    outs = sets.update(str(created.id), created.outs, compliance).outs  # the next `up`: state still says governance
+    assert {s["lock_state"] for s in outs["snapshots"]} == {"compliance"}
+    assert [c.params.get("SnapshotId") for c in emulator.calls("LockSnapshot")[before:]] == [second]
+
+
+@pytest.mark.parametrize(
+    ("info", "new", "skipped"),
+    [
+        ({"LockState": "compliance", "LockDuration": 30}, COMPLIANCE, True),
+        ({"LockState": "governance", "LockDuration": 30}, COMPLIANCE, False),
+        ({"LockState": "compliance", "LockDuration": 20}, COMPLIANCE, False),
+        # Still removable in its cooling-off period: not yet the compliance lock asked for.
+        ({"LockState": "compliance-cooloff", "LockDuration": 30, "CoolOffPeriod": 2}, COMPLIANCE, False),
+        ({"LockState": "compliance", "LockDuration": 30}, {**COMPLIANCE, "cool_off_hours": 2}, True),
+        ({"LockState": "expired", "LockDuration": 30}, COMPLIANCE, False),
+    ],
+)
+def test_a_member_is_skipped_only_when_its_lock_is_already_the_new_one(
+    info: dict[str, Any], new: dict[str, Any], skipped: bool
+) -> None:
+    assert locks.at_target(info, new) is skipped

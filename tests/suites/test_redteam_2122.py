@@ -61,24 +61,12 @@ def test_control_a_new_lock_that_ends_in_the_past_is_refused_at_preview() -> Non
     assert any("in the past" in reason for reason in _lock_failures({}, new))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-1: the expires_at rule 'must be in the future' is checked on every preview, also when the input did "
-    "not change: once the lock's date has passed (EC2: LockState `expired`, LockedSnapshotsInfo), the unchanged "
-    "program fails every `pulumi preview`/`up` of the stack on that resource",
-)
 @pytest.mark.parametrize("mode", ["governance", "compliance"])
 def test_an_unchanged_lock_whose_date_has_passed_does_not_fail_the_preview(mode: str) -> None:
     unchanged = snapshot_props(VOLUME, lock={"mode": mode, "expires_at": LAPSED})
     assert _lock_failures(unchanged, dict(unchanged)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-2: lock_change refuses taking out a compliance lock without cool_off_hours even when its expires_at "
-    "has passed: EC2 says an expired lock 'is not locked and can be deleted' (LockedSnapshotsInfo, lockState "
-    "`expired`). With RT-2-1, the only change the preview accepts is a later expires_at, i.e. locking it again",
-)
 def test_taking_out_a_compliance_lock_that_has_ended_is_not_refused() -> None:
     old = snapshot_props(VOLUME, lock={"mode": "compliance", "expires_at": LAPSED})
     assert _lock_failures(old, snapshot_props(VOLUME)) == []
@@ -96,28 +84,18 @@ def test_control_duration_days_beyond_ec2s_longest_lock_is_refused_at_preview() 
     assert any("36500" in reason for reason in _lock_failures({}, new))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-3: expires_at has no upper bound at preview, while EC2 locks for at most 36500 days (LockSnapshot "
-    "LockDuration 1..36500; EBS user guide, snapshot lock concepts: a lock lasts 1 day to 100 years; the emulator "
-    "refuses an ExpirationDate beyond it). The preview passes; `up` takes the snapshot, waits for it to complete, "
-    "then LockSnapshot fails and the completed snapshot is left outside state",
-)
 def test_expires_at_beyond_ec2s_longest_lock_is_refused_at_preview() -> None:
     far = _iso(datetime.now(UTC) + timedelta(days=36500 + 365))
     new = snapshot_props(VOLUME, lock={"mode": "governance", "expires_at": far})
     assert _lock_failures({}, new), "the preview accepts a lock EC2 refuses"
 
 
-def test_control_ec2_refuses_a_lock_beyond_36500_days_after_the_snapshot_was_taken(
-    emulator: Ec2Emulator, volume_id: str
-) -> None:
-    """What RT-2-3 costs today: the snapshot is taken and completed, and the lock is refused only then."""
+def test_a_lock_beyond_36500_days_is_refused_before_anything_is_taken(emulator: Ec2Emulator, volume_id: str) -> None:
+    """RT-2-3 at `up` too: what the preview refuses, a create refuses before CreateSnapshot."""
     far = _iso(datetime.now(UTC) + timedelta(days=36500 + 365))
-    with pytest.raises(SnapshotProviderError, match="locking the snapshot"):
+    with pytest.raises(ValueError, match="36500 days"):
         EbsSnapshotProvider().create(snapshot_props(volume_id, lock={"mode": "governance", "expires_at": far}))
-    [left] = emulator.snapshots()
-    assert left["state"] == "completed"
+    assert emulator.snapshots() == []
 
 
 # --- stopped: the instance this provider stopped ----------------------------------------------------------------------
@@ -275,12 +253,6 @@ def test_control_a_taken_snapshot_is_locked_as_declared(emulator: Ec2Emulator, v
     assert client(emulator).describe_locked_snapshots(SnapshotIds=[result.id])["Snapshots"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-8: import_snapshot_id ignores `lock`: import_snapshot never calls LockSnapshot (nor reads the lock), "
-    "so `EbsSnapshot(import_snapshot_id=..., lock={mode: compliance, ...})` passes the preview, records the lock "
-    "in state, and leaves the snapshot unlocked (deletable by anyone), with lock_state None and no word of it",
-)
 def test_an_imported_snapshot_is_locked_as_declared_or_refused_at_preview(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:
@@ -387,13 +359,6 @@ def test_control_a_series_preview_with_credentials_says_the_instance_will_stop(
 SET_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::rt2-set"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-12: a lock change on an InstanceSnapshots set is applied member by member; when one LockSnapshot "
-    "fails, the error names only that member. The members already changed are not said: after governance -> "
-    "compliance (no cool-off) they are locked for good (LockSnapshot: after the cooling-off period only an "
-    "extension), while state still records governance, so reverting the program shows no change at all",
-)
 def test_a_lock_change_that_failed_part_way_names_the_members_already_changed(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=1)["instance_id"]
     inputs = {

@@ -18,11 +18,14 @@ from snapshot_provider.core.lifecycle.taking import take
 from snapshot_provider.core.sources import Member, Source
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.inputs import lock
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 
 
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     inputs = kind.schema.parse(props)
+    refuse_ended_lock(inputs)
     conn = Connection.to_create(inputs)
     ec2 = conn.ec2
     members = kind.members(ec2, inputs)
@@ -38,6 +41,13 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)
     return CreateResult(kind.resource_id(inputs, taken.ids), outs)
+
+
+def refuse_ended_lock(inputs: Mapping[str, Any]) -> None:
+    """Before anything is taken: a lock whose expires_at has passed cannot be applied. `check` lets an unchanged one
+    through (the lock it recorded has simply ended), so a replace, which takes a new snapshot, is refused here."""
+    if reason := lock.ended(inputs.get("lock")):
+        raise SnapshotProviderError(f"lock: {reason}. Nothing was taken: set a later expires_at, or duration_days")
 
 
 def _nobody(_snapshot: Mapping[str, Any]) -> bool:

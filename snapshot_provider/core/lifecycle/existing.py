@@ -80,7 +80,7 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     # Without permission to read them, one that declares `lock` is refused; the others warn and go on as before.
     declared = bool(props.get("lock") or props.get("lock_state"))
     warn = None if declared else (lambda line: progress.engine_log().warning(props.get(URN_INPUT), line))
-    locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn)
+    locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn, urn=props.get(URN_INPUT))
     delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
 
 
