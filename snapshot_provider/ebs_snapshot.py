@@ -135,7 +135,8 @@ class EbsSnapshotProvider(lifecycle.SnapshotProvider):
                 f"the instance that volume {news.get('volume_id')} is attached to",
             )
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
-            result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshot(news)]
+            denied = permissions.check_create_snapshot(news) + permissions.check_lock(news)
+            result.failures = [CheckFailure(f.property, f.reason) for f in denied]
         return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:

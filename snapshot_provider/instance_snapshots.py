@@ -120,11 +120,13 @@ class InstanceSnapshotsProvider(lifecycle.SnapshotProvider):
         if not result.failures and not olds:
             quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
         if not result.failures and not olds and news.get("permission_check"):
-            result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_create_snapshots(news)]
+            denied = permissions.check_create_snapshots(news) + permissions.check_lock(news)
+            result.failures = [CheckFailure(f.property, f.reason) for f in denied]
         return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
+        lifecycle.refuse_lock_shortening(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

@@ -7,6 +7,7 @@ What a series does is in `snapshot_provider.core.series`; its inputs in `snapsho
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any, Unpack, overload
 
 import pulumi
@@ -22,7 +23,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import lifecycle, quiesce
 from snapshot_provider.core.series import copies
-from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of
+from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of, warn
 from snapshot_provider.core.series.outputs import outputs
 from snapshot_provider.core.series.preview import preview
 from snapshot_provider.core.series.run import run
@@ -31,7 +32,6 @@ from snapshot_provider.dynamic.program import ProviderResource
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs import consistency
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
@@ -89,10 +89,10 @@ class SnapshotSeriesProvider(ResourceProvider):
         selection from state are used."""
         conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
         ids = to_delete(conn.ec2, id_, props)
-        _refuse_delete_if_locked(conn.ec2, ids)
+        _refuse_delete_if_locked(conn.ec2, ids, props)
         copied = copies.to_delete(id_, props)
         for account, copy_ids in copied:
-            _refuse_delete_if_locked(clients.client(account), copy_ids)
+            _refuse_delete_if_locked(clients.client(account), copy_ids, {**props, "lock": None})  # copies: no lock
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
         lifecycle.delete_snapshots(
             conn,
@@ -111,15 +111,11 @@ class SnapshotSeriesProvider(ResourceProvider):
             )
 
 
-def _refuse_delete_if_locked(ec2: Any, ids: list[str]) -> None:
+def _refuse_delete_if_locked(ec2: Any, ids: list[str], props: Mapping[str, Any]) -> None:
     """Fail before any deletion while a point is locked (taken with `lock`, or locked outside), naming each lock.
-    Read whether or not the series declares `lock` now: a point keeps its lock after `lock` is taken out."""
-    try:
-        locks.refuse_delete_if_locked(ec2, ids)
-    except SnapshotLocked:
-        raise
-    except SnapshotProviderError:  # locks unreadable (no ec2:DescribeLockedSnapshots): EC2 still refuses them
-        return
+    Read whether or not the series declares `lock` now: a point keeps its lock after `lock` is taken out. Locks that
+    cannot be read (no ec2:DescribeLockedSnapshots) are said, and the delete goes on: EC2 still refuses locked ones."""
+    locks.refuse_delete_if_locked(ec2, ids, declared=bool(props.get("lock")), unread=lambda line: warn(props, line))
 
 
 class SnapshotSeries(ProviderResource, module="ebs-snapshots", name="SnapshotSeries"):

@@ -8,19 +8,35 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Required, Unpack, overload
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
 
+from snapshot_provider.core import progress
 from snapshot_provider.core.copying import create_copy
 from snapshot_provider.core.lifecycle import managed_tags_now
 from snapshot_provider.dynamic.program import ProviderResource
-from snapshot_provider.ec2 import clients, find, snapshots
+from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key
-from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT, URN_FIELD, AccountArgs, AccountSelection
+from snapshot_provider.inputs.declarations import (
+    DEFAULT_TIMEOUT,
+    URN_FIELD,
+    URN_INPUT,
+    AccountArgs,
+    AccountSelection,
+    PermissionCheckArgs,
+)
 from snapshot_provider.inputs.schema import Field, Schema
 
 
-class SnapshotCopyArgs(AccountArgs, total=False):
+class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
     """The inputs of a SnapshotCopy. `region` (and `role_arn`, `profile`) say where the copy is made."""
 
     source_snapshot_id: Required[
@@ -107,7 +123,10 @@ class SnapshotCopyProvider(ResourceProvider):
     """Dynamic provider for SnapshotCopy. Its module path and name are in every stack's state: keep them."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return SCHEMA.check(olds, news)
+        result = SCHEMA.check(olds, news)
+        if not result.failures and not olds and news.get("permission_check"):
+            result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_copy(news)]
+        return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
@@ -141,8 +160,13 @@ class SnapshotCopyProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         account = AccountSelection.from_props(props)
         clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+        ec2 = clients.client(account)
+        # A copy locked outside Pulumi (a backup policy): say which lock and until when, as the snapshots do.
+        locks.refuse_delete_if_locked(
+            ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
+        )
         with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
-            snapshots.delete_snapshot(clients.client(account), id_)
+            snapshots.delete_snapshot(ec2, id_)
 
 
 class SnapshotCopy(ProviderResource, module="ebs-snapshots", name="SnapshotCopy"):

@@ -260,7 +260,7 @@ export interface EbsSnapshotArgs {
      */
     outpostArn?: pulumi.Input<string | undefined>;
     /**
-     * at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+     * at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
      */
     permissionCheck?: pulumi.Input<boolean | undefined>;
     /**

@@ -5,39 +5,62 @@ request. Instead every copy is tagged at creation (`TagSpecifications`, one requ
 `pulumi-snapshot:attempt=pending`, and marked `recorded` once completed: before asking EC2 for a copy, and after an
 answer that was lost, the provider looks for a copy of this resource not yet recorded, and adopts it. A replace finds
 the old copy recorded and leaves it to the engine's delete, after the new one completed (the new copy first).
+
+A left copy is adopted only if it is what the inputs ask for now: each copy is tagged with a digest of the request
+that shapes it (source, encryption, key, description, time-based duration; the destination is where it is looked
+for), and one with another digest, or one EC2 failed (`error`), is never adopted. Such a copy of the same source is
+this resource's own (its token, never recorded), so it is deleted; one EC2 will not delete yet stays tagged and is
+named in a warning.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import waiting
+from snapshot_provider.core import progress, waiting
 from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, explain
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 
 PENDING = "pending"
 SOURCE_TAG = "pulumi-snapshot:copy-of"
+REQUEST_TAG = "pulumi-snapshot:copy-request"
+"""A digest of the CopySnapshot parameters that shape the copy: a left copy is adopted only when it matches."""
 
 
 def copy_request(inputs: Mapping[str, Any], token: str) -> dict[str, Any]:
     """CopySnapshot's parameters for the inputs (sent to the destination region's endpoint)."""
+    request = _shaping_request(inputs)
+    request["TagSpecifications"] = snapshots.tag_specifications(
+        {
+            **(inputs.get("tags") or {}),
+            RESOURCE_TAG: token,
+            ATTEMPT_TAG: PENDING,
+            SOURCE_TAG: inputs["source_snapshot_id"],
+            REQUEST_TAG: request_digest(inputs),
+        }
+    )
+    return request
+
+
+def request_digest(inputs: Mapping[str, Any]) -> str:
+    """The digest of what shapes the copy (tags do not: they are changed in place)."""
+    shaping = json.dumps(_shaping_request(inputs), sort_keys=True)
+    return hashlib.sha256(shaping.encode()).hexdigest()[:32]
+
+
+def _shaping_request(inputs: Mapping[str, Any]) -> dict[str, Any]:
     request: dict[str, Any] = {
         "SourceRegion": inputs.get("source_region") or inputs["region"],
         "SourceSnapshotId": inputs["source_snapshot_id"],
-        "TagSpecifications": snapshots.tag_specifications(
-            {
-                **(inputs.get("tags") or {}),
-                RESOURCE_TAG: token,
-                ATTEMPT_TAG: PENDING,
-                SOURCE_TAG: inputs["source_snapshot_id"],
-            }
-        ),
     }
     if inputs.get("description"):
         request["Description"] = inputs["description"]
@@ -50,13 +73,51 @@ def copy_request(inputs: Mapping[str, Any], token: str) -> dict[str, Any]:
     return request
 
 
-def unrecorded_copy(ec2: Any, token: str, source_snapshot_id: str) -> dict[str, Any] | None:
-    """A copy an earlier create of this resource asked for and never recorded (the newest), if EC2 lists one."""
-    for snapshot in snapshots.find_tagged(ec2, RESOURCE_TAG, token):
-        attempt, source = snapshots.tag_value(snapshot, ATTEMPT_TAG), snapshots.tag_value(snapshot, SOURCE_TAG)
-        if attempt != RECORDED and source == source_snapshot_id:
-            return dict(snapshot)
-    return None
+def unrecorded_copy(ec2: Any, token: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A copy an earlier create of this resource asked for with these inputs and never recorded (the newest), if EC2
+    lists one that has not failed."""
+    return next((copy for copy in _unrecorded(ec2, token, inputs) if _adoptable(copy, inputs)), None)
+
+
+def _unrecorded(ec2: Any, token: str, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """This resource's copies of the same source never recorded. Another source's are left alone: a series copies
+    many points under one token, each adopting its own."""
+    found = snapshots.find_tagged(ec2, RESOURCE_TAG, token)
+    source = inputs["source_snapshot_id"]
+    return [
+        dict(s)
+        for s in found
+        if snapshots.tag_value(s, ATTEMPT_TAG) != RECORDED and snapshots.tag_value(s, SOURCE_TAG) == source
+    ]
+
+
+def _adoptable(copy: Mapping[str, Any], inputs: Mapping[str, Any]) -> bool:
+    # A failed copy is never adopted (EC2 API reference, Snapshot: `error` is final): a retry would only fail again.
+    return copy.get("State") != "error" and snapshots.tag_value(copy, REQUEST_TAG) == request_digest(inputs)
+
+
+def left_copy(ec2: Any, token: str, inputs: Mapping[str, Any], urn: Any) -> dict[str, Any] | None:
+    """The copy to adopt (as `unrecorded_copy`), after deleting this resource's unrecorded copies of the same source
+    that will never be adopted (failed, or made for other inputs): they are its own, never in state. One EC2 will not
+    delete now stays tagged (the next create tries again) and is named in a warning."""
+    left = _unrecorded(ec2, token, inputs)
+    for copy in left:
+        if _adoptable(copy, inputs):
+            continue
+        copy_id = copy["SnapshotId"]
+        why = "EC2 failed it" if copy.get("State") == "error" else "it was made for other inputs than these"
+        try:
+            with contextlib.suppress(find.NotFound):  # gone already
+                snapshots.delete_snapshot(ec2, copy_id)
+        except (SnapshotProviderError, ClientError, BotoCoreError) as error:
+            progress.engine_log().warning(
+                urn,
+                f"copy {copy_id}, left by an earlier run of this resource, is not used ({why}) and could not be "
+                f"deleted now ({error}); it stays tagged {RESOURCE_TAG} and the next `pulumi up` deletes it",
+            )
+            continue
+        say(urn, f"deleted copy {copy_id}, left by an earlier run of this resource: {why}")
+    return next((copy for copy in left if _adoptable(copy, inputs)), None)
 
 
 def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, float]:
@@ -69,7 +130,7 @@ def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, fl
     urn = inputs.get(URN_INPUT)
     token = resource_token(str(urn))
     started_at, asked_at = time.monotonic(), time.time()
-    left = unrecorded_copy(ec2, token, inputs["source_snapshot_id"])
+    left = left_copy(ec2, token, inputs, urn)
     if left is not None:
         copy_id = left["SnapshotId"]
         asked_at = snapshots.aware(left["StartTime"]).timestamp() if left.get("StartTime") else asked_at
@@ -82,16 +143,27 @@ def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, fl
         statuses = snapshots.wait_for(account, [copy_id], float(inputs["timeout"]), started_at, _progress(urn, copy_id))
     except waiting.WaitTimedOut as error:
         raise timed_out(copy_id, error) from error
+    ec2 = clients.client(account)  # the wait may have renewed the credentials
     status = statuses[copy_id]
     if status.state != "completed":
         raise SnapshotFailed(
             f"copy {copy_id} of {inputs['source_snapshot_id']} ended in state {status.state}: "
-            f"{status.state_message or 'EC2 gave no reason'}. It was left as it is; run `pulumi up` again to retry."
+            f"{status.state_message or 'EC2 gave no reason'}. {_discard_failed(ec2, copy_id)} run `pulumi up` again "
+            "to retry (a retry makes a fresh copy; a failed one is never adopted)."
         )
-    ec2 = clients.client(account)  # the wait may have renewed the credentials
     snapshots.set_tags(ec2, [copy_id], {ATTEMPT_TAG: RECORDED})
     found = snapshots.describe_by_id(ec2, [copy_id], "reading the copy").get(copy_id, {"SnapshotId": copy_id})
     return copy_id, found, account_id, snapshots.wait_seconds(status.observed_at, asked_at)
+
+
+def _discard_failed(ec2: Any, copy_id: str) -> str:
+    """Delete a copy EC2 failed (this resource's own, never recorded): what happened, as a sentence."""
+    try:
+        with contextlib.suppress(find.NotFound):
+            snapshots.delete_snapshot(ec2, copy_id)
+    except (SnapshotProviderError, ClientError, BotoCoreError) as error:
+        return f"It could not be deleted now ({error}); the next `pulumi up` deletes it first, then"
+    return "It was deleted (it cannot be used);"
 
 
 def _ask_for_copy(once: Any, ec2: Any, inputs: Mapping[str, Any], token: str, urn: Any) -> str:
@@ -104,7 +176,7 @@ def _ask_for_copy(once: Any, ec2: Any, inputs: Mapping[str, Any], token: str, ur
             ) from error
         # The request may have made a copy: look for it (EC2 lists it after a delay) instead of asking again.
         found = waiting.until(
-            lambda: unrecorded_copy(ec2, token, inputs["source_snapshot_id"]),
+            lambda: unrecorded_copy(ec2, token, inputs),
             lambda copy: copy is not None,
             waiting.consistency_window(),
             what="for EC2 to list the copy a lost CopySnapshot answer may have made",
@@ -131,5 +203,6 @@ def _progress(urn: Any, copy_id: str) -> Any:
 def timed_out(copy_id: str, error: BaseException) -> SnapshotTimedOut:
     return SnapshotTimedOut(
         f"copy {copy_id} was still pending when the timeout ran out ({error}); it was left as it is, tagged as this "
-        "resource's: the next `pulumi up` adopts it instead of copying again"
+        "resource's: the next `pulumi up` adopts it instead of copying again (if the inputs that shape the copy "
+        "changed meanwhile, it deletes it and copies again)"
     )

@@ -91,7 +91,7 @@ from snapshot_provider.ec2.errors import (
     is_credential_problem,
     is_throttling,
 )
-from snapshot_provider.inputs import rules
+from snapshot_provider.inputs import lock, rules
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.schema import Schema
 
@@ -213,6 +213,7 @@ class SnapshotProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
+        refuse_lock_shortening(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -226,6 +227,13 @@ class SnapshotProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         delete(self.kind, id_, props)
+
+
+def refuse_lock_shortening(olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+    """At diff (preview), a lock change EC2 would refuse, judged with the lock's end as state recorded it: `check`
+    has the old inputs only, which do not say when a `duration_days` lock ends."""
+    if reason := lock.lock_change_in_state(olds, news):
+        raise SnapshotProviderError(f"lock: {reason}")
 
 
 def resource_token(urn: str) -> str:
@@ -966,8 +974,11 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     tightened later cannot make a stack impossible to destroy."""
     conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
     ids = kind.snapshot_ids(id_, props)
-    if props.get("lock") or props.get("lock_state"):
-        locks.refuse_delete_if_locked(conn.ec2, ids)  # before any deletion: a set is deleted whole or not at all
+    # Before any deletion, whatever state declares (a lock may be set outside Pulumi): a set goes whole or not at all.
+    # Without permission to read them, one that declares `lock` is refused; the others warn and go on as before.
+    declared = bool(props.get("lock") or props.get("lock_state"))
+    warn = None if declared else (lambda line: progress.engine_log().warning(props.get(URN_INPUT), line))
+    locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn)
     delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
 
 

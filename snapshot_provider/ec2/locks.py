@@ -7,8 +7,8 @@ relies on one: the current lock is read with DescribeLockedSnapshots before any 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -83,30 +83,57 @@ def _refused_in_compliance(info: Mapping[str, Any], new: Mapping[str, Any] | Non
         return "it can no longer be removed (its cooling-off period has ended); keep `lock` until it ends"
     if new.get("mode") != "compliance":
         return "it can no longer become governance (its cooling-off period has ended)"
-    ends = info.get("LockExpiresOn")
-    until = _moment(new.get("expires_at")) if new.get("expires_at") else None
-    if until is not None and isinstance(ends, datetime) and until < ends:
-        return "it can only be extended, not shortened"
-    if (
-        new.get("duration_days") is not None
-        and info.get("LockDuration")
-        and new["duration_days"] < info["LockDuration"]
-    ):
-        return "it can only be extended, not shortened"
+    ends, new_ends = info.get("LockExpiresOn"), _new_end(info, new)
+    if isinstance(ends, datetime) and new_ends is not None and new_ends < ends:
+        return f"it can only be extended, not shortened (the new lock would end {iso(new_ends)})"
     return None
 
 
-def refuse_delete_if_locked(ec2: Any, snapshot_ids: Sequence[str]) -> None:
-    """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends."""
-    locked = {sid: info for sid, info in describe(ec2, snapshot_ids).items() if info.get("LockState") in LOCKED_STATES}
+def _new_end(info: Mapping[str, Any], new: Mapping[str, Any]) -> datetime | None:
+    """When `new` would end on this snapshot: its expiry, or its duration from the lock's start, which a change keeps
+    (EC2 API reference, LockedSnapshotsInfo: LockDurationStartTime)."""
+    if new.get("expires_at"):
+        return _moment(new["expires_at"])
+    started = info.get("LockDurationStartTime")
+    if new.get("duration_days") is None or not isinstance(started, datetime):
+        return None
+    return started + timedelta(days=float(new["duration_days"]))
+
+
+def refuse_delete_if_locked(
+    ec2: Any, snapshot_ids: Sequence[str], *, declared: bool = True, unread: Callable[[str], None] | None = None
+) -> None:
+    """Fail, before anything is deleted, if any of the snapshots is locked: naming each lock and when it ends.
+
+    The locks are read whatever the resource declares: a snapshot can be locked outside Pulumi (an admin, a backup
+    policy), and a set met mid-delete would be left half deleted. `declared`: the resource's inputs have `lock` (the
+    message says how to remove it). Locks that cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete,
+    unless `unread` is given: it is told why, and the delete goes on as before (EC2 still refuses a locked one)."""
+    try:
+        found = describe(ec2, snapshot_ids)
+    except SnapshotProviderError as error:
+        if unread is None:
+            raise
+        unread(
+            f"could not read the snapshots' locks ({error}); deleting without knowing whether one is locked outside "
+            "Pulumi: EC2 refuses to delete a locked one, and the others may be deleted by then. Allow "
+            "ec2:DescribeLockedSnapshots to have a locked snapshot stop the delete before anything is deleted."
+        )
+        return
+    locked = {sid: info for sid, info in found.items() if info.get("LockState") in LOCKED_STATES}
     if not locked:
         return
     what = "; ".join(f"snapshot {sid} {describe_lock(info)}" for sid, info in sorted(locked.items()))
+    removal = (
+        "is removed by taking `lock` out and running `pulumi up` first"
+        if declared
+        else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
+        "(`aws ec2 unlock-snapshot`)"
+    )
     raise SnapshotLocked(
         f"cannot delete: {what}. Nothing was deleted. A governance lock (or a compliance lock in its cooling-off "
-        "period) is removed by taking `lock` out and running `pulumi up` first; otherwise wait until the lock ends, or "
-        "keep the snapshot out of Pulumi with the retain_on_delete resource option (`pulumi state delete` drops it "
-        "from this stack)."
+        f"period) {removal}; otherwise wait until the lock ends, or keep the snapshot out of Pulumi with the "
+        "retain_on_delete resource option (`pulumi state delete` drops it from this stack)."
     )
 
 

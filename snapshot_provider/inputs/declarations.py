@@ -132,7 +132,21 @@ def archive_is_one_way(old: Any, new: Any) -> str | None:
     return None
 
 
-class SnapshotArgs(AccountArgs, total=False):
+class PermissionCheckArgs(TypedDict, total=False):
+    """The opt-in preview check of a resource's permissions (`ec2.permissions`)."""
+
+    permission_check: Annotated[
+        pulumi.Input[bool],
+        Field(
+            "at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the "
+            "resource declares (needs credentials at preview)",
+            rule=rules.boolean,
+            on_change="none",
+        ),
+    ]
+
+
+class SnapshotArgs(AccountArgs, PermissionCheckArgs, total=False):
     """How snapshots are taken: shared by EbsSnapshot and InstanceSnapshots."""
 
     description: Annotated[
@@ -183,14 +197,6 @@ class SnapshotArgs(AccountArgs, total=False):
             "seconds to wait for `completed`, 1 s to 7 days",
             rule=rules.timeout,
             default=DEFAULT_TIMEOUT,
-            on_change="none",
-        ),
-    ]
-    permission_check: Annotated[
-        pulumi.Input[bool],
-        Field(
-            "at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)",
-            rule=rules.boolean,
             on_change="none",
         ),
     ]

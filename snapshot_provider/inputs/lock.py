@@ -11,7 +11,7 @@ preview (`lock_change`); what depends on time is checked against EC2 when the ch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MODES = ("governance", "compliance")
@@ -52,11 +52,13 @@ def rule(value: Any) -> list[str]:
     return reasons
 
 
-def lock_change(old: Any, new: Any) -> str | None:
+def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | None:
     """Why EC2 would refuse changing the lock from `old` to `new`, where the inputs alone show it; else None.
 
     A compliance lock without a cooling-off period is compliance from the start: it can only be extended. One with a
     cooling-off period may still be in it; that is checked against EC2 when the change is made (`change`).
+    `old_ends` is when the current lock ends as state recorded it (`lock_expires_at`): with it, a switch between
+    `duration_days` and `expires_at` is compared end to end (`diff` has it; `check`, given inputs only, does not).
     """
     if not old or old == new or old.get("mode") != "compliance" or old.get("cool_off_hours"):
         return None
@@ -67,16 +69,41 @@ def lock_change(old: Any, new: Any) -> str | None:
         return what.format("turned into governance")
     if new.get("cool_off_hours"):
         return what.format("given a cooling-off period")
-    if _shorter(old, new):
-        return what.format("shortened")
+    if _shorter(old, new, old_ends):
+        return what.format("shortened") + _ends_note(old_ends)
     return None
 
 
-def _shorter(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    if old.get("duration_days") is not None and new.get("duration_days") is not None:
-        return bool(new["duration_days"] < old["duration_days"])
+def lock_change_in_state(state: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:
+    """`lock_change` for a diff: the old lock and its recorded end from state (outputs: a snapshot's
+    `lock_expires_at`, or the latest of a set's members, as a change that shortens any member is refused)."""
+    recorded = [state.get("lock_expires_at")] + [m.get("lock_expires_at") for m in state.get("snapshots") or []]
+    ends = [moment for value in recorded if (moment := _moment(value)) is not None]
+    return lock_change(state.get("lock"), news.get("lock"), max(ends, default=None))
+
+
+def _ends_note(old_ends: datetime | None) -> str:
+    if old_ends is None:
+        return ""
+    return f" (it ends {old_ends.astimezone(UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')})"
+
+
+def _shorter(old: Mapping[str, Any], new: Mapping[str, Any], old_ends: datetime | None) -> bool:
+    """Whether the new lock surely ends before the old one. LockDuration counts from the lock's start, kept through
+    every change (EC2 API reference, LockedSnapshotsInfo: LockDurationStartTime); ExpirationDate is a moment."""
+    old_days, new_days = old.get("duration_days"), new.get("duration_days")
+    if old_days is not None and new_days is not None:
+        return bool(new_days < old_days)
     old_until, new_until = _moment(old.get("expires_at")), _moment(new.get("expires_at"))
-    return old_until is not None and new_until is not None and new_until < old_until
+    old_end = old_ends or old_until
+    if old_end is None:
+        return False  # a duration from a start the inputs do not give: checked against EC2 at `up`
+    if new_until is not None:
+        return new_until < old_end
+    if new_days is None:
+        return False
+    # From expires_at to duration_days: the lock started no later than now, so it ends by now + duration_days at most.
+    return datetime.now(UTC) + timedelta(days=float(new_days)) < old_end
 
 
 def _whole_in(value: Any, bounds: tuple[int, int]) -> bool:

@@ -3,14 +3,16 @@ EbsSnapshotProvider locking, changing, unlocking and refusing to delete against 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.ec2 import locks
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
 from testbed import REGION, snapshot_props
 
@@ -76,10 +78,13 @@ def test_create_locks_the_snapshot_once_completed_and_outputs_the_lock(emulator:
     assert info["LockDuration"] == 30
 
 
-def test_a_snapshot_without_lock_makes_no_lock_call(emulator: Ec2Emulator, volume_id: str) -> None:
+def test_a_snapshot_without_lock_is_never_locked_and_only_its_delete_reads_locks(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
     outs = provider.create(snapshot_props(volume_id)).outs
-    provider.delete(outs["snapshot_id"], outs)
     assert not [c for c in emulator.calls() if "Lock" in c.action]
+    provider.delete(outs["snapshot_id"], outs)
+    assert {c.action for c in emulator.calls() if "Lock" in c.action} == {"DescribeLockedSnapshots"}
 
 
 def test_delete_of_a_locked_snapshot_fails_naming_the_lock_and_deletes_nothing(
@@ -159,3 +164,115 @@ def test_whole_numbers_arriving_as_floats_from_the_engine_are_accepted(volume_id
     lock = {"mode": "compliance", "duration_days": 30.0, "cool_off_hours": 2.0}
     assert lock_failures({}, snapshot_props(volume_id, lock=lock)) == []
     assert lock_failures({}, snapshot_props(volume_id, lock={"mode": "governance", "duration_days": 1.5})) != []
+
+
+SET_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::rt-set"
+
+
+def set_inputs(instance_id: str) -> dict[str, Any]:
+    return {
+        "instance_id": instance_id,
+        "region": REGION,
+        "tags": {},
+        "timeout": 30,
+        "storage_tier": "standard",
+        "exclude_boot_volume": False,
+        "exclude_data_volume_ids": [],
+        "resource_urn": SET_URN,
+    }
+
+
+def test_a_set_with_a_member_locked_outside_pulumi_is_deleted_whole_or_not_at_all(emulator: Ec2Emulator) -> None:
+    # RT-LF4: state declares no lock; an admin or a backup policy locked the member the delete would reach last.
+    sets = InstanceSnapshotsProvider()
+    created = sets.create(set_inputs(emulator.seed_instance(data_volumes=1)["instance_id"]))
+    ids = list(created.outs["snapshot_ids"].values())
+    ec2(emulator).lock_snapshot(SnapshotId=ids[-1], LockMode="governance", LockDuration=30)
+    with pytest.raises(
+        SnapshotLocked, match=rf"{ids[-1]} is locked in governance mode until 20\d\d-.*Nothing was.*outside"
+    ):
+        sets.delete(str(created.id), created.outs)
+    assert len(emulator.snapshots()) == 2, "part of the set was deleted before the locked member stopped the delete"
+
+
+def test_a_delete_that_cannot_read_locks_says_so_and_goes_on_when_state_declares_no_lock(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    outs = provider.create(snapshot_props(volume_id)).outs
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+    provider.delete(outs["snapshot_id"], outs)
+    assert emulator.snapshots() == []
+
+
+def test_a_delete_that_cannot_read_locks_is_refused_when_state_declares_a_lock(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    outs = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    ec2(emulator).unlock_snapshot(SnapshotId=outs["snapshot_id"])
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+    with pytest.raises(SnapshotProviderError, match="DescribeLockedSnapshots"):
+        provider.delete(outs["snapshot_id"], outs)
+    assert len(emulator.snapshots()) == 1
+
+
+def _in(days: float) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def preview_refusal(olds: dict[str, Any], state: dict[str, Any], news: dict[str, Any]) -> str:
+    """What a preview (check with the old inputs, then diff with state) says against the lock change; '' if nothing."""
+    reasons = lock_failures(olds, news)
+    if reasons:
+        return "; ".join(reasons)
+    try:
+        provider.diff("snap-0123456789abcdef0", state, provider.check(olds, news).inputs)
+    except SnapshotProviderError as error:
+        return str(error)
+    return ""
+
+
+def test_preview_refuses_shortening_a_compliance_lock_by_switching_to_expires_at(volume_id: str) -> None:
+    # RT-LF5: the lock's end in days counts from its start; state records it (lock_expires_at).
+    olds = snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 3650})
+    state = {**olds, "lock_state": "compliance", "lock_expires_at": _in(3600)}
+    news = snapshot_props(volume_id, lock={"mode": "compliance", "expires_at": _in(2)})
+    assert "shortened" in preview_refusal(olds, state, news)
+
+
+@pytest.mark.parametrize(
+    ("old", "recorded_end", "new", "shortened"),
+    [
+        ({"mode": "compliance", "duration_days": 3650}, 3600, {"mode": "compliance", "expires_at": _in(3601)}, False),
+        ({"mode": "compliance", "expires_at": _in(100)}, 100, {"mode": "compliance", "duration_days": 10}, True),
+        ({"mode": "compliance", "expires_at": _in(100)}, 100, {"mode": "compliance", "duration_days": 200}, False),
+        ({"mode": "compliance", "duration_days": 30}, 5, {"mode": "compliance", "expires_at": _in(10)}, False),
+        ({"mode": "governance", "duration_days": 3650}, 3600, {"mode": "governance", "expires_at": _in(2)}, False),
+    ],
+)
+def test_preview_compares_the_ends_of_the_old_and_new_lock_in_both_forms(
+    volume_id: str, old: dict[str, Any], recorded_end: float, new: dict[str, Any], shortened: bool
+) -> None:
+    olds = snapshot_props(volume_id, lock=old)
+    state = {**olds, "lock_state": old["mode"], "lock_expires_at": _in(recorded_end)}
+    assert ("shortened" in preview_refusal(olds, state, snapshot_props(volume_id, lock=new))) is shortened
+
+
+def test_up_refuses_shortening_a_compliance_lock_in_either_form_before_any_call(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    outs = provider.create(snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 30})).outs
+    for shorter in ({"mode": "compliance", "expires_at": _in(2)}, {"mode": "compliance", "duration_days": 2}):
+        with pytest.raises(SnapshotLocked, match="only be extended"):
+            locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], shorter)
+    assert len(emulator.calls("LockSnapshot")) == 1  # the create's only
+
+
+def test_up_refuses_shortening_a_compliance_lock_from_expires_at_to_duration_days(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    outs = provider.create(snapshot_props(volume_id, lock={"mode": "compliance", "expires_at": _in(100)})).outs
+    with pytest.raises(SnapshotLocked, match="only be extended"):
+        locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 10})
+    locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 200})
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[outs["snapshot_id"]])["Snapshots"]
+    assert info["LockDuration"] == 200

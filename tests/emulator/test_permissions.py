@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+import pytest
+
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
 from testbed import REGION, snapshot_props
 
 
@@ -43,3 +46,39 @@ def test_denied_create_snapshots_is_reported(emulator: Ec2Emulator) -> None:
     [failure] = InstanceSnapshotsProvider().check({}, props).failures
     assert failure.property == "instance_id" and "ec2:CreateSnapshots" in failure.reason
     assert emulator.snapshots() == []
+
+
+@pytest.mark.parametrize(
+    ("lock", "denied", "action"),
+    [
+        ({"mode": "governance", "duration_days": 30}, "LockSnapshot", "ec2:LockSnapshot"),
+        ({"mode": "governance", "duration_days": 30}, "UnlockSnapshot", "ec2:UnlockSnapshot"),
+        ({"mode": "compliance", "duration_days": 30}, "DescribeLockedSnapshots", "ec2:DescribeLockedSnapshots"),
+    ],
+)
+def test_a_denied_lock_call_is_reported_at_preview_for_a_resource_with_lock(
+    emulator: Ec2Emulator, volume_id: str, lock: dict[str, Any], denied: str, action: str
+) -> None:
+    emulator.configure(denied_actions=[denied])
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures
+    assert failure.property == "lock" and f"{action} in {REGION} would be denied" in failure.reason
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_a_lock_that_can_never_be_removed_does_not_ask_for_unlock(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["UnlockSnapshot"])
+    lock = {"mode": "compliance", "duration_days": 30}
+    assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures == []
+    assert {c.action for c in emulator.calls()} == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot"}
+
+
+def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    source_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    props = {"source_snapshot_id": source_id, "region": "eu-west-1", "source_region": REGION, "permission_check": True}
+    assert SnapshotCopyProvider().check({}, props).failures == []
+    emulator.configure(denied_actions=["CopySnapshot"])
+    [failure] = SnapshotCopyProvider().check({}, props).failures
+    assert failure.property == "source_snapshot_id"
+    assert f"ec2:CopySnapshot of {source_id} in eu-west-1 would be denied" in failure.reason
+    assert len(emulator.snapshots(region="eu-west-1")) == 0

@@ -829,3 +829,30 @@ def test_a_recovered_snapshot_is_let_go_of_its_series_tags_removed_and_said(
     assert any(f"let go of {first}" in line for line in said.lines()), said.lines()
     provider.delete(series.id, series.outs)
     assert first in all_snapshot_ids(emulator)  # destroy leaves it too
+
+
+def test_preview_keeps_a_locked_point_it_would_otherwise_delete_and_says_which_lock(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=30)
+    said.clear()
+
+    series.diff(trigger="d2")
+
+    text = said.text()
+    assert f"delete {first}" not in text, text
+    assert f"keep {first}: {first} is locked in governance mode until 20" in text
+
+
+def test_preview_that_cannot_read_locks_says_so(emulator: Ec2Emulator, volume_id: str, said: Said) -> None:
+    series = Series(volume_id=volume_id, trigger="d1", keep_last=1)
+    first = series.outs["snapshot_id"]
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+    said.clear()
+
+    series.diff(trigger="d2")
+
+    text = said.text()
+    assert f"delete {first}" in text and "could not read which of these are locked" in text, text

@@ -10,7 +10,9 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotCopyProvider
-from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED
+from snapshot_provider.core.copying import copy_request
+from snapshot_provider.core.lifecycle import ATTEMPT_TAG, RECORDED, resource_token
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from testbed import REGION
 
 provider = SnapshotCopyProvider()
@@ -96,3 +98,104 @@ def test_a_changed_source_replaces_the_copy(source_id: str) -> None:
     olds = provider.check({}, copy_props(source_id)).inputs
     news = provider.check(olds, copy_props("snap-0123456789abcdef0")).inputs
     assert "source_snapshot_id" in provider.diff("snap-1", olds, news).replaces
+
+
+def test_a_left_copy_is_not_adopted_when_the_inputs_now_ask_for_encryption(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # RT-LF3: the left copy is this resource's own (its token, never recorded) but made for other inputs.
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        provider.create(copy_props(source_id, timeout=1))
+    [left] = copies_in(emulator)
+    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600, region=OTHER_REGION)
+    emulator.configure(copy_seconds=0.5)
+    result = provider.create(copy_props(source_id, encrypted=True))
+    # The unencrypted left copy was deleted: it can never be this resource's copy.
+    assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id] != [left["snapshot_id"]]
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    assert dest.describe_snapshots(SnapshotIds=[result.id])["Snapshots"][0]["Encrypted"]
+
+
+def test_a_left_copy_made_for_another_kms_key_or_description_is_not_adopted(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        provider.create(copy_props(source_id, timeout=1, encrypted=True))
+    [left] = copies_in(emulator)
+    emulator.configure(copy_seconds=0.5)
+    result = provider.create(copy_props(source_id, kms_key_id="alias/backup", description="dr"))
+    assert result.id != left["snapshot_id"] and [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
+
+
+def test_a_left_copy_that_cannot_be_deleted_now_is_kept_tagged_and_the_create_goes_on(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        provider.create(copy_props(source_id, timeout=1))
+    [left] = copies_in(emulator)
+    emulator.configure(copy_seconds=0.5, denied_actions=["DeleteSnapshot"])
+    result = provider.create(copy_props(source_id, encrypted=True))
+    kept = {c["snapshot_id"]: c for c in copies_in(emulator)}
+    assert set(kept) == {left["snapshot_id"], result.id}
+    assert kept[left["snapshot_id"]]["tags"][ATTEMPT_TAG] != RECORDED  # the next create deletes it
+
+
+def test_a_copy_that_failed_is_not_adopted_by_the_retry_its_error_asks_for(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # RT-LF6. What a copy EC2 failed leaves in the destination: a snapshot in `error`, with the tags CopySnapshot gave
+    # it (made here by a snapshot of a failing volume, pending at first as a copy is).
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    failing = dest.create_volume(AvailabilityZone=f"{OTHER_REGION}a", Size=8)["VolumeId"]
+    emulator.configure(fail_volume_ids=[failing], pending_seconds_by_volume={failing: 1.0})
+    tags = copy_request(copy_props(source_id), resource_token(URN))["TagSpecifications"]
+    failed_id = dest.create_snapshot(VolumeId=failing, TagSpecifications=tags)["SnapshotId"]
+    with pytest.raises(SnapshotProviderError, match="run `pulumi up` again to retry"):
+        provider.create(copy_props(source_id))
+    result = provider.create(copy_props(source_id))  # the retry the error asks for
+    assert dest.describe_snapshots(SnapshotIds=[result.id])["Snapshots"][0]["State"] == "completed"
+    assert failed_id not in [c["snapshot_id"] for c in copies_in(emulator)]
+
+
+def test_a_failed_copy_left_by_an_earlier_run_is_deleted_and_a_fresh_copy_made(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    failing = dest.create_volume(AvailabilityZone=f"{OTHER_REGION}a", Size=8)["VolumeId"]
+    emulator.configure(fail_volume_ids=[failing], pending_seconds=0.0)
+    tags = copy_request(copy_props(source_id), resource_token(URN))["TagSpecifications"]
+    failed_id = dest.create_snapshot(VolumeId=failing, TagSpecifications=tags)["SnapshotId"]
+    result = provider.create(copy_props(source_id))
+    assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id] and result.id != failed_id
+
+
+def test_delete_of_a_copy_locked_outside_pulumi_names_the_lock_and_deletes_nothing(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    result = provider.create(copy_props(source_id))
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    dest.lock_snapshot(SnapshotId=result.id, LockMode="governance", LockDuration=7)
+    with pytest.raises(SnapshotProviderError, match=rf"{result.id} is locked in governance mode until .*Nothing was"):
+        provider.delete(result.id, result.outs)
+    assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
+
+
+def test_a_left_copy_of_another_source_under_the_same_token_is_left_alone(
+    emulator: Ec2Emulator, source_id: str, volume_id: str
+) -> None:
+    # A series copies many points under one token: each point's left copy waits for that point's own create.
+    other_source = str(
+        boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url).create_snapshot(VolumeId=volume_id)[
+            "SnapshotId"
+        ]
+    )
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotProviderError, match="still pending"):
+        provider.create(copy_props(source_id, timeout=1))
+    [left] = copies_in(emulator)
+    emulator.configure(copy_seconds=0.5)
+    result = provider.create(copy_props(other_source))
+    assert {c["snapshot_id"] for c in copies_in(emulator)} == {left["snapshot_id"], result.id}

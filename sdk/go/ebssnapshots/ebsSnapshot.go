@@ -156,7 +156,7 @@ type ebsSnapshotArgs struct {
 	OnFailure *string `pulumi:"onFailure"`
 	// take a local snapshot on this Outpost
 	OutpostArn *string `pulumi:"outpostArn"`
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
 	// `frozen`: lines run as soon as the request is answered, also when it failed
 	PostCommands []string `pulumi:"postCommands"`
@@ -210,7 +210,7 @@ type EbsSnapshotArgs struct {
 	OnFailure pulumi.StringPtrInput
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrInput
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
 	PermissionCheck pulumi.BoolPtrInput
 	// `frozen`: lines run as soon as the request is answered, also when it failed
 	PostCommands pulumi.StringArrayInput

@@ -152,7 +152,7 @@ type instanceSnapshotsArgs struct {
 	OnFailure *string `pulumi:"onFailure"`
 	// take a local snapshot on this Outpost
 	OutpostArn *string `pulumi:"outpostArn"`
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
 	// `frozen`: lines run as soon as the request is answered, also when it failed
 	PostCommands []string `pulumi:"postCommands"`
@@ -208,7 +208,7 @@ type InstanceSnapshotsArgs struct {
 	OnFailure pulumi.StringPtrInput
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrInput
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
 	PermissionCheck pulumi.BoolPtrInput
 	// `frozen`: lines run as soon as the request is answered, also when it failed
 	PostCommands pulumi.StringArrayInput

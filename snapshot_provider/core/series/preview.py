@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +15,9 @@ from snapshot_provider.core.series.lines import name_of, paused_instance, say
 from snapshot_provider.core.series.prune import policy_of
 from snapshot_provider.core.series.survey import NO_IMAGES, pruned_in, recorded_in, series_snapshots, survey
 from snapshot_provider.core.series.take import source_of
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.rules import is_unknown
 from snapshot_provider.inputs.series import SCHEMA, SOURCES, TAKES
@@ -43,7 +45,9 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     takes = TAKES.diff(olds, news).changes
     if takes:
         found.append(pruning.Point("next", now, "completed", snapshot_ids=("the new snapshot",)))
-    lines = pruning.describe(pruning.plan(found, policy_of(inputs), now))
+    plan, unread = _with_locks(ec2, pruning.plan(found, policy_of(inputs), now))
+    note += unread
+    lines = pruning.describe(plan)
     source = source_of(inputs).source(inputs) if any(inputs.get(s) for s in SOURCES) else "the source"
     up = f"the next `up` of {name_of(news)}"
     head = f"{up} takes a new snapshot of {source}, then" if takes else f"{up} applies the policy and"
@@ -52,6 +56,30 @@ def preview_lines(series_id: str, olds: Mapping[str, Any], news: Mapping[str, An
     if not lines:
         return [f"{head} archives and deletes nothing ({len(has.listing)} snapshot(s) kept)", *paused, *note]
     return [f"{head}:", *(f"  {line}" for line in lines), *paused, *note]
+
+
+def _with_locks(ec2: Any, plan: pruning.Plan) -> tuple[pruning.Plan, list[str]]:
+    """The plan with every point to delete that has a locked member kept instead, as the up keeps it (EC2 refuses to
+    delete a locked snapshot); when the locks cannot be read, the plan as it is and a line that says so."""
+    ids = [sid for point in plan.points("delete") for sid in point.snapshot_ids]
+    if not ids:
+        return plan, []
+    try:
+        found = locks.describe(ec2, ids)
+    except SnapshotProviderError as error:
+        reason = str(error).split(". ")[0]
+        return plan, [
+            f"could not read which of these are locked ({reason}): the up keeps a locked one, deletes the rest"
+        ]
+    locked = {sid: info for sid, info in found.items() if info.get("LockState") in locks.LOCKED_STATES}
+    decisions = []
+    for d in plan.decisions:
+        held = [sid for sid in d.point.snapshot_ids if sid in locked] if d.action == "delete" else []
+        if held:
+            why = "; ".join(f"{sid} {locks.describe_lock(locked[sid])}" for sid in held)
+            d = replace(d, action="keep", held_back="delete", reason=f"{why} (EC2 refuses to delete a locked snapshot)")
+        decisions.append(d)
+    return pruning.Plan(tuple(decisions)), []
 
 
 class _CannotKnow(Exception):
