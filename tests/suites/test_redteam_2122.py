@@ -473,24 +473,6 @@ def test_control_an_unencrypted_snapshot_can_be_shared_with_another_account(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-13 (emulator): ModifySnapshotAttribute shares a snapshot encrypted with the account's default EBS "
-    "key (aws/ebs) with another account, which EC2 refuses (EC2 API reference, ModifySnapshotAttribute: 'Snapshots "
-    "encrypted with your default KMS key cannot be shared with other accounts'; EBS user guide, 'Share a "
-    "snapshot'). EBS encryption by default uses that key, so the emulator lets cross-account SnapshotCopy tests "
-    "pass for the most common production source, which AWS cannot copy across accounts at all",
-)
-def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec2Emulator) -> None:
-    ec2 = client(emulator)
-    volume_id = str(ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, Encrypted=True)["VolumeId"])
-    snapshot_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
-    with pytest.raises(ClientError):
-        ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=["210987654321"]
-        )
-
-
 # --- stopped: a stop EC2 refuses, with on_failure crash_consistent ----------------------------------------------------
 def test_control_a_failed_freeze_with_crash_consistent_is_taken_as_crash(emulator: Ec2Emulator) -> None:
     seeded = emulator.seed_instance(data_volumes=1)
