@@ -34,7 +34,7 @@ def copy_program(volume_id: str, description: str = "dr copy") -> str:
             completion_duration_minutes=15,
             description={description!r},
             tags={{"purpose": "dr"}},
-            timeout=120,
+            timeout=1800,  # covers completion_duration_minutes (a bound: the emulator copies in seconds)
         )
         pulumi.export("copy_id", copy.snapshot_id)
         pulumi.export("copy_wait_time", copy.wait_time)
@@ -103,7 +103,7 @@ def backup_copy_program(volume_id: str, with_copy: bool) -> str:
             source_region={REGION!r},
             region={OTHER_REGION!r},
             role_arn="arn:aws:iam::{BACKUP_ACCOUNT}:role/backup",
-            timeout=120,
+            timeout=1800,  # covers completion_duration_minutes (a bound: the emulator copies in seconds)
         )
         pulumi.export("copy_id", copy.snapshot_id)
         pulumi.export("copy_account", copy.account_id)

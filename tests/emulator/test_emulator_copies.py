@@ -109,9 +109,9 @@ def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec
     # EC2 API reference, ModifySnapshotAttribute: "Snapshots encrypted with your default KMS key cannot be shared".
     snapshot_id = encrypted_snapshot(emulator)
     assert error_of(lambda: share(emulator, snapshot_id, BACKUP_ACCOUNT)) == ("OperationNotPermitted", 400)
-    assert not client(emulator).describe_snapshot_attribute(
-        SnapshotId=snapshot_id, Attribute="createVolumePermission"
-    )["CreateVolumePermissions"]
+    assert not client(emulator).describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")[
+        "CreateVolumePermissions"
+    ]
 
 
 def test_the_default_ebs_key_is_aws_managed_and_a_customer_key_snapshot_can_be_shared(emulator: Ec2Emulator) -> None:

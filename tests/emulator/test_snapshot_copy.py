@@ -94,6 +94,20 @@ def test_check_refuses_what_ec2_would_refuse(source_id: str, field: str, value: 
     assert [f.property for f in failures] == [field]
 
 
+def test_a_time_based_copy_within_the_timeout_passes_the_preview(source_id: str) -> None:
+    props = copy_props(source_id, completion_duration_minutes=120, timeout=3 * 3600)
+    assert provider.check({}, props).failures == []
+
+
+@pytest.mark.parametrize("timeout", [None, 600], ids=["default timeout (24 h)", "timeout 10 min"])
+def test_a_time_based_copy_longer_than_the_timeout_is_refused_at_preview(timeout: float | None) -> None:
+    # RT-2-17: EC2 completes it within completion_duration_minutes (up to 2880: 48 h); a shorter timeout gives up first.
+    props = copy_props("snap-0123456789abcdef0", completion_duration_minutes=2880, timeout=timeout)
+    [failure] = provider.check({}, props).failures
+    assert failure.property == "timeout", failure
+    assert "completion_duration_minutes=2880" in failure.reason and "at least 173700 s" in failure.reason
+
+
 def test_a_changed_source_replaces_the_copy(source_id: str) -> None:
     olds = provider.check({}, copy_props(source_id)).inputs
     news = provider.check(olds, copy_props("snap-0123456789abcdef0")).inputs
@@ -181,6 +195,21 @@ def test_delete_of_a_copy_locked_outside_pulumi_names_the_lock_and_deletes_nothi
     with pytest.raises(SnapshotProviderError, match=rf"{result.id} is locked in governance mode until .*Nothing was"):
         provider.delete(result.id, result.outs)
     assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
+
+
+def test_destroying_a_copy_locked_in_its_account_names_the_lock_and_the_way_out(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # RT-2-9: a compliance lock in the backup account; EC2 publishes no error code for its refused delete.
+    result = provider.create(copy_props(source_id))
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    dest.lock_snapshot(SnapshotId=result.id, LockMode="compliance", LockDuration=30)
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.delete(result.id, result.outs)
+    message = str(refused.value)
+    assert f"{result.id} is locked in compliance mode until 20" in message, message
+    assert "retain_on_delete" in message and "wait until the lock ends" in message, message
+    assert len(emulator.calls("DeleteSnapshot")) == 0
 
 
 def test_a_left_copy_of_another_source_under_the_same_token_is_left_alone(

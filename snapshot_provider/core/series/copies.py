@@ -233,7 +233,7 @@ def _copy_missing(
         except SnapshotProviderError as error:
             outcome.failed.append(f"copy of {sid} to {targets.describe(target, inputs['region'])}: {error}")
             with aws_errors("looking for the copy a failed CopySnapshot left (ec2:DescribeSnapshots)"):
-                left = copying.unrecorded_copy(clients.client(account), request_token(inputs), sid)
+                left = copying.unrecorded_copy(clients.client(account), request_token(inputs), request)
             copy_id = left["SnapshotId"] if left else ""
             made[copy_id or f"failed:{sid}"] = {
                 "SnapshotId": copy_id or None,
