@@ -43,8 +43,9 @@ class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
         Annotated[
             pulumi.Input[str],
             Field(
-                "the snapshot to copy: `snap-` and 8 or 17 hex digits; another account's must be shared with the "
-                "destination account (createVolumePermission)",
+                "the snapshot to copy: `snap-` and 8 or 17 hex digits; one of this account copied to another account "
+                "is shared with it for the copy (createVolumePermission; the share removed after); another owner's "
+                "must be shared by its owner",
                 rule=rules.snapshot_id,
                 required=True,
                 on_change="replace",
