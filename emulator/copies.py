@@ -12,6 +12,8 @@ Sources, named again where each rule is enforced:
 - EBS user guide, "Encryption and snapshot copying": a copy of your own encrypted snapshot in its region keeps its
   KMS key unless another is named; otherwise (another region, or a snapshot shared with you) your default EBS key.
 - EBS user guide, "Time-based copies": a copy with CompletionDurationMinutes completes within that duration.
+- EC2 API reference, ModifySnapshotAttribute (and EBS user guide, "Share an Amazon EBS snapshot"): "Snapshots
+  encrypted with your default KMS key cannot be shared with other accounts" (see `refuse_default_key_share`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from moto.ec2.exceptions import InvalidParameterDependency
 from moto.ec2.utils import random_snapshot_id
 
 from emulator import models
-from emulator.exceptions import IncorrectState, InvalidParameterValue, InvalidSnapshotNotFound, MissingParameter
+from emulator.exceptions import (
+    IncorrectState,
+    InvalidParameterValue,
+    InvalidSnapshotNotFound,
+    MissingParameter,
+    OperationNotPermitted,
+)
 
 COPY_VOLUME_ID = "vol-ffffffff"  # what DescribeSnapshots shows as a copy's VolumeId on AWS: "arbitrary"
 COMPLETION_MINUTES = (15, 2880, 15)  # lowest, highest, step
@@ -108,6 +116,35 @@ def _source(account_id: str, region: str, snapshot_id: str) -> tuple[Any, Any]:
             return source_backend, snapshot
     # EC2 answers a snapshot that is not yours and not shared with you as one that does not exist.
     raise InvalidSnapshotNotFound(snapshot_id)
+
+
+def refuse_default_key_share(backend: Any, snapshot_id: str, user_ids: list[str]) -> None:
+    """Refuse sharing (ModifySnapshotAttribute, createVolumePermission `add`) a snapshot encrypted with the account's
+    default EBS key with another account: EC2 API reference, ModifySnapshotAttribute, "Snapshots encrypted with your
+    default KMS key cannot be shared with other accounts"."""
+    snapshot = backend.get_snapshot(snapshot_id)
+    others = [user for user in user_ids if user != backend.account_id]
+    if others and snapshot.encrypted and (not snapshot.kms_key_id or aws_managed(backend, snapshot.kms_key_id)):
+        raise OperationNotPermitted("Encrypted snapshots with EBS default key cannot be shared")
+
+
+def aws_managed(backend: Any, key_id: str) -> bool:
+    """Whether `key_id` is an AWS managed key (aws/ebs) of the backend's account and region."""
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[backend.account_id][backend.region_name]
+    try:
+        return bool(kms.describe_key(key_id).key_manager == "AWS")
+    except Exception:  # not a key of this account and region (moto raises NotFoundException)
+        return False
+
+
+def mark_default_key_aws_managed(backend: Any, key_arn: str) -> None:
+    """The account's default EBS key (alias aws/ebs) is an AWS managed key: DescribeKey says KeyManager AWS (KMS
+    developer guide, "AWS managed keys"); moto makes it as a customer's."""
+    from moto.kms.models import kms_backends
+
+    kms_backends[backend.account_id][backend.region_name].describe_key(key_arn).key_manager = "AWS"
 
 
 def _shared_with(snapshot: Any, account_id: str) -> bool:

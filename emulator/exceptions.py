@@ -25,6 +25,7 @@ __all__ = [
     "InvalidSnapshotNotFound",
     "InvalidVolumeNotFound",
     "MissingParameter",
+    "OperationNotPermitted",
     "RequestLimitExceeded",
     "SnapshotCreationPerVolumeRateExceeded",
     "StsValidationError",
@@ -128,6 +129,13 @@ class ExpiredToken(EC2ClientError):
     def __init__(self, status: int = 400) -> None:
         super().__init__("ExpiredToken", "The security token included in the request is expired")
         self.status = status
+
+
+class OperationNotPermitted(EC2ClientError):
+    # AWS documents the refusal, not its code: the code and message are those EC2 answered a ModifySnapshotAttribute
+    # share of a default-key snapshot with (quoted in hashicorp/packer#7499).
+    def __init__(self, message: str):
+        super().__init__("OperationNotPermitted", message)
 
 
 class StsValidationError(STSClientError):

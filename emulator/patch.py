@@ -19,7 +19,7 @@ from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.tags import TagResponse
 from moto.sts.responses import TokenResponse
 
-from emulator import index, models, responses
+from emulator import copies, index, models, responses
 from emulator.consistency import VISIBILITY, in_request
 from emulator.guest import GUEST, NOT_STARTABLE
 
@@ -30,6 +30,8 @@ MOTO_ORIGINALS: dict[str, Any] = {
     "EBSBackend.describe_snapshots": elastic_block_store.EBSBackend.describe_snapshots,
     "ElasticBlockStore.describe_snapshots": ElasticBlockStore.describe_snapshots,
     "Instance.stop": Instance.stop,
+    "EBSBackend.add_create_volume_permission": elastic_block_store.EBSBackend.add_create_volume_permission,
+    "EBSBackend._create_default_encryption_key": elastic_block_store.EBSBackend._create_default_encryption_key,
     "Instance.start": Instance.start,
 }
 _installed = False
@@ -47,6 +49,8 @@ def install() -> None:
     # The backends' own methods, so that every caller (not only the API action) sees them.
     elastic_block_store.EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
     elastic_block_store.EBSBackend.delete_volume = _delete_volume  # type: ignore[method-assign]
+    elastic_block_store.EBSBackend.add_create_volume_permission = _add_create_volume_permission  # type: ignore[method-assign]
+    elastic_block_store.EBSBackend._create_default_encryption_key = _create_default_encryption_key  # type: ignore[method-assign]
     amis.AmiBackend.deregister_image = _deregister_image  # type: ignore[method-assign,assignment]
     Instance.stop = _stop_instance  # type: ignore[method-assign]
     Instance.start = _start_instance  # type: ignore[method-assign]
@@ -76,6 +80,17 @@ def install() -> None:
 
 def _delete_snapshot(self: Any, snapshot_id: str) -> models.EmulatedSnapshot:
     return models.delete_snapshot(self, snapshot_id)
+
+
+def _add_create_volume_permission(self: Any, snapshot_id: str, user_ids: list[str], groups: list[str]) -> None:
+    copies.refuse_default_key_share(self, snapshot_id, user_ids)
+    MOTO_ORIGINALS["EBSBackend.add_create_volume_permission"](self, snapshot_id, user_ids=user_ids, groups=groups)
+
+
+def _create_default_encryption_key(self: Any) -> str:
+    arn = str(MOTO_ORIGINALS["EBSBackend._create_default_encryption_key"](self))
+    copies.mark_default_key_aws_managed(self, arn)
+    return arn
 
 
 def _delete_volume(self: Any, volume_id: str) -> Any:

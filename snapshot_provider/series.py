@@ -93,7 +93,7 @@ class SnapshotSeriesProvider(ResourceProvider):
         _refuse_delete_if_locked(conn.ec2, ids, props)
         copied = copies.to_delete(id_, props)
         for account, copy_ids in copied:
-            _refuse_delete_if_locked(clients.client(account), copy_ids, props)
+            _refuse_delete_if_locked(clients.client(account), copy_ids, {**props, "lock": None})  # copies: no lock
         # No second look at a NotFound (listed_since 0): as before the delete was shared with the lifecycle's.
         existing.delete_snapshots(
             conn,

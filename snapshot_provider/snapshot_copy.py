@@ -24,7 +24,7 @@ from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs import rules
-from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key
+from snapshot_provider.inputs.copies import completion_duration_minutes, kms_key, timeout_reason
 from snapshot_provider.inputs.declarations import (
     DEFAULT_TIMEOUT,
     URN_FIELD,
@@ -33,7 +33,7 @@ from snapshot_provider.inputs.declarations import (
     AccountSelection,
     PermissionCheckArgs,
 )
-from snapshot_provider.inputs.schema import Field, Schema
+from snapshot_provider.inputs.schema import Failure, Field, InvalidInputs, Schema
 
 
 class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
@@ -43,8 +43,9 @@ class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
         Annotated[
             pulumi.Input[str],
             Field(
-                "the snapshot to copy: `snap-` and 8 or 17 hex digits; another account's must be shared with the "
-                "destination account (createVolumePermission)",
+                "the snapshot to copy: `snap-` and 8 or 17 hex digits; one of this account copied to another account "
+                "is shared with it for the copy (createVolumePermission; the share removed after); another owner's "
+                "must be shared by its owner",
                 rule=rules.snapshot_id,
                 required=True,
                 on_change="replace",
@@ -104,6 +105,20 @@ class SnapshotCopyArgs(AccountArgs, PermissionCheckArgs, total=False):
 SCHEMA = Schema.of(SnapshotCopyArgs, URN_FIELD)
 
 
+def failures(news: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> list[Failure]:
+    """Every rule the inputs break, without AWS: each input's own, and a timeout shorter than a time-based copy."""
+    timeout = news.get("timeout", DEFAULT_TIMEOUT)
+    short = timeout_reason(news.get("completion_duration_minutes"), timeout)
+    return SCHEMA.failures(news, olds) + ([Failure("timeout", short)] if short else [])
+
+
+def parse(props: Mapping[str, Any]) -> dict[str, Any]:
+    found = failures(props)
+    if found:
+        raise InvalidInputs(found)
+    return SCHEMA.stored(props)
+
+
 def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], account_id: str) -> dict[str, Any]:
     outs = SCHEMA.echoed(inputs)
     outs.update(
@@ -125,17 +140,17 @@ class SnapshotCopyProvider(ResourceProvider):
     """Dynamic provider for SnapshotCopy. Its module path and name are in every stack's state: keep them."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = SCHEMA.check(olds, news)
-        if not result.failures and not olds and news.get("permission_check"):
-            result.failures = [CheckFailure(f.property, f.reason) for f in permissions.check_copy(news)]
-        return result
+        found = failures(news, olds)
+        if not found and not olds and news.get("permission_check"):
+            found = list(permissions.check_copy(news))
+        return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
         return SCHEMA.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = SCHEMA.parse(props)
+        inputs = parse(props)
         copy_id, found, account_id, waited = create_copy(inputs)
         outs = _outputs(inputs, found, account_id)
         outs["wait_time"] = waited
@@ -150,7 +165,7 @@ class SnapshotCopyProvider(ResourceProvider):
         return ReadResult(id_, {**_outputs(props, found, account_id), "wait_time": props.get("wait_time")})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = SCHEMA.parse(news)
+        inputs = parse(news)
         account = AccountSelection.from_props(inputs)
         account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         ec2 = clients.client(account)

@@ -16,6 +16,7 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider.core import pacing, waiting
+from snapshot_provider.ec2 import clients
 from suite_figures import write_summary
 from testbed import REGION, StrictEc2
 
@@ -65,6 +66,9 @@ def emulator_server() -> Iterator[Ec2Emulator]:
 def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Emulator]:
     emulator_server.reset()
     pacing.reset()  # each test starts with EC2's buckets full, as a new provider process does
+    # The reset forgot every credential STS issued: a role's session kept from an earlier test would act as nobody.
+    for cache in (clients._sessions, clients._clients, clients._account_ids):
+        cache.forget(lambda _key: True)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
     # STS on its own port, as AWS serves it (botocore's service-specific endpoint): what strict mode requires.
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator_server.sts_url)

@@ -11,6 +11,12 @@ that shapes it (source, encryption, key, description, time-based duration; the d
 for), and one with another digest, or one EC2 failed (`error`), is never adopted. Such a copy of the same source is
 this resource's own (its token, never recorded), so it is deleted; one EC2 will not delete yet stays tagged and is
 named in a warning.
+
+Another account copies a snapshot only once it is shared with it (EBS user guide, "Copy an Amazon EBS snapshot"):
+the copy shares the source (createVolumePermission) with the destination account when the source is the source
+account's own and not shared with it already, and removes that share, and only that one, once the copy ended
+(completed, failed or given up on). A source encrypted with the default EBS key cannot be shared (EC2 API reference,
+ModifySnapshotAttribute): that is refused before anything is changed, saying what to do instead.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,8 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from snapshot_provider.core import progress, waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
 from snapshot_provider.ec2 import clients, find, snapshots
-from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, explain
-from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, error_code, explain
+from snapshot_provider.inputs.declarations import ACCOUNT_FIELDS, URN_INPUT, AccountSelection
 
 PENDING = "pending"
 SOURCE_TAG = "pulumi-snapshot:copy-of"
@@ -142,12 +149,32 @@ def _settled(
     return [again[c["SnapshotId"]] for c in left if c["SnapshotId"] in again]
 
 
-def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, float]:
-    """Copy (or adopt the copy an interrupted create left), wait until `completed`, mark it recorded.
+def source_account(inputs: Mapping[str, Any]) -> AccountSelection:
+    """Where a SnapshotCopy's source is: its base credentials (without the destination's role) in `source_region`."""
+    values = {name: inputs.get(name) for name in ACCOUNT_FIELDS}
+    values.update(region=inputs.get("source_region") or inputs["region"], role_arn=None, external_id=None)
+    return AccountSelection.from_props({**values, "allowed_account_ids": None})
+
+
+def create_copy(
+    inputs: Mapping[str, Any], source: AccountSelection | None = None
+) -> tuple[str, dict[str, Any], str, float]:
+    """Copy (or adopt the copy an interrupted create left), wait until `completed`, mark it recorded; the source is
+    shared with the destination account for the copy when it is another (`source`: where the source snapshot is;
+    unset: `source_account(inputs)`).
 
     Returns the copy's id, its DescribeSnapshots entry, the destination account and the seconds waited."""
     account = AccountSelection.from_props(inputs)
     account_id = clients.ensure_allowed_account(account)
+    if source is None and not inputs.get("role_arn"):  # the same credentials: the same account, nothing to share
+        return _copy_and_wait(inputs, account, account_id)
+    with shared_for_copy(source or source_account(inputs), account_id, inputs):
+        return _copy_and_wait(inputs, account, account_id)
+
+
+def _copy_and_wait(
+    inputs: Mapping[str, Any], account: AccountSelection, account_id: str
+) -> tuple[str, dict[str, Any], str, float]:
     ec2 = clients.client(account)
     urn = inputs.get(URN_INPUT)
     token = resource_token(str(urn))
@@ -176,6 +203,73 @@ def create_copy(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], str, fl
     snapshots.set_tags(ec2, [copy_id], {ATTEMPT_TAG: RECORDED})
     found = snapshots.describe_by_id(ec2, [copy_id], "reading the copy").get(copy_id, {"SnapshotId": copy_id})
     return copy_id, found, account_id, snapshots.wait_seconds(status.observed_at, asked_at)
+
+
+@contextmanager
+def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mapping[str, Any]) -> Iterator[None]:
+    """Share the source snapshot with the destination account for the copy, if it is another account's copy of the
+    source account's own snapshot not shared with it yet; remove that share once the copy ended, whatever the end.
+    A snapshot of another owner is its owner's to share (CopySnapshot says it is not found until then)."""
+    source_id, urn = inputs["source_snapshot_id"], inputs.get(URN_INPUT)
+    owner_id = clients.caller_account_id(source)
+    if owner_id == destination_id:
+        yield
+        return
+    ec2 = clients.client(source)
+    snapshot = snapshots.describe_by_id(ec2, [source_id], "reading the source snapshot").get(source_id)
+    if snapshot is None or snapshot.get("OwnerId") != owner_id or _shared_already(ec2, source_id, destination_id):
+        yield
+        return
+    permission = {"SnapshotId": source_id, "Attribute": "createVolumePermission", "UserIds": [destination_id]}
+    try:
+        ec2.modify_snapshot_attribute(OperationType="add", **permission)
+    except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(_share_refused(error, snapshot, destination_id)) from error
+    say(urn, f"shared {source_id} with account {destination_id} for its copy (removed once the copy ended)")
+    try:
+        yield
+    finally:
+        try:
+            clients.client(source).modify_snapshot_attribute(OperationType="remove", **permission)
+        except (ClientError, BotoCoreError) as error:  # the copy is done: a share left over is said, not fatal
+            progress.engine_log().warning(
+                urn,
+                f"{source_id} is still shared with account {destination_id}: removing the share this copy added "
+                f"failed ({explain(error, 'unsharing the source (ec2:ModifySnapshotAttribute)')}); remove it with "
+                f"`aws ec2 modify-snapshot-attribute --snapshot-id {source_id} --attribute createVolumePermission "
+                f"--operation-type remove --user-ids {destination_id}`",
+            )
+        else:
+            say(urn, f"removed the share of {source_id} with account {destination_id} this copy added")
+
+
+def _shared_already(ec2: Any, source_id: str, account_id: str) -> bool:
+    """Whether the snapshot is shared with the account (or public) already: then it is not this copy's to remove."""
+    try:
+        answer = ec2.describe_snapshot_attribute(SnapshotId=source_id, Attribute="createVolumePermission")
+    except (ClientError, BotoCoreError) as error:
+        raise SnapshotProviderError(
+            explain(
+                error, "reading whom the source is shared with (ec2:DescribeSnapshotAttribute)", snapshot_id=source_id
+            )
+        ) from error
+    granted = answer.get("CreateVolumePermissions", [])
+    return any(p.get("UserId") == account_id or p.get("Group") == "all" for p in granted)
+
+
+def _share_refused(error: BaseException, snapshot: Mapping[str, Any], account_id: str) -> str:
+    source_id = snapshot["SnapshotId"]
+    said = explain(error, "sharing the source with the destination account (ec2:ModifySnapshotAttribute)")
+    if not snapshot.get("Encrypted") or error_code(error) not in ("OperationNotPermitted", "InvalidParameter"):
+        return f"{said}. Nothing was copied."
+    return (
+        f"cannot copy {source_id} to account {account_id}: it is encrypted with {snapshot.get('KmsKeyId')}, and EC2 "
+        f"refused to share it ({said}): a snapshot encrypted with the account's default EBS key (aws/ebs, AWS "
+        "managed) cannot be shared with another account (EC2 API reference, ModifySnapshotAttribute). Nothing was "
+        "changed. Re-encrypt it with a customer managed key (a SnapshotCopy in its own account and region with "
+        f"kms_key_id), let account {account_id} use that key (its key policy: kms:Decrypt, kms:DescribeKey, "
+        "kms:CreateGrant), and copy that snapshot."
+    )
 
 
 def _discard_failed(ec2: Any, copy_id: str) -> str:

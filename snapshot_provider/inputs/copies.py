@@ -10,6 +10,7 @@ from snapshot_provider.inputs import rules
 
 COMPLETION_MINUTES = (15, 2880, 15)  # CopySnapshot CompletionDurationMinutes: 15-minute steps, at most 2880
 TARGET_KEYS = ("region", "role_arn", "kms_key_id", "completion_duration_minutes")
+COMPLETION_MARGIN_MINUTES = 15  # beyond a time-based copy's own bound: the poll's interval, a late answer
 
 
 def completion_duration_minutes(value: Any) -> str | None:
@@ -24,6 +25,28 @@ def kms_key(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return None
     return "must be a KMS key id, alias, or ARN in the destination region"
+
+
+def timeout_reason(minutes: Any, timeout: Any) -> str | None:
+    """Why `timeout` (seconds) gives up on a time-based copy that EC2 may take `minutes` to complete (None if it does
+    not): EC2 completes it within CompletionDurationMinutes (EC2 API reference, CopySnapshot), so a shorter timeout
+    fails an `up` while EC2 is on schedule, and every later `up` until the copy completes."""
+    if minutes is None or timeout is None or rules.is_unknown(minutes) or rules.is_unknown(timeout):
+        return None
+    if completion_duration_minutes(minutes) or not _number(timeout):
+        return None  # their own rules say what is wrong
+    needed = (float(minutes) + COMPLETION_MARGIN_MINUTES) * 60
+    if float(timeout) >= needed:
+        return None
+    return (
+        f"is {float(timeout):g} s, shorter than completion_duration_minutes={minutes:g} (EC2 may take that long) plus "
+        f"a {COMPLETION_MARGIN_MINUTES}-minute margin: set timeout to at least {needed:g} s, or ask for a shorter "
+        "completion_duration_minutes"
+    )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # The rule of each key of a copy target: the same rules as SnapshotCopy's inputs of those names.

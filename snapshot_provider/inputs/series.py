@@ -172,6 +172,11 @@ def policy_failures(news: Mapping[str, Any]) -> list[Failure]:
 def copies_failures(news: Mapping[str, Any]) -> list[Failure]:
     given = news.get("copies")
     found = [Failure("copies", r) for r in copies.home_failures(given, news.get("region"), news.get("role_arn"))]
+    if copies.known(given):  # each copy is waited for within the series' timeout
+        timeout = news.get("timeout", DEFAULT_TIMEOUT)
+        for index, target in enumerate(given or []):
+            if short := copies.timeout_reason(target.get("completion_duration_minutes"), timeout):
+                found.append(Failure("timeout", f"{short} (copies[{index}])"))
     tags = news.get("tags")
     room = rules.MAX_TAGS - COPY_TAG_COUNT
     if given and isinstance(tags, Mapping) and len(tags) > room:

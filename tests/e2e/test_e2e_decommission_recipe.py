@@ -82,18 +82,12 @@ def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_
     new_stack: Any, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
-    stack = new_stack(recipe(volume_id, copies=[], delete=False))  # first the locked snapshot alone
-    stack.up()
-    snapshot_id = stack.outputs()["snapshot_id"]
-    # The user shares the snapshot with the backup account (a copy to another account needs it: docs/lock-and-copy.md).
-    ec2(emulator).modify_snapshot_attribute(
-        SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=[BACKUP_ACCOUNT]
-    )
+    stack = new_stack(recipe(volume_id, copies=BOTH_COPIES, delete=True))
 
-    stack.write_program(recipe(volume_id, copies=BOTH_COPIES, delete=True))
-    stack.up()
+    stack.up()  # one `up`: the backup account's copy shares the snapshot with it itself
 
     outputs: dict[str, Any] = stack.outputs()
+    snapshot_id = outputs["snapshot_id"]
     [snapshot] = emulator.snapshots()
     assert (snapshot["snapshot_id"], snapshot["state"], outputs["snapshot_id"]) == (
         snapshot_id,
@@ -114,6 +108,8 @@ def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_
     copied = emulator.calls("CopySnapshot")
     assert len(copied) == 2 and {c.account_id for c in copied} == {DEFAULT_ACCOUNT_ID, BACKUP_ACCOUNT}
     assert deleted.at > locked.at and deleted.at >= max(c.at for c in copied) + COPY_SECONDS
+    shared = ec2(emulator).describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+    assert shared["CreateVolumePermissions"] == []  # shared for the copy only
 
     stack.run("destroy", "--yes")
 

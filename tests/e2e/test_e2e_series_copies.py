@@ -30,7 +30,7 @@ def series_program(volume_id: str) -> str:
             trigger=pulumi.Config().require("day"),
             keep_last=1,
             copies=[{{"region": {OTHER_REGION!r}, "completion_duration_minutes": 15}}],
-            timeout=120,
+            timeout=1800,  # covers completion_duration_minutes (a bound: the emulator copies in seconds)
         )
         pulumi.export("snapshot_id", series.snapshot_id)
         pulumi.export("deleted", series.deleted)

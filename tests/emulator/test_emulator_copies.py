@@ -92,6 +92,41 @@ def test_another_account_copies_only_a_snapshot_shared_with_it(emulator: Ec2Emul
     assert [s["snapshot_id"] for s in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)] == [copy_id]
 
 
+def encrypted_snapshot(emulator: Ec2Emulator, kms_key_id: str | None = None) -> str:
+    ec2 = client(emulator)
+    key = {"KmsKeyId": kms_key_id} if kms_key_id else {}
+    volume_id = ec2.create_volume(Size=8, AvailabilityZone=f"{REGION}a", Encrypted=True, **key)["VolumeId"]
+    return str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+
+
+def share(emulator: Ec2Emulator, snapshot_id: str, account_id: str) -> Any:
+    return client(emulator).modify_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=[account_id]
+    )
+
+
+def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec2Emulator) -> None:
+    # EC2 API reference, ModifySnapshotAttribute: "Snapshots encrypted with your default KMS key cannot be shared".
+    snapshot_id = encrypted_snapshot(emulator)
+    assert error_of(lambda: share(emulator, snapshot_id, BACKUP_ACCOUNT)) == ("OperationNotPermitted", 400)
+    assert not client(emulator).describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")[
+        "CreateVolumePermissions"
+    ]
+
+
+def test_the_default_ebs_key_is_aws_managed_and_a_customer_key_snapshot_can_be_shared(emulator: Ec2Emulator) -> None:
+    kms = client_as(emulator, emulator.credentials(DEFAULT_ACCOUNT_ID), region=REGION, service="kms")
+    default_key = described(client(emulator), encrypted_snapshot(emulator))["KmsKeyId"]
+    assert kms.describe_key(KeyId=default_key)["KeyMetadata"]["KeyManager"] == "AWS"
+    customer_key = kms.create_key()["KeyMetadata"]["Arn"]
+    snapshot_id = encrypted_snapshot(emulator, customer_key)
+    share(emulator, snapshot_id, BACKUP_ACCOUNT)
+    permissions = client(emulator).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission"
+    )["CreateVolumePermissions"]
+    assert permissions == [{"UserId": BACKUP_ACCOUNT}]
+
+
 def test_an_encrypted_snapshot_copies_encrypted_with_the_key_asked_for_or_the_default(
     emulator: Ec2Emulator,
 ) -> None:

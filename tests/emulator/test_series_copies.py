@@ -224,6 +224,17 @@ def test_bad_copy_targets_are_refused_at_check_with_the_fix(copies: Any, reason:
     assert any(f.property == "copies" and reason in f.reason for f in found), found
 
 
+def test_a_time_based_copy_target_longer_than_the_series_timeout_is_refused_at_check() -> None:
+    copies = [
+        {"region": "eu-west-1"},
+        {"region": "eu-west-1", "role_arn": BACKUP_ROLE, "completion_duration_minutes": 60},
+    ]
+    news = {"region": REGION, "volume_id": "vol-12345678", "copies": copies, "timeout": 3600, "resource_urn": URN}
+    [failure] = [f for f in failures(news) if f.property == "timeout"]
+    assert "completion_duration_minutes=60" in failure.reason and failure.reason.endswith("(copies[1])")
+    assert [f for f in failures({**news, "timeout": 4500}) if f.property == "timeout"] == []
+
+
 def test_a_target_not_known_at_preview_is_not_refused_and_the_preview_says_so() -> None:
     from snapshot_provider.core.series.copies import preview_lines
 
@@ -241,15 +252,15 @@ def test_a_copy_that_ended_in_error_is_deleted_and_made_again_by_the_next_up(
     emulator.configure(fail_copies=True)
     series = Series(volume_id=volume_id, trigger="d1", copies=[{"region": OTHER_REGION}])
     [entry] = series.outs["copied"]
-    assert entry["state"] == "failed" and "ended in state error" in entry["message"]
-    assert held(emulator) == {}  # a failed copy is deleted at once: it cannot be used
+    # The copy operation deletes a copy EC2 failed at once (it cannot be used): nothing of it is left.
+    assert entry["state"] == "failed" and "ended in state error" in entry["message"] and held(emulator) == {}
     emulator.configure(fail_copies=False)
 
     series.up()
 
     [again] = series.outs["copied"]
     assert again["state"] == "completed" and list(held(emulator)) == [again["snapshot_id"]]
-    assert again["snapshot_id"] != entry["snapshot_id"] and len(emulator.calls("CreateSnapshot")) == 1
+    assert len(emulator.calls("CopySnapshot")) == 2 and len(emulator.calls("CreateSnapshot")) == 1
 
 
 def test_a_lost_copy_answer_makes_one_copy_of_the_point(emulator: Ec2Emulator, volume_id: str) -> None:

@@ -94,6 +94,20 @@ def test_check_refuses_what_ec2_would_refuse(source_id: str, field: str, value: 
     assert [f.property for f in failures] == [field]
 
 
+def test_a_time_based_copy_within_the_timeout_passes_the_preview(source_id: str) -> None:
+    props = copy_props(source_id, completion_duration_minutes=120, timeout=3 * 3600)
+    assert provider.check({}, props).failures == []
+
+
+@pytest.mark.parametrize("timeout", [None, 600], ids=["default timeout (24 h)", "timeout 10 min"])
+def test_a_time_based_copy_longer_than_the_timeout_is_refused_at_preview(timeout: float | None) -> None:
+    # RT-2-17: EC2 completes it within completion_duration_minutes (up to 2880: 48 h); a shorter timeout gives up first.
+    props = copy_props("snap-0123456789abcdef0", completion_duration_minutes=2880, timeout=timeout)
+    [failure] = provider.check({}, props).failures
+    assert failure.property == "timeout", failure
+    assert "completion_duration_minutes=2880" in failure.reason and "at least 173700 s" in failure.reason
+
+
 def test_a_changed_source_replaces_the_copy(source_id: str) -> None:
     olds = provider.check({}, copy_props(source_id)).inputs
     news = provider.check(olds, copy_props("snap-0123456789abcdef0")).inputs
@@ -183,6 +197,21 @@ def test_delete_of_a_copy_locked_outside_pulumi_names_the_lock_and_deletes_nothi
     assert [c["snapshot_id"] for c in copies_in(emulator)] == [result.id]
 
 
+def test_destroying_a_copy_locked_in_its_account_names_the_lock_and_the_way_out(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # RT-2-9: a compliance lock in the backup account; EC2 publishes no error code for its refused delete.
+    result = provider.create(copy_props(source_id))
+    dest = boto3.client("ec2", region_name=OTHER_REGION, endpoint_url=emulator.url)
+    dest.lock_snapshot(SnapshotId=result.id, LockMode="compliance", LockDuration=30)
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.delete(result.id, result.outs)
+    message = str(refused.value)
+    assert f"{result.id} is locked in compliance mode until 20" in message, message
+    assert "retain_on_delete" in message and "wait until the lock ends" in message, message
+    assert len(emulator.calls("DeleteSnapshot")) == 0
+
+
 def test_a_left_copy_of_another_source_under_the_same_token_is_left_alone(
     emulator: Ec2Emulator, source_id: str, volume_id: str
 ) -> None:
@@ -199,3 +228,60 @@ def test_a_left_copy_of_another_source_under_the_same_token_is_left_alone(
     emulator.configure(copy_seconds=0.5)
     result = provider.create(copy_props(other_source))
     assert {c["snapshot_id"] for c in copies_in(emulator)} == {left["snapshot_id"], result.id}
+
+
+# --- another account: the source shared for the copy, and only for it ----------------------------------------------
+BACKUP_ACCOUNT = "210987654321"
+BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
+
+
+def shared_with(snapshot_id: str) -> list[dict[str, str]]:
+    source = boto3.client("ec2", region_name=REGION)
+    return list(
+        source.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")[
+            "CreateVolumePermissions"
+        ]
+    )
+
+
+def test_a_copy_to_another_account_shares_the_source_for_the_copy_and_removes_that_share(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    result = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    assert result.outs["account_id"] == BACKUP_ACCOUNT
+    assert [c["snapshot_id"] for c in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)] == [result.id]
+    assert shared_with(source_id) == []
+    assert [c.params.get("OperationType") for c in emulator.calls("ModifySnapshotAttribute")] == ["add", "remove"]
+
+
+def test_a_share_that_was_there_before_the_copy_is_left_as_it_was(emulator: Ec2Emulator, source_id: str) -> None:
+    boto3.client("ec2", region_name=REGION).modify_snapshot_attribute(
+        SnapshotId=source_id, Attribute="createVolumePermission", OperationType="add", UserIds=[BACKUP_ACCOUNT]
+    )
+    emulator.clear_calls()
+    provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
+    assert emulator.calls("ModifySnapshotAttribute") == []
+
+
+def test_a_failed_copy_to_another_account_removes_the_share_it_added(emulator: Ec2Emulator, source_id: str) -> None:
+    emulator.configure(fail_copies=True)
+    with pytest.raises(SnapshotProviderError, match="ended in state error"):
+        provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    assert shared_with(source_id) == []
+
+
+def test_a_source_encrypted_with_the_default_key_is_refused_before_anything_changes(
+    emulator: Ec2Emulator,
+) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    volume_id = ec2.create_volume(Size=8, AvailabilityZone=f"{REGION}a", Encrypted=True)["VolumeId"]
+    source_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    emulator.clear_calls()
+    with pytest.raises(SnapshotProviderError) as refused:
+        provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    message = str(refused.value)
+    assert f"cannot copy {source_id} to account {BACKUP_ACCOUNT}" in message, message
+    assert "default EBS key" in message and "customer managed key" in message and "key policy" in message, message
+    assert emulator.calls("CopySnapshot") == [] and shared_with(source_id) == []
+    assert emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) == []

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import client, wait_until
@@ -26,7 +25,6 @@ from emulator import Ec2Emulator
 from snapshot_provider import (
     EbsSnapshotProvider,
     InstanceSnapshotsProvider,
-    SnapshotCopyProvider,
     SnapshotSeriesProvider,
 )
 from snapshot_provider.components.decommission import SafeDecommissionArgs, snapshot_set_args
@@ -265,38 +263,6 @@ def test_an_imported_snapshot_is_locked_as_declared_or_refused_at_preview(
     assert ec2.describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"], f"{existing} was not locked"
 
 
-# --- SnapshotCopy: a copy locked where it lives -----------------------------------------------------------------------
-COPY_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::rt2-copy"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-9: SnapshotCopy.delete calls DeleteSnapshot without reading the copy's lock first (the other "
-    "resources do: ec2.locks says AWS publishes no error code for a refused delete of a locked snapshot); a copy "
-    "locked in the backup account (the point of one) fails `destroy` with EC2's bare error: no lock end from "
-    "DescribeLockedSnapshots, no way out (retain_on_delete, `pulumi state delete`) as EbsSnapshot's delete says",
-)
-def test_destroying_a_copy_locked_in_its_account_names_the_lock_and_the_way_out(
-    emulator: Ec2Emulator, volume_id: str
-) -> None:
-    source_id = str(client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
-    props = {
-        "source_snapshot_id": source_id,
-        "source_region": REGION,
-        "region": "eu-west-1",
-        "timeout": 30,
-        "tags": {},
-        "resource_urn": COPY_URN,
-    }
-    copy = SnapshotCopyProvider().create(props)
-    boto3.client("ec2", region_name="eu-west-1", endpoint_url=emulator.url).lock_snapshot(
-        SnapshotId=copy.id, LockMode="compliance", LockDuration=30
-    )
-    with pytest.raises(SnapshotProviderError) as refused:
-        SnapshotCopyProvider().delete(str(copy.id), {**props, **copy.outs})
-    assert "retain_on_delete" in str(refused.value), str(refused.value)
-
-
 def test_the_thaw_timer_counts_from_the_freeze_not_from_before_the_flush(tmp_path: Path) -> None:
     # sync flushes for 2 s (dirty pages of a busy file system); the pause bound is 1 s; nohup runs the timer.
     code, _ = _run_freeze_on("/data", tmp_path, max_pause=1, sync="sleep 2", timer='exec "$@"')
@@ -405,24 +371,6 @@ def test_control_an_unencrypted_snapshot_can_be_shared_with_another_account(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-13 (emulator): ModifySnapshotAttribute shares a snapshot encrypted with the account's default EBS "
-    "key (aws/ebs) with another account, which EC2 refuses (EC2 API reference, ModifySnapshotAttribute: 'Snapshots "
-    "encrypted with your default KMS key cannot be shared with other accounts'; EBS user guide, 'Share a "
-    "snapshot'). EBS encryption by default uses that key, so the emulator lets cross-account SnapshotCopy tests "
-    "pass for the most common production source, which AWS cannot copy across accounts at all",
-)
-def test_a_snapshot_encrypted_with_the_default_key_cannot_be_shared(emulator: Ec2Emulator) -> None:
-    ec2 = client(emulator)
-    volume_id = str(ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, Encrypted=True)["VolumeId"])
-    snapshot_id = str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
-    with pytest.raises(ClientError):
-        ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", UserIds=["210987654321"]
-        )
-
-
 # --- stopped: a stop EC2 refuses, with on_failure crash_consistent ----------------------------------------------------
 def test_control_a_failed_freeze_with_crash_consistent_is_taken_as_crash(emulator: Ec2Emulator) -> None:
     seeded = emulator.seed_instance(data_volumes=1)
@@ -492,28 +440,3 @@ def test_a_decommission_that_stops_for_its_snapshots_does_not_start_the_instance
     events = [(e["event"], e.get("instance_id")) for e in emulator.timeline()]
     assert ("instance-stopping", instance) in events
     assert ("instance-pending", instance) not in events, "the instance being decommissioned was started again"
-
-
-# --- SnapshotCopy: a time-based copy and the resource's timeout -------------------------------------------------------
-def _copy_check(**given: Any) -> list[str]:
-    inputs = {"source_snapshot_id": "snap-0123456789abcdef0", "source_region": REGION, "region": "eu-west-1", **given}
-    return [f.property for f in SnapshotCopyProvider().check({}, inputs).failures]
-
-
-def test_control_a_time_based_copy_within_the_timeout_passes_the_preview() -> None:
-    assert _copy_check(completion_duration_minutes=120, timeout=3 * 3600) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT-2-17: a time-based copy asked to complete within completion_duration_minutes (up to 2880: 48 h; EC2 "
-    "API reference, CopySnapshot) passes the preview with a timeout shorter than that (the default is 24 h): the "
-    "`up` then fails with 'still pending' while EC2 is on schedule, and every later `up` fails again until the copy "
-    "completes; the preview knows both numbers",
-)
-@pytest.mark.parametrize("timeout", [None, 600], ids=["default timeout (24 h)", "timeout 10 min"])
-def test_a_time_based_copy_longer_than_the_timeout_is_refused_at_preview(timeout: float | None) -> None:
-    given: dict[str, Any] = {"completion_duration_minutes": 2880}
-    if timeout is not None:
-        given["timeout"] = timeout
-    assert _copy_check(**given), "the preview accepts a copy the timeout gives up on before EC2's own bound"

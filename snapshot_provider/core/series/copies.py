@@ -11,13 +11,14 @@ target. It is not tagged `pulumi-snapshot:series`: a copy is never one of the se
 - A copy is deleted only once the series deleted its point (pruned); a locked copy is kept and said.
 - A target taken out of `copies` gets no new copies; its copies stay recorded in `copied`, deleted with their points
   and by destroy. Destroy deletes the copies tagged with the series' id, or recorded in `copied`, and nothing else.
-- Another account's copy needs the point shared with it (createVolumePermission): shared for the copy, unshared after.
+- Another account's copy needs the point shared with it (createVolumePermission): the copy operation shares it for
+  the copy and removes that share after (`copying.shared_for_copy`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +114,6 @@ class Copies:
 
 
 def keep_copies(
-    source_ec2: Any,
     series_id: str,
     inputs: Mapping[str, Any],
     previous: Mapping[str, Any],
@@ -132,7 +132,7 @@ def keep_copies(
             ours = _ours(ec2, series_id, known.get(place, {}))
             ours = _delete_copies_of(ec2, inputs, ours, gone, outcome)
             if place in wanted:
-                ours |= _copy_missing(source_ec2, account, series_id, inputs, wanted[place], kept, ours, outcome)
+                ours |= _copy_missing(account, series_id, inputs, wanted[place], kept, ours, outcome)
         except SnapshotProviderError as error:  # the target unreachable: what state recorded stays recorded
             outcome.failed.append(f"copies in {_where(place)}: {error}")
             outcome.entries += [
@@ -205,7 +205,6 @@ def _delete_copies_of(
 
 
 def _copy_missing(
-    source_ec2: Any,
     account: AccountSelection,
     series_id: str,
     inputs: Mapping[str, Any],
@@ -228,8 +227,8 @@ def _copy_missing(
         point = snapshots.tag_value(snapshot, POINT_TAG) or sid
         request = _copy_inputs(account, series_id, inputs, target, sid, point)
         try:
-            with _shared_with(source_ec2, sid, account, inputs):
-                copy_id, _found, _account_id, _waited = copying.create_copy(request)
+            source = AccountSelection.from_props(inputs)  # the series' own account and region
+            copy_id, _found, _account_id, _waited = copying.create_copy(request, source)
         except SnapshotProviderError as error:
             outcome.failed.append(f"copy of {sid} to {targets.describe(target, inputs['region'])}: {error}")
             with aws_errors("looking for the copy a failed CopySnapshot left (ec2:DescribeSnapshots)"):
@@ -271,27 +270,6 @@ def _copy_inputs(
         "timeout": inputs["timeout"],
         URN_INPUT: inputs[URN_INPUT],
     }
-
-
-@contextmanager
-def _shared_with(source_ec2: Any, sid: str, account: AccountSelection, inputs: Mapping[str, Any]) -> Iterator[None]:
-    """Another account copies a snapshot only once it is shared with it (EBS user guide, "Copy an Amazon EBS
-    snapshot"): shared for the copy, unshared once it is made (the copy is the target's own)."""
-    target_account = clients.caller_account_id(account)
-    source_account = clients.caller_account_id(AccountSelection.from_props(inputs))
-    if target_account == source_account:
-        yield
-        return
-    permission = {"SnapshotId": sid, "Attribute": "createVolumePermission", "UserIds": [target_account]}
-    with aws_errors("sharing the point with the target account (ec2:ModifySnapshotAttribute)", snapshot_id=sid):
-        source_ec2.modify_snapshot_attribute(OperationType="add", **permission)
-    try:
-        yield
-    finally:
-        try:
-            source_ec2.modify_snapshot_attribute(OperationType="remove", **permission)
-        except Exception as error:  # the copy is made: a share left over is said, not fatal
-            warn(inputs, f"{sid} is still shared with account {target_account}: unsharing it failed: {error}")
 
 
 def _entry(place: Place, copy: Mapping[str, Any], lock: Mapping[str, Any] | None) -> dict[str, Any]:

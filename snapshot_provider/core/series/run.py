@@ -57,7 +57,7 @@ def run(
         warn(inputs, f"{failure} (the next run tries again)")
     gone = set(outcome.deleted)
     kept = [s for s in listing if s["SnapshotId"] not in gone]
-    copied = keep_copies(conn.ec2, series_id, inputs, previous, kept, gone | set(pruned))
+    copied = keep_copies(series_id, inputs, previous, kept, gone | set(pruned))
     for failure in copied.failed:
         warn(inputs, f"{failure} (the next `up` tries again)")
     outs = outputs(inputs, series_id, kept, now.archived | set(outcome.archived), now.images, conn.account_id)
