@@ -8,12 +8,11 @@ plugin cannot be downloaded here: its wiring is tested under Pulumi mocks (tests
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from stack_harness import PulumiStack, pulumi_bin_dir
+from stack_harness import StackFactory
 
 from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
@@ -24,11 +23,6 @@ OTHER_REGION = "eu-west-1"
 BACKUP_ACCOUNT = "210987654321"
 BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
 COPY_SECONDS = 2.0
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    return pulumi_bin_dir()
 
 
 def recipe(volume_id: str, *, copies: list[dict[str, str]], delete: bool, keep: bool = True) -> str:
@@ -63,15 +57,8 @@ BOTH_COPIES = [{"region": OTHER_REGION}, {"region": OTHER_REGION, "role_arn": BA
 
 
 @pytest.fixture
-def new_stack(tmp_path: Path, bin_dir: Path, emulator: Ec2Emulator) -> Any:
-    emulator.configure(pending_seconds=1.0, copy_seconds=COPY_SECONDS)
-
-    def make(program: str) -> PulumiStack:
-        stack = PulumiStack(tmp_path, bin_dir, emulator.url, program=program, sts_url=emulator.sts_url)
-        stack.config(**{"aws:region": REGION})
-        return stack
-
-    return make
+def emulator_settings() -> dict[str, Any]:
+    return {"pending_seconds": 1.0, "copy_seconds": COPY_SECONDS}
 
 
 def ec2(emulator: Ec2Emulator) -> Any:
@@ -79,7 +66,7 @@ def ec2(emulator: Ec2Emulator) -> Any:
 
 
 def test_the_volume_is_deleted_only_after_its_snapshot_is_locked_and_copied_and_destroy_restores_it(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1, tags={"team": "data"})
     stack = new_stack(recipe(volume_id, copies=BOTH_COPIES, delete=True))
@@ -129,7 +116,7 @@ def restored(emulator: Ec2Emulator, volume_id: str) -> list[dict[str, Any]]:
 
 
 def test_without_keep_snapshot_on_undo_destroy_restores_the_volume_then_fails_naming_the_lock(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1)
     stack = new_stack(recipe(volume_id, copies=[], delete=True, keep=False))
@@ -147,7 +134,7 @@ def test_without_keep_snapshot_on_undo_destroy_restores_the_volume_then_fails_na
 
 
 def test_a_copy_target_without_region_or_account_is_refused_at_preview_and_changes_nothing(
-    new_stack: Any, emulator: Ec2Emulator
+    new_stack: StackFactory, emulator: Ec2Emulator
 ) -> None:
     [volume_id] = emulator.seed_volumes(1)
     stack = new_stack(recipe(volume_id, copies=[{"kms_key_id": "alias/backup"}], delete=True))
