@@ -155,7 +155,7 @@ _COMMON = settings(
 # Per machine: a copy step waits for real (copies pending, a lost answer looked for, a timeout), a lock step hardly.
 PROFILES = {
     "ci": {
-        "locks": settings(_COMMON, max_examples=5, stateful_step_count=15, derandomize=True),
+        "locks": settings(_COMMON, max_examples=4, stateful_step_count=12, derandomize=True),
         "copies": settings(_COMMON, max_examples=3, stateful_step_count=10, derandomize=True),
     },
     "long": {
@@ -592,7 +592,7 @@ class LockCopyModel(RuleBasedStateMachine):
             "source_region": REGION,
             "encrypted": inputs.encrypted,
             "tags": dict(inputs.tags),
-            "timeout": 1 if trouble == "cut short" else TIMEOUT,
+            "timeout": 1 if trouble.startswith("cut short") else TIMEOUT,
             "resource_urn": urn("SnapshotCopy", label),
             **({"description": inputs.description} if inputs.description else {}),
         }
