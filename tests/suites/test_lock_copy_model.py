@@ -453,12 +453,18 @@ class LockCopyModel(RuleBasedStateMachine):
         self._copy(label, CopyInputs(source, description, encrypted, tags), trouble)
 
     @precondition(lambda self: self.family == "copies" and (self.copy_leftovers))
-    @rule(data=st.data(), tags=TAGS)
-    def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...]) -> None:
-        """The user runs the cut-short `up` again as it was (tags may have changed; `copy` changes the rest)."""
+    @rule(data=st.data(), tags=TAGS, change=st.sampled_from(("nothing", "description", "encryption")))
+    def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...], change: str) -> None:
+        """The user runs the cut-short `up` again: as it was (tags may have changed), or with the same source and
+        another description or encryption (the left copy is then not theirs to adopt: RT-LF3). `copy` changes any."""
         self._begin("retry_cut_short_copy")
         label = data.draw(st.sampled_from(sorted(self.copy_leftovers)), label="copy")
-        self._copy(label, dataclasses.replace(self.copy_leftovers[label].inputs, tags=tags), "none")
+        inputs = dataclasses.replace(self.copy_leftovers[label].inputs, tags=tags)
+        if change == "description":
+            inputs = dataclasses.replace(inputs, description="after-cut" if inputs.description is None else None)
+        elif change == "encryption":
+            inputs = dataclasses.replace(inputs, encrypted=not inputs.encrypted)
+        self._copy(label, inputs, "none")
 
     @precondition(lambda self: self.family == "copies" and (self.copies))
     @rule(data=st.data())
