@@ -14,8 +14,8 @@ real, so they get fewer steps). Rules: create a snapshot resource; change its lo
 mode; a change the preview refuses is given up, one EC2 refuses at `up` leaves state as it was); replace it (a new
 description); destroy it; lock or unlock one of its snapshots from outside Pulumi (another user); let hours or days
 pass (the emulator's clock: cooling-off periods and locks end); create, change (tags in place; source, description
-or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy cut short by its
-timeout, then the retry that finishes it.
+or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy EC2 fails; a copy cut
+short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others.
 
 Invariants, after every step:
 1. A snapshot that was locked before a step is not gone after it (nobody deletes a locked snapshot).
@@ -28,14 +28,19 @@ Invariants, after every step:
    refused lock change changed no lock in EC2 (mode and end as before); a successful one leaves each snapshot's lock
    as the inputs say.
 
-Open findings the model would catch (see tests/suites/test_redteam_lock_frozen.py), kept out of the generated paths
-until they are fixed, each at the line that says so: RT-LF3 (a copy left by a cut-short create adopted whatever the
-inputs now say: the retry keeps the cut-short create's source, description and encryption), RT-LF4 (a set member locked
-outside Pulumi when state records no lock: the other user locks only snapshots whose resource declares a lock), RT-LF5
-(a compliance lock shortened by switching from `duration_days` to an earlier `expires_at`: not generated), RT-LF6 (a
-copy EC2 failed: not generated). Found by this model, fixed, tests at the end of this file: MODEL-LC1 (a copy
-replaced within EC2's tag delay adopted the old copy), MODEL-LC2 (an unchanged encrypted copy was replaced by every
-`up`).
+The red-team findings once kept out of the generated paths are fixed and generated (tests in their modules, see
+tests/suites/test_redteam_lock_frozen.py): RT-LF3 (a left copy is adopted only if made for the inputs as they are now:
+the next `up` may change source, description or encryption), RT-LF4 (a set member locked outside Pulumi stops the
+destroy first, whatever state declares), RT-LF5 (a compliance lock shortened by switching between `duration_days` and
+`expires_at`: refused at preview, compared with the end state records), RT-LF6 (a copy EC2 failed, while the create
+waits or after it was cut short: deleted, never adopted). Found by this model, fixed, tests at the end of this file:
+MODEL-LC1 (a copy replaced within EC2's tag delay adopted the old copy), MODEL-LC2 (an unchanged encrypted copy was
+replaced by every `up`).
+
+Preconditions and strategies read only the machine's own model (what is in state, the clock steps taken), never the
+emulator: Hypothesis replays choice sequences and needs the same draws from the same choices. A rule aimed at one
+snapshot picks it by resource and member (a set's members in device order, not by EC2's random ids) and does nothing
+when EC2 holds it otherwise than the rule needs (another user locks only an unlocked snapshot).
 
 Profiles (`LIFECYCLE_MODEL_PROFILE`, as the other models): `ci` (the default: derandomized, no example database) and
 `long` (more and longer sequences, random):
@@ -150,7 +155,7 @@ _COMMON = settings(
 # Per machine: a copy step waits for real (copies pending, a lost answer looked for, a timeout), a lock step hardly.
 PROFILES = {
     "ci": {
-        "locks": settings(_COMMON, max_examples=5, stateful_step_count=15, derandomize=True),
+        "locks": settings(_COMMON, max_examples=4, stateful_step_count=12, derandomize=True),
         "copies": settings(_COMMON, max_examples=3, stateful_step_count=10, derandomize=True),
     },
     "long": {
@@ -195,6 +200,15 @@ class CopyEntry:
     inputs: dict[str, Any]
     outs: dict[str, Any]
     model: CopyInputs
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A copy left by a cut-short create: its id, the inputs it was made for, and whether EC2 fails it later."""
+
+    id: str
+    inputs: CopyInputs
+    fails: bool
 
 
 @dataclass(frozen=True)
@@ -250,7 +264,7 @@ class LockCopyModel(RuleBasedStateMachine):
         self.state: dict[str, Entry] = {}
         self.doomed: list[tuple[Res, Entry]] = []  # replaced, their delete refused by a lock: tried again each run
         self.copies: dict[str, CopyEntry] = {}
-        self.copy_leftovers: dict[str, tuple[str, CopyInputs]] = {}  # label -> (copy id, the cut-short inputs)
+        self.copy_leftovers: dict[str, Leftover] = {}  # label -> the copy its cut-short create left
         self.deleted_on_purpose: set[str] = set()
         self.days_passed = 0.0
         self.clock_steps = 0
@@ -297,19 +311,21 @@ class LockCopyModel(RuleBasedStateMachine):
         if lock == old_lock:
             self._outcome("lock unchanged")
             return
-        if _rt_lf5(old_lock, lock):
-            # RT-LF5 (open): the preview lets this shortening through; EC2 refuses it at `up`. Not generated.
-            self._outcome("not generated: RT-LF5")
-            return
         checked = self._check(res, old.inputs, self._props(res, old.inputs.get("description"), lock))
-        refused_at_preview = _preview_refuses(old_lock, lock)
-        assert (checked is None) == refused_at_preview, (
-            f"preview of {label}'s lock {old_lock} -> {lock}: refused {checked is None}, expected {refused_at_preview}"
+        diff = None
+        if checked is not None:
+            try:
+                diff = res.provider.diff(old.id, old.outs, checked)
+            except SnapshotProviderError as error:  # the preview's diff, judging with the end state records
+                assert str(error).startswith("lock: ") and "shortened" in str(error), f"diff of {label}: {error}"
+        expected = _preview_refuses(old_lock, lock, _recorded_end(old.outs))
+        assert (diff is None) == expected, (
+            f"preview of {label}'s lock {old_lock} -> {lock} (recorded end {_recorded_end(old.outs)}): refused "
+            f"{diff is None}, expected {expected}"
         )
-        if checked is None:
+        if checked is None or diff is None:
             self._outcome("lock change refused at preview")
             return  # the user gives the change up
-        diff = res.provider.diff(old.id, old.outs, checked)
         assert diff.changes and not diff.replaces, f"diff of {label}'s lock {old_lock} -> {lock}: {diff}"
         ids = self._ids(res, old)
         now = held(self.emulator)
@@ -363,21 +379,34 @@ class LockCopyModel(RuleBasedStateMachine):
         else:
             self._outcome("destroy refused by a lock")
 
-    @precondition(lambda self: self.family == "locks" and (self._others_may_lock()))
-    @rule(data=st.data(), days=st.sampled_from((1, 30)))
-    def lock_outside_pulumi(self, data: st.DataObject, days: int) -> None:
-        """Another user (an admin, a backup policy) locks one snapshot of a resource, in governance mode."""
+    @precondition(lambda self: self.family == "locks" and (self.state))
+    @rule(data=st.data(), member=st.integers(0, 2), days=st.sampled_from((1, 30)))
+    def lock_outside_pulumi(self, data: st.DataObject, member: int, days: int) -> None:
+        """Another user (an admin, a backup policy) locks one snapshot of a resource, in governance mode, if it is
+        not locked (whatever the resource declares: a set without `lock` too)."""
         self._begin("lock_outside_pulumi")
-        sid = data.draw(st.sampled_from(self._others_may_lock()), label="snapshot")
+        # Mostly a resource without `lock` (RT-LF4's case; the others' snapshots are locked until their locks end).
+        unlocked = sorted(label for label, entry in self.state.items() if not entry.inputs.get("lock"))
+        label = data.draw(st.sampled_from(unlocked or sorted(self.state)), label="resource")
+        sid = self._member(SNAPSHOT_RESOURCES[label], self.state[label], member)
+        if self.before[sid].locked:
+            self._outcome("already locked: not locked outside Pulumi")
+            return
         self._ec2().lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=days)
         self._outcome("locked outside Pulumi")
 
-    @precondition(lambda self: self.family == "locks" and (self._others_may_unlock()))
-    @rule(data=st.data())
-    def unlock_outside_pulumi(self, data: st.DataObject) -> None:
-        """Another user unlocks one snapshot (governance, or compliance in its cooling-off period: EC2 allows it)."""
+    @precondition(lambda self: self.family == "locks" and (self.state or self.doomed))
+    @rule(data=st.data(), member=st.integers(0, 2))
+    def unlock_outside_pulumi(self, data: st.DataObject, member: int) -> None:
+        """Another user unlocks one snapshot, of a resource or of a replaced one marked for deletion, if EC2 allows
+        it (governance, or compliance in its cooling-off period)."""
         self._begin("unlock_outside_pulumi")
-        sid = data.draw(st.sampled_from(self._others_may_unlock()), label="snapshot")
+        targets = [(SNAPSHOT_RESOURCES[label], self.state[label]) for label in sorted(self.state)] + self.doomed
+        res, entry = targets[data.draw(st.integers(0, len(targets) - 1), label="resource")]
+        sid = self._member(res, entry, member)
+        if not self.before[sid].locked or self._in_compliance(sid):
+            self._outcome("not unlocked: unlocked, or in compliance mode")
+            return
         self._ec2().unlock_snapshot(SnapshotId=sid)
         self._outcome("unlocked outside Pulumi")
 
@@ -397,14 +426,14 @@ class LockCopyModel(RuleBasedStateMachine):
         self._outcome(f"{hours} h passed")
 
     # --- copies -----------------------------------------------------------------------------------------------------
-    @precondition(lambda self: self.family == "copies" and (set(COPY_RESOURCES) - set(self.copy_leftovers)))
+    @precondition(lambda self: self.family == "copies")
     @rule(
         data=st.data(),
         source=st.sampled_from(("U1", "U2")),
         description=st.sampled_from(DESCRIPTIONS),
         encrypted=st.booleans(),
         tags=TAGS,
-        trouble=st.sampled_from(("none", "lost answer", "cut short")),
+        trouble=st.sampled_from(("none", "lost answer", "fails", "cut short", "cut short, fails later")),
     )
     def copy(
         self,
@@ -415,27 +444,29 @@ class LockCopyModel(RuleBasedStateMachine):
         tags: tuple[tuple[str, str], ...],
         trouble: str,
     ) -> None:
-        """Create a copy, or change one: tags in place; source, description or encryption by a replace (new first).
-        `trouble`: CopySnapshot's answer lost, or the create cut short by its timeout (once per example)."""
+        """Create a copy, or change one: tags in place; source, description or encryption by a replace (new first);
+        after a cut-short create, the next `up` with the inputs changed or not. `trouble` (a create's): CopySnapshot's
+        answer lost, the copy failed by EC2, or the create cut short by its timeout (once per example), the copy then
+        completing or failed by EC2 later."""
         self._begin("copy")
-        labels = sorted(label for label in COPY_RESOURCES if label not in self.copy_leftovers)  # RT-LF3: see above
-        label = data.draw(st.sampled_from(labels), label="copy")
-        if trouble == "cut short" and self.interrupted:
+        label = data.draw(st.sampled_from(sorted(COPY_RESOURCES)), label="copy")
+        if (trouble.startswith("cut short") and self.interrupted) or label in self.copy_leftovers:
             trouble = "none"
         self._copy(label, CopyInputs(source, description, encrypted, tags), trouble)
 
     @precondition(lambda self: self.family == "copies" and (self.copy_leftovers))
-    @rule(data=st.data(), tags=TAGS)
-    def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...]) -> None:
-        """The copy completes meanwhile; the user runs the cut-short `up` again (tags may have changed). RT-LF3 (open):
-        with another source, description or encryption the left copy would be adopted all the same: the retry keeps
-        them."""
+    @rule(data=st.data(), tags=TAGS, change=st.sampled_from(("nothing", "description", "encryption")))
+    def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...], change: str) -> None:
+        """The user runs the cut-short `up` again: as it was (tags may have changed), or with the same source and
+        another description or encryption (the left copy is then not theirs to adopt: RT-LF3). `copy` changes any."""
         self._begin("retry_cut_short_copy")
         label = data.draw(st.sampled_from(sorted(self.copy_leftovers)), label="copy")
-        left_id, inputs = self.copy_leftovers[label]
-        dest = COPY_RESOURCES[label]
-        self.emulator.age_snapshot(left_id, seconds_ago=2 * HOUR, account_id=dest.account, region=dest.region)
-        self._copy(label, dataclasses.replace(inputs, tags=tags), "none")
+        inputs = dataclasses.replace(self.copy_leftovers[label].inputs, tags=tags)
+        if change == "description":
+            inputs = dataclasses.replace(inputs, description="after-cut" if inputs.description is None else None)
+        elif change == "encryption":
+            inputs = dataclasses.replace(inputs, encrypted=not inputs.encrypted)
+        self._copy(label, inputs, "none")
 
     @precondition(lambda self: self.family == "copies" and (self.copies))
     @rule(data=st.data())
@@ -490,10 +521,8 @@ class LockCopyModel(RuleBasedStateMachine):
             assert not gone, f"the delete of {res.label} failed ({error}) after deleting {gone}: not whole-or-nothing"
             assert locked, f"the delete of {res.label} failed though none of its snapshots is locked: {error}"
             assert all(sid in str(error) for sid in locked), f"the refused delete of {res.label} names no lock: {error}"
-            if entry.inputs.get("lock") or entry.outs.get("lock_state"):
-                # (Without a lock in state the delete does not look for locks: EC2's refusal is passed on, RT-LF4's
-                # root; a lone snapshot is still deleted whole or not at all.)
-                assert isinstance(error, SnapshotLocked) and "until" in str(error), f"{res.label}: {error!r}"
+            # The locks are read first, whatever state declares (RT-LF4).
+            assert isinstance(error, SnapshotLocked) and "until" in str(error), f"{res.label}: {error!r}"
             return False
         assert not locked, f"the delete of {res.label} succeeded; {locked} are locked"
         self.deleted_on_purpose |= ids
@@ -547,20 +576,13 @@ class LockCopyModel(RuleBasedStateMachine):
         ends = lock.cool_off_ends() if lock is not None else None
         return ends is not None and self._now() < ends
 
-    def _others_may_lock(self) -> list[str]:
-        # RT-LF4 (open): a set whose state records no lock is deleted member by member, without looking for locks.
-        return sorted(
-            sid
-            for label, entry in self.state.items()
-            if SNAPSHOT_RESOURCES[label].kind == "ebs" or entry.inputs.get("lock")
-            for sid in self._ids(SNAPSHOT_RESOURCES[label], entry)
-            if not self.before[sid].locked
-        )
-
-    def _others_may_unlock(self) -> list[str]:
-        ids = [sid for label, e in self.state.items() for sid in self._ids(SNAPSHOT_RESOURCES[label], e)]
-        ids += [sid for res, e in self.doomed for sid in self._ids(res, e)]
-        return sorted(sid for sid in ids if self.before[sid].locked and not self._in_compliance(sid))
+    def _member(self, res: Res, entry: Entry, member: int) -> str:
+        """The resource's `member`th snapshot (modulo its size), in an order EC2's random ids do not decide: a set's
+        members by device, so that the same draws pick the same snapshot every time Hypothesis replays them."""
+        if res.kind == "ebs":
+            return entry.id
+        members = sorted(entry.outs["snapshots"], key=lambda m: str(m["device_name"]))
+        return str(members[member % len(members)]["snapshot_id"])
 
     def _in_compliance(self, sid: str) -> bool:
         snap = self.before[sid]
@@ -578,7 +600,7 @@ class LockCopyModel(RuleBasedStateMachine):
             "source_region": REGION,
             "encrypted": inputs.encrypted,
             "tags": dict(inputs.tags),
-            "timeout": 1 if trouble == "cut short" else TIMEOUT,
+            "timeout": 1 if trouble.startswith("cut short") else TIMEOUT,
             "resource_urn": urn("SnapshotCopy", label),
             **({"description": inputs.description} if inputs.description else {}),
         }
@@ -596,32 +618,56 @@ class LockCopyModel(RuleBasedStateMachine):
                 self._outcome("copy updated in place" if old.model != inputs else "copy unchanged")
                 return
         left = self.copy_leftovers.get(label)
+        if left is not None:  # it completed meanwhile, or EC2 failed it
+            self.emulator.age_snapshot(left.id, seconds_ago=2 * HOUR, account_id=dest.account, region=dest.region)
         copies_before = len(self.emulator.mutating_calls("CopySnapshot"))
-        if trouble == "cut short":
+        if trouble.startswith("cut short"):
             self.emulator.configure(copy_seconds=2 * HOUR)
+        self.emulator.configure(fail_copies=trouble in ("fails", "cut short, fails later"))
         lost = losing_one_answer(self.emulator, "CopySnapshot", 1) if trouble == "lost answer" else None
         try:
             with lost if lost is not None else contextlib.nullcontext():
                 created = provider.create(checked)
         except SnapshotTimedOut:
-            assert trouble == "cut short"
+            assert trouble.startswith("cut short"), f"{label}: a copy timed out ({trouble})"
             [left_id] = [
                 sid
                 for sid, snap in held(self.emulator).items()
                 if snap.tags.get(RESOURCE_TAG) == resource_token(urn("SnapshotCopy", label)) and snap.state == "pending"
             ]
-            self.copy_leftovers[label] = (left_id, inputs)
+            self.copy_leftovers[label] = Leftover(left_id, inputs, fails=trouble == "cut short, fails later")
             self.interrupted = True
             self._outcome("copy cut short")
             return
+        except SnapshotProviderError as error:
+            assert trouble == "fails", f"{label}: {error}"
+            assert "pulumi up" in str(error), f"the failed copy of {label} does not say what to do: {error}"
+            # The failed copy was deleted at once (the invariant finds it otherwise); state keeps what it had.
+            self._outcome("copy failed" + (", the old one kept" if old else ""))
+            return
         finally:
-            self.emulator.configure(copy_seconds=None)
-        assert trouble != "cut short", "a copy pending for two hours completed within a second"
+            self.emulator.configure(copy_seconds=None, fail_copies=False)
+        assert not trouble.startswith("cut short"), "a copy pending for two hours completed within a second"
+        assert trouble != "fails", f"{label}: a copy EC2 failed was recorded: {created.outs}"
+        same_request = left is not None and left.inputs == dataclasses.replace(inputs, tags=left.inputs.tags)
+        adopts = left is not None and same_request and not left.fails
         asked = len(self.emulator.mutating_calls("CopySnapshot")) - copies_before
-        assert asked == (0 if left else 1), f"{label}: {asked} CopySnapshot calls for one copy (adopting {left})"
+        assert asked == (0 if adopts else 1), f"{label}: {asked} CopySnapshot calls for one copy (left: {left})"
+        left_how = ""
         if left is not None:
-            assert created.id == left[0], f"{label} did not adopt the copy {left[0]} left by a cut-short create"
-            del self.copy_leftovers[label]
+            if adopts:
+                assert created.id == left.id, f"{label} did not adopt the copy {left.id} left by a cut-short create"
+                left_how = " by adopting the cut-short copy"
+                del self.copy_leftovers[label]
+            elif left.inputs.source == inputs.source:  # its own, never usable: deleted
+                assert created.id != left.id, f"{label} adopted the copy {left} made for other inputs: {inputs}"
+                assert left.id not in held(self.emulator), f"{label}'s unusable left copy {left} was not deleted"
+                self.deleted_on_purpose.add(left.id)
+                left_how = ", the cut-short copy deleted" + (" (failed)" if left.fails else " (other inputs)")
+                del self.copy_leftovers[label]
+            else:  # another source's: left for that source's create
+                assert created.id != left.id, f"{label} adopted the copy {left} made from another source: {inputs}"
+                left_how = ", the cut-short copy of another source kept"
         outs = dict(created.outs or {})
         assert (outs["account_id"], outs["region"], outs["state"]) == (dest.account, dest.region, "completed"), outs
         self.copies[label] = CopyEntry(str(created.id), checked, outs, inputs)
@@ -630,8 +676,8 @@ class LockCopyModel(RuleBasedStateMachine):
             self.deleted_on_purpose.add(old.id)
         self._outcome(
             ("copy replaced" if old else "copy created")
-            + {"none": "", "lost answer": " through a lost answer", "cut short": ""}[trouble]
-            + (" by adopting the cut-short copy" if left else "")
+            + {"none": "", "lost answer": " through a lost answer"}[trouble]
+            + left_how
         )
 
     def _outcome(self, what: str) -> None:
@@ -662,8 +708,8 @@ class LockCopyModel(RuleBasedStateMachine):
                 ways.setdefault(sid, []).append(f"recorded by {res.label}")
         for label, copy in self.copies.items():
             ways.setdefault(copy.id, []).append(f"recorded by {label}")
-        for label, (left_id, _) in self.copy_leftovers.items():
-            ways.setdefault(left_id, []).append(f"left by a cut-short create of {label}")
+        for label, left in self.copy_leftovers.items():
+            ways.setdefault(left.id, []).append(f"left by a cut-short create of {label}")
         for sid, how in ways.items():
             assert sid in now, f"{sid}, {how}, is gone"
             assert len(how) == 1, f"{sid} ({now[sid]}) is {how or 'nothing: an orphan or a duplicate'}"
@@ -674,9 +720,17 @@ class LockCopyModel(RuleBasedStateMachine):
             assert now[copy.id].tags.get(SOURCE_TAG) == self.user[copy.model.source], now[copy.id]
 
 
-def _preview_refuses(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """What the inputs alone show EC2 would refuse: a compliance lock without a cooling-off period is compliance from
-    the start, and can only be extended."""
+def _recorded_end(outs: dict[str, Any]) -> float | None:
+    """When the lock ends as state records it (`lock_expires_at`; a set's latest member)."""
+    recorded = [outs.get("lock_expires_at")] + [m.get("lock_expires_at") for m in outs.get("snapshots") or []]
+    ends = [found.timestamp() for value in recorded if value and (found := moment(value)) is not None]
+    return max(ends, default=None)
+
+
+def _preview_refuses(old: dict[str, Any] | None, new: dict[str, Any] | None, recorded_end: float | None) -> bool:
+    """What the inputs and state show EC2 would refuse (docs/lock-and-copy.md): a compliance lock without a
+    cooling-off period is compliance from the start, and can only be extended; "shortened" compares the ends of the
+    two locks whichever form each takes, the old one's end as state records it."""
     if not old or old["mode"] != "compliance" or old.get("cool_off_hours"):
         return False
     if not new or new["mode"] != "compliance" or new.get("cool_off_hours"):
@@ -687,16 +741,12 @@ def _preview_refuses(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
         return bool(new["duration_days"] < old["duration_days"])
     if both_dates:
         return expires(new, 0) < expires(old, 0)
-    return False
-
-
-def _rt_lf5(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    """A compliance lock (no cooling-off) in days made one that ends earlier by an `expires_at`: RT-LF5's path."""
-    if not old or not new or old["mode"] != "compliance" or old.get("cool_off_hours") or new["mode"] != "compliance":
-        return False
-    if new.get("cool_off_hours") or old.get("duration_days") is None or new.get("expires_at") is None:
-        return False
-    return expires(new, 0) < time.time() + old["duration_days"] * DAY
+    if recorded_end is None:
+        return False  # a duration from a start state does not hold: EC2's end is checked at `up`
+    if new.get("expires_at") is not None:
+        return expires(new, 0) < recorded_end
+    # From `expires_at` to days: the lock started by now (the preview's clock, the real one), so it ends by then.
+    return bool(time.time() + new["duration_days"] * DAY < recorded_end)
 
 
 @pytest.mark.parametrize("family", ["locks", "copies"])
