@@ -317,7 +317,8 @@ class LockCopyModel(RuleBasedStateMachine):
             try:
                 diff = res.provider.diff(old.id, old.outs, checked)
             except SnapshotProviderError as error:  # the preview's diff, judging with the end state records
-                assert str(error).startswith("lock: ") and "shortened" in str(error), f"diff of {label}: {error}"
+                # shortened, or removed/changed where a compliance duration lock's end is only known from state
+                assert str(error).startswith("lock: "), f"diff of {label}: {error}"
         expected = _preview_refuses(old_lock, lock, _recorded_end(old.outs))
         assert (diff is None) == expected, (
             f"preview of {label}'s lock {old_lock} -> {lock} (recorded end {_recorded_end(old.outs)}): refused "
