@@ -67,8 +67,10 @@ def emulator(emulator_server: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> I
     emulator_server.reset()
     pacing.reset()  # each test starts with EC2's buckets full, as a new provider process does
     # The reset forgot every credential STS issued: a role's session kept from an earlier test would act as nobody.
+    # Only those: a fresh session per test for every account kept each test's botocore models alive (~10 MB a test,
+    # 14 GB over the suite).
     for cache in (clients._sessions, clients._clients, clients._account_ids):
-        cache.forget(lambda _key: True)
+        cache.forget(lambda key: bool(key[0].get("role_arn")))
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_server.url)
     # STS on its own port, as AWS serves it (botocore's service-specific endpoint): what strict mode requires.
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator_server.sts_url)

@@ -201,7 +201,8 @@ def test_wheel_holds_one_import_namespace_and_no_dev_code(wheel: Path) -> None:
         "ebs_snapshot",
         "instance_snapshots",
         "volume_removal",
-        "core/lifecycle",
+        "core/lifecycle/taking",
+        "core/removal/undo",
         "dynamic/program",
     ):
         assert f"snapshot_provider/{module}.py" in names
@@ -244,8 +245,8 @@ def test_fresh_venv_imports_the_wheel_and_nothing_from_the_checkout(installed: I
     assert not found["top_level_components"] and not found["emulator"]
     assert not [p for p in found["path"] if p and Path(p).resolve().is_relative_to(ROOT)]
     # The installed code is this checkout's (not a package of the same name from an index).
-    installed_module = Path(found["package"]).parent / "core" / "lifecycle.py"
-    assert digest(installed_module) == digest(ROOT / "snapshot_provider" / "core" / "lifecycle.py")
+    installed_module = Path(found["package"]).parent / "core" / "lifecycle" / "taking.py"
+    assert digest(installed_module) == digest(ROOT / "snapshot_provider" / "core" / "lifecycle" / "taking.py")
     print_seconds("fresh virtualenv", figures.seconds)
 
 
