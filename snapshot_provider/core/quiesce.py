@@ -479,12 +479,12 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], 
     try:
         _ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
-        _unmark(ec2, at)
+        _unmark(ec2, at, asker.by)
         return _fallback(plan, at.volume_id, _stop_refused(error, at), request)
-    return _while_stopped(ec2, plan, at, request)
+    return _while_stopped(ec2, plan, at, request, asker.by)
 
 
-def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T]) -> T:
+def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], marker: str) -> T:
     try:  # from here on the instance may be stopping because of us: started again in any case but leave_stopped
         state = _wait_state(ec2, at.instance_id, ("stopped",), DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
@@ -497,9 +497,9 @@ def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str]
         return request(STOPPED)
     finally:
         if plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
-            _unmark(ec2, at)
+            _unmark(ec2, at, marker)
         else:
-            _start_again(ec2, at)
+            _start_again(ec2, at, marker)
 
 
 def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
@@ -511,7 +511,7 @@ def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[st
         try:
             return request(STOPPED)
         finally:
-            _unmark(ec2, at)
+            _unmark(ec2, at, at.stopped_by)
     if not stopper or stopper != asker.resource:
         if stopper:
             progress.engine_log().warning(
@@ -529,7 +529,7 @@ def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[st
     try:
         return request(STOPPED)
     finally:
-        _start_again(ec2, at)
+        _start_again(ec2, at, at.stopped_by)
 
 
 def _stop_refused(error: ClientError | BotoCoreError, at: Attachment) -> str:
@@ -545,9 +545,11 @@ def _mark(ec2: Any, at: Attachment, asker: Asker) -> None:
     ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": asker.by}])
 
 
-def _unmark(ec2: Any, at: Attachment) -> None:
+def _unmark(ec2: Any, at: Attachment, marker: str) -> None:
+    # Only this marker (DeleteTags with a value deletes the tag only if it matches): another resource stopping the
+    # same instance keeps its own, or a kill of that run would leave the instance stopped with no marker.
     try:
-        ec2.delete_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG}])
+        ec2.delete_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": marker}])
     except (ClientError, BotoCoreError) as error:  # the instance runs; only a later stop by its owner would mislead
         progress.engine_log().warning(
             None,
@@ -567,7 +569,7 @@ def _ask_stop(ec2: Any, at: Attachment) -> None:
             ec2.stop_instances(InstanceIds=[at.instance_id])
 
 
-def _start_again(ec2: Any, at: Attachment) -> None:
+def _start_again(ec2: Any, at: Attachment, marker: str) -> None:
     """Start the instance this provider stopped, then take its STOPPED_BY_TAG away (left when the start fails: the
     next run starts it)."""
     try:
@@ -585,7 +587,7 @@ def _start_again(ec2: Any, at: Attachment) -> None:
             f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s, so it was not started "
             f"again: start it once it is stopped (aws ec2 start-instances --instance-ids {at.instance_id})"
         )
-    _unmark(ec2, at)
+    _unmark(ec2, at, marker)
 
 
 def _wait_state(ec2: Any, instance_id: str, wanted: tuple[str, ...], timeout: float, *, cancellable: bool) -> str:
