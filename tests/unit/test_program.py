@@ -36,7 +36,7 @@ def test_unknown_input_names_the_valid_ones() -> None:
 @pulumi.runtime.test
 def test_args_class_and_keywords_register_the_same_inputs() -> Any:
     mocks = use(Recorder())
-    EbsSnapshot("a", EbsSnapshotArgs(volume_id="vol-01234567", tags={"k": "v"}, region="eu-west-1"))
+    args_class = EbsSnapshot("a", EbsSnapshotArgs(volume_id="vol-01234567", tags={"k": "v"}, region="eu-west-1"))
     keywords = EbsSnapshot("k", volume_id="vol-01234567", tags={"k": "v"}, region="eu-west-1")
 
     def check(_: Any) -> None:
@@ -45,7 +45,8 @@ def test_args_class_and_keywords_register_the_same_inputs() -> Any:
             n: v for n, v in k.items() if n != "resource_urn"
         }
 
-    return keywords.snapshot_id.apply(check)
+    # Both outputs: the two registrations run concurrently, so one resolving says nothing of the other.
+    return pulumi.Output.all(args_class.snapshot_id, keywords.snapshot_id).apply(check)
 
 
 @pulumi.runtime.test
