@@ -324,15 +324,16 @@ def test_a_copy_cut_short_keeps_the_share_recorded_and_the_create_that_adopts_th
     assert shared_with(source_id) == [] and holders_on(source_id) == set()
 
 
-def test_a_share_whose_answer_was_lost_is_recorded_and_removed(emulator: Ec2Emulator, source_id: str) -> None:
-    emulator.configure(drop_rate=1.0, actions=["ModifySnapshotAttribute"])
-    with pytest.raises(SnapshotProviderError, match="ModifySnapshotAttribute"):
+def test_the_share_is_recorded_before_it_is_added_so_an_unrecordable_share_is_never_added(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # The record first: a run killed (or an answer lost) right after ModifySnapshotAttribute still left it recorded.
+    emulator.configure(denied_actions=["CreateTags"])
+    with pytest.raises(SnapshotProviderError, match=r"ec2:CreateTags.*Nothing was shared or copied"):
         provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
-    emulator.configure(drop_rate=0.0, actions=[])
-    # EC2 shared it (and its answer was lost), then unshared it (that answer lost too): recorded, so ours still.
-    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, resource_token(URN))}
-    provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
-    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+    emulator.configure(denied_actions=[])
+    assert shared_with(source_id) == [] and emulator.calls("ModifySnapshotAttribute") == []
+    assert emulator.calls("CopySnapshot") == []
 
 
 def test_a_failed_unshare_stays_recorded_and_the_destroy_removes_the_share(
