@@ -183,10 +183,11 @@ class SnapshotCopyProvider(ResourceProvider):
         locks.refuse_delete_if_locked(
             ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
         )
-        copy = snapshots.describe_by_id(ec2, [id_], "reading the copy").get(id_)
+        # Another account's copy: a create of this resource cut short may hold its source's share, by the token its
+        # copy carries (state has no URN).
+        copy = snapshots.describe_by_id(ec2, [id_], "reading the copy").get(id_) if props.get("role_arn") else None
         with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
             snapshots.delete_snapshot(ec2, id_)
-        # The resource's token is on its copy (state has no URN): a create of it cut short may hold its source's share.
         token = snapshots.tag_value(copy, RESOURCE_TAG) if copy else None
         if token:
             copying.end_holding(props, account_id, token, unless_pending=False)
