@@ -35,7 +35,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,6 +90,7 @@ class Attachment:
     windows: bool
     state: str
     stopped_by: str = ""  # the instance's STOPPED_BY_TAG: who of this provider stopped it, if a run did not finish
+    launched: str = ""  # its LaunchTime (ISO 8601): each start changes it
 
     @property
     def volume_id(self) -> str:
@@ -118,7 +119,12 @@ def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str
         windows=instance.get("Platform") == "windows",
         state=instance["State"]["Name"],
         stopped_by=next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == STOPPED_BY_TAG), ""),
+        launched=_iso(instance.get("LaunchTime")),
     )
+
+
+def _iso(when: Any) -> str:
+    return when.isoformat() if hasattr(when, "isoformat") else str(when or "")
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,8 @@ IN_TRANSITION = ("pending", "stopping", "shutting-down")
 def _paused(
     ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker
 ) -> T:
+    if at.state == "running" and StoppedBy.of(at.stopped_by).resource == asker.resource:
+        _drop_stale(ec2, at, "the instance is running: that stop never took effect")
     if at.state == "stopped":  # nothing writes: complete as it is
         return _already_stopped(ec2, plan, at, request, asker)
     if at.state in IN_TRANSITION or at.state == "terminated":
@@ -459,7 +467,33 @@ def _fallback(plan: Plan, volumes: str, failure: str, request: Callable[[str], T
 # Left on the instance from before StopInstances until after StartInstances: the only state that outlives a run killed
 # in between (SIGKILL, a cancelled CI runner), so that the next run of the same resource starts the instance again.
 # An instance stopped without it was stopped by its owner, and is never started by this provider.
+# Its value names the launch that was stopped (`<resource>/<attempt>@<LaunchTime>`): EC2 changes an instance's
+# LaunchTime at each start (EC2 API reference, Instance: "the time that the instance was last launched"), so a marker
+# naming an older launch than the instance's is stale: its owner started it since, and any stop now is theirs.
 STOPPED_BY_TAG = "pulumi-snapshot:stopped-by"
+
+
+@dataclass(frozen=True)
+class StoppedBy:
+    """A STOPPED_BY_TAG value, read: the resource that stopped the instance and the launch it stopped."""
+
+    resource: str
+    launched: str  # "" in a marker without it: its launch is unknown, so it is never taken as fresh
+
+    @classmethod
+    def of(cls, value: str) -> StoppedBy:
+        by, _, launched = value.partition("@")
+        return cls(resource=by.split("/")[0], launched=launched)
+
+    def fresh(self, at: Attachment) -> bool:
+        """The instance was not started since this marker was written: the stop, if any, was this provider's."""
+        return bool(self.launched) and self.launched == at.launched
+
+
+def stopped_by(by: str, at: Attachment) -> str:
+    """The STOPPED_BY_TAG value `by` writes before stopping the instance `at` describes (running: its launch now)."""
+    return f"{by}@{at.launched}"
+
 
 # EC2 API reference, StopInstances, and EC2 user guide ("Stop protection", "Instance state changes").
 _STOP_REFUSALS = {
@@ -471,17 +505,18 @@ _STOP_REFUSALS = {
 
 
 def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
+    marker = stopped_by(asker.by, at)
     try:
-        _mark(ec2, at, asker)
+        ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": marker}])
     except (ClientError, BotoCoreError) as error:  # nothing stopped: no marker means the instance is not ours
         why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
         return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)
     try:
         _ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
-        _unmark(ec2, at, asker.by)
+        _unmark(ec2, at, marker)
         return _fallback(plan, at.volume_id, _stop_refused(error, at), request)
-    return _while_stopped(ec2, plan, at, request, asker.by)
+    return _while_stopped(ec2, plan, at, request, marker)
 
 
 def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], marker: str) -> T:
@@ -504,16 +539,11 @@ def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str]
 
 def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
     """A stopped instance: nothing writes. Started afterwards only when an unfinished run of this resource stopped
-    it (its STOPPED_BY_TAG) and it is not to be left stopped; its owner's stop, or another resource's, is left as
-    it is."""
-    stopper = at.stopped_by.split("/")[0]
-    if stopper and stopper == asker.resource and plan.leave_stopped:  # ours, and meant to stay stopped
-        try:
-            return request(STOPPED)
-        finally:
-            _unmark(ec2, at, at.stopped_by)
-    if not stopper or stopper != asker.resource:
-        if stopper:
+    it (its STOPPED_BY_TAG, naming the instance's current launch) and it is not to be left stopped; its owner's stop,
+    or another resource's, is left as it is."""
+    marker = StoppedBy.of(at.stopped_by)
+    if marker.resource != asker.resource:
+        if marker.resource and marker.fresh(at):
             progress.engine_log().warning(
                 None,
                 f"instance {at.instance_id} is stopped and tagged {STOPPED_BY_TAG}={at.stopped_by}: another resource "
@@ -521,6 +551,14 @@ def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[st
                 f"yourself: aws ec2 start-instances --instance-ids {at.instance_id})",
             )
         return request(STOPPED)
+    if not marker.fresh(at):
+        _drop_stale(ec2, at, "the instance was started since (its LaunchTime is later), so its owner stopped it")
+        return request(STOPPED)
+    if plan.leave_stopped:  # ours, and meant to stay stopped
+        try:
+            return request(STOPPED)
+        finally:
+            _unmark(ec2, at, at.stopped_by)
     progress.engine_log().warning(
         None,
         f"instance {at.instance_id} was stopped by an earlier run of this resource that did not finish (its "
@@ -541,8 +579,14 @@ def _stop_refused(error: ClientError | BotoCoreError, at: Attachment) -> str:
     return f"EC2 refused to stop instance {at.instance_id}: {why} ({code}: {message})"
 
 
-def _mark(ec2: Any, at: Attachment, asker: Asker) -> None:
-    ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": asker.by}])
+def _drop_stale(ec2: Any, at: Attachment, why: str) -> None:
+    """Remove this resource's marker that no longer says who stopped the instance; the instance is left as it is."""
+    progress.engine_log().warning(
+        None,
+        f"instance {at.instance_id} is tagged {STOPPED_BY_TAG}={at.stopped_by} by an earlier run that did not finish, "
+        f"but {why}: the tag is removed and the instance left {at.state}",
+    )
+    _unmark(ec2, at, at.stopped_by)
 
 
 def _unmark(ec2: Any, at: Attachment, marker: str) -> None:
@@ -582,6 +626,9 @@ def _start_again(ec2: Any, at: Attachment, marker: str) -> None:
             + f" Start it yourself: aws ec2 start-instances --instance-ids {at.instance_id} (the next `pulumi up` "
             "of this resource starts it too)"
         ) from error
+    if state == "running":  # the stop never took effect (its request lost on the way): nothing to start
+        _unmark(ec2, at, marker)
+        return
     if state != "stopped":
         raise ResumeFailed(
             f"instance {at.instance_id} was still {state} after {DEFAULT_STOP_TIMEOUT} s, so it was not started "
@@ -598,3 +645,37 @@ def _wait_state(ec2: Any, instance_id: str, wanted: tuple[str, ...], timeout: fl
     if cancellable:
         return waiting.until(look, lambda s: s in wanted, timeout, what=f"for instance {instance_id} to stop")
     return _until_uncancellable(look, lambda s: s in wanted, timeout)
+
+
+def after_unfinished_run(ec2: Any, props: Mapping[str, Any], resource: str, urn: str | None, *, start: bool) -> None:
+    """An instance an unfinished run of this resource (`resource`: its token) stopped and did not start again (its
+    fresh STOPPED_BY_TAG): `delete` (start=True) starts it, as the next `up` would, since a destroy after a killed
+    `up` expects the instance back; `read` (refresh) only says so. Nothing for other consistencies, nor with
+    `leave_stopped`; an instance that cannot be read is passed over (a destroy never waits on it)."""
+    plan = Plan.of(props)
+    if plan.consistency != STOPPED or plan.leave_stopped:
+        return
+    try:
+        if props.get("instance_id"):
+            instance_ids = [str(props["instance_id"])]
+        else:
+            instance_ids = [i for i, _ in attached_instances(ec2, str(props.get("volume_id")))]
+        found = [instance_attachment(ec2, i, []) for i in instance_ids]
+    except (ClientError, BotoCoreError, ValueError):  # gone, or not readable: nothing this provider can start
+        return
+    for at in found:
+        marker = StoppedBy.of(at.stopped_by)
+        if at.state not in ("stopping", "stopped") or marker.resource != resource or not marker.fresh(at):
+            continue
+        if not start:
+            progress.engine_log().warning(
+                urn,
+                f"instance {at.instance_id} is {at.state}: an earlier run of this resource stopped it and did not "
+                "finish. The next `pulumi up` or `pulumi destroy` starts it again (or start it yourself: aws ec2 "
+                f"start-instances --instance-ids {at.instance_id})",
+            )
+            continue
+        progress.engine_log().info(
+            urn, f"instance {at.instance_id}: an earlier run stopped it and did not finish: starting it again"
+        )
+        _start_again(ec2, at, at.stopped_by)

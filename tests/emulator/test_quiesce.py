@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
 
 from emulator import Ec2Emulator
@@ -43,6 +44,22 @@ def take(emulator: Ec2Emulator, plan: Plan, volume_id: str, fail_request: bool =
         return str(ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tags)["SnapshotId"])
 
     return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request, ASKER)
+
+
+class NeverArrives:
+    """A boto3 client whose `action` requests are lost on the way there: a read timeout, and EC2 never got them."""
+
+    def __init__(self, inner: Any, action: str) -> None:
+        self.inner, self.action = inner, action
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.action:
+            return getattr(self.inner, name)
+
+        def lost(**_kwargs: Any) -> Any:
+            raise ReadTimeoutError(endpoint_url=self.inner.meta.endpoint_url)
+
+        return lost
 
 
 def events(emulator: Ec2Emulator) -> list[tuple[str, str]]:
@@ -201,6 +218,20 @@ def instance_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
 
 
+def mark_stopped_by(emulator: Ec2Emulator, instance_id: str, by: str) -> str:
+    """Tag the running instance as a run of resource `by` does before stopping it (naming its launch now)."""
+    at = quiesce.instance_attachment(client(emulator), instance_id, [])
+    marker = quiesce.stopped_by(by, at)
+    client(emulator).create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": marker}])
+    return marker
+
+
+def stop(emulator: Ec2Emulator, instance_id: str) -> None:
+    client(emulator).stop_instances(InstanceIds=[instance_id])
+    wait_until(emulator.stopped_instances, lambda stopped: instance_id in stopped)
+    wait_until(lambda: events(emulator), lambda seen: ("instance-stopped", instance_id) in seen)
+
+
 def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
@@ -211,8 +242,10 @@ def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
         seen_while_stopped.append(instance_tags(emulator, instance_id))
         return consistency
 
+    running = quiesce.instance_attachment(client(emulator), instance_id, [])
     quiesce.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
-    assert seen_while_stopped == [{quiesce.STOPPED_BY_TAG: ASKER.by}]
+    assert seen_while_stopped == [{quiesce.STOPPED_BY_TAG: quiesce.stopped_by(ASKER.by, running)}]
+    assert running.launched in seen_while_stopped[0][quiesce.STOPPED_BY_TAG]
     assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
 
 
@@ -220,10 +253,8 @@ def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopp
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
     assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
     assert ("instance-pending", instance_id) in events(emulator)
     assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
@@ -231,12 +262,98 @@ def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopp
 
 def test_stopped_leaves_an_instance_another_resource_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "other-resource/a"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "other-resource/a")
+    stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
+
+
+def test_stopped_does_not_start_an_instance_its_owner_started_and_stopped_after_a_killed_run(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)  # the killed run's stop
+    emulator.advance_clock(2)  # LaunchTime has a second's resolution
+    client(emulator).start_instances(InstanceIds=[instance_id])  # its owner starts it, and stops it later
+    wait_until(lambda: events(emulator), lambda seen: ("instance-running", instance_id) in seen)
+    client(emulator).stop_instances(InstanceIds=[instance_id])
+    wait_until(lambda: events(emulator), lambda seen: seen.count(("instance-stopped", instance_id)) == 2)
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert events(emulator).count(("instance-pending", instance_id)) == 1, "only its owner's start"
+    assert emulator.stopped_instances() == [instance_id]
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_a_stopped_by_tag_on_a_running_instance_is_removed(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    """A killed run whose StopInstances never reached EC2 left its tag on a running instance: once its owner stops the
+    instance, that tag must not pass for this provider's stop."""
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/lost")
+    take(emulator, Plan(consistency="frozen"), data["volume_id"])
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert not [e for e in events(emulator) if e[0].startswith("instance-")]
+
+
+def test_stopped_removes_its_tag_when_its_stop_never_reached_ec2(
+    emulator: Ec2Emulator, data: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(quiesce, "DEFAULT_STOP_TIMEOUT", 2)
+    ec2 = NeverArrives(client(emulator), "stop_instances")
+    plan = Plan(consistency="stopped", on_failure="crash_consistent")
+    assert quiesce.around(ec2, lambda: None, plan, data["root_volume_id"], str, ASKER) == "crash"
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, data["instance_id"])
+    assert emulator.stopped_instances() == []
+
+
+def test_stopped_removes_only_its_own_tag_when_another_resource_tagged_the_instance_since(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """Two resources stopping one instance: the second's tag (written over the first's) outlives the first's run, so
+    a kill of the second still leaves the instance to be started by its next `up`."""
+    instance_id = data["instance_id"]
+    others: list[str] = []
+
+    def request(consistency: str) -> str:
+        others.append(mark_stopped_by(emulator, instance_id, "other-resource/b"))
+        return consistency
+
+    quiesce.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert instance_tags(emulator, instance_id)[quiesce.STOPPED_BY_TAG] == others[0]
+
+
+def test_destroy_starts_an_instance_a_killed_run_of_the_resource_stopped_and_refresh_says_so(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
+    props = {"consistency": "stopped", "volume_id": data["root_volume_id"]}
+    urn = "urn:pulumi:dev::p::t::r"
+    quiesce.after_unfinished_run(client(emulator), props, "test-resource", urn, start=False)
+    assert ("instance-pending", instance_id) not in events(emulator)
+    quiesce.after_unfinished_run(client(emulator), props, "other-resource", urn, start=True)
+    quiesce.after_unfinished_run(client(emulator), {**props, "leave_stopped": True}, "test-resource", urn, start=True)
+    assert ("instance-pending", instance_id) not in events(emulator)
+    quiesce.after_unfinished_run(client(emulator), props, "test-resource", urn, start=True)
+    assert ("instance-pending", instance_id) in events(emulator)
+    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_destroy_does_not_start_an_instance_its_owner_started_since(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
+    emulator.advance_clock(2)
+    client(emulator).start_instances(InstanceIds=[instance_id])
+    wait_until(lambda: events(emulator), lambda seen: ("instance-running", instance_id) in seen)
+    client(emulator).stop_instances(InstanceIds=[instance_id])
+    wait_until(lambda: events(emulator), lambda seen: seen.count(("instance-stopped", instance_id)) == 2)
+    props = {"consistency": "stopped", "instance_id": instance_id}
+    quiesce.after_unfinished_run(client(emulator), props, "test-resource", None, start=True)
+    assert events(emulator).count(("instance-pending", instance_id)) == 1, "only its owner's start"
 
 
 def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
@@ -275,10 +392,8 @@ def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
     assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
