@@ -12,8 +12,8 @@ step checks:
    (its stopped-by tag left), the next take starts the instance only if its owner did not start it since; a tag left
    on a running instance (a stop that never reached EC2) is removed.
 
-A pre command that hangs until its timeout is left to tests/test_quiesce.py (it needs the clock stepped from another
-thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
+A pre command that hangs until its timeout is left to tests/emulator/test_pausing.py (it needs the clock stepped from
+another thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import quiesce
-from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
+from snapshot_provider.core.quiesce import instance, pausing, stopping
+from snapshot_provider.core.quiesce.instance import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION
 
 # Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
-ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
+ASKER = pausing.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
 # A run of this resource killed after tagging the instance stopped-by: (its StopInstances reached EC2, the instance's
 # owner started it and stopped it again before the next take).
@@ -168,7 +168,7 @@ class Quiesce(RuleBasedStateMachine):
         acts_before = len(self.acts())
         raised: Exception | None = None
         try:
-            quiesce.around(ec2, self.ssm, plan, volume, request, ASKER)
+            pausing.around(ec2, self.ssm, plan, volume, request, ASKER)
         except (ConsistencyFailed, ResumeFailed, RequestFailed) as failure:
             raised = failure
         assert type(raised) is error if error else raised is None, f"{plan} {self.trouble}: raised {raised!r}"
@@ -190,9 +190,9 @@ class Quiesce(RuleBasedStateMachine):
         trouble, consistency = next(KILLED_RUN_TURNS)
         stop_arrived, owner_restarts = KILLED_RUNS[trouble]
         self.instance_trouble("none")
-        at = quiesce.instance_attachment(self.ec2, self.instance_id, [])
-        marker = quiesce.stopped_by(f"{ASKER.resource}/killed", at)
-        self.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": marker}])
+        at = instance.instance_attachment(self.ec2, self.instance_id, [])
+        marker = stopping.stopped_by(f"{ASKER.resource}/killed", at)
+        self.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": instance.STOPPED_BY_TAG, "Value": marker}])
         if stop_arrived:
             self.stop_and_wait()
             if owner_restarts:
@@ -204,12 +204,12 @@ class Quiesce(RuleBasedStateMachine):
         owner_stopped = stop_arrived and owner_restarts
         starts_before = self.starts()
         volume = self.volumes["root" if consistency == "stopped" else "data"]
-        quiesce.around(self.ec2, self.ssm, Plan(consistency=consistency), volume, lambda got: got, ASKER)
+        pausing.around(self.ec2, self.ssm, Plan(consistency=consistency), volume, lambda got: got, ASKER)
         if owner_stopped:
             assert self.starts() == starts_before, "an instance its owner stopped was started"
             self.ec2.start_instances(InstanceIds=[self.instance_id])  # its owner's own start, later
         wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
-        assert quiesce.STOPPED_BY_TAG not in self.instance_tags()
+        assert instance.STOPPED_BY_TAG not in self.instance_tags()
 
     def stop_and_wait(self) -> None:
         self.ec2.stop_instances(InstanceIds=[self.instance_id])

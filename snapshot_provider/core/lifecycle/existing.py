@@ -13,8 +13,9 @@ from typing import Any
 
 from pulumi.dynamic import ReadResult, UpdateResult
 
-from snapshot_provider.core import holds, progress, quiesce, waiting
+from snapshot_provider.core import holds, progress, waiting
 from snapshot_provider.core.lifecycle.shapes import Kind, managed_tags_now, resource_token
+from snapshot_provider.core.quiesce import stopping
 from snapshot_provider.core.waiting import (
     consistency_window,
 )
@@ -87,10 +88,10 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
 
 
 def after_unfinished_run(ec2: Any, props: Mapping[str, Any], *, start: bool) -> None:
-    """`quiesce.after_unfinished_run` for the resource state `props` records (its URN names it)."""
+    """`stopping.after_unfinished_run` for the resource state `props` records (its URN names it)."""
     urn = props.get(URN_INPUT)
     if isinstance(urn, str) and urn:
-        quiesce.after_unfinished_run(ec2, props, resource_token(urn), urn, start=start)
+        stopping.after_unfinished_run(ec2, props, resource_token(urn), urn, start=start)
 
 
 def delete_snapshots(
