@@ -192,9 +192,8 @@ def _fallback(plan: Plan, volumes: str, failure: str, request: Callable[[str], T
 
 
 def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
-    marker = stopping.stopped_by(asker.by, at)
     try:
-        ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": marker}])
+        marker = stopping.mark(ec2, at, asker.by)
     except (ClientError, BotoCoreError) as error:  # nothing stopped: no marker means the instance is not ours
         why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
         return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)

@@ -76,6 +76,13 @@ def drop_stale(ec2: Any, at: Attachment, why: str) -> None:
     unmark(ec2, at, at.stopped_by)
 
 
+def mark(ec2: Any, at: Attachment, by: str) -> str:
+    """Tag the running instance STOPPED_BY_TAG before stopping it; the tag's value."""
+    marker = stopped_by(by, at)
+    ec2.create_tags(Resources=[at.instance_id], Tags=[{"Key": STOPPED_BY_TAG, "Value": marker}])
+    return marker
+
+
 def unmark(ec2: Any, at: Attachment, marker: str) -> None:
     # Only this marker (DeleteTags with a value deletes the tag only if it matches): another resource stopping the
     # same instance keeps its own, or a kill of that run would leave the instance stopped with no marker.
