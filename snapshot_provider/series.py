@@ -83,14 +83,12 @@ class SnapshotSeriesProvider(ResourceProvider):
         # What the last run did stays as it was: refresh only looks.
         for name in ("wait_time", "archived", "deleted", "pruned", "in_use", "failed", "locked", "copied"):
             outs[name] = props.get(name)
-        existing.after_unfinished_run(ec2, props, start=False)
         return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Every snapshot tagged with this series' id, and every one its state records; only the ids and the account
         selection from state are used."""
         conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
-        existing.after_unfinished_run(conn.ec2, props, start=True)
         ids = to_delete(conn.ec2, id_, props)
         _refuse_delete_if_locked(conn.ec2, ids, props)
         copied = copies.to_delete(id_, props)

@@ -14,8 +14,7 @@ from typing import Any
 from pulumi.dynamic import ReadResult, UpdateResult
 
 from snapshot_provider.core import holds, progress, waiting
-from snapshot_provider.core.lifecycle.shapes import Kind, managed_tags_now, resource_token
-from snapshot_provider.core.quiesce import stopping
+from snapshot_provider.core.lifecycle.shapes import Kind, managed_tags_now
 from snapshot_provider.core.waiting import (
     consistency_window,
 )
@@ -43,7 +42,6 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = with_locks(ec2, props, found)
     outs = kind.outputs(props, kind.members_in_state(props), found, conn.account_id)
     outs["wait_time"] = props.get("wait_time")
-    after_unfinished_run(ec2, props, start=False)
     return ReadResult(id_, outs)
 
 
@@ -77,7 +75,6 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     """Only the ids and the account selection from state: stored inputs are never re-validated here, so a rule
     tightened later cannot make a stack impossible to destroy."""
     conn = Connection.to_existing(props, "delete", clients.recorded_account(props))
-    after_unfinished_run(conn.ec2, props, start=True)
     ids = kind.snapshot_ids(id_, props)
     # Before any deletion, whatever state declares (a lock may be set outside Pulumi): a set goes whole or not at all.
     # Without permission to read them, one that declares `lock` is refused; the others warn and go on as before.
@@ -85,13 +82,6 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     warn = None if declared else (lambda line: progress.engine_log().warning(props.get(URN_INPUT), line))
     locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn, urn=props.get(URN_INPUT))
     delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
-
-
-def after_unfinished_run(ec2: Any, props: Mapping[str, Any], *, start: bool) -> None:
-    """`stopping.after_unfinished_run` for the resource state `props` records (its URN names it)."""
-    urn = props.get(URN_INPUT)
-    if isinstance(urn, str) and urn:
-        stopping.after_unfinished_run(ec2, props, resource_token(urn), urn, start=start)
 
 
 def delete_snapshots(

@@ -1,10 +1,9 @@
 """Stop and start an instance for `consistency: stopped`, with its stopped-by tag: the only state that outlives a run
-killed in between, so that the next run of the same resource (or its destroy) starts the instance again."""
+killed in between, so that the next run of the same resource starts the instance again."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +16,8 @@ from snapshot_provider.core.quiesce.instance import (
     STOPPED_BY_TAG,
     Attachment,
     ResumeFailed,
-    attached_instances,
-    instance_attachment,
 )
 from snapshot_provider.ec2.errors import error_code, explain
-from snapshot_provider.inputs.consistency import STOPPED, Plan
 
 DEFAULT_STOP_TIMEOUT = 900  # AWS publishes no bound for `stopping`; 15 min covers a slow OS shutdown
 
@@ -139,37 +135,3 @@ def wait_state(ec2: Any, instance_id: str, wanted: tuple[str, ...], timeout: flo
     if cancellable:
         return waiting.until(look, lambda s: s in wanted, timeout, what=f"for instance {instance_id} to stop")
     return waiting.until_uncancellable(look, lambda s: s in wanted, timeout, every=POLL_SECONDS)
-
-
-def after_unfinished_run(ec2: Any, props: Mapping[str, Any], resource: str, urn: str | None, *, start: bool) -> None:
-    """An instance an unfinished run of this resource (`resource`: its token) stopped and did not start again (its
-    fresh STOPPED_BY_TAG): `delete` (start=True) starts it, as the next `up` would, since a destroy after a killed
-    `up` expects the instance back; `read` (refresh) only says so. Nothing for other consistencies, nor with
-    `leave_stopped`; an instance that cannot be read is passed over (a destroy never waits on it)."""
-    plan = Plan.of(props)
-    if plan.consistency != STOPPED or plan.leave_stopped:
-        return
-    try:
-        if props.get("instance_id"):
-            instance_ids = [str(props["instance_id"])]
-        else:
-            instance_ids = [i for i, _ in attached_instances(ec2, str(props.get("volume_id")))]
-        found = [instance_attachment(ec2, i, []) for i in instance_ids]
-    except (ClientError, BotoCoreError, ValueError):  # gone, or not readable: nothing this provider can start
-        return
-    for at in found:
-        marker = StoppedBy.of(at.stopped_by)
-        if at.state not in ("stopping", "stopped") or marker.resource != resource or not marker.fresh(at):
-            continue
-        if not start:
-            progress.engine_log().warning(
-                urn,
-                f"instance {at.instance_id} is {at.state}: an earlier run of this resource stopped it and did not "
-                "finish. The next `pulumi up` or `pulumi destroy` starts it again (or start it yourself: aws ec2 "
-                f"start-instances --instance-ids {at.instance_id})",
-            )
-            continue
-        progress.engine_log().info(
-            urn, f"instance {at.instance_id}: an earlier run stopped it and did not finish: starting it again"
-        )
-        start_again(ec2, at, at.stopped_by)
