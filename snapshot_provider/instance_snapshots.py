@@ -113,6 +113,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
         **locks.outputs(snapshot.get("Lock")),
+        "lock_owned": bool(snapshot.get("LockOwned")),
         "consistency": snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
     }
 
