@@ -9,7 +9,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
 from snapshot_provider.core import quiesce
-from snapshot_provider.core.lifecycle.provider import SnapshotProvider, refuse_lock_shortening
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider, announce_lock_change, refuse_lock_shortening
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.sources import InstanceSetSource, Member
 from snapshot_provider.dynamic.program import DynamicResource
@@ -139,6 +139,7 @@ class InstanceSnapshotsProvider(SnapshotProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
         refuse_lock_shortening(olds, news)
+        announce_lock_change(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

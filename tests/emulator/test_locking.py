@@ -14,8 +14,8 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.core.lifecycle.existing import recorded_locks
 from snapshot_provider.core import progress
+from snapshot_provider.core.lifecycle.existing import recorded_locks
 from snapshot_provider.ec2 import locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
@@ -437,7 +437,7 @@ def test_shortening_a_governance_lock_someone_else_extended_is_refused_naming_it
     olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
     ec2(emulator).lock_snapshot(SnapshotId=olds["snapshot_id"], LockMode="governance", LockDuration=60)
     shorter = {"mode": "governance", "duration_days": 10}
-    with pytest.raises(SnapshotLocked, match="did not set .* whoever set it can change it"):
+    with pytest.raises(SnapshotLocked, match=r"did not set .* whoever set it can change it"):
         provider.update(olds["snapshot_id"], olds, snapshot_props(volume_id, lock=shorter))
     [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[olds["snapshot_id"]])["Snapshots"]
     assert info["LockDuration"] == 60 and len(emulator.calls("LockSnapshot")) == 2
@@ -464,6 +464,31 @@ def test_a_refresh_after_another_user_extended_the_lock_records_it_as_not_this_r
     assert read["lock_owned"] is False
     provider.update(olds["snapshot_id"], read, snapshot_props(volume_id))  # the refreshed state is not taken as ours
     assert not emulator.calls("UnlockSnapshot")
+
+
+def test_the_preview_of_removing_lock_says_it_unlocks_only_the_lock_this_resource_set(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    emulator.clear_calls()
+    with said() as lines:
+        assert provider.diff(olds["snapshot_id"], olds, snapshot_props(volume_id)).changes
+    assert any(
+        f"removing `lock` unlocks {olds['snapshot_id']} only if each still holds the lock this resource set" in line
+        and olds["lock_expires_at"] in line
+        for line in lines
+    ), lines
+    assert not emulator.calls()  # from state alone: said without credentials
+    kept = {**olds, "lock_owned": False}  # an imported snapshot's own lock, kept
+    with said() as lines:
+        provider.diff(olds["snapshot_id"], kept, snapshot_props(volume_id))
+    assert any("holds a lock this resource did not set" in line and "leaves it as it is" in line for line in lines)
+    with said() as lines:
+        provider.diff(olds["snapshot_id"], kept, snapshot_props(volume_id, lock={**GOVERNANCE, "duration_days": 5}))
+    assert any("the change is refused: this provider never shortens or weakens it" in line for line in lines)
+    with said() as lines:  # extending says nothing
+        provider.diff(olds["snapshot_id"], olds, snapshot_props(volume_id, lock={**GOVERNANCE, "duration_days": 90}))
+    assert lines == []
 
 
 def test_a_set_removes_its_own_member_locks_and_leaves_one_another_user_extended(emulator: Ec2Emulator) -> None:
