@@ -287,7 +287,8 @@ def refuse_delete_if_locked(
         return
     what = "; ".join(f"snapshot {sid} {describe_lock(info)}" for sid, info in sorted(locked.items()))
     removal = (
-        "is removed by taking `lock` out and running `pulumi up` first"
+        "is removed by taking `lock` out and running `pulumi up` first, if this resource set it (one set or changed "
+        "by someone else is left: whoever set it can remove it, aws ec2 unlock-snapshot)"
         if declared
         else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
         f"(`{'`, `'.join(f'aws ec2 unlock-snapshot --snapshot-id {sid}' for sid in sorted(locked))}`)"
