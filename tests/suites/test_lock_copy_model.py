@@ -418,6 +418,9 @@ class LockCopyModel(RuleBasedStateMachine):
         if not snap.locked or snap.lock is None or snap.lock[0] != "governance":
             self._outcome("not extended: not locked in governance mode")
             return
+        if self._duration_anchor(sid) + days * DAY <= snap.lock[1]:  # the user extends, never shortens, here
+            self._outcome("not extended: it ends later already")
+            return
         extra = {"CoolOffPeriod": 1} if mode == "compliance" else {}
         self._ec2().lock_snapshot(SnapshotId=sid, LockMode=mode, LockDuration=days, **extra)
         self._mark_foreign(label, sid)
