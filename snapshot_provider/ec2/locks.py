@@ -179,9 +179,8 @@ def same_lock(recorded: Mapping[str, Any], info: Mapping[str, Any] | None) -> bo
     have ended since) and the same end."""
     if info is None:
         return False
-    return _mode(recorded.get("lock_state")) == _mode(info.get("LockState")) and recorded.get("lock_expires_at") == iso(
-        info.get("LockExpiresOn")
-    )
+    same_mode = _mode(recorded.get("lock_state")) == _mode(info.get("LockState"))
+    return same_mode and recorded.get("lock_expires_at") == iso(info.get("LockExpiresOn"))
 
 
 def _mode(state: Any) -> str | None:
