@@ -107,16 +107,13 @@ def change(
     result = Changed()
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
-        result.owned[snapshot_id] = False
+        # A lock someone else set stays theirs when extended; none (or an ended one) replaced is this resource's.
+        result.owned[snapshot_id] = bool(new) and (mine[snapshot_id] or not holds(info))
         try:
-            if new and not at_target(info, new):
-                request = lock_request(new)
-                if info is not None and info.get("LockState") == "compliance":
-                    request.pop("CoolOffPeriod", None)  # past its cooling-off: EC2 refuses one in the request
-                _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **request)
-                result.owned[snapshot_id] = mine[snapshot_id] or not holds(info)
-            elif new:
-                result.owned[snapshot_id] = mine[snapshot_id] or not holds(info)
+            if new:
+                if not at_target(info, new):  # one already changed by a change that failed part way is skipped
+                    request = lock_request(new) if mine[snapshot_id] else extension_request(info, new)
+                    _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **request)
             elif holds(info) and mine[snapshot_id]:
                 _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
             elif holds(info):
@@ -155,12 +152,18 @@ def adopt(ec2: Any, snapshot_id: str, new: Mapping[str, Any] | None) -> Changed:
             )
             return result
     if not at_target(info, new):
-        request = lock_request(new)
-        if info is not None and info.get("LockState") == "compliance":
-            request.pop("CoolOffPeriod", None)
-        _call(ec2.lock_snapshot, "locking the imported snapshot", snapshot_id, **request)
+        _call(ec2.lock_snapshot, "locking the imported snapshot", snapshot_id, **extension_request(info, new))
     result.owned[snapshot_id] = not holds(info)  # extended, a lock that was the user's stays theirs
     return result
+
+
+def extension_request(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """LockSnapshot's parameters to extend a lock someone else set to `new`: one past its cooling-off period (EC2:
+    `compliance`) takes no CoolOffPeriod (EC2 refuses the request), and `new`'s cooling-off would not apply anyway."""
+    request = lock_request(new)
+    if info is not None and info.get("LockState") == "compliance":
+        request.pop("CoolOffPeriod", None)
+    return request
 
 
 def holds(info: Mapping[str, Any] | None) -> bool:
