@@ -12,7 +12,8 @@ user's own snapshots: `copy-region` (to another region) and `copy-account` (to a
 Two machines run it: `locks` (the snapshot resources, other users, the clock) and `copies` (the copies: they wait for
 real, so they get fewer steps). Rules: create a snapshot resource; change its lock (extend, shorten, remove, change
 mode; a change the preview refuses is given up, one EC2 refuses at `up` leaves state as it was); replace it (a new
-description); destroy it; lock or unlock one of its snapshots from outside Pulumi (another user); let hours or days
+description); destroy it; lock, extend (governance, or into compliance) or unlock one of its snapshots' locks from
+outside Pulumi (another user); let hours or days
 pass (the emulator's clock: cooling-off periods and locks end); create, change (tags in place; source, description
 or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy EC2 fails; a copy cut
 short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others.
@@ -27,6 +28,10 @@ Invariants, after every step:
 4. A destroy refused because of a lock deleted nothing (a set whole or not at all) and says which lock, until when; a
    refused lock change changed no lock in EC2 (mode and end as before); a successful one leaves each snapshot's lock
    as the inputs say.
+5. A lock this provider did not set (another user locked or extended it, and did not remove it since) is never
+   shortened, removed or turned from compliance into governance by it: taking `lock` out leaves it, a change that
+   would shorten it is refused, one that extends it keeps it the other user's (`lock_owned` false). A lock equal to
+   the one state records as the resource's own (mode, end to the second) cannot be told from it, and is its own.
 
 The red-team findings once kept out of the generated paths are fixed and generated (tests in their modules, see
 tests/suites/test_redteam_lock_frozen.py): RT-LF3 (a left copy is adopted only if made for the inputs as they are now:
