@@ -14,8 +14,9 @@ real, so they get fewer steps). Rules: create a snapshot resource; change its lo
 mode; a change the preview refuses is given up, one EC2 refuses at `up` leaves state as it was); replace it (a new
 description); destroy it; lock, extend (governance, or into compliance) or unlock one of its snapshots' locks from
 outside Pulumi (another user); let hours or days pass (the emulator's clock: cooling-off periods and locks end);
-create, change (tags in place; source, description or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy EC2 fails; a copy cut
-short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others.
+create, change (tags in place; source, description or encryption: a replace) and destroy a copy; a copy whose
+CopySnapshot answer is lost; a copy EC2 fails; a copy cut short by its timeout (completing later, or failed by EC2
+later), then the retry, with the same inputs or others.
 
 Invariants, after every step:
 1. A snapshot that was locked before a step is not gone after it (nobody deletes a locked snapshot).
