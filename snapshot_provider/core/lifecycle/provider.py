@@ -77,7 +77,12 @@ def lock_change_lines(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[
             + ("left as it is, and said" if not new else "not shortened: the up then refuses, naming it")
         )
     for sid in sorted(set(held) - set(ours)):
-        what = "leaves it as it is" if not new else "is refused: this provider never shortens or weakens it"
+        what = (
+            "leaves it as it is"
+            if not new
+            else "is refused if it would end it earlier or make it governance: this provider never shortens or "
+            "weakens it"
+        )
         lines.append(
             f"snapshot {sid} holds a lock this resource did not set ({_recorded(held[sid])}, set outside Pulumi, "
             f"kept at import, or changed since): {'removing `lock`' if not new else 'the change'} {what}"
