@@ -109,6 +109,7 @@ class Volume(VolumeSource):
             all_tags=snapshots.tags_of(snapshot.get("Tags")),
             imported=is_imported(snapshot["SnapshotId"], props),
             **locks.outputs(snapshot.get("Lock")),
+            lock_owned=bool(snapshot.get("LockOwned")),
             snapshot_consistency=snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
         )
         return outs
@@ -200,10 +201,12 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     if inputs["storage_tier"] == "archive" and found.get("StorageTier") != "archive":
         snapshots.archive(ec2, snapshot_id)
-    # As a create locks what it took; a lock already on it is changed as an update would (never shortening one EC2
-    # holds in compliance mode: refused, saying so, before any call).
-    locks.change(ec2, [snapshot_id], None, inputs.get("lock"))
-    described = existing.with_locks(ec2, inputs, described)
+    # As a create locks what it took; a lock the user's snapshot already holds is extended, never shortened nor
+    # weakened (kept, and said): it is theirs, so this resource never removes it either (`lock_owned` false).
+    adopted = locks.adopt(ec2, snapshot_id, inputs.get("lock"))
+    for line in adopted.lines:
+        progress.engine_log().warning(inputs.get(URN_INPUT), line)
+    described = existing.with_locks(ec2, inputs, described, adopted.owned)
     outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up
     return CreateResult(snapshot_id, outs)
@@ -283,6 +286,7 @@ class EbsSnapshot(DynamicResource, module="ebs-snapshots", name="EbsSnapshot"):
     imported: pulumi.Output[bool]
     lock_state: pulumi.Output[str | None]
     lock_expires_at: pulumi.Output[str | None]
+    lock_owned: pulumi.Output[bool]
     snapshot_consistency: pulumi.Output[str]
 
     @overload

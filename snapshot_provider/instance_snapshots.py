@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Required, Unpack, overload
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core.lifecycle.provider import SnapshotProvider, refuse_lock_shortening
+from snapshot_provider.core.lifecycle.provider import SnapshotProvider, announce_lock_change, refuse_lock_shortening
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.sources import InstanceSetSource, Member
@@ -113,6 +113,7 @@ def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id:
         "state": snapshot.get("State"),
         "start_time": snapshots.iso(snapshot.get("StartTime")),
         **locks.outputs(snapshot.get("Lock")),
+        "lock_owned": bool(snapshot.get("LockOwned")),
         "consistency": snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
     }
 
@@ -138,6 +139,7 @@ class InstanceSnapshotsProvider(SnapshotProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
         refuse_lock_shortening(olds, news)
+        announce_lock_change(olds, news)
         # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
         missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
         return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))

@@ -33,7 +33,7 @@ from snapshot_provider.dynamic.program import DynamicResource
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
-from snapshot_provider.inputs import consistency
+from snapshot_provider.inputs import consistency, lock
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import SCHEMA, TAKES, SnapshotSeriesArgs, failures, parse
 
@@ -45,6 +45,8 @@ class SnapshotSeriesProvider(ResourceProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
+        if not found and olds and (ended := lock.for_new_points(news.get("lock"))[1]):
+            say(news, f"{name_of(news)}: {ended}")  # from the inputs alone: said without credentials
         if not found and not olds:  # the first take; later ones are said by diff's preview
             pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
             for line in copies.preview_lines({}, news, takes=True):

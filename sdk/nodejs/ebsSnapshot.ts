@@ -65,6 +65,7 @@ export class EbsSnapshot extends pulumi.CustomResource {
      */
     declare public readonly lock: pulumi.Output<{[key: string]: any} | undefined>;
     declare public /*out*/ readonly lockExpiresAt: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly lockOwned: pulumi.Output<boolean | undefined>;
     declare public /*out*/ readonly lockState: pulumi.Output<string | undefined>;
     /**
      * take a local snapshot on this Outpost
@@ -161,6 +162,7 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["imported"] = undefined /*out*/;
             resourceInputs["kmsKeyId"] = undefined /*out*/;
             resourceInputs["lockExpiresAt"] = undefined /*out*/;
+            resourceInputs["lockOwned"] = undefined /*out*/;
             resourceInputs["lockState"] = undefined /*out*/;
             resourceInputs["ownerId"] = undefined /*out*/;
             resourceInputs["progress"] = undefined /*out*/;
@@ -184,6 +186,7 @@ export class EbsSnapshot extends pulumi.CustomResource {
             resourceInputs["kmsKeyId"] = undefined /*out*/;
             resourceInputs["lock"] = undefined /*out*/;
             resourceInputs["lockExpiresAt"] = undefined /*out*/;
+            resourceInputs["lockOwned"] = undefined /*out*/;
             resourceInputs["lockState"] = undefined /*out*/;
             resourceInputs["outpostArn"] = undefined /*out*/;
             resourceInputs["ownerId"] = undefined /*out*/;

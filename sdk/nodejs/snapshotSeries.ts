@@ -78,7 +78,7 @@ export class SnapshotSeries extends pulumi.CustomResource {
      */
     declare public readonly keepLast: pulumi.Output<number | undefined>;
     /**
-     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
      */
     declare public readonly lock: pulumi.Output<{[key: string]: any} | undefined>;
     declare public /*out*/ readonly locked: pulumi.Output<{[key: string]: any}[] | undefined>;
@@ -271,7 +271,7 @@ export interface SnapshotSeriesArgs {
      */
     keepLast?: pulumi.Input<number | undefined>;
     /**
-     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+     * EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
      */
     lock?: pulumi.Input<{[key: string]: any} | undefined>;
     /**

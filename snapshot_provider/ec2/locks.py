@@ -8,6 +8,7 @@ relies on one: the current lock is read with DescribeLockedSnapshots before any 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,30 +58,149 @@ def apply(ec2: Any, snapshot_ids: Sequence[str], lock: Mapping[str, Any] | None)
         _call(ec2.lock_snapshot, "locking the snapshot", snapshot_id, **lock_request(lock))
 
 
-def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
-    """Make the snapshots' locks what `new` says: refused, before any call, where a lock's current state forbids it."""
+@dataclass
+class Changed:
+    """What a lock change did: per snapshot, whether the lock it holds now is this resource's own (`lock_owned`), and
+    the lines to say (a lock left as it is, because this resource did not set it)."""
+
+    owned: dict[str, bool] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+
+def change(
+    ec2: Any,
+    snapshot_ids: Sequence[str],
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    recorded: Mapping[str, Mapping[str, Any]],
+) -> Changed:
+    """Make the snapshots' locks what `new` says, where the lock is this resource's: `recorded` is each snapshot's
+    lock as state records it (`lock_state`, `lock_expires_at`, `lock_owned`). A lock this resource did not set, or
+    that someone changed since, is never shortened, weakened or removed: a removal leaves it (and says so), a change
+    that would weaken it is refused; one that extends it is made. Refused before any call. No change: nothing is
+    read (`owned` empty)."""
     if old == new:
-        return
+        return Changed()
     current = describe(ec2, snapshot_ids)
+    mine = {sid: owned(recorded.get(sid) or {}, current.get(sid)) for sid in snapshot_ids}
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
-        if info is not None and info.get("LockState") == "compliance":
+        if not holds(info):
+            continue
+        assert info is not None
+        if not mine[snapshot_id]:
+            reason = weakens(info, new) if new else None
+            if reason:
+                raise SnapshotLocked(
+                    f"cannot change the lock of snapshot {snapshot_id}: it {describe_lock(info)}, a lock this resource "
+                    f"did not set (set outside Pulumi, kept at import, or changed by someone since); {reason}. This "
+                    "provider never shortens or weakens a lock it did not set: whoever set it can change it (aws ec2 "
+                    "lock-snapshot / unlock-snapshot), or set `lock` to end no earlier. Nothing was changed"
+                )
+        elif info.get("LockState") == "compliance":
             reason = _refused_in_compliance(info, new)
             if reason:
                 raise SnapshotLocked(
                     f"cannot change the lock of snapshot {snapshot_id}: {describe_lock(info)}; {reason}"
                 )
     done: list[str] = []
+    result = Changed()
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
+        # A lock someone else set stays theirs when extended; none (or an ended one) replaced is this resource's.
+        result.owned[snapshot_id] = bool(new) and (mine[snapshot_id] or not holds(info))
         try:
-            if new and not at_target(info, new):
-                _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **lock_request(new))
-            elif not new and info is not None and info.get("LockState") in LOCKED_STATES:
+            if new:
+                if not at_target(info, new):  # one already changed by a change that failed part way is skipped
+                    request = lock_request(new) if mine[snapshot_id] else extension_request(info, new)
+                    _call(ec2.lock_snapshot, "changing the snapshot's lock", snapshot_id, **request)
+            elif holds(info) and mine[snapshot_id]:
                 _call(ec2.unlock_snapshot, "unlocking the snapshot", snapshot_id)
+            elif holds(info):
+                assert info is not None
+                result.lines.append(left_alone(snapshot_id, info))
         except SnapshotProviderError as error:
             raise SnapshotProviderError(_part_way(error, done, snapshot_ids)) from error
         done.append(snapshot_id)
+    return result
+
+
+def left_alone(snapshot_id: str, info: Mapping[str, Any]) -> str:
+    """The line for a lock a removal of `lock` left: whose it is and who can remove it."""
+    return (
+        f"left the lock of snapshot {snapshot_id} as it is: it {describe_lock(info)}, a lock this resource did not set "
+        "(set outside Pulumi, kept at import, or changed by someone since); this provider removes only its own lock. "
+        f"Whoever set it can remove it (aws ec2 unlock-snapshot --snapshot-id {snapshot_id}), or wait until it ends"
+    )
+
+
+def adopt(ec2: Any, snapshot_id: str, new: Mapping[str, Any] | None) -> Changed:
+    """An imported snapshot's lock: `new` applied where the snapshot holds none; a lock it already holds (the user's)
+    is extended to `new` when `new` ends later, and kept as it is, said, when `new` would shorten or weaken it."""
+    result = Changed(owned={snapshot_id: False})
+    if not new:
+        return result
+    info = describe(ec2, [snapshot_id]).get(snapshot_id)
+    if holds(info):
+        assert info is not None
+        reason = weakens(info, new)
+        if reason:
+            result.lines.append(
+                f"kept the lock snapshot {snapshot_id} already holds: it {describe_lock(info)}; the declared `lock` "
+                f"{reason}, and this provider never shortens or weakens a lock it did not set. Outputs lock_state "
+                "and lock_expires_at say what it holds"
+            )
+            return result
+    if not at_target(info, new):
+        _call(ec2.lock_snapshot, "locking the imported snapshot", snapshot_id, **extension_request(info, new))
+    result.owned[snapshot_id] = not holds(info)  # extended, a lock that was the user's stays theirs
+    return result
+
+
+def extension_request(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """LockSnapshot's parameters to extend a lock someone else set to `new`: one past its cooling-off period (EC2:
+    `compliance`) takes no CoolOffPeriod (EC2 refuses the request), and `new`'s cooling-off would not apply anyway."""
+    request = lock_request(new)
+    if info is not None and info.get("LockState") == "compliance":
+        request.pop("CoolOffPeriod", None)
+    return request
+
+
+def holds(info: Mapping[str, Any] | None) -> bool:
+    """Whether a DescribeLockedSnapshots entry is a lock in force (not ended)."""
+    return info is not None and info.get("LockState") in LOCKED_STATES
+
+
+def owned(recorded: Mapping[str, Any], info: Mapping[str, Any] | None) -> bool:
+    """Whether the lock a snapshot holds is this resource's own: state says this resource set it (`lock_owned`), and
+    the snapshot still holds it as recorded (its mode and end): a lock changed since is someone else's."""
+    return bool(recorded.get("lock_owned")) and holds(info) and same_lock(recorded, info)
+
+
+def same_lock(recorded: Mapping[str, Any], info: Mapping[str, Any] | None) -> bool:
+    """Whether a snapshot holds the lock state records: the same mode (a compliance lock's cooling-off period may
+    have ended since) and the same end."""
+    if info is None:
+        return False
+    same_mode = _mode(recorded.get("lock_state")) == _mode(info.get("LockState"))
+    return same_mode and recorded.get("lock_expires_at") == iso(info.get("LockExpiresOn"))
+
+
+def _mode(state: Any) -> str | None:
+    return "compliance" if isinstance(state, str) and state.startswith("compliance") else state
+
+
+def weakens(info: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """Why `new` would weaken the lock a snapshot holds (`info`): governance over compliance, or an earlier end;
+    None when it keeps or extends it."""
+    if _mode(info.get("LockState")) == "compliance" and new.get("mode") != "compliance":
+        return "would turn it into governance"
+    ends, new_ends = info.get("LockExpiresOn"), _new_end(info, new)
+    if new_ends is None:
+        return "might end it earlier (EC2 did not say when its duration started)"
+    if isinstance(ends, datetime) and new_ends < ends:
+        return f"would end it earlier ({iso(new_ends)})"
+    return None
 
 
 def at_target(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
@@ -169,7 +289,8 @@ def refuse_delete_if_locked(
         return
     what = "; ".join(f"snapshot {sid} {describe_lock(info)}" for sid, info in sorted(locked.items()))
     removal = (
-        "is removed by taking `lock` out and running `pulumi up` first"
+        "is removed by taking `lock` out and running `pulumi up` first, if this resource set it (one set or changed "
+        "by someone else is left: whoever set it can remove it, aws ec2 unlock-snapshot)"
         if declared
         else "was set outside this resource (its inputs have no `lock`): whoever set it can remove it "
         f"(`{'`, `'.join(f'aws ec2 unlock-snapshot --snapshot-id {sid}' for sid in sorted(locked))}`)"

@@ -56,9 +56,21 @@ def rule(value: Any) -> list[str]:
     return reasons
 
 
-def rule_for_new_points(value: Any) -> list[str]:
-    """`rule`, and an `expires_at` still ahead: a series locks each new point it takes with this very lock."""
-    return rule(value) + [reason for reason in [ended(value)] if reason]
+def new_lock_ended(old: Any, new: Any) -> str | None:
+    """A series' lock change, judged at preview: a new or changed `expires_at` must be ahead (a lock that ended
+    already is a mistake); an unchanged one that has passed is not (`for_new_points`: new points are then taken
+    without it). A series changes no lock of a point it has taken, so nothing else is refused."""
+    if new and (not old or old.get("expires_at") != new.get("expires_at")):
+        return ended(new)
+    return None
+
+
+def for_new_points(value: Any) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The lock a series puts on a point it takes now, and a line when the declared lock has ended (its `expires_at`
+    passed: EC2 refuses an ExpirationDate in the past, and the lock asked for has done its job)."""
+    if not isinstance(value, Mapping) or ended(value) is None:
+        return (value if isinstance(value, Mapping) else None), None
+    return None, f"lock ended on {value['expires_at']}: new points are not locked"
 
 
 def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | None:
@@ -89,6 +101,18 @@ def lock_change(old: Any, new: Any, old_ends: datetime | None = None) -> str | N
     if _shorter(old, new, old_ends):
         return what.format("shortened") + _ends_note(old_ends)
     return None
+
+
+def weaker(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether `new` surely or possibly ends before `old`, or gives up compliance for governance (from the inputs)."""
+    if old.get("mode") == "compliance" and new.get("mode") != "compliance":
+        return True
+    if old.get("duration_days") is not None and new.get("duration_days") is not None:
+        return bool(new["duration_days"] < old["duration_days"])
+    old_until, new_until = _moment(old.get("expires_at")), _moment(new.get("expires_at"))
+    if old_until is not None and new_until is not None:
+        return new_until < old_until
+    return True  # a duration against a date: which ends first depends on when the lock started
 
 
 def ended(value: Any) -> str | None:

@@ -108,8 +108,10 @@ class SnapshotSeriesArgs(AccountArgs, consistency.ConsistencyArgs, total=False):
         Field(
             "EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, "
             "`duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the "
-            "older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)",
-            rule=lock.rule_for_new_points,
+            "older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once "
+            "`expires_at` has passed, new points are taken without a lock (and said)",
+            rule=lock.rule,
+            transition=lock.new_lock_ended,
         ),
     ]
     copies: Annotated[

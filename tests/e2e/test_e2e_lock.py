@@ -29,6 +29,7 @@ def locked_snapshot(volume_id: str, lock: dict[str, Any] | None) -> str:
         pulumi.export("snapshot_id", snapshot.snapshot_id)
         pulumi.export("lock_state", snapshot.lock_state)
         pulumi.export("lock_expires_at", snapshot.lock_expires_at)
+        pulumi.export("lock_owned", snapshot.lock_owned)
         """
     )
 
@@ -75,6 +76,30 @@ def test_removing_a_governance_lock_unlocks_in_place_then_destroy_deletes(
     assert lock_states(emulator) == {}
     stack.run("destroy", "--yes")
     assert emulator.snapshots() == []
+
+
+def test_removing_lock_leaves_a_lock_another_user_extended_and_the_preview_and_the_up_say_so(
+    new_stack: StackFactory, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    stack = new_stack(locked_snapshot(volume_id, {"mode": "governance", "duration_days": 30}))
+    stack.up()
+    snapshot_id = stack.outputs()["snapshot_id"]
+    assert stack.outputs()["lock_owned"] is True
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)  # another user: a longer hold
+    ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="governance", LockDuration=90)
+    [extended] = ec2.describe_locked_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+
+    stack.write_program(locked_snapshot(volume_id, None))
+    preview = text(stack.preview())
+    up = text(stack.up())
+
+    assert f"removing `lock` unlocks {snapshot_id} only if each still holds the lock this resource set" in preview
+    assert f"left the lock of snapshot {snapshot_id} as it is" in up, up
+    assert not emulator.mutating_calls("UnlockSnapshot")
+    [held] = ec2.describe_locked_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    assert (held["LockState"], held["LockExpiresOn"]) == ("governance", extended["LockExpiresOn"])
+    assert (stack.outputs()["lock_state"], stack.outputs()["lock_owned"]) == ("governance", False)
 
 
 def test_removing_a_compliance_lock_is_refused_at_preview_and_changes_nothing(

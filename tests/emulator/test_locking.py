@@ -3,14 +3,19 @@ EbsSnapshotProvider locking, changing, unlocking and refusing to delete against 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
+from snapshot_provider.core import progress
+from snapshot_provider.core.lifecycle.existing import recorded_locks
 from snapshot_provider.ec2 import locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
@@ -23,6 +28,18 @@ COMPLIANCE = {"mode": "compliance", "duration_days": 30}
 
 def ec2(emulator: Ec2Emulator) -> Any:
     return boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+
+
+@contextlib.contextmanager
+def said() -> Iterator[list[str]]:
+    """The lines the provider sends next to the resource, while in the block."""
+    lines: list[str] = []
+    log = progress.engine_log()
+    with (
+        mock.patch.object(log, "info", lambda _urn, line, **_: lines.append(line)),
+        mock.patch.object(log, "warning", lambda _urn, line: lines.append(line)),
+    ):
+        yield lines
 
 
 def lock_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
@@ -276,7 +293,7 @@ def test_up_refuses_shortening_a_compliance_lock_in_either_form_before_any_call(
     outs = provider.create(snapshot_props(volume_id, lock={"mode": "compliance", "duration_days": 30})).outs
     for shorter in ({"mode": "compliance", "expires_at": _in(2)}, {"mode": "compliance", "duration_days": 2}):
         with pytest.raises(SnapshotLocked, match="only be extended"):
-            locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], shorter)
+            locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], shorter, recorded_locks(outs))
     assert len(emulator.calls("LockSnapshot")) == 1  # the create's only
 
 
@@ -284,9 +301,14 @@ def test_up_refuses_shortening_a_compliance_lock_from_expires_at_to_duration_day
     emulator: Ec2Emulator, volume_id: str
 ) -> None:
     outs = provider.create(snapshot_props(volume_id, lock={"mode": "compliance", "expires_at": _in(100)})).outs
+    recorded = recorded_locks(outs)
     with pytest.raises(SnapshotLocked, match="only be extended"):
-        locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 10})
-    locks.change(ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 200})
+        locks.change(
+            ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 10}, recorded
+        )
+    locks.change(
+        ec2(emulator), [outs["snapshot_id"]], outs["lock"], {"mode": "compliance", "duration_days": 200}, recorded
+    )
     [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[outs["snapshot_id"]])["Snapshots"]
     assert info["LockDuration"] == 200
 
@@ -337,32 +359,156 @@ def test_an_imported_snapshot_with_a_governance_lock_gets_the_declared_lock(
     assert info["LockDuration"] == 30
 
 
-def test_importing_a_snapshot_with_a_longer_compliance_lock_never_shortens_it(
+@pytest.mark.parametrize(
+    ("mode", "days", "declared"),
+    [
+        ("compliance", 90, COMPLIANCE),  # ends later
+        ("governance", 90, GOVERNANCE),  # ends later: a governance lock is the user's all the same
+        ("compliance", 10, GOVERNANCE),  # ends earlier, but compliance is not given up for governance
+    ],
+)
+def test_importing_a_snapshot_keeps_a_lock_the_declared_one_would_shorten_or_weaken_and_says_so(
+    emulator: Ec2Emulator, volume_id: str, mode: str, days: int, declared: dict[str, Any]
+) -> None:
+    existing = str(ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    ec2(emulator).lock_snapshot(SnapshotId=existing, LockMode=mode, LockDuration=days)
+    [before] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"]
+    with said() as lines:
+        outs = provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=declared)).outs
+    assert len(emulator.calls("LockSnapshot")) == 1  # the user's own
+    [after] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"]
+    assert (after["LockState"], after["LockExpiresOn"]) == (before["LockState"], before["LockExpiresOn"])
+    assert outs["lock_state"] == mode and outs["lock_expires_at"] == locks.iso(before["LockExpiresOn"])
+    assert outs["lock_owned"] is False
+    assert any(f"kept the lock snapshot {existing} already holds" in line for line in lines), lines
+
+
+def test_importing_a_snapshot_extends_a_shorter_lock_it_holds_and_still_never_removes_it(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:
     existing = str(ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
-    ec2(emulator).lock_snapshot(SnapshotId=existing, LockMode="compliance", LockDuration=90)
-    with pytest.raises(SnapshotLocked, match="only be extended"):
-        provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=COMPLIANCE))
-    assert len(emulator.calls("LockSnapshot")) == 1  # the user's own
-    assert len(emulator.snapshots()) == 1
+    ec2(emulator).lock_snapshot(SnapshotId=existing, LockMode="governance", LockDuration=5)
+    outs = provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=GOVERNANCE)).outs
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[existing])["Snapshots"]
+    assert info["LockDuration"] == 30 and outs["lock_owned"] is False
+    with said() as lines:
+        after = provider.update(existing, outs, snapshot_props(volume_id, import_snapshot_id=existing)).outs
+    assert not emulator.calls("UnlockSnapshot")
+    assert after["lock_state"] == "governance" and any("left the lock of snapshot" in line for line in lines)
+
+
+def test_an_imported_snapshot_without_a_lock_gets_the_declared_one_as_its_own(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    existing = str(ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    outs = provider.create(snapshot_props(volume_id, import_snapshot_id=existing, lock=GOVERNANCE)).outs
+    assert outs["lock_owned"] is True
+    provider.update(existing, outs, snapshot_props(volume_id, import_snapshot_id=existing))
+    assert len(emulator.calls("UnlockSnapshot")) == 1
+
+
+# --- only this resource's own lock is removed or shortened (red team, lock owner) -------------------------------------
+def test_removing_lock_leaves_a_lock_another_user_extended_and_says_so(emulator: Ec2Emulator, volume_id: str) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    assert olds["lock_owned"] is True
+    ec2(emulator).lock_snapshot(SnapshotId=olds["snapshot_id"], LockMode="governance", LockDuration=60)
+    with said() as lines:
+        outs = provider.update(olds["snapshot_id"], olds, snapshot_props(volume_id)).outs
+    assert not emulator.calls("UnlockSnapshot")
+    assert outs["lock_state"] == "governance" and outs["lock_owned"] is False
+    assert any(f"left the lock of snapshot {olds['snapshot_id']}" in line for line in lines), lines
+    with pytest.raises(SnapshotLocked, match="is locked in governance mode"):
+        provider.delete(outs["snapshot_id"], outs)
+
+
+def test_removing_lock_leaves_a_lock_another_user_turned_into_compliance(emulator: Ec2Emulator, volume_id: str) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[olds["snapshot_id"]])["Snapshots"]
+    ec2(emulator).lock_snapshot(
+        SnapshotId=olds["snapshot_id"], LockMode="compliance", ExpirationDate=info["LockExpiresOn"], CoolOffPeriod=2
+    )
+    outs = provider.update(olds["snapshot_id"], olds, snapshot_props(volume_id)).outs
+    assert not emulator.calls("UnlockSnapshot") and outs["lock_state"] == "compliance-cooloff"
+
+
+def test_shortening_a_governance_lock_someone_else_extended_is_refused_naming_it(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    ec2(emulator).lock_snapshot(SnapshotId=olds["snapshot_id"], LockMode="governance", LockDuration=60)
+    shorter = {"mode": "governance", "duration_days": 10}
+    with pytest.raises(SnapshotLocked, match=r"did not set .* whoever set it can change it"):
+        provider.update(olds["snapshot_id"], olds, snapshot_props(volume_id, lock=shorter))
+    [info] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[olds["snapshot_id"]])["Snapshots"]
+    assert info["LockDuration"] == 60 and len(emulator.calls("LockSnapshot")) == 2
+
+
+def test_shortening_this_resources_own_governance_lock_still_goes_through(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    read = provider.read(olds["snapshot_id"], olds).outs  # a refresh keeps it this resource's
+    assert read["lock_owned"] is True
+    outs = provider.update(
+        olds["snapshot_id"], read, snapshot_props(volume_id, lock={**GOVERNANCE, "duration_days": 5})
+    ).outs
+    assert outs["lock_owned"] is True and outs["lock_expires_at"] < olds["lock_expires_at"]
+
+
+def test_a_refresh_after_another_user_extended_the_lock_records_it_as_not_this_resources(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    ec2(emulator).lock_snapshot(SnapshotId=olds["snapshot_id"], LockMode="governance", LockDuration=60)
+    read = provider.read(olds["snapshot_id"], olds).outs
+    assert read["lock_owned"] is False
+    provider.update(olds["snapshot_id"], read, snapshot_props(volume_id))  # the refreshed state is not taken as ours
+    assert not emulator.calls("UnlockSnapshot")
+
+
+def test_the_preview_of_removing_lock_says_it_unlocks_only_the_lock_this_resource_set(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    olds = provider.create(snapshot_props(volume_id, lock=GOVERNANCE)).outs
+    emulator.clear_calls()
+    with said() as lines:
+        assert provider.diff(olds["snapshot_id"], olds, snapshot_props(volume_id)).changes
+    assert any(
+        f"removing `lock` unlocks {olds['snapshot_id']} only if each still holds the lock this resource set" in line
+        and olds["lock_expires_at"] in line
+        for line in lines
+    ), lines
+    assert not emulator.calls()  # from state alone: said without credentials
+    kept = {**olds, "lock_owned": False}  # an imported snapshot's own lock, kept
+    with said() as lines:
+        provider.diff(olds["snapshot_id"], kept, snapshot_props(volume_id))
+    assert any("holds a lock this resource did not set" in line and "leaves it as it is" in line for line in lines)
+    with said() as lines:
+        provider.diff(olds["snapshot_id"], kept, snapshot_props(volume_id, lock={**GOVERNANCE, "duration_days": 5}))
+    assert any("the change is refused if it would end it earlier or make it governance" in line for line in lines)
+    with said() as lines:  # extending says nothing
+        provider.diff(olds["snapshot_id"], olds, snapshot_props(volume_id, lock={**GOVERNANCE, "duration_days": 90}))
+    assert lines == []
+
+
+def test_a_set_removes_its_own_member_locks_and_leaves_one_another_user_extended(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    sets = InstanceSnapshotsProvider()
+    inputs = {**set_inputs(instance["instance_id"]), "lock": GOVERNANCE}
+    created = sets.create(inputs)
+    first, second = created.outs["snapshot_ids"].values()
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="governance", LockDuration=90)
+    outs = sets.update(str(created.id), created.outs, {**inputs, "lock": None}).outs
+    assert [c.params.get("SnapshotId") for c in emulator.calls("UnlockSnapshot")] == [second]
+    states = {s["snapshot_id"]: (s["lock_state"], s["lock_owned"]) for s in outs["snapshots"]}
+    assert states == {first: ("governance", False), second: (None, False)}
 
 
 # --- a set's lock change that failed part way (RT-2-12) ---------------------------------------------------------------
 def test_a_set_lock_change_that_failed_part_way_is_finished_by_the_next_up(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=1)
     sets = InstanceSnapshotsProvider()
-    inputs = {
-        "instance_id": instance["instance_id"],
-        "region": REGION,
-        "tags": {},
-        "timeout": 30,
-        "storage_tier": "standard",
-        "exclude_boot_volume": False,
-        "exclude_data_volume_ids": [],
-        "lock": GOVERNANCE,
-        "resource_urn": "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:InstanceSnapshots::p",
-    }
+    inputs = {**set_inputs(instance["instance_id"]), "lock": GOVERNANCE}
     created = sets.create(inputs)
     first, second = created.outs["snapshot_ids"].values()
     compliance = {**inputs, "lock": {"mode": "compliance", "duration_days": 3650}}

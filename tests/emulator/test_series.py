@@ -457,6 +457,41 @@ def test_a_series_with_lock_locks_each_new_point_once_completed_and_keeps_it_pas
     assert ec2(emulator).describe_locked_snapshots(SnapshotIds=[second])["Snapshots"][0]["LockState"] == "governance"
 
 
+LAPSED = "2020-01-31T00:00:00Z"
+
+
+def test_once_an_unchanged_lock_has_ended_the_preview_passes_and_new_points_are_taken_unlocked(
+    emulator: Ec2Emulator, volume_id: str, said: Said
+) -> None:
+    ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    series = Series(volume_id=volume_id, trigger="d1", lock={"mode": "governance", "expires_at": ahead})
+    # Days later, as state recorded it: the program and state both say the lock that has now ended.
+    ended = {"mode": "governance", "expires_at": LAPSED}
+    series.inputs, series.outs = props(**{**series.inputs, "lock": ended}), {**series.outs, "lock": ended}
+    news = props(**{**series.inputs, "trigger": "d2"})
+    assert provider.check(series.outs, news).failures == []
+    assert f"nightly: lock ended on {LAPSED}: new points are not locked" in said.text()
+    said.clear()
+    emulator.clear_calls()
+
+    series.up(trigger="d2")
+
+    second = series.outs["snapshot_id"]
+    assert not emulator.calls("LockSnapshot")
+    assert ec2(emulator).describe_locked_snapshots(SnapshotIds=[second])["Snapshots"] == []
+    assert f"lock ended on {LAPSED}: new points are not locked ({second} taken without one)" in said.text()
+
+
+@pytest.mark.parametrize("olds", [{}, {"lock": {"mode": "governance", "duration_days": 3}}])
+def test_a_new_or_changed_series_lock_that_has_already_ended_is_refused_at_preview(olds: dict[str, Any]) -> None:
+    news = props(volume_id="vol-0123456789abcdef0", lock={"mode": "governance", "expires_at": LAPSED})
+    reasons = [
+        f.reason
+        for f in provider.check(props(volume_id="vol-0123456789abcdef0", **olds) if olds else {}, news).failures
+    ]
+    assert any("in the past" in reason for reason in reasons), reasons
+
+
 def test_a_lock_change_takes_nothing_and_applies_to_the_points_taken_after_it(
     emulator: Ec2Emulator, volume_id: str
 ) -> None:

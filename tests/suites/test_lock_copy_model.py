@@ -12,11 +12,12 @@ user's own snapshots: `copy-region` (to another region) and `copy-account` (to a
 Two machines run it: `locks` (the snapshot resources, other users, the clock) and `copies` (the copies: they wait for
 real, so they get fewer steps). Rules: create a snapshot resource; change its lock (extend, shorten, remove, change
 mode; a change the preview refuses is given up, one EC2 refuses at `up` leaves state as it was); replace it (a new
-description); destroy it; lock or unlock one of its snapshots from outside Pulumi (another user); let hours or days
-pass (the emulator's clock: cooling-off periods and locks end); create, change (tags in place; source, description
-or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy EC2 fails; a copy cut
-short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others, and
-its unshare denied or not (a run killed mid-copy leaves the share as a cut-short one does: nothing removes it).
+description); destroy it; lock, extend (governance, or into compliance) or unlock one of its snapshots' locks from
+outside Pulumi (another user); let hours or days pass (the emulator's clock: cooling-off periods and locks end);
+create, change (tags in place; source, description or encryption: a replace) and destroy a copy; a copy whose
+CopySnapshot answer is lost; a copy EC2 fails; a copy cut short by its timeout (completing later, or failed by EC2
+later), then the retry, with the same inputs or others, and its unshare denied or not (a run killed mid-copy leaves
+the share as a cut-short one does: nothing removes it).
 
 Invariants, after every step:
 1. A snapshot that was locked before a step is not gone after it (nobody deletes a locked snapshot).
@@ -31,6 +32,10 @@ Invariants, after every step:
 5. The user's own shares stay; a share of ours (U3, which no one shared, copied to the other account) is always
    recorded on the source (a holder tag), and is left only while a copy of ours may still need it (a cut-short
    create's copy, pending until the next run adopts it) or while its removal was denied (the next run removes it).
+6. A lock this provider did not set (another user locked or extended it, and did not remove it since) is never
+   shortened, removed or turned from compliance into governance by it: taking `lock` out leaves it, a change that
+   would shorten it is refused, one that extends it keeps it the other user's (`lock_owned` false). A lock equal to
+   the one state records as the resource's own (mode, end to the second) cannot be told from it, and is its own.
 
 The red-team findings once kept out of the generated paths are fixed and generated (tests in their modules, see
 tests/suites/test_redteam_lock_frozen.py): RT-LF3 (a left copy is adopted only if made for the inputs as they are now:
@@ -122,6 +127,7 @@ LOCKS: tuple[dict[str, Any] | None, ...] = (
     {"mode": "compliance", "expires_at": SOON},
 )
 DESCRIPTIONS = (None, "daily", "before-upgrade")
+MODES = ("governance", "compliance")
 TAGS = st.dictionaries(st.sampled_from(("team", "env")), st.sampled_from(("x", "y")), max_size=1).map(
     lambda tags: tuple(sorted(tags.items()))
 )
@@ -272,6 +278,9 @@ class LockCopyModel(RuleBasedStateMachine):
         self.copies: dict[str, CopyEntry] = {}
         self.copy_leftovers: dict[str, Leftover] = {}  # label -> the copy its cut-short create left
         self.deleted_on_purpose: set[str] = set()
+        # Snapshots whose lock another user set or changed (and has not removed since): never this provider's to
+        # shorten or remove. A lock equal to the one state records as the resource's own cannot be told from it.
+        self.foreign: set[str] = set()
         self.days_passed = 0.0
         self.clock_steps = 0
         self.interrupted = False
@@ -338,7 +347,10 @@ class LockCopyModel(RuleBasedStateMachine):
         assert diff.changes and not diff.replaces, f"diff of {label}'s lock {old_lock} -> {lock}: {diff}"
         ids = self._ids(res, old)
         now = held(self.emulator)
-        refused = any(self._ec2_refuses(now[sid], sid, lock) for sid in ids)
+        refused = any(
+            self._weakens(now[sid], sid, lock) if self._foreign(sid) else self._ec2_refuses(now[sid], sid, lock)
+            for sid in ids
+        )
         try:
             result = res.provider.update(old.id, old.outs, checked)
         except SnapshotProviderError as error:
@@ -346,13 +358,13 @@ class LockCopyModel(RuleBasedStateMachine):
             changed = {sid: (now[sid].lock, after[sid].lock) for sid in ids if now[sid].lock != after[sid].lock}
             assert not changed, f"a refused lock change of {label} ({error}) changed locks in EC2: {changed}"
             assert refused, f"lock change of {label} {old_lock} -> {lock} was refused: {error}"
-            self._outcome("lock change refused at up")
+            self._outcome("lock change refused at up" + (" (another user's lock)" if self._any_foreign(ids) else ""))
             return
         assert not refused, f"lock change of {label} {old_lock} -> {lock} went through; EC2 should have refused it"
         entry = Entry(old.id, checked, dict(result.outs or {}))
         self.state[label] = entry
         self._lock_is_as_declared(res, entry)
-        self._outcome("lock changed")
+        self._outcome("lock changed" + (" (another user's lock left or extended)" if self._any_foreign(ids) else ""))
 
     @precondition(lambda self: self.family == "locks" and (self.state))
     @rule(data=st.data(), description=st.sampled_from(DESCRIPTIONS))
@@ -402,7 +414,30 @@ class LockCopyModel(RuleBasedStateMachine):
             self._outcome("already locked: not locked outside Pulumi")
             return
         self._ec2().lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=days)
+        self._mark_foreign(label, sid)
         self._outcome("locked outside Pulumi")
+
+    @precondition(lambda self: self.family == "locks" and (self.state))
+    @rule(data=st.data(), member=st.integers(0, 2), days=st.sampled_from((60, 400)), mode=st.sampled_from(MODES))
+    def extend_outside_pulumi(self, data: st.DataObject, member: int, days: int, mode: str) -> None:
+        """Another user extends one snapshot's governance lock (its own or this resource's), keeping governance or
+        turning it into compliance (with a one-hour cooling-off period): from then on the lock is not the one state
+        records, so this provider never shortens nor removes it."""
+        self._begin("extend_outside_pulumi")
+        locked = sorted(label for label, entry in self.state.items() if entry.inputs.get("lock"))
+        label = data.draw(st.sampled_from(locked or sorted(self.state)), label="resource")
+        sid = self._member(SNAPSHOT_RESOURCES[label], self.state[label], member)
+        snap = self.before[sid]
+        if not snap.locked or snap.lock is None or snap.lock[0] != "governance":
+            self._outcome("not extended: not locked in governance mode")
+            return
+        if self._duration_anchor(sid) + days * DAY <= snap.lock[1]:  # the user extends, never shortens, here
+            self._outcome("not extended: it ends later already")
+            return
+        extra = {"CoolOffPeriod": 1} if mode == "compliance" else {}
+        self._ec2().lock_snapshot(SnapshotId=sid, LockMode=mode, LockDuration=days, **extra)
+        self._mark_foreign(label, sid)
+        self._outcome(f"extended outside Pulumi ({mode})")
 
     @precondition(lambda self: self.family == "locks" and (self.state or self.doomed))
     @rule(data=st.data(), member=st.integers(0, 2))
@@ -417,6 +452,7 @@ class LockCopyModel(RuleBasedStateMachine):
             self._outcome("not unlocked: unlocked, or in compliance mode")
             return
         self._ec2().unlock_snapshot(SnapshotId=sid)
+        self.foreign.discard(sid)  # the other user's own doing: nothing of theirs is held any more
         self._outcome("unlocked outside Pulumi")
 
     @precondition(
@@ -547,6 +583,36 @@ class LockCopyModel(RuleBasedStateMachine):
         self.deleted_on_purpose |= ids
         return True
 
+    def _mark_foreign(self, label: str, sid: str) -> None:
+        """`sid`'s lock is now another user's, unless it equals the lock state records as the resource's own (mode
+        and end to the second): the provider cannot tell those apart, and by its rule it is then its own."""
+        entry = self.state[label]
+        outputs = [entry.outs] if SNAPSHOT_RESOURCES[label].kind == "ebs" else entry.outs["snapshots"]
+        [recorded] = [o for o in outputs if o.get("snapshot_id") == sid]
+        lock = held(self.emulator)[sid].lock
+        assert lock is not None
+        end = datetime.fromtimestamp(lock[1], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        same = recorded.get("lock_owned") and (recorded.get("lock_state") or "").startswith(lock[0])
+        if same and recorded.get("lock_expires_at") == end:
+            self.foreign.discard(sid)
+        else:
+            self.foreign.add(sid)
+
+    def _foreign(self, sid: str) -> bool:
+        return sid in self.foreign and self.before[sid].locked
+
+    def _any_foreign(self, ids: frozenset[str]) -> bool:
+        return any(self._foreign(sid) for sid in ids)
+
+    def _weakens(self, snap: Snap, sid: str, lock: dict[str, Any] | None) -> bool:
+        """Whether the provider refuses `lock` on another user's lock: it would end it earlier, or give up compliance
+        for governance (a removal leaves it: not refused)."""
+        if not lock or snap.lock is None:
+            return False
+        if snap.lock[0] == "compliance" and lock["mode"] != "compliance":
+            return True
+        return expires(lock, self._duration_anchor(sid)) < snap.lock[1]
+
     def _ec2_refuses(self, snap: Snap, sid: str, lock: dict[str, Any] | None) -> bool:
         """Whether EC2 refuses making `sid`'s lock `lock` now (LockSnapshot, UnlockSnapshot; `emulator.locks`)."""
         if not snap.locked or snap.lock is None:
@@ -578,6 +644,13 @@ class LockCopyModel(RuleBasedStateMachine):
         outputs = [entry.outs] if res.kind == "ebs" else sorted(entry.outs["snapshots"], key=lambda o: o["snapshot_id"])
         for sid, output in zip(sorted(self._ids(res, entry)), outputs, strict=True):
             snap = now[sid]
+            foreign = sid in self.foreign and snap.locked
+            if foreign:
+                assert output.get("lock_owned") is False, f"{res.label}: another user's lock on {sid} taken as its own"
+                if not lock:
+                    continue  # left as it is (the invariant checks it was not shortened)
+            elif lock and snap.locked:
+                assert output.get("lock_owned") is True, f"{res.label}: its own lock on {sid} not recorded: {output}"
             if not lock:
                 assert not snap.locked, f"{res.label}: {sid} is locked ({snap.lock}); its inputs declare no lock"
                 continue
@@ -726,10 +799,26 @@ class LockCopyModel(RuleBasedStateMachine):
         assert not unexplained, f"{unexplained} were deleted, and no delete of a resource recording them ran"
         self._every_snapshot_accounted_for(now)
         self._no_share_of_ours_without_a_pending_copy(now)
+        self._no_foreign_lock_weakened(now)
         self.before = now
         if self.step is not None:
             self.figures.step_milliseconds[self.step[0]] += round(1000 * (time.monotonic() - self.step[1]))
             self.step = None
+
+    def _no_foreign_lock_weakened(self, now: dict[str, Snap]) -> None:
+        """A lock this provider did not set is never shortened nor removed (nor turned from compliance into
+        governance) by it: only its own lock, as state records it, is."""
+        for sid in sorted(self.foreign):
+            before = self.before.get(sid)
+            after = now.get(sid)
+            if before is not None and before.locked and before.lock is not None and before.lock[1] > self._now():
+                assert after is not None and after.locked and after.lock is not None, (
+                    f"another user's lock on {sid} ({before.lock}) was removed: {after}"
+                )
+                assert after.lock[1] >= before.lock[1], f"another user's lock on {sid} was shortened: {before}, {after}"
+                assert not (before.lock[0] == "compliance" and after.lock[0] == "governance"), f"{sid}: {after}"
+            if after is None or not after.locked:  # ended, or unlocked by its user: nothing of theirs is held
+                self.foreign.discard(sid)
 
     def _every_snapshot_accounted_for(self, now: dict[str, Snap]) -> None:
         ways: dict[str, list[str]] = {sid: [] for sid in now}

@@ -35,6 +35,7 @@ type EbsSnapshot struct {
 	// EBS snapshot lock, applied once `completed`: `mode` (governance or compliance), `duration_days` (1 to 36500) or `expires_at` (ISO time), `cool_off_hours` (1 to 72, compliance only); changed or removed in place where EC2 allows; a locked snapshot is never deleted (docs/lock-and-copy.md)
 	Lock          pulumi.MapOutput       `pulumi:"lock"`
 	LockExpiresAt pulumi.StringPtrOutput `pulumi:"lockExpiresAt"`
+	LockOwned     pulumi.BoolPtrOutput   `pulumi:"lockOwned"`
 	LockState     pulumi.StringPtrOutput `pulumi:"lockState"`
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrOutput `pulumi:"outpostArn"`
@@ -339,6 +340,10 @@ func (o EbsSnapshotOutput) Lock() pulumi.MapOutput {
 
 func (o EbsSnapshotOutput) LockExpiresAt() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *EbsSnapshot) pulumi.StringPtrOutput { return v.LockExpiresAt }).(pulumi.StringPtrOutput)
+}
+
+func (o EbsSnapshotOutput) LockOwned() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *EbsSnapshot) pulumi.BoolPtrOutput { return v.LockOwned }).(pulumi.BoolPtrOutput)
 }
 
 func (o EbsSnapshotOutput) LockState() pulumi.StringPtrOutput {

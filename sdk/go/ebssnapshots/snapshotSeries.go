@@ -40,7 +40,7 @@ type SnapshotSeries struct {
 	InstanceId pulumi.StringPtrOutput `pulumi:"instanceId"`
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast pulumi.IntPtrOutput `pulumi:"keepLast"`
-	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
 	Lock   pulumi.MapOutput      `pulumi:"lock"`
 	Locked pulumi.MapArrayOutput `pulumi:"locked"`
 	// delete snapshots once they are this many days old
@@ -157,7 +157,7 @@ type snapshotSeriesArgs struct {
 	InstanceId *string `pulumi:"instanceId"`
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast *int `pulumi:"keepLast"`
-	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
 	Lock map[string]interface{} `pulumi:"lock"`
 	// delete snapshots once they are this many days old
 	MaxAgeDays *float64 `pulumi:"maxAgeDays"`
@@ -215,7 +215,7 @@ type SnapshotSeriesArgs struct {
 	InstanceId pulumi.StringPtrInput
 	// keep at most this many completed snapshots (sets), newest first; older ones are deleted
 	KeepLast pulumi.IntPtrInput
-	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+	// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
 	Lock pulumi.MapInput
 	// delete snapshots once they are this many days old
 	MaxAgeDays pulumi.Float64PtrInput
@@ -359,7 +359,7 @@ func (o SnapshotSeriesOutput) KeepLast() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *SnapshotSeries) pulumi.IntPtrOutput { return v.KeepLast }).(pulumi.IntPtrOutput)
 }
 
-// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+// EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
 func (o SnapshotSeriesOutput) Lock() pulumi.MapOutput {
 	return o.ApplyT(func(v *SnapshotSeries) pulumi.MapOutput { return v.Lock }).(pulumi.MapOutput)
 }

@@ -603,6 +603,7 @@ class EbsSnapshot(pulumi.CustomResource):
             __props__.__dict__["imported"] = None
             __props__.__dict__["kms_key_id"] = None
             __props__.__dict__["lock_expires_at"] = None
+            __props__.__dict__["lock_owned"] = None
             __props__.__dict__["lock_state"] = None
             __props__.__dict__["owner_id"] = None
             __props__.__dict__["progress"] = None
@@ -649,6 +650,7 @@ class EbsSnapshot(pulumi.CustomResource):
         __props__.__dict__["kms_key_id"] = None
         __props__.__dict__["lock"] = None
         __props__.__dict__["lock_expires_at"] = None
+        __props__.__dict__["lock_owned"] = None
         __props__.__dict__["lock_state"] = None
         __props__.__dict__["outpost_arn"] = None
         __props__.__dict__["owner_id"] = None
@@ -752,6 +754,11 @@ class EbsSnapshot(pulumi.CustomResource):
     @pulumi.getter(name="lockExpiresAt")
     def lock_expires_at(self) -> pulumi.Output[Optional[_builtins.str]]:
         return pulumi.get(self, "lock_expires_at")
+
+    @_builtins.property
+    @pulumi.getter(name="lockOwned")
+    def lock_owned(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        return pulumi.get(self, "lock_owned")
 
     @_builtins.property
     @pulumi.getter(name="lockState")

@@ -60,7 +60,7 @@ class SnapshotSeriesArgs:
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose volumes are snapshotted together each time (or `volume_id`)
         :param pulumi.Input[_builtins.int] keep_last: keep at most this many completed snapshots (sets), newest first; older ones are deleted
-        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
@@ -276,7 +276,7 @@ class SnapshotSeriesArgs:
     @pulumi.getter
     def lock(self) -> pulumi.Input[Optional[Mapping[str, Any]]]:
         """
-        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
         """
         return pulumi.get(self, "lock")
 
@@ -515,7 +515,7 @@ class SnapshotSeries(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] instance_id: the instance whose volumes are snapshotted together each time (or `volume_id`)
         :param pulumi.Input[_builtins.int] keep_last: keep at most this many completed snapshots (sets), newest first; older ones are deleted
-        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        :param pulumi.Input[Mapping[str, Any]] lock: EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
         :param pulumi.Input[_builtins.float] max_age_days: delete snapshots once they are this many days old
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
@@ -813,7 +813,7 @@ class SnapshotSeries(pulumi.CustomResource):
     @pulumi.getter
     def lock(self) -> pulumi.Output[Optional[Mapping[str, Any]]]:
         """
-        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`)
+        EBS snapshot lock on each new point, applied once `completed` (as `lock` of EbsSnapshot: `mode`, `duration_days` or `expires_at`, `cool_off_hours`); a change applies to the points taken after it, the older ones keep theirs; a locked point is never pruned (kept, said, listed in `locked`); once `expires_at` has passed, new points are taken without a lock (and said)
         """
         return pulumi.get(self, "lock")
 

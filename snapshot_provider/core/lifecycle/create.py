@@ -36,7 +36,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     hand_over(ec2, inputs, found)
-    found = with_locks(ec2, inputs, found)
+    found = with_locks(ec2, inputs, found, {sid: True for sid in found})  # locked by hand_over: this resource's own
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)

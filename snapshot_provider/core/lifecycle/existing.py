@@ -39,7 +39,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
-    found = with_locks(ec2, props, found)
+    found = with_locks(ec2, props, found, recorded_locks(props))
     outs = kind.outputs(props, kind.members_in_state(props), found, conn.account_id)
     outs["wait_time"] = props.get("wait_time")
     return ReadResult(id_, outs)
@@ -52,7 +52,10 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     conn = Connection.to_existing(inputs, "update", clients.recorded_account(olds))
     ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, olds)
-    locks.change(ec2, ids, olds.get("lock"), inputs.get("lock"))
+    recorded = recorded_locks(olds)
+    changed = locks.change(ec2, ids, olds.get("lock"), inputs.get("lock"), recorded)
+    for line in changed.lines:
+        progress.engine_log().warning(inputs.get(URN_INPUT) or olds.get(URN_INPUT), line)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
         holds.refuse_if_held(ec2, ids, "archive")
@@ -65,7 +68,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         )
     # EC2 shows the tags just written only after a delay: state records them as written.
     found = {sid: snapshots.as_updated(d, olds.get("tags") or {}, inputs["tags"]) for sid, d in found.items()}
-    found = with_locks(ec2, {"lock": inputs.get("lock") or olds.get("lock")}, found)
+    found = with_locks(ec2, {"lock": inputs.get("lock") or olds.get("lock")}, found, changed.owned or recorded)
     outs = kind.outputs(inputs, kind.members_in_state(olds), found, conn.account_id)
     outs["wait_time"] = olds.get("wait_time")
     return UpdateResult(outs)
@@ -115,13 +118,37 @@ def _delete_even_if_unlisted(ec2: Any, sid: str, listed_since: float) -> None:
         snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all
 
 
-def with_locks(ec2: Any, props: Mapping[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """`found` with each snapshot's lock (`Lock`, as DescribeLockedSnapshots gives it) when the resource declares one:
-    a resource without `lock` makes no lock calls (nor needs their permissions)."""
+def with_locks(
+    ec2: Any,
+    props: Mapping[str, Any],
+    found: dict[str, dict[str, Any]],
+    owned: Mapping[str, Mapping[str, Any]] | Mapping[str, bool],
+) -> dict[str, dict[str, Any]]:
+    """`found` with each snapshot's lock (`Lock`, as DescribeLockedSnapshots gives it) and whether it is this
+    resource's own (`LockOwned`: given, or judged from the lock state recorded) when the resource declares one: a
+    resource without `lock` makes no lock calls (nor needs their permissions)."""
     if not props.get("lock"):
         return found
     held = locks.describe(ec2, list(found))
-    return {sid: {**d, "Lock": held.get(sid)} for sid, d in found.items()}
+
+    def is_owned(sid: str) -> bool:
+        given = owned.get(sid)
+        return locks.owned(given, held.get(sid)) if isinstance(given, Mapping) else bool(given)
+
+    return {sid: {**d, "Lock": held.get(sid), "LockOwned": is_owned(sid)} for sid, d in found.items()}
+
+
+def recorded_locks(props: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each snapshot's lock as state records it (`lock_state`, `lock_expires_at`, `lock_owned`): a set's per member.
+    State written before `lock_owned` existed: the lock is this resource's unless the snapshot was imported."""
+    members = props.get("snapshots")
+    entries = members if isinstance(members, list) else [props]
+    legacy = not props.get("imported")
+    return {
+        str(e["snapshot_id"]): {**e, "lock_owned": e.get("lock_owned", legacy)}
+        for e in entries
+        if isinstance(e, Mapping) and e.get("snapshot_id")
+    }
 
 
 def settled_tags(

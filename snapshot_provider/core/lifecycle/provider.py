@@ -7,12 +7,15 @@ from typing import Any
 
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from snapshot_provider.core import progress
+from snapshot_provider.core.lifecycle import existing
 from snapshot_provider.core.lifecycle.create import create
 from snapshot_provider.core.lifecycle.existing import delete, read, update
 from snapshot_provider.core.lifecycle.shapes import Kind
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import lock
+from snapshot_provider.inputs.declarations import URN_INPUT
 
 
 class SnapshotProvider(ResourceProvider):
@@ -26,6 +29,7 @@ class SnapshotProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
         refuse_lock_shortening(olds, news)
+        announce_lock_change(olds, news)
         return self.kind.schema.diff(olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -46,3 +50,45 @@ def refuse_lock_shortening(olds: Mapping[str, Any], news: Mapping[str, Any]) -> 
     has the old inputs only, which do not say when a `duration_days` lock ends."""
     if reason := lock.lock_change_in_state(olds, news):
         raise SnapshotProviderError(f"lock: {reason}")
+
+
+def announce_lock_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+    """At preview, from state alone (said without credentials): what a removal or a shortening of `lock` does to
+    each snapshot's lock, as only the lock this resource set is ever removed or shortened."""
+    for line in lock_change_lines(olds, news):
+        progress.engine_log().info(news.get(URN_INPUT) or olds.get(URN_INPUT), line)
+
+
+def lock_change_lines(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """The preview's lines for a removal or a shortening (or weakening) of `lock` (pure)."""
+    old, new = olds.get("lock"), news.get("lock")
+    weakening = bool(old and new and (lock.weaker(old, new)))
+    if not old or old == new or (new and not weakening):
+        return []
+    held = {sid: r for sid, r in existing.recorded_locks(olds).items() if r.get("lock_state") in locks.LOCKED_STATES}
+    ours = sorted(sid for sid, r in held.items() if r["lock_owned"])
+    doing = "removing `lock` unlocks" if not new else "the change shortens the lock of"
+    lines = []
+    if ours:
+        recorded = "; ".join(f"{sid}: {_recorded(held[sid])}" for sid in ours)
+        lines.append(
+            f"{doing} {', '.join(ours)} only if each still holds the lock this resource set (as state records it: "
+            f"{recorded}); a lock someone else set or changed since is "
+            + ("left as it is, and said" if not new else "not shortened: the up then refuses, naming it")
+        )
+    for sid in sorted(set(held) - set(ours)):
+        what = (
+            "leaves it as it is"
+            if not new
+            else "is refused if it would end it earlier or make it governance: this provider never shortens or "
+            "weakens it"
+        )
+        lines.append(
+            f"snapshot {sid} holds a lock this resource did not set ({_recorded(held[sid])}, set outside Pulumi, "
+            f"kept at import, or changed since): {'removing `lock`' if not new else 'the change'} {what}"
+        )
+    return lines
+
+
+def _recorded(entry: Mapping[str, Any]) -> str:
+    return f"{entry.get('lock_state')} until {entry.get('lock_expires_at')}"

@@ -12,10 +12,12 @@ from typing import Any
 from snapshot_provider.core.lifecycle import completion, create
 from snapshot_provider.core.lifecycle.leftovers import tidy
 from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
+from snapshot_provider.core.series.lines import say
 from snapshot_provider.core.series.survey import POINT_TAG, owned, recorded_in
 from snapshot_provider.core.sources import INSTANCE_SET_SOURCE, VOLUME_SOURCE, Source
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.ec2.connection import Connection
+from snapshot_provider.inputs import lock
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.series import TAKES
 
@@ -64,7 +66,10 @@ def take_point(
         ours = {SERIES_TAG: series_id, POINT_TAG: point}
         snapshots.set_tags(ec2, list(found), ours)
         found = {sid: _with_tags(d, ours) for sid, d in found.items()}
-    completion.hand_over(ec2, inputs, found)
+    new_lock, ended = lock.for_new_points(inputs.get("lock"))
+    if ended:
+        say(inputs, f"{ended} ({', '.join(found)} taken without one)")
+    completion.hand_over(ec2, {**inputs, "lock": new_lock}, found)
     tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
 
