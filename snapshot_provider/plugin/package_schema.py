@@ -26,10 +26,17 @@ from snapshot_provider.ebs_snapshot import EbsSnapshot
 from snapshot_provider.inputs.schema import Schema
 from snapshot_provider.instance_snapshots import InstanceSnapshots
 from snapshot_provider.series import SnapshotSeries
+from snapshot_provider.snapshot_copy import SnapshotCopy
 from snapshot_provider.volume_removal import VolumeRemoval
 
 PACKAGE = "ebs-snapshots"
-RESOURCES: tuple[type[DynamicResource], ...] = (EbsSnapshot, InstanceSnapshots, SnapshotSeries, VolumeRemoval)
+RESOURCES: tuple[type[DynamicResource], ...] = (
+    EbsSnapshot,
+    InstanceSnapshots,
+    SnapshotSeries,
+    VolumeRemoval,
+    SnapshotCopy,
+)
 
 
 def type_token(resource: type[DynamicResource]) -> str:
@@ -76,7 +83,8 @@ def package_schema(version: str) -> dict[str, Any]:
         "displayName": "EBS snapshots",
         "version": version,
         "description": "Safe, reversible EBS snapshots from infrastructure code: EC2 CreateSnapshot and "
-        "CreateSnapshots, waited for until completed, rolling series with retention, volume removal with undo.",
+        "CreateSnapshots, waited for until completed, rolling series with retention, volume removal with undo, "
+        "copies to another region or account.",
         "keywords": ["aws", "ebs", "snapshots", "backup", "category/cloud"],
         "license": "Apache-2.0",
         "language": {
