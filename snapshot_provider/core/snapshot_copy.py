@@ -67,7 +67,7 @@ class SnapshotCopyOperations(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         account = AccountSelection.from_props(props)
         account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "refresh")
-        found = snapshots.describe_by_id(clients.client(account), [id_], "reading the copy").get(id_)
+        found = snapshots.which_exist(clients.client(account), [id_], "reading the copy").get(id_)
         if found is None:
             return ReadResult("", {})
         return ReadResult(id_, {**_outputs(props, found, account_id), "wait_time": props.get("wait_time")})
@@ -78,7 +78,7 @@ class SnapshotCopyOperations(ResourceProvider):
         account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         ec2 = clients.client(account)
         snapshots.update_tags(ec2, [id_], olds.get("tags") or {}, inputs["tags"])
-        found = snapshots.describe_by_id(ec2, [id_], "reading the copy").get(id_, {"SnapshotId": id_})
+        found = snapshots.which_exist(ec2, [id_], "reading the copy").get(id_, {"SnapshotId": id_})
         found = snapshots.as_updated(found, olds.get("tags") or {}, inputs["tags"])
         return UpdateResult({**_outputs(inputs, found, account_id), "wait_time": olds.get("wait_time")})
 

@@ -36,7 +36,7 @@ def lock_request(lock: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-def describe(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def by_snapshot(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Snapshot id -> its lock as DescribeLockedSnapshots gives it (ids without a lock are left out)."""
     found: dict[str, dict[str, Any]] = {}
     try:
@@ -61,7 +61,7 @@ def change(ec2: Any, snapshot_ids: Sequence[str], old: Mapping[str, Any] | None,
     """Make the snapshots' locks what `new` says: refused, before any call, where a lock's current state forbids it."""
     if old == new:
         return
-    current = describe(ec2, snapshot_ids)
+    current = by_snapshot(ec2, snapshot_ids)
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
         if info is not None and info.get("LockState") == "compliance":
@@ -154,7 +154,7 @@ def refuse_delete_if_locked(
     cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete, unless `unread` is given: it is told why, and
     the delete goes on as before (EC2 still refuses a locked one)."""
     try:
-        found = describe(ec2, snapshot_ids)
+        found = by_snapshot(ec2, snapshot_ids)
     except SnapshotProviderError as error:
         if unread is None:
             raise
