@@ -14,8 +14,8 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
-from snapshot_provider.core.batching import Batched
 from snapshot_provider.ec2 import clients, find, undo_tags
+from snapshot_provider.ec2.batching import Batched
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,

@@ -1,11 +1,12 @@
-"""The `ebs-snapshots` provider plugin: the resources' own dynamic providers, served over the engine's provider
-protocol by the Python SDK's `pulumi.provider.experimental` server.
+"""The `ebs-snapshots` provider plugin: the resources' operations (`core.resource_types.ResourceType`), served over
+the engine's provider protocol by the Python SDK's `pulumi.provider.experimental` server.
 
-Every operation calls the same dynamic-provider method the `pulumi-python:dynamic` route calls (`check`, `diff`,
-`create`, `read`, `update`, `delete`): one core, two front doors. What only this door does is translate at its edge:
-camelCase wire names, property values to plain ones and back (a secret in is a secret out; unknowns are the core's
-`UNKNOWN`), the URN as the core's `resource_urn` input, defaults a program would fill in, and two things the dynamic
-host cannot do: answer a preview with what is already known, and `pulumi import` (a read without state).
+Every operation calls the same method the `pulumi-python:dynamic` route calls (`check`, `diff`, `create`, `read`,
+`update`, `delete`; each dynamic provider class is a thin subclass of these operations): one core, two front doors. What
+only this door does is translate at its edge: camelCase wire names, property values to plain ones and back (a secret in
+is a secret out; unknowns are the core's `UNKNOWN`), the URN as the core's `resource_urn` input, defaults a program
+would fill in, and two things the dynamic host cannot do: answer a preview with what is already known, and `pulumi
+import` (a read without state).
 
 The SDK's server is `grpc.aio`: requests are coroutines, never queued behind a worker pool. The core is blocking
 (boto3, waits of hours), so each operation runs in this module's own thread pool, sized like the dynamic host's
