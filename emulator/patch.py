@@ -7,6 +7,7 @@ moto's state is per process, so these patches are too; `install()` is idempotent
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
@@ -19,7 +20,7 @@ from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.tags import TagResponse
 from moto.sts.responses import TokenResponse
 
-from emulator import copies, index, models, responses
+from emulator import copies, index, models, responses, strict
 from emulator.consistency import VISIBILITY, in_request
 from emulator.guest import GUEST, NOT_STARTABLE
 
@@ -121,6 +122,10 @@ def _start_instance(self: Any) -> Any:
     if self._state.name in ("pending", "running"):
         return copy.copy(self._state)
     previous = MOTO_ORIGINALS["Instance.start"](self)
+    # EC2 API reference, Instance: LaunchTime is "the time that the instance was last launched" (a start of a stopped
+    # instance launches it again; the first launch is the primary network interface's attachment time). Moto keeps
+    # the first launch's: the provider tells its own stop from its owner's by this.
+    self.launch_time = datetime.fromtimestamp(strict.CLOCK.wall(), tz=UTC).replace(tzinfo=None)
     GUEST.begin_transition(self, "pending", "running")
     return previous
 

@@ -14,8 +14,10 @@ named in a warning.
 
 Another account copies a snapshot only once it is shared with it (EBS user guide, "Copy an Amazon EBS snapshot"):
 the copy shares the source (createVolumePermission) with the destination account when the source is the source
-account's own and not shared with it already, and removes that share, and only that one, once the copy ended
-(completed, failed or given up on). A source encrypted with the default EBS key cannot be shared (EC2 API reference,
+account's own and not shared with it by its user, records that on the source (a holder tag per resource,
+`copy_shares`), and removes the share, and only one of ours, once no copy of ours needs it: after the copy completed
+or failed; a copy still pending when the create gave up keeps it until the next run adopts the copy, or the
+resource's delete. A source encrypted with the default EBS key cannot be shared (EC2 API reference,
 ModifySnapshotAttribute): that is refused before anything is changed, saying what to do instead.
 """
 
@@ -31,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress, waiting
+from snapshot_provider.core import copy_shares, progress, waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
 from snapshot_provider.ec2 import clients, find, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, error_code, explain
@@ -208,8 +210,11 @@ def _copy_and_wait(
 @contextmanager
 def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mapping[str, Any]) -> Iterator[None]:
     """Share the source snapshot with the destination account for the copy, if it is another account's copy of the
-    source account's own snapshot not shared with it yet; remove that share once the copy ended, whatever the end.
-    A snapshot of another owner is its owner's to share (CopySnapshot says it is not found until then)."""
+    source account's own snapshot not shared with it by its user (`copy_shares`: the share recorded on the source by
+    this resource's holder tag); end that holding once the copy ended (completed, failed, or never asked for). A copy
+    still pending (the create gave up at its timeout, was cancelled, or lost track of its request) keeps it: the next
+    `up` adopts the copy and ends it, or the resource's delete does. A snapshot of another owner is its owner's to
+    share (CopySnapshot says it is not found until then)."""
     source_id, urn = inputs["source_snapshot_id"], inputs.get(URN_INPUT)
     owner_id = clients.caller_account_id(source)
     if owner_id == destination_id:
@@ -217,44 +222,48 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
         return
     ec2 = clients.client(source)
     snapshot = snapshots.which_exist(ec2, [source_id], "reading the source snapshot").get(source_id)
-    if snapshot is None or snapshot.get("OwnerId") != owner_id or _shared_already(ec2, source_id, destination_id):
+    if snapshot is None or snapshot.get("OwnerId") != owner_id:
         yield
         return
-    permission = {"SnapshotId": source_id, "Attribute": "createVolumePermission", "UserIds": [destination_id]}
+    share = copy_shares.Share(source, source_id, destination_id, resource_token(str(urn)), urn)
     try:
-        ec2.modify_snapshot_attribute(OperationType="add", **permission)
-    except (ClientError, BotoCoreError) as error:
-        raise SnapshotProviderError(_share_refused(error, snapshot, destination_id)) from error
-    say(urn, f"shared {source_id} with account {destination_id} for its copy (removed once the copy ended)")
+        held = copy_shares.hold(share, snapshot)
+    except copy_shares.ShareRefused as refused:
+        raise SnapshotProviderError(_share_refused(refused.cause, snapshot, destination_id)) from refused.cause
+    if not held:
+        yield
+        return
     try:
         yield
-    finally:
-        try:
-            clients.client(source).modify_snapshot_attribute(OperationType="remove", **permission)
-        except (ClientError, BotoCoreError) as error:  # the copy is done: a share left over is said, not fatal
-            progress.engine_log().warning(
-                urn,
-                f"{source_id} is still shared with account {destination_id}: removing the share this copy added "
-                f"failed ({explain(error, 'unsharing the source (ec2:ModifySnapshotAttribute)')}); remove it with "
-                f"`aws ec2 modify-snapshot-attribute --snapshot-id {source_id} --attribute createVolumePermission "
-                f"--operation-type remove --user-ids {destination_id}`",
-            )
-        else:
-            say(urn, f"removed the share of {source_id} with account {destination_id} this copy added")
+    except (SnapshotFailed, CopyRefused):  # no copy of ours pending: the holding ends
+        copy_shares.release_or_warn(share)
+        raise
+    copy_shares.release_or_warn(share)
 
 
-def _shared_already(ec2: Any, source_id: str, account_id: str) -> bool:
-    """Whether the snapshot is shared with the account (or public) already: then it is not this copy's to remove."""
+class CopyRefused(SnapshotProviderError):
+    """EC2 refused CopySnapshot: no copy was made."""
+
+
+def end_holding(inputs: Mapping[str, Any], destination_id: str, token: str, *, unless_pending: bool) -> None:
+    """End this resource's holding of its source's share with the destination account, if a create cut short left
+    one (its holder tag on the source): at the resource's delete, or at an update once no copy of it is pending
+    (`unless_pending`). Whatever fails is said in a warning: the copy itself is not at stake."""
+    if not inputs.get("role_arn"):
+        return
+    urn = inputs.get(URN_INPUT)
+    share = copy_shares.Share(source_account(inputs), inputs["source_snapshot_id"], destination_id, token, urn)
     try:
-        answer = ec2.describe_snapshot_attribute(SnapshotId=source_id, Attribute="createVolumePermission")
-    except (ClientError, BotoCoreError) as error:
-        raise SnapshotProviderError(
-            explain(
-                error, "reading whom the source is shared with (ec2:DescribeSnapshotAttribute)", snapshot_id=source_id
-            )
-        ) from error
-    granted = answer.get("CreateVolumePermissions", [])
-    return any(p.get("UserId") == account_id or p.get("Group") == "all" for p in granted)
+        if not copy_shares.held_by(share):
+            return
+        if unless_pending:
+            ec2 = clients.client(AccountSelection.from_props(inputs))
+            if any(c.get("State") == PENDING for c in _unrecorded(ec2, token, inputs)):
+                return
+    except SnapshotProviderError as error:
+        progress.engine_log().warning(urn, f"could not look whether this copy still holds its source's share: {error}")
+        return
+    copy_shares.release_or_warn(share)
 
 
 def _share_refused(error: BaseException, snapshot: Mapping[str, Any], account_id: str) -> str:
@@ -287,7 +296,7 @@ def _ask_for_copy(once: Any, ec2: Any, inputs: Mapping[str, Any], token: str, ur
         return str(once.copy_snapshot(**copy_request(inputs, token))["SnapshotId"])
     except (ClientError, BotoCoreError) as error:
         if not snapshots.is_ambiguous(error):
-            raise SnapshotProviderError(
+            raise CopyRefused(
                 explain(error, "copying the snapshot (ec2:CopySnapshot)", snapshot_id=inputs["source_snapshot_id"])
             ) from error
         # The request may have made a copy: look for it (EC2 lists it after a delay) instead of asking again.

@@ -18,9 +18,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import progress
-from snapshot_provider.core.copying import create_copy
-from snapshot_provider.core.lifecycle.shapes import managed_tags_now
+from snapshot_provider.core import copying, progress
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, managed_tags_now, resource_token
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
@@ -59,7 +58,7 @@ class SnapshotCopyOperations(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse(props)
-        copy_id, found, account_id, waited = create_copy(inputs)
+        copy_id, found, account_id, waited = copying.create_copy(inputs)
         outs = _outputs(inputs, found, account_id)
         outs["wait_time"] = waited
         return CreateResult(copy_id, outs)
@@ -78,20 +77,28 @@ class SnapshotCopyOperations(ResourceProvider):
         account_id = clients.ensure_recorded_account(account, clients.recorded_account(olds), "update")
         ec2 = clients.client(account)
         snapshots.update_tags(ec2, [id_], olds.get("tags") or {}, inputs["tags"])
+        # A create cut short after this copy was made may have left its source shared: ended once nothing is pending.
+        copying.end_holding(inputs, account_id, resource_token(str(inputs.get(URN_INPUT))), unless_pending=True)
         found = snapshots.which_exist(ec2, [id_], "reading the copy").get(id_, {"SnapshotId": id_})
         found = snapshots.as_updated(found, olds.get("tags") or {}, inputs["tags"])
         return UpdateResult({**_outputs(inputs, found, account_id), "wait_time": olds.get("wait_time")})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         account = AccountSelection.from_props(props)
-        clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
+        account_id = clients.ensure_recorded_account(account, clients.recorded_account(props), "delete")
         ec2 = clients.client(account)
         # A copy locked outside Pulumi (a backup policy): say which lock and until when, as the snapshots do.
         locks.refuse_delete_if_locked(
             ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
         )
+        # Another account's copy: a create of this resource cut short may hold its source's share, by the token its
+        # copy carries (state has no URN).
+        copy = snapshots.which_exist(ec2, [id_], "reading the copy").get(id_) if props.get("role_arn") else None
         with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
             snapshots.delete_snapshot(ec2, id_)
+        token = snapshots.tag_value(copy, RESOURCE_TAG) if copy else None
+        if token:
+            copying.end_holding(props, account_id, token, unless_pending=False)
 
 
 class SnapshotCopyOutputs(Outputs):

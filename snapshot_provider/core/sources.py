@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from snapshot_provider.core import pacing, quiesce
+from snapshot_provider.core import pacing
+from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.inputs import consistency
@@ -96,7 +97,7 @@ class VolumeSource:
             return [once.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
 
         asking = _asking(once, "CreateSnapshot", by)
-        return quiesce.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot, asking)
+        return pausing.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot, asking)
 
 
 class InstanceSetSource:
@@ -162,7 +163,7 @@ class InstanceSetSource:
 
         volumes = [(m.volume_id, m.device_name or "") for m in members]
         asking = _asking(once, "CreateSnapshots", by)
-        return quiesce.around_instance(
+        return pausing.around_instance(
             ec2, _ssm(inputs), plan, inputs["instance_id"], volumes, create_snapshots, asking
         )
 
@@ -172,9 +173,9 @@ def _with_consistency(plan: consistency.Plan, tags: Mapping[str, str], got: str)
     return {**tags, consistency.CONSISTENCY_TAG: got} if plan.consistency != consistency.CRASH else tags
 
 
-def _asking(once: Any, action: str, by: str) -> quiesce.Asker:
+def _asking(once: Any, action: str, by: str) -> pausing.Asker:
     """Who asks for the snapshot, and how the request takes its turn at EC2's API rate ahead of a pause."""
-    return quiesce.Asker(by=by, turn=lambda: pacing.turn_taken(once, action))
+    return pausing.Asker(by=by, turn=lambda: pacing.turn_taken(once, action))
 
 
 def _ssm(inputs: Mapping[str, Any]) -> Any:

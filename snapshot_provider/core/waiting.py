@@ -549,3 +549,15 @@ def pause(seconds: float, what: str) -> None:
     waited for."""
     if _cancelled.wait(max(0.0, seconds)):
         raise LookCancelled(what)
+
+
+def until_uncancellable(look: Callable[[], T], done: Callable[[T], bool], timeout: float, *, every: float) -> T:
+    """`until` that a Cancel does not end (what undoes a pause: the engine's Cancel must not leave an instance frozen
+    or stopped): `look()` every `every` seconds until `done`, or `timeout`; the last look."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    seen = look()
+    while not done(seen) and time.monotonic() < deadline:
+        pause.wait(every)
+        seen = look()
+    return seen

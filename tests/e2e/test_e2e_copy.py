@@ -130,6 +130,13 @@ def test_a_copy_to_another_account_through_role_arn_is_held_there_and_destroyed(
         SnapshotId=outputs["snapshot_id"], Attribute="createVolumePermission"
     )
     assert shared["CreateVolumePermissions"] == []  # the share the copy added, removed once it completed
+    # ... and recorded on the source before it was added (a holder tag), the record gone with the share.
+    holder = f"pulumi-snapshot:copy-share:{BACKUP_ACCOUNT}:"
+    tagged = [c for c in emulator.calls("CreateTags") if any(v.startswith(holder) for v in c.params.values())]
+    shared_at = min(c.at for c in emulator.calls("ModifySnapshotAttribute") if c.params.get("OperationType") == "add")
+    assert tagged and min(c.at for c in tagged) < shared_at, "the share was added before it was recorded"
+    [source] = [s for s in emulator.snapshots() if s["snapshot_id"] == outputs["snapshot_id"]]
+    assert not [key for key in source["tags"] if key.startswith(holder)], source["tags"]
 
     stack.run("destroy", "--yes")
     assert emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) == [] and emulator.snapshots() == []

@@ -12,7 +12,7 @@ from series_helpers import series_snapshots
 
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotSeriesProvider
-from snapshot_provider.core.quiesce import ConsistencyFailed
+from snapshot_provider.core.quiesce.instance import ConsistencyFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG
 from snapshot_provider.inputs.series import SCHEMA, failures
 from testbed import REGION

@@ -10,9 +10,10 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import SnapshotCopyProvider
+from snapshot_provider.core import copy_shares
 from snapshot_provider.core.copying import copy_request
-from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, resource_token
-from snapshot_provider.ec2.errors import SnapshotProviderError
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
 from testbed import REGION
 
 provider = SnapshotCopyProvider()
@@ -285,3 +286,107 @@ def test_a_source_encrypted_with_the_default_key_is_refused_before_anything_chan
     assert "default EBS key" in message and "customer managed key" in message and "key policy" in message, message
     assert emulator.calls("CopySnapshot") == [] and shared_with(source_id) == []
     assert emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) == []
+
+
+# --- the share recorded on the source (a holder tag per resource), so that no run leaves it unknown -----------------
+OTHER_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::dr-copy-2"
+
+
+def holders_on(snapshot_id: str) -> set[str]:
+    [found] = boto3.client("ec2", region_name=REGION).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return copy_shares.holders(found, BACKUP_ACCOUNT)
+
+
+def cut_short(emulator: Ec2Emulator, props: dict[str, Any]) -> str:
+    """A create given up at its timeout, its copy still pending: the copy's id."""
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotTimedOut):
+        provider.create({**props, "timeout": 1})
+    emulator.configure(copy_seconds=0.0)
+    [left] = [
+        c
+        for c in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+        if c["state"] == "pending" and c["tags"].get(RESOURCE_TAG) == resource_token(props["resource_urn"])
+    ]
+    return str(left["snapshot_id"])
+
+
+def test_a_copy_cut_short_keeps_the_share_recorded_and_the_create_that_adopts_the_copy_removes_it(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
+    # AWS does not say whether a pending copy survives its source's unshare: kept, and recorded for the next run.
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
+    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, resource_token(URN))}
+    emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    result = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    assert result.id == left_id
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_the_share_is_recorded_before_it_is_added_so_an_unrecordable_share_is_never_added(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    # The record first: a run killed (or an answer lost) right after ModifySnapshotAttribute still left it recorded.
+    emulator.configure(denied_actions=["CreateTags"])
+    with pytest.raises(SnapshotProviderError, match=r"ec2:CreateTags.*Nothing was shared or copied"):
+        provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    emulator.configure(denied_actions=[])
+    assert shared_with(source_id) == [] and emulator.calls("ModifySnapshotAttribute") == []
+    assert emulator.calls("CopySnapshot") == []
+
+
+def test_a_failed_unshare_stays_recorded_and_the_destroy_removes_the_share(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
+    emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.configure(denied_actions=["ModifySnapshotAttribute"])
+    result = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    emulator.configure(denied_actions=[])
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}] and holders_on(source_id) != set()
+    provider.delete(result.id, result.outs)
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_destroying_a_copy_whose_replacement_was_cut_short_removes_the_share_it_holds(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    first = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE, description="again"))
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
+    provider.delete(first.id, first.outs)
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_a_copy_that_ends_keeps_the_share_another_copy_of_the_same_source_still_holds(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    other_left = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE, resource_urn=OTHER_URN))
+    provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
+    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, resource_token(OTHER_URN))}
+    emulator.age_snapshot(other_left, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    provider.create(copy_props(source_id, role_arn=BACKUP_ROLE, resource_urn=OTHER_URN))
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_an_update_ends_a_holding_once_no_copy_of_the_resource_is_pending(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    first = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE, description="again"))
+    news = copy_props(source_id, role_arn=BACKUP_ROLE, tags={"purpose": "audit"})
+    provider.update(first.id, first.outs, news)
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}], "unshared under a pending copy"
+    emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    provider.update(first.id, first.outs, news)
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_the_holder_tags_stay_on_the_source_and_are_not_copied(emulator: Ec2Emulator, source_id: str) -> None:
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
+    [left] = [
+        c for c in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) if c["snapshot_id"] == left_id
+    ]
+    assert not any(key.startswith(copy_shares.HOLDER_PREFIX) for key in left["tags"])

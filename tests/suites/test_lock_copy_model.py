@@ -15,7 +15,8 @@ mode; a change the preview refuses is given up, one EC2 refuses at `up` leaves s
 description); destroy it; lock or unlock one of its snapshots from outside Pulumi (another user); let hours or days
 pass (the emulator's clock: cooling-off periods and locks end); create, change (tags in place; source, description
 or encryption: a replace) and destroy a copy; a copy whose CopySnapshot answer is lost; a copy EC2 fails; a copy cut
-short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others.
+short by its timeout (completing later, or failed by EC2 later), then the retry, with the same inputs or others, and
+its unshare denied or not (a run killed mid-copy leaves the share as a cut-short one does: nothing removes it).
 
 Invariants, after every step:
 1. A snapshot that was locked before a step is not gone after it (nobody deletes a locked snapshot).
@@ -27,6 +28,9 @@ Invariants, after every step:
 4. A destroy refused because of a lock deleted nothing (a set whole or not at all) and says which lock, until when; a
    refused lock change changed no lock in EC2 (mode and end as before); a successful one leaves each snapshot's lock
    as the inputs say.
+5. The user's own shares stay; a share of ours (U3, which no one shared, copied to the other account) is always
+   recorded on the source (a holder tag), and is left only while a copy of ours may still need it (a cut-short
+   create's copy, pending until the next run adopts it) or while its removal was denied (the next run removes it).
 
 The red-team findings once kept out of the generated paths are fixed and generated (tests in their modules, see
 tests/suites/test_redteam_lock_frozen.py): RT-LF3 (a left copy is adopted only if made for the inputs as they are now:
@@ -82,6 +86,7 @@ from lifecycle_harness import (
 from emulator import Ec2Emulator
 from emulator import locks as emulated
 from snapshot_provider import SnapshotCopyProvider
+from snapshot_provider.core.copy_shares import HOLDER_PREFIX
 from snapshot_provider.core.copying import SOURCE_TAG
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, resource_token
 from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
@@ -188,7 +193,7 @@ class Entry:
 class CopyInputs:
     """What the program declares for a copy."""
 
-    source: str  # U1 or U2, the user's snapshots
+    source: str  # U1, U2 (shared with the other account by the user) or U3 (shared by no one)
     description: str | None
     encrypted: bool
     tags: tuple[tuple[str, str], ...]
@@ -260,7 +265,8 @@ class LockCopyModel(RuleBasedStateMachine):
         self.accounts = Accounts(emulator, monkeypatch, tmp)
         self.world = World.seed(emulator)
         self.user_ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)  # the other user's
-        self.user = self._user_snapshots()  # U1, U2 -> id: the user's, shared with the other account
+        self.user = self._user_snapshots()  # U1, U2 -> id: the user's, shared with the other account; U3 not shared
+        self.unshare_failed = False  # a copy-account copy of U3 ended, and removing its share was denied
         self.state: dict[str, Entry] = {}
         self.doomed: list[tuple[Res, Entry]] = []  # replaced, their delete refused by a lock: tried again each run
         self.copies: dict[str, CopyEntry] = {}
@@ -275,14 +281,16 @@ class LockCopyModel(RuleBasedStateMachine):
     def _user_snapshots(self) -> dict[str, str]:
         ec2 = self.user_ec2
         made = {}
-        for name, volume in (("U1", "B"), ("U2", "d1")):
+        for name, volume in (("U1", "B"), ("U2", "d1"), ("U3", "d0")):
             sid = str(ec2.create_snapshot(VolumeId=self.world.volumes[volume])["SnapshotId"])
             self.emulator.age_snapshot(sid, seconds_ago=3600)  # completed
             self.emulator.settle()  # listed
+            made[name] = sid
+            if name == "U3":
+                continue  # copy-account shares it for its copy, and records that (copy_shares)
             ec2.modify_snapshot_attribute(
                 SnapshotId=sid, Attribute="createVolumePermission", OperationType="add", UserIds=[OTHER_ACCOUNT]
             )
-            made[name] = sid
         return made
 
     # --- snapshot resources with a lock ---------------------------------------------------------------------------
@@ -430,7 +438,7 @@ class LockCopyModel(RuleBasedStateMachine):
     @precondition(lambda self: self.family == "copies")
     @rule(
         data=st.data(),
-        source=st.sampled_from(("U1", "U2")),
+        source=st.sampled_from(("U1", "U2", "U3")),
         description=st.sampled_from(DESCRIPTIONS),
         encrypted=st.booleans(),
         tags=TAGS,
@@ -456,10 +464,19 @@ class LockCopyModel(RuleBasedStateMachine):
         self._copy(label, CopyInputs(source, description, encrypted, tags), trouble)
 
     @precondition(lambda self: self.family == "copies" and (self.copy_leftovers))
-    @rule(data=st.data(), tags=TAGS, change=st.sampled_from(("nothing", "description", "encryption")))
-    def retry_cut_short_copy(self, data: st.DataObject, tags: tuple[tuple[str, str], ...], change: str) -> None:
+    @rule(
+        data=st.data(),
+        tags=TAGS,
+        change=st.sampled_from(("nothing", "description", "encryption")),
+        unshare_denied=st.booleans(),
+    )
+    def retry_cut_short_copy(
+        self, data: st.DataObject, tags: tuple[tuple[str, str], ...], change: str, unshare_denied: bool
+    ) -> None:
         """The user runs the cut-short `up` again: as it was (tags may have changed), or with the same source and
-        another description or encryption (the left copy is then not theirs to adopt: RT-LF3). `copy` changes any."""
+        another description or encryption (the left copy is then not theirs to adopt: RT-LF3). `copy` changes any.
+        `unshare_denied`: removing the source's share once the copy ended fails (ec2:ModifySnapshotAttribute denied,
+        as with credentials that expired): the share stays recorded, for the next run of the copy or its destroy."""
         self._begin("retry_cut_short_copy")
         label = data.draw(st.sampled_from(sorted(self.copy_leftovers)), label="copy")
         inputs = dataclasses.replace(self.copy_leftovers[label].inputs, tags=tags)
@@ -467,7 +484,7 @@ class LockCopyModel(RuleBasedStateMachine):
             inputs = dataclasses.replace(inputs, description="after-cut" if inputs.description is None else None)
         elif change == "encryption":
             inputs = dataclasses.replace(inputs, encrypted=not inputs.encrypted)
-        self._copy(label, inputs, "none")
+        self._copy(label, inputs, "unshare denied" if unshare_denied else "none")
 
     @precondition(lambda self: self.family == "copies" and (self.copies))
     @rule(data=st.data())
@@ -476,6 +493,7 @@ class LockCopyModel(RuleBasedStateMachine):
         label = data.draw(st.sampled_from(sorted(self.copies)), label="copy")
         entry = self.copies.pop(label)
         SnapshotCopyProvider().delete(entry.id, entry.outs)
+        self._holding_ended(label, entry.model.source)
         self.deleted_on_purpose.add(entry.id)
         # MODEL-LC1 again: a create of this copy within EC2's delays would adopt the deleted copy (still listed, its
         # `recorded` tag not yet shown) and fail tagging it. The next run comes after the delays.
@@ -616,6 +634,7 @@ class LockCopyModel(RuleBasedStateMachine):
             if not replaces:  # `trouble` is a create's
                 updated = provider.update(old.id, old.outs, checked)
                 self.copies[label] = CopyEntry(old.id, checked, dict(updated.outs or {}), inputs)
+                self._holding_ended(label, inputs.source)
                 self._outcome("copy updated in place" if old.model != inputs else "copy unchanged")
                 return
         left = self.copy_leftovers.get(label)
@@ -625,6 +644,8 @@ class LockCopyModel(RuleBasedStateMachine):
         if trouble.startswith("cut short"):
             self.emulator.configure(copy_seconds=2 * HOUR)
         self.emulator.configure(fail_copies=trouble in ("fails", "cut short, fails later"))
+        if trouble == "unshare denied":
+            self.emulator.configure(denied_actions=["ModifySnapshotAttribute"])
         lost = losing_one_answer(self.emulator, "CopySnapshot", 1) if trouble == "lost answer" else None
         try:
             with lost if lost is not None else contextlib.nullcontext():
@@ -643,11 +664,12 @@ class LockCopyModel(RuleBasedStateMachine):
         except SnapshotProviderError as error:
             assert trouble == "fails", f"{label}: {error}"
             assert "pulumi up" in str(error), f"the failed copy of {label} does not say what to do: {error}"
+            self._holding_ended(label, inputs.source)
             # The failed copy was deleted at once (the invariant finds it otherwise); state keeps what it had.
             self._outcome("copy failed" + (", the old one kept" if old else ""))
             return
         finally:
-            self.emulator.configure(copy_seconds=None, fail_copies=False)
+            self.emulator.configure(copy_seconds=None, fail_copies=False, denied_actions=[])
         assert not trouble.startswith("cut short"), "a copy pending for two hours completed within a second"
         assert trouble != "fails", f"{label}: a copy EC2 failed was recorded: {created.outs}"
         same_request = left is not None and left.inputs == dataclasses.replace(inputs, tags=left.inputs.tags)
@@ -675,11 +697,20 @@ class LockCopyModel(RuleBasedStateMachine):
         if old is not None:  # a replace: the new copy first, then the old one's delete
             provider.delete(old.id, old.outs)
             self.deleted_on_purpose.add(old.id)
+            self._holding_ended(label, old.model.source)
+        self._holding_ended(label, inputs.source)
+        if trouble == "unshare denied" and label == "copy-account" and inputs.source == "U3":
+            self.unshare_failed = True
         self._outcome(
             ("copy replaced" if old else "copy created")
-            + {"none": "", "lost answer": " through a lost answer"}[trouble]
+            + {"none": "", "lost answer": " through a lost answer", "unshare denied": ", its unshare denied"}[trouble]
             + left_how
         )
+
+    def _holding_ended(self, label: str, source: str) -> None:
+        """A step of copy-account about U3 that ended (the copy completed, failed, or was deleted) ends its holding."""
+        if label == "copy-account" and source == "U3":
+            self.unshare_failed = False
 
     def _outcome(self, what: str) -> None:
         self.figures.outcomes[what] += 1
@@ -694,6 +725,7 @@ class LockCopyModel(RuleBasedStateMachine):
         unexplained = sorted(gone - self.deleted_on_purpose)
         assert not unexplained, f"{unexplained} were deleted, and no delete of a resource recording them ran"
         self._every_snapshot_accounted_for(now)
+        self._no_share_of_ours_without_a_pending_copy(now)
         self.before = now
         if self.step is not None:
             self.figures.step_milliseconds[self.step[0]] += round(1000 * (time.monotonic() - self.step[1]))
@@ -719,6 +751,25 @@ class LockCopyModel(RuleBasedStateMachine):
             backend = self.emulator.ec2_backend(dest.region, dest.account)
             assert copy.id in backend.snapshots, f"{label}'s copy {copy.id} is not in {dest}"
             assert now[copy.id].tags.get(SOURCE_TAG) == self.user[copy.model.source], now[copy.id]
+
+    def _no_share_of_ours_without_a_pending_copy(self, now: dict[str, Snap]) -> None:
+        """5. The user's shares (U1, U2) stay as they were; a share of ours (U3 with the other account) is always
+        recorded on U3 (a holder tag), and is there only while a copy of ours may still need it (a cut-short create's
+        copy pending, until the next run adopts it) or its removal was denied (recorded: the next run removes it)."""
+        source = self.emulator.ec2_backend(REGION, HOME_ACCOUNT).snapshots
+        for name in ("U1", "U2"):
+            assert OTHER_ACCOUNT in source[self.user[name]].create_volume_permission_userids, f"the user's {name}"
+            assert not _holders(now[self.user[name]]), f"the user's share of {name} taken for ours: {now}"
+        u3 = self.user["U3"]
+        shared = OTHER_ACCOUNT in source[u3].create_volume_permission_userids
+        assert shared == bool(_holders(now[u3])), f"U3 shared: {shared}, its holders: {_holders(now[u3])}"
+        left = self.copy_leftovers.get("copy-account")
+        needed = (left is not None and left.inputs.source == "U3") or self.unshare_failed
+        assert shared == needed, f"U3 shared: {shared}, yet needed: {needed} (left: {left})"
+
+
+def _holders(snap: Snap) -> set[str]:
+    return {key for key in snap.tags if key.startswith(HOLDER_PREFIX)}
 
 
 def _recorded_end(outs: dict[str, Any]) -> float | None:

@@ -8,14 +8,18 @@ step checks:
    failed post command: `ResumeFailed`); an instance its owner is stopping is neither sent commands nor started.
 2. Each snapshot's consistency tag is what the model predicts; with `on_failure: fail` and writes not paused, no
    snapshot is taken; a failing request is still followed by the post command.
+3. No instance its owner stopped is started by this provider: after a run killed while it had the instance stopped
+   (its stopped-by tag left), the next take starts the instance only if its owner did not start it since; a tag left
+   on a running instance (a stop that never reached EC2) is removed.
 
-A pre command that hangs until its timeout is left to tests/test_quiesce.py (it needs the clock stepped from another
-thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
+A pre command that hangs until its timeout is left to tests/emulator/test_pausing.py (it needs the clock stepped from
+another thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from typing import Any
 
@@ -24,17 +28,25 @@ import pytest
 from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import quiesce
-from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
+from snapshot_provider.core.quiesce import instance, pausing, stopping
+from snapshot_provider.core.quiesce.instance import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION
 
 # Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
-ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
+ASKER = pausing.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
+# A run of this resource killed after tagging the instance stopped-by: (its StopInstances reached EC2, the instance's
+# owner started it and stopped it again before the next take).
+KILLED_RUNS = {
+    "killed run": (True, False),
+    "killed run, owner restarted": (True, True),
+    "killed run, stop never arrived": (False, False),
+}
+KILLED_RUN_TURNS = itertools.cycle([(k, c) for k in KILLED_RUNS for c in ("stopped", "frozen")])
 TROUBLES = (
     "none",
     "pre fails",
@@ -57,6 +69,9 @@ MUST_SEE = [
     ("frozen", "crash_consistent", "pre answer lost"),
     ("stopped", "", "stop answer lost"),
     ("stopped", "", "owner stopping"),
+    ("stopped", "", "killed run"),
+    ("stopped", "", "killed run, owner restarted"),
+    ("frozen", "", "killed run, stop never arrived"),
 ]
 SEEN: set[tuple[str, str, str, bool]] = set()  # (consistency, on_failure, trouble, request fails) the run took
 
@@ -153,7 +168,7 @@ class Quiesce(RuleBasedStateMachine):
         acts_before = len(self.acts())
         raised: Exception | None = None
         try:
-            quiesce.around(ec2, self.ssm, plan, volume, request, ASKER)
+            pausing.around(ec2, self.ssm, plan, volume, request, ASKER)
         except (ConsistencyFailed, ResumeFailed, RequestFailed) as failure:
             raised = failure
         assert type(raised) is error if error else raised is None, f"{plan} {self.trouble}: raised {raised!r}"
@@ -166,6 +181,50 @@ class Quiesce(RuleBasedStateMachine):
             self.owner_starts_again()
         # Started again: wait for the transition out of `stopping` the provider already asked for.
         wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
+
+    @initialize()
+    def take_after_a_killed_run(self) -> None:
+        """A run of this resource killed after tagging the instance (its StopInstances reached EC2 or not); its owner
+        may then start the instance and stop it again; then the next take. Each example begins with the next of
+        these scenarios in turn (drawing nothing: the draws of the rules that follow stay as they were)."""
+        trouble, consistency = next(KILLED_RUN_TURNS)
+        stop_arrived, owner_restarts = KILLED_RUNS[trouble]
+        self.instance_trouble("none")
+        at = instance.instance_attachment(self.ec2, self.instance_id, [])
+        marker = stopping.stopped_by(f"{ASKER.resource}/killed", at)
+        self.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": instance.STOPPED_BY_TAG, "Value": marker}])
+        if stop_arrived:
+            self.stop_and_wait()
+            if owner_restarts:
+                self.emulator.advance_clock(2)  # LaunchTime has a second's resolution
+                self.ec2.start_instances(InstanceIds=[self.instance_id])
+                wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
+                self.stop_and_wait()
+        SEEN.add((consistency, "", trouble, False))
+        owner_stopped = stop_arrived and owner_restarts
+        starts_before = self.starts()
+        volume = self.volumes["root" if consistency == "stopped" else "data"]
+        pausing.around(self.ec2, self.ssm, Plan(consistency=consistency), volume, lambda got: got, ASKER)
+        if owner_stopped:
+            assert self.starts() == starts_before, "an instance its owner stopped was started"
+            self.ec2.start_instances(InstanceIds=[self.instance_id])  # its owner's own start, later
+        wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
+        assert instance.STOPPED_BY_TAG not in self.instance_tags()
+
+    def stop_and_wait(self) -> None:
+        self.ec2.stop_instances(InstanceIds=[self.instance_id])
+        wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [self.instance_id], timeout=10)
+        wait_until(self.states, lambda states: states[-1:] == ["stopped"], timeout=10)
+
+    def states(self) -> list[str]:
+        return [e["event"].removeprefix("instance-") for e in self.emulator.timeline() if e.get("instance_id")]
+
+    def starts(self) -> int:
+        return sum(1 for e in self.emulator.timeline() if e["event"] == "instance-pending")
+
+    def instance_tags(self) -> dict[str, str]:
+        [reservation] = self.ec2.describe_instances(InstanceIds=[self.instance_id])["Reservations"]
+        return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
 
     @invariant()
     def nothing_left_frozen_or_stopped_untold(self) -> None:

@@ -29,7 +29,9 @@ from snapshot_provider import (
 )
 from snapshot_provider.components.decommission import SafeDecommissionArgs, snapshot_set_args
 from snapshot_provider.components.tagging import SnapshotPolicy
-from snapshot_provider.core import pacing, quiesce
+from snapshot_provider.core import pacing
+from snapshot_provider.core.quiesce import default_scripts
+from snapshot_provider.core.quiesce.instance import STOPPED_BY_TAG, Attachment, ConsistencyFailed
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
@@ -167,7 +169,7 @@ def _run_freeze_on(
     """The default freeze script run by sh on a volume whose file system is mounted at `mount_point`, with lsblk,
     sync, fsfreeze and nohup replaced by stubs (nothing real is frozen): its exit code and the fsfreeze calls.
     `sync` and `timer` are the stubs' bodies for sync and nohup (by default: at once, and no thaw timer)."""
-    at = quiesce.Attachment("i-0123456789abcdef0", (("vol-0abc", "/dev/sdf"),), root=False, windows=False, state="")
+    at = Attachment("i-0123456789abcdef0", (("vol-0abc", "/dev/sdf"),), root=False, windows=False, state="")
     stubs = tmp_path / "bin"
     stubs.mkdir()
     calls = tmp_path / "fsfreeze.log"
@@ -181,7 +183,7 @@ def _run_freeze_on(
         (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
         (stubs / name).chmod(0o755)
     script = tmp_path / "freeze.sh"
-    script.write_text("\n".join(quiesce.freeze_script(at, max_pause)) + "\n")
+    script.write_text("\n".join(default_scripts.freeze_script(at, max_pause)) + "\n")
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}"}
     ran = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=30)
     return ran.returncode, _lines(calls)
@@ -236,7 +238,7 @@ def test_the_next_up_starts_an_instance_a_killed_run_stopped(emulator: Ec2Emulat
     except SnapshotProviderError as error:
         told = instance in str(error)
     assert told or emulator.stopped_instances() == [], f"{instance}, stopped by this provider, is left stopped"
-    assert quiesce.STOPPED_BY_TAG not in _instance_tags(emulator, instance)
+    assert STOPPED_BY_TAG not in _instance_tags(emulator, instance)
 
 
 def _instance_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
@@ -391,13 +393,13 @@ def test_a_refused_stop_with_fail_takes_nothing_and_says_the_stop_was_refused_an
     props = _stopped_root(emulator)
     instance = props.pop("_instance")["instance_id"]
     emulator.configure(denied_actions=["StopInstances"])
-    with pytest.raises(quiesce.ConsistencyFailed) as refused:
+    with pytest.raises(ConsistencyFailed) as refused:
         EbsSnapshotProvider().create(props)
     message = str(refused.value)
     assert f"EC2 refused to stop instance {instance}" in message and "ec2:StopInstances" in message, message
     assert "taking the snapshot" not in message, message
     assert emulator.snapshots() == []
-    assert quiesce.STOPPED_BY_TAG not in _instance_tags(emulator, instance)  # nothing stopped: no marker left
+    assert STOPPED_BY_TAG not in _instance_tags(emulator, instance)  # nothing stopped: no marker left
 
 
 # --- frozen: what the preview promises of the pause -------------------------------------------------------------------

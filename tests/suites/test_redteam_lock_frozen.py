@@ -1,5 +1,5 @@
 """The red team's controls for lock and SnapshotCopy (RT-LF<n>): what held up. Its findings, fixed, are tests beside
-their modules: tests/emulator/test_quiesce.py (RT-LF1, 2, 7, 8), test_snapshot_copy.py (RT-LF3, 6), test_locking.py
+their modules: tests/emulator/test_pausing.py (RT-LF1, 2, 7, 8), test_snapshot_copy.py (RT-LF3, 6), test_locking.py
 (RT-LF4, 5)."""
 
 from __future__ import annotations

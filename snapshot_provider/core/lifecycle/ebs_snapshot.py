@@ -15,11 +15,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider.core import progress, quiesce
+from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle import completion, existing, shapes
 from snapshot_provider.core.lifecycle.create import refuse_ended_lock
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
+from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.core.sources import Member, VolumeSource
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
@@ -95,7 +96,7 @@ class EbsSnapshotOperations(SnapshotProvider):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
         result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
         if not result.failures and not olds and not news.get("import_snapshot_id"):
-            quiesce.announce(
+            pausing.announce(
                 news.get(URN_INPUT),
                 consistency.Plan.of(news),
                 f"the instance that volume {news.get('volume_id')} is attached to",

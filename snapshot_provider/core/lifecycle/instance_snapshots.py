@@ -10,9 +10,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core import quiesce
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider, refuse_lock_shortening
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
+from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.core.sources import InstanceSetSource, Member
 from snapshot_provider.ec2 import clients, locks, permissions, snapshots
@@ -86,7 +86,7 @@ class InstanceSnapshotsOperations(SnapshotProvider):
         result = SCHEMA.check(olds, news)
         result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
         if not result.failures and not olds:
-            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
+            pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
         if not result.failures and not olds and news.get("permission_check"):
             denied = permissions.check_create_snapshots(news) + permissions.check_lock(news)
             result.failures = [CheckFailure(f.property, f.reason) for f in denied]

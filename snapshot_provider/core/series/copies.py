@@ -12,7 +12,7 @@ target. It is not tagged `pulumi-snapshot:series`: a copy is never one of the se
 - A target taken out of `copies` gets no new copies; its copies stay recorded in `copied`, deleted with their points
   and by destroy. Destroy deletes the copies tagged with the series' id, or recorded in `copied`, and nothing else.
 - Another account's copy needs the point shared with it (createVolumePermission): the copy operation shares it for
-  the copy and removes that share after (`copying.shared_for_copy`).
+  the copy, recorded by a holder tag with the series' token, and removes that share after (`copying.shared_for_copy`).
 """
 
 from __future__ import annotations

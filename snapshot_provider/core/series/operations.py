@@ -18,8 +18,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import quiesce
 from snapshot_provider.core.lifecycle import existing
+from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.core.series import copies
 from snapshot_provider.core.series.lines import name_of, paused_instance, say, urn_of, warn
@@ -41,7 +41,7 @@ class SnapshotSeriesOperations(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
         if not found and not olds:  # the first take; later ones are said by diff's preview
-            quiesce.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
+            pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), paused_instance(news))
             for line in copies.preview_lines({}, news, takes=True):
                 say(news, f"creating {name_of(news)} {line}")
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])

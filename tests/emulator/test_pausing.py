@@ -1,25 +1,26 @@
-"""Pausing writes around a snapshot request (`snapshot_provider.quiesce`), against the in-process emulator's SSM Run
+"""Pausing writes around a snapshot request (`core.quiesce.pausing`), against the in-process emulator's SSM Run
 Command and instance states: what ran on the instance, in which order, and that nothing is left frozen or stopped."""
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
+from pausing_helpers import instance_tags, mark_stopped_by, start, stop
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import quiesce, waiting
-from snapshot_provider.core.quiesce import ConsistencyFailed, ResumeFailed
+from snapshot_provider.core import waiting
+from snapshot_provider.core.quiesce import instance, pausing, stopping
+from snapshot_provider.core.quiesce.instance import ConsistencyFailed, ResumeFailed
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION, in_thread
 
 # Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
-ASKER = quiesce.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
+ASKER = pausing.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def data(emulator: Ec2Emulator) -> dict[str, str]:
 
 
 def take(emulator: Ec2Emulator, plan: Plan, volume_id: str, fail_request: bool = False) -> str:
-    """`quiesce.around` with a CreateSnapshot request tagged with the consistency it got; the snapshot's id."""
+    """`pausing.around` with a CreateSnapshot request tagged with the consistency it got; the snapshot's id."""
     ec2 = client(emulator)
 
     def request(consistency: str) -> str:
@@ -42,7 +43,23 @@ def take(emulator: Ec2Emulator, plan: Plan, volume_id: str, fail_request: bool =
         tags = [{"ResourceType": "snapshot", "Tags": [{"Key": CONSISTENCY_TAG, "Value": consistency}]}]
         return str(ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tags)["SnapshotId"])
 
-    return quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request, ASKER)
+    return pausing.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, volume_id, request, ASKER)
+
+
+class NeverArrives:
+    """A boto3 client whose `action` requests are lost on the way there: a read timeout, and EC2 never got them."""
+
+    def __init__(self, inner: Any, action: str) -> None:
+        self.inner, self.action = inner, action
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.action:
+            return getattr(self.inner, name)
+
+        def lost(**_kwargs: Any) -> Any:
+            raise ReadTimeoutError(endpoint_url=self.inner.meta.endpoint_url)
+
+        return lost
 
 
 def events(emulator: Ec2Emulator) -> list[tuple[str, str]]:
@@ -196,11 +213,6 @@ def test_stopped_leaves_an_instance_that_was_already_stopped(emulator: Ec2Emulat
     assert ("instance-pending", data["instance_id"]) not in events(emulator)
 
 
-def instance_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
-    [reservation] = client(emulator).describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
-
-
 def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
@@ -211,32 +223,81 @@ def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
         seen_while_stopped.append(instance_tags(emulator, instance_id))
         return consistency
 
-    quiesce.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
-    assert seen_while_stopped == [{quiesce.STOPPED_BY_TAG: ASKER.by}]
-    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    running = instance.instance_attachment(client(emulator), instance_id, [])
+    pausing.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert seen_while_stopped == [{instance.STOPPED_BY_TAG: stopping.stopped_by(ASKER.by, running)}]
+    assert running.launched in seen_while_stopped[0][instance.STOPPED_BY_TAG]
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
 
 
 def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopped(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
     assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
     assert ("instance-pending", instance_id) in events(emulator)
-    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
 
 
 def test_stopped_leaves_an_instance_another_resource_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "other-resource/a"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "other-resource/a")
+    stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
+
+
+def test_stopped_does_not_start_an_instance_its_owner_started_and_stopped_after_a_killed_run(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)  # the killed run's stop
+    start(emulator, instance_id)  # its owner starts it, and stops it later
+    stop(emulator, instance_id)
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert events(emulator).count(("instance-pending", instance_id)) == 1, "only its owner's start"
+    assert emulator.stopped_instances() == [instance_id]
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+
+
+def test_a_stopped_by_tag_on_a_running_instance_is_removed(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    """A killed run whose StopInstances never reached EC2 left its tag on a running instance: once its owner stops the
+    instance, that tag must not pass for this provider's stop."""
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/lost")
+    take(emulator, Plan(consistency="frozen"), data["volume_id"])
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert not [e for e in events(emulator) if e[0].startswith("instance-")]
+
+
+def test_stopped_removes_its_tag_when_its_stop_never_reached_ec2(
+    emulator: Ec2Emulator, data: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stopping, "DEFAULT_STOP_TIMEOUT", 2)
+    ec2 = NeverArrives(client(emulator), "stop_instances")
+    plan = Plan(consistency="stopped", on_failure="crash_consistent")
+    assert pausing.around(ec2, lambda: None, plan, data["root_volume_id"], str, ASKER) == "crash"
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, data["instance_id"])
+    assert emulator.stopped_instances() == []
+
+
+def test_stopped_removes_only_its_own_tag_when_another_resource_tagged_the_instance_since(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """Two resources stopping one instance: the second's tag (written over the first's) outlives the first's run, so
+    a kill of the second still leaves the instance to be started by its next `up`."""
+    instance_id = data["instance_id"]
+    others: list[str] = []
+
+    def request(consistency: str) -> str:
+        others.append(mark_stopped_by(emulator, instance_id, "other-resource/b"))
+        return consistency
+
+    pausing.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert instance_tags(emulator, instance_id)[instance.STOPPED_BY_TAG] == others[0]
 
 
 def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
@@ -268,20 +329,18 @@ def test_stopped_with_leave_stopped_stops_once_and_never_starts_again(
     assert seen.index(("instance-stopped", instance_id)) < seen.index(("create-snapshot-request", "200"))
     assert ("instance-pending", instance_id) not in seen
     assert emulator.stopped_instances() == [instance_id]
-    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)  # left stopped on purpose, not ours
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)  # left stopped on purpose, not ours
 
 
 def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
     instance_id = data["instance_id"]
-    ec2 = client(emulator)
-    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": quiesce.STOPPED_BY_TAG, "Value": "test-resource/killed"}])
-    ec2.stop_instances(InstanceIds=[instance_id])
-    wait_until(emulator.stopped_instances, lambda stopped: stopped == [instance_id])
+    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
-    assert quiesce.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
 
 
 @pytest.mark.usefixtures("fresh_cancel")
@@ -319,22 +378,13 @@ def test_an_instance_set_is_frozen_once_for_all_its_volumes(emulator: Ec2Emulato
     def ssm() -> object:
         return boto3.client("ssm", region_name=REGION)
 
-    taken = quiesce.around_instance(
+    taken = pausing.around_instance(
         ec2, ssm, Plan(consistency="frozen"), seeded["instance_id"], volumes, request, ASKER
     )
     assert [consistency_of(emulator, s) for s in taken] == ["frozen", "frozen"]
     assert [kind for _, kind in events(emulator)] == ["freeze", "freeze:Success", "200", "thaw", "thaw:Success"]
     freeze = next(e["commands"] for e in emulator.timeline() if e["event"] == "command-sent")
     assert all(volume.replace("-", "") in freeze for volume, _ in volumes)
-
-
-def test_the_default_scripts_are_valid_shell(tmp_path: Path) -> None:
-    at = quiesce.Attachment("i-0123456789abcdef0", (("vol-0a", "/dev/sdf"), ("vol-0b", "/dev/sdg")), False, False, "")
-    for name, script in (("freeze", quiesce.freeze_script(at, 60)), ("thaw", quiesce.thaw_script(at))):
-        path = tmp_path / f"{name}.sh"
-        path.write_text("\n".join(script) + "\n")
-        checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
-        assert checked.returncode == 0, f"{name}: {checked.stderr}"
 
 
 def test_frozen_on_a_stopped_instance_takes_it_as_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
@@ -359,7 +409,7 @@ def test_frozen_finds_the_pre_command_whose_answer_was_lost(emulator: Ec2Emulato
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request, ASKER)
+    pausing.around(ec2, ssm_losing("send_command"), Plan(consistency="frozen"), data["volume_id"], request, ASKER)
     assert taken == ["frozen"]  # SSM listed the command by its Comment: it ran, and was waited for
     assert [e for e in events(emulator) if e[0] == "command-sent"] == [
         ("command-sent", "freeze"),
@@ -383,9 +433,9 @@ def test_frozen_thaws_when_the_pre_commands_answer_was_lost(
 
     if on_failure == "fail":
         with pytest.raises(ConsistencyFailed, match="was lost"):
-            quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
+            pausing.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     else:
-        quiesce.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
+        pausing.around(ec2, lambda: ssm, plan, data["volume_id"], request, ASKER)
     assert taken == ([] if on_failure == "fail" else ["crash"])
     assert ("command-sent", "thaw") in events(emulator), "the pre command was delivered and nothing thawed it"
     assert emulator.frozen_instances() == []
@@ -401,7 +451,7 @@ def test_stopped_starts_the_instance_again_when_the_stop_answer_was_lost(
         taken.append(consistency)
         return str(ec2.create_snapshot(VolumeId=data["root_volume_id"])["SnapshotId"])
 
-    quiesce.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    pausing.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
     assert taken == ["stopped"]
     assert ("instance-pending", data["instance_id"]) in events(emulator)
     wait_until(emulator.stopped_instances, lambda stopped: stopped == [])
@@ -451,7 +501,7 @@ def test_stopped_on_a_multi_attached_volume_stops_every_writer_or_refuses(
     ec2 = MultiAttached(client(emulator), data["volume_id"], ["i-0fedcba9876543210"])
     plan = Plan(consistency=consistency, pre_commands=("sync",)) if consistency == "frozen" else Plan(consistency)
     with pytest.raises(ConsistencyFailed, match=f"{data['volume_id']} is also attached to i-0fedcba9876543210"):
-        quiesce.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str, ASKER)
+        pausing.around(ec2, lambda: boto3.client("ssm", region_name=REGION), plan, data["volume_id"], str, ASKER)
     assert events(emulator) == [] and emulator.snapshots() == []
 
 
@@ -462,7 +512,7 @@ def test_an_instance_set_with_a_multi_attached_volume_is_refused_or_taken_crash(
     volumes = [(data["volume_id"], "/dev/sdf")]
     ssm = lambda: boto3.client("ssm", region_name=REGION)  # noqa: E731
     with pytest.raises(ConsistencyFailed, match="i-0fedcba9876543210"):
-        quiesce.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str, ASKER)
+        pausing.around_instance(ec2, ssm, Plan(consistency="stopped"), data["instance_id"], volumes, str, ASKER)
     plan = Plan(consistency="stopped", on_failure="crash_consistent")
-    assert quiesce.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str, ASKER) == "crash"
+    assert pausing.around_instance(ec2, ssm, plan, data["instance_id"], volumes, str, ASKER) == "crash"
     assert events(emulator) == []
