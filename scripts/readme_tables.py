@@ -11,12 +11,12 @@ import re
 import sys
 from pathlib import Path
 
-from snapshot_provider.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
 from snapshot_provider.inputs import consistency, declarations
+from snapshot_provider.inputs.ebs_snapshot import SCHEMA as EBS_SNAPSHOT
+from snapshot_provider.inputs.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
 from snapshot_provider.inputs.schema import Schema
-from snapshot_provider.instance_snapshots import SCHEMA as INSTANCE_SNAPSHOTS
-from snapshot_provider.series import SCHEMA as SNAPSHOT_SERIES
-from snapshot_provider.volume_removal import SCHEMA as VOLUME_REMOVAL
+from snapshot_provider.inputs.series import SCHEMA as SNAPSHOT_SERIES
+from snapshot_provider.inputs.volume_removal import SCHEMA as VOLUME_REMOVAL
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

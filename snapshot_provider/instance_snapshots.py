@@ -1,168 +1,35 @@
-"""InstanceSnapshots: a crash-consistent set of snapshots of an instance's volumes (EC2 CreateSnapshots)."""
+"""InstanceSnapshots: a crash-consistent set of snapshots of an instance's volumes (EC2 CreateSnapshots).
+
+The front door of the `pulumi-python:dynamic` route: the resource class a program declares, and its dynamic provider
+under the name every stack's state records. What a set is and does is in `core/lifecycle/instance_snapshots.py`; its
+inputs are declared in `inputs/instance_snapshots.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Required, Unpack, overload
+from typing import Any, Unpack, overload
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
-from snapshot_provider.core.lifecycle.provider import SnapshotProvider, announce_lock_change, refuse_lock_shortening
-from snapshot_provider.core.lifecycle.shapes import managed_tags_now
-from snapshot_provider.core.quiesce import pausing
-from snapshot_provider.core.sources import InstanceSetSource, Member
+from snapshot_provider.core.lifecycle.instance_snapshots import InstanceSnapshotsOperations, InstanceSnapshotsOutputs
 from snapshot_provider.dynamic.program import DynamicResource
-from snapshot_provider.ec2 import clients, locks, permissions, snapshots
-from snapshot_provider.inputs import consistency, rules
-from snapshot_provider.inputs.declarations import URN_FIELD, URN_INPUT, SnapshotArgs
-from snapshot_provider.inputs.schema import Field, Schema
+
+# Re-exported: `snapshot_provider` exports the args; scripts and tests read the schema here.
+from snapshot_provider.inputs.instance_snapshots import SCHEMA, InstanceSnapshotsArgs
+
+__all__ = ["SCHEMA", "InstanceSnapshots", "InstanceSnapshotsArgs", "InstanceSnapshotsProvider"]
 
 
-class InstanceSnapshotsArgs(SnapshotArgs, consistency.ConsistencyArgs, total=False):
-    """The inputs of an InstanceSnapshots set (docs/resources/instance-snapshots.md is generated from them)."""
-
-    instance_id: Required[
-        Annotated[
-            pulumi.Input[str],
-            Field(
-                "the instance whose attached volumes are snapshotted together",
-                rule=rules.instance_id,
-                required=True,
-                on_change="replace",
-            ),
-        ]
-    ]
-    exclude_boot_volume: Annotated[
-        pulumi.Input[bool],
-        Field("leave the root volume out", rule=rules.boolean, default=False, on_change="replace"),
-    ]
-    exclude_data_volume_ids: Annotated[
-        pulumi.Input[Sequence[pulumi.Input[str]]],
-        Field("attached data volumes to leave out", rule=rules.volume_ids, default=[], on_change="replace"),
-    ]
-    copy_tags_from_source: Annotated[
-        pulumi.Input[Literal["volume"]],
-        Field(
-            "`volume`: copy each volume's tags onto its snapshot (input tags win)",
-            rule=rules.copy_tags_from_source,
-            on_change="replace",
-        ),
-    ]
-    leave_stopped: Annotated[
-        pulumi.Input[bool],
-        Field(
-            "with consistency `stopped`: leave the instance stopped after the request instead of starting it again "
-            "(an instance being decommissioned: SafeDecommission sets it)",
-            rule=rules.boolean,
-            default=False,
-            on_change="none",
-        ),
-    ]
+class InstanceSnapshotsProvider(InstanceSnapshotsOperations):
+    """Dynamic provider for InstanceSnapshots. Defined here, not imported: the SDK pickles it by reference, so
+    `snapshot_provider.instance_snapshots.InstanceSnapshotsProvider` is in every stack's state (keep both names)."""
 
 
-SCHEMA = Schema.of(InstanceSnapshotsArgs, URN_FIELD)
-
-
-class InstanceSet(InstanceSetSource):
-    """What an InstanceSnapshots set is (`lifecycle.shapes.Kind`): an instance's volumes at one instant
-    (`InstanceSetSource`), kept in state as one id for the set and its snapshots by volume."""
-
-    schema = SCHEMA
-
-    def members_in_state(self, props: Mapping[str, Any]) -> list[Member]:
-        return [Member(s["volume_id"], s.get("device_name")) for s in props.get("snapshots") or []]
-
-    def snapshot_ids(self, id_: str, props: Mapping[str, Any]) -> list[str]:
-        recorded = props.get("snapshot_ids")
-        if recorded:
-            return list(recorded.values())
-        return [sid for sid in id_.partition(":")[2].split(",") if sid]  # the id lists them too
-
-    def resource_id(self, inputs: Mapping[str, Any], snapshot_ids: list[str]) -> str:
-        return f"{inputs['instance_id']}:{','.join(sorted(snapshot_ids))}"
-
-    def outputs(
-        self, props: Mapping[str, Any], members: list[Member], found: Mapping[str, Mapping[str, Any]], account_id: str
-    ) -> dict[str, Any]:
-        by_volume = {s["VolumeId"]: s for s in found.values()}
-        recorded = props.get("snapshot_ids") or {}
-        listed = [_member_now(m, by_volume.get(m.volume_id), recorded.get(m.volume_id)) for m in members]
-        first = next(iter(found.values()), {})
-        outs = SCHEMA.echoed(props)
-        outs.update(
-            snapshot_ids={s["volume_id"]: s["snapshot_id"] for s in listed if s["state"] != "missing"},
-            snapshots=listed,
-            account_id=account_id,
-            region=props["region"],
-            tags=managed_tags_now(props.get("tags") or {}, first.get("Tags")),
-        )
-        return outs
-
-
-def _member_now(member: Member, snapshot: Mapping[str, Any] | None, recorded_id: str | None) -> dict[str, Any]:
-    """A member as it is now; one deleted outside Pulumi stays listed as `missing` (drift the next `up` repairs)."""
-    listed: dict[str, Any] = {"volume_id": member.volume_id, "device_name": member.device_name}
-    if snapshot is None:
-        return {**listed, "snapshot_id": recorded_id, "state": "missing"}
-    return {
-        **listed,
-        "snapshot_id": snapshot["SnapshotId"],
-        "size": snapshot.get("VolumeSize"),
-        "encrypted": bool(snapshot.get("Encrypted")),
-        "state": snapshot.get("State"),
-        "start_time": snapshots.iso(snapshot.get("StartTime")),
-        **locks.outputs(snapshot.get("Lock")),
-        "lock_owned": bool(snapshot.get("LockOwned")),
-        "consistency": snapshots.tag_value(snapshot, consistency.CONSISTENCY_TAG) or consistency.CRASH,
-    }
-
-
-INSTANCE_SET = InstanceSet()
-
-
-class InstanceSnapshotsProvider(SnapshotProvider):
-    """Dynamic provider for InstanceSnapshots. Its module path and name are in every stack's state: keep them."""
-
-    kind = INSTANCE_SET
-
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = SCHEMA.check(olds, news)
-        result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
-        if not result.failures and not olds:
-            pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
-        if not result.failures and not olds and news.get("permission_check"):
-            denied = permissions.check_create_snapshots(news) + permissions.check_lock(news)
-            result.failures = [CheckFailure(f.property, f.reason) for f in denied]
-        return result
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        clients.refuse_account_change(olds, news)
-        refuse_lock_shortening(olds, news)
-        announce_lock_change(olds, news)
-        # A member deleted outside Pulumi (seen by refresh) breaks the set's consistency: take a whole new set.
-        missing = any(s.get("state") == "missing" for s in olds.get("snapshots") or [])
-        return SCHEMA.diff(olds, news, *(["snapshot_ids"] if missing else []))
-
-
-class InstanceSnapshots(DynamicResource, module="ebs-snapshots", name="InstanceSnapshots"):
-    """Crash-consistent snapshots of all (or some) volumes of an instance, waited for until every one is completed.
-
-    Outputs `snapshot_ids` (volume id -> snapshot id), `snapshots` (volume, device, snapshot, size, encrypted, state,
-    consistency)
-    and `wait_time` (seconds until the whole set was completed).
-    """
+class InstanceSnapshots(DynamicResource, InstanceSnapshotsOutputs, module="ebs-snapshots", name="InstanceSnapshots"):
+    """Crash-consistent snapshots of all (or some) volumes of an instance (its outputs: `InstanceSnapshotsOutputs`)."""
 
     schema = SCHEMA
     provider = InstanceSnapshotsProvider
-
-    snapshot_ids: pulumi.Output[dict[str, str]]
-    snapshots: pulumi.Output[list[dict[str, Any]]]
-    wait_time: pulumi.Output[float]
-    instance_id: pulumi.Output[str]
-    account_id: pulumi.Output[str]
-    region: pulumi.Output[str]
-    tags: pulumi.Output[dict[str, str]]
 
     @overload
     def __init__(

@@ -11,7 +11,7 @@ from typing import Any, Unpack, overload
 
 import pulumi
 
-from snapshot_provider.core.removal.operations import VolumeRemovalOperations
+from snapshot_provider.core.removal.operations import VolumeRemovalOperations, VolumeRemovalOutputs
 from snapshot_provider.dynamic.program import DynamicResource
 
 # Re-exported: `snapshot_provider` exports the args; scripts and tests read the schema here.
@@ -25,30 +25,12 @@ class VolumeRemovalProvider(VolumeRemovalOperations):
     `snapshot_provider.volume_removal.VolumeRemovalProvider` is in every stack's state (keep both names)."""
 
 
-class VolumeRemoval(DynamicResource, module="ebs-snapshots", name="VolumeRemoval"):
-    """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot.
-
-    The snapshot is held (tagged `pulumi-snapshot:undo-for`, with the restore record) until the undo restored the
-    volume: this provider's snapshot resources and series do not delete or archive it meanwhile.
-
-    Outputs the volume's recorded attributes (`availability_zone`, `size`, `volume_type`, ... `volume_tags`).
-    """
+class VolumeRemoval(DynamicResource, VolumeRemovalOutputs, module="ebs-snapshots", name="VolumeRemoval"):
+    """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot
+    (its outputs: `VolumeRemovalOutputs`)."""
 
     schema = SCHEMA
     provider = VolumeRemovalProvider
-
-    availability_zone: pulumi.Output[str]
-    size: pulumi.Output[int]
-    volume_type: pulumi.Output[str]
-    iops: pulumi.Output[int | None]
-    throughput: pulumi.Output[int | None]
-    encrypted: pulumi.Output[bool]
-    kms_key_id: pulumi.Output[str | None]
-    multi_attach_enabled: pulumi.Output[bool]
-    volume_tags: pulumi.Output[dict[str, str]]
-    deleted_at: pulumi.Output[float]
-    restorable: pulumi.Output[bool]
-    account_id: pulumi.Output[str]
 
     @overload
     def __init__(

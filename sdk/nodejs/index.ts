@@ -20,6 +20,11 @@ export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
 utilities.lazyLoad(exports, ["Provider"], () => require("./provider"));
 
+export { SnapshotCopyArgs } from "./snapshotCopy";
+export type SnapshotCopy = import("./snapshotCopy").SnapshotCopy;
+export const SnapshotCopy: typeof import("./snapshotCopy").SnapshotCopy = null as any;
+utilities.lazyLoad(exports, ["SnapshotCopy"], () => require("./snapshotCopy"));
+
 export { SnapshotSeriesArgs } from "./snapshotSeries";
 export type SnapshotSeries = import("./snapshotSeries").SnapshotSeries;
 export const SnapshotSeries: typeof import("./snapshotSeries").SnapshotSeries = null as any;
@@ -46,6 +51,8 @@ const _module = {
                 return new EbsSnapshot(name, <any>undefined, { urn })
             case "ebs-snapshots:index:InstanceSnapshots":
                 return new InstanceSnapshots(name, <any>undefined, { urn })
+            case "ebs-snapshots:index:SnapshotCopy":
+                return new SnapshotCopy(name, <any>undefined, { urn })
             case "ebs-snapshots:index:SnapshotSeries":
                 return new SnapshotSeries(name, <any>undefined, { urn })
             case "ebs-snapshots:index:VolumeRemoval":

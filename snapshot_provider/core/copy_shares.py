@@ -141,7 +141,7 @@ def release_or_warn(share: Share) -> None:
 def held_by(share: Share) -> bool:
     """Whether this resource holds the share (its tag on the source), as EC2 lists the source's tags now."""
     ec2 = clients.client(share.source)
-    snapshot = snapshots.describe_by_id(ec2, [share.source_id], "reading the source snapshot").get(share.source_id)
+    snapshot = snapshots.which_exist(ec2, [share.source_id], "reading the source snapshot").get(share.source_id)
     return snapshot is not None and share.key in holders(snapshot, share.destination_id)
 
 

@@ -203,7 +203,7 @@ def _copy_and_wait(
             "to retry (a retry makes a fresh copy; a failed one is never adopted)."
         )
     snapshots.set_tags(ec2, [copy_id], {ATTEMPT_TAG: RECORDED})
-    found = snapshots.describe_by_id(ec2, [copy_id], "reading the copy").get(copy_id, {"SnapshotId": copy_id})
+    found = snapshots.which_exist(ec2, [copy_id], "reading the copy").get(copy_id, {"SnapshotId": copy_id})
     return copy_id, found, account_id, snapshots.wait_seconds(status.observed_at, asked_at)
 
 
@@ -221,7 +221,7 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
         yield
         return
     ec2 = clients.client(source)
-    snapshot = snapshots.describe_by_id(ec2, [source_id], "reading the source snapshot").get(source_id)
+    snapshot = snapshots.which_exist(ec2, [source_id], "reading the source snapshot").get(source_id)
     if snapshot is None or snapshot.get("OwnerId") != owner_id:
         yield
         return

@@ -27,8 +27,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from snapshot_provider.core import progress, waiting
-from snapshot_provider.core.batching import Batched
 from snapshot_provider.ec2 import clients, find
+from snapshot_provider.ec2.batching import Batched
 from snapshot_provider.ec2.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, held_in, holder_of, managed_keys, record_of
 from snapshot_provider.inputs.declarations import AccountSelection

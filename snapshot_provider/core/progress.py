@@ -22,6 +22,10 @@ log = logging.getLogger("snapshot_provider.progress")  # the name users filter o
 
 # The module `python -m pulumi.dynamic` runs: engine messages are sent only from inside the SDK's host.
 HOST_MAIN_MODULE = "pulumi.dynamic.__main__"
+# How many operations a provider process runs at once, in either front door (the dynamic host widened, the plugin's
+# own pool): SNAPSHOT_PROVIDER_HOST_WORKERS in its environment, else DEFAULT_WORKERS (threads start only when used).
+WORKERS_ENV = "SNAPSHOT_PROVIDER_HOST_WORKERS"
+DEFAULT_WORKERS = 1024
 
 QUARTILES = (25, 50, 75)
 INTERVAL = 60.0  # seconds between two "still waiting" lines of one resource

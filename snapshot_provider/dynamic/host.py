@@ -54,15 +54,14 @@ from typing import Any, TypeVar
 
 import grpc
 
-from snapshot_provider.core.progress import is_dynamic_provider_host
+from snapshot_provider.core.progress import DEFAULT_WORKERS, WORKERS_ENV, is_dynamic_provider_host
+from snapshot_provider.ec2.errors import provider_error_or_traceback
 
 log = logging.getLogger("snapshot_provider.host")  # the name users filter on since 0.1.0, kept through the move
 # `_report` writes its one stderr line itself; this keeps an unconfigured `logging` from printing it a second time
 # (through its last-resort handler) while configured handlers, and pytest's caplog, still receive the record.
 log.addHandler(logging.NullHandler())
 
-WORKERS_ENV = "SNAPSHOT_PROVIDER_HOST_WORKERS"
-DEFAULT_WORKERS = 1024
 # What the SDK's host runs with, and the SDK versions this module was checked against (tests/test_host.py checks the
 # shapes it relies on, whatever the version; scripts/check_sdk.sh runs those checks against another one).
 SDK_HOST_WORKERS = 4
@@ -264,18 +263,6 @@ def _shorten_provider_errors(main_module: types.ModuleType) -> bool:
     shim.format_exc = provider_error_or_traceback  # type: ignore[attr-defined]
     main_module.traceback = shim  # type: ignore[attr-defined]
     return True
-
-
-def provider_error_or_traceback(limit: int | None = None, chain: bool = True) -> str:
-    """`traceback.format_exc`, except for the error being handled when it is this package's own (a message that says
-    what, where and the fix, for the user) or a rule its inputs broke: then the message alone."""
-    from snapshot_provider.ec2.errors import SnapshotProviderError
-    from snapshot_provider.inputs.schema import InvalidInputs
-
-    error = sys.exc_info()[1]
-    if isinstance(error, (SnapshotProviderError, InvalidInputs)):
-        return str(error)
-    return traceback.format_exc(limit, chain)
 
 
 def _report(reason: str, what: str = _WIDENING[0], otherwise: str = _WIDENING[1]) -> None:

@@ -4,7 +4,6 @@ defaults taken from the stack, and the resource's URN."""
 from __future__ import annotations
 
 import functools
-import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -12,6 +11,7 @@ import pulumi
 from pulumi.dynamic import Resource, ResourceProvider
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
+from snapshot_provider.core.resource_types import Outputs
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.schema import Schema
 
@@ -20,12 +20,13 @@ from snapshot_provider.inputs.schema import Schema
 UNTYPED_DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 
 
-class DynamicResource(Resource):
+class DynamicResource(Resource, Outputs):
     """The constructor the resources of this package share: `Resource(name, args, opts)` or
     `Resource(name, opts=opts, **inputs)`, as pulumi-aws resources accept both.
 
-    Subclasses set `schema` (from their `*Args` declaration) and `provider`, annotate their outputs as
-    `pulumi.Output[...]` class attributes, and call `self._construct(...)` from their own `__init__`.
+    Subclasses set `schema` (from their `*Args` declaration) and `provider`, inherit their outputs from the core's
+    `Outputs` declaration (`pulumi.Output[...]` class attributes), and call `self._construct(...)` from their own
+    `__init__`.
 
     What a big stack pays per resource is kept small here, since every output the program holds is awaited by the
     SDK once per finished registration (O(resources x outputs) over a run), and every byte in state is rewritten
@@ -115,16 +116,6 @@ class DynamicResource(Resource):
     @classmethod
     def type_token(cls) -> str:
         return f"pulumi-python:{cls._resource_type_name}"
-
-    @classmethod
-    @functools.cache
-    def output_names(cls) -> frozenset[str]:
-        """The class attributes annotated `pulumi.Output[...]`: what the provider returns."""
-        return frozenset(
-            name
-            for name, hint in vars(cls).get("__annotations__", {}).items()
-            if (isinstance(hint, str) and hint.startswith("pulumi.Output[")) or typing.get_origin(hint) is pulumi.Output
-        )
 
     def _options(
         self, resource_name: str, parent: pulumi.Resource | None, opts: pulumi.ResourceOptions | None

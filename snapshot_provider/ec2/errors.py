@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,8 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
+
+from snapshot_provider.inputs.schema import InvalidInputs
 
 
 class SnapshotProviderError(Exception):
@@ -173,3 +177,12 @@ def aws_errors(doing: str, **context: Any) -> Iterator[None]:
 def ami_in_message(error: ClientError) -> str | None:
     match = AMI_ID.search(error.response.get("Error", {}).get("Message", ""))
     return match.group(0) if match else None
+
+
+def provider_error_or_traceback(limit: int | None = None, chain: bool = True) -> str:
+    """`traceback.format_exc`, except for the error being handled when it is this package's own (a message that says
+    what, where and the fix, for the user) or a rule its inputs broke: then the message alone."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (SnapshotProviderError, InvalidInputs)):
+        return str(error)
+    return traceback.format_exc(limit, chain)

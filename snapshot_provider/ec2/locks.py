@@ -37,7 +37,7 @@ def lock_request(lock: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-def describe(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def by_snapshot(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Snapshot id -> its lock as DescribeLockedSnapshots gives it (ids without a lock are left out)."""
     found: dict[str, dict[str, Any]] = {}
     try:
@@ -81,7 +81,7 @@ def change(
     read (`owned` empty)."""
     if old == new:
         return Changed()
-    current = describe(ec2, snapshot_ids)
+    current = by_snapshot(ec2, snapshot_ids)
     mine = {sid: owned(recorded.get(sid) or {}, current.get(sid)) for sid in snapshot_ids}
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
@@ -140,7 +140,7 @@ def adopt(ec2: Any, snapshot_id: str, new: Mapping[str, Any] | None) -> Changed:
     result = Changed(owned={snapshot_id: False})
     if not new:
         return result
-    info = describe(ec2, [snapshot_id]).get(snapshot_id)
+    info = by_snapshot(ec2, [snapshot_id]).get(snapshot_id)
     if holds(info):
         assert info is not None
         reason = weakens(info, new)
@@ -274,7 +274,7 @@ def refuse_delete_if_locked(
     cannot be read (no ec2:DescribeLockedSnapshots) refuse the delete, unless `unread` is given: it is told why, and
     the delete goes on as before (EC2 still refuses a locked one)."""
     try:
-        found = describe(ec2, snapshot_ids)
+        found = by_snapshot(ec2, snapshot_ids)
     except SnapshotProviderError as error:
         if unread is None:
             raise

@@ -14,8 +14,8 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
 from snapshot_provider.core import waiting
-from snapshot_provider.core.batching import Batched
 from snapshot_provider.ec2 import clients, find, undo_tags
+from snapshot_provider.ec2.batching import Batched
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
@@ -111,7 +111,9 @@ def existing(ec2: EC2Client, snapshot_ids: list[str]) -> dict[str, dict[str, Any
     return {sid: {**snapshot} for sid, snapshot in found.items()}
 
 
-def describe_by_id(ec2: EC2Client, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
+def which_exist(ec2: EC2Client, snapshot_ids: list[str], doing: str) -> dict[str, dict[str, Any]]:
+    """Those of `snapshot_ids` that exist, by id (as `existing`), an AWS failure explained as `doing` (what the
+    caller was doing: "reading the copy")."""
     with aws_errors(doing, snapshot_ids=",".join(snapshot_ids)):
         return existing(ec2, snapshot_ids)
 
@@ -126,7 +128,7 @@ def still_there(ec2: EC2Client, snapshot_ids: list[str], listed_by: float) -> di
 
     def look() -> dict[str, dict[str, Any]]:
         missing = [sid for sid in snapshot_ids if sid not in found]
-        found.update(describe_by_id(ec2, missing, "looking again for snapshots not listed yet"))
+        found.update(which_exist(ec2, missing, "looking again for snapshots not listed yet"))
         return found
 
     waiting.until(

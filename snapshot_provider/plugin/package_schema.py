@@ -1,6 +1,7 @@
 """The package schema of the `ebs-snapshots` provider plugin, derived from the same declarations as `check`, `diff`
-and the README tables: each resource's `*Args` (inputs, required, secret, what a change means, docs) and the
-`pulumi.Output[...]` annotations of its resource class (outputs). No second list of fields.
+and the README tables: each resource's `*Args` (inputs, required, secret, what a change means, docs) and its
+`Outputs` declaration in the core (`pulumi.Output[...]` annotations; the dynamic classes inherit the same). No second
+list of fields.
 
 Property names are camelCase on the wire, as in every Pulumi package (the SDK generators turn them back into
 snake_case for Python); `WireNames` translates at the plugin's boundary, top-level keys only.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
-import sys
 import types
 import typing
 from collections.abc import Awaitable, Mapping, Sequence
@@ -21,20 +21,21 @@ from typing import Any, Literal, Union
 
 import pulumi
 
-from snapshot_provider.dynamic.program import DynamicResource
-from snapshot_provider.ebs_snapshot import EbsSnapshot
+from snapshot_provider.core.lifecycle.ebs_snapshot import EBS_SNAPSHOT
+from snapshot_provider.core.lifecycle.instance_snapshots import INSTANCE_SNAPSHOTS
+from snapshot_provider.core.removal.operations import VOLUME_REMOVAL
+from snapshot_provider.core.resource_types import ResourceType
+from snapshot_provider.core.series.operations import SNAPSHOT_SERIES
+from snapshot_provider.core.snapshot_copy import SNAPSHOT_COPY
 from snapshot_provider.inputs.schema import Schema
-from snapshot_provider.instance_snapshots import InstanceSnapshots
-from snapshot_provider.series import SnapshotSeries
-from snapshot_provider.volume_removal import VolumeRemoval
 
 PACKAGE = "ebs-snapshots"
-RESOURCES: tuple[type[DynamicResource], ...] = (EbsSnapshot, InstanceSnapshots, SnapshotSeries, VolumeRemoval)
+RESOURCES = (EBS_SNAPSHOT, INSTANCE_SNAPSHOTS, SNAPSHOT_SERIES, VOLUME_REMOVAL, SNAPSHOT_COPY)
 
 
-def type_token(resource: type[DynamicResource]) -> str:
+def type_token(resource: ResourceType) -> str:
     """`ebs-snapshots:index:EbsSnapshot`: the plugin's type token of a resource class."""
-    return f"{PACKAGE}:index:{resource.__name__}"
+    return f"{PACKAGE}:index:{resource.name}"
 
 
 def camel(name: str) -> str:
@@ -55,7 +56,7 @@ class WireNames:
     to_wire: Mapping[str, str]
 
     @classmethod
-    def of(cls, resource: type[DynamicResource]) -> WireNames:
+    def of(cls, resource: ResourceType) -> WireNames:
         names = [*resource.schema.fields, *sorted(resource.output_names())]
         return cls({name: camel(name) for name in names})
 
@@ -76,7 +77,8 @@ def package_schema(version: str) -> dict[str, Any]:
         "displayName": "EBS snapshots",
         "version": version,
         "description": "Safe, reversible EBS snapshots from infrastructure code: EC2 CreateSnapshot and "
-        "CreateSnapshots, waited for until completed, rolling series with retention, volume removal with undo.",
+        "CreateSnapshots, waited for until completed, rolling series with retention, volume removal with undo, "
+        "copies to another region or account.",
         "keywords": ["aws", "ebs", "snapshots", "backup", "category/cloud"],
         "license": "Apache-2.0",
         "language": {
@@ -104,11 +106,11 @@ def schema_json(version: str) -> str:
     return json.dumps(package_schema(version), indent=2, ensure_ascii=False) + "\n"
 
 
-def resource_spec(resource: type[DynamicResource]) -> dict[str, Any]:
+def resource_spec(resource: ResourceType) -> dict[str, Any]:
     """One resource: its inputs from the `*Args` declaration, its outputs from the class's annotations."""
     schema = resource.schema
     inputs = {camel(name): input_spec(schema, name) for name, _ in schema.public()}
-    hints = output_hints(resource)
+    hints = resource.outputs.output_hints()
     outputs: dict[str, Any] = {}
     for name in output_order(resource):
         spec = input_spec(schema, name) if name in schema.fields else {}
@@ -128,9 +130,9 @@ def resource_spec(resource: type[DynamicResource]) -> dict[str, Any]:
     }
 
 
-def output_order(resource: type[DynamicResource]) -> list[str]:
-    """Outputs in the order the class annotates them."""
-    return [name for name in vars(resource).get("__annotations__", {}) if name in resource.output_names()]
+def output_order(resource: ResourceType) -> list[str]:
+    """Outputs in the order they are declared."""
+    return list(resource.outputs.output_hints())
 
 
 def required_inputs(schema: Schema) -> list[str]:
@@ -138,17 +140,9 @@ def required_inputs(schema: Schema) -> list[str]:
     return [camel(name) for name, f in schema.public() if f.required and f.program_default is None]
 
 
-def echoed_inputs(resource: type[DynamicResource]) -> list[str]:
+def echoed_inputs(resource: ResourceType) -> list[str]:
     """Public inputs that the outputs repeat (`Schema.echoed`): state holds them, so the SDKs offer them."""
     return [name for name in resource.schema.echoed({n: True for n, _ in resource.schema.public()})]
-
-
-def output_hints(resource: type[DynamicResource]) -> dict[str, Any]:
-    """The class's own `pulumi.Output[...]` annotations, evaluated in its module (`from __future__ import
-    annotations` keeps them as strings; the SDK base classes' annotations are not outputs)."""
-    namespace = vars(sys.modules[resource.__module__])
-    own = vars(resource).get("__annotations__", {})
-    return {name: eval(hint, namespace) if isinstance(hint, str) else hint for name, hint in own.items()}
 
 
 def input_spec(schema: Schema, name: str) -> dict[str, Any]:
@@ -201,8 +195,8 @@ def _without_type(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in ("type", "items", "additionalProperties", "$ref")}
 
 
-def _doc(resource: type[DynamicResource]) -> str:
-    return re.sub(r"\s+", " ", (resource.__doc__ or "").strip())
+def _doc(resource: ResourceType) -> str:
+    return re.sub(r"\s+", " ", resource.description.strip())
 
 
 SCHEMA_FILE = Path(__file__).with_name("schema.json")

@@ -1,11 +1,12 @@
-"""The `ebs-snapshots` provider plugin: the resources' own dynamic providers, served over the engine's provider
-protocol by the Python SDK's `pulumi.provider.experimental` server.
+"""The `ebs-snapshots` provider plugin: the resources' operations (`core.resource_types.ResourceType`), served over
+the engine's provider protocol by the Python SDK's `pulumi.provider.experimental` server.
 
-Every operation calls the same dynamic-provider method the `pulumi-python:dynamic` route calls (`check`, `diff`,
-`create`, `read`, `update`, `delete`): one core, two front doors. What only this door does is translate at its edge:
-camelCase wire names, property values to plain ones and back (a secret in is a secret out; unknowns are the core's
-`UNKNOWN`), the URN as the core's `resource_urn` input, defaults a program would fill in, and two things the dynamic
-host cannot do: answer a preview with what is already known, and `pulumi import` (a read without state).
+Every operation calls the same method the `pulumi-python:dynamic` route calls (`check`, `diff`, `create`, `read`,
+`update`, `delete`; each dynamic provider class is a thin subclass of these operations): one core, two front doors. What
+only this door does is translate at its edge: camelCase wire names, property values to plain ones and back (a secret in
+is a secret out; unknowns are the core's `UNKNOWN`), the URN as the core's `resource_urn` input, defaults a program
+would fill in, and two things the dynamic host cannot do: answer a preview with what is already known, and `pulumi
+import` (a read without state).
 
 The SDK's server is `grpc.aio`: requests are coroutines, never queued behind a worker pool. The core is blocking
 (boto3, waits of hours), so each operation runs in this module's own thread pool, sized like the dynamic host's
@@ -27,9 +28,9 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
 from snapshot_provider.core import waiting
-from snapshot_provider.dynamic.host import DEFAULT_WORKERS, WORKERS_ENV
-from snapshot_provider.dynamic.program import DynamicResource
-from snapshot_provider.ebs_snapshot import EbsSnapshot
+from snapshot_provider.core.lifecycle.ebs_snapshot import EBS_SNAPSHOT
+from snapshot_provider.core.progress import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.core.resource_types import ResourceType
 from snapshot_provider.ec2 import clients as aws
 from snapshot_provider.ec2 import find
 from snapshot_provider.ec2.errors import SnapshotProviderError
@@ -44,15 +45,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FrontDoor:
-    """One resource as the plugin serves it: its class (schema, outputs) and its dynamic provider (the core)."""
+    """One resource as the plugin serves it: its declaration (schema, outputs) and its operations (the core)."""
 
-    resource: type[DynamicResource]
+    resource: ResourceType
     core: ResourceProvider
     names: WireNames
 
     @classmethod
-    def of(cls, resource: type[DynamicResource]) -> FrontDoor:
-        return cls(resource, resource.provider(), WireNames.of(resource))
+    def of(cls, resource: ResourceType) -> FrontDoor:
+        return cls(resource, resource.operations(), WireNames.of(resource))
 
     @property
     def secret_fields(self) -> set[str]:
@@ -174,9 +175,9 @@ class EbsSnapshotsProvider(p.Provider):
         (`EbsSnapshot.get`, YAML `get:`) send the same request. Either way the snapshot is described as it is, now:
         nothing is changed and nothing waited for (a `get` runs in previews too). It is recorded as the dynamic
         route's `import_snapshot_id` records it: the user's, never deleted by a replace or destroy."""
-        if door.resource is not EbsSnapshot:
+        if door.resource is not EBS_SNAPSHOT:
             raise SnapshotProviderError(
-                f"{door.resource.__name__} cannot be imported: import an EbsSnapshot (one snapshot) instead"
+                f"{door.resource.name} cannot be imported: import an EbsSnapshot (one snapshot) instead"
             )
         inputs = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
         state = with_urn(door, {**inputs, "imported": True}, request.urn)
@@ -194,7 +195,7 @@ def delete_before_replace(door: FrontDoor, resource_id: str) -> str:
     `deleteBeforeReplace`, which wins over Diff's answer (pkg/resource/deploy/step_generator.go) and reaches no
     request: refused, so that no snapshot is gone while its replacement may still fail."""
     return (
-        f"{door.resource.__name__} {resource_id} would be deleted before its replacement exists (the resource option "
+        f"{door.resource.name} {resource_id} would be deleted before its replacement exists (the resource option "
         "deleteBeforeReplace): this provider takes the new snapshot first and deletes the old one after. Nothing "
         "was deleted. Remove deleteBeforeReplace from this resource's options and run `pulumi up` again."
     )
@@ -268,7 +269,7 @@ def unknown_inputs(door: FrontDoor, news: Mapping[str, Any]) -> list[str]:
 
 def not_an_input(door: FrontDoor) -> str:
     inputs = ", ".join(camel(name) for name, _ in door.resource.schema.public())
-    return f"is not an input of {door.resource.__name__}: its inputs are {inputs}"
+    return f"is not an input of {door.resource.name}: its inputs are {inputs}"
 
 
 def door_of(token: str) -> FrontDoor:

@@ -21,7 +21,7 @@ from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime.proto import provider_pb2_grpc
 
 from snapshot_provider.core import progress
-from snapshot_provider.dynamic.host import provider_error_or_traceback
+from snapshot_provider.ec2.errors import provider_error_or_traceback
 from snapshot_provider.plugin.package_schema import version
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
 

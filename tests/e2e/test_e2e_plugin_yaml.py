@@ -158,3 +158,57 @@ def test_delete_before_replace_is_refused_keeping_the_snapshot_and_the_next_up_w
     stack.up()
     [new] = snapshots(volume_id).values()
     assert new["SnapshotId"] != old and new["Description"] == "weekly"
+
+
+COPY_TOKEN = "ebs-snapshots:index:SnapshotCopy"
+OTHER_REGION = "eu-west-1"
+
+
+def copy_program(volume_id: str, *, purpose: str) -> str:
+    return f"""
+resources:
+  data:
+    type: {TOKEN}
+    properties:
+      volumeId: {volume_id}
+      timeout: 60
+  dr:
+    type: {COPY_TOKEN}
+    properties:
+      sourceSnapshotId: ${{data.snapshotId}}
+      sourceRegion: {REGION}
+      region: {OTHER_REGION}
+      description: dr copy
+      tags:
+        purpose: {purpose}
+      timeout: 120
+outputs:
+  copyId: ${{dr.snapshotId}}
+  copyRegion: ${{dr.region}}
+  copyWaitTime: ${{dr.waitTime}}
+"""
+
+
+def test_a_yaml_program_copies_a_snapshot_to_another_region_through_the_plugin(
+    yaml_stack: Any, emulator: Ec2Emulator
+) -> None:
+    [volume_id] = emulator.seed_volumes(1)
+    emulator.configure(pending_seconds=0.5, copy_seconds=2.0)
+    stack = yaml_stack(copy_program(volume_id, purpose="dr"))
+
+    stack.up()
+    outputs = stack.outputs()
+    [held] = emulator.snapshots(region=OTHER_REGION)
+    assert (held["snapshot_id"], held["state"], held["tags"]["purpose"]) == (outputs["copyId"], "completed", "dr")
+    assert outputs["copyRegion"] == OTHER_REGION and outputs["copyWaitTime"] >= 2.0
+    assert [r["id"] for r in stack.resources(COPY_TOKEN)] == [held["snapshot_id"]]
+    assert len(emulator.calls("CopySnapshot")) == 1
+
+    # A tags change updates the copy in place.
+    stack.write_program(copy_program(volume_id, purpose="audit"))
+    stack.up()
+    [updated] = emulator.snapshots(region=OTHER_REGION)
+    assert (updated["snapshot_id"], updated["tags"]["purpose"]) == (held["snapshot_id"], "audit")
+
+    stack.run("destroy", "--yes")
+    assert emulator.snapshots(region=OTHER_REGION) == [] and snapshots(volume_id) == {}

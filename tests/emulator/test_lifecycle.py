@@ -16,10 +16,10 @@ from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle import leftovers, shapes
+from snapshot_provider.core.lifecycle.ebs_snapshot import VOLUME
 from snapshot_provider.core.lifecycle.leftovers import mismatch, still_left
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, Leftover, resource_token
 from snapshot_provider.core.sources import Member
-from snapshot_provider.ebs_snapshot import VOLUME
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT

@@ -202,6 +202,18 @@ def test_a_snapshot_series_is_served_by_the_plugin(emulator, volume_id):
     assert response.properties["snapshotId"].value == snapshot["SnapshotId"]
 
 
+def test_a_snapshot_copy_is_served_by_the_plugin(emulator, volume_id):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    source = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    token = "ebs-snapshots:index:SnapshotCopy"
+    inputs = {"sourceSnapshotId": source, "region": "eu-west-1", "tags": {"purpose": "dr"}, "timeout": 30.0}
+    response = created(EbsSnapshotsProvider(), token, {**inputs, "sourceRegion": REGION})
+    [held] = emulator.snapshots(region="eu-west-1")
+    assert (response.resource_id, held["state"]) == (held["snapshot_id"], "completed")
+    assert (response.properties["region"].value, response.properties["state"].value) == ("eu-west-1", "completed")
+    assert response.properties["tags"].value["purpose"].value == "dr"
+
+
 def test_a_volume_removal_without_its_confirmation_is_refused_at_check(emulator, volume_id):
     urn = "urn:pulumi:dev::user-project::ebs-snapshots:index:VolumeRemoval::gone"
     news = values({"volumeId": volume_id, "snapshotId": "snap-0123456789abcdef0"})

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from snapshot_provider.core.batching import Batched
+from snapshot_provider.ec2.batching import Batched
 
 
 class SlowCall:

@@ -18,7 +18,7 @@ def test_committed_schema_is_what_the_declarations_generate():
     )
 
 
-@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.__name__)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
 def test_every_public_input_is_in_the_schema_with_its_declaration(resource):
     spec = committed()["resources"][type_token(resource)]
     public = dict(resource.schema.public())
@@ -32,7 +32,7 @@ def test_every_public_input_is_in_the_schema_with_its_declaration(resource):
         assert (camel(name) in spec["requiredInputs"]) == required, name
 
 
-@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.__name__)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
 def test_every_output_of_the_resource_class_is_a_schema_property(resource):
     spec = committed()["resources"][type_token(resource)]
     assert {camel(name) for name in resource.output_names()} <= set(spec["properties"])

@@ -25,6 +25,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 		r = &EbsSnapshot{}
 	case "ebs-snapshots:index:InstanceSnapshots":
 		r = &InstanceSnapshots{}
+	case "ebs-snapshots:index:SnapshotCopy":
+		r = &SnapshotCopy{}
 	case "ebs-snapshots:index:SnapshotSeries":
 		r = &SnapshotSeries{}
 	case "ebs-snapshots:index:VolumeRemoval":

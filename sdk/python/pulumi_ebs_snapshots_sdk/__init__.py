@@ -9,6 +9,7 @@ import typing
 from .ebs_snapshot import *
 from .instance_snapshots import *
 from .provider import *
+from .snapshot_copy import *
 from .snapshot_series import *
 from .volume_removal import *
 
@@ -29,6 +30,7 @@ _utilities.register(
   "classes": {
    "ebs-snapshots:index:EbsSnapshot": "EbsSnapshot",
    "ebs-snapshots:index:InstanceSnapshots": "InstanceSnapshots",
+   "ebs-snapshots:index:SnapshotCopy": "SnapshotCopy",
    "ebs-snapshots:index:SnapshotSeries": "SnapshotSeries",
    "ebs-snapshots:index:VolumeRemoval": "VolumeRemoval"
   }

@@ -1,6 +1,7 @@
 """The lifecycle every snapshot resource shares (its modules, by job: `shapes`, `provider`, `create`, `taking`,
 `leftovers`, `completion`, `existing`): create (or finish this resource's interrupted create), wait, hand
-over; bring tags and tier to the inputs; read; delete. Each resource supplies a `Kind`: what differs.
+over; bring tags and tier to the inputs; read; delete. Each resource supplies a `Kind`: what differs (`ebs_snapshot`
+and `instance_snapshots`: each resource's kind, operations and outputs, for both front doors).
 
 Two tags tie a snapshot to the resource that took it:
 

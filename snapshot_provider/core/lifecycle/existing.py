@@ -32,7 +32,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     conn = Connection.to_read(props, clients.recorded_account(props), "the snapshots")
     ec2 = conn.ec2
     ids = kind.snapshot_ids(id_, props)
-    found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
+    found = snapshots.which_exist(ec2, ids, f"reading the {kind.noun}")
     missing = [sid for sid in ids if sid not in found]
     if missing:
         found |= snapshots.still_there(ec2, missing, listed_by(props))
@@ -61,7 +61,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
         holds.refuse_if_held(ec2, ids, "archive")
         for sid in ids:
             snapshots.archive(ec2, sid)
-    found = snapshots.describe_by_id(ec2, ids, f"reading the {kind.noun}")
+    found = snapshots.which_exist(ec2, ids, f"reading the {kind.noun}")
     if not found:
         raise SnapshotProviderError(
             f"{kind.noun} {', '.join(ids)} no longer exists: run `pulumi refresh`, then `pulumi up`"
@@ -129,7 +129,7 @@ def with_locks(
     resource without `lock` makes no lock calls (nor needs their permissions)."""
     if not props.get("lock"):
         return found
-    held = locks.describe(ec2, list(found))
+    held = locks.by_snapshot(ec2, list(found))
 
     def is_owned(sid: str) -> bool:
         given = owned.get(sid)
@@ -163,7 +163,7 @@ def settled_tags(
         differ = [sid for sid, s in seen.items() if managed_tags_now(tags, s.get("Tags")) != tags]
         if not differ:
             return seen
-        seen.update(snapshots.describe_by_id(ec2, differ, doing))
+        seen.update(snapshots.which_exist(ec2, differ, doing))
         return None
 
     if any(managed_tags_now(tags, s.get("Tags")) != tags for s in found.values()):

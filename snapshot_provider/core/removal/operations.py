@@ -1,5 +1,5 @@
 """The operations of a VolumeRemoval: check, diff, create (the removal), read, update (the undo source moves),
-delete (the undo)."""
+delete (the undo); and its outputs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pulumi.dynamic import (
 
 from snapshot_provider.core import holds
 from snapshot_provider.core.removal import remove, source, stored, take_over, undo
+from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.ec2 import clients, undo_tags, volumes
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import (
@@ -148,3 +149,29 @@ class VolumeRemovalOperations(ResourceProvider):
             undo.wait_available(ec2, restored, props)
         holds.release(ec2, snapshot_id, volume_id)
         pulumi.log.info(f"restored volume {volume_id} from {snapshot_id} as {restored}")
+
+
+class VolumeRemovalOutputs(Outputs):
+    """Deletes an unattached volume after its snapshot completed; `pulumi destroy` brings it back from the snapshot.
+
+    The snapshot is held (tagged `pulumi-snapshot:undo-for`, with the restore record) until the undo restored the
+    volume: this provider's snapshot resources and series do not delete or archive it meanwhile.
+
+    Outputs the volume's recorded attributes (`availability_zone`, `size`, `volume_type`, ... `volume_tags`).
+    """
+
+    availability_zone: pulumi.Output[str]
+    size: pulumi.Output[int]
+    volume_type: pulumi.Output[str]
+    iops: pulumi.Output[int | None]
+    throughput: pulumi.Output[int | None]
+    encrypted: pulumi.Output[bool]
+    kms_key_id: pulumi.Output[str | None]
+    multi_attach_enabled: pulumi.Output[bool]
+    volume_tags: pulumi.Output[dict[str, str]]
+    deleted_at: pulumi.Output[float]
+    restorable: pulumi.Output[bool]
+    account_id: pulumi.Output[str]
+
+
+VOLUME_REMOVAL = ResourceType("VolumeRemoval", removal_inputs.SCHEMA, VolumeRemovalOutputs, VolumeRemovalOperations)

@@ -35,7 +35,7 @@ Both are set by the request that takes the snapshot (TagSpecifications), so that
 - Pruning runs when the series is created or updated (a new trigger, a new policy), never on an `up` that changes
   nothing. `diff` (so `pulumi preview`) says what the next `up` would archive and delete, or that it cannot know yet.
 
-Modules, by job: `survey` (what the series has: list, AMIs, points), `take` (a new point through the
-lifecycle), `prune` (carry out the planner's plan), `run` (take, then prune), `outputs` (state), `preview`
-(what the next `up` would do), `lines` (messages next to the resource).
+Modules, by job: `operations` (the resource's operations and outputs, for both front doors), `survey` (what the series
+has: list, AMIs, points), `take` (a new point through the lifecycle), `prune` (carry out the planner's plan), `run`
+(take, then prune), `outputs` (state), `preview` (what the next `up` would do), `lines` (messages next to the resource).
 """

@@ -182,7 +182,7 @@ def _delete_copies_of(
     if not doomed:
         return ours
     try:
-        found = locks.describe(ec2, doomed)
+        found = locks.by_snapshot(ec2, doomed)
     except SnapshotProviderError as error:  # e.g. no ec2:DescribeLockedSnapshots: EC2 still refuses locked ones
         warn(inputs, f"{error}: deleting copies without knowing which are locked")
         found = {}

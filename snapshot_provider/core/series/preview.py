@@ -62,7 +62,7 @@ def _with_locks(ec2: Any, plan: pruning.Plan) -> tuple[pruning.Plan, list[str]]:
     if not ids:
         return plan, []
     try:
-        found = locks.describe(ec2, ids)
+        found = locks.by_snapshot(ec2, ids)
     except SnapshotProviderError as error:
         reason = str(error).split(". ")[0]
         return plan, [

@@ -128,7 +128,7 @@ def _unlocked(ec2: Any, plan: pruning.Plan, ids: list[str], outcome: Outcome) ->
     if not ids:
         return ids
     try:
-        found = locks.describe(ec2, ids)
+        found = locks.by_snapshot(ec2, ids)
     except SnapshotProviderError as error:  # e.g. no ec2:DescribeLockedSnapshots: EC2 still refuses locked ones
         outcome.locks_unread = str(error)
         return ids
