@@ -105,13 +105,13 @@ def tidy(ec2: Any, at: Attachment, resource: str) -> Attachment:
 
 def _outdated(at: Attachment, tag: StoppedBy, resource: str) -> str | None:
     """Why the tag no longer holds the instance, or None."""
-    if tag.resource == resource and at.state == "running":
-        return "the instance is running, so that stop never took effect: the tag is removed"
     if not tag.fresh(at):
         return (
             "the instance was started since (its LaunchTime is later), so any stop of it now is its owner's: the tag "
             f"is removed and the instance left {at.state}"
         )
+    if tag.resource == resource and at.state == "running":
+        return "the instance is running, so that stop never took effect: the tag is removed"
     if tag.resource == resource and at.state == "stopped" and not tag.confirmed:
         # The run that wrote it died between its StopInstances and seeing the instance stopped; or its StopInstances
         # never reached EC2 and the owner stopped the instance since. EC2 cannot tell which: never started.
@@ -191,7 +191,7 @@ def start_again(ec2: Any, at: Attachment, mine: StoppedBy) -> None:
             f"again: start it once it is stopped (aws ec2 start-instances --instance-ids {at.instance_id})"
         )
     if others:
-        progress.engine_log().info(
+        progress.engine_log().warning(
             None,
             f"instance {at.instance_id} stays stopped: {', '.join(t.key for t in others)} of this provider holds it "
             "stopped too, and the last holder starts it again (if that run was cut short, its next `pulumi up`; or "
