@@ -233,6 +233,24 @@ def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
     assert holder_tags(emulator, instance_id) == {}
 
 
+def test_stopped_confirms_its_tag_on_seeing_the_instance_stopped_when_the_stop_answer_was_lost(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """No StopInstances answer says the stop was this request's: the tag says `stopped` only once EC2 shows it."""
+    instance_id = data["instance_id"]
+    tags_at_request: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        tags_at_request.append(holder_tags(emulator, instance_id))
+        return consistency
+
+    ec2 = LosesAnswers(client(emulator), "stop_instances")
+    pausing.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert [tags[stopping.holder_key(ASKER.resource)].split()[0] for tags in tags_at_request] == ["stopped"]
+    assert holder_tags(emulator, instance_id) == {}
+    assert emulator.stopped_instances() == []
+
+
 def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopped(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:

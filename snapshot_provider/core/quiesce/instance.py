@@ -16,7 +16,7 @@ LOST_ANSWER = HTTPClientError
 # One tag per resource holding the instance stopped, `pulumi-snapshot:stopped-by:<resource token>`, from before
 # StopInstances until after StartInstances: the only state that outlives a run killed in between (SIGKILL, a cancelled
 # CI runner), so that the next run of the same resource starts the instance again. Its value says how far the stop
-# went (`stopping`: asked for; `stopped`: EC2 showed it stopped after the request) and names the launch that was
+# went (`stopping`: asked for; `stopped`: EC2 showed the request stopped it) and names the launch that was
 # stopped: EC2 changes an instance's LaunchTime at each start (EC2 API reference, Instance: "the time that the
 # instance was last launched"), so a tag naming an older launch than the instance's is stale: its owner started it
 # since, and any stop now is theirs. An instance stopped without a tag of ours was stopped by its owner, and is never

@@ -197,10 +197,12 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], 
         why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
         return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)
     try:
-        stopping.ask_stop(ec2, at)
+        began = stopping.ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
         stopping.unmark(ec2, at, mine)
         return _fallback(plan, at.volume_id, stopping.stop_refused(error, at), request)
+    if began:  # confirmed before the wait for `stopped` (minutes), when a run is most likely to be killed
+        mine = stopping.confirm(ec2, at, mine, asker.by)
     return _while_stopped(ec2, plan, at, request, mine, asker)
 
 

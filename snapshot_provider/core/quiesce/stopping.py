@@ -133,9 +133,11 @@ def mark(ec2: Any, at: Attachment, by: str, phase: str = STOPPING) -> StoppedBy:
 
 
 def confirm(ec2: Any, at: Attachment, mine: StoppedBy, by: str) -> StoppedBy:
-    """Rewrite this resource's tag as `stopped` once EC2 shows the instance stopped after its StopInstances: a run
-    killed from here on is started again by the next. Left `stopping` if EC2 refuses (a kill then leaves it stopped,
-    with a warning on the next run)."""
+    """Rewrite this resource's tag as `stopped` once EC2 shows that its StopInstances stopped the instance (the answer
+    says so, or the instance is seen stopped after it): a run killed from here on is started again by the next. Left
+    `stopping` if EC2 refuses (a kill then leaves it stopped, with a warning on the next run)."""
+    if mine.confirmed:
+        return mine
     try:
         return mark(ec2, at, by, STOPPED)
     except (ClientError, BotoCoreError):
@@ -154,15 +156,20 @@ def unmark(ec2: Any, at: Attachment, tag: StoppedBy) -> None:
         )
 
 
-def ask_stop(ec2: Any, at: Attachment) -> None:
+def ask_stop(ec2: Any, at: Attachment) -> bool:
+    """StopInstances. True when its answer shows that this request began the stop (EC2 API reference, StopInstances:
+    each instance's PreviousState, here `running`): EC2's own word that the stop is this provider's."""
     try:
-        ec2.stop_instances(InstanceIds=[at.instance_id])
+        answer = ec2.stop_instances(InstanceIds=[at.instance_id])
     except LOST_ANSWER:
         # The answer is lost, not necessarily the request: the instance may be stopping. Asking again is harmless
         # (EC2 API reference, StopInstances: an instance already stopping or stopped stays so) and usually answered;
         # if not, the stop is taken as asked: waited for, and the instance started again.
         with contextlib.suppress(ClientError, BotoCoreError):
             ec2.stop_instances(InstanceIds=[at.instance_id])
+        return False
+    changes = answer.get("StoppingInstances", [])
+    return any(c.get("PreviousState", {}).get("Name") == "running" for c in changes)
 
 
 def others_holding(ec2: Any, at: Attachment, resource: str) -> list[StoppedBy]:
