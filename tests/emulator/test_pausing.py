@@ -4,13 +4,15 @@ Command and instance states: what ran on the instance, in which order, and that 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_until
-from pausing_helpers import instance_tags, mark_stopped_by, start, stop
+from pausing_helpers import holder_tags, mark_stopped_by, mark_stopped_by_earlier_build, start, stop
 
 from emulator import Ec2Emulator
 from snapshot_provider.core import waiting
@@ -220,33 +222,107 @@ def test_stopped_tags_the_instance_it_stopped_until_it_is_started_again(
     seen_while_stopped: list[dict[str, str]] = []
 
     def request(consistency: str) -> str:
-        seen_while_stopped.append(instance_tags(emulator, instance_id))
+        seen_while_stopped.append(holder_tags(emulator, instance_id))
         return consistency
 
     running = instance.instance_attachment(client(emulator), instance_id, [])
     pausing.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
-    assert seen_while_stopped == [{instance.STOPPED_BY_TAG: stopping.stopped_by(ASKER.by, running)}]
-    assert running.launched in seen_while_stopped[0][instance.STOPPED_BY_TAG]
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    [held] = seen_while_stopped
+    assert list(held) == [stopping.holder_key(ASKER.resource)]
+    assert held[stopping.holder_key(ASKER.resource)].startswith(f"stopped {ASKER.by}@{running.launched} ")
+    assert holder_tags(emulator, instance_id) == {}
+
+
+def test_stopped_confirms_its_tag_on_seeing_the_instance_stopped_when_the_stop_answer_was_lost(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """No StopInstances answer says the stop was this request's: the tag says `stopped` only once EC2 shows it."""
+    instance_id = data["instance_id"]
+    tags_at_request: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        tags_at_request.append(holder_tags(emulator, instance_id))
+        return consistency
+
+    ec2 = LosesAnswers(client(emulator), "stop_instances")
+    pausing.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert [tags[stopping.holder_key(ASKER.resource)].split()[0] for tags in tags_at_request] == ["stopped"]
+    assert holder_tags(emulator, instance_id) == {}
+    assert emulator.stopped_instances() == []
 
 
 def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopped(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
     instance_id = data["instance_id"]
-    mark_stopped_by(emulator, instance_id, "test-resource/killed")
+    mark_stopped_by(emulator, instance_id, "test-resource/killed", stopping.STOPPING)
     stop(emulator, instance_id)
+    mark_stopped_by(emulator, instance_id, "test-resource/killed", stopping.STOPPED)  # EC2 showed it stopped
     assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
     assert ("instance-pending", instance_id) in events(emulator)
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert holder_tags(emulator, instance_id) == {}
 
 
-def test_stopped_leaves_an_instance_another_resource_stopped(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+def test_stopped_starts_an_instance_an_earlier_build_of_the_same_resource_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
     instance_id = data["instance_id"]
-    mark_stopped_by(emulator, instance_id, "other-resource/a")
+    mark_stopped_by_earlier_build(emulator, instance_id, "test-resource/killed")
+    stop(emulator, instance_id)
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert ("instance-pending", instance_id) in events(emulator)
+    assert holder_tags(emulator, instance_id) == {}
+
+
+@pytest.mark.parametrize("stop_arrived", [True, False], ids=["stop-arrived", "owner-stopped-it"])
+def test_stopped_does_not_start_an_instance_whose_killed_run_never_saw_it_stopped(
+    emulator: Ec2Emulator, data: dict[str, str], caplog: pytest.LogCaptureFixture, stop_arrived: bool
+) -> None:
+    """A run killed after tagging `stopping`: its StopInstances reached EC2, or never did and the owner stopped the
+    instance since (same launch). EC2 cannot tell which: the instance stays stopped, and the user is told."""
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "test-resource/killed", stopping.STOPPING)
+    stop(emulator, instance_id)  # the killed run's stop, or its owner's
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert emulator.stopped_instances() == [instance_id]
+    assert holder_tags(emulator, instance_id) == {}
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert "it may have been stopped by this resource's killed run at " in said
+    assert f"aws ec2 start-instances --instance-ids {instance_id}" in said
+    assert "User initiated" in said  # EC2's own word on the stop
+
+
+def test_stopped_joins_another_resources_stop_and_leaves_it_to_start_the_instance(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    instance_id = data["instance_id"]
+    theirs = mark_stopped_by(emulator, instance_id, "other-resource/a")
+    stop(emulator, instance_id)
+    seen_while_stopped: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        seen_while_stopped.append(holder_tags(emulator, instance_id))
+        return consistency
+
+    plan = Plan(consistency="stopped")
+    assert pausing.around(client(emulator), lambda: None, plan, data["root_volume_id"], request, ASKER) == "stopped"
+    assert sorted(seen_while_stopped[0]) == sorted([theirs, stopping.holder_key(ASKER.resource)])
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert list(holder_tags(emulator, instance_id)) == [theirs]
+
+
+def test_stopped_does_not_hold_an_instance_another_resource_has_not_seen_stopped(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """Another resource's `stopping` tag on a stopped instance may be its owner's stop: not joined, not started."""
+    instance_id = data["instance_id"]
+    theirs = mark_stopped_by(emulator, instance_id, "other-resource/a", stopping.STOPPING)
     stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
+    assert list(holder_tags(emulator, instance_id)) == [theirs]
 
 
 def test_stopped_does_not_start_an_instance_its_owner_started_and_stopped_after_a_killed_run(
@@ -260,16 +336,27 @@ def test_stopped_does_not_start_an_instance_its_owner_started_and_stopped_after_
     take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
     assert events(emulator).count(("instance-pending", instance_id)) == 1, "only its owner's start"
     assert emulator.stopped_instances() == [instance_id]
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert holder_tags(emulator, instance_id) == {}
+
+
+def test_stale_tags_of_other_resources_are_removed(emulator: Ec2Emulator, data: dict[str, str]) -> None:
+    instance_id = data["instance_id"]
+    mark_stopped_by(emulator, instance_id, "other-resource/killed")
+    mark_stopped_by_earlier_build(emulator, instance_id, "third-resource/killed")
+    stop(emulator, instance_id)
+    start(emulator, instance_id)  # its owner's start since: both tags name the launch before
+    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
+    assert holder_tags(emulator, instance_id) == {}
+    assert emulator.stopped_instances() == []
 
 
 def test_a_stopped_by_tag_on_a_running_instance_is_removed(emulator: Ec2Emulator, data: dict[str, str]) -> None:
     """A killed run whose StopInstances never reached EC2 left its tag on a running instance: once its owner stops the
     instance, that tag must not pass for this provider's stop."""
     instance_id = data["instance_id"]
-    mark_stopped_by(emulator, instance_id, "test-resource/lost")
+    mark_stopped_by(emulator, instance_id, "test-resource/lost", stopping.STOPPING)
     take(emulator, Plan(consistency="frozen"), data["volume_id"])
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert holder_tags(emulator, instance_id) == {}
     assert not [e for e in events(emulator) if e[0].startswith("instance-")]
 
 
@@ -280,24 +367,45 @@ def test_stopped_removes_its_tag_when_its_stop_never_reached_ec2(
     ec2 = NeverArrives(client(emulator), "stop_instances")
     plan = Plan(consistency="stopped", on_failure="crash_consistent")
     assert pausing.around(ec2, lambda: None, plan, data["root_volume_id"], str, ASKER) == "crash"
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, data["instance_id"])
+    assert holder_tags(emulator, data["instance_id"]) == {}
     assert emulator.stopped_instances() == []
 
 
-def test_stopped_removes_only_its_own_tag_when_another_resource_tagged_the_instance_since(
+def test_two_resources_stopping_one_instance_start_it_only_after_both_requests(
     emulator: Ec2Emulator, data: dict[str, str]
 ) -> None:
-    """Two resources stopping one instance: the second's tag (written over the first's) outlives the first's run, so
-    a kill of the second still leaves the instance to be started by its next `up`."""
+    """The second joins the first's stop while the first is requesting; the first finishes first, and must not start
+    the instance while the second has yet to request."""
     instance_id = data["instance_id"]
-    others: list[str] = []
+    second = pausing.Asker(by="second-resource/attempt", turn=contextlib.nullcontext)
+    second_in_request, first_done = threading.Event(), threading.Event()
+    states_at_request: list[tuple[str, str]] = []
+    second_run: list[Any] = []
 
-    def request(consistency: str) -> str:
-        others.append(mark_stopped_by(emulator, instance_id, "other-resource/b"))
+    def first_request(consistency: str) -> str:
+        states_at_request.append(("first", stopping.state_now(client(emulator), instance_id)))
+        second_run.extend(
+            in_thread(lambda: pausing.around(ec2, lambda: None, plan, data["root_volume_id"], second_request, second))
+        )
+        assert second_in_request.wait(timeout=60)
         return consistency
 
-    pausing.around(client(emulator), lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
-    assert instance_tags(emulator, instance_id)[instance.STOPPED_BY_TAG] == others[0]
+    def second_request(consistency: str) -> str:
+        second_in_request.set()
+        assert first_done.wait(timeout=60)
+        states_at_request.append(("second", stopping.state_now(client(emulator), instance_id)))
+        return consistency
+
+    ec2, plan = client(emulator), Plan(consistency="stopped")
+    assert pausing.around(ec2, lambda: None, plan, data["root_volume_id"], first_request, ASKER) == "stopped"
+    assert ("instance-pending", instance_id) not in events(emulator), "started while the second still holds it"
+    first_done.set()
+    thread, outcome = second_run
+    thread.join(timeout=60)
+    assert outcome == ["stopped"]
+    assert states_at_request == [("first", "stopped"), ("second", "stopped")]
+    assert events(emulator).count(("instance-pending", instance_id)) == 1
+    assert holder_tags(emulator, instance_id) == {}
 
 
 def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
@@ -329,7 +437,7 @@ def test_stopped_with_leave_stopped_stops_once_and_never_starts_again(
     assert seen.index(("instance-stopped", instance_id)) < seen.index(("create-snapshot-request", "200"))
     assert ("instance-pending", instance_id) not in seen
     assert emulator.stopped_instances() == [instance_id]
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)  # left stopped on purpose, not ours
+    assert holder_tags(emulator, instance_id) == {}  # left stopped on purpose, not held
 
 
 def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
@@ -340,7 +448,7 @@ def test_leave_stopped_does_not_start_an_instance_its_unfinished_run_stopped(
     stop(emulator, instance_id)
     take(emulator, Plan(consistency="stopped", leave_stopped=True), data["root_volume_id"])
     assert ("instance-pending", instance_id) not in events(emulator)
-    assert instance.STOPPED_BY_TAG not in instance_tags(emulator, instance_id)
+    assert holder_tags(emulator, instance_id) == {}
 
 
 @pytest.mark.usefixtures("fresh_cancel")

@@ -23,12 +23,24 @@ def instance_events(emulator: Ec2Emulator, instance_id: str) -> list[str]:
     ]
 
 
-def mark_stopped_by(emulator: Ec2Emulator, instance_id: str, by: str) -> str:
-    """Tag the running instance as a run of resource `by` does before stopping it (naming its launch now)."""
+def holder_tags(emulator: Ec2Emulator, instance_id: str) -> dict[str, str]:
+    """The instance's stopped-by tags (this build's, one per resource, and an earlier build's single one)."""
+    return {k: v for k, v in instance_tags(emulator, instance_id).items() if k.startswith(instance.STOPPED_BY_TAG)}
+
+
+def mark_stopped_by(emulator: Ec2Emulator, instance_id: str, by: str, phase: str = stopping.STOPPED) -> str:
+    """Tag the instance as a run of `by` (`<resource>/<attempt>`) does (naming its launch now): `stopping` before its
+    StopInstances, `stopped` once EC2 showed it stopped. The tag's key."""
+    key, value = stopping.stopped_by(by, instance.instance_attachment(client(emulator), instance_id, []), phase)
+    client(emulator).create_tags(Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
+    return key
+
+
+def mark_stopped_by_earlier_build(emulator: Ec2Emulator, instance_id: str, by: str) -> None:
+    """Tag the instance as an earlier build did before stopping it: one key, `<resource>/<attempt>@<LaunchTime>`."""
     at = instance.instance_attachment(client(emulator), instance_id, [])
-    marker = stopping.stopped_by(by, at)
-    client(emulator).create_tags(Resources=[instance_id], Tags=[{"Key": instance.STOPPED_BY_TAG, "Value": marker}])
-    return marker
+    tag = {"Key": instance.STOPPED_BY_TAG, "Value": f"{by}@{at.launched}"}
+    client(emulator).create_tags(Resources=[instance_id], Tags=[tag])
 
 
 def stop(emulator: Ec2Emulator, instance_id: str) -> None:

@@ -9,8 +9,9 @@ step checks:
 2. Each snapshot's consistency tag is what the model predicts; with `on_failure: fail` and writes not paused, no
    snapshot is taken; a failing request is still followed by the post command.
 3. No instance its owner stopped is started by this provider: after a run killed while it had the instance stopped
-   (its stopped-by tag left), the next take starts the instance only if its owner did not start it since; a tag left
-   on a running instance (a stop that never reached EC2) is removed.
+   (its stopped-by tag left), the next take starts the instance only if EC2 had shown it stopped to that run (the
+   tag's `stopped` phase) and its owner did not start it since; a tag left on a running instance (a stop that never
+   reached EC2) is removed, and so is one whose stop never reached EC2 when the owner stopped the instance since.
 
 A pre command that hangs until its timeout is left to tests/emulator/test_pausing.py (it needs the clock stepped from
 another thread). Profile: derandomized, a few dozen steps (`QUIESCE_MODEL_EXAMPLES` for more examples).
@@ -39,12 +40,14 @@ from testbed import REGION
 # Who asks (the resource and attempt behind an instance's stopped-by tag), with no EC2 rate queue to wait in.
 ASKER = pausing.Asker(by="test-resource/attempt", turn=contextlib.nullcontext)
 
-# A run of this resource killed after tagging the instance stopped-by: (its StopInstances reached EC2, the instance's
-# owner started it and stopped it again before the next take).
+# A run of this resource killed after tagging the instance stopped-by: (its tag's phase when it died, its
+# StopInstances reached EC2, the instance's owner then started it and stopped it again, or its owner stopped it).
 KILLED_RUNS = {
-    "killed run": (True, False),
-    "killed run, owner restarted": (True, True),
-    "killed run, stop never arrived": (False, False),
+    "killed run": ("stopped", True, False, False),
+    "killed run, unconfirmed": ("stopping", True, False, False),
+    "killed run, owner restarted": ("stopped", True, True, False),
+    "killed run, stop never arrived": ("stopping", False, False, False),
+    "killed run, stop never arrived, owner stopped": ("stopping", False, False, True),
 }
 KILLED_RUN_TURNS = itertools.cycle([(k, c) for k in KILLED_RUNS for c in ("stopped", "frozen")])
 TROUBLES = (
@@ -72,6 +75,8 @@ MUST_SEE = [
     ("stopped", "", "killed run"),
     ("stopped", "", "killed run, owner restarted"),
     ("frozen", "", "killed run, stop never arrived"),
+    ("stopped", "", "killed run, unconfirmed"),
+    ("stopped", "", "killed run, stop never arrived, owner stopped"),
 ]
 SEEN: set[tuple[str, str, str, bool]] = set()  # (consistency, on_failure, trouble, request fails) the run took
 
@@ -184,15 +189,16 @@ class Quiesce(RuleBasedStateMachine):
 
     @initialize()
     def take_after_a_killed_run(self) -> None:
-        """A run of this resource killed after tagging the instance (its StopInstances reached EC2 or not); its owner
-        may then start the instance and stop it again; then the next take. Each example begins with the next of
-        these scenarios in turn (drawing nothing: the draws of the rules that follow stay as they were)."""
+        """A run of this resource killed after tagging the instance (its StopInstances reached EC2 or not, EC2 showed
+        it stopped or not); its owner may then start the instance and stop it again, or stop it; then the next take.
+        Each example begins with the next of these scenarios in turn (drawing nothing: the draws of the rules that
+        follow stay as they were). Started by the take only after a stop EC2 showed done, of the launch it stopped."""
         trouble, consistency = next(KILLED_RUN_TURNS)
-        stop_arrived, owner_restarts = KILLED_RUNS[trouble]
+        phase, stop_arrived, owner_restarts, owner_stops = KILLED_RUNS[trouble]
         self.instance_trouble("none")
         at = instance.instance_attachment(self.ec2, self.instance_id, [])
-        marker = stopping.stopped_by(f"{ASKER.resource}/killed", at)
-        self.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": instance.STOPPED_BY_TAG, "Value": marker}])
+        key, value = stopping.stopped_by(f"{ASKER.resource}/killed", at, phase)
+        self.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": key, "Value": value}])
         if stop_arrived:
             self.stop_and_wait()
             if owner_restarts:
@@ -200,16 +206,19 @@ class Quiesce(RuleBasedStateMachine):
                 self.ec2.start_instances(InstanceIds=[self.instance_id])
                 wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
                 self.stop_and_wait()
+        if owner_stops:
+            self.stop_and_wait()
         SEEN.add((consistency, "", trouble, False))
-        owner_stopped = stop_arrived and owner_restarts
+        ours = trouble == "killed run"
         starts_before = self.starts()
         volume = self.volumes["root" if consistency == "stopped" else "data"]
         pausing.around(self.ec2, self.ssm, Plan(consistency=consistency), volume, lambda got: got, ASKER)
-        if owner_stopped:
-            assert self.starts() == starts_before, "an instance its owner stopped was started"
-            self.ec2.start_instances(InstanceIds=[self.instance_id])  # its owner's own start, later
+        if stop_arrived or owner_stops:
+            assert self.starts() == starts_before + (1 if ours else 0), "started only after a confirmed stop of ours"
+        if not ours and self.emulator.stopped_instances():
+            self.ec2.start_instances(InstanceIds=[self.instance_id])  # its owner's own start (or the user's, told)
         wait_until(self.emulator.stopped_instances, lambda stopped: stopped == [], timeout=10)
-        assert instance.STOPPED_BY_TAG not in self.instance_tags()
+        assert not [k for k in self.instance_tags() if k.startswith(instance.STOPPED_BY_TAG)]
 
     def stop_and_wait(self) -> None:
         self.ec2.stop_instances(InstanceIds=[self.instance_id])

@@ -2,8 +2,8 @@
 
 The modules, by job: `pausing` (around a request: which way, and the `on_failure` fallback), `commands` (SSM Run
 Command: send, find a command whose SendCommand answer was lost, wait), `default_scripts` (the default Linux freeze and
-thaw), `stopping` (stop and start an instance with its stopped-by tag), `instance` (what EC2 says of the instance,
-and how pausing fails).
+thaw), `stopping` (stop and start an instance with its stopped-by tags, one per resource), `instance` (what EC2 says
+of the instance, and how pausing fails).
 
 The EC2 CreateSnapshot reference: a snapshot holds what was written when it was requested, not what an application
 or the OS still caches; pause the file systems long enough to issue the request (the volume can be used again as soon
@@ -21,8 +21,10 @@ snapshot when the pre script fails, if asked to ("ExecuteOperationOnScriptFailur
   request failed or the run was cancelled; a post command that does not succeed is an error naming the instance.
 - `stopped`: StopInstances, wait for `stopped`, the request, StartInstances once the request is answered (always,
   also when the request failed or StopInstances' answer was lost; not at all with `leave_stopped`, for an instance
-  being decommissioned); an instance that was already stopped is left stopped and not started, unless an unfinished
-  run of the same resource stopped it (its STOPPED_BY_TAG). Every call but the request goes on a retrying client.
+  being decommissioned), unless another resource of ours still holds it stopped (its own tag: the last holder starts
+  it); an instance that was already stopped is left stopped and not started, unless an unfinished run of the same
+  resource stopped it (its STOPPED_BY_TAG, `stopped`: EC2 showed that run the instance stopped) or this resource
+  joins another's stop of it. Every call but the request goes on a retrying client.
 
 An instance in a change this provider did not make (`pending`, `stopping`, `shutting-down`: its owner is at work)
 is left alone, and a volume attached to several instances (Multi-Attach: each of them writes) is not paused through

@@ -13,12 +13,14 @@ from snapshot_provider.ec2.errors import SnapshotProviderError
 # (A connection that could not be made, botocore's ConnectionError, sent nothing.)
 LOST_ANSWER = HTTPClientError
 
-# Left on the instance from before StopInstances until after StartInstances: the only state that outlives a run killed
-# in between (SIGKILL, a cancelled CI runner), so that the next run of the same resource starts the instance again.
-# An instance stopped without it was stopped by its owner, and is never started by this provider.
-# Its value names the launch that was stopped (`<resource>/<attempt>@<LaunchTime>`): EC2 changes an instance's
-# LaunchTime at each start (EC2 API reference, Instance: "the time that the instance was last launched"), so a marker
-# naming an older launch than the instance's is stale: its owner started it since, and any stop now is theirs.
+# One tag per resource holding the instance stopped, `pulumi-snapshot:stopped-by:<resource token>`, from before
+# StopInstances until after StartInstances: the only state that outlives a run killed in between (SIGKILL, a cancelled
+# CI runner), so that the next run of the same resource starts the instance again. Its value says how far the stop
+# went (`stopping`: asked for; `stopped`: EC2 showed the request stopped it) and names the launch that was
+# stopped: EC2 changes an instance's LaunchTime at each start (EC2 API reference, Instance: "the time that the
+# instance was last launched"), so a tag naming an older launch than the instance's is stale: its owner started it
+# since, and any stop now is theirs. An instance stopped without a tag of ours was stopped by its owner, and is never
+# started by this provider. Earlier builds wrote this key alone (`<resource>/<attempt>@<LaunchTime>`): still read.
 STOPPED_BY_TAG = "pulumi-snapshot:stopped-by"
 POLL_SECONDS = 1.0  # between looks at an instance's state or a command's status
 
@@ -44,8 +46,9 @@ class Attachment:
     root: bool  # one of them is the instance's root volume
     windows: bool
     state: str
-    stopped_by: str = ""  # the instance's STOPPED_BY_TAG: who of this provider stopped it, if a run did not finish
+    stopped_by: tuple[tuple[str, str], ...] = ()  # its STOPPED_BY_TAG tags (key, value): who of ours holds it stopped
     launched: str = ""  # its LaunchTime (ISO 8601): each start changes it
+    stop_reason: str = ""  # its StateTransitionReason: "User initiated (<when>)" after a StopInstances
 
     @property
     def volume_id(self) -> str:
@@ -73,8 +76,13 @@ def instance_attachment(ec2: Any, instance_id: str, volumes: list[tuple[str, str
         root=any(instance.get("RootDeviceName") == device for _, device in volumes),
         windows=instance.get("Platform") == "windows",
         state=instance["State"]["Name"],
-        stopped_by=next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == STOPPED_BY_TAG), ""),
+        stopped_by=tuple(
+            (t["Key"], t["Value"])
+            for t in instance.get("Tags", [])
+            if t["Key"] == STOPPED_BY_TAG or t["Key"].startswith(STOPPED_BY_TAG + ":")
+        ),
         launched=_iso(instance.get("LaunchTime")),
+        stop_reason=instance.get("StateTransitionReason", ""),
     )
 
 

@@ -106,8 +106,7 @@ def _multi_attached(plan: Plan, shared: dict[str, list[str]], instance_id: str) 
 def _paused(
     ec2: Any, ssm: Callable[[], Any], plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker
 ) -> T:
-    if at.state == "running" and StoppedBy.of(at.stopped_by).resource == asker.resource:
-        stopping.drop_stale(ec2, at, "the instance is running: that stop never took effect")
+    at = stopping.tidy(ec2, at, asker.resource)
     if at.state == "stopped":  # nothing writes: complete as it is
         return _already_stopped(ec2, plan, at, request, asker)
     if at.state in IN_TRANSITION or at.state == "terminated":
@@ -193,19 +192,23 @@ def _fallback(plan: Plan, volumes: str, failure: str, request: Callable[[str], T
 
 def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
     try:
-        marker = stopping.mark(ec2, at, asker.by)
-    except (ClientError, BotoCoreError) as error:  # nothing stopped: no marker means the instance is not ours
+        mine = stopping.mark(ec2, at, asker.by)
+    except (ClientError, BotoCoreError) as error:  # nothing stopped: no tag means the instance is not ours
         why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
         return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)
     try:
-        stopping.ask_stop(ec2, at)
+        began = stopping.ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
-        stopping.unmark(ec2, at, marker)
+        stopping.unmark(ec2, at, mine)
         return _fallback(plan, at.volume_id, stopping.stop_refused(error, at), request)
-    return _while_stopped(ec2, plan, at, request, marker)
+    if began:  # confirmed before the wait for `stopped` (minutes), when a run is most likely to be killed
+        mine = stopping.confirm(ec2, at, mine, asker.by)
+    return _while_stopped(ec2, plan, at, request, mine, asker)
 
 
-def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], marker: str) -> T:
+def _while_stopped(
+    ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], mine: StoppedBy, asker: Asker
+) -> T:
     try:  # from here on the instance may be stopping because of us: started again in any case but leave_stopped
         state = stopping.wait_state(ec2, at.instance_id, ("stopped",), stopping.DEFAULT_STOP_TIMEOUT, cancellable=True)
         if state != "stopped":
@@ -215,44 +218,53 @@ def _while_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str]
                 f"instance {at.instance_id} was still {state} after {stopping.DEFAULT_STOP_TIMEOUT} s",
                 request,
             )
+        mine = stopping.confirm(ec2, at, mine, asker.by)
         return request(STOPPED)
     finally:
-        if plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
-            stopping.unmark(ec2, at, marker)
-        else:
-            stopping.start_again(ec2, at, marker)
+        _release(ec2, plan, at, mine)
+
+
+def _release(ec2: Any, plan: Plan, at: Attachment, mine: StoppedBy) -> None:
+    if plan.leave_stopped:  # an instance being decommissioned is not booted again for the snapshot wait
+        stopping.unmark(ec2, at, mine)
+    else:
+        stopping.start_again(ec2, at, mine)
 
 
 def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], asker: Asker) -> T:
-    """A stopped instance: nothing writes. Started afterwards only when an unfinished run of this resource stopped
-    it (its STOPPED_BY_TAG, naming the instance's current launch) and it is not to be left stopped; its owner's stop,
-    or another resource's, is left as it is."""
-    marker = StoppedBy.of(at.stopped_by)
-    if marker.resource != asker.resource:
-        if marker.resource and marker.fresh(at):
-            progress.engine_log().warning(
-                None,
-                f"instance {at.instance_id} is stopped and tagged {STOPPED_BY_TAG}={at.stopped_by}: another resource "
-                "of this provider stopped it and did not finish; its next `pulumi up` starts it again (or start it "
-                f"yourself: aws ec2 start-instances --instance-ids {at.instance_id})",
-            )
-        return request(STOPPED)
-    if not marker.fresh(at):
-        stopping.drop_stale(
-            ec2, at, "the instance was started since (its LaunchTime is later), so its owner stopped it"
+    """A stopped instance: nothing writes. Started afterwards only when it is held stopped by a confirmed stop of this
+    resource (an unfinished run's), or of another resource of ours that this one joins, no other holder remains, and
+    it is not to be left stopped. Its owner's stop is left as it is."""
+    tags = stopping.holders(at)  # tidied: this resource's own, if any, is a confirmed stop of this launch
+    mine = next((t for t in tags if t.resource == asker.resource), None)
+    if mine is not None and not plan.leave_stopped:
+        progress.engine_log().warning(
+            None,
+            f"instance {at.instance_id} was stopped by an earlier run of this resource that did not finish (its "
+            f"{mine.key} tag): it is started again once the snapshot is requested, unless another holds it stopped",
         )
+    elif any(t.confirmed for t in tags):
+        mine, why = _join(ec2, at, asker)
+        if mine is None:
+            return _fallback(plan, at.volume_id, why, request)
+    else:
+        # Its owner's stop, or one of ours not yet confirmed (that run requests its snapshot and looks for other
+        # holders before its start): requested at once, not held.
         return request(STOPPED)
-    if plan.leave_stopped:  # ours, and meant to stay stopped
-        try:
-            return request(STOPPED)
-        finally:
-            stopping.unmark(ec2, at, at.stopped_by)
-    progress.engine_log().warning(
-        None,
-        f"instance {at.instance_id} was stopped by an earlier run of this resource that did not finish (its "
-        f"{STOPPED_BY_TAG} tag): it is started again once the snapshot is requested",
-    )
     try:
         return request(STOPPED)
     finally:
-        stopping.start_again(ec2, at, at.stopped_by)
+        _release(ec2, plan, at, mine)
+
+
+def _join(ec2: Any, at: Attachment, asker: Asker) -> tuple[StoppedBy | None, str]:
+    """Hold the instance another resource of ours stopped, so that it is not started before this resource's request
+    (its tag, then a look that it is still stopped); or None, and why not."""
+    try:
+        mine = stopping.mark(ec2, at, asker.by, stopping.STOPPED)
+    except (ClientError, BotoCoreError) as error:
+        return None, explain(error, f"tagging instance {at.instance_id} to hold its stop (ec2:CreateTags)")
+    if stopping.state_now(ec2, at.instance_id) != "stopped":
+        stopping.unmark(ec2, at, mine)
+        return None, f"instance {at.instance_id} was started by another resource of this provider meanwhile"
+    return mine, ""
