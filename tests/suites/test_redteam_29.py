@@ -1,0 +1,250 @@
+"""Red-team findings, stop 29, on the copy's share record, lock ownership and the stopped-by holder tags (issues 21
+and 22): RT29-<n>.
+
+Each finding is a strict xfail that passes once the product is fixed; a control test next to it shows the part that
+already holds. The AWS behaviour each one relies on is named in its reason or docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from emulator_helpers import client
+
+from emulator import Ec2Emulator
+from snapshot_provider import EbsSnapshotProvider, SnapshotCopyProvider, SnapshotSeriesProvider
+from snapshot_provider.core import copy_shares
+from snapshot_provider.core.quiesce.instance import STOPPED_BY_TAG
+from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.series import SCHEMA as SERIES_SCHEMA
+from testbed import REGION, snapshot_props
+
+OTHER_REGION = "eu-west-1"
+THIRD_REGION = "us-west-2"
+BACKUP_ACCOUNT = "210987654321"
+BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
+COPY_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::rt29-copy"
+SERIES_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::rt29-nightly"
+
+
+def _shared_with(snapshot_id: str) -> list[str]:
+    answer = boto3.client("ec2", region_name=REGION).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission"
+    )
+    return [p.get("UserId") or p.get("Group", "") for p in answer["CreateVolumePermissions"]]
+
+
+def _holders(snapshot_id: str) -> set[str]:
+    [found] = boto3.client("ec2", region_name=REGION).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return copy_shares.holders(found, BACKUP_ACCOUNT)
+
+
+def _locks(emulator: Ec2Emulator, snapshot_id: str) -> list[dict[str, Any]]:
+    return list(client(emulator).describe_locked_snapshots(SnapshotIds=[snapshot_id])["Snapshots"])
+
+
+# --- RT29-1: this resource's own lock taken for someone else's after an update that failed after LockSnapshot ------
+GOVERNANCE_30 = {"mode": "governance", "duration_days": 30}
+GOVERNANCE_60 = {"mode": "governance", "duration_days": 60}
+
+
+def _extended_by_an_update_that_failed_after_locking(emulator: Ec2Emulator, volume_id: str) -> tuple[Any, dict]:
+    """Create with a 30-day governance lock; an update to 60 days (and a new tag) whose CreateTags fails after its
+    LockSnapshot went through (a throttled CreateTags, a denied tag, a run killed between the two calls): state keeps
+    the old outputs, EC2 holds the 60-day lock this resource set."""
+    provider = EbsSnapshotProvider()
+    created = provider.create(snapshot_props(volume_id, lock=GOVERNANCE_30))
+    news = snapshot_props(volume_id, lock=GOVERNANCE_60, tags={"purpose": "test", "ticket": "OPS-1"})
+    emulator.configure(denied_actions=["CreateTags"])
+    try:
+        with pytest.raises(SnapshotProviderError):
+            provider.update(created.id, created.outs, news)
+    finally:
+        emulator.configure(denied_actions=[])
+    [lock] = _locks(emulator, created.id)
+    assert lock["LockDuration"] == 60, f"the lock was not extended: not the case this test is about ({lock})"
+    return created, news
+
+
+def test_control_a_lock_this_resource_set_is_recorded_as_its_own(emulator: Ec2Emulator, volume_id: str) -> None:
+    created = EbsSnapshotProvider().create(snapshot_props(volume_id, lock=GOVERNANCE_30))
+    assert created.outs["lock_owned"] is True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-1: an update whose LockSnapshot succeeded and a later step (CreateTags) failed leaves state's old "
+    "lock_expires_at; the retry's locks.owned compares it with EC2's new end, finds them different, and records the "
+    "lock this resource set as someone else's (lock_owned false) for good",
+)
+def test_the_retry_of_an_update_that_failed_after_extending_the_lock_keeps_the_lock_its_own(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    created, news = _extended_by_an_update_that_failed_after_locking(emulator, volume_id)
+    retried = EbsSnapshotProvider().update(created.id, created.outs, news)  # the next `up`, state unchanged
+    assert retried.outs["lock_owned"] is True, "the lock this resource set is now recorded as someone else's"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-1: after the retry recorded lock_owned false, taking `lock` out leaves this resource's own lock "
+    "(`left the lock ... a lock this resource did not set`), so `pulumi destroy` is refused for 60 days: a stuck "
+    "stack that needs `aws ec2 unlock-snapshot` by hand",
+)
+def test_taking_lock_out_after_that_retry_unlocks_the_snapshot_this_resource_locked(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    provider = EbsSnapshotProvider()
+    created, news = _extended_by_an_update_that_failed_after_locking(emulator, volume_id)
+    retried = provider.update(created.id, created.outs, news)
+    unlocked = snapshot_props(volume_id, tags=news["tags"])
+    provider.update(created.id, {**news, **retried.outs}, unlocked)
+    assert [lock["LockState"] for lock in _locks(emulator, created.id)] in ([], ["expired"])
+    provider.delete(created.id, {**unlocked, **retried.outs})  # destroy goes through
+    assert emulator.snapshots() == []
+
+
+# --- RT29-2: an instance its owner stopped, started by us -----------------------------------------------------------
+def _owner_stops_first(emulator: Ec2Emulator, instance_id: str, props: dict[str, Any]) -> Any:
+    """Make the owner's StopInstances reach EC2 just before the provider's (between its DescribeInstances and its
+    StopInstances): the provider's answer then says PreviousState `stopping`, not `running`."""
+    owner = client(emulator)
+    ec2 = clients.client(AccountSelection.from_props(props))
+
+    def owner_stops(**_: Any) -> None:
+        owner.stop_instances(InstanceIds=[instance_id])
+
+    ec2.meta.events.register("provide-client-params.ec2.StopInstances", owner_stops)
+    return ec2, owner_stops
+
+
+def _stopped_root(emulator: Ec2Emulator) -> tuple[str, dict[str, Any]]:
+    seeded = emulator.seed_instance(data_volumes=1)
+    return seeded["instance_id"], snapshot_props(seeded["root_volume_id"], consistency="stopped", timeout=60)
+
+
+def test_control_a_stop_of_ours_is_started_again(emulator: Ec2Emulator) -> None:
+    _instance, props = _stopped_root(emulator)
+    EbsSnapshotProvider().create(props)
+    assert emulator.stopped_instances() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-2: StopInstances answered PreviousState `stopping` (EC2 API reference, StopInstances / "
+    "InstanceStateChange: the owner's stop began first), so ask_stop says the stop is not ours; pausing._while_stopped "
+    "still confirms the tag after the wait and start_again starts the instance its owner stopped",
+)
+def test_an_instance_its_owner_began_to_stop_before_our_stop_is_left_stopped(emulator: Ec2Emulator) -> None:
+    instance, props = _stopped_root(emulator)
+    emulator.configure(transition_seconds=1)  # the owner's stop is still `stopping` when ours arrives
+    ec2, hook = _owner_stops_first(emulator, instance, props)
+    try:
+        EbsSnapshotProvider().create(props)
+    except SnapshotProviderError:
+        pass  # refusing is fine too: what matters is the instance
+    finally:
+        ec2.meta.events.unregister("provide-client-params.ec2.StopInstances", hook)
+    answers = emulator.mutating_calls("StopInstances")
+    assert len(answers) == 2, f"not the case this test is about: {answers}"
+    assert emulator.stopped_instances() == [instance], "the instance its owner stopped was started again"
+    tags = client(emulator).describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0].get("Tags")
+    assert not [t for t in tags or [] if t["Key"].startswith(STOPPED_BY_TAG)]
+
+
+# --- RT29-3: a series' two targets in one account hold the point's share by one key --------------------------------
+def _series_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
+    given = {"region": REGION, "tags": {}, "timeout": 30, "resource_urn": SERIES_URN, "volume_id": volume_id}
+    return SERIES_SCHEMA.stored({**given, **overrides})
+
+
+TWO_TARGETS = [{"region": OTHER_REGION, "role_arn": BACKUP_ROLE}, {"region": THIRD_REGION, "role_arn": BACKUP_ROLE}]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-3: the holder key is <account>:<token>, and a series uses one token for all its targets: the copy "
+    "to us-west-2 completing releases the key the eu-west-1 copy, still pending, holds, and removes the share under "
+    "it (copy_shares.holder_key has no destination region; core/series/copies.py passes the series' URN)",
+)
+def test_a_series_copy_that_completes_keeps_the_share_another_target_copy_still_pending_needs(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    provider = SnapshotSeriesProvider()
+    emulator.configure(copy_seconds=3600)
+    first = _series_props(volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
+    created = provider.create(first)
+    point = created.outs["snapshot_id"]
+    [pending] = created.outs["copied"]
+    assert pending["state"] == "failed" and _shared_with(point) == [BACKUP_ACCOUNT]  # pending: share kept, recorded
+    emulator.configure(copy_seconds=0.0)  # the new target's copy completes at once; the first stays pending
+    provider.update(created.id, created.outs, _series_props(volume_id, trigger="d1", timeout=2, copies=TWO_TARGETS))
+    [left] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    assert left["state"] == "pending", "not the case this test is about"
+    assert _shared_with(point) == [BACKUP_ACCOUNT], "the share was removed while a copy of ours still needs it"
+
+
+# --- RT29-4: a share left for good, said nowhere -------------------------------------------------------------------
+@pytest.fixture
+def source_id(emulator: Ec2Emulator, volume_id: str) -> str:
+    return str(client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
+
+
+def _copy_props(source: str, **overrides: Any) -> dict[str, Any]:
+    given = {
+        "source_snapshot_id": source,
+        "source_region": REGION,
+        "region": OTHER_REGION,
+        "tags": {},
+        "timeout": 30,
+        "resource_urn": COPY_URN,
+        "role_arn": BACKUP_ROLE,
+    }
+    return {**given, **overrides}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-4: a copy cut short at its timeout keeps the source shared with the other account (by design), but "
+    "the error says only that the copy is adopted by the next up: a user who then removes the resource (no state: "
+    "no delete) never learns the source stays shared with that account, nor the command that ends it",
+)
+def test_a_copy_cut_short_says_the_source_stays_shared_and_how_to_end_it(emulator: Ec2Emulator, source_id: str) -> None:
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotTimedOut) as cut:
+        SnapshotCopyProvider().create(_copy_props(source_id, timeout=1))
+    assert _shared_with(source_id) == [BACKUP_ACCOUNT], "not the case this test is about"
+    message = str(cut.value)
+    assert BACKUP_ACCOUNT in message and "modify-snapshot-attribute" in message, message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT29-4: SnapshotCopy.delete reads the holding's token from the copy's own tags; a copy already gone "
+    "(deleted in the backup account, a lifecycle policy) gives no token, so the share its failed unshare left "
+    "recorded is never removed: the source stays shared with the other account after `pulumi destroy`",
+)
+def test_destroying_a_copy_already_gone_still_removes_the_share_it_recorded(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    provider = SnapshotCopyProvider()
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotTimedOut):  # cut short: the share kept and recorded for the next run
+        provider.create(_copy_props(source_id, timeout=1))
+    [left] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.configure(copy_seconds=0.0)
+    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.configure(denied_actions=["ModifySnapshotAttribute"])
+    try:  # the next `up` adopts the copy; its unshare is refused: the share stays recorded (a warning says so)
+        created = provider.create(_copy_props(source_id))
+    finally:
+        emulator.configure(denied_actions=[])
+    assert _shared_with(source_id) == [BACKUP_ACCOUNT] and _holders(source_id), "not the case this test is about"
+    backup = clients.client(AccountSelection.from_props(_copy_props(source_id)))
+    backup.delete_snapshot(SnapshotId=created.id)  # the copy deleted in the backup account (by hand, a policy)
+    provider.delete(created.id, created.outs)  # `pulumi destroy`
+    assert _shared_with(source_id) == [] and _holders(source_id) == set(), "the source stays shared for good"
