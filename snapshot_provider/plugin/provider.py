@@ -42,6 +42,13 @@ from snapshot_provider.plugin.package_schema import RESOURCES, SCHEMA_FILE, Wire
 
 T = TypeVar("T")
 
+# Only an EbsSnapshot can record a snapshot it did not take (as the user's, never deleted); the others manage what
+# they make (a set, a series, a removal, a copy), so an existing one has nothing for them to adopt.
+_NOT_IMPORTABLE_BECAUSE = (
+    "only an EbsSnapshot can be imported (`pulumi import ebs-snapshots:index:EbsSnapshot <name> <snapshot id>`, "
+    "recorded as yours and never deleted by this provider); the other resources manage only what they make"
+)
+
 
 @dataclass(frozen=True)
 class FrontDoor:
@@ -176,9 +183,7 @@ class EbsSnapshotsProvider(p.Provider):
         nothing is changed and nothing waited for (a `get` runs in previews too). It is recorded as the dynamic
         route's `import_snapshot_id` records it: the user's, never deleted by a replace or destroy."""
         if door.resource is not EBS_SNAPSHOT:
-            raise SnapshotProviderError(
-                f"{door.resource.name} cannot be imported: import an EbsSnapshot (one snapshot) instead"
-            )
+            raise SnapshotProviderError(f"{door.resource.name} cannot be imported: {_NOT_IMPORTABLE_BECAUSE}")
         inputs = await self._run(import_inputs, request.resource_id, self._defaulted({}, request.urn))
         state = with_urn(door, {**inputs, "imported": True}, request.urn)
         result = await self._run(door.core.read, request.resource_id, state)

@@ -135,6 +135,19 @@ def test_import_reads_the_snapshots_inputs_and_leaves_it_on_delete(emulator, vol
     assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [snapshot_id]
 
 
+@pytest.mark.parametrize("resource", ["InstanceSnapshots", "SnapshotSeries", "VolumeRemoval", "SnapshotCopy"])
+def test_importing_another_resource_type_names_the_one_that_can_be_imported(emulator, volume_id, resource):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    urn = f"urn:pulumi:dev::user-project::ebs-snapshots:index:{resource}::backup"
+    with pytest.raises(
+        SnapshotProviderError, match=f"{resource} cannot be imported: only an EbsSnapshot can"
+    ) as refused:
+        run(EbsSnapshotsProvider().read(p.ReadRequest(urn, snapshot_id, {}, {})))
+    assert "pulumi import ebs-snapshots:index:EbsSnapshot <name> <snapshot id>" in str(refused.value)
+    assert [s["SnapshotId"] for s in snapshots_of(volume_id)] == [snapshot_id]  # nothing changed
+
+
 def test_a_delete_before_its_replacement_exists_is_refused_and_deletes_nothing(emulator, volume_id):
     # What the engine sends under the resource option deleteBeforeReplace: Diff (replace), then Delete of the old.
     provider = EbsSnapshotsProvider()
