@@ -263,15 +263,23 @@ def test_stopped_starts_an_instance_an_unfinished_run_of_the_same_resource_stopp
     assert holder_tags(emulator, instance_id) == {}
 
 
-def test_stopped_starts_an_instance_an_earlier_build_of_the_same_resource_stopped(
-    emulator: Ec2Emulator, data: dict[str, str]
+def test_stopped_leaves_stopped_an_instance_tagged_by_an_earlier_build_of_the_same_resource(
+    emulator: Ec2Emulator, data: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An earlier build wrote its single tag before StopInstances, as this build's `stopping` phase: a run of it killed
+    before its stop reached EC2, then the owner's stop (same launch), leaves the same evidence as its own stop. EC2
+    cannot tell which: the instance stays stopped, and the user is told how to start it."""
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
     instance_id = data["instance_id"]
     mark_stopped_by_earlier_build(emulator, instance_id, "test-resource/killed")
-    stop(emulator, instance_id)
-    take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
-    assert ("instance-pending", instance_id) in events(emulator)
+    stop(emulator, instance_id)  # the killed run's stop, or its owner's
+    assert consistency_of(emulator, take(emulator, Plan(consistency="stopped"), data["root_volume_id"])) == "stopped"
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert emulator.stopped_instances() == [instance_id]
     assert holder_tags(emulator, instance_id) == {}
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"instance {instance_id} is tagged {instance.STOPPED_BY_TAG}=" in said
+    assert f"aws ec2 start-instances --instance-ids {instance_id}" in said
 
 
 @pytest.mark.parametrize("stop_arrived", [True, False], ids=["stop-arrived", "owner-stopped-it"])
@@ -578,6 +586,72 @@ def test_stopped_does_not_start_an_instance_that_was_already_stopping(
     assert acted == [], "the provider acted on an instance its owner was stopping"
     assert events(emulator).count(("instance-stopping", data["instance_id"])) == 1
     assert emulator.snapshots() == []
+
+
+def _a_stop_arrives_first(ec2: Any, emulator: Ec2Emulator, instance_id: str, by: str | None = None) -> None:
+    """Make someone's StopInstances reach EC2 just before the provider's (between its DescribeInstances and its
+    StopInstances): the provider's answer then says PreviousState `stopping`, not `running`. Its owner's; or, `by`,
+    another resource's of ours, which confirms its tag at once (its own answer said `running`)."""
+    other = client(emulator)
+
+    def stops_first(**_: Any) -> None:
+        other.stop_instances(InstanceIds=[instance_id])
+        if by is not None:
+            mark_stopped_by(emulator, instance_id, by, stopping.STOPPED)
+
+    ec2.meta.events.register("provide-client-params.ec2.StopInstances", stops_first)
+
+
+def test_stopped_leaves_stopped_an_instance_its_owner_began_to_stop_just_before_ours(
+    emulator: Ec2Emulator, data: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """EC2 API reference, StopInstances (InstanceStateChange): PreviousState `stopping` says a stop began before this
+    request. The stop is its owner's: the snapshot is taken once stopped, the tag removed, the instance not started."""
+    caplog.set_level(logging.INFO, logger="snapshot_provider.progress")
+    instance_id = data["instance_id"]
+    emulator.configure(transition_seconds=1)  # the owner's stop is still `stopping` when ours arrives
+    ec2 = client(emulator)
+    _a_stop_arrives_first(ec2, emulator, instance_id)
+    taken: list[str] = []
+
+    def request(consistency: str) -> str:
+        taken.append(consistency)
+        return str(ec2.create_snapshot(VolumeId=data["root_volume_id"])["SnapshotId"])
+
+    pausing.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER)
+    assert len(emulator.mutating_calls("StopInstances")) == 2, "not the case this test is about"
+    assert taken == ["stopped"]
+    assert ("instance-pending", instance_id) not in events(emulator)
+    assert emulator.stopped_instances() == [instance_id]
+    assert holder_tags(emulator, instance_id) == {}
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert "is left stopped" in said and f"aws ec2 start-instances --instance-ids {instance_id}" in said
+
+
+def test_stopped_joins_the_stop_another_resource_began_just_before_ours(
+    emulator: Ec2Emulator, data: dict[str, str]
+) -> None:
+    """A stop that began before ours but that another resource of ours holds (its tag confirmed): joined, as when the
+    instance is found stopped by it, so that it is not started before this resource's request."""
+    instance_id = data["instance_id"]
+    emulator.configure(transition_seconds=1)
+    ec2 = client(emulator)
+    theirs = mark_stopped_by(emulator, instance_id, "other-resource/a", stopping.STOPPING)
+    _a_stop_arrives_first(ec2, emulator, instance_id, by="other-resource/a")
+    seen_while_stopped: list[dict[str, str]] = []
+
+    def request(consistency: str) -> str:
+        seen_while_stopped.append(holder_tags(emulator, instance_id))
+        return consistency
+
+    assert pausing.around(ec2, lambda: None, Plan(consistency="stopped"), data["root_volume_id"], request, ASKER) == (
+        "stopped"
+    )
+    [held] = seen_while_stopped
+    assert sorted(held) == sorted([theirs, stopping.holder_key(ASKER.resource)])
+    assert held[stopping.holder_key(ASKER.resource)].startswith("stopped ")
+    assert ("instance-pending", instance_id) not in events(emulator), "started while the other resource holds it"
+    assert list(holder_tags(emulator, instance_id)) == [theirs]
 
 
 class MultiAttached:

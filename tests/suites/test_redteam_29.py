@@ -1,5 +1,5 @@
-"""Red-team findings, stop 29, on the copy's share record, lock ownership and the stopped-by holder tags (issues 21
-and 22): RT29-<n>.
+"""Red-team findings, stop 29, on the copy's share record and lock ownership (issue 21): RT29-<n>. Those on the
+stopped-by holder tags (RT29-2, RT29-8; issue 22) are fixed, their tests in tests/emulator/test_pausing.py.
 
 Each finding is a strict xfail that passes once the product is fixed; a control test next to it shows the part that
 already holds. The AWS behaviour each one relies on is named in its reason or docstring.
@@ -7,23 +7,18 @@ already holds. The AWS behaviour each one relies on is named in its reason or do
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from emulator_helpers import client
-from pausing_helpers import holder_tags, mark_stopped_by_earlier_build, stop
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotCopyProvider, SnapshotSeriesProvider
 from snapshot_provider.core import copy_shares
-from snapshot_provider.core.quiesce import pausing
-from snapshot_provider.core.quiesce.instance import STOPPED_BY_TAG
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
-from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.series import SCHEMA as SERIES_SCHEMA
 from testbed import REGION, snapshot_props
@@ -111,54 +106,6 @@ def test_taking_lock_out_after_that_retry_unlocks_the_snapshot_this_resource_loc
     assert [lock["LockState"] for lock in _locks(emulator, created.id)] in ([], ["expired"])
     provider.delete(created.id, {**unlocked, **retried.outs})  # destroy goes through
     assert emulator.snapshots() == []
-
-
-# --- RT29-2: an instance its owner stopped, started by us -----------------------------------------------------------
-def _owner_stops_first(emulator: Ec2Emulator, instance_id: str, props: dict[str, Any]) -> Any:
-    """Make the owner's StopInstances reach EC2 just before the provider's (between its DescribeInstances and its
-    StopInstances): the provider's answer then says PreviousState `stopping`, not `running`."""
-    owner = client(emulator)
-    ec2 = clients.client(AccountSelection.from_props(props))
-
-    def owner_stops(**_: Any) -> None:
-        owner.stop_instances(InstanceIds=[instance_id])
-
-    ec2.meta.events.register("provide-client-params.ec2.StopInstances", owner_stops)
-    return ec2, owner_stops
-
-
-def _stopped_root(emulator: Ec2Emulator) -> tuple[str, dict[str, Any]]:
-    seeded = emulator.seed_instance(data_volumes=1)
-    return seeded["instance_id"], snapshot_props(seeded["root_volume_id"], consistency="stopped", timeout=60)
-
-
-def test_control_a_stop_of_ours_is_started_again(emulator: Ec2Emulator) -> None:
-    _instance, props = _stopped_root(emulator)
-    EbsSnapshotProvider().create(props)
-    assert emulator.stopped_instances() == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-2: StopInstances answered PreviousState `stopping` (EC2 API reference, StopInstances / "
-    "InstanceStateChange: the owner's stop began first), so ask_stop says the stop is not ours; pausing._while_stopped "
-    "still confirms the tag after the wait and start_again starts the instance its owner stopped",
-)
-def test_an_instance_its_owner_began_to_stop_before_our_stop_is_left_stopped(emulator: Ec2Emulator) -> None:
-    instance, props = _stopped_root(emulator)
-    emulator.configure(transition_seconds=1)  # the owner's stop is still `stopping` when ours arrives
-    ec2, hook = _owner_stops_first(emulator, instance, props)
-    try:
-        EbsSnapshotProvider().create(props)
-    except SnapshotProviderError:
-        pass  # refusing is fine too: what matters is the instance
-    finally:
-        ec2.meta.events.unregister("provide-client-params.ec2.StopInstances", hook)
-    answers = emulator.mutating_calls("StopInstances")
-    assert len(answers) == 2, f"not the case this test is about: {answers}"
-    assert emulator.stopped_instances() == [instance], "the instance its owner stopped was started again"
-    tags = client(emulator).describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0].get("Tags")
-    assert not [t for t in tags or [] if t["Key"].startswith(STOPPED_BY_TAG)]
 
 
 # --- RT29-3: a series' two targets in one account hold the point's share by one key --------------------------------
@@ -355,28 +302,3 @@ def test_a_lock_set_by_someone_else_while_the_snapshot_was_pending_is_not_shorte
     [lock] = _locks(emulator, created.id)
     assert lock["LockDuration"] == 365, f"the organisation's 365-day lock was shortened to {lock['LockDuration']} days"
     assert created.outs["lock_owned"] is False
-
-
-# --- RT29-8: an earlier build's single stopped-by tag taken as a confirmed stop ---------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-8: an earlier build wrote its single stopped-by tag before StopInstances, like this build's "
-    "`stopping` phase, so a run killed before its stop reached EC2, followed by the owner's stop of the same launch, "
-    "leaves the same evidence as an unconfirmed tag; StoppedBy.of reads it as confirmed=True and the next run starts "
-    "the instance its owner stopped (this build's own unconfirmed tag is left stopped, with a warning)",
-)
-def test_an_earlier_builds_tag_followed_by_the_owners_stop_is_not_taken_for_ours(emulator: Ec2Emulator) -> None:
-    seeded = emulator.seed_instance(data_volumes=1)
-    instance_id = seeded["instance_id"]
-    mark_stopped_by_earlier_build(emulator, instance_id, "rt29-resource/killed")  # killed before its StopInstances
-    stop(emulator, instance_id)  # then its owner stops the instance (the same launch)
-    ec2 = client(emulator)
-
-    def request(consistency: str) -> str:
-        return str(ec2.create_snapshot(VolumeId=seeded["root_volume_id"])["SnapshotId"])
-
-    asker = pausing.Asker(by="rt29-resource/next", turn=contextlib.nullcontext)
-    ssm = lambda: boto3.client("ssm", region_name=REGION)  # noqa: E731
-    pausing.around(ec2, ssm, Plan(consistency="stopped"), seeded["root_volume_id"], request, asker)
-    assert emulator.stopped_instances() == [instance_id], "the instance its owner stopped was started"
-    assert holder_tags(emulator, instance_id) == {}

@@ -197,13 +197,46 @@ def _stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], 
         why = explain(error, f"tagging instance {at.instance_id} {STOPPED_BY_TAG} before stopping it (ec2:CreateTags)")
         return _fallback(plan, at.volume_id, f"instance {at.instance_id} was not stopped: {why}", request)
     try:
-        began = stopping.ask_stop(ec2, at)
+        answer = stopping.ask_stop(ec2, at)
     except (ClientError, BotoCoreError) as error:  # EC2 answered no (or was not reached): nothing of ours to start
         stopping.unmark(ec2, at, mine)
         return _fallback(plan, at.volume_id, stopping.stop_refused(error, at), request)
-    if began:  # confirmed before the wait for `stopped` (minutes), when a run is most likely to be killed
+    if answer == stopping.NOT_OURS:
+        return _stopped_before_ours(ec2, plan, at, request, mine, asker)
+    if answer == stopping.BEGAN:  # confirmed before the wait for `stopped` (minutes), when a run is most likely killed
         mine = stopping.confirm(ec2, at, mine, asker.by)
     return _while_stopped(ec2, plan, at, request, mine, asker)
+
+
+def _stopped_before_ours(
+    ec2: Any, plan: Plan, at: Attachment, request: Callable[[str], T], mine: StoppedBy, asker: Asker
+) -> T:
+    """A stop that began before this resource's StopInstances (its answer: PreviousState `stopping` or `stopped`).
+    Joined when another resource of ours holds it by a confirmed stop; otherwise it is its owner's: the snapshot is
+    requested once the instance is stopped, this resource's tag removed, and the instance never started."""
+    if stopping.others_holding(ec2, at, asker.resource, confirmed=True):
+        return _while_stopped(ec2, plan, at, request, mine, asker)
+    try:  # the tag stays through the wait: another resource of ours whose stop this was leaves the start to us
+        state = stopping.wait_state(ec2, at.instance_id, ("stopped",), stopping.DEFAULT_STOP_TIMEOUT, cancellable=True)
+        joins = state == "stopped" and bool(stopping.others_holding(ec2, at, asker.resource, confirmed=True))
+    except BaseException:
+        stopping.unmark(ec2, at, mine)
+        raise
+    if joins:
+        return _while_stopped(ec2, plan, at, request, mine, asker)
+    stopping.unmark(ec2, at, mine)
+    if state != "stopped":
+        after = stopping.DEFAULT_STOP_TIMEOUT
+        why = f"instance {at.instance_id}, stopped by someone else, was still {state} after {after} s"
+        return _fallback(plan, at.volume_id, why, request)
+    progress.engine_log().warning(
+        None,
+        f"instance {at.instance_id} was already being stopped when this resource asked EC2 to stop it (StopInstances "
+        "answered PreviousState stopping or stopped): that stop is its owner's, not this provider's, so the snapshot "
+        "is taken with the instance stopped and the instance is left stopped (this provider starts only an instance "
+        f"it stopped). If it should run: aws ec2 start-instances --instance-ids {at.instance_id}",
+    )
+    return request(STOPPED)
 
 
 def _while_stopped(

@@ -41,9 +41,10 @@ class StoppedBy:
 
     @classmethod
     def of(cls, key: str, value: str) -> StoppedBy:
-        if key == STOPPED_BY_TAG:  # an earlier build's single tag, `<resource>/<attempt>@<LaunchTime>`: read as then
+        if key == STOPPED_BY_TAG:  # an earlier build's single tag, `<resource>/<attempt>@<LaunchTime>`
+            # Written before its StopInstances, like this build's `stopping` phase: its stop is never taken as sure.
             by, _, launched = value.partition("@")
-            return cls(key, value, resource=by.split("/")[0], launched=launched, confirmed=True)
+            return cls(key, value, resource=by.split("/")[0], launched=launched, confirmed=False)
         phase, _, rest = value.partition(" ")  # `<phase> <resource>/<attempt>@<LaunchTime> <written>`
         by, _, rest = rest.partition("@")
         launched, _, written = rest.partition(" ")
@@ -156,9 +157,14 @@ def unmark(ec2: Any, at: Attachment, tag: StoppedBy) -> None:
         )
 
 
-def ask_stop(ec2: Any, at: Attachment) -> bool:
-    """StopInstances. True when its answer shows that this request began the stop (EC2 API reference, StopInstances:
-    each instance's PreviousState, here `running`): EC2's own word that the stop is this provider's."""
+BEGAN, NOT_OURS, UNANSWERED = "began", "not ours", "unanswered"  # what StopInstances' answer says of the stop
+
+
+def ask_stop(ec2: Any, at: Attachment) -> str:
+    """StopInstances, and what its answer says (EC2 API reference, StopInstances: each instance's PreviousState):
+    BEGAN when this request began the stop (`running`): EC2's own word that the stop is this provider's; NOT_OURS
+    when a stop began before it (`stopping` or `stopped`: its owner's, or another resource's); UNANSWERED when the
+    answer was lost or does not say."""
     try:
         answer = ec2.stop_instances(InstanceIds=[at.instance_id])
     except LOST_ANSWER:
@@ -167,15 +173,21 @@ def ask_stop(ec2: Any, at: Attachment) -> bool:
         # if not, the stop is taken as asked: waited for, and the instance started again.
         with contextlib.suppress(ClientError, BotoCoreError):
             ec2.stop_instances(InstanceIds=[at.instance_id])
-        return False
-    changes = answer.get("StoppingInstances", [])
-    return any(c.get("PreviousState", {}).get("Name") == "running" for c in changes)
+        return UNANSWERED
+    before = {c.get("PreviousState", {}).get("Name") for c in answer.get("StoppingInstances", [])}
+    if "running" in before:
+        return BEGAN
+    if before and before <= {"stopping", "stopped"}:
+        return NOT_OURS
+    return UNANSWERED
 
 
-def others_holding(ec2: Any, at: Attachment, resource: str) -> list[StoppedBy]:
-    """The fresh holder tags of other resources of ours on the instance, as EC2 lists them now."""
+def others_holding(ec2: Any, at: Attachment, resource: str, *, confirmed: bool = False) -> list[StoppedBy]:
+    """The fresh holder tags of other resources of ours on the instance, as EC2 lists them now (only those whose stop
+    EC2 showed, if `confirmed`)."""
     now = instance_attachment(ec2, at.instance_id, list(at.volumes))
-    return [tag for tag in holders(now) if tag.resource != resource and tag.fresh(now)]
+    found = [tag for tag in holders(now) if tag.resource != resource and tag.fresh(now)]
+    return [tag for tag in found if tag.confirmed] if confirmed else found
 
 
 def start_again(ec2: Any, at: Attachment, mine: StoppedBy) -> None:
