@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say).
+ * A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say), and for another account's copy `share_holder_key`, the tag on the source recording the share this copy holds while it is pending.
  */
 export class SnapshotCopy extends pulumi.CustomResource {
     /**
@@ -81,6 +81,7 @@ export class SnapshotCopy extends pulumi.CustomResource {
      * session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
      */
     declare public readonly roleSessionName: pulumi.Output<string | undefined>;
+    declare public /*out*/ readonly shareHolderKey: pulumi.Output<string | undefined>;
     declare public /*out*/ readonly snapshotId: pulumi.Output<string | undefined>;
     /**
      * the source snapshot's region; unset: `region` (a copy in the same region)
@@ -136,6 +137,7 @@ export class SnapshotCopy extends pulumi.CustomResource {
             resourceInputs["accountId"] = undefined /*out*/;
             resourceInputs["copyEncrypted"] = undefined /*out*/;
             resourceInputs["copyKmsKeyId"] = undefined /*out*/;
+            resourceInputs["shareHolderKey"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
             resourceInputs["startTime"] = undefined /*out*/;
             resourceInputs["state"] = undefined /*out*/;
@@ -155,6 +157,7 @@ export class SnapshotCopy extends pulumi.CustomResource {
             resourceInputs["region"] = undefined /*out*/;
             resourceInputs["roleArn"] = undefined /*out*/;
             resourceInputs["roleSessionName"] = undefined /*out*/;
+            resourceInputs["shareHolderKey"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
             resourceInputs["sourceRegion"] = undefined /*out*/;
             resourceInputs["sourceSnapshotId"] = undefined /*out*/;

@@ -1,6 +1,9 @@
 """The share of a copy's source with the destination account (createVolumePermission), recorded on the source so that
-the next run finds it: one holder tag per copying resource, `pulumi-snapshot:copy-share:<destination>:<token>` (the
-resource's token, as its copies carry it).
+the next run finds it: one holder tag per copying resource and destination region,
+`pulumi-snapshot:copy-share:<account>:<region>:<token>` (the resource's token, as its copies carry it; 87 characters,
+within EC2's 128 per tag key). A series copies each point to several targets under one token: with the region in the
+key, one target's copy that completes does not end the holding another target's pending copy needs. The previous
+build wrote `<account>:<token>`: such a tag is still read as a holder and released as this resource's.
 
 EC2 keeps no record of who added a share. Without one, a run killed during an hours-long copy, a lost
 ModifySnapshotAttribute answer or a failed unshare left the share for good, and the next run took it for the user's.
@@ -29,20 +32,31 @@ from botocore.exceptions import BotoCoreError, ClientError
 from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.shapes import say
 from snapshot_provider.ec2 import clients, snapshots
-from snapshot_provider.ec2.errors import SnapshotProviderError, explain
+from snapshot_provider.ec2.errors import SnapshotProviderError, error_code, explain
 from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.inputs.rules import MAX_TAGS
 
 HOLDER_PREFIX = "pulumi-snapshot:copy-share"
 
 
-def holder_key(destination_id: str, token: str) -> str:
-    """The tag a resource (its token) holds the source's share with `destination_id` by."""
+def holder_key(destination_id: str, region: str, token: str) -> str:
+    """The tag a resource (its token) holds the source's share with `destination_id` by, for its copy to `region`."""
+    return f"{HOLDER_PREFIX}:{destination_id}:{region}:{token}"
+
+
+def earlier_holder_key(destination_id: str, token: str) -> str:
+    """The holder tag the previous build wrote (no region): still this resource's to release."""
     return f"{HOLDER_PREFIX}:{destination_id}:{token}"
+
+
+def token_of(key: str) -> str:
+    """The resource token a holder key (either form) ends with."""
+    return key.rsplit(":", 1)[-1]
 
 
 def holders(snapshot: Mapping[str, Any], destination_id: str) -> set[str]:
     """The holder tags of this provider's resources on the snapshot for its share with `destination_id`."""
-    prefix = holder_key(destination_id, "")
+    prefix = earlier_holder_key(destination_id, "")
     return {t["Key"] for t in snapshot.get("Tags") or [] if t["Key"].startswith(prefix)}
 
 
@@ -53,12 +67,18 @@ class Share:
     source: AccountSelection  # the source's account (its own credentials) and region
     source_id: str
     destination_id: str
+    region: str  # the copy's destination region
     token: str
     urn: Any
 
     @property
     def key(self) -> str:
-        return holder_key(self.destination_id, self.token)
+        return holder_key(self.destination_id, self.region, self.token)
+
+    @property
+    def keys(self) -> set[str]:
+        """This holding's tag, and the one the previous build wrote for it."""
+        return {self.key, earlier_holder_key(self.destination_id, self.token)}
 
     @property
     def permission(self) -> dict[str, Any]:
@@ -80,6 +100,7 @@ def hold(share: Share, snapshot: Mapping[str, Any]) -> bool:
             explain(error, "recording the copy's share on the source (ec2:CreateTags)", snapshot_id=share.source_id)
             + f". Nothing was shared or copied: the share with account {share.destination_id} is recorded on the "
             "source before it is added, so that a run cut short never leaves it unknown."
+            + (_way_out_of_tag_limit(share) if error_code(error) == "TagLimitExceeded" else "")
         ) from error
     if shared:
         say(share.urn, f"{share.source_id} is shared with account {share.destination_id} by another copy: held too")
@@ -108,7 +129,7 @@ def release(share: Share) -> None:
     error raised."""
     ec2 = clients.client(share.source)
     try:
-        ec2.delete_tags(Resources=[share.source_id], Tags=[{"Key": share.key}])
+        ec2.delete_tags(Resources=[share.source_id], Tags=[{"Key": key} for key in sorted(share.keys)])
         snapshot = snapshots.existing(ec2, [share.source_id]).get(share.source_id)
     except (ClientError, BotoCoreError) as error:
         raise SnapshotProviderError(
@@ -116,8 +137,8 @@ def release(share: Share) -> None:
         ) from error
     if snapshot is None:
         return  # the source is gone, and its share with it
-    others = holders(snapshot, share.destination_id) - {share.key}
-    if others:  # our own tag may still show (EC2's tag delay): it is not another's
+    others = holders(snapshot, share.destination_id) - share.keys
+    if others:  # our own tags may still show (EC2's tag delay): it is not another's
         say(share.urn, f"{share.source_id} stays shared with account {share.destination_id}: another copy holds it")
         return
     try:
@@ -142,7 +163,7 @@ def held_by(share: Share) -> bool:
     """Whether this resource holds the share (its tag on the source), as EC2 lists the source's tags now."""
     ec2 = clients.client(share.source)
     snapshot = snapshots.which_exist(ec2, [share.source_id], "reading the source snapshot").get(share.source_id)
-    return snapshot is not None and share.key in holders(snapshot, share.destination_id)
+    return snapshot is not None and bool(share.keys & holders(snapshot, share.destination_id))
 
 
 def shared_already(ec2: Any, source_id: str, account_id: str) -> bool:
@@ -159,6 +180,15 @@ def shared_already(ec2: Any, source_id: str, account_id: str) -> bool:
     return any(p.get("UserId") == account_id or p.get("Group") == "all" for p in granted)
 
 
+def ending_by_hand(share: Share) -> str:
+    """The commands that end the share and its record by hand."""
+    return (
+        f"`aws ec2 modify-snapshot-attribute --snapshot-id {share.source_id} --attribute createVolumePermission "
+        f"--operation-type remove --user-ids {share.destination_id}` and `aws ec2 delete-tags --resources "
+        f"{share.source_id} --tags Key={share.key}`"
+    )
+
+
 @contextmanager
 def _said_if_failing(share: Share) -> Iterator[None]:
     """A release's failure as a warning naming the commands that end the share by hand."""
@@ -168,10 +198,18 @@ def _said_if_failing(share: Share) -> Iterator[None]:
         progress.engine_log().warning(
             share.urn,
             f"{share.source_id} may still be shared with account {share.destination_id}: {error}. The next `pulumi "
-            "up` or `pulumi destroy` of this resource removes it; by hand: `aws ec2 modify-snapshot-attribute "
-            f"--snapshot-id {share.source_id} --attribute createVolumePermission --operation-type remove --user-ids "
-            f"{share.destination_id}` and `aws ec2 delete-tags --resources {share.source_id} --tags Key={share.key}`",
+            f"up` or `pulumi destroy` of this resource removes it; by hand: {ending_by_hand(share)}",
         )
+
+
+def _way_out_of_tag_limit(share: Share) -> str:
+    """What lets a source at EC2's tag limit (50 per resource: EC2 user guide, "Tag restrictions") be copied."""
+    return (
+        f" {share.source_id} has no room for the holder tag ({share.key}): EC2 allows {MAX_TAGS} tags per "
+        f"snapshot. Free one tag on {share.source_id}, or share it yourself: `aws ec2 modify-snapshot-attribute "
+        f"--snapshot-id {share.source_id} --attribute createVolumePermission --operation-type add --user-ids "
+        f"{share.destination_id}`; a share you add is left alone as yours (never removed by this provider)."
+    )
 
 
 def _now() -> str:

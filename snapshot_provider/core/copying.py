@@ -225,7 +225,7 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
     if snapshot is None or snapshot.get("OwnerId") != owner_id:
         yield
         return
-    share = copy_shares.Share(source, source_id, destination_id, resource_token(str(urn)), urn)
+    share = copy_shares.Share(source, source_id, destination_id, inputs["region"], resource_token(str(urn)), urn)
     try:
         held = copy_shares.hold(share, snapshot)
     except copy_shares.ShareRefused as refused:
@@ -238,21 +238,41 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
     except (SnapshotFailed, CopyRefused):  # no copy of ours pending: the holding ends
         copy_shares.release_or_warn(share)
         raise
+    except SnapshotTimedOut as cut:  # pending: the share stays, and the user is told, as they may never run again
+        raise SnapshotTimedOut(f"{cut}. {_stays_shared(share)}") from cut
     copy_shares.release_or_warn(share)
+
+
+def _stays_shared(share: copy_shares.Share) -> str:
+    return (
+        f"{share.source_id} stays shared with account {share.destination_id} until the copy ends: the next `pulumi "
+        f"up` or `pulumi destroy` of this resource ends that share (recorded on the source as {share.key}); if the "
+        f"resource is taken out of the program instead, end it by hand: {copy_shares.ending_by_hand(share)}"
+    )
 
 
 class CopyRefused(SnapshotProviderError):
     """EC2 refused CopySnapshot: no copy was made."""
 
 
-def end_holding(inputs: Mapping[str, Any], destination_id: str, token: str, *, unless_pending: bool) -> None:
+def end_holding(
+    inputs: Mapping[str, Any],
+    destination_id: str,
+    token: str,
+    *,
+    unless_pending: bool,
+    source: AccountSelection | None = None,
+) -> None:
     """End this resource's holding of its source's share with the destination account, if a create cut short left
-    one (its holder tag on the source): at the resource's delete, or at an update once no copy of it is pending
-    (`unless_pending`). Whatever fails is said in a warning: the copy itself is not at stake."""
+    one (its holder tag on the source): at the resource's delete, at an update once no copy of it is pending
+    (`unless_pending`), or once a series target is taken out (`source`: as `create_copy`'s). Whatever fails is said
+    in a warning: the copy itself is not at stake."""
     if not inputs.get("role_arn"):
         return
     urn = inputs.get(URN_INPUT)
-    share = copy_shares.Share(source_account(inputs), inputs["source_snapshot_id"], destination_id, token, urn)
+    share = copy_shares.Share(
+        source or source_account(inputs), inputs["source_snapshot_id"], destination_id, inputs["region"], token, urn
+    )
     try:
         if not copy_shares.held_by(share):
             return

@@ -18,7 +18,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import copying, progress
+from snapshot_provider.core import copy_shares, copying, progress
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, managed_tags_now, resource_token
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
@@ -39,8 +39,19 @@ def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], account_id: st
         region=inputs["region"],
         account_id=account_id,
         tags=managed_tags_now(inputs.get("tags") or {}, found.get("Tags")),
+        share_holder_key=_share_holder_key(inputs, account_id),
     )
     return outs
+
+
+def _share_holder_key(inputs: Mapping[str, Any], account_id: str) -> str | None:
+    """The tag by which this resource holds its source's share with another account (`copy_shares`), kept in state:
+    the delete ends that holding even when the copy, whose tags carry the token too, is gone. State has no URN, so a
+    read keeps what state recorded."""
+    urn = inputs.get(URN_INPUT)
+    if not inputs.get("role_arn") or not urn:
+        return inputs.get("share_holder_key")
+    return copy_shares.holder_key(account_id, inputs["region"], resource_token(str(urn)))
 
 
 class SnapshotCopyOperations(ResourceProvider):
@@ -91,20 +102,30 @@ class SnapshotCopyOperations(ResourceProvider):
         locks.refuse_delete_if_locked(
             ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
         )
-        # Another account's copy: a create of this resource cut short may hold its source's share, by the token its
-        # copy carries (state has no URN).
-        copy = snapshots.which_exist(ec2, [id_], "reading the copy").get(id_) if props.get("role_arn") else None
+        # Another account's copy: a create of this resource cut short may hold its source's share, by the token state
+        # records (`share_holder_key`), or, in state of the previous build, the token its copy carries.
+        token = _holding_token(ec2, id_, props)
         with contextlib.suppress(find.NotFound):  # gone already: deleted all the same
             snapshots.delete_snapshot(ec2, id_)
-        token = snapshots.tag_value(copy, RESOURCE_TAG) if copy else None
         if token:
             copying.end_holding(props, account_id, token, unless_pending=False)
+
+
+def _holding_token(ec2: Any, id_: str, props: Mapping[str, Any]) -> str | None:
+    """The token this resource holds its source's share by, if it is another account's copy."""
+    if not props.get("role_arn"):
+        return None
+    if props.get("share_holder_key"):
+        return copy_shares.token_of(props["share_holder_key"])
+    copy = snapshots.which_exist(ec2, [id_], "reading the copy").get(id_)
+    return snapshots.tag_value(copy, RESOURCE_TAG) if copy else None
 
 
 class SnapshotCopyOutputs(Outputs):
     """A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`,
     `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`,
-    `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say)."""
+    `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say), and for another account's
+    copy `share_holder_key`, the tag on the source recording the share this copy holds while it is pending."""
 
     snapshot_id: pulumi.Output[str]
     wait_time: pulumi.Output[float]
@@ -117,6 +138,7 @@ class SnapshotCopyOutputs(Outputs):
     region: pulumi.Output[str]
     account_id: pulumi.Output[str]
     tags: pulumi.Output[dict[str, str]]
+    share_holder_key: pulumi.Output[str | None]
 
 
 SNAPSHOT_COPY = ResourceType("SnapshotCopy", SCHEMA, SnapshotCopyOutputs, SnapshotCopyOperations)

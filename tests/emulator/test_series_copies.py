@@ -22,6 +22,7 @@ from testbed import REGION
 
 URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::nightly"
 OTHER_REGION = "eu-west-1"
+THIRD_REGION = "us-west-2"
 BACKUP_ACCOUNT = "210987654321"
 BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
 provider = SnapshotSeriesProvider()
@@ -271,3 +272,39 @@ def test_a_lost_copy_answer_makes_one_copy_of_the_point(emulator: Ec2Emulator, v
     [entry] = series.outs["copied"]
     assert entry["state"] == "completed" and list(held(emulator)) == [entry["snapshot_id"]]
     assert len(emulator.mutating_calls("CopySnapshot")) == 1
+
+
+def shared_with(snapshot_id: str) -> list[str]:
+    answer = boto3.client("ec2", region_name=REGION).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission"
+    )
+    return [p.get("UserId") or p.get("Group", "") for p in answer["CreateVolumePermissions"]]
+
+
+TWO_TARGETS = [{"region": OTHER_REGION, "role_arn": BACKUP_ROLE}, {"region": THIRD_REGION, "role_arn": BACKUP_ROLE}]
+
+
+def test_a_copy_that_completes_keeps_the_share_another_targets_pending_copy_needs(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(copy_seconds=3600)
+    series = Series(volume_id=volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
+    point = series.outs["snapshot_id"]
+    assert [e["state"] for e in series.outs["copied"]] == ["failed"] and shared_with(point) == [BACKUP_ACCOUNT]
+    emulator.configure(copy_seconds=0.0)  # the new target's copy completes at once; the first stays pending
+    series.up(timeout=2, copies=TWO_TARGETS)
+    [left] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    assert left["state"] == "pending"
+    assert [c["state"] for c in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=THIRD_REGION)] == ["completed"]
+    assert shared_with(point) == [BACKUP_ACCOUNT], "the share was removed while a copy of ours still needs it"
+
+
+def test_a_target_taken_out_ends_the_share_its_pending_copy_held(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(copy_seconds=3600)
+    series = Series(volume_id=volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
+    point = series.outs["snapshot_id"]
+    assert shared_with(point) == [BACKUP_ACCOUNT]
+    series.up(copies=[])
+    assert shared_with(point) == [], "the point stays shared with an account no longer declared"
+    [tags] = [s["tags"] for s in emulator.snapshots() if s["snapshot_id"] == point]
+    assert not [k for k in tags if k.startswith("pulumi-snapshot:copy-share")]

@@ -13,7 +13,9 @@ from snapshot_provider import SnapshotCopyProvider
 from snapshot_provider.core import copy_shares
 from snapshot_provider.core.copying import copy_request
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
+from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.inputs.declarations import AccountSelection
 from testbed import REGION
 
 provider = SnapshotCopyProvider()
@@ -317,7 +319,7 @@ def test_a_copy_cut_short_keeps_the_share_recorded_and_the_create_that_adopts_th
     left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
     # AWS does not say whether a pending copy survives its source's unshare: kept, and recorded for the next run.
     assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
-    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, resource_token(URN))}
+    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, OTHER_REGION, resource_token(URN))}
     emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
     result = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
     assert result.id == left_id
@@ -365,7 +367,7 @@ def test_a_copy_that_ends_keeps_the_share_another_copy_of_the_same_source_still_
     other_left = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE, resource_urn=OTHER_URN))
     provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
     assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
-    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, resource_token(OTHER_URN))}
+    assert holders_on(source_id) == {copy_shares.holder_key(BACKUP_ACCOUNT, OTHER_REGION, resource_token(OTHER_URN))}
     emulator.age_snapshot(other_left, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
     provider.create(copy_props(source_id, role_arn=BACKUP_ROLE, resource_urn=OTHER_URN))
     assert shared_with(source_id) == [] and holders_on(source_id) == set()
@@ -390,3 +392,73 @@ def test_the_holder_tags_stay_on_the_source_and_are_not_copied(emulator: Ec2Emul
         c for c in emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION) if c["snapshot_id"] == left_id
     ]
     assert not any(key.startswith(copy_shares.HOLDER_PREFIX) for key in left["tags"])
+
+
+def test_a_copy_cut_short_says_the_source_stays_shared_and_how_to_end_it(emulator: Ec2Emulator, source_id: str) -> None:
+    emulator.configure(copy_seconds=3600)
+    with pytest.raises(SnapshotTimedOut) as cut:  # a user who then takes the resource out never runs its delete
+        provider.create(copy_props(source_id, role_arn=BACKUP_ROLE, timeout=1))
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}]
+    message = str(cut.value)
+    assert f"{source_id} stays shared with account {BACKUP_ACCOUNT} until the copy ends" in message, message
+    assert "the next `pulumi up` or `pulumi destroy`" in message, message
+    assert f"modify-snapshot-attribute --snapshot-id {source_id}" in message and "delete-tags" in message, message
+
+
+def _left_recorded_by_a_failed_unshare(emulator: Ec2Emulator, source_id: str) -> Any:
+    """A create cut short, then the create that adopts its copy with its unshare refused: the share stays recorded."""
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
+    emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.configure(denied_actions=["ModifySnapshotAttribute"])
+    try:
+        created = provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
+    finally:
+        emulator.configure(denied_actions=[])
+    assert shared_with(source_id) == [{"UserId": BACKUP_ACCOUNT}] and holders_on(source_id) != set()
+    return created
+
+
+def test_destroying_a_copy_already_gone_still_removes_the_share_it_recorded(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    created = _left_recorded_by_a_failed_unshare(emulator, source_id)
+    assert created.outs["share_holder_key"] == copy_shares.holder_key(BACKUP_ACCOUNT, OTHER_REGION, resource_token(URN))
+    backup = clients.client(AccountSelection.from_props(copy_props(source_id, role_arn=BACKUP_ROLE)))
+    backup.delete_snapshot(SnapshotId=created.id)  # deleted in the backup account (by hand, a lifecycle policy)
+    provider.delete(created.id, created.outs)
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_destroying_with_state_of_the_previous_build_reads_the_token_from_the_copy(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    created = _left_recorded_by_a_failed_unshare(emulator, source_id)
+    earlier_state = {k: v for k, v in created.outs.items() if k != "share_holder_key"}
+    provider.delete(created.id, earlier_state)
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_a_holder_tag_of_the_previous_build_is_taken_as_ours_and_released(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    left_id = cut_short(emulator, copy_props(source_id, role_arn=BACKUP_ROLE))
+    source = boto3.client("ec2", region_name=REGION)
+    earlier = copy_shares.earlier_holder_key(BACKUP_ACCOUNT, resource_token(URN))
+    source.delete_tags(Resources=[source_id], Tags=[{"Key": k} for k in holders_on(source_id)])
+    source.create_tags(Resources=[source_id], Tags=[{"Key": earlier, "Value": "2026-01-01T00:00:00Z"}])
+    emulator.age_snapshot(left_id, seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))  # adopts the copy the previous build left
+    assert shared_with(source_id) == [] and holders_on(source_id) == set()
+
+
+def test_a_source_at_the_tag_limit_is_refused_with_the_way_out(emulator: Ec2Emulator, volume_id: str) -> None:
+    full = [{"Key": f"team-{i}", "Value": "x"} for i in range(50)]  # EC2's limit (EC2 user guide, Tag restrictions)
+    source = boto3.client("ec2", region_name=REGION).create_snapshot(
+        VolumeId=volume_id, TagSpecifications=[{"ResourceType": "snapshot", "Tags": full}]
+    )["SnapshotId"]
+    with pytest.raises(SnapshotProviderError, match="TagLimitExceeded") as refused:
+        provider.create(copy_props(source, role_arn=BACKUP_ROLE))
+    message = str(refused.value)
+    assert f"Free one tag on {source}, or share it yourself: `aws ec2 modify-snapshot-attribute" in message, message
+    assert "50 tags per snapshot" in message and "left alone as yours" in message, message
+    assert shared_with(source) == [] and emulator.calls("CopySnapshot") == []

@@ -1,5 +1,6 @@
-"""Red-team findings, stop 29, on the copy's share record and lock ownership (issue 21): RT29-<n>. Those on the
-stopped-by holder tags (RT29-2, RT29-8; issue 22) are fixed, their tests in tests/emulator/test_pausing.py.
+"""Red-team findings, stop 29, on lock ownership (issue 21): RT29-<n>. Those on the stopped-by holder tags (RT29-2,
+RT29-8; issue 22) are fixed, their tests in tests/emulator/test_pausing.py; those on the copy's share (RT29-3, 4, 6)
+too, their tests in tests/emulator/test_snapshot_copy.py and test_series_copies.py.
 
 Each finding is a strict xfail that passes once the product is fixed; a control test next to it shows the part that
 already holds. The AWS behaviour each one relies on is named in its reason or docstring.
@@ -10,37 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from emulator_helpers import client
 
 from emulator import Ec2Emulator
-from snapshot_provider import EbsSnapshotProvider, SnapshotCopyProvider, SnapshotSeriesProvider
-from snapshot_provider.core import copy_shares
+from snapshot_provider import EbsSnapshotProvider
 from snapshot_provider.ec2 import clients
-from snapshot_provider.ec2.errors import SnapshotProviderError, SnapshotTimedOut
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.series import SCHEMA as SERIES_SCHEMA
-from testbed import REGION, snapshot_props
-
-OTHER_REGION = "eu-west-1"
-THIRD_REGION = "us-west-2"
-BACKUP_ACCOUNT = "210987654321"
-BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
-COPY_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotCopy::rt29-copy"
-SERIES_URN = "urn:pulumi:test::ebs-snapshots::pulumi-python:dynamic/ebs-snapshots:SnapshotSeries::rt29-nightly"
-
-
-def _shared_with(snapshot_id: str) -> list[str]:
-    answer = boto3.client("ec2", region_name=REGION).describe_snapshot_attribute(
-        SnapshotId=snapshot_id, Attribute="createVolumePermission"
-    )
-    return [p.get("UserId") or p.get("Group", "") for p in answer["CreateVolumePermissions"]]
-
-
-def _holders(snapshot_id: str) -> set[str]:
-    [found] = boto3.client("ec2", region_name=REGION).describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
-    return copy_shares.holders(found, BACKUP_ACCOUNT)
+from testbed import snapshot_props
 
 
 def _locks(emulator: Ec2Emulator, snapshot_id: str) -> list[dict[str, Any]]:
@@ -108,116 +87,6 @@ def test_taking_lock_out_after_that_retry_unlocks_the_snapshot_this_resource_loc
     assert emulator.snapshots() == []
 
 
-# --- RT29-3: a series' two targets in one account hold the point's share by one key --------------------------------
-def _series_props(volume_id: str, **overrides: Any) -> dict[str, Any]:
-    given = {"region": REGION, "tags": {}, "timeout": 30, "resource_urn": SERIES_URN, "volume_id": volume_id}
-    return SERIES_SCHEMA.stored({**given, **overrides})
-
-
-TWO_TARGETS = [{"region": OTHER_REGION, "role_arn": BACKUP_ROLE}, {"region": THIRD_REGION, "role_arn": BACKUP_ROLE}]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-3: the holder key is <account>:<token>, and a series uses one token for all its targets: the copy "
-    "to us-west-2 completing releases the key the eu-west-1 copy, still pending, holds, and removes the share under "
-    "it (copy_shares.holder_key has no destination region; core/series/copies.py passes the series' URN)",
-)
-def test_a_series_copy_that_completes_keeps_the_share_another_target_copy_still_pending_needs(
-    emulator: Ec2Emulator, volume_id: str
-) -> None:
-    provider = SnapshotSeriesProvider()
-    emulator.configure(copy_seconds=3600)
-    first = _series_props(volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
-    created = provider.create(first)
-    point = created.outs["snapshot_id"]
-    [pending] = created.outs["copied"]
-    assert pending["state"] == "failed" and _shared_with(point) == [BACKUP_ACCOUNT]  # pending: share kept, recorded
-    emulator.configure(copy_seconds=0.0)  # the new target's copy completes at once; the first stays pending
-    provider.update(created.id, created.outs, _series_props(volume_id, trigger="d1", timeout=2, copies=TWO_TARGETS))
-    [left] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
-    assert left["state"] == "pending", "not the case this test is about"
-    assert _shared_with(point) == [BACKUP_ACCOUNT], "the share was removed while a copy of ours still needs it"
-
-
-# --- RT29-4: a share left for good, said nowhere -------------------------------------------------------------------
-@pytest.fixture
-def source_id(emulator: Ec2Emulator, volume_id: str) -> str:
-    return str(client(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"])
-
-
-def _copy_props(source: str, **overrides: Any) -> dict[str, Any]:
-    given = {
-        "source_snapshot_id": source,
-        "source_region": REGION,
-        "region": OTHER_REGION,
-        "tags": {},
-        "timeout": 30,
-        "resource_urn": COPY_URN,
-        "role_arn": BACKUP_ROLE,
-    }
-    return {**given, **overrides}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-4: a copy cut short at its timeout keeps the source shared with the other account (by design), but "
-    "the error says only that the copy is adopted by the next up: a user who then removes the resource (no state: "
-    "no delete) never learns the source stays shared with that account, nor the command that ends it",
-)
-def test_a_copy_cut_short_says_the_source_stays_shared_and_how_to_end_it(emulator: Ec2Emulator, source_id: str) -> None:
-    emulator.configure(copy_seconds=3600)
-    with pytest.raises(SnapshotTimedOut) as cut:
-        SnapshotCopyProvider().create(_copy_props(source_id, timeout=1))
-    assert _shared_with(source_id) == [BACKUP_ACCOUNT], "not the case this test is about"
-    message = str(cut.value)
-    assert BACKUP_ACCOUNT in message and "modify-snapshot-attribute" in message, message
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-4: SnapshotCopy.delete reads the holding's token from the copy's own tags; a copy already gone "
-    "(deleted in the backup account, a lifecycle policy) gives no token, so the share its failed unshare left "
-    "recorded is never removed: the source stays shared with the other account after `pulumi destroy`",
-)
-def test_destroying_a_copy_already_gone_still_removes_the_share_it_recorded(
-    emulator: Ec2Emulator, source_id: str
-) -> None:
-    provider = SnapshotCopyProvider()
-    emulator.configure(copy_seconds=3600)
-    with pytest.raises(SnapshotTimedOut):  # cut short: the share kept and recorded for the next run
-        provider.create(_copy_props(source_id, timeout=1))
-    [left] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
-    emulator.configure(copy_seconds=0.0)
-    emulator.age_snapshot(left["snapshot_id"], seconds_ago=3600, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
-    emulator.configure(denied_actions=["ModifySnapshotAttribute"])
-    try:  # the next `up` adopts the copy; its unshare is refused: the share stays recorded (a warning says so)
-        created = provider.create(_copy_props(source_id))
-    finally:
-        emulator.configure(denied_actions=[])
-    assert _shared_with(source_id) == [BACKUP_ACCOUNT] and _holders(source_id), "not the case this test is about"
-    backup = clients.client(AccountSelection.from_props(_copy_props(source_id)))
-    backup.delete_snapshot(SnapshotId=created.id)  # the copy deleted in the backup account (by hand, a policy)
-    provider.delete(created.id, created.outs)  # `pulumi destroy`
-    assert _shared_with(source_id) == [] and _holders(source_id) == set(), "the source stays shared for good"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-4: a series target taken out of `copies` while its copy was pending keeps the point shared with "
-    "that account until the point is pruned (a compliance series: years); nothing ends the holding and no line says "
-    "so (core/series/copies.py never calls copying.end_holding)",
-)
-def test_a_series_target_taken_out_ends_the_share_its_pending_copy_held(emulator: Ec2Emulator, volume_id: str) -> None:
-    provider = SnapshotSeriesProvider()
-    emulator.configure(copy_seconds=3600)
-    created = provider.create(_series_props(volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1]))
-    point = created.outs["snapshot_id"]
-    assert _shared_with(point) == [BACKUP_ACCOUNT], "not the case this test is about"
-    provider.update(created.id, created.outs, _series_props(volume_id, trigger="d1", timeout=1, copies=[]))
-    assert _shared_with(point) == [], "the point stays shared with an account no longer declared"
-
-
 # --- RT29-5: a replace under an unchanged lock whose date has passed ------------------------------------------------
 @pytest.mark.xfail(
     strict=True,
@@ -238,34 +107,6 @@ def test_a_replace_under_an_ended_lock_is_refused_at_preview_or_goes_through(
     if [f for f in provider.check(olds, news).failures if f.property == "lock"]:
         return  # the preview says it: fine
     provider.create(news)  # or the replace goes through (unlocked, said, as a series does)
-
-
-# --- RT29-6: a source at EC2's tag limit -----------------------------------------------------------------------------
-def test_control_a_source_at_the_tag_limit_is_not_shared_and_not_copied(emulator: Ec2Emulator, volume_id: str) -> None:
-    full = [{"Key": f"team-{i}", "Value": "x"} for i in range(50)]
-    source = client(emulator).create_snapshot(
-        VolumeId=volume_id, TagSpecifications=[{"ResourceType": "snapshot", "Tags": full}]
-    )["SnapshotId"]
-    with pytest.raises(SnapshotProviderError, match="TagLimitExceeded"):
-        SnapshotCopyProvider().create(_copy_props(source))
-    assert _shared_with(source) == [] and emulator.calls("CopySnapshot") == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT29-6: a source with 50 tags of its own (EC2's limit per resource, EC2 user guide 'Tag restrictions') "
-    "cannot take the holder tag: the copy is refused with the raw TagLimitExceeded and no way out, though sharing "
-    "the source yourself (then left alone as the user's share) or freeing one tag would let it copy",
-)
-def test_a_source_at_the_tag_limit_is_refused_with_the_way_out(emulator: Ec2Emulator, volume_id: str) -> None:
-    full = [{"Key": f"team-{i}", "Value": "x"} for i in range(50)]
-    source = client(emulator).create_snapshot(
-        VolumeId=volume_id, TagSpecifications=[{"ResourceType": "snapshot", "Tags": full}]
-    )["SnapshotId"]
-    with pytest.raises(SnapshotProviderError) as refused:
-        SnapshotCopyProvider().create(_copy_props(source))
-    message = str(refused.value)
-    assert "50" in message and "modify-snapshot-attribute" in message, message
 
 
 # --- RT29-7: a lock the organisation put on the new snapshot while it was pending, overwritten by ours -------------

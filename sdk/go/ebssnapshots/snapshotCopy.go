@@ -12,7 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say).
+// A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say), and for another account's copy `share_holder_key`, the tag on the source recording the share this copy holds while it is pending.
 type SnapshotCopy struct {
 	pulumi.CustomResourceState
 
@@ -41,6 +41,7 @@ type SnapshotCopy struct {
 	RoleArn pulumi.StringPtrOutput `pulumi:"roleArn"`
 	// session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 	RoleSessionName pulumi.StringPtrOutput `pulumi:"roleSessionName"`
+	ShareHolderKey  pulumi.StringPtrOutput `pulumi:"shareHolderKey"`
 	SnapshotId      pulumi.StringPtrOutput `pulumi:"snapshotId"`
 	// the source snapshot's region; unset: `region` (a copy in the same region)
 	SourceRegion pulumi.StringPtrOutput `pulumi:"sourceRegion"`
@@ -284,6 +285,10 @@ func (o SnapshotCopyOutput) RoleArn() pulumi.StringPtrOutput {
 // session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
 func (o SnapshotCopyOutput) RoleSessionName() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *SnapshotCopy) pulumi.StringPtrOutput { return v.RoleSessionName }).(pulumi.StringPtrOutput)
+}
+
+func (o SnapshotCopyOutput) ShareHolderKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SnapshotCopy) pulumi.StringPtrOutput { return v.ShareHolderKey }).(pulumi.StringPtrOutput)
 }
 
 func (o SnapshotCopyOutput) SnapshotId() pulumi.StringPtrOutput {

@@ -323,7 +323,7 @@ class SnapshotCopy(pulumi.CustomResource):
                  timeout: pulumi.Input[Optional[_builtins.float]] = None,
                  __props__=None):
         """
-        A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say).
+        A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say), and for another account's copy `share_holder_key`, the tag on the source recording the share this copy holds while it is pending.
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
@@ -352,7 +352,7 @@ class SnapshotCopy(pulumi.CustomResource):
                  args: SnapshotCopyArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say).
+        A completed copy of a snapshot in `region` (and the account of `role_arn`). Outputs `snapshot_id`, `wait_time` (seconds until completed), `region`, `account_id`, and how EC2 encrypted it (`copy_encrypted`, `copy_kms_key_id`: with an encrypted source, a copy is encrypted whatever the inputs say), and for another account's copy `share_holder_key`, the tag on the source recording the share this copy holds while it is pending.
 
         :param str resource_name: The name of the resource.
         :param SnapshotCopyArgs args: The arguments to use to populate this resource's properties.
@@ -419,6 +419,7 @@ class SnapshotCopy(pulumi.CustomResource):
             __props__.__dict__["account_id"] = None
             __props__.__dict__["copy_encrypted"] = None
             __props__.__dict__["copy_kms_key_id"] = None
+            __props__.__dict__["share_holder_key"] = None
             __props__.__dict__["snapshot_id"] = None
             __props__.__dict__["start_time"] = None
             __props__.__dict__["state"] = None
@@ -461,6 +462,7 @@ class SnapshotCopy(pulumi.CustomResource):
         __props__.__dict__["region"] = None
         __props__.__dict__["role_arn"] = None
         __props__.__dict__["role_session_name"] = None
+        __props__.__dict__["share_holder_key"] = None
         __props__.__dict__["snapshot_id"] = None
         __props__.__dict__["source_region"] = None
         __props__.__dict__["source_snapshot_id"] = None
@@ -573,6 +575,11 @@ class SnapshotCopy(pulumi.CustomResource):
         session name for `role_arn`; unset: `pulumi-<project>-<stack>`, so CloudTrail names the stack
         """
         return pulumi.get(self, "role_session_name")
+
+    @_builtins.property
+    @pulumi.getter(name="shareHolderKey")
+    def share_holder_key(self) -> pulumi.Output[Optional[_builtins.str]]:
+        return pulumi.get(self, "share_holder_key")
 
     @_builtins.property
     @pulumi.getter(name="snapshotId")

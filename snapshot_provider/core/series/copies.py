@@ -9,10 +9,12 @@ target. It is not tagged `pulumi-snapshot:series`: a copy is never one of the se
   `failed`, and why) and the next `up` retries it (`missing`); a copy that ended in `error` is the series' own and of
   no use: deleted before the retry.
 - A copy is deleted only once the series deleted its point (pruned); a locked copy is kept and said.
-- A target taken out of `copies` gets no new copies; its copies stay recorded in `copied`, deleted with their points
-  and by destroy. Destroy deletes the copies tagged with the series' id, or recorded in `copied`, and nothing else.
+- A target taken out of `copies` gets no new copies, and the shares its pending copies held on their points end
+  (`copying.end_holding`); its copies stay recorded in `copied`, deleted with their points and by destroy. Destroy
+  deletes the copies tagged with the series' id, or recorded in `copied`, and nothing else.
 - Another account's copy needs the point shared with it (createVolumePermission): the copy operation shares it for
-  the copy, recorded by a holder tag with the series' token, and removes that share after (`copying.shared_for_copy`).
+  the copy, recorded by a holder tag with the series' token and the target's region, and removes that share after
+  (`copying.shared_for_copy`).
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def keep_copies(
             ours = _delete_copies_of(ec2, inputs, ours, gone, outcome)
             if place in wanted:
                 ours |= _copy_missing(account, series_id, inputs, wanted[place], kept, ours, outcome)
+            else:
+                _end_holdings(account, inputs, ours)
         except SnapshotProviderError as error:  # the target unreachable: what state recorded stays recorded
             outcome.failed.append(f"copies in {_where(place)}: {error}")
             outcome.entries += [
@@ -141,6 +145,19 @@ def keep_copies(
             continue
         outcome.entries += [_entry(place, copy, outcome.locked.get(cid)) for cid, copy in ours.items()]
     return outcome
+
+
+def _end_holdings(account: AccountSelection, inputs: Mapping[str, Any], ours: Mapping[str, Mapping[str, Any]]) -> None:
+    """A target taken out: end the shares its copies still pending (or failed since) held on their points, or the
+    points stay shared with that account until pruned. A copy that completed ended its holding already."""
+    unsettled = {copy["source"] for copy in ours.values() if copy["State"] != "completed" and copy["source"]}
+    if not unsettled or not account.get("role_arn"):
+        return
+    destination_id = clients.caller_account_id(account)
+    for sid in sorted(unsettled):
+        request = {**dict(account.values), "source_snapshot_id": sid, URN_INPUT: inputs[URN_INPUT]}
+        source = AccountSelection.from_props(inputs)  # the series' own account and region, as `_copy_missing`'s
+        copying.end_holding(request, destination_id, request_token(inputs), unless_pending=False, source=source)
 
 
 def _where(place: Place) -> str:
