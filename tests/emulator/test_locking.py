@@ -658,3 +658,21 @@ def test_a_replace_under_an_unchanged_lock_that_has_ended_is_refused_at_preview_
     assert "in the past" in reason and "replaces the snapshot (triggers)" in reason, reason
     assert "duration_days" in reason and "take `lock` out" in reason, reason
     assert lock_failures(olds, {**news, "triggers": {"release": "1"}}) == []  # no replace: the ended lock is fine
+
+
+def test_a_leftover_its_cut_short_hand_over_locked_is_adopted_with_the_lock_as_this_resources(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """A create whose hand-over locked the snapshot, then failed marking it recorded: the next `up` adopts it, and
+    the lock exactly as declared is the one that create set."""
+    props = snapshot_props(volume_id, lock=GOVERNANCE)
+    emulator.configure(denied_actions=["CreateTags"])
+    try:
+        with pytest.raises(SnapshotProviderError):
+            provider.create(props)
+    finally:
+        emulator.configure(denied_actions=[])
+    assert len(emulator.calls("LockSnapshot")) == 1, "not the case this test is about"
+    created = provider.create(props)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+    assert created.outs["lock_owned"] is True
