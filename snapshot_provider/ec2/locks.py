@@ -50,14 +50,6 @@ def by_snapshot(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, An
     return found
 
 
-def apply(ec2: Any, snapshot_ids: Sequence[str], lock: Mapping[str, Any] | None) -> None:
-    """Lock each snapshot as `lock` says (LockSnapshot is a lock or a change of it; the same request twice is one)."""
-    if not lock:
-        return
-    for snapshot_id in snapshot_ids:
-        _call(ec2.lock_snapshot, "locking the snapshot", snapshot_id, **lock_request(lock))
-
-
 @dataclass
 class Changed:
     """What a lock change did: per snapshot, whether the lock it holds now is this resource's own (`lock_owned`), and
@@ -82,7 +74,7 @@ def change(
     if old == new:
         return Changed()
     current = by_snapshot(ec2, snapshot_ids)
-    mine = {sid: owned(recorded.get(sid) or {}, current.get(sid)) for sid in snapshot_ids}
+    mine = {sid: owned(recorded.get(sid) or {}, current.get(sid), old, new) for sid in snapshot_ids}
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
         if not holds(info):
@@ -134,26 +126,46 @@ def left_alone(snapshot_id: str, info: Mapping[str, Any]) -> str:
     )
 
 
-def adopt(ec2: Any, snapshot_id: str, new: Mapping[str, Any] | None) -> Changed:
-    """An imported snapshot's lock: `new` applied where the snapshot holds none; a lock it already holds (the user's)
-    is extended to `new` when `new` ends later, and kept as it is, said, when `new` would shorten or weaken it."""
-    result = Changed(owned={snapshot_id: False})
+def adopt(
+    ec2: Any,
+    snapshot_ids: Sequence[str],
+    new: Mapping[str, Any] | None,
+    whose: str,
+    *,
+    ours_if_as_asked: bool = False,
+) -> Changed:
+    """Lock snapshots this resource has not locked yet (imported, or just taken): `new` applied where a snapshot
+    holds no lock (this resource's own then); a lock one already holds is someone else's (`whose`: how it got
+    there): extended to `new` when `new` ends later, kept as it is when `new` would shorten or weaken it, said
+    either way, and never this resource's (`lock_owned` false), so never removed by it. `ours_if_as_asked`: the
+    snapshots are this resource's leftovers, whose hand-over may have locked them before its run was cut short, so
+    a lock exactly as `new` asks is this resource's own."""
+    result = Changed(owned={sid: False for sid in snapshot_ids})
     if not new:
         return result
-    info = by_snapshot(ec2, [snapshot_id]).get(snapshot_id)
-    if holds(info):
-        assert info is not None
-        reason = weakens(info, new)
-        if reason:
+    current = by_snapshot(ec2, snapshot_ids)
+    for snapshot_id in snapshot_ids:
+        info = current.get(snapshot_id)
+        if holds(info) and ours_if_as_asked and at_target(info, new):
+            result.owned[snapshot_id] = True
+            continue
+        if holds(info):
+            assert info is not None
+            reason = weakens(info, new)
+            if reason:
+                result.lines.append(
+                    f"kept the lock snapshot {snapshot_id} already holds: it {describe_lock(info)} ({whose}); the "
+                    f"declared `lock` {reason}, and this provider never shortens or weakens a lock it did not set. "
+                    "Outputs lock_state and lock_expires_at say what it holds"
+                )
+                continue
             result.lines.append(
-                f"kept the lock snapshot {snapshot_id} already holds: it {describe_lock(info)}; the declared `lock` "
-                f"{reason}, and this provider never shortens or weakens a lock it did not set. Outputs lock_state "
-                "and lock_expires_at say what it holds"
+                f"extended the lock snapshot {snapshot_id} already held (it {describe_lock(info)}: {whose}) to the "
+                "declared `lock`: it stays a lock this resource did not set, so removing `lock` leaves it"
             )
-            return result
-    if not at_target(info, new):
-        _call(ec2.lock_snapshot, "locking the imported snapshot", snapshot_id, **extension_request(info, new))
-    result.owned[snapshot_id] = not holds(info)  # extended, a lock that was the user's stays theirs
+        if not at_target(info, new):
+            _call(ec2.lock_snapshot, "locking the snapshot", snapshot_id, **extension_request(info, new))
+        result.owned[snapshot_id] = not holds(info)  # extended, a lock that was someone else's stays theirs
     return result
 
 
@@ -171,10 +183,35 @@ def holds(info: Mapping[str, Any] | None) -> bool:
     return info is not None and info.get("LockState") in LOCKED_STATES
 
 
-def owned(recorded: Mapping[str, Any], info: Mapping[str, Any] | None) -> bool:
+def owned(
+    recorded: Mapping[str, Any],
+    info: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+) -> bool:
     """Whether the lock a snapshot holds is this resource's own: state says this resource set it (`lock_owned`), and
-    the snapshot still holds it as recorded (its mode and end): a lock changed since is someone else's."""
-    return bool(recorded.get("lock_owned")) and holds(info) and same_lock(recorded, info)
+    the snapshot still holds it as recorded (its mode and end), or, in a change from `old` to `new`, holds exactly
+    the lock `new` asks for: this resource's change that went through while a later step of its run failed (state
+    still records the old lock). A lock changed otherwise since is someone else's."""
+    if not (recorded.get("lock_owned") and holds(info)):
+        return False
+    assert info is not None
+    return same_lock(recorded, info) or (new is not None and _changed_to(recorded, info, old, new))
+
+
+def _changed_to(
+    recorded: Mapping[str, Any], info: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> bool:
+    """Whether the snapshot holds `new`, reached from the recorded lock by a change: a change keeps a duration lock's
+    start (EC2 API reference, LockedSnapshotsInfo: LockDurationStartTime), so a recorded `old` duration lock must
+    still start when it did (recorded end less its duration); one unlocked and locked again starts anew."""
+    if not at_target(info, new):
+        return False
+    started, recorded_end = info.get("LockDurationStartTime"), _moment(recorded.get("lock_expires_at"))
+    if not old or old.get("duration_days") is None or not isinstance(started, datetime) or recorded_end is None:
+        return True
+    recorded_start = recorded_end - timedelta(days=float(old["duration_days"]))
+    return abs((recorded_start - started).total_seconds()) <= 1  # state records the end to the second
 
 
 def same_lock(recorded: Mapping[str, Any], info: Mapping[str, Any] | None) -> bool:

@@ -16,9 +16,10 @@ from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
 from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.existing import recorded_locks
-from snapshot_provider.ec2 import locks
+from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
+from snapshot_provider.inputs.declarations import AccountSelection
 from testbed import REGION, snapshot_props
 
 provider = EbsSnapshotProvider()
@@ -517,6 +518,7 @@ def test_a_set_lock_change_that_failed_part_way_is_finished_by_the_next_up(emula
     outs = sets.update(str(created.id), created.outs, compliance).outs  # the next `up`: state still says governance
     assert {s["lock_state"] for s in outs["snapshots"]} == {"compliance"}
     assert [c.params.get("SnapshotId") for c in emulator.calls("LockSnapshot")[before:]] == [second]
+    assert [s["lock_owned"] for s in outs["snapshots"]] == [True, True]  # the part done is this resource's (RT29-1)
 
 
 @pytest.mark.parametrize(
@@ -535,3 +537,142 @@ def test_a_member_is_skipped_only_when_its_lock_is_already_the_new_one(
     info: dict[str, Any], new: dict[str, Any], skipped: bool
 ) -> None:
     assert locks.at_target(info, new) is skipped
+
+
+# --- a lock someone else set while the snapshot was pending (RT29-7) --------------------------------------------------
+def _others_lock_first(props: dict[str, Any], lock: dict[str, Any]) -> tuple[Any, Any]:
+    """Another's automation (an organisation's rule on CreateSnapshot) locks each new snapshot right after it was
+    requested, while it is pending; the provider locks it only once it completed."""
+    ec2_client = clients.client(AccountSelection.from_props(props), single_attempt=True)  # CreateSnapshot's
+    other = boto3.client("ec2", region_name=REGION, endpoint_url=ec2_client.meta.endpoint_url)
+
+    def other_locks(parsed: dict[str, Any], **_: Any) -> None:
+        [snapshot] = other.describe_snapshots(SnapshotIds=[parsed["SnapshotId"]])["Snapshots"]
+        assert snapshot["State"] == "pending", "not the case this test is about"
+        other.lock_snapshot(SnapshotId=parsed["SnapshotId"], **lock)
+
+    ec2_client.meta.events.register("after-call.ec2.CreateSnapshot", other_locks)
+    return ec2_client, other_locks
+
+
+def _create_after_another_locked(emulator: Ec2Emulator, props: dict[str, Any], lock: dict[str, Any]) -> Any:
+    emulator.configure(pending_seconds=0.5)
+    ec2_client, hook = _others_lock_first(props, lock)
+    try:
+        return provider.create(props)
+    finally:
+        ec2_client.meta.events.unregister("after-call.ec2.CreateSnapshot", hook)
+
+
+def test_a_lock_set_by_someone_else_while_the_snapshot_was_pending_is_not_shortened(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """EC2 lets a pending snapshot be locked (EBS user guide, "Lock snapshots")."""
+    props = snapshot_props(volume_id, lock={"mode": "governance", "duration_days": 7})
+    with said() as lines:
+        created = _create_after_another_locked(emulator, props, {"LockMode": "governance", "LockDuration": 365})
+    [lock] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert lock["LockDuration"] == 365, f"the other's 365-day lock was shortened to {lock['LockDuration']} days"
+    assert created.outs["lock_owned"] is False
+    assert any(f"kept the lock snapshot {created.id} already holds" in line for line in lines), lines
+
+
+def test_a_shorter_lock_set_by_someone_else_while_pending_is_extended_and_stays_theirs(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    props = snapshot_props(volume_id, lock=GOVERNANCE)
+    with said() as lines:
+        created = _create_after_another_locked(emulator, props, {"LockMode": "governance", "LockDuration": 3})
+    [lock] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert lock["LockDuration"] == 30 and created.outs["lock_owned"] is False
+    assert any(f"extended the lock snapshot {created.id} already held" in line for line in lines), lines
+    provider.update(created.id, {**props, **created.outs}, snapshot_props(volume_id))  # `lock` taken out
+    assert not emulator.calls("UnlockSnapshot")
+
+
+# --- this resource's own lock after an update that failed after LockSnapshot (RT29-1) ---------------------------------
+GOVERNANCE_60 = {"mode": "governance", "duration_days": 60}
+
+
+def _extended_by_an_update_that_failed_after_locking(emulator: Ec2Emulator, volume_id: str) -> tuple[Any, dict]:
+    """Create with a 30-day governance lock; an update to 60 days (and a new tag) whose CreateTags fails after its
+    LockSnapshot went through (a throttled CreateTags, a denied tag, a run killed between the two calls): state keeps
+    the old outputs, EC2 holds the 60-day lock this resource set."""
+    created = provider.create(snapshot_props(volume_id, lock=GOVERNANCE))
+    news = snapshot_props(volume_id, lock=GOVERNANCE_60, tags={"purpose": "test", "ticket": "OPS-1"})
+    emulator.configure(denied_actions=["CreateTags"])
+    try:
+        with pytest.raises(SnapshotProviderError):
+            provider.update(created.id, created.outs, news)
+    finally:
+        emulator.configure(denied_actions=[])
+    [lock] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert lock["LockDuration"] == 60, f"the lock was not extended: not the case this test is about ({lock})"
+    return created, news
+
+
+def test_the_retry_of_an_update_that_failed_after_extending_the_lock_keeps_the_lock_its_own(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    created, news = _extended_by_an_update_that_failed_after_locking(emulator, volume_id)
+    retried = provider.update(created.id, created.outs, news)  # the next `up`, state unchanged
+    assert retried.outs["lock_owned"] is True, "the lock this resource set is now recorded as someone else's"
+
+
+def test_taking_lock_out_after_that_retry_unlocks_the_snapshot_and_destroy_deletes_it(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    created, news = _extended_by_an_update_that_failed_after_locking(emulator, volume_id)
+    retried = provider.update(created.id, created.outs, news)
+    unlocked = snapshot_props(volume_id, tags=news["tags"])
+    provider.update(created.id, {**news, **retried.outs}, unlocked)
+    held = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert [lock["LockState"] for lock in held] in ([], ["expired"])
+    provider.delete(created.id, {**unlocked, **retried.outs})  # destroy goes through
+    assert emulator.snapshots() == []
+
+
+def test_a_lock_unlocked_and_set_again_by_someone_else_as_asked_is_not_taken_for_this_resources(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """The retry's lock is this resource's only if reached by a change: a duration lock keeps its start through one
+    (LockDurationStartTime); one removed and set again starts anew."""
+    created = provider.create(snapshot_props(volume_id, lock=GOVERNANCE))
+    emulator.advance_clock(86400)
+    ec2(emulator).unlock_snapshot(SnapshotId=created.id)
+    ec2(emulator).lock_snapshot(SnapshotId=created.id, LockMode="governance", LockDuration=60)
+    outs = provider.update(created.id, created.outs, snapshot_props(volume_id, lock=GOVERNANCE_60)).outs
+    assert outs["lock_owned"] is False
+
+
+# --- a replace under an unchanged lock that has ended (RT29-5) --------------------------------------------------------
+def test_a_replace_under_an_unchanged_lock_that_has_ended_is_refused_at_preview_naming_the_fix(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """EC2 API reference, LockSnapshot: ExpirationDate must be in the future, so the replacement cannot take it."""
+    ended = {"mode": "governance", "expires_at": _in(-1)}  # set months ago, unchanged since
+    olds = snapshot_props(volume_id, lock=ended, triggers={"release": "1"})
+    news = snapshot_props(volume_id, lock=ended, triggers={"release": "2"})
+    assert provider.diff("snap-0", olds, news).replaces == ["triggers"], "not the case this test is about"
+    [reason] = lock_failures(olds, news)
+    assert "in the past" in reason and "replaces the snapshot (triggers)" in reason, reason
+    assert "duration_days" in reason and "take `lock` out" in reason, reason
+    assert lock_failures(olds, {**news, "triggers": {"release": "1"}}) == []  # no replace: the ended lock is fine
+
+
+def test_a_leftover_its_cut_short_hand_over_locked_is_adopted_with_the_lock_as_this_resources(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """A create whose hand-over locked the snapshot, then failed marking it recorded: the next `up` adopts it, and
+    the lock exactly as declared is the one that create set."""
+    props = snapshot_props(volume_id, lock=GOVERNANCE)
+    emulator.configure(denied_actions=["CreateTags"])
+    try:
+        with pytest.raises(SnapshotProviderError):
+            provider.create(props)
+    finally:
+        emulator.configure(denied_actions=[])
+    assert len(emulator.calls("LockSnapshot")) == 1, "not the case this test is about"
+    created = provider.create(props)
+    assert [s["snapshot_id"] for s in emulator.snapshots()] == [created.id]
+    assert created.outs["lock_owned"] is True

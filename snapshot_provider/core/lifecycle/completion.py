@@ -194,11 +194,19 @@ def _failure_message(
     return f"{what}. This create deleted {gone}; run `pulumi up` again to take a new {kind.noun}."
 
 
-def hand_over(ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[str, Any]]) -> None:
-    """Archive and lock if asked, then mark the snapshots `recorded`: from here on no create adopts them."""
+def hand_over(
+    ec2: Any, inputs: Mapping[str, Any], found: Mapping[str, Mapping[str, Any]], *, adopted: bool = False
+) -> locks.Changed:
+    """Archive and lock if asked, then mark the snapshots `recorded`: from here on no create adopts them. The lock
+    is read first: EC2 lets a pending snapshot be locked (EBS user guide, "Lock snapshots"), so another's lock (an
+    organisation's automation) may be there already, and is extended only, never shortened, nor recorded as this
+    resource's (`locks.adopt`). `adopted`: the snapshots are this resource's leftovers (an earlier hand-over may
+    have locked them). Returns whose each lock is, and the lines to say."""
     if inputs.get("storage_tier") == "archive":
         for sid, snapshot in found.items():
             if snapshot.get("StorageTier") != "archive":
                 snapshots.archive(ec2, sid)
-    locks.apply(ec2, list(found), inputs.get("lock"))
+    whose = "set by someone else while it was pending, before this provider locks a snapshot (once it completed)"
+    locked = locks.adopt(ec2, list(found), inputs.get("lock"), whose, ours_if_as_asked=adopted)
     snapshots.set_tags(ec2, list(found), {ATTEMPT_TAG: RECORDED})
+    return locked

@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi.dynamic import CreateResult
 
+from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.completion import as_written, hand_over, wait
 from snapshot_provider.core.lifecycle.existing import with_locks
 from snapshot_provider.core.lifecycle.leftovers import survey, tidy
@@ -35,8 +36,10 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     statuses = wait(conn.account, kind, inputs, taken, members, delete_on_failure=made_here(taken), deadline=deadline)
     found = as_written(taken, {sid: status.details for sid, status in statuses.items()})
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
-    hand_over(ec2, inputs, found)
-    found = with_locks(ec2, inputs, found, {sid: True for sid in found})  # locked by hand_over: this resource's own
+    locked = hand_over(ec2, inputs, found, adopted=not made_here(taken))
+    for line in locked.lines:
+        progress.engine_log().warning(urn, line)
+    found = with_locks(ec2, inputs, found, locked.owned)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, conn.account_id)
     outs["wait_time"] = snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at)

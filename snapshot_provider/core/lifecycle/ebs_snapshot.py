@@ -92,7 +92,7 @@ class EbsSnapshotOperations(SnapshotProvider):
     kind = VOLUME
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = SCHEMA.check(olds, news)
+        result = super().check(olds, news)  # the lifecycle's rules (a replace under an ended lock)
         if news.get("import_snapshot_id") is not None and news.get("triggers"):
             result.failures.append(CheckFailure("triggers", TRIGGERS_WITH_IMPORT))
         result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
@@ -166,7 +166,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
         snapshots.archive(ec2, snapshot_id)
     # As a create locks what it took; a lock the user's snapshot already holds is extended, never shortened nor
     # weakened (kept, and said): it is theirs, so this resource never removes it either (`lock_owned` false).
-    adopted = locks.adopt(ec2, snapshot_id, inputs.get("lock"))
+    adopted = locks.adopt(ec2, [snapshot_id], inputs.get("lock"), "the snapshot's own lock, kept at import")
     for line in adopted.lines:
         progress.engine_log().warning(inputs.get(URN_INPUT), line)
     described = existing.with_locks(ec2, inputs, described, adopted.owned)

@@ -84,7 +84,7 @@ class InstanceSnapshotsOperations(SnapshotProvider):
     kind = INSTANCE_SET
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = SCHEMA.check(olds, news)
+        result = super().check(olds, news)  # the lifecycle's rules (a replace under an ended lock)
         result.failures.extend(CheckFailure(name, reason) for name, reason in consistency.problems(news))
         if not result.failures and not olds:
             pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")

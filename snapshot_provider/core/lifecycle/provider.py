@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle import existing
@@ -16,6 +24,7 @@ from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import lock
 from snapshot_provider.inputs.declarations import URN_INPUT
+from snapshot_provider.inputs.rules import is_unknown
 
 
 class SnapshotProvider(ResourceProvider):
@@ -24,7 +33,10 @@ class SnapshotProvider(ResourceProvider):
     kind: Kind
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return self.kind.schema.check(olds, news)
+        result = self.kind.schema.check(olds, news)
+        if reason := ended_lock_on_replace(self.kind, olds, news):
+            result.failures.append(CheckFailure("lock", reason))
+        return result
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         clients.refuse_account_change(olds, news)
@@ -43,6 +55,25 @@ class SnapshotProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         delete(self.kind, id_, props)
+
+
+def ended_lock_on_replace(kind: Kind, olds: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:
+    """At preview: an unchanged `lock` whose expires_at has passed is valid (the lock did its job), but not for a
+    change that replaces the resource: its new snapshot would need a lock EC2 refuses (LockSnapshot: ExpirationDate
+    must be in the future). Refused here rather than taken unlocked, since a replacement left unlocked is a weaker
+    guarantee than the program declares. A new or changed lock is refused by the input's own rule; a replacing
+    input still unknown is judged at `up`, when `check` runs again with it known."""
+    if not olds or not kind.schema.same("lock", olds.get("lock"), news.get("lock")):
+        return None
+    reason = lock.ended(news.get("lock"))
+    replaced = [name for name in kind.schema.changes(olds, news)[0] if not is_unknown(news.get(name))]
+    if not reason or not replaced:
+        return None
+    return (
+        f"{reason}. The lock has ended, and this change replaces the snapshot ({', '.join(replaced)}): the new one "
+        "cannot take it. Set a later expires_at, use duration_days, or take `lock` out (the new snapshot is then not "
+        "locked)"
+    )
 
 
 def refuse_lock_shortening(olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from snapshot_provider.core.lifecycle import completion, create
 from snapshot_provider.core.lifecycle.leftovers import tidy
 from snapshot_provider.core.lifecycle.shapes import SERIES_TAG
-from snapshot_provider.core.series.lines import say
+from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import POINT_TAG, owned, recorded_in
 from snapshot_provider.core.sources import INSTANCE_SET_SOURCE, VOLUME_SOURCE, Source
 from snapshot_provider.ec2 import snapshots
@@ -69,7 +69,9 @@ def take_point(
     new_lock, ended = lock.for_new_points(inputs.get("lock"))
     if ended:
         say(inputs, f"{ended} ({', '.join(found)} taken without one)")
-    completion.hand_over(ec2, {**inputs, "lock": new_lock}, found)
+    locked = completion.hand_over(ec2, {**inputs, "lock": new_lock}, found, adopted=not create.made_here(taken))
+    for line in locked.lines:
+        warn(inputs, line)
     tidy(ec2, urn, taken, leftovers)
     return snapshots.wait_seconds(max(s.observed_at for s in statuses.values()), taken.started_at), found
 
