@@ -26,11 +26,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.shapes import say
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, explain
 from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.process.engine_log import engine_log
 
 HOLDER_PREFIX = "pulumi-snapshot:copy-share"
 
@@ -165,7 +165,7 @@ def _said_if_failing(share: Share) -> Iterator[None]:
     try:
         yield
     except SnapshotProviderError as error:
-        progress.engine_log().warning(
+        engine_log().warning(
             share.urn,
             f"{share.source_id} may still be shared with account {share.destination_id}: {error}. The next `pulumi "
             "up` or `pulumi destroy` of this resource removes it; by hand: `aws ec2 modify-snapshot-attribute "
