@@ -40,7 +40,7 @@ from pathlib import Path
 
 from bench import pyspy
 from bench.bench_stack import PROGRAM, default_venv, load, new_project, pulumi, pulumi_bin_dir
-from snapshot_provider.core import pacing
+from snapshot_provider.ec2 import pacing
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

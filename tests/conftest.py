@@ -15,8 +15,8 @@ import hypothesis  # noqa: F401
 import pytest
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import pacing, waiting
-from snapshot_provider.ec2 import clients
+from snapshot_provider.core import waiting
+from snapshot_provider.ec2 import cancel, clients, pacing
 from suite_figures import write_summary
 from testbed import REGION, StrictEc2
 
@@ -90,9 +90,9 @@ def strict_ec2(emulator: Ec2Emulator, monkeypatch: pytest.MonkeyPatch) -> Strict
 
 @pytest.fixture
 def fresh_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A provider process that has not been cancelled yet (`waiting.cancel_waits` is process-wide and one-way)."""
+    """A provider process that has not been cancelled yet (`cancel.cancel_waits` is process-wide and one-way)."""
     monkeypatch.setattr(waiting, "_pollers", {})
-    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+    monkeypatch.setattr(cancel, "_cancelled", threading.Event())
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -29,12 +29,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.shapes import say
 from snapshot_provider.ec2 import clients, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, error_code, explain
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MAX_TAGS
+from snapshot_provider.process.engine_log import engine_log
 
 HOLDER_PREFIX = "pulumi-snapshot:copy-share"
 
@@ -195,7 +195,7 @@ def _said_if_failing(share: Share) -> Iterator[None]:
     try:
         yield
     except SnapshotProviderError as error:
-        progress.engine_log().warning(
+        engine_log().warning(
             share.urn,
             f"{share.source_id} may still be shared with account {share.destination_id}: {error}. The next `pulumi "
             f"up` or `pulumi destroy` of this resource removes it; by hand: {ending_by_hand(share)}",

@@ -33,11 +33,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import copy_shares, progress, waiting
+from snapshot_provider.core import copy_shares, waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
-from snapshot_provider.ec2 import clients, find, snapshots
+from snapshot_provider.ec2 import cancel, clients, find, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, error_code, explain
 from snapshot_provider.inputs.declarations import ACCOUNT_FIELDS, URN_INPUT, AccountSelection
+from snapshot_provider.process.engine_log import engine_log
 
 PENDING = "pending"
 SOURCE_TAG = "pulumi-snapshot:copy-of"
@@ -119,7 +120,7 @@ def left_copy(ec2: Any, token: str, inputs: Mapping[str, Any], urn: Any) -> dict
             with contextlib.suppress(find.NotFound):  # gone already
                 snapshots.delete_snapshot(ec2, copy_id)
         except (SnapshotProviderError, ClientError, BotoCoreError) as error:
-            progress.engine_log().warning(
+            engine_log().warning(
                 urn,
                 f"copy {copy_id}, left by an earlier run of this resource, is not used ({why}) and could not be "
                 f"deleted now ({error}); it stays tagged {RESOURCE_TAG} and the next `pulumi up` deletes it",
@@ -146,7 +147,7 @@ def _settled(
         f"looking at copy {ids} again in {window:g}s: completed and not recorded as EC2 lists it now, it may "
         "have been recorded moments ago",
     )
-    waiting.pause(window, f"to look at copy {ids} again")
+    cancel.pause(window, f"to look at copy {ids} again")
     again = {c["SnapshotId"]: c for c in _unrecorded(ec2, token, inputs)}
     return [again[c["SnapshotId"]] for c in left if c["SnapshotId"] in again]
 
@@ -191,7 +192,7 @@ def _copy_and_wait(
         copy_id = _ask_for_copy(clients.client(account, single_attempt=True), ec2, inputs, token, urn)
     say(urn, f"waiting for copy {copy_id} of {inputs['source_snapshot_id']} to complete in {account.region}")
     try:
-        statuses = snapshots.wait_for(account, [copy_id], float(inputs["timeout"]), started_at, _progress(urn, copy_id))
+        statuses = waiting.wait_for(account, [copy_id], float(inputs["timeout"]), started_at, _progress(urn, copy_id))
     except waiting.WaitTimedOut as error:
         raise timed_out(copy_id, error) from error
     ec2 = clients.client(account)  # the wait may have renewed the credentials
@@ -281,7 +282,7 @@ def end_holding(
             if any(c.get("State") == PENDING for c in _unrecorded(ec2, token, inputs)):
                 return
     except SnapshotProviderError as error:
-        progress.engine_log().warning(urn, f"could not look whether this copy still holds its source's share: {error}")
+        engine_log().warning(urn, f"could not look whether this copy still holds its source's share: {error}")
         return
     copy_shares.release_or_warn(share)
 

@@ -26,13 +26,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from snapshot_provider.core import progress, waiting
+from snapshot_provider.core import waiting
 from snapshot_provider.ec2 import clients, find
 from snapshot_provider.ec2.batching import Batched
 from snapshot_provider.ec2.errors import SnapshotHeld, SnapshotProviderError, aws_errors, error_code
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, held_in, holder_of, managed_keys, record_of
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
+from snapshot_provider.process.engine_log import duration, engine_log
 
 HOLD_WAIT_ENV = "SNAPSHOT_HOLD_WAIT_SECONDS"
 DEFAULT_HOLD_WAIT = 900.0  # longer than an undo takes: its own wait for `available` is 10 minutes
@@ -148,7 +149,7 @@ def wait_until_released(account: AccountSelection, ec2: Any, snapshot_ids: Seque
     def tell(_holding: dict[str, str], elapsed: float) -> None:
         if elapsed - said[0] >= SAY_EVERY:
             said[0] = elapsed
-            progress.engine_log().info(urn, _waiting_line(holding, elapsed, timeout))
+            engine_log().info(urn, _waiting_line(holding, elapsed, timeout))
 
     tell(holding, 0.0)
     holding = waiting.until(
@@ -168,7 +169,7 @@ def _waiting_line(holding: Mapping[str, str], elapsed: float, timeout: float) ->
     what = ", ".join(f"{sid} (held by the removal of {vol})" for sid, vol in sorted(holding.items()))
     return (
         f"waiting to delete {what}: the removal's undo restores the volume from it and then releases it "
-        f"({progress.duration(elapsed)} of at most {progress.duration(timeout)})"
+        f"({duration(elapsed)} of at most {duration(timeout)})"
     )
 
 
@@ -179,7 +180,7 @@ def _held_message(account: AccountSelection, ec2: Any, holding: Mapping[str, str
         parts.append(
             f"cannot delete snapshot {sid} ({where}): it is held by the removal of {vol} (tag "
             f"{HOLD_TAG}={vol}), whose undo restores the volume from it, and the hold was not released within "
-            f"{progress.duration(timeout)}."
+            f"{duration(timeout)}."
         )
     parts.append(
         "Destroy that VolumeRemoval first (`pulumi destroy`, or `pulumi destroy --target <its URN>` in its stack: it "

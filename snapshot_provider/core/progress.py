@@ -10,18 +10,13 @@ its row, not kept under Diagnostics) and one summary line a minute speaks for al
 
 from __future__ import annotations
 
-import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-log = logging.getLogger("snapshot_provider.progress")  # the name users filter on since 0.1.0, kept through the move
+from snapshot_provider.process.engine_log import EngineLog, duration, engine_log
 
-# The module `python -m pulumi.dynamic` runs: engine messages are sent only from inside the SDK's host.
-HOST_MAIN_MODULE = "pulumi.dynamic.__main__"
 # How many operations a provider process runs at once, in either front door (the dynamic host widened, the plugin's
 # own pool): SNAPSHOT_PROVIDER_HOST_WORKERS in its environment, else DEFAULT_WORKERS (threads start only when used).
 WORKERS_ENV = "SNAPSHOT_PROVIDER_HOST_WORKERS"
@@ -30,18 +25,6 @@ DEFAULT_WORKERS = 1024
 QUARTILES = (25, 50, 75)
 INTERVAL = 60.0  # seconds between two "still waiting" lines of one resource
 DETAILED_UP_TO = 10  # more resources than this waiting at once: one summary line a minute instead
-
-
-def duration(seconds: float) -> str:
-    """'45s', '12m 05s', '3h 07m'."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def time_left(elapsed: float, progress: int) -> float | None:
@@ -82,65 +65,6 @@ class Cadence:
         crossed = [q for q in QUARTILES if progress >= q and q not in self.quartiles_told]
         self.quartiles_told.update(crossed)
         return bool(crossed)
-
-
-class EngineLog:
-    """Messages to the Pulumi engine, attached to a resource by URN. The provider host is started with the engine's
-    address as its first argument; anywhere else (tests, a plain script) messages go to `logging`."""
-
-    def __init__(self, address: str | None) -> None:
-        self._engine: Any = None
-        if address:
-            import grpc
-            from pulumi.runtime.proto import engine_pb2_grpc
-
-            self._engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
-
-    def info(self, urn: str | None, message: str, *, ephemeral: bool = False) -> None:
-        self._send(logging.INFO, urn, message, ephemeral)
-
-    def warning(self, urn: str | None, message: str) -> None:
-        self._send(logging.WARNING, urn, message, ephemeral=False)
-
-    def _send(self, level: int, urn: str | None, message: str, ephemeral: bool) -> None:
-        if self._engine is None:
-            log.log(level, "%s%s", f"{urn}: " if urn else "", message)
-            return
-        from pulumi.runtime.proto import engine_pb2
-
-        severity = engine_pb2.WARNING if level >= logging.WARNING else engine_pb2.INFO
-        request = engine_pb2.LogRequest(severity=severity, message=message, urn=urn or "", ephemeral=ephemeral)
-        try:
-            self._engine.Log(request)
-        except Exception as error:  # a message is never worth failing a create for
-            log.warning("could not send a progress message to the engine: %s", error)
-
-
-def is_dynamic_provider_host() -> bool:
-    """Whether this process is the SDK's dynamic-provider host, i.e. was started as `python -m pulumi.dynamic`."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) == HOST_MAIN_MODULE
-
-
-_engine_log: EngineLog | None = None
-_engine_log_lock = threading.Lock()
-
-
-def connect_engine_log(address: str) -> None:
-    """Send this process's messages to the engine at `address` (the provider plugin's first argument)."""
-    global _engine_log
-    with _engine_log_lock:
-        _engine_log = EngineLog(address)
-
-
-def engine_log() -> EngineLog:
-    """The process's engine logger (connected only inside the provider host)."""
-    global _engine_log
-    with _engine_log_lock:
-        if _engine_log is None:
-            address = sys.argv[1] if is_dynamic_provider_host() and len(sys.argv) > 1 else None
-            _engine_log = EngineLog(address)
-        return _engine_log
 
 
 class Board:

@@ -18,12 +18,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import copy_shares, copying, progress
+from snapshot_provider.core import copy_shares, copying
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, managed_tags_now, resource_token
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.snapshot_copy import SCHEMA, failures, parse
+from snapshot_provider.process.engine_log import engine_log
 
 
 def _outputs(inputs: Mapping[str, Any], found: Mapping[str, Any], account_id: str) -> dict[str, Any]:
@@ -100,7 +101,7 @@ class SnapshotCopyOperations(ResourceProvider):
         ec2 = clients.client(account)
         # A copy locked outside Pulumi (a backup policy): say which lock and until when, as the snapshots do.
         locks.refuse_delete_if_locked(
-            ec2, [id_], declared=False, unread=lambda line: progress.engine_log().warning(props.get(URN_INPUT), line)
+            ec2, [id_], declared=False, unread=lambda line: engine_log().warning(props.get(URN_INPUT), line)
         )
         # Another account's copy: a create of this resource cut short may hold its source's share, by the token state
         # records (`share_holder_key`), or, in state of the previous build, the token its copy carries.

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from snapshot_provider.core import pacing
 from snapshot_provider.core.quiesce import pausing
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import clients, pacing, snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, aws_errors
 from snapshot_provider.inputs import consistency
 from snapshot_provider.inputs.declarations import AccountSelection

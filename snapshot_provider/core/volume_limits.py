@@ -10,7 +10,7 @@ Within one provider process, creates of the same volume take turns through `GATE
 last request for any of its volumes, and while a volume has as many pending snapshots of this process as EC2 was seen
 to allow, until one of them completes. A snapshot taken elsewhere (another stack, the console, AWS Backup) can still
 trip either limit: the create then waits too (`lifecycle`), within the resource's timeout, and says what it waits for.
-The engine's Cancel (Ctrl-C) ends every such wait at once (`waiting.LookCancelled`): nothing is requested after it.
+The engine's Cancel (Ctrl-C) ends every such wait at once (`cancel.LookCancelled`): nothing is requested after it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from snapshot_provider.core import waiting
+from snapshot_provider.ec2 import cancel
 
 RATE_LIMITED = "SnapshotCreationPerVolumeRateExceeded"
 TOO_MANY_PENDING = "ConcurrentSnapshotLimitExceeded"
@@ -61,7 +61,7 @@ class Gate:
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        waiting.on_cancel(self._wake)
+        cancel.on_cancel(self._wake)
 
     def _wake(self) -> None:
         with self._changed:
@@ -100,8 +100,8 @@ class Gate:
                 f"volume every {self.spacing():g}s"
             )
             try:
-                waiting.pause(wait, f"to request a snapshot of {', '.join(volumes)} (nothing was requested)")
-            except waiting.LookCancelled:
+                cancel.pause(wait, f"to request a snapshot of {', '.join(volumes)} (nothing was requested)")
+            except cancel.LookCancelled:
                 self.release(volumes)
                 raise
         return taken
@@ -163,8 +163,8 @@ class Gate:
 
 
 def _unless_cancelled() -> None:
-    if waiting.cancelled():
-        raise waiting.LookCancelled("for room among the volume's pending snapshots (nothing was requested)")
+    if cancel.cancelled():
+        raise cancel.LookCancelled("for room among the volume's pending snapshots (nothing was requested)")
 
 
 def _pending_line(full: list[str], pending: dict[str, int]) -> str:

@@ -1,4 +1,4 @@
-"""Waiting for snapshots: one poller per account selection in a process, shared by every waiting create.
+"""Waiting for snapshots: one poller per account selection in a process, shared by every waiting create (`wait_for`).
 
 Every pending snapshot id is described in as few DescribeSnapshots calls as the API allows (up to 200 ids a call, one
 call per budget slot), each waiting thread is woken as soon as its snapshots are seen `completed` or `error`, and the
@@ -8,7 +8,7 @@ poller off with jitter, but never past a waiter's deadline: before a wait times 
 last look at the deadline, and the wait only times out if that look still finds them unfinished.
 
 Two things end a wait early, and leave its snapshots as they are (tagged, for the next `up` to adopt): the engine's
-Cancel (the first Ctrl-C: `cancel_waits`, called from the provider host, see `host.py`), and credentials that
+Cancel (the first Ctrl-C: `ec2.cancel`, which the provider host calls, see `dynamic/host.py`), and credentials that
 expired and that re-resolving the credential chain once (`renew`) did not replace.
 
 Also here: how long EC2 may take to show what was just done (`consistency_window`), and the one small poller for a
@@ -27,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from snapshot_provider.ec2.errors import WaitEnded, is_credential_problem, is_throttling
+from snapshot_provider.ec2 import cancel, clients, snapshots
+from snapshot_provider.ec2.errors import SnapshotProviderError, explain, is_credential_problem, is_throttling
+from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
 log = logging.getLogger("snapshot_provider.waiting")  # the name users filter on since 0.1.0, kept through the move
@@ -57,13 +59,6 @@ def consistency_window() -> float:
     return float(os.environ.get(CONSISTENCY_WINDOW_ENV, DEFAULT_CONSISTENCY_WINDOW))
 
 
-class LookCancelled(WaitEnded):
-    """`until` ended by the engine's Cancel (the first Ctrl-C)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"the operation was cancelled (Ctrl-C) while waiting {what}")
-
-
 def until(
     look: Callable[[], T],
     done: Callable[[T], bool],
@@ -81,21 +76,20 @@ def until(
 
     Looks `every` seconds; with `most`, the pause doubles after each look up to `most` (EC2 advises exponential
     backoff). `on_look` hears each look that is not done, with the seconds elapsed. Raises LookCancelled, naming
-    `what` it waited for ("for volume vol-... to be available"), at once after `cancel_waits` (even for a wait that
-    starts later)."""
+    `what` it waited for ("for volume vol-... to be available"), at once after `cancel.cancel_waits` (even for a wait
+    that starts later)."""
     start = time.monotonic() if started is None else started
     pause = every
     while True:
-        if _cancelled.is_set():
-            raise LookCancelled(what)
+        if cancel.cancelled():
+            raise cancel.LookCancelled(what)
         seen = look()
         elapsed = time.monotonic() - start
         if done(seen) or elapsed >= timeout:
             return seen
         if on_look is not None:
             on_look(seen, elapsed)
-        if _cancelled.wait(min(pause, max(0.0, timeout - elapsed))):
-            raise LookCancelled(what)
+        cancel.pause(min(pause, max(0.0, timeout - elapsed)), what)
         pause = min(pause * 2, most) if most is not None else pause
 
 
@@ -331,7 +325,7 @@ class SnapshotPoller:
             self._cond.notify_all()  # the poller may now have an earlier look to make
 
     def cancel(self) -> None:
-        """End every wait now, and every later one at once: the engine cancelled (see `cancel_waits`)."""
+        """End every wait now, and every later one at once: the engine cancelled (see `cancel.cancel_waits`)."""
         with self._cond:
             self._cancelled = True
             self._settle(self._clock())
@@ -500,7 +494,6 @@ class SnapshotPoller:
 
 _pollers: dict[Any, SnapshotPoller] = {}
 _pollers_lock = threading.Lock()
-_cancelled = threading.Event()  # set once by the engine's Cancel: never cleared (the process ends with the run)
 
 
 def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = None) -> SnapshotPoller:
@@ -511,44 +504,45 @@ def poller_for(key: Any, describe: Describe, renew: Callable[[], bool] | None = 
         poller = _pollers.get((key, policy))
         if poller is None:
             poller = _pollers[(key, policy)] = SnapshotPoller(describe, policy, renew=renew)
-            if _cancelled.is_set():
+            if cancel.cancelled():
                 poller.cancel()
         return poller
 
 
-def cancel_waits() -> None:
-    """The engine cancelled (the first Ctrl-C): every wait in this process ends now, and any later one at once, each
-    raising WaitCancelled with its snapshots left as they are (an `until`, a `pause`: LookCancelled). Waits outside
-    this module (the volume gate's) hear of it through `on_cancel`. The provider process ends with the engine's run."""
+def wait_for(
+    account: AccountSelection,
+    snapshot_ids: list[str],
+    timeout: float,
+    started_at: float,
+    on_progress: Callable[[dict[str, int]], object] | None = None,
+) -> dict[str, SnapshotStatus]:
+    """Block until every snapshot of `account` is terminal, on the account's poller; raises WaitTimedOut, or
+    WaitInterrupted when the engine cancelled or the credentials stopped working."""
+
+    def describe(ids: list[str]) -> list[dict[str, Any]]:
+        return list(snapshots.existing(clients.client(account), ids).values())  # the poller tells unlisted from gone
+
+    poller = poller_for(account, describe, renew=lambda: clients.renew_credentials(account))
+    try:
+        return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
+    except PollingFailed as failed:
+        cause = failed.__cause__ or failed
+        raise SnapshotProviderError(
+            explain(cause, "waiting for the snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(snapshot_ids))
+            + " The snapshots were left in place, tagged as this resource's: once this is fixed, run "
+            "`pulumi up` again and they are adopted, not taken again."
+        ) from cause
+
+
+def _cancel_pollers() -> None:
+    # After the engine's Cancel (`cancel.cancel_waits`): a poller made from now on is cancelled by `poller_for`.
     with _pollers_lock:
-        _cancelled.set()
         pollers = list(_pollers.values())
-        wake = list(_on_cancel)
     for poller in pollers:
         poller.cancel()
-    for callback in wake:
-        callback()
 
 
-_on_cancel: list[Callable[[], object]] = []
-
-
-def on_cancel(callback: Callable[[], object]) -> None:
-    """Call `callback` when the engine cancels (a wait that blocks on a condition of its own, to wake it up)."""
-    with _pollers_lock:
-        _on_cancel.append(callback)
-
-
-def cancelled() -> bool:
-    """Whether the engine cancelled: nothing new is to be started, and no wait goes on."""
-    return _cancelled.is_set()
-
-
-def pause(seconds: float, what: str) -> None:
-    """Sleep `seconds`, unless the engine cancels before or meanwhile: LookCancelled then, at once, naming `what` was
-    waited for."""
-    if _cancelled.wait(max(0.0, seconds)):
-        raise LookCancelled(what)
+cancel.on_cancel(_cancel_pollers)
 
 
 def until_uncancellable(look: Callable[[], T], done: Callable[[T], bool], timeout: float, *, every: float) -> T:

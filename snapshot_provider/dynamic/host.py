@@ -20,7 +20,7 @@ there (scripts/check_sdk.sh runs that check against another pulumi version).
 2. Ctrl-C ends the waits (`_hook_cancel`). On the first Ctrl-C the engine sends every provider `Cancel` and then
    waits for the operations in flight; the SDK's host answers `Cancel` and does nothing else, so a create waiting
    for its snapshot kept the CLI waiting up to its timeout (24 h by default). A gRPC handler placed before the SDK's
-   for that one method calls `waiting.cancel_waits()` first: every wait in the process ends at once, leaving its
+   for that one method calls `cancel.cancel_waits()` first: every wait in the process ends at once, leaving its
    snapshots tagged for the next `up` to adopt.
 
 3. Errors read as one paragraph (`_shorten_provider_errors`). From pulumi 3.27x, the host wraps each handler so
@@ -54,8 +54,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from snapshot_provider.core.progress import DEFAULT_WORKERS, WORKERS_ENV, is_dynamic_provider_host
+from snapshot_provider.core.progress import DEFAULT_WORKERS, WORKERS_ENV
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import provider_error_or_traceback
+from snapshot_provider.process.engine_log import is_dynamic_provider_host
 
 log = logging.getLogger("snapshot_provider.host")  # the name users filter on since 0.1.0, kept through the move
 # `_report` writes its one stderr line itself; this keeps an unconfigured `logging` from printing it a second time
@@ -206,9 +208,8 @@ def _widen(pool: ThreadPoolExecutor, workers: int) -> int:
 
 # --- 2. Ctrl-C ---------------------------------------------------------------------------------------------------
 def _hook_host_cancel(server: object) -> None:
-    from snapshot_provider.core import waiting
 
-    _hook_cancel(server, waiting.cancel_waits)
+    _hook_cancel(server, cancel.cancel_waits)
 
 
 def _hook_cancel(server: object, on_cancel: Callable[[], object]) -> None:

@@ -1,3 +1,3 @@
-"""The EC2 adapter: clients and accounts, snapshot operations (their lookups batched), errors, permission checks.
-Imports inputs/ and, the one arrow left pointing outwards, core's waiting and pacing (clients are paced, `wait_for`
-uses the shared poller); never a front door."""
+"""The EC2 adapter: clients and accounts, their requests paced to EC2's API rate, the engine's Cancel as every wait and
+request hears it, snapshot operations (their lookups batched), errors, permission checks. Imports inputs/ and
+process/ only: never core/ nor a front door."""

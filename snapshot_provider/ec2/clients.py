@@ -30,7 +30,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from snapshot_provider.core import pacing
+from snapshot_provider.ec2 import pacing
 from snapshot_provider.ec2.errors import AccountMismatch, AccountNotAllowed, aws_errors
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import AccountSelection

@@ -1,11 +1,10 @@
-"""EC2 snapshot operations, each a small function over a boto3 client: create once, find, describe, wait, tag,
+"""EC2 snapshot operations, each a small function over a boto3 client: create once, find, describe, tag,
 archive, delete. What they mean for a resource's lifecycle is decided in `lifecycle`."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,6 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
-from snapshot_provider.core import waiting
 from snapshot_provider.ec2 import clients, find, undo_tags
 from snapshot_provider.ec2.batching import Batched
 from snapshot_provider.ec2.errors import (
@@ -25,7 +23,6 @@ from snapshot_provider.ec2.errors import (
     explain,
     is_throttling,
 )
-from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import MANAGED_TAG_PREFIX, MAX_FILTER_VALUES, MAX_TAGS
 
 if TYPE_CHECKING:
@@ -118,58 +115,11 @@ def which_exist(ec2: EC2Client, snapshot_ids: list[str], doing: str) -> dict[str
         return existing(ec2, snapshot_ids)
 
 
-def still_there(ec2: EC2Client, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
-    """Confirm gone: of snapshots missing from a listing (or NotFound), those EC2 lists after all before `listed_by`
-    (wall clock: when EC2 lists them, if they exist; see `waiting.consistency_window`). Every other id is gone. Looks
-    again every 2 s until then; after it, the first answer stands."""
-    found: dict[str, dict[str, Any]] = {}
-    if time.time() >= listed_by:
-        return found
-
-    def look() -> dict[str, dict[str, Any]]:
-        missing = [sid for sid in snapshot_ids if sid not in found]
-        found.update(which_exist(ec2, missing, "looking again for snapshots not listed yet"))
-        return found
-
-    waiting.until(
-        look,
-        lambda seen: len(seen) == len(set(snapshot_ids)),
-        listed_by - time.time(),
-        what=f"for EC2 to list {', '.join(snapshot_ids)} (or to be sure they are gone)",
-    )
-    return found
-
-
 def volume_tags(ec2: EC2Client, volume_ids: list[str], region: str) -> dict[str, dict[str, str]]:
     """Each volume's tags (without AWS's own), to copy onto its snapshot."""
     with aws_errors("reading the volumes' tags (ec2:DescribeVolumes)", volume_ids=",".join(volume_ids), region=region):
         volumes = ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]
     return {v["VolumeId"]: tags_of(v.get("Tags")) for v in volumes}
-
-
-def wait_for(
-    account: AccountSelection,
-    snapshot_ids: list[str],
-    timeout: float,
-    started_at: float,
-    on_progress: Callable[[dict[str, int]], object] | None = None,
-) -> dict[str, waiting.SnapshotStatus]:
-    """Block until every snapshot is terminal (see `waiting`); raises waiting.WaitTimedOut, or WaitInterrupted when
-    the engine cancelled or the credentials stopped working."""
-    poller = waiting.poller_for(
-        account,
-        lambda ids: list(existing(clients.client(account), ids).values()),  # the poller tells unlisted from gone
-        renew=lambda: clients.renew_credentials(account),
-    )
-    try:
-        return poller.wait(snapshot_ids, timeout, started_at=started_at, on_progress=on_progress)
-    except waiting.PollingFailed as failed:
-        cause = failed.__cause__ or failed
-        raise SnapshotProviderError(
-            explain(cause, "waiting for the snapshots (ec2:DescribeSnapshots)", snapshot_ids=",".join(snapshot_ids))
-            + " The snapshots were left in place, tagged as this resource's: once this is fixed, run "
-            "`pulumi up` again and they are adopted, not taken again."
-        ) from cause
 
 
 def set_tags(ec2: EC2Client, snapshot_ids: list[str], tags: Mapping[str, str]) -> None:

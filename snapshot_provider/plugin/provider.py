@@ -27,12 +27,11 @@ from pulumi.dynamic import ResourceProvider
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
-from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle.ebs_snapshot import EBS_SNAPSHOT
 from snapshot_provider.core.progress import DEFAULT_WORKERS, WORKERS_ENV
 from snapshot_provider.core.resource_types import ResourceType
+from snapshot_provider.ec2 import cancel, find
 from snapshot_provider.ec2 import clients as aws
-from snapshot_provider.ec2 import find
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.snapshots import tags_of
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
@@ -91,7 +90,7 @@ class EbsSnapshotsProvider(p.Provider):
 
     async def cancel(self) -> None:
         # The first Ctrl-C: every wait ends now, its snapshots left as they are (as in the dynamic host).
-        waiting.cancel_waits()
+        cancel.cancel_waits()
 
     # --- the operations ---------------------------------------------------------------------------------------
     async def check(self, request: p.CheckRequest) -> p.CheckResponse:

@@ -20,10 +20,10 @@ import grpc.aio
 from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from snapshot_provider.core import progress
 from snapshot_provider.ec2.errors import provider_error_or_traceback
 from snapshot_provider.plugin.package_schema import version
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
+from snapshot_provider.process.engine_log import connect_engine_log
 
 # As the SDK's servers: messages up to 400 MiB (a series' state), idle streams kept for half an hour.
 GRPC_OPTIONS = [
@@ -59,7 +59,7 @@ def serve(args: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description="the ebs-snapshots provider plugin")
     parser.add_argument("engine", help="the Pulumi engine's address")
     engine = parser.parse_known_args(list(args))[0].engine
-    progress.connect_engine_log(engine)  # progress lines next to each resource, as in the dynamic host
+    connect_engine_log(engine)  # progress lines next to each resource, as in the dynamic host
 
     async def run() -> None:
         server = grpc.aio.server(options=GRPC_OPTIONS)

@@ -10,9 +10,9 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token
 from snapshot_provider.ebs_snapshot import SCHEMA
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import (
     AccountNotAllowed,
     SnapshotFailed,
@@ -286,7 +286,7 @@ def test_an_import_whose_wait_ends_says_the_snapshot_is_the_users_and_leaves_it(
     emulator.configure(pending_seconds=3600.0)
     snapshot_id = ec2(emulator).create_snapshot(VolumeId=volume_id)["SnapshotId"]
     if ended_by == "ctrl-c":
-        waiting.cancel_waits()  # the engine's Cancel came first: the wait ends at once
+        cancel.cancel_waits()  # the engine's Cancel came first: the wait ends at once
 
     with pytest.raises(SnapshotProviderError) as ended:
         provider.create(snapshot_props(volume_id, import_snapshot_id=snapshot_id, timeout=2))

@@ -20,7 +20,7 @@ from snapshot_provider.core.lifecycle.ebs_snapshot import VOLUME
 from snapshot_provider.core.lifecycle.leftovers import mismatch, still_left
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, Leftover, resource_token
 from snapshot_provider.core.sources import Member
-from snapshot_provider.ec2 import snapshots
+from snapshot_provider.ec2 import cancel, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut
 from snapshot_provider.inputs.declarations import DEFAULT_TIMEOUT
 from testbed import REGION, URN_PREFIX, StrictEc2, at_once, in_thread, snapshot_props
@@ -535,7 +535,7 @@ def test_ctrl_c_ends_the_wait_for_a_second_look_at_a_completed_leftover(
     completed = {"SnapshotId": "snap-0123456789abcdef0", "State": "completed", "Tags": []}
     leftover = shapes.Leftover([completed], "attempt-1", "another description", time.monotonic())
     thread, _outcome = in_thread(lambda: leftovers.still_left(None, leftover, None))
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     thread.join(5)
     assert not thread.is_alive(), "the create still waits, 5 s after Ctrl-C"
 

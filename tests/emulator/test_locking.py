@@ -14,12 +14,12 @@ import pytest
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.existing import recorded_locks
 from snapshot_provider.ec2 import clients, locks
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.locks import SnapshotLocked
 from snapshot_provider.inputs.declarations import AccountSelection
+from snapshot_provider.process.engine_log import engine_log
 from testbed import REGION, snapshot_props
 
 provider = EbsSnapshotProvider()
@@ -35,7 +35,7 @@ def ec2(emulator: Ec2Emulator) -> Any:
 def said() -> Iterator[list[str]]:
     """The lines the provider sends next to the resource, while in the block."""
     lines: list[str] = []
-    log = progress.engine_log()
+    log = engine_log()
     with (
         mock.patch.object(log, "info", lambda _urn, line, **_: lines.append(line)),
         mock.patch.object(log, "warning", lambda _urn, line: lines.append(line)),

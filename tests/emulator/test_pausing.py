@@ -15,9 +15,9 @@ from emulator_helpers import LosesAnswers, LosesAnswersUnlisted, client, wait_un
 from pausing_helpers import holder_tags, mark_stopped_by, mark_stopped_by_earlier_build, start, stop
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import waiting
 from snapshot_provider.core.quiesce import instance, pausing, stopping
 from snapshot_provider.core.quiesce.instance import ConsistencyFailed, ResumeFailed
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.inputs.consistency import CONSISTENCY_TAG, Plan
 from testbed import REGION, in_thread
 
@@ -464,11 +464,11 @@ def test_a_cancel_while_freezing_still_thaws(emulator: Ec2Emulator, data: dict[s
     emulator.configure(command_seconds=30)
     thread, result = in_thread(lambda: take(emulator, Plan(consistency="frozen"), data["volume_id"]))
     wait_until(emulator.command_invocations, lambda seen: len(seen) == 1)
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     wait_until(emulator.command_invocations, lambda seen: len(seen) == 2)  # the post command, despite the Cancel
     emulator.advance_clock(30)
     thread.join(timeout=60)
-    assert isinstance(result[0], waiting.LookCancelled)
+    assert isinstance(result[0], cancel.LookCancelled)
     assert emulator.snapshots() == [] and emulator.frozen_instances() == []
 
 

@@ -18,9 +18,9 @@ from emulator_helpers import wait_until
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider, SnapshotSeriesProvider
-from snapshot_provider.core import waiting
 from snapshot_provider.core.holds import HOLD_WAIT_ENV
 from snapshot_provider.core.removal import source as undo_source
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RESTORED_TAG, managed_keys, record_of
 from snapshot_provider.series import SCHEMA as SERIES_SCHEMA
@@ -620,10 +620,10 @@ def _cut_short_once_it_holds(
     tagged_before = len(emulator.calls("CreateTags"))
     thread, errors = in_thread(operation)
     wait_until(lambda: len(emulator.calls("CreateTags")) > tagged_before, bool)
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     thread.join(30)
     assert not thread.is_alive() and errors, "the operation was not cut short"
-    monkeypatch.setattr(waiting, "_cancelled", threading.Event())  # the next run's provider process
+    monkeypatch.setattr(cancel, "_cancelled", threading.Event())  # the next run's provider process
     emulator.settle()
 
 

@@ -30,11 +30,11 @@ from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
 from emulator.faults import DROP, FaultInjector
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider
-from snapshot_provider.core import holds, pacing, waiting
+from snapshot_provider.core import holds, waiting
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import resource_token
 from snapshot_provider.core.volume_limits import GATE
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import cancel, clients, pacing, snapshots
 from testbed import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,7 +187,7 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 30.0) 
 # advance makes a crash quick. No request before "ready": the spare starts while the test runs other steps, and resets
 # the emulator between examples. The request carries the caller's AWS_* credentials (they may have changed since the
 # spare started) and the model's pace (`PACE_CONSTANTS`). A line "cancel" after the request is the engine's Cancel
-# (the first Ctrl-C): the host does what its Cancel hook does (`waiting.cancel_waits`, see
+# (the first Ctrl-C): the host does what its Cancel hook does (`cancel.cancel_waits`, see
 # `snapshot_provider.dynamic.host`), then answers with the call's outcome.
 HOST = textwrap.dedent(
     """
@@ -216,7 +216,7 @@ HOST = textwrap.dedent(
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
     if sys.stdin.readline().strip() == "cancel":
-        waiting.cancel_waits()
+        cancel.cancel_waits()
         thread.join(60)
         print(json.dumps(outcome), flush=True)
     thread.join()
@@ -427,7 +427,7 @@ def new_provider_process() -> None:
     pacing.reset()
     with waiting._pollers_lock:
         waiting._pollers.clear()
-        waiting._cancelled = threading.Event()
+        cancel._cancelled = threading.Event()
     with GATE._changed:
         GATE._next_turn.clear()
         GATE._pending.clear()

@@ -29,10 +29,9 @@ from snapshot_provider import (
 )
 from snapshot_provider.components.decommission import SafeDecommissionArgs, snapshot_set_args
 from snapshot_provider.components.tagging import SnapshotPolicy
-from snapshot_provider.core import pacing
 from snapshot_provider.core.quiesce import default_scripts
 from snapshot_provider.core.quiesce.instance import STOPPED_BY_TAG, Attachment, ConsistencyFailed
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import clients, pacing
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.declarations import AccountSelection

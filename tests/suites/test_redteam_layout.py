@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from snapshot_provider.core import progress
+from snapshot_provider.process.engine_log import EngineLog
 
 # The logger names of 0.1.0 and main before the move (`logging.getLogger(__name__)` in each flat module). Outside the
 # provider host (a program under Pulumi mocks, a plain script, the user's tests) the progress lines go to `logging`
@@ -22,6 +22,6 @@ def test_progress_lines_outside_the_host_reach_the_logger_name_users_filter_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=PROGRESS_LOGGER)
-    progress.EngineLog(None).info("urn:pulumi:dev::p::t::snap", "still waiting: 50% after 1m")
+    EngineLog(None).info("urn:pulumi:dev::p::t::snap", "still waiting: 50% after 1m")
     lines = [r.getMessage() for r in caplog.records if r.name == PROGRESS_LOGGER]
     assert lines == ["urn:pulumi:dev::p::t::snap: still waiting: 50% after 1m"]

@@ -14,7 +14,7 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from emulator import Ec2Emulator
-from snapshot_provider.core import waiting
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.plugin import provider as plugin
 from snapshot_provider.plugin.provider import EbsSnapshotsProvider
 from testbed import REGION, in_thread
@@ -104,7 +104,7 @@ def test_get_of_a_pending_snapshot_answers_without_waiting_for_it(
     reading, outcome = in_thread(lambda: run(provider.read(p.ReadRequest(urn(EBS_SNAPSHOT), snapshot_id, {}, {}))))
     reading.join(timeout=10)  # a read is a few describe calls; generous for a busy machine
     still_waiting = reading.is_alive()
-    waiting.cancel_waits()  # end the wait if it is one, so that the thread does not outlive the test
+    cancel.cancel_waits()  # end the wait if it is one, so that the thread does not outlive the test
     reading.join(timeout=10)
 
     assert not still_waiting, "the read was still waiting for the pending snapshot after 10 s"

@@ -13,8 +13,8 @@ from stack_harness import wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import waiting
 from snapshot_provider.core.holds import HOLD_WAIT_ENV, restore_command
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import SnapshotHeld, WaitEnded
 from snapshot_provider.ec2.undo_tags import HOLD_TAG, RECORD_TAG, hold_tags, holder_of, managed_keys, no_room, record_of
 from snapshot_provider.inputs.rules import MAX_TAG_VALUE
@@ -97,7 +97,7 @@ def test_ctrl_c_ends_a_delete_waiting_for_an_undo_to_release_its_snapshot_within
     assert thread.is_alive()
 
     cancelled_at = time.monotonic()
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     thread.join(timeout=10)
     ended_in = time.monotonic() - cancelled_at
 

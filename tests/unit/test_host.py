@@ -28,8 +28,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import proto, rpc
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from snapshot_provider.core import progress
 from snapshot_provider.dynamic import host
+from snapshot_provider.process.engine_log import HOST_MAIN_MODULE, is_dynamic_provider_host
 
 ROOT = Path(__file__).resolve().parents[2]
 RPC_TIMEOUT = 120.0
@@ -246,7 +246,7 @@ def test_host_workers_4_skips_the_widening_without_a_word() -> None:
 
 
 def test_outside_the_host_nothing_happens(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
-    assert not progress.is_dynamic_provider_host()
+    assert not is_dynamic_provider_host()
     assert host.adapt_dynamic_provider_host() is None
     assert (caplog.records, capsys.readouterr().err) == ([], "")
 
@@ -255,7 +255,7 @@ def test_sdk_host_is_shaped_as_the_adaptations_expect() -> None:
     """Fails when an upgrade of pulumi or grpcio changes what host.py relies on, whatever the version numbers say (an
     upgrade that keeps these shapes is fine: scripts/check_sdk.sh runs this file against another pulumi). Read
     host.py's docstring, then fix or drop the adaptation that broke."""
-    spec = importlib.util.find_spec(progress.HOST_MAIN_MODULE)  # the module `python -m pulumi.dynamic` runs
+    spec = importlib.util.find_spec(HOST_MAIN_MODULE)  # the module `python -m pulumi.dynamic` runs
     assert spec is not None and spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
 

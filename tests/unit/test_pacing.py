@@ -15,10 +15,9 @@ from stack_harness import wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import pacing, waiting
-from snapshot_provider.core.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
-from snapshot_provider.ec2 import clients
+from snapshot_provider.ec2 import cancel, clients, pacing
 from snapshot_provider.ec2.errors import WaitEnded
+from snapshot_provider.ec2.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
 from snapshot_provider.inputs.declarations import AccountSelection
 from testbed import REGION, in_thread, snapshot_props
 
@@ -263,7 +262,7 @@ def test_ctrl_c_takes_no_new_snapshot_for_creates_still_queued_for_ec2s_api_rate
     started = [in_thread(lambda v=v: EbsSnapshotProvider().create(snapshot_props(v, timeout=300))) for v in volumes]
     wait_for(lambda: len(emulator.snapshots()) == 1, timeout=20)  # the first create's request went
 
-    waiting.cancel_waits()  # the engine's Cancel: the first Ctrl-C
+    cancel.cancel_waits()  # the engine's Cancel: the first Ctrl-C
 
     for thread, _ in started:
         thread.join(timeout=30)

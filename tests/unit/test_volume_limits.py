@@ -12,9 +12,9 @@ from stack_harness import wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
-from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle import taking
 from snapshot_provider.core.volume_limits import TOO_MANY_PENDING, Gate, LimitWaitExpired
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import WaitEnded
 from testbed import REGION, in_thread, snapshot_props
 
@@ -102,7 +102,7 @@ def test_ctrl_c_ends_a_create_waiting_for_its_volumes_pending_snapshots_within_s
     wait_for(lambda: len(emulator.calls("CreateSnapshot")) >= 2, timeout=20)  # refused twice: waiting for room
 
     cancelled_at = time.monotonic()
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     thread.join(timeout=10)
     ended_in = time.monotonic() - cancelled_at
 

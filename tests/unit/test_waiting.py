@@ -32,6 +32,7 @@ from snapshot_provider.core.waiting import (
     WaitCancelled,
     WaitTimedOut,
 )
+from snapshot_provider.ec2 import cancel
 from snapshot_provider.ec2.errors import SnapshotProviderError, WaitEnded
 from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 from testbed import REGION, StrictEc2, in_thread, snapshot_props
@@ -384,11 +385,11 @@ def test_cancel_ends_every_wait_at_once_and_any_later_one() -> None:
 
 def test_cancel_waits_reaches_pollers_made_later(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(waiting, "_pollers", {})
-    monkeypatch.setattr(waiting, "_cancelled", threading.Event())
+    monkeypatch.setattr(cancel, "_cancelled", threading.Event())
     ec2 = FakeEc2()
     ec2.add("snap-1", after=3600)
 
-    waiting.cancel_waits()
+    cancel.cancel_waits()
 
     with pytest.raises(WaitCancelled):
         waiting.poller_for("another account", ec2.describe).wait(["snap-1"], timeout=3600)
@@ -533,15 +534,15 @@ def test_until_ends_at_cancel_naming_what_it_waited_for_and_any_later_one_at_onc
     )
     wait_until_seen(lambda: len(looks), lambda n: n >= 1)
 
-    waiting.cancel_waits()
+    cancel.cancel_waits()
     thread.join(timeout=10)
 
     assert not thread.is_alive()
     [ended] = outcome
-    assert isinstance(ended, waiting.LookCancelled)
+    assert isinstance(ended, cancel.LookCancelled)
     assert "cancelled (Ctrl-C) while waiting for restored volume vol-1" in str(ended)
     before = len(looks)
-    with pytest.raises(waiting.LookCancelled):
+    with pytest.raises(cancel.LookCancelled):
         waiting.until(lambda: looks.append(1), lambda _: True, 3600, what="for anything")
     assert len(looks) == before  # a wait that starts after the cancel does not even look
 

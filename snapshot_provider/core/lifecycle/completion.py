@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from snapshot_provider.core import progress
+from snapshot_provider.core import progress, waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, Taken
 from snapshot_provider.core.sources import Member, Source
 from snapshot_provider.core.volume_limits import GATE
@@ -30,6 +30,7 @@ from snapshot_provider.ec2.errors import (
     is_credential_problem,
 )
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.process.engine_log import engine_log
 
 
 def as_written(taken: Taken, found: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -67,7 +68,7 @@ def wait(
     warn_if_credentials_expire_first(account, inputs, what)
     reporter = progress.Reporter(inputs.get(URN_INPUT), what, monotonic_start)
     try:
-        statuses = snapshots.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
+        statuses = waiting.wait_for(account, taken.ids, timeout, monotonic_start, reporter)
     except WaitTimedOut as timed_out:
         raise SnapshotTimedOut(_timeout_message(kind, inputs, taken, timed_out.statuses)) from None
     except WaitInterrupted as ended:
@@ -103,7 +104,7 @@ def warn_if_credentials_expire_first(account: AccountSelection, inputs: Mapping[
         if expires in _expiry_warned:
             return
         _expiry_warned.add(expires)
-    progress.engine_log().warning(
+    engine_log().warning(
         inputs.get(URN_INPUT),
         f"the AWS credentials in use expire at {expires.isoformat(timespec='seconds')} (AWS_CREDENTIAL_EXPIRATION), "
         f"before the timeout of the wait for {what} ends (and of any other wait of this run with a timeout as long: "

@@ -10,7 +10,6 @@ from typing import Any
 
 from pulumi.dynamic import CreateResult
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle.completion import as_written, hand_over, wait
 from snapshot_provider.core.lifecycle.existing import with_locks
 from snapshot_provider.core.lifecycle.leftovers import survey, tidy
@@ -22,6 +21,7 @@ from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import lock
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.process.engine_log import engine_log
 
 
 def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
@@ -38,7 +38,7 @@ def create(kind: Kind, props: Mapping[str, Any]) -> CreateResult:
     ec2 = conn.ec2  # the client now: the wait may have renewed the credentials
     locked = hand_over(ec2, inputs, found, adopted=not made_here(taken))
     for line in locked.lines:
-        progress.engine_log().warning(urn, line)
+        engine_log().warning(urn, line)
     found = with_locks(ec2, inputs, found, locked.owned)
     tidy(ec2, urn, taken, leftovers)
     outs = kind.outputs(inputs, members, found, conn.account_id)

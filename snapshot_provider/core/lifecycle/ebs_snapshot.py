@@ -15,7 +15,6 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle import completion, existing, shapes
 from snapshot_provider.core.lifecycle.create import refuse_ended_lock
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
@@ -29,6 +28,7 @@ from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import consistency, rules
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.ebs_snapshot import SCHEMA
+from snapshot_provider.process.engine_log import engine_log
 
 
 class Volume(VolumeSource):
@@ -120,7 +120,7 @@ class EbsSnapshotOperations(SnapshotProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if is_imported(id_, props):
-            progress.engine_log().info(
+            engine_log().info(
                 props.get(URN_INPUT),
                 f"left {id_} in place: it was recorded through import_snapshot_id, so it is yours and this provider "
                 f"never deletes it (aws ec2 delete-snapshot --snapshot-id {id_} when you no longer need it)",
@@ -168,7 +168,7 @@ def import_snapshot(props: Mapping[str, Any]) -> CreateResult:
     # weakened (kept, and said): it is theirs, so this resource never removes it either (`lock_owned` false).
     adopted = locks.adopt(ec2, [snapshot_id], inputs.get("lock"), "the snapshot's own lock, kept at import")
     for line in adopted.lines:
-        progress.engine_log().warning(inputs.get(URN_INPUT), line)
+        engine_log().warning(inputs.get(URN_INPUT), line)
     described = existing.with_locks(ec2, inputs, described, adopted.owned)
     outs = VOLUME.outputs(inputs, members, described, conn.account_id)
     outs["wait_time"] = None  # this provider did not watch it being taken: unknown rather than made up

@@ -9,11 +9,11 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import ReadResult, UpdateResult
 
-from snapshot_provider.core import holds, progress, waiting
+from snapshot_provider.core import holds, waiting
 from snapshot_provider.core.lifecycle.shapes import Kind, managed_tags_now
 from snapshot_provider.core.waiting import (
     consistency_window,
@@ -25,6 +25,10 @@ from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
 )
 from snapshot_provider.inputs.declarations import URN_INPUT
+from snapshot_provider.process.engine_log import engine_log
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
 def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
@@ -35,7 +39,7 @@ def read(kind: Kind, id_: str, props: Mapping[str, Any]) -> ReadResult:
     found = snapshots.which_exist(ec2, ids, f"reading the {kind.noun}")
     missing = [sid for sid in ids if sid not in found]
     if missing:
-        found |= snapshots.still_there(ec2, missing, listed_by(props))
+        found |= still_there(ec2, missing, listed_by(props))
     found = settled_tags(ec2, found, props.get("tags") or {}, f"reading the {kind.noun}")
     if not found:
         return ReadResult("", {})  # gone: refresh drops it from state
@@ -55,7 +59,7 @@ def update(kind: Kind, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any
     recorded = recorded_locks(olds)
     changed = locks.change(ec2, ids, olds.get("lock"), inputs.get("lock"), recorded)
     for line in changed.lines:
-        progress.engine_log().warning(inputs.get(URN_INPUT) or olds.get(URN_INPUT), line)
+        engine_log().warning(inputs.get(URN_INPUT) or olds.get(URN_INPUT), line)
     snapshots.update_tags(ec2, ids, olds.get("tags") or {}, inputs["tags"])
     if inputs["storage_tier"] == "archive" and olds.get("storage_tier") != "archive":
         holds.refuse_if_held(ec2, ids, "archive")
@@ -82,7 +86,7 @@ def delete(kind: Kind, id_: str, props: Mapping[str, Any]) -> None:
     # Before any deletion, whatever state declares (a lock may be set outside Pulumi): a set goes whole or not at all.
     # Without permission to read them, one that declares `lock` is refused; the others warn and go on as before.
     declared = bool(props.get("lock") or props.get("lock_state"))
-    warn = None if declared else (lambda line: progress.engine_log().warning(props.get(URN_INPUT), line))
+    warn = None if declared else (lambda line: engine_log().warning(props.get(URN_INPUT), line))
     locks.refuse_delete_if_locked(conn.ec2, ids, declared=declared, unread=warn, urn=props.get(URN_INPUT))
     delete_snapshots(conn, ids, props.get(URN_INPUT), listed_by(props))
 
@@ -105,6 +109,28 @@ def delete_snapshots(
         raise SnapshotInUse("; ".join(blocked) + blocked_note)
 
 
+def still_there(ec2: EC2Client, snapshot_ids: list[str], listed_by: float) -> dict[str, dict[str, Any]]:
+    """Confirm gone: of snapshots missing from a listing (or NotFound), those EC2 lists after all before `listed_by`
+    (wall clock: when EC2 lists them, if they exist; see `waiting.consistency_window`). Every other id is gone. Looks
+    again every 2 s until then; after it, the first answer stands."""
+    found: dict[str, dict[str, Any]] = {}
+    if time.time() >= listed_by:
+        return found
+
+    def look() -> dict[str, dict[str, Any]]:
+        missing = [sid for sid in snapshot_ids if sid not in found]
+        found.update(snapshots.which_exist(ec2, missing, "looking again for snapshots not listed yet"))
+        return found
+
+    waiting.until(
+        look,
+        lambda seen: len(seen) == len(set(snapshot_ids)),
+        listed_by - time.time(),
+        what=f"for EC2 to list {', '.join(snapshot_ids)} (or to be sure they are gone)",
+    )
+    return found
+
+
 def _delete_even_if_unlisted(ec2: Any, sid: str, listed_since: float) -> None:
     """Delete `sid`. A NotFound before `listed_since` (wall clock) is looked for again, as EC2 may not list it yet;
     one gone for sure counts as deleted."""
@@ -112,7 +138,7 @@ def _delete_even_if_unlisted(ec2: Any, sid: str, listed_since: float) -> None:
         snapshots.delete_snapshot(ec2, sid)
         return
     except find.NotFound:
-        if not snapshots.still_there(ec2, [sid], listed_since):
+        if not still_there(ec2, [sid], listed_since):
             return  # gone already: deleted all the same
     with contextlib.suppress(find.NotFound):  # gone meanwhile
         snapshots.delete_snapshot(ec2, sid)  # NotFound only because not listed yet: it exists after all

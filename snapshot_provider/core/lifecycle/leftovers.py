@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from snapshot_provider.core import holds, progress, waiting
+from snapshot_provider.core import holds
 from snapshot_provider.core.lifecycle.shapes import (
     ATTEMPT_TAG,
     RECORDED,
@@ -28,11 +28,12 @@ from snapshot_provider.core.sources import Member, Source
 from snapshot_provider.core.waiting import (
     consistency_window,
 )
-from snapshot_provider.ec2 import find, snapshots, undo_tags
+from snapshot_provider.ec2 import cancel, find, snapshots, undo_tags
 from snapshot_provider.ec2.errors import (
     SnapshotInUse,
     SnapshotProviderError,
 )
+from snapshot_provider.process.engine_log import engine_log
 
 # A leftover is adopted only if it started within the resource's timeout plus this margin: an older one would pass
 # old data off as a new snapshot.
@@ -146,7 +147,7 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
             f"shows a new tag only after a delay (up to {window:g}s), so it may have been handed over moments ago",
         )
     if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
-        waiting.pause(wait_for, f"to look at {ids} again")
+        cancel.pause(wait_for, f"to look at {ids} again")
     wanted = {s["SnapshotId"] for s in leftover.snapshots}
     return [s for s in snapshots.find_tagged(ec2, ATTEMPT_TAG, leftover.attempt) if s["SnapshotId"] in wanted]
 
@@ -154,7 +155,7 @@ def still_left(ec2: Any, leftover: Leftover, urn: str | None) -> list[dict[str, 
 def keep_unproven(urn: str | None, group: Sequence[Mapping[str, Any]], reason: str) -> None:
     """Say what was kept, why it is not deleted, and what the user can do: a leftover not provably this resource's."""
     ids = [s["SnapshotId"] for s in group]
-    progress.engine_log().warning(
+    engine_log().warning(
         urn,
         f"kept {', '.join(ids)}, tagged as this resource's and never recorded ({reason}): the tag is a hash of the "
         "resource's URN, which a stack of the same project and stack name in another Pulumi backend shares in this "
@@ -258,7 +259,7 @@ def _wait_for_listing(since: float, urn: str | None) -> None:
     if wait_for > 1:
         say(urn, f"waiting {wait_for:.0f}s for EC2 to list what the requests whose answers were lost made")
     if wait_for > 0:  # a pause Ctrl-C ends: the window can be minutes
-        waiting.pause(wait_for, "for EC2 to list what the requests whose answers were lost made")
+        cancel.pause(wait_for, "for EC2 to list what the requests whose answers were lost made")
 
 
 def discard(ec2: Any, urn: str | None, snapshot: Mapping[str, Any], reason: str) -> None:

@@ -15,7 +15,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.lifecycle import existing
 from snapshot_provider.core.lifecycle.create import create
 from snapshot_provider.core.lifecycle.existing import delete, read, update
@@ -25,6 +24,7 @@ from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import lock
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.process.engine_log import engine_log
 
 
 class SnapshotProvider(ResourceProvider):
@@ -87,7 +87,7 @@ def announce_lock_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> No
     """At preview, from state alone (said without credentials): what a removal or a shortening of `lock` does to
     each snapshot's lock, as only the lock this resource set is ever removed or shortened."""
     for line in lock_change_lines(olds, news):
-        progress.engine_log().info(news.get(URN_INPUT) or olds.get(URN_INPUT), line)
+        engine_log().info(news.get(URN_INPUT) or olds.get(URN_INPUT), line)
 
 
 def lock_change_lines(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:

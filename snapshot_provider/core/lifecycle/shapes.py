@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.sources import Member, Source
 from snapshot_provider.ec2 import snapshots
 from snapshot_provider.inputs.schema import Schema
+from snapshot_provider.process.engine_log import engine_log
 
 RESOURCE_TAG = "pulumi-snapshot:resource"
 ATTEMPT_TAG = "pulumi-snapshot:attempt"
@@ -123,7 +123,7 @@ def resource_token(urn: str) -> str:
 
 def say(urn: str | None, line: str) -> None:
     """A line next to the resource in the CLI's output."""
-    progress.engine_log().info(urn, line)
+    engine_log().info(urn, line)
 
 
 def managed_tags_now(managed: Mapping[str, str], aws_tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:

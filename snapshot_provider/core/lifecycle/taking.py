@@ -12,14 +12,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import pacing, waiting
+from snapshot_provider.core import waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RESOURCE_TAG, Requests, Taken, resource_token, say
 from snapshot_provider.core.sources import Member, Source
 from snapshot_provider.core.volume_limits import GATE, PER_VOLUME_CODES, RECHECK, TOO_MANY_PENDING, LimitWaitExpired
 from snapshot_provider.core.waiting import (
     consistency_window,
 )
-from snapshot_provider.ec2 import clients, snapshots
+from snapshot_provider.ec2 import cancel, clients, pacing, snapshots
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     SnapshotTimedOut,
@@ -99,7 +99,7 @@ def take(
         try:
             started = kind.start(ec2, once, inputs, members, requests.sent[attempt], by)
             requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
-        except waiting.LookCancelled:  # Ctrl-C while in EC2's API queue: this request was not sent
+        except cancel.LookCancelled:  # Ctrl-C while in EC2's API queue: this request was not sent
             GATE.release(volumes)
             raise
         except (ClientError, BotoCoreError) as error:
@@ -121,7 +121,7 @@ def take(
                     "next `pulumi up` adopts or deletes it)"
                 ) from error
             if not snapshots.is_ambiguous(error) and code not in PER_VOLUME_CODES:
-                waiting.pause(min(10.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0), f"to ask again for {what}")
+                cancel.pause(min(10.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0), f"to ask again for {what}")
             continue
         requests.answered = attempt
         written = {s["SnapshotId"]: requests.sent[attempt] for s in started}

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress
 from snapshot_provider.core.quiesce import commands, stopping
 from snapshot_provider.core.quiesce.instance import (
     IN_TRANSITION,
@@ -25,6 +24,7 @@ from snapshot_provider.core.quiesce.instance import (
 from snapshot_provider.core.quiesce.stopping import StoppedBy
 from snapshot_provider.ec2.errors import explain
 from snapshot_provider.inputs.consistency import CRASH, CRASH_CONSISTENT, DETACHED, FROZEN, STOPPED, Plan
+from snapshot_provider.process.engine_log import engine_log
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ def announce(urn: str | None, plan: Plan, instance: str) -> None:
     (`instance`: "instance i-...", or "the instance that volume vol-... is attached to")."""
     line = plan.preview(instance)
     if line:
-        progress.engine_log().info(urn, line)
+        engine_log().info(urn, line)
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ def _stopped_before_ours(
         after = stopping.DEFAULT_STOP_TIMEOUT
         why = f"instance {at.instance_id}, stopped by someone else, was still {state} after {after} s"
         return _fallback(plan, at.volume_id, why, request)
-    progress.engine_log().warning(
+    engine_log().warning(
         None,
         f"instance {at.instance_id} was already being stopped when this resource asked EC2 to stop it (StopInstances "
         "answered PreviousState stopping or stopped): that stop is its owner's, not this provider's, so the snapshot "
@@ -271,7 +271,7 @@ def _already_stopped(ec2: Any, plan: Plan, at: Attachment, request: Callable[[st
     tags = stopping.holders(at)  # tidied: this resource's own, if any, is a confirmed stop of this launch
     mine = next((t for t in tags if t.resource == asker.resource), None)
     if mine is not None and not plan.leave_stopped:
-        progress.engine_log().warning(
+        engine_log().warning(
             None,
             f"instance {at.instance_id} was stopped by an earlier run of this resource that did not finish (its "
             f"{mine.key} tag): it is started again once the snapshot is requested, unless another holds it stopped",

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core import progress, waiting
+from snapshot_provider.core import waiting
 from snapshot_provider.core.quiesce.instance import (
     LOST_ANSWER,
     POLL_SECONDS,
@@ -21,6 +21,7 @@ from snapshot_provider.core.quiesce.instance import (
     instance_attachment,
 )
 from snapshot_provider.ec2.errors import error_code, explain
+from snapshot_provider.process.engine_log import engine_log
 
 DEFAULT_STOP_TIMEOUT = 900  # AWS publishes no bound for `stopping`; 15 min covers a slow OS shutdown
 
@@ -97,7 +98,7 @@ def tidy(ec2: Any, at: Attachment, resource: str) -> Attachment:
     for tag in holders(at):
         why = _outdated(at, tag, resource)
         if why:
-            progress.engine_log().warning(None, f"instance {at.instance_id} is tagged {tag.key}={tag.value}: {why}")
+            engine_log().warning(None, f"instance {at.instance_id} is tagged {tag.key}={tag.value}: {why}")
             unmark(ec2, at, tag)
         else:
             kept.append((tag.key, tag.value))
@@ -150,7 +151,7 @@ def unmark(ec2: Any, at: Attachment, tag: StoppedBy) -> None:
     try:
         ec2.delete_tags(Resources=[at.instance_id], Tags=[{"Key": tag.key, "Value": tag.value}])
     except (ClientError, BotoCoreError) as error:  # the instance runs; only a later stop by its owner would mislead
-        progress.engine_log().warning(
+        engine_log().warning(
             None,
             explain(error, f"removing the {tag.key} tag from instance {at.instance_id} (ec2:DeleteTags)")
             + " Remove it yourself, or a later stop of the instance may be taken for this provider's",
@@ -210,7 +211,7 @@ def start_again(ec2: Any, at: Attachment, mine: StoppedBy) -> None:
             f"again: start it once it is stopped (aws ec2 start-instances --instance-ids {at.instance_id})"
         )
     if others:
-        progress.engine_log().warning(
+        engine_log().warning(
             None,
             f"instance {at.instance_id} stays stopped: {', '.join(t.key for t in others)} of this provider holds it "
             "stopped too, and the last holder starts it again (if that run was cut short, its next `pulumi up`; or "

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from snapshot_provider.core import progress
 from snapshot_provider.ec2 import clients
 from snapshot_provider.inputs import rules
 from snapshot_provider.inputs.declarations import URN_INPUT
+from snapshot_provider.process.engine_log import engine_log
 
 # What is needed to bring the volume back, recorded before it is deleted (in state, and on the snapshot).
 RESTORE_KEYS = (
@@ -33,7 +33,7 @@ def account_learned(props: Mapping[str, Any], account_id: str, restorable: bool)
 def say(props: Mapping[str, Any], line: str) -> None:
     """A line next to the resource (through the engine, as the lifecycle's progress lines)."""
     urn = props.get(URN_INPUT)
-    progress.engine_log().info(urn if isinstance(urn, str) and not rules.is_unknown(urn) else None, line)
+    engine_log().info(urn if isinstance(urn, str) and not rules.is_unknown(urn) else None, line)
 
 
 def outputs(

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from snapshot_provider.core import holds, progress, waiting
+from snapshot_provider.core import holds, waiting
 from snapshot_provider.core.removal import source, stored
-from snapshot_provider.ec2 import clients, snapshots, undo_tags, volumes
+from snapshot_provider.ec2 import cancel, clients, snapshots, undo_tags, volumes
 from snapshot_provider.ec2.errors import (
     SnapshotProviderError,
     WaitEnded,
@@ -19,6 +19,7 @@ from snapshot_provider.ec2.errors import (
 )
 from snapshot_provider.ec2.volumes import GONE
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.process.engine_log import duration
 
 RESTORE_WAIT_SECONDS = 600.0
 TIER_RESTORE_DAYS = 7
@@ -181,9 +182,7 @@ def wait_available(ec2: EC2Client, restored: str, props: Mapping[str, Any]) -> N
     def tell(state: str | None, elapsed: float) -> None:
         if elapsed - said[0] >= SAY_EVERY:
             said[0] = elapsed
-            stored.say(
-                props, f"restored volume {restored} is {state or 'not listed yet'} after {progress.duration(elapsed)}"
-            )
+            stored.say(props, f"restored volume {restored} is {state or 'not listed yet'} after {duration(elapsed)}")
 
     again = "Run `pulumi destroy` again: the restored volume is found by its tag and waited for, not made again."
     try:
@@ -195,7 +194,7 @@ def wait_available(ec2: EC2Client, restored: str, props: Mapping[str, Any]) -> N
             on_look=tell,
             started=started,
         )
-    except waiting.LookCancelled as cancelled:
+    except cancel.LookCancelled as cancelled:
         raise WaitEnded(f"{cancelled}; the snapshot stays held for the undo. {again}") from None
     if state in ("available", "in-use"):
         return
@@ -204,7 +203,7 @@ def wait_available(ec2: EC2Client, restored: str, props: Mapping[str, Any]) -> N
     if state == "creating":
         raise SnapshotProviderError(
             f"restored volume {restored} of {volume_id} is still creating after "
-            f"{progress.duration(RESTORE_WAIT_SECONDS)}. {again}"
+            f"{duration(RESTORE_WAIT_SECONDS)}. {again}"
         )
     raise SnapshotProviderError(
         f"restored volume {restored} of {volume_id} is {state}: EC2 could not create it. Delete it if it is still "
@@ -216,6 +215,6 @@ class RestoredVolumeGone(SnapshotProviderError):
     def __init__(self, restored: str) -> None:
         super().__init__(
             f"restored volume {restored} is gone (deleted, or never listed by EC2 within "
-            f"{progress.duration(waiting.consistency_window())}). Run `pulumi destroy` again: a volume it finds by its "
+            f"{duration(waiting.consistency_window())}). Run `pulumi destroy` again: a volume it finds by its "
             "tag is waited for, not made again."
         )

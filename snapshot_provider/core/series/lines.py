@@ -7,10 +7,10 @@ from typing import Any
 
 import pulumi
 
-from snapshot_provider.core import progress
 from snapshot_provider.inputs.consistency import Plan
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.process.engine_log import engine_log
 
 
 def urn_of(props: Mapping[str, Any]) -> str | None:
@@ -20,7 +20,7 @@ def urn_of(props: Mapping[str, Any]) -> str | None:
 
 def say(props: Mapping[str, Any], line: str) -> None:
     """A line next to the resource in the CLI's output (through the engine, as the lifecycle's progress lines)."""
-    progress.engine_log().info(urn_of(props), line)
+    engine_log().info(urn_of(props), line)
 
 
 def name_of(props: Mapping[str, Any]) -> str:

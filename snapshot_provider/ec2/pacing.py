@@ -40,7 +40,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from snapshot_provider.core import progress, waiting
+from snapshot_provider.ec2 import cancel
+from snapshot_provider.process.engine_log import duration, engine_log
 
 SHARE_ENV = "SNAPSHOT_API_RATE_SHARE"
 BUCKETS_ENV = "SNAPSHOT_API_BUCKETS"
@@ -295,7 +296,7 @@ def last_sent_at() -> float | None:
 
 def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **_: Any) -> None:
     name = request.context.get("pacing_bucket") or operation_name
-    if getattr(_sent, "ahead", None) == name and not waiting.cancelled():  # its turn was taken (`turn_taken`)
+    if getattr(_sent, "ahead", None) == name and not cancel.cancelled():  # its turn was taken (`turn_taken`)
         _sent.ahead = None
         _sent.at = time.time()
         return
@@ -304,18 +305,18 @@ def _take(account: Callable[[], Hashable], request: Any, operation_name: str, **
 
 def _wait_turn(account: Callable[[], Hashable], name: str, operation_name: str) -> None:
     not_sent = f"its turn to send {operation_name} at EC2's API rate (it was not sent)"
-    if operation_name in STARTS and waiting.cancelled():
-        raise waiting.LookCancelled(f"for {not_sent}")
+    if operation_name in STARTS and cancel.cancelled():
+        raise cancel.LookCancelled(f"for {not_sent}")
     chosen = bucket(account(), name)
     wait = chosen.reserve()
     if wait >= TELL_AFTER and chosen.time_to_tell():
-        progress.engine_log().info(
+        engine_log().info(
             None,
             f"{chosen.queued} {name} requests are waiting for EC2's API rate ({chosen.size.refill:g} a second in "
-            f"this account and region): about {progress.duration(wait)} for the last of them",
+            f"this account and region): about {duration(wait)} for the last of them",
         )
     if wait > 0:
-        waiting.pause(wait, f"for {not_sent}")
+        cancel.pause(wait, f"for {not_sent}")
     _sent.at = time.time()
 
 
