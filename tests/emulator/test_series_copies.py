@@ -308,3 +308,39 @@ def test_a_target_taken_out_ends_the_share_its_pending_copy_held(emulator: Ec2Em
     assert shared_with(point) == [], "the point stays shared with an account no longer declared"
     [tags] = [s["tags"] for s in emulator.snapshots() if s["snapshot_id"] == point]
     assert not [k for k in tags if k.startswith("pulumi-snapshot:copy-share")]
+
+
+def test_a_copy_that_completed_between_runs_ends_the_share_its_point_held(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """The timeout's message says the next `up` ends the share a pending copy keeps: true when the copy completed
+    meanwhile (the usual case for an hours-long copy), though that `up` copies nothing."""
+    emulator.configure(copy_seconds=3600)
+    series = Series(volume_id=volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
+    point = series.outs["snapshot_id"]
+    assert [e["state"] for e in series.outs["copied"]] == ["failed"] and shared_with(point) == [BACKUP_ACCOUNT]
+    [copy] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.age_snapshot(copy["snapshot_id"], seconds_ago=7200, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+
+    series.up(timeout=30)  # the next nightly `up`: the copy completed meanwhile
+
+    assert [e["state"] for e in series.outs["copied"]] == ["completed"]
+    assert shared_with(point) == [], "the point stays shared with the backup account after its copy completed"
+    [tags] = [s["tags"] for s in emulator.snapshots() if s["snapshot_id"] == point]
+    assert not [k for k in tags if k.startswith("pulumi-snapshot:copy-share")], tags
+
+
+def test_a_target_taken_out_after_its_copy_completed_ends_the_share_its_point_held(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(copy_seconds=3600)
+    series = Series(volume_id=volume_id, trigger="d1", timeout=1, copies=TWO_TARGETS[:1])
+    point = series.outs["snapshot_id"]
+    assert shared_with(point) == [BACKUP_ACCOUNT]
+    [copy] = emulator.snapshots(account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+    emulator.age_snapshot(copy["snapshot_id"], seconds_ago=7200, account_id=BACKUP_ACCOUNT, region=OTHER_REGION)
+
+    series.up(copies=[])
+
+    assert shared_with(point) == [], "the point stays shared with an account no longer declared"
+    assert [e["state"] for e in series.outs["copied"]] == ["completed"], "the copy stays recorded"

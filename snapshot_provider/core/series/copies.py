@@ -14,7 +14,8 @@ target. It is not tagged `pulumi-snapshot:series`: a copy is never one of the se
   deletes the copies tagged with the series' id, or recorded in `copied`, and nothing else.
 - Another account's copy needs the point shared with it (createVolumePermission): the copy operation shares it for
   the copy, recorded by a holder tag with the series' token and the target's region, and removes that share after
-  (`copying.shared_for_copy`).
+  (`copying.shared_for_copy`). A copy left pending at the timeout that completed by the next `up` ends that share
+  then (a declared target's or one taken out), as the timeout's message says.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapshot_provider.core import copying
+from snapshot_provider.core import copy_shares, copying
 from snapshot_provider.core.lifecycle.shapes import resource_token
 from snapshot_provider.core.series.lines import say, warn
 from snapshot_provider.core.series.survey import POINT_TAG
@@ -133,6 +134,7 @@ def keep_copies(
             ec2 = clients.client(account)
             ours = _ours(ec2, series_id, known.get(place, {}))
             ours = _delete_copies_of(ec2, inputs, ours, gone, outcome)
+            _end_completed_holdings(account, inputs, ours, kept)
             if place in wanted:
                 ours |= _copy_missing(account, series_id, inputs, wanted[place], kept, ours, outcome)
             else:
@@ -147,9 +149,37 @@ def keep_copies(
     return outcome
 
 
+def _end_completed_holdings(
+    account: AccountSelection,
+    inputs: Mapping[str, Any],
+    ours: Mapping[str, Mapping[str, Any]],
+    kept: Sequence[Mapping[str, Any]],
+) -> None:
+    """End the shares held for copies here that completed between runs (left pending at a timeout, whose message
+    says the next `up` ends the share): `_copy_missing` skips a point with a completed copy, so no release ran for
+    it. Only points whose tags, as the survey listed them, still carry this series' holder key for this place are
+    looked at again (no call for the rest); a copy of the point still pending here keeps its holding."""
+    if not account.get("role_arn"):
+        return
+    completed = {copy["source"] for copy in ours.values() if copy["State"] == "completed" and copy["source"]}
+    points = [s for s in kept if s["SnapshotId"] in completed]
+    if not points:
+        return
+    destination_id, token = clients.caller_account_id(account), request_token(inputs)
+    keys = {
+        copy_shares.holder_key(destination_id, account.region, token),
+        copy_shares.earlier_holder_key(destination_id, token),
+    }
+    for point in points:
+        if keys & copy_shares.holders(point, destination_id):
+            request = {**dict(account.values), "source_snapshot_id": point["SnapshotId"], URN_INPUT: inputs[URN_INPUT]}
+            source = AccountSelection.from_props(inputs)  # the series' own account and region, as `_copy_missing`'s
+            copying.end_holding(request, destination_id, token, unless_pending=True, source=source)
+
+
 def _end_holdings(account: AccountSelection, inputs: Mapping[str, Any], ours: Mapping[str, Mapping[str, Any]]) -> None:
     """A target taken out: end the shares its copies still pending (or failed since) held on their points, or the
-    points stay shared with that account until pruned. A copy that completed ended its holding already."""
+    points stay shared with that account until pruned (a completed copy's: `_end_completed_holdings`)."""
     unsettled = {copy["source"] for copy in ours.values() if copy["State"] != "completed" and copy["source"]}
     if not unsettled or not account.get("role_arn"):
         return
