@@ -133,20 +133,23 @@ def adopt(
     whose: str,
     *,
     ours_if_as_asked: bool = False,
+    found: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Changed:
     """Lock snapshots this resource has not locked yet (imported, or just taken): `new` applied where a snapshot
     holds no lock (this resource's own then); a lock one already holds is someone else's (`whose`: how it got
     there): extended to `new` when `new` ends later, kept as it is when `new` would shorten or weaken it, said
     either way, and never this resource's (`lock_owned` false), so never removed by it. `ours_if_as_asked`: the
     snapshots are this resource's leftovers, whose hand-over may have locked them before its run was cut short, so
-    a lock exactly as `new` asks is this resource's own."""
+    a lock exactly as `new` asks, set once the snapshot had completed (`set_once_completed`; `found`: the
+    snapshots' DescribeSnapshots entries), is this resource's own."""
     result = Changed(owned={sid: False for sid in snapshot_ids})
     if not new:
         return result
     current = by_snapshot(ec2, snapshot_ids)
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
-        if holds(info) and ours_if_as_asked and at_target(info, new):
+        completed_at = (found or {}).get(snapshot_id, {}).get("CompletionTime")
+        if holds(info) and ours_if_as_asked and at_target(info, new) and set_once_completed(info, completed_at):
             result.owned[snapshot_id] = True
             continue
         if holds(info):
@@ -167,6 +170,20 @@ def adopt(
             _call(ec2.lock_snapshot, "locking the snapshot", snapshot_id, **extension_request(info, new))
         result.owned[snapshot_id] = not holds(info)  # extended, a lock that was someone else's stays theirs
     return result
+
+
+def set_once_completed(info: Mapping[str, Any] | None, completed_at: Any = None) -> bool:
+    """Whether a lock was set once its snapshot had completed, as this provider's hand-over sets its own; a lock set
+    while the snapshot was pending (an organisation's automation) is someone else's. EC2 starts a pending snapshot's
+    lock duration only once it completes (EC2 API reference, LockedSnapshotsInfo: LockDurationStartTime), so such a
+    lock was created before its duration started. A lock with no duration start (an expiry date) is compared with
+    the snapshot's CompletionTime; with neither, it is not taken for this resource's. A second is allowed for
+    rounding."""
+    created = (info or {}).get("LockCreatedOn")
+    started = (info or {}).get("LockDurationStartTime") or completed_at
+    if not (isinstance(created, datetime) and isinstance(started, datetime)):
+        return False
+    return created >= started - timedelta(seconds=1)
 
 
 def extension_request(info: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:

@@ -590,6 +590,35 @@ def test_a_shorter_lock_set_by_someone_else_while_pending_is_extended_and_stays_
     assert not emulator.calls("UnlockSnapshot")
 
 
+def test_an_organisations_lock_set_while_pending_on_a_leftover_is_never_taken_for_this_resources(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """An organisation locks each new snapshot while pending, as the program declares; the first run is cut short
+    after the snapshot completed, before its hand-over locked anything (a run killed during the wait leaves the
+    same leftover). The next `up` adopts the leftover: its lock was set while pending (before its duration started),
+    never by this resource's hand-over, so taking `lock` out leaves it."""
+    emulator.configure(pending_seconds=2)  # the emulator answers times to the second, as moto writes EC2's
+    props = snapshot_props(volume_id, lock=GOVERNANCE)
+    ec2_client, hook = _others_lock_first(props, {"LockMode": "governance", "LockDuration": 30})
+    emulator.configure(denied_actions=["DescribeLockedSnapshots"])
+    try:
+        with pytest.raises(SnapshotProviderError):
+            provider.create(props)
+    finally:
+        emulator.configure(denied_actions=[])
+        ec2_client.meta.events.unregister("after-call.ec2.CreateSnapshot", hook)
+    assert len(emulator.calls("LockSnapshot")) == 1, "not the case this test is about (this resource locked it)"
+    [left] = emulator.snapshots()
+    created = provider.create(props)  # the next `up` adopts the leftover
+    assert created.id == left["snapshot_id"], "not the case this test is about (no leftover adopted)"
+    [lock] = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert lock["LockCreatedOn"] < lock["LockDurationStartTime"], "not the case this test is about (set while pending)"
+    assert created.outs["lock_owned"] is False
+    provider.update(created.id, {**props, **created.outs}, snapshot_props(volume_id))  # `lock` taken out
+    held = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert [h["LockState"] for h in held] == ["governance"], "the organisation's lock, set while pending, was removed"
+
+
 # --- this resource's own lock after an update that failed after LockSnapshot (RT29-1) ---------------------------------
 GOVERNANCE_60 = {"mode": "governance", "duration_days": 60}
 

@@ -1,6 +1,6 @@
 """Whose lock a snapshot holds, and what may be done to it (pure: no AWS): `ec2.locks.owned`, `same_lock`, `weakens`,
-`lifecycle.existing.recorded_locks`, the preview's lines (`lifecycle.provider.lock_change_lines`), and a series' lock
-once its `expires_at` has passed (`inputs.lock.for_new_points`, `new_lock_ended`)."""
+`set_once_completed`, `lifecycle.existing.recorded_locks`, the preview's lines (`lifecycle.provider.lock_change_lines`),
+and a series' lock once its `expires_at` has passed (`inputs.lock.for_new_points`, `new_lock_ended`)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,23 @@ def test_a_series_lock_that_has_ended_locks_no_new_point_and_says_so() -> None:
 )
 def test_a_series_refuses_only_a_new_or_changed_expires_at_that_passed(old: Any, refused: bool) -> None:
     assert (lock.new_lock_ended(old, {"mode": "governance", "expires_at": LAPSED}) is not None) is refused
+
+
+LOCKED_AT = {"LockState": "governance", "LockCreatedOn": START}
+
+
+@pytest.mark.parametrize(
+    ("info", "completed_at", "ours"),
+    [
+        ({**LOCKED_AT, "LockDurationStartTime": START}, None, True),  # locked once completed: the hand-over's way
+        ({**LOCKED_AT, "LockDurationStartTime": START + timedelta(milliseconds=400)}, None, True),  # rounding
+        ({**LOCKED_AT, "LockDurationStartTime": START + timedelta(minutes=5)}, None, False),  # set while pending
+        (LOCKED_AT, START - timedelta(minutes=5), True),  # an expiry-date lock, no duration start: its completion
+        (LOCKED_AT, START + timedelta(minutes=5), False),
+        (LOCKED_AT, None, False),  # nothing to tell by: never taken for this resource's
+    ],
+)
+def test_a_leftovers_lock_is_this_resources_only_if_set_once_the_snapshot_completed(
+    info: dict[str, Any], completed_at: datetime | None, ours: bool
+) -> None:
+    assert locks.set_once_completed(info, completed_at) is ours

@@ -208,6 +208,6 @@ def hand_over(
             if snapshot.get("StorageTier") != "archive":
                 snapshots.archive(ec2, sid)
     whose = "set by someone else while it was pending, before this provider locks a snapshot (once it completed)"
-    locked = locks.adopt(ec2, list(found), inputs.get("lock"), whose, ours_if_as_asked=adopted)
+    locked = locks.adopt(ec2, list(found), inputs.get("lock"), whose, ours_if_as_asked=adopted, found=found)
     snapshots.set_tags(ec2, list(found), {ATTEMPT_TAG: RECORDED})
     return locked
