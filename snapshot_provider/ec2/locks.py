@@ -7,6 +7,7 @@ relies on one: the current lock is read with DescribeLockedSnapshots before any 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from snapshot_provider.ec2 import snapshots
 from snapshot_provider.ec2.errors import SnapshotProviderError, explain
 from snapshot_provider.inputs.lock import moment as _moment
 from snapshot_provider.inputs.rules import MAX_FILTER_VALUES
 
 LOCKED_STATES = ("governance", "compliance-cooloff", "compliance")
+# The lock this resource's last lock change asked for (`request_digest`), written just before its LockSnapshot: a lock
+# as `new` asks is then known to be that change's, not someone else's extension that the program caught up with.
+REQUEST_TAG = "pulumi-snapshot:lock-request"
 
 
 class SnapshotLocked(SnapshotProviderError):
@@ -35,6 +40,12 @@ def lock_request(lock: Mapping[str, Any]) -> dict[str, Any]:
     if lock.get("cool_off_hours"):
         request["CoolOffPeriod"] = int(lock["cool_off_hours"])
     return request
+
+
+def request_digest(lock: Mapping[str, Any]) -> str:
+    """A short digest of the lock a `lock` input asks for (mode, duration or expiry, cooling-off), for REQUEST_TAG."""
+    shaping = repr(sorted((k, str(v)) for k, v in lock_request(lock).items()))
+    return hashlib.sha256(shaping.encode()).hexdigest()[:16]
 
 
 def by_snapshot(ec2: Any, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -74,7 +85,8 @@ def change(
     if old == new:
         return Changed()
     current = by_snapshot(ec2, snapshot_ids)
-    mine = {sid: owned(recorded.get(sid) or {}, current.get(sid), old, new) for sid in snapshot_ids}
+    asked = _requested(ec2, snapshot_ids, current, recorded, new)
+    mine = {sid: owned(recorded.get(sid) or {}, current.get(sid), old, new, asked.get(sid)) for sid in snapshot_ids}
     for snapshot_id in snapshot_ids:
         info = current.get(snapshot_id)
         if not holds(info):
@@ -98,9 +110,12 @@ def change(
     done: list[str] = []
     result = Changed()
     for snapshot_id in snapshot_ids:
-        info = current.get(snapshot_id)
         # A lock someone else set stays theirs when extended; none (or an ended one) replaced is this resource's.
-        result.owned[snapshot_id] = bool(new) and (mine[snapshot_id] or not holds(info))
+        result.owned[snapshot_id] = bool(new) and (mine[snapshot_id] or not holds(current.get(snapshot_id)))
+    if new:
+        _mark_request(ec2, [sid for sid, ours in result.owned.items() if ours], new)
+    for snapshot_id in snapshot_ids:
+        info = current.get(snapshot_id)
         try:
             if new:
                 if not at_target(info, new):  # one already changed by a change that failed part way is skipped
@@ -115,6 +130,36 @@ def change(
             raise SnapshotProviderError(_part_way(error, done, snapshot_ids)) from error
         done.append(snapshot_id)
     return result
+
+
+def _requested(
+    ec2: Any,
+    snapshot_ids: Sequence[str],
+    current: Mapping[str, Mapping[str, Any]],
+    recorded: Mapping[str, Mapping[str, Any]],
+    new: Mapping[str, Any] | None,
+) -> dict[str, str | None]:
+    """REQUEST_TAG of the snapshots whose ownership turns on it (this resource's recorded lock, now held as `new`
+    asks): read only then, so that a lock change otherwise makes no DescribeSnapshots call."""
+    if not new:
+        return {}
+    ask = [
+        sid
+        for sid in snapshot_ids
+        if (recorded.get(sid) or {}).get("lock_owned")
+        and at_target(current.get(sid), new)
+        and not same_lock(recorded.get(sid) or {}, current.get(sid))
+    ]
+    if not ask:
+        return {}
+    found = snapshots.which_exist(ec2, ask, "reading the lock this resource last asked for (ec2:DescribeSnapshots)")
+    return {sid: snapshots.tag_value(found.get(sid) or {}, REQUEST_TAG) for sid in ask}
+
+
+def _mark_request(ec2: Any, snapshot_ids: Sequence[str], new: Mapping[str, Any]) -> None:
+    """REQUEST_TAG on the snapshots this resource is about to lock as `new` asks, before its LockSnapshot."""
+    if snapshot_ids:
+        snapshots.set_tags(ec2, list(snapshot_ids), {REQUEST_TAG: request_digest(new)})
 
 
 def left_alone(snapshot_id: str, info: Mapping[str, Any]) -> str:
@@ -205,15 +250,19 @@ def owned(
     info: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None = None,
     new: Mapping[str, Any] | None = None,
+    asked: str | None = None,
 ) -> bool:
     """Whether the lock a snapshot holds is this resource's own: state says this resource set it (`lock_owned`), and
     the snapshot still holds it as recorded (its mode and end), or, in a change from `old` to `new`, holds exactly
-    the lock `new` asks for: this resource's change that went through while a later step of its run failed (state
-    still records the old lock). A lock changed otherwise since is someone else's."""
+    the lock `new` asks for, which this resource last asked for (`asked`: the snapshot's REQUEST_TAG): its change
+    that went through while a later step of its run failed (state still records the old lock). A lock changed
+    otherwise since (someone else's extension, even one the program later asks for too) is someone else's."""
     if not (recorded.get("lock_owned") and holds(info)):
         return False
     assert info is not None
-    return same_lock(recorded, info) or (new is not None and _changed_to(recorded, info, old, new))
+    if same_lock(recorded, info):
+        return True
+    return new is not None and asked == request_digest(new) and _changed_to(recorded, info, old, new)
 
 
 def _changed_to(

@@ -513,7 +513,10 @@ def test_a_set_lock_change_that_failed_part_way_is_finished_by_the_next_up(emula
     created = sets.create(inputs)
     first, second = created.outs["snapshot_ids"].values()
     compliance = {**inputs, "lock": {"mode": "compliance", "duration_days": 3650}}
-    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="compliance", LockDuration=3650)  # the part done
+    # The part done: the run marked both with the lock it asked for (before any LockSnapshot), then locked the first.
+    asked = {"Key": locks.REQUEST_TAG, "Value": locks.request_digest(compliance["lock"])}
+    ec2(emulator).create_tags(Resources=[first, second], Tags=[asked])
+    ec2(emulator).lock_snapshot(SnapshotId=first, LockMode="compliance", LockDuration=3650)
     before = len(emulator.calls("LockSnapshot"))
     outs = sets.update(str(created.id), created.outs, compliance).outs  # the next `up`: state still says governance
     assert {s["lock_state"] for s in outs["snapshots"]} == {"compliance"}
@@ -624,12 +627,12 @@ GOVERNANCE_60 = {"mode": "governance", "duration_days": 60}
 
 
 def _extended_by_an_update_that_failed_after_locking(emulator: Ec2Emulator, volume_id: str) -> tuple[Any, dict]:
-    """Create with a 30-day governance lock; an update to 60 days (and a new tag) whose CreateTags fails after its
-    LockSnapshot went through (a throttled CreateTags, a denied tag, a run killed between the two calls): state keeps
+    """Create with a 30-day governance lock; an update to 60 days (and a tag taken out) whose DeleteTags fails after
+    its LockSnapshot went through (a throttled call, a denied tag, a run killed between the two calls): state keeps
     the old outputs, EC2 holds the 60-day lock this resource set."""
-    created = provider.create(snapshot_props(volume_id, lock=GOVERNANCE))
-    news = snapshot_props(volume_id, lock=GOVERNANCE_60, tags={"purpose": "test", "ticket": "OPS-1"})
-    emulator.configure(denied_actions=["CreateTags"])
+    created = provider.create(snapshot_props(volume_id, lock=GOVERNANCE, tags={"purpose": "test", "ticket": "OPS-1"}))
+    news = snapshot_props(volume_id, lock=GOVERNANCE_60, tags={"purpose": "test"})
+    emulator.configure(denied_actions=["DeleteTags"])
     try:
         with pytest.raises(SnapshotProviderError):
             provider.update(created.id, created.outs, news)
@@ -672,6 +675,21 @@ def test_a_lock_unlocked_and_set_again_by_someone_else_as_asked_is_not_taken_for
     ec2(emulator).lock_snapshot(SnapshotId=created.id, LockMode="governance", LockDuration=60)
     outs = provider.update(created.id, created.outs, snapshot_props(volume_id, lock=GOVERNANCE_60)).outs
     assert outs["lock_owned"] is False
+
+
+def test_another_users_extension_of_a_dated_lock_stays_theirs_when_the_program_catches_up(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    """This resource locks until day 30; another user (legal hold) extends it to day 90; the program is later set to
+    day 90 too. The lock's end was reached by the other user's change, not this resource's (RT29b-2: the snapshot's
+    `pulumi-snapshot:lock-request` tag names no request of this resource for day 90)."""
+    mine, theirs = {"mode": "governance", "expires_at": _in(30)}, {"mode": "governance", "expires_at": _in(90)}
+    created = provider.create(snapshot_props(volume_id, lock=mine))
+    ec2(emulator).lock_snapshot(SnapshotId=created.id, LockMode="governance", ExpirationDate=theirs["expires_at"])
+    caught_up = provider.update(created.id, created.outs, snapshot_props(volume_id, lock=theirs)).outs
+    provider.update(created.id, {**snapshot_props(volume_id, lock=theirs), **caught_up}, snapshot_props(volume_id))
+    held = ec2(emulator).describe_locked_snapshots(SnapshotIds=[created.id])["Snapshots"]
+    assert [h["LockState"] for h in held] == ["governance"], "the other user's extension was removed with `lock`"
 
 
 # --- a replace under an unchanged lock that has ended (RT29-5) --------------------------------------------------------
