@@ -193,8 +193,8 @@ HOST = textwrap.dedent(
     """
     import base64, importlib, json, os, sys, threading
     import dill
-    from snapshot_provider.ec2 import clients
-    from snapshot_provider.core import waiting
+    from snapshot_provider.ec2 import cancel, clients
+    from snapshot_provider.core import waiting  # imported for its Cancel hook (the pollers hear cancel_waits)
     from snapshot_provider.inputs.declarations import AccountSelection
     account = AccountSelection.from_props({"region": sys.argv[1]})
     clients.client(account), clients.client(account, single_attempt=True), clients.client(account, "sts")
