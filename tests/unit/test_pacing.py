@@ -272,3 +272,112 @@ def test_ctrl_c_takes_no_new_snapshot_for_creates_still_queued_for_ec2s_api_rate
     assert len(emulator.snapshots()) == 1, (
         f"{len(emulator.snapshots())} snapshots: creates still queued for EC2's API rate at Ctrl-C took theirs"
     )
+
+
+# --- the engine's Cancel at the queue's door: no new start, no answer lost -----------------------------------------
+ANSWERS = {
+    "CreateSnapshot": b"<CreateSnapshotResponse><requestId>r</requestId><snapshotId>snap-0123456789abcdef0</snapshotId>"
+    b"<volumeId>vol-1</volumeId><status>pending</status></CreateSnapshotResponse>",
+    "CreateTags": TAGGED,
+    "DescribeSnapshots": b"<DescribeSnapshotsResponse><requestId>r</requestId><snapshotSet/>"
+    b"</DescribeSnapshotsResponse>",
+}
+# One request of each action that starts something (`pacing.STARTS`), as the provider makes it.
+START_REQUESTS = {
+    "CreateSnapshot": ("create_snapshot", {"VolumeId": "vol-1"}),
+    "CreateSnapshots": ("create_snapshots", {"InstanceSpecification": {"InstanceId": "i-1"}}),
+    "CreateVolume": ("create_volume", {"AvailabilityZone": "us-east-1a", "SnapshotId": "snap-1"}),
+    "DeleteVolume": ("delete_volume", {"VolumeId": "vol-1"}),
+}
+
+
+class StubEc2:
+    """EC2 as botocore's transport sees it (the client's `before-send` handler): records each request that reaches
+    it, by action, and answers from ANSWERS. With `hold` set, a request waits there until `release` (in flight)."""
+
+    def __init__(self, hold: str | None = None) -> None:
+        self.received: list[str] = []
+        self.hold = hold
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> AWSResponse:
+        action = event_name.rsplit(".", 1)[-1]
+        self.received.append(action)
+        if action == self.hold:
+            self.arrived.set()
+            assert self.release.wait(timeout=30), "the test never released the request in flight"
+        return AWSResponse(request.url, 200, {}, _Raw(ANSWERS.get(action, TAGGED)))
+
+
+_STUB_SESSION = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+
+
+def paced_stub_client(stub: StubEc2) -> Any:
+    """A client of the provider's kind (its retries, paced per account) whose requests go to `stub`."""
+    pacing.reset()  # every bucket full: whatever is refused below is refused for the Cancel, not for a token
+    client = _STUB_SESSION.client("ec2", config=clients.RETRY_CONFIG)  # one session: its models loaded once
+    client.meta.events.register("before-send.ec2", stub)
+    pacing.install(client, lambda: ("123456789012", "us-east-1"))
+    return client
+
+
+@pytest.mark.parametrize("action", sorted(pacing.STARTS))
+def test_after_ctrl_c_a_request_that_starts_something_is_not_sent_though_a_token_is_free(
+    action: str, fresh_cancel: None
+) -> None:
+    """What Ctrl-C promises: nothing new is created after it, even by a request that would not have waited."""
+    assert set(START_REQUESTS) == pacing.STARTS  # a new start action gets a request here too
+    stub = StubEc2()
+    client = paced_stub_client(stub)
+
+    cancel.cancel_waits()  # the engine's Cancel: the first Ctrl-C
+
+    method, params = START_REQUESTS[action]
+    with pytest.raises(WaitEnded, match=f"cancelled \\(Ctrl-C\\) .*{action} .*\\(it was not sent\\)"):
+        getattr(client, method)(**params)
+    assert stub.received == []
+
+
+def test_after_ctrl_c_requests_that_start_nothing_still_go(fresh_cancel: None) -> None:
+    """Looking and tagging finish what was started before the Cancel (a snapshot's tags, the look that records it)."""
+    stub = StubEc2()
+    client = paced_stub_client(stub)
+
+    cancel.cancel_waits()
+
+    client.describe_snapshots(SnapshotIds=["snap-1"])
+    client.create_tags(Resources=["snap-1"], Tags=[{"Key": "k", "Value": "v"}])
+    assert stub.received == ["DescribeSnapshots", "CreateTags"]
+
+
+def test_after_ctrl_c_a_create_whose_turn_was_taken_before_it_is_not_sent(fresh_cancel: None) -> None:
+    """An instance's create takes its turn, then pauses the instance's writes, then sends: a Ctrl-C meanwhile ends
+    it unsent (its turn no longer lets it past the Cancel)."""
+    stub = StubEc2()
+    client = paced_stub_client(stub)
+
+    with pacing.turn_taken(client, "CreateSnapshot"):
+        cancel.cancel_waits()
+        with pytest.raises(WaitEnded, match="it was not sent"):
+            client.create_snapshot(VolumeId="vol-1")
+    assert stub.received == []
+
+
+def test_a_create_in_flight_at_ctrl_c_finishes_and_its_answer_reaches_the_caller(fresh_cancel: None) -> None:
+    """Its snapshot exists whatever the Cancel does: its id must reach the provider (state, or the tags the next `up`
+    adopts), not be dropped on the way back."""
+    stub = StubEc2(hold="CreateSnapshot")
+    client = paced_stub_client(stub)
+    thread, outcome = in_thread(lambda: client.create_snapshot(VolumeId="vol-1"))
+    assert stub.arrived.wait(timeout=30), "the create never reached EC2"
+
+    cancel.cancel_waits()
+    stub.release.set()  # EC2 answers after the Cancel
+    thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    [answer] = outcome
+    assert not isinstance(answer, BaseException), answer
+    assert answer["SnapshotId"] == "snap-0123456789abcdef0"
+    assert stub.received == ["CreateSnapshot"]  # sent once: not retried, not refused on the way back
