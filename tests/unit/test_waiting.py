@@ -395,6 +395,32 @@ def test_cancel_waits_reaches_pollers_made_later(monkeypatch: pytest.MonkeyPatch
         waiting.poller_for("another account", ec2.describe).wait(["snap-1"], timeout=3600)
 
 
+def test_cancel_waits_ends_a_wait_already_on_an_accounts_poller_at_once(
+    fresh_cancel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's Cancel reaches a create that waits for `completed` (hours, for a big volume) through the hook
+    `waiting` registers with `ec2.cancel`: the wait ends now, its snapshot left as it is for the next `up`."""
+    monkeypatch.setenv("SNAPSHOT_POLL_FIRST_LOOK", "0")  # the first look at once, not after a second
+    ec2 = FakeEc2()
+    ec2.add("snap-1", after=3600)
+    looked = threading.Event()
+
+    def describe(ids: list[str]) -> list[dict[str, Any]]:
+        looked.set()
+        return ec2.describe(ids)
+
+    thread, outcome = wait_in_thread(waiting.poller_for("an account", describe), ["snap-1"], timeout=3600)
+    assert looked.wait(timeout=30), "the poller never looked"  # waiting, snap-1 seen pending
+
+    cancel.cancel_waits()
+    thread.join(timeout=30)  # a bound for a failing test only: a passing one ends as soon as the wait does
+
+    assert not thread.is_alive(), "the wait went on after the engine's Cancel"
+    [cancelled] = outcome
+    assert isinstance(cancelled, WaitCancelled)
+    assert cancelled.statuses["snap-1"].state == "pending"  # what was last seen, for the message
+
+
 def test_expired_credentials_end_the_wait_at_once_when_they_cannot_be_renewed() -> None:
     ec2 = FakeEc2(FakeClock())
     ec2.add("snap-1", after=3600)
