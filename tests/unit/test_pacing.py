@@ -283,7 +283,7 @@ ANSWERS = {
     b"</DescribeSnapshotsResponse>",
 }
 # One request of each action that starts something (`pacing.STARTS`), as the provider makes it.
-START_REQUESTS = {
+START_REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "CreateSnapshot": ("create_snapshot", {"VolumeId": "vol-1"}),
     "CreateSnapshots": ("create_snapshots", {"InstanceSpecification": {"InstanceId": "i-1"}}),
     "CreateVolume": ("create_volume", {"AvailabilityZone": "us-east-1a", "SnapshotId": "snap-1"}),
