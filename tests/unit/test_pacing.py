@@ -15,6 +15,7 @@ from stack_harness import wait_for
 
 from emulator import Ec2Emulator
 from snapshot_provider import EbsSnapshotProvider
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG
 from snapshot_provider.ec2 import cancel, clients, pacing
 from snapshot_provider.ec2.errors import WaitEnded
 from snapshot_provider.ec2.pacing import Policy, Size, TokenBucket, bucket_name, parse_sizes
@@ -249,6 +250,39 @@ def test_bucket_counts_the_callers_in_line() -> None:
     assert b.time_to_tell() and not b.time_to_tell()  # once per interval
     fake.now += pacing.TELL_EVERY
     assert b.time_to_tell()
+
+
+def test_ctrl_c_while_a_create_is_in_flight_leaves_its_snapshot_named_and_tagged_for_adoption(
+    emulator: Ec2Emulator, volume_id: str, fresh_cancel: None
+) -> None:
+    """The request went before the Cancel, so its snapshot exists: the create's answer is not dropped on the way
+    back, and the user is told which snapshot was left for the next `up`."""
+    emulator.configure(pending_seconds=120.0)
+    arrived, release = threading.Event(), threading.Event()
+
+    def in_flight(**_: Any) -> None:  # signed, paced, on its way: EC2 gets it once released
+        arrived.set()
+        release.wait(timeout=30)
+
+    once = clients.client(AccountSelection.of(region=REGION), single_attempt=True)  # the client creates go by
+    once.meta.events.register("before-send.ec2.CreateSnapshot", in_flight)
+    try:
+        thread, outcome = in_thread(lambda: EbsSnapshotProvider().create(snapshot_props(volume_id, timeout=300)))
+        assert arrived.wait(timeout=30), "the create never sent its request"
+        cancel.cancel_waits()  # the engine's Cancel: the first Ctrl-C
+        release.set()
+        thread.join(timeout=30)
+    finally:
+        release.set()
+        once.meta.events.unregister("before-send.ec2.CreateSnapshot", in_flight)
+
+    assert not thread.is_alive(), "the create went on waiting after Ctrl-C"
+    [ended] = outcome
+    [snapshot] = emulator.snapshots()
+    assert isinstance(ended, WaitEnded), ended
+    assert "cancelled (Ctrl-C)" in str(ended)
+    assert f"--snapshot-id {snapshot['snapshot_id']}" in str(ended)
+    assert ATTEMPT_TAG in snapshot["tags"]  # this resource's, for the next `up` to adopt
 
 
 def test_ctrl_c_takes_no_new_snapshot_for_creates_still_queued_for_ec2s_api_rate(
