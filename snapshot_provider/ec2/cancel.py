@@ -35,14 +35,27 @@ def cancel_waits() -> None:
     with _lock:
         _cancelled.set()
         wake = list(_on_cancel)
-    for callback in wake:
-        callback()
+    failures = [error for callback in wake if (error := _called(callback)) is not None]
+    if failures:  # every wait was woken first: one failing hook leaves no other wait blocked
+        raise failures[0]
 
 
 def on_cancel(callback: Callable[[], object]) -> None:
-    """Call `callback` when the engine cancels (a wait that blocks on a condition of its own, to wake it up)."""
+    """Call `callback` when the engine cancels (a wait that blocks on a condition of its own, to wake it up); at once
+    if it already has (a wait registered after the Cancel would otherwise never hear of it)."""
     with _lock:
         _on_cancel.append(callback)
+        already = _cancelled.is_set()
+    if already:
+        callback()
+
+
+def _called(callback: Callable[[], object]) -> Exception | None:
+    try:
+        callback()
+    except Exception as error:  # raised by cancel_waits once every hook ran
+        return error
+    return None
 
 
 def cancelled() -> bool:

@@ -86,3 +86,27 @@ def test_cancel_waits_calls_every_hook_once_the_cancel_is_visible(fresh_cancel: 
     cancel.cancel_waits()
 
     assert heard == [("poller", True), ("gate", True)]
+
+
+def test_a_hook_registered_after_the_cancel_is_called_at_once(fresh_cancel: None, own_hooks: None) -> None:
+    """A wait that registers late (its resource's operation began just as Ctrl-C came) must still be woken."""
+    cancel.cancel_waits()
+    heard: list[bool] = []
+
+    cancel.on_cancel(lambda: heard.append(cancel.cancelled()))
+
+    assert heard == [True]
+
+
+def test_a_failing_hook_does_not_keep_the_others_from_waking_their_waits(fresh_cancel: None, own_hooks: None) -> None:
+    heard: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("hook failed")
+
+    cancel.on_cancel(broken)
+    cancel.on_cancel(lambda: heard.append("gate"))
+
+    with pytest.raises(RuntimeError, match="hook failed"):
+        cancel.cancel_waits()
+    assert heard == ["gate"]
