@@ -69,7 +69,8 @@ def test_a_lock_that_can_never_be_removed_does_not_ask_for_unlock(emulator: Ec2E
     emulator.configure(denied_actions=["UnlockSnapshot"])
     lock = {"mode": "compliance", "duration_days": 30}
     assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures == []
-    assert {c.action for c in emulator.calls()} == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot"}
+    asked = {c.action for c in emulator.calls()}
+    assert asked == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
 
 
 def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
