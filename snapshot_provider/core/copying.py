@@ -269,18 +269,18 @@ def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
         *permissions.check_copy(inputs, copy_request(inputs, token)),
         *permissions.check_tagging_snapshot(inputs, "source_snapshot_id", {ATTEMPT_TAG: RECORDED}),
     ]
-    if found or not inputs.get("role_arn"):
+    if not inputs.get("role_arn"):
         return found
     try:
         destination_id = clients.caller_account_id(AccountSelection.from_props(inputs))
         planned = planned_share(source_account(inputs), destination_id, inputs)
         shared = planned is not None and copy_shares.shared_by_user(planned[0], planned[1])
     except SnapshotProviderError as error:
-        return [Failure("role_arn", f"checking the share of the source with the destination account: {error}")]
+        return [*found, Failure("role_arn", f"checking the share of the source with the destination account: {error}")]
     if planned is None or shared:
-        return []  # no share of ours: the copy touches the source not at all
+        return found  # no share of ours: the copy touches the source not at all
     share = planned[0]
-    return permissions.check_sharing(inputs, share.source, share.permission, share.key)
+    return [*found, *permissions.check_sharing(inputs, share.source, share.permission, share.key)]
 
 
 def _stays_shared(share: copy_shares.Share) -> str:
