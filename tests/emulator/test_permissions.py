@@ -108,6 +108,18 @@ def test_a_create_whose_tagging_is_denied_is_reported_though_create_snapshot_is_
     assert emulator.snapshots() == [] and not emulator.mutating_calls()
 
 
+def test_tagging_the_new_snapshot_is_asked_about_where_a_policy_allows_tags_only_at_creation(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    # CreateTags allowed only with ec2:CreateAction: the tagged create passes, the `recorded` tag written once the
+    # snapshot completed would not.
+    emulator.configure(denied_actions=["CreateTags"], tagging_allowed_at_creation=True)
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    assert failure.property == "volume_id"
+    assert f"ec2:CreateTags on the new snapshot in {REGION} would be denied" in failure.reason
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
 def test_a_create_snapshots_whose_tagging_is_denied_is_reported(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance(data_volumes=1)
     emulator.configure(denied_actions=["CreateTags"])
