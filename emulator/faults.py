@@ -39,6 +39,9 @@ class Faults:
     credentials_expired: bool = False
     # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
     denied_actions: list[str] = field(default_factory=list)
+    # With CreateTags denied: a policy that still allows it at creation (the condition ec2:CreateAction), so only
+    # direct CreateTags calls are refused, and a create's TagSpecifications are not.
+    tagging_allowed_at_creation: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class FaultInjector:
         ec2:CreateTags, so the whole request (and its DryRun) is refused; without tags, CreateTags is not evaluated."""
         return (
             "CreateTags" in self.faults.denied_actions
+            and not self.faults.tagging_allowed_at_creation
             and action != "CreateTags"
             and any(key.startswith(TAGGED_AT_CREATION) for key in params)
         )

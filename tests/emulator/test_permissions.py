@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
@@ -232,3 +233,55 @@ def test_a_preview_with_unknown_inputs_asks_nothing(emulator: Ec2Emulator, volum
     assert EbsSnapshotProvider().check({}, {**props, "description": UNKNOWN}).failures == []
     assert SnapshotCopyProvider().check({}, {**cross_account_copy(UNKNOWN)}).failures == []
     assert emulator.calls() == []
+
+
+def dry_runs(ec2: Any, instance: dict[str, Any], snapshot_id: str) -> dict[str, Any]:
+    """Each call permission_check asks about, by the action IAM authorizes."""
+    tags = [{"Key": "k", "Value": "v"}]
+    on_instance = {"InstanceIds": [instance["instance_id"]], "DryRun": True}
+    return {
+        "StopInstances": lambda: ec2.stop_instances(**on_instance),
+        "StartInstances": lambda: ec2.start_instances(**on_instance),
+        "CreateTags": lambda: ec2.create_tags(Resources=[instance["instance_id"]], Tags=tags, DryRun=True),
+        "DeleteTags": lambda: ec2.delete_tags(Resources=[instance["instance_id"]], Tags=tags, DryRun=True),
+        "ModifySnapshotAttribute": lambda: ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=[BACKUP_ACCOUNT],
+            DryRun=True,
+        ),
+        "ModifySnapshotTier": lambda: ec2.modify_snapshot_tier(
+            SnapshotId=snapshot_id, StorageTier="archive", DryRun=True
+        ),
+        "CopySnapshot": lambda: ec2.copy_snapshot(
+            SourceRegion=REGION,
+            SourceSnapshotId=snapshot_id,
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+            DryRun=True,
+        ),
+        "CreateSnapshot": lambda: ec2.create_snapshot(
+            VolumeId=instance["root_volume_id"],
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+            DryRun=True,
+        ),
+    }
+
+
+def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance()
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    snapshot_id = str(ec2.create_snapshot(VolumeId=instance["root_volume_id"])["SnapshotId"])
+    for action, call in dry_runs(ec2, instance, snapshot_id).items():
+        with pytest.raises(ClientError, match="DryRunOperation"):
+            call()
+        emulator.configure(denied_actions=[action])
+        with pytest.raises(ClientError, match=f"UnauthorizedOperation.*ec2:{action}"):
+            call()
+        emulator.configure(denied_actions=[])
+    emulator.configure(denied_actions=["CreateTags"])  # a create tagged at creation is authorized on CreateTags too
+    for tagged_at_creation in ("CreateSnapshot", "CopySnapshot"):
+        with pytest.raises(ClientError, match=r"UnauthorizedOperation.*ec2:CreateTags"):
+            dry_runs(ec2, instance, snapshot_id)[tagged_at_creation]()
+    with pytest.raises(ClientError, match="DryRunOperation"):  # without tags, CreateTags is not evaluated
+        ec2.create_snapshot(VolumeId=instance["root_volume_id"], DryRun=True)
