@@ -2,13 +2,15 @@
 
 A fault is chosen per call: throttling (`RequestLimitExceeded`), a server error (`InternalError`), or a drop (the call
 is carried out, then the connection closes before the answer: the client cannot tell whether it happened). Expired
-credentials (`ExpiredToken`) and denied actions (`UnauthorizedOperation`) override the random choice.
+credentials (`ExpiredToken`) and denied actions (`UnauthorizedOperation`) override the random choice. A create that
+tags at creation (`TagSpecifications`) is refused when `CreateTags` is denied, as IAM authorizes the tagging apart.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -19,6 +21,8 @@ SERVER_ERROR = "server_error"
 DROP = "drop"
 EXPIRED_CREDENTIALS = "expired_credentials"
 DENIED = "denied"
+DENIED_TAGGING = "denied_tagging"  # a create carrying TagSpecifications while ec2:CreateTags is denied
+TAGGED_AT_CREATION = "TagSpecification"  # the query parameters' prefix: TagSpecification.1.Tag.1.Key=...
 
 
 @dataclass
@@ -35,6 +39,9 @@ class Faults:
     credentials_expired: bool = False
     # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
     denied_actions: list[str] = field(default_factory=list)
+    # With CreateTags denied: a policy that still allows it at creation (the condition ec2:CreateAction), so only
+    # direct CreateTags calls are refused, and a create's TagSpecifications are not.
+    tagging_allowed_at_creation: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,15 +77,29 @@ class FaultInjector:
             self.faults.seed = seed
             self._rng = random.Random(seed)
 
-    def choose(self, action: str) -> str | None:
-        """The fault for one call of `action`, or None to serve it."""
+    def choose(self, action: str, params: Mapping[str, str] | None = None) -> str | None:
+        """The fault for one call of `action` (with its query `params`), or None to serve it."""
         # Rolled for every eligible call, even one refused below, so a seed gives the same sequence either way.
         rolled = self._roll(action)
         if self.faults.credentials_expired and action:
             return EXPIRED_CREDENTIALS
         if action in self.faults.denied_actions:
             return DENIED
+        if self.refuses_tags_at_creation(action, params or {}):
+            return DENIED_TAGGING
         return rolled
+
+    def refuses_tags_at_creation(self, action: str, params: Mapping[str, str]) -> bool:
+        """A request that tags what it creates (CreateSnapshot, CreateSnapshots, CopySnapshot with TagSpecifications)
+        while ec2:CreateTags is denied. EC2 user guide, "Grant permission to tag Amazon EC2 resources during
+        creation": if tags are specified in the resource-creating action, AWS performs additional authorization on
+        ec2:CreateTags, so the whole request (and its DryRun) is refused; without tags, CreateTags is not evaluated."""
+        return (
+            "CreateTags" in self.faults.denied_actions
+            and not self.faults.tagging_allowed_at_creation
+            and action != "CreateTags"
+            and any(key.startswith(TAGGED_AT_CREATION) for key in params)
+        )
 
     def _roll(self, action: str) -> str | None:
         f = self.faults
@@ -97,12 +118,13 @@ def error_for(fault: str | None, action: str, account_id: str = DEFAULT_ACCOUNT_
     """The error a call with this fault is answered with; None when it is served (or, for a drop, carried out)."""
     if fault == EXPIRED_CREDENTIALS:
         return Ec2Error("400 Bad Request", "ExpiredToken", "The security token included in the request is expired")
-    if fault == DENIED:
+    if fault in (DENIED, DENIED_TAGGING):
+        refused = "CreateTags" if fault == DENIED_TAGGING else action  # the action IAM refused, as AWS names it
         return Ec2Error(
             "403 Forbidden",
             "UnauthorizedOperation",
             f"You are not authorized to perform this operation. User: arn:aws:iam::{account_id}:user/emulator"
-            f" is not authorized to perform: ec2:{action}",
+            f" is not authorized to perform: ec2:{refused}",
         )
     if fault == THROTTLE:
         return Ec2Error("503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded.")

@@ -347,7 +347,7 @@ class Ec2Emulator:
         tiers.settle()  # archiving follows the clock: settled before the request sees the snapshots
         guest.GUEST.observe()  # stop/start transitions and commands follow the clock too
         caller = self._caller(environ, params)
-        fault = self.injector.choose(action)
+        fault = self.injector.choose(action, params)
         call = self.log.record(
             action, params, fault, service=caller.service, account_id=caller.account_id, region=caller.region
         )

@@ -166,6 +166,13 @@ def held_by(share: Share) -> bool:
     return snapshot is not None and bool(share.keys & holders(snapshot, share.destination_id))
 
 
+def shared_by_user(share: Share, snapshot: Mapping[str, Any]) -> bool:
+    """The source (its DescribeSnapshots entry `snapshot`) is shared with the destination and no holder of ours
+    records it: the user's share, which `hold` leaves alone."""
+    ec2 = clients.client(share.source)
+    return shared_already(ec2, share.source_id, share.destination_id) and not holders(snapshot, share.destination_id)
+
+
 def shared_already(ec2: Any, source_id: str, account_id: str) -> bool:
     """Whether the snapshot is shared with the account (or public)."""
     try:

@@ -35,9 +35,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.core import copy_shares, waiting
 from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOURCE_TAG, resource_token, say
-from snapshot_provider.ec2 import cancel, clients, find, snapshots
+from snapshot_provider.ec2 import cancel, clients, find, permissions, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, error_code, explain
 from snapshot_provider.inputs.declarations import ACCOUNT_FIELDS, URN_INPUT, AccountSelection
+from snapshot_provider.inputs.schema import Failure
+from snapshot_provider.inputs.snapshot_copy import parse
 from snapshot_provider.process.engine_log import engine_log
 
 PENDING = "pending"
@@ -216,17 +218,11 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
     still pending (the create gave up at its timeout, was cancelled, or lost track of its request) keeps it: the next
     `up` adopts the copy and ends it, or the resource's delete does. A snapshot of another owner is its owner's to
     share (CopySnapshot says it is not found until then)."""
-    source_id, urn = inputs["source_snapshot_id"], inputs.get(URN_INPUT)
-    owner_id = clients.caller_account_id(source)
-    if owner_id == destination_id:
+    planned = planned_share(source, destination_id, inputs)
+    if planned is None:
         yield
         return
-    ec2 = clients.client(source)
-    snapshot = snapshots.which_exist(ec2, [source_id], "reading the source snapshot").get(source_id)
-    if snapshot is None or snapshot.get("OwnerId") != owner_id:
-        yield
-        return
-    share = copy_shares.Share(source, source_id, destination_id, inputs["region"], resource_token(str(urn)), urn)
+    share, snapshot = planned
     try:
         held = copy_shares.hold(share, snapshot)
     except copy_shares.ShareRefused as refused:
@@ -242,6 +238,49 @@ def shared_for_copy(source: AccountSelection, destination_id: str, inputs: Mappi
     except SnapshotTimedOut as cut:  # pending: the share stays, and the user is told, as they may never run again
         raise SnapshotTimedOut(f"{cut}. {_stays_shared(share)}") from cut
     copy_shares.release_or_warn(share)
+
+
+def planned_share(
+    source: AccountSelection, destination_id: str, inputs: Mapping[str, Any]
+) -> tuple[copy_shares.Share, dict[str, Any]] | None:
+    """The share of the source a copy into `destination_id` needs, with the source's DescribeSnapshots entry; None
+    when it needs none: the same account, or a snapshot of another owner (its owner's to share)."""
+    source_id, urn = inputs["source_snapshot_id"], inputs.get(URN_INPUT)
+    owner_id = clients.caller_account_id(source)
+    if owner_id == destination_id:
+        return None
+    ec2 = clients.client(source)
+    snapshot = snapshots.which_exist(ec2, [source_id], "reading the source snapshot").get(source_id)
+    if snapshot is None or snapshot.get("OwnerId") != owner_id:
+        return None
+    share = copy_shares.Share(source, source_id, destination_id, inputs["region"], resource_token(str(urn)), urn)
+    return share, dict(snapshot)
+
+
+def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
+    """`permission_check=True`: every call of the create's plan EC2 can answer with DryRun (`ec2.permissions`), with
+    the requests the create sends: CopySnapshot tagged at creation, the `recorded` tag on the copy once completed;
+    for another account's copy, the share of the source and its holder tag, asked with the source's credentials."""
+    if permissions.has_unknowns(props):
+        return []  # depends on resources not created yet: checked at the preview where they are known
+    inputs = parse(props)
+    token = resource_token(str(inputs.get(URN_INPUT)))
+    found = [
+        *permissions.check_copy(inputs, copy_request(inputs, token)),
+        *permissions.check_tagging_snapshot(inputs, "source_snapshot_id", {ATTEMPT_TAG: RECORDED}),
+    ]
+    if not inputs.get("role_arn"):
+        return found
+    try:
+        destination_id = clients.caller_account_id(AccountSelection.from_props(inputs))
+        planned = planned_share(source_account(inputs), destination_id, inputs)
+        shared = planned is not None and copy_shares.shared_by_user(planned[0], planned[1])
+    except SnapshotProviderError as error:
+        return [*found, Failure("role_arn", f"checking the share of the source with the destination account: {error}")]
+    if planned is None or shared:
+        return found  # no share of ours: the copy touches the source not at all
+    share = planned[0]
+    return [*found, *permissions.check_sharing(inputs, share.source, share.permission, share.key)]
 
 
 def _stays_shared(share: copy_shares.Share) -> str:

@@ -21,7 +21,7 @@ from pulumi.dynamic import (
 from snapshot_provider.core import copy_shares, copying
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, managed_tags_now, resource_token
 from snapshot_provider.core.resource_types import Outputs, ResourceType
-from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
+from snapshot_provider.ec2 import clients, find, locks, snapshots
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
 from snapshot_provider.inputs.snapshot_copy import SCHEMA, failures, parse
 from snapshot_provider.process.engine_log import engine_log
@@ -61,7 +61,7 @@ class SnapshotCopyOperations(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = failures(news, olds)
         if not found and not olds and news.get("permission_check"):
-            found = list(permissions.check_copy(news))
+            found = copying.denied_at_preview(news)
         return CheckResult(SCHEMA.stored(news), [CheckFailure(f.property, f.reason) for f in found])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

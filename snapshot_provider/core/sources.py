@@ -26,6 +26,7 @@ class Source(Protocol):
     """What a snapshot resource snapshots, and the one EC2 call that starts it."""
 
     noun: str  # "snapshot", "snapshot set": for messages
+    action: str  # the EC2 call that starts it: "CreateSnapshot", "CreateSnapshots"
 
     def source(self, inputs: Mapping[str, Any]) -> str:
         """What is snapshotted, for messages: 'volume vol-...', 'instance i-...'."""
@@ -41,6 +42,11 @@ class Source(Protocol):
 
     def request_tags(self, inputs: Mapping[str, Any], desired: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         """The tags the starting request sets, from each volume's `desired` tags (EC2 may copy the volumes' own)."""
+        ...
+
+    def request(self, inputs: Mapping[str, Any], tags: Mapping[str, str], got: str) -> dict[str, Any]:
+        """`action`'s parameters, tagged `tags` and the consistency `got` (the one declaration of the request: `start`
+        sends it, a preview's permission check asks EC2 about it with DryRun)."""
         ...
 
     def start(
@@ -62,6 +68,7 @@ class VolumeSource:
     """One snapshot of one volume (CreateSnapshot)."""
 
     noun = "snapshot"
+    action = "CreateSnapshot"
 
     def source(self, inputs: Mapping[str, Any]) -> str:
         return f"volume {inputs['volume_id']}"
@@ -75,6 +82,15 @@ class VolumeSource:
     def request_tags(self, inputs: Mapping[str, Any], desired: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         return dict(desired[inputs["volume_id"]])  # CreateSnapshot copies nothing itself
 
+    def request(self, inputs: Mapping[str, Any], tags: Mapping[str, str], got: str) -> dict[str, Any]:
+        request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
+        if inputs.get("description") is not None:
+            request["Description"] = inputs["description"]
+        if inputs.get("outpost_arn"):
+            request["OutpostArn"] = inputs["outpost_arn"]
+        tagged = _with_consistency(consistency.Plan.of(inputs), tags, got)
+        return {**request, "TagSpecifications": snapshots.tag_specifications(tagged)}
+
     def start(
         self,
         ec2: Any,
@@ -84,18 +100,11 @@ class VolumeSource:
         tags: Mapping[str, str],
         by: str,
     ) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        plan = consistency.Plan.of(inputs)
-
         def create_snapshot(got: str) -> list[dict[str, Any]]:
-            tagged = _with_consistency(plan, tags, got)
-            return [once.create_snapshot(**request, TagSpecifications=snapshots.tag_specifications(tagged))]
+            return [once.create_snapshot(**self.request(inputs, tags, got))]
 
-        asking = _asking(once, "CreateSnapshot", by)
+        asking = _asking(once, self.action, by)
+        plan = consistency.Plan.of(inputs)
         return pausing.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot, asking)
 
 
@@ -103,6 +112,7 @@ class InstanceSetSource:
     """One snapshot per chosen volume of an instance, all taken at the same instant (CreateSnapshots)."""
 
     noun = "snapshot set"
+    action = "CreateSnapshots"
 
     def source(self, inputs: Mapping[str, Any]) -> str:
         return f"instance {inputs['instance_id']}"
@@ -130,15 +140,7 @@ class InstanceSetSource:
     def request_tags(self, inputs: Mapping[str, Any], desired: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         return dict(inputs["tags"])  # EC2 copies the volumes' own (CopyTagsFromSource)
 
-    def start(
-        self,
-        ec2: Any,
-        once: Any,
-        inputs: Mapping[str, Any],
-        members: list[Member],
-        tags: Mapping[str, str],
-        by: str,
-    ) -> list[dict[str, Any]]:
+    def request(self, inputs: Mapping[str, Any], tags: Mapping[str, str], got: str) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "InstanceId": inputs["instance_id"],
             "ExcludeBootVolume": bool(inputs.get("exclude_boot_volume")),
@@ -152,16 +154,24 @@ class InstanceSetSource:
             request["OutpostArn"] = inputs["outpost_arn"]
         if inputs.get("copy_tags_from_source"):
             request["CopyTagsFromSource"] = inputs["copy_tags_from_source"]
-        plan = consistency.Plan.of(inputs)
+        tagged = _with_consistency(consistency.Plan.of(inputs), tags, got)
+        return {**request, "TagSpecifications": snapshots.tag_specifications(tagged)}
 
+    def start(
+        self,
+        ec2: Any,
+        once: Any,
+        inputs: Mapping[str, Any],
+        members: list[Member],
+        tags: Mapping[str, str],
+        by: str,
+    ) -> list[dict[str, Any]]:
         def create_snapshots(got: str) -> list[dict[str, Any]]:
-            tagged = _with_consistency(plan, tags, got)
-            return list(
-                once.create_snapshots(**request, TagSpecifications=snapshots.tag_specifications(tagged))["Snapshots"]
-            )
+            return list(once.create_snapshots(**self.request(inputs, tags, got))["Snapshots"])
 
         volumes = [(m.volume_id, m.device_name or "") for m in members]
-        asking = _asking(once, "CreateSnapshots", by)
+        asking = _asking(once, self.action, by)
+        plan = consistency.Plan.of(inputs)
         return pausing.around_instance(
             ec2, _ssm(inputs), plan, inputs["instance_id"], volumes, create_snapshots, asking
         )

@@ -1,7 +1,9 @@
 """Permission checks at preview, without side effects: EC2's DryRun answers whether a create would be allowed.
 
 Opt-in per resource (`permission_check=True`): previews then need credentials able to call the DryRun, which a
-pull-request pipeline with read-only credentials would be refused.
+pull-request pipeline with read-only credentials would be refused. Each function asks about one step of a create's
+plan, with the request that step sends where it is known at preview (the caller, in `core`, builds it with the same
+function the create uses). SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked about.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.ec2 import clients
@@ -21,26 +24,32 @@ ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeede
 DENIED = ("UnauthorizedOperation", "AccessDenied")
 
 
-def check_create_snapshot(props: Mapping[str, Any]) -> list[Failure]:
-    volume_id = props["volume_id"]
-    return _dry_run(
-        props,
-        "volume_id",
-        f"ec2:CreateSnapshot on {volume_id}",
-        lambda ec2: ec2.create_snapshot(VolumeId=volume_id, DryRun=True),
-    )
+# EC2 user guide, "Grant permission to tag Amazon EC2 resources during creation": a create that tags what it makes
+# (TagSpecifications) is authorized on ec2:CreateTags too, and refused whole without it.
+TAGGING_AT_CREATION = (
+    "the request tags the snapshot at creation, so it needs ec2:CreateTags too (a policy may allow it for the create "
+    "alone, with the condition ec2:CreateAction)"
+)
 
 
-def check_create_snapshots(props: Mapping[str, Any]) -> list[Failure]:
-    instance_id = props["instance_id"]
-    spec: dict[str, Any] = {"InstanceId": instance_id, "ExcludeBootVolume": bool(props.get("exclude_boot_volume"))}
-    if props.get("exclude_data_volume_ids"):
-        spec["ExcludeDataVolumeIds"] = list(props["exclude_data_volume_ids"])
+def has_unknowns(props: Mapping[str, Any]) -> bool:
+    """Inputs that depend on resources not created yet: checked at the preview where they are known."""
+    return any(is_unknown(v) for v in props.values())
+
+
+CREATES = {"CreateSnapshot": "volume_id", "CreateSnapshots": "instance_id"}
+"""The calls that start a resource's snapshots, with the input naming what they snapshot."""
+
+
+def check_create(props: Mapping[str, Any], action: str, request: Mapping[str, Any]) -> list[Failure]:
+    """CreateSnapshot or CreateSnapshots (`action`) as the create sends it (`request`: with its TagSpecifications)."""
+    prop = CREATES[action]
     return _dry_run(
         props,
-        "instance_id",
-        f"ec2:CreateSnapshots on {instance_id}",
-        lambda ec2: ec2.create_snapshots(InstanceSpecification=spec, DryRun=True),
+        prop,
+        f"ec2:{action} on {props[prop]}",
+        lambda ec2: getattr(ec2, xform_name(action))(**request, DryRun=True),
+        fix=TAGGING_AT_CREATION if request.get("TagSpecifications") else "",
     )
 
 
@@ -71,32 +80,115 @@ def check_lock(props: Mapping[str, Any]) -> list[Failure]:
     return [failure for action, call in calls for failure in _dry_run(props, "lock", action, call, unknown_ok=True)]
 
 
-def check_copy(props: Mapping[str, Any]) -> list[Failure]:
-    """For a SnapshotCopy: CopySnapshot of its source, asked in the destination (its region and account)."""
-    request: dict[str, Any] = {
-        "SourceRegion": props.get("source_region") or props["region"],
-        "SourceSnapshotId": props["source_snapshot_id"],
-    }
-    if props.get("kms_key_id") or props.get("encrypted"):
-        request["Encrypted"] = True
-    if props.get("kms_key_id"):
-        request["KmsKeyId"] = props["kms_key_id"]
+def check_tagging_snapshot(props: Mapping[str, Any], prop: str, tags: Mapping[str, str]) -> list[Failure]:
+    """CreateTags on the new snapshot once made (`tags`: what the create writes then, e.g. `recorded`), asked about
+    PLACEHOLDER_SNAPSHOT: only a denial is an answer."""
+    return _dry_run(
+        props,
+        prop,
+        "ec2:CreateTags on the new snapshot",
+        lambda ec2: ec2.create_tags(Resources=[PLACEHOLDER_SNAPSHOT], Tags=_tag_list(tags), DryRun=True),
+        unknown_ok=True,
+    )
+
+
+def check_archive(props: Mapping[str, Any]) -> list[Failure]:
+    """ModifySnapshotTier, for a resource whose `storage_tier` is `archive` (asked about PLACEHOLDER_SNAPSHOT)."""
+    if props.get("storage_tier") != "archive":
+        return []
+    return _dry_run(
+        props,
+        "storage_tier",
+        "ec2:ModifySnapshotTier on the new snapshot",
+        lambda ec2: ec2.modify_snapshot_tier(SnapshotId=PLACEHOLDER_SNAPSHOT, StorageTier="archive", DryRun=True),
+        unknown_ok=True,
+    )
+
+
+def check_stopping(
+    props: Mapping[str, Any], instance_id: str, holder_tag: tuple[str, str], starts_again: bool
+) -> list[Failure]:
+    """For `consistency: stopped`: the calls on the instance, in the order the create makes them: its stopped-by
+    tag written (`holder_tag`), StopInstances, StartInstances (unless it is left stopped), the tag removed. Only a
+    denial is an answer (EC2 may refuse a DryRun for the instance's state, which says nothing of permissions)."""
+    tag = [{"Key": holder_tag[0], "Value": holder_tag[1]}]
+    calls: list[tuple[str, Callable[[Any], Any]]] = [
+        ("ec2:CreateTags", lambda ec2: ec2.create_tags(Resources=[instance_id], Tags=tag, DryRun=True)),
+        ("ec2:StopInstances", lambda ec2: ec2.stop_instances(InstanceIds=[instance_id], DryRun=True)),
+    ]
+    if starts_again:
+        calls.append(("ec2:StartInstances", lambda ec2: ec2.start_instances(InstanceIds=[instance_id], DryRun=True)))
+    calls.append(("ec2:DeleteTags", lambda ec2: ec2.delete_tags(Resources=[instance_id], Tags=tag, DryRun=True)))
+    return [
+        failure
+        for action, call in calls
+        for failure in _dry_run(props, "consistency", f"{action} on {instance_id}", call, unknown_ok=True)
+    ]
+
+
+def check_copy(props: Mapping[str, Any], request: Mapping[str, Any]) -> list[Failure]:
+    """For a SnapshotCopy: CopySnapshot of its source as the create sends it (`request`: with its
+    TagSpecifications), asked in the destination (its region and account)."""
     return _dry_run(
         props,
         "source_snapshot_id",
         f"ec2:CopySnapshot of {props['source_snapshot_id']}",
         lambda ec2: ec2.copy_snapshot(**request, DryRun=True),
+        fix=TAGGING_AT_CREATION if request.get("TagSpecifications") else "",
     )
 
 
+def check_sharing(
+    props: Mapping[str, Any], source: AccountSelection, permission: Mapping[str, Any], holder_key: str
+) -> list[Failure]:
+    """For another account's copy of the source account's own snapshot: the calls on the source, with the source
+    account's credentials (`source`): the holder tag written (CreateTags), the share added and removed
+    (ModifySnapshotAttribute, `permission` its parameters), the holder tag deleted (DeleteTags)."""
+    snapshot_id = permission["SnapshotId"]
+    tag, key = [{"Key": holder_key, "Value": "preview"}], [{"Key": holder_key}]
+    calls: list[tuple[str, Callable[[Any], Any]]] = [
+        ("ec2:CreateTags", lambda ec2: ec2.create_tags(Resources=[snapshot_id], Tags=tag, DryRun=True)),
+        (
+            "ec2:ModifySnapshotAttribute",
+            lambda ec2: ec2.modify_snapshot_attribute(OperationType="add", **permission, DryRun=True),
+        ),
+        ("ec2:DeleteTags", lambda ec2: ec2.delete_tags(Resources=[snapshot_id], Tags=key, DryRun=True)),
+    ]
+    return [
+        failure
+        for action, call in calls
+        for failure in _dry_run(
+            props, "role_arn", f"{action} on the source {snapshot_id}", call, account=source, fix=SOURCE_CREDENTIALS
+        )
+    ]
+
+
+SOURCE_CREDENTIALS = (
+    "asked with the source account's credentials (the provider's own, without role_arn): they share the source with "
+    "the destination account for the copy and record that on it"
+)
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
 def _dry_run(
-    props: Mapping[str, Any], prop: str, action: str, call: Callable[[Any], Any], unknown_ok: bool = False
+    props: Mapping[str, Any],
+    prop: str,
+    action: str,
+    call: Callable[[Any], Any],
+    unknown_ok: bool = False,
+    *,
+    account: AccountSelection | None = None,
+    fix: str = "",
 ) -> list[Failure]:
     """A failure if `action` would be denied. `unknown_ok`: asked about a placeholder resource, so any answer but a
-    denial says nothing."""
-    if any(is_unknown(v) for v in props.values()):
+    denial says nothing. `account`: whose credentials ask (default: the resource's). `fix`: what the denial may
+    need besides the action, said with it."""
+    if has_unknowns(props):
         return []  # depends on resources not created yet: checked when they are
-    account = AccountSelection.from_props(props)
+    account = account or AccountSelection.from_props(props)
     where = f"{action} in {account.region}"
     try:
         call(clients.client(account))
@@ -109,8 +201,9 @@ def _dry_run(
             return [
                 Failure(
                     prop,
-                    f"{where} would be denied ({code}: {message}). Grant it to the credentials in use, "
-                    "or set permission_check=False to skip this check",
+                    f"{where} would be denied ({code}: {message}). Grant it to the credentials in use"
+                    + (f" ({fix})" if fix else "")
+                    + ", or set permission_check=False to skip this check",
                 )
             ]
         if unknown_ok:

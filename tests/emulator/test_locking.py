@@ -713,7 +713,7 @@ def test_a_leftover_its_cut_short_hand_over_locked_is_adopted_with_the_lock_as_t
     """A create whose hand-over locked the snapshot, then failed marking it recorded: the next `up` adopts it, and
     the lock exactly as declared is the one that create set."""
     props = snapshot_props(volume_id, lock=GOVERNANCE)
-    emulator.configure(denied_actions=["CreateTags"])
+    emulator.configure(denied_actions=["CreateTags"], tagging_allowed_at_creation=True)
     try:
         with pytest.raises(SnapshotProviderError):
             provider.create(props)

@@ -417,7 +417,7 @@ def test_two_resources_stopping_one_instance_start_it_only_after_both_requests(
 
 
 def test_stopped_stops_nothing_when_the_instance_cannot_be_tagged(emulator: Ec2Emulator, data: dict[str, str]) -> None:
-    emulator.configure(denied_actions=["CreateTags"])
+    emulator.configure(denied_actions=["CreateTags"], tagging_allowed_at_creation=True)
     with pytest.raises(ConsistencyFailed, match=f"instance {data['instance_id']} was not stopped.*ec2:CreateTags"):
         take(emulator, Plan(consistency="stopped"), data["root_volume_id"])
     assert not [e for e in events(emulator) if e[0].startswith("instance-")]

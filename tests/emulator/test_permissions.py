@@ -6,10 +6,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from emulator import Ec2Emulator
+from emulator.accounts import DEFAULT_ACCOUNT_ID
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
-from testbed import REGION, snapshot_props
+from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG
+from snapshot_provider.inputs.rules import UNKNOWN
+from testbed import REGION, URN_PREFIX, snapshot_props
 
 
 def test_permission_check_passes_without_side_effects(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -69,7 +73,8 @@ def test_a_lock_that_can_never_be_removed_does_not_ask_for_unlock(emulator: Ec2E
     emulator.configure(denied_actions=["UnlockSnapshot"])
     lock = {"mode": "compliance", "duration_days": 30}
     assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures == []
-    assert {c.action for c in emulator.calls()} == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot"}
+    asked = {c.action for c in emulator.calls()}
+    assert asked == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
 
 
 def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -82,3 +87,201 @@ def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: 
     assert failure.property == "source_snapshot_id"
     assert f"ec2:CopySnapshot of {source_id} in eu-west-1 would be denied" in failure.reason
     assert len(emulator.snapshots(region="eu-west-1")) == 0
+
+
+# --- the rest of the create's plan: every call EC2 can answer with DryRun -------------------------------------------
+def reasons(failures: list[Any], prop: str) -> list[str]:
+    return [f.reason for f in failures if f.property == prop]
+
+
+def test_a_create_whose_tagging_is_denied_is_reported_though_create_snapshot_is_allowed(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    emulator.configure(denied_actions=["CreateTags"])
+    failures = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    [create, recorded] = reasons(failures, "volume_id")
+    assert f"ec2:CreateSnapshot on {volume_id} in {REGION} would be denied" in create
+    assert "ec2:CreateTags" in create and "ec2:CreateAction" in create
+    assert f"ec2:CreateTags on the new snapshot in {REGION} would be denied" in recorded
+    [asked] = emulator.calls("CreateSnapshot")  # the create's own request: its input tags and resource token
+    assert asked.params["TagSpecification.1.ResourceType"] == "snapshot"
+    assert {"purpose", RESOURCE_TAG} <= {v for k, v in asked.params.items() if k.endswith(".Key")}
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_tagging_the_new_snapshot_is_asked_about_where_a_policy_allows_tags_only_at_creation(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    # CreateTags allowed only with ec2:CreateAction: the tagged create passes, the `recorded` tag written once the
+    # snapshot completed would not.
+    emulator.configure(denied_actions=["CreateTags"], tagging_allowed_at_creation=True)
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    assert failure.property == "volume_id"
+    assert f"ec2:CreateTags on the new snapshot in {REGION} would be denied" in failure.reason
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_a_create_snapshots_whose_tagging_is_denied_is_reported(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    emulator.configure(denied_actions=["CreateTags"])
+    props = {"instance_id": instance["instance_id"], "region": REGION, "tags": {"team": "db"}, "permission_check": True}
+    [create, _recorded] = reasons(InstanceSnapshotsProvider().check({}, props).failures, "instance_id")
+    assert f"ec2:CreateSnapshots on {instance['instance_id']} in {REGION} would be denied" in create
+    assert "ec2:CreateTags" in create
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_archiving_is_asked_about_for_a_resource_that_archives(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["ModifySnapshotTier"])
+    assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures == []
+    props = snapshot_props(volume_id, storage_tier="archive", permission_check=True)
+    [failure] = EbsSnapshotProvider().check({}, props).failures
+    assert failure.property == "storage_tier"
+    assert f"ec2:ModifySnapshotTier on the new snapshot in {REGION} would be denied" in failure.reason
+    assert emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+@pytest.mark.parametrize("denied", ["StopInstances", "StartInstances", "CreateTags", "DeleteTags"])
+def test_a_denied_call_on_the_instance_a_stopped_snapshot_stops_is_reported(emulator: Ec2Emulator, denied: str) -> None:
+    instance = emulator.seed_instance()
+    instance_id = instance["instance_id"]
+    emulator.configure(denied_actions=[denied])
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True)
+    [failure] = reasons(EbsSnapshotProvider().check({}, props).failures, "consistency")
+    assert f"ec2:{denied} on {instance_id} in {REGION} would be denied" in failure
+    assert emulator.stopped_instances() == [] and emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_a_stopped_snapshot_everything_allows_passes_and_asks_about_the_real_instance(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    props = {"instance_id": instance["instance_id"], "region": REGION, "consistency": "stopped"}
+    assert InstanceSnapshotsProvider().check({}, {**props, "permission_check": True}).failures == []
+    for action in ("StopInstances", "StartInstances"):
+        [call] = emulator.calls(action)
+        assert call.params["InstanceId.1"] == instance["instance_id"] and call.params["DryRun"] == "true"
+    assert emulator.stopped_instances() == [] and emulator.snapshots() == [] and not emulator.mutating_calls()
+
+
+def test_an_instance_left_stopped_is_not_asked_to_start(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    emulator.configure(denied_actions=["StartInstances"])
+    props = {"instance_id": instance["instance_id"], "region": REGION, "consistency": "stopped", "leave_stopped": True}
+    assert InstanceSnapshotsProvider().check({}, {**props, "permission_check": True}).failures == []
+    assert emulator.calls("StartInstances") == []
+
+
+BACKUP_ACCOUNT = "210987654321"
+BACKUP_ROLE = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup"
+
+
+def cross_account_copy(source_id: str) -> dict[str, Any]:
+    return {
+        "source_snapshot_id": source_id,
+        "source_region": REGION,
+        "region": "eu-west-1",
+        "role_arn": BACKUP_ROLE,
+        "resource_urn": URN_PREFIX + "dr-copy",
+        "permission_check": True,
+    }
+
+
+@pytest.fixture
+def source_id(emulator: Ec2Emulator, volume_id: str) -> str:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    return str(ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+
+
+@pytest.mark.parametrize("denied", ["ModifySnapshotAttribute", "CreateTags", "DeleteTags"])
+def test_a_denied_share_of_a_cross_account_copys_source_is_reported_as_the_source_account_asked(
+    emulator: Ec2Emulator, source_id: str, denied: str
+) -> None:
+    emulator.configure(denied_actions=[denied])
+    emulator.clear_calls()
+    failures = SnapshotCopyProvider().check({}, cross_account_copy(source_id)).failures
+    [failure] = reasons(failures, "role_arn")
+    assert f"ec2:{denied} on the source {source_id} in {REGION} would be denied" in failure
+    assert "source account's credentials" in failure
+    on_source = [c for c in emulator.calls(denied) if source_id in c.params.values()]
+    assert {c.account_id for c in on_source} == {DEFAULT_ACCOUNT_ID}
+    assert emulator.snapshots(account_id=BACKUP_ACCOUNT, region="eu-west-1") == [] and not emulator.mutating_calls()
+
+
+def test_a_copy_whose_tagging_is_denied_is_reported_in_the_destination(emulator: Ec2Emulator, source_id: str) -> None:
+    emulator.configure(denied_actions=["CreateTags"])
+    emulator.clear_calls()
+    props = {k: v for k, v in cross_account_copy(source_id).items() if k != "role_arn"}  # one account: no share
+    [create, recorded] = reasons(SnapshotCopyProvider().check({}, props).failures, "source_snapshot_id")
+    assert f"ec2:CopySnapshot of {source_id} in eu-west-1 would be denied" in create and "ec2:CreateTags" in create
+    assert "ec2:CreateTags on the new snapshot in eu-west-1 would be denied" in recorded
+    assert emulator.snapshots(region="eu-west-1") == [] and not emulator.mutating_calls()
+
+
+def test_a_cross_account_copy_everything_allows_passes_and_shares_nothing(
+    emulator: Ec2Emulator, source_id: str
+) -> None:
+    emulator.clear_calls()
+    assert SnapshotCopyProvider().check({}, cross_account_copy(source_id)).failures == []
+    [share] = emulator.calls("ModifySnapshotAttribute")
+    assert share.account_id == DEFAULT_ACCOUNT_ID and share.params["DryRun"] == "true"
+    [copy] = emulator.calls("CopySnapshot")
+    assert copy.account_id == BACKUP_ACCOUNT and "TagSpecification.1.ResourceType" in copy.params
+    assert not emulator.mutating_calls() and emulator.snapshots(account_id=BACKUP_ACCOUNT, region="eu-west-1") == []
+
+
+def test_a_preview_with_unknown_inputs_asks_nothing(emulator: Ec2Emulator, volume_id: str) -> None:
+    props = snapshot_props(volume_id, consistency="stopped", storage_tier="archive", permission_check=True)
+    assert EbsSnapshotProvider().check({}, {**props, "description": UNKNOWN}).failures == []
+    assert SnapshotCopyProvider().check({}, {**cross_account_copy(UNKNOWN)}).failures == []
+    assert emulator.calls() == []
+
+
+def dry_runs(ec2: Any, instance: dict[str, Any], snapshot_id: str) -> dict[str, Any]:
+    """Each call permission_check asks about, by the action IAM authorizes."""
+    tags = [{"Key": "k", "Value": "v"}]
+    on_instance = {"InstanceIds": [instance["instance_id"]], "DryRun": True}
+    return {
+        "StopInstances": lambda: ec2.stop_instances(**on_instance),
+        "StartInstances": lambda: ec2.start_instances(**on_instance),
+        "CreateTags": lambda: ec2.create_tags(Resources=[instance["instance_id"]], Tags=tags, DryRun=True),
+        "DeleteTags": lambda: ec2.delete_tags(Resources=[instance["instance_id"]], Tags=tags, DryRun=True),
+        "ModifySnapshotAttribute": lambda: ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=[BACKUP_ACCOUNT],
+            DryRun=True,
+        ),
+        "ModifySnapshotTier": lambda: ec2.modify_snapshot_tier(
+            SnapshotId=snapshot_id, StorageTier="archive", DryRun=True
+        ),
+        "CopySnapshot": lambda: ec2.copy_snapshot(
+            SourceRegion=REGION,
+            SourceSnapshotId=snapshot_id,
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+            DryRun=True,
+        ),
+        "CreateSnapshot": lambda: ec2.create_snapshot(
+            VolumeId=instance["root_volume_id"],
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+            DryRun=True,
+        ),
+    }
+
+
+def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance()
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=emulator.url)
+    snapshot_id = str(ec2.create_snapshot(VolumeId=instance["root_volume_id"])["SnapshotId"])
+    for action, call in dry_runs(ec2, instance, snapshot_id).items():
+        with pytest.raises(ClientError, match="DryRunOperation"):
+            call()
+        emulator.configure(denied_actions=[action])
+        with pytest.raises(ClientError, match=f"UnauthorizedOperation.*ec2:{action}"):
+            call()
+        emulator.configure(denied_actions=[])
+    emulator.configure(denied_actions=["CreateTags"])  # a create tagged at creation is authorized on CreateTags too
+    for tagged_at_creation in ("CreateSnapshot", "CopySnapshot"):
+        with pytest.raises(ClientError, match=r"UnauthorizedOperation.*ec2:CreateTags"):
+            dry_runs(ec2, instance, snapshot_id)[tagged_at_creation]()
+    with pytest.raises(ClientError, match="DryRunOperation"):  # without tags, CreateTags is not evaluated
+        ec2.create_snapshot(VolumeId=instance["root_volume_id"], DryRun=True)

@@ -330,7 +330,7 @@ def test_the_share_is_recorded_before_it_is_added_so_an_unrecordable_share_is_ne
     emulator: Ec2Emulator, source_id: str
 ) -> None:
     # The record first: a run killed (or an answer lost) right after ModifySnapshotAttribute still left it recorded.
-    emulator.configure(denied_actions=["CreateTags"])
+    emulator.configure(denied_actions=["CreateTags"], tagging_allowed_at_creation=True)
     with pytest.raises(SnapshotProviderError, match=r"ec2:CreateTags.*Nothing was shared or copied"):
         provider.create(copy_props(source_id, role_arn=BACKUP_ROLE))
     emulator.configure(denied_actions=[])

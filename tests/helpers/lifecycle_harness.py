@@ -445,8 +445,8 @@ class LostAnswer(FaultInjector):
         self.seen = 0
         self.dropped = False
 
-    def choose(self, action: str) -> str | None:
-        chosen = super().choose(action)
+    def choose(self, action: str, params: Mapping[str, str] | None = None) -> str | None:
+        chosen = super().choose(action, params)
         if action != self.action:
             return chosen
         with self._lock:

@@ -15,14 +15,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, UpdateResult
 
-from snapshot_provider.core.lifecycle import completion, existing, shapes
+from snapshot_provider.core.lifecycle import completion, existing, permission_check, shapes
 from snapshot_provider.core.lifecycle.create import refuse_ended_lock
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG, SERIES_TAG, Taken, managed_tags_now
 from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.core.sources import Member, VolumeSource
-from snapshot_provider.ec2 import clients, find, locks, permissions, snapshots
+from snapshot_provider.ec2 import clients, find, locks, snapshots
 from snapshot_provider.ec2.connection import Connection
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs import consistency, rules
@@ -103,7 +103,7 @@ class EbsSnapshotOperations(SnapshotProvider):
                 f"the instance that volume {news.get('volume_id')} is attached to",
             )
         if not result.failures and not olds and news.get("permission_check") and not news.get("import_snapshot_id"):
-            denied = permissions.check_create_snapshot(news) + permissions.check_lock(news)
+            denied = permission_check.denied(self.kind, news)
             result.failures = [CheckFailure(f.property, f.reason) for f in denied]
         return result
 

@@ -10,12 +10,13 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
+from snapshot_provider.core.lifecycle import permission_check
 from snapshot_provider.core.lifecycle.provider import SnapshotProvider, announce_lock_change, refuse_lock_shortening
 from snapshot_provider.core.lifecycle.shapes import managed_tags_now
 from snapshot_provider.core.quiesce import pausing
 from snapshot_provider.core.resource_types import Outputs, ResourceType
 from snapshot_provider.core.sources import InstanceSetSource, Member
-from snapshot_provider.ec2 import clients, locks, permissions, snapshots
+from snapshot_provider.ec2 import clients, locks, snapshots
 from snapshot_provider.inputs import consistency
 from snapshot_provider.inputs.declarations import URN_INPUT
 from snapshot_provider.inputs.instance_snapshots import SCHEMA
@@ -89,7 +90,7 @@ class InstanceSnapshotsOperations(SnapshotProvider):
         if not result.failures and not olds:
             pausing.announce(news.get(URN_INPUT), consistency.Plan.of(news), f"instance {news.get('instance_id')}")
         if not result.failures and not olds and news.get("permission_check"):
-            denied = permissions.check_create_snapshots(news) + permissions.check_lock(news)
+            denied = permission_check.denied(self.kind, news)
             result.failures = [CheckFailure(f.property, f.reason) for f in denied]
         return result
 

@@ -54,6 +54,19 @@ def desired_tags(ec2: Any, kind: Source, inputs: Mapping[str, Any], members: lis
     return desired
 
 
+def request_tags(
+    kind: Source,
+    inputs: Mapping[str, Any],
+    desired: Mapping[str, Mapping[str, str]],
+    urn: str | None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The tags every request of a create sets (each adds its own ATTEMPT_TAG): the volumes' `desired` tags as the
+    kind's request carries them, `extra_tags` (a series' id), and the resource's token."""
+    tags = {**kind.request_tags(inputs, desired), **(extra_tags or {})}
+    return tags | ({RESOURCE_TAG: resource_token(urn)} if urn else {})
+
+
 def take(
     account: AccountSelection,
     kind: Source,
@@ -67,8 +80,7 @@ def take(
     (see the module docstring), and each request only when the volumes' limits allow it."""
     ec2 = clients.client(account)
     once = clients.client(account, single_attempt=True)
-    tags = {**kind.request_tags(inputs, desired_tags(ec2, kind, inputs, members)), **(extra_tags or {})}
-    tags |= {RESOURCE_TAG: resource_token(urn)} if urn else {}
+    tags = request_tags(kind, inputs, desired_tags(ec2, kind, inputs, members), urn, extra_tags)
     volumes = [m.volume_id for m in members]
     what = f"the {kind.noun} of {kind.source(inputs)}"
     requests = Requests()
