@@ -248,7 +248,7 @@ export interface InstanceSnapshotsArgs {
      */
     outpostArn?: pulumi.Input<string | undefined>;
     /**
-     * at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+     * at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
      */
     permissionCheck?: pulumi.Input<boolean | undefined>;
     /**

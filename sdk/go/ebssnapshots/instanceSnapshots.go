@@ -163,7 +163,7 @@ type instanceSnapshotsArgs struct {
 	OnFailure *string `pulumi:"onFailure"`
 	// take a local snapshot on this Outpost
 	OutpostArn *string `pulumi:"outpostArn"`
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
 	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands []string `pulumi:"postCommands"`
@@ -221,7 +221,7 @@ type InstanceSnapshotsArgs struct {
 	OnFailure pulumi.StringPtrInput
 	// take a local snapshot on this Outpost
 	OutpostArn pulumi.StringPtrInput
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
 	PermissionCheck pulumi.BoolPtrInput
 	// `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
 	PostCommands pulumi.StringArrayInput

@@ -123,7 +123,7 @@ type snapshotCopyArgs struct {
 	ExternalId *string `pulumi:"externalId"`
 	// encrypt the copy with this key (in the destination region); implies `encrypted`
 	KmsKeyId *string `pulumi:"kmsKeyId"`
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
 	PermissionCheck *bool `pulumi:"permissionCheck"`
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile *string `pulumi:"profile"`
@@ -161,7 +161,7 @@ type SnapshotCopyArgs struct {
 	ExternalId pulumi.StringPtrInput
 	// encrypt the copy with this key (in the destination region); implies `encrypted`
 	KmsKeyId pulumi.StringPtrInput
-	// at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+	// at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
 	PermissionCheck pulumi.BoolPtrInput
 	// a named profile from `~/.aws/config`; unset: the standard credential chain
 	Profile pulumi.StringPtrInput

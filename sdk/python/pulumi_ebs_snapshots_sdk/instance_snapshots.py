@@ -63,7 +63,7 @@ class InstanceSnapshotsArgs:
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
-        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
@@ -317,7 +317,7 @@ class InstanceSnapshotsArgs:
     @pulumi.getter(name="permissionCheck")
     def permission_check(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         """
         return pulumi.get(self, "permission_check")
 
@@ -523,7 +523,7 @@ class InstanceSnapshots(pulumi.CustomResource):
         :param pulumi.Input[_builtins.int] max_pause_seconds: `frozen`: the longest writes stay paused; the default freeze leaves a timer on the instance that thaws after it whatever happens to this run
         :param pulumi.Input[_builtins.str] on_failure: when writes cannot be paused or the instance stopped: `fail` (nothing taken) or `crash_consistent` (taken anyway; its `snapshot_consistency` output says `crash`)
         :param pulumi.Input[_builtins.str] outpost_arn: take a local snapshot on this Outpost
-        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] post_commands: `frozen`: lines run as soon as the request is answered, also when it failed; stored as a secret
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] pre_commands: `frozen`: shell lines run before the request instead of the default freeze (PowerShell on Windows); stored as a secret (a database's flush may name a password)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain

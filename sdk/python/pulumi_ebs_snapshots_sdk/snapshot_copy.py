@@ -47,7 +47,7 @@ class SnapshotCopyArgs:
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] kms_key_id: encrypt the copy with this key (in the destination region); implies `encrypted`
-        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
@@ -193,7 +193,7 @@ class SnapshotCopyArgs:
     @pulumi.getter(name="permissionCheck")
     def permission_check(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         """
         return pulumi.get(self, "permission_check")
 
@@ -334,7 +334,7 @@ class SnapshotCopy(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] endpoint_url: EC2 endpoint (a VPC endpoint, an emulator), for EC2 only; unset: `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`
         :param pulumi.Input[_builtins.str] external_id: external id for `role_arn`; stored as a secret
         :param pulumi.Input[_builtins.str] kms_key_id: encrypt the copy with this key (in the destination region); implies `encrypted`
-        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed, with the lock and copy calls the resource declares (needs credentials at preview)
+        :param pulumi.Input[_builtins.bool] permission_check: at preview, ask EC2 with `DryRun` whether the create would be allowed: the request with its tags and every EC2 call its plan makes (tagging, archive, lock, stopping the instance, sharing a copy's source); SSM commands are not asked (needs credentials at preview; docs/ci.md)
         :param pulumi.Input[_builtins.str] profile: a named profile from `~/.aws/config`; unset: the standard credential chain
         :param pulumi.Input[_builtins.str] region: the stack's `aws:region`, then `AWS_REGION` / `AWS_DEFAULT_REGION` when unset
         :param pulumi.Input[_builtins.str] role_arn: assume this role (cross-account), renewed during long waits while the base credentials last; a role in another account than the snapshots' is refused (snapshots cannot move)
