@@ -20,7 +20,14 @@ say "ruff"
 say "mypy"
 "$VENV/bin/mypy" snapshot_provider emulator
 say "pytest"
-"$VENV/bin/python" -m pytest "$@"
+# On every core (pytest-xdist; TEST_WORKERS=1 runs in one process): most tests wait on the emulator or the CLI.
+# Tests that share a module fixture are grouped onto one worker (xdist_group).
+workers="${TEST_WORKERS:-auto}"
+if [ "$workers" = 1 ]; then
+    "$VENV/bin/python" -m pytest "$@"
+else
+    "$VENV/bin/python" -m pytest -n "$workers" --dist loadgroup "$@"
+fi
 if [ $# -eq 0 ]; then
     # The host adaptations against the newest SDK they were checked with (one cached wheel, about 15 s).
     if ! bash "$ROOT/scripts/check_sdk.sh"; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -14,10 +15,10 @@ from typing import Any
 import hypothesis  # noqa: F401
 import pytest
 
+import suite_figures
 from emulator import Ec2Emulator
 from snapshot_provider.core import waiting
 from snapshot_provider.ec2 import cancel, clients, pacing
-from suite_figures import write_summary
 from testbed import REGION, StrictEc2
 
 # Fake credentials for the emulator: the standard chain finds them, and tests grep state and logs for them.
@@ -96,4 +97,19 @@ def fresh_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    write_summary(terminalreporter)
+    suite_figures.write_summary(terminalreporter)
+
+
+# Under pytest-xdist (./test.sh runs the suite on every core) the tests run in workers: each hands its figures to the
+# controller, which prints them all.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["suite_figures"] = json.dumps(suite_figures.collected())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    figures = getattr(node, "workeroutput", {}).get("suite_figures")
+    if figures:
+        suite_figures.add(json.loads(figures))

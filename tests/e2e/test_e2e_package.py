@@ -38,6 +38,8 @@ DIST_NAME = "pulumi_ebs_snapshots"
 VERSION = "0.1.0"
 EBS_SNAPSHOT = "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"
 VOLUME_REMOVAL = "pulumi-python:dynamic/ebs-snapshots:VolumeRemoval"
+# Its tests share module fixtures (one build each): under pytest-xdist they run in one worker.
+pytestmark = pytest.mark.xdist_group("package")
 # What a build reads from a checkout; the rest (the dev venv, state, caches, earlier builds) stays out of the copy.
 NOT_BUILD_INPUTS = shutil.ignore_patterns(
     "venv", ".git", ".pulumi-state", ".run", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"

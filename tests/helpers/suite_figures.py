@@ -4,7 +4,7 @@ by conftest.py's `pytest_terminal_summary`."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Filled by the reliability suite; printed at the end of the run.
@@ -27,6 +27,27 @@ class ModelFigures:
 # Per machine, printed at the end of the run.
 MODEL_FIGURES: dict[str, ModelFigures] = {}
 LIFECYCLE_MODEL_FIGURES = MODEL_FIGURES.setdefault("lifecycle model", ModelFigures())
+
+
+def collected() -> dict[str, Any]:
+    """This process's figures as plain data: what a pytest-xdist worker hands to the controller, which prints them."""
+    return {
+        "reliability": RELIABILITY_FIGURES,
+        "bad_inputs": BAD_INPUT_FIGURES,
+        "models": {name: asdict(model) for name, model in MODEL_FIGURES.items() if model.examples},
+    }
+
+
+def add(figures: dict[str, Any]) -> None:
+    """Add a worker's `collected()` figures to this process's."""
+    RELIABILITY_FIGURES.extend(figures["reliability"])
+    BAD_INPUT_FIGURES.extend(figures["bad_inputs"])
+    for name, data in figures["models"].items():
+        model = MODEL_FIGURES.setdefault(name, ModelFigures())
+        model.examples += data["examples"]
+        model.seconds += data["seconds"]
+        for counter in ("steps", "step_milliseconds", "outcomes"):
+            getattr(model, counter).update(data[counter])
 
 
 def write_summary(terminalreporter: Any) -> None:

@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "sdk"
 LANGUAGES = ("nodejs", "python", "go")
+# Its tests share module fixtures (one build each): under pytest-xdist they run in one worker.
+pytestmark = pytest.mark.xdist_group("sdks")
 
 
 def committed_files(language: str) -> dict[str, bytes]:
