@@ -12,6 +12,7 @@ from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.rules import UNKNOWN
 from testbed import REGION, URN_PREFIX, snapshot_props
 
@@ -285,3 +286,117 @@ def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -
             dry_runs(ec2, instance, snapshot_id)[tagged_at_creation]()
     with pytest.raises(ClientError, match="DryRunOperation"):  # without tags, CreateTags is not evaluated
         ec2.create_snapshot(VolumeId=instance["root_volume_id"], DryRun=True)
+
+
+# --- red team, stop 30: what a real account would make of permission_check (RT30-n: findings, not fixed yet) ------
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-1: has_unknowns looks at top-level inputs only; an unknown inside tags or exclude_data_volume_ids "
+    "is sent to EC2 as the placeholder string (a volume id EC2 cannot know), though docs/ci.md says nothing is asked",
+)
+@pytest.mark.parametrize(
+    "unknown_inside",
+    [{"exclude_data_volume_ids": [UNKNOWN]}, {"tags": {"owner": UNKNOWN}}],
+    ids=["an excluded volume made in the same stack", "a tag from another resource's output"],
+)
+def test_a_preview_with_an_unknown_inside_an_input_asks_nothing(
+    emulator: Ec2Emulator, unknown_inside: dict[str, Any]
+) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    props = {"instance_id": instance["instance_id"], "region": REGION, "permission_check": True, **unknown_inside}
+    assert InstanceSnapshotsProvider().check({}, props).failures == []
+    assert emulator.calls() == []  # asked at the next preview, once the value is known
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-2: permission_check._paused_instance swallows a denied DescribeVolumes and skips the instance's "
+    "calls; the preview passes and the create then fails on that DescribeVolumes",
+)
+def test_a_denied_look_at_the_volume_a_stopped_snapshot_pauses_is_reported(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance()
+    emulator.configure(denied_actions=["DescribeVolumes"])
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True, timeout=5)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    with pytest.raises(SnapshotProviderError, match="DescribeVolumes"):  # what the create makes of it
+        EbsSnapshotProvider().create(props)
+    assert any("ec2:DescribeVolumes" in f.reason for f in failures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-3: the reads of the plan (DescribeSnapshots, which has DryRun) are not asked, though "
+    "permission_check's description says every EC2 call its plan makes; the preview passes, the up fails",
+)
+def test_a_denied_describe_snapshots_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["DescribeSnapshots"])
+    props = snapshot_props(volume_id, permission_check=True, timeout=5)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    with pytest.raises(SnapshotProviderError, match="DescribeSnapshots"):  # what the create makes of it
+        EbsSnapshotProvider().create(props)
+    assert any("ec2:DescribeSnapshots" in f.reason for f in failures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-4: a role that cannot be assumed (STS AccessDenied) is reported as every EC2 call 'would be "
+    "denied ... Grant it to the credentials in use', once per call, instead of once on role_arn naming sts:AssumeRole",
+)
+def test_a_role_that_cannot_be_assumed_is_reported_once_on_role_arn(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["AssumeRole"])
+    props = snapshot_props(volume_id, permission_check=True, role_arn=BACKUP_ROLE)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures, "the preview must not pass: no call of the plan can be made"
+    [failure] = failures
+    assert failure.property == "role_arn" and BACKUP_ROLE in failure.reason
+    assert "sts:AssumeRole" in failure.reason and "would be denied" not in failure.reason
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A pipeline with no AWS credentials at all (read-only PR runner); the process's sessions forgotten before and
+    after, so that no other test meets a session built without credentials."""
+    from snapshot_provider.ec2 import clients
+
+    def forget() -> None:
+        for cache in (clients._sessions, clients._clients, clients._account_ids):
+            cache.forget(lambda key: True)
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    forget()
+    yield
+    forget()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-6: with role_arn and no credentials, botocore's AssumeRoleCredentialFetcher gets source "
+    "credentials None and raises AttributeError ('NoneType' ... get_frozen_credentials) out of check: a traceback",
+)
+@pytest.mark.usefixtures("no_credentials")
+def test_a_preview_with_a_role_and_no_credentials_says_so_without_a_traceback(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    props = snapshot_props(volume_id, permission_check=True, role_arn=BACKUP_ROLE)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures and all("no AWS credentials found" in f.reason for f in failures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30-7: the preview writes its own stopped-by tag value (permission_check._stopping) instead of "
+    "stopping.stopped_by's: the asked CreateTags is not the create's (no launch time), two declarations of one tag",
+)
+def test_the_stopped_by_tag_asked_about_is_the_one_the_create_writes(emulator: Ec2Emulator) -> None:
+    from snapshot_provider.core.quiesce.stopping import StoppedBy
+
+    instance = emulator.seed_instance()
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True)
+    assert EbsSnapshotProvider().check({}, props).failures == []
+    [tagging] = [c for c in emulator.calls("CreateTags") if c.params.get("ResourceId.1") == instance["instance_id"]]
+    held = StoppedBy.of(tagging.params["Tag.1.Key"], tagging.params["Tag.1.Value"])
+    assert held.launched, f"the create's tag names the instance's launch: {tagging.params['Tag.1.Value']!r}"
