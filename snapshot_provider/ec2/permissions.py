@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import explain
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
@@ -30,11 +30,6 @@ TAGGING_AT_CREATION = (
     "the request tags the snapshot at creation, so it needs ec2:CreateTags too (a policy may allow it for the create "
     "alone, with the condition ec2:CreateAction)"
 )
-
-
-def has_unknowns(props: Mapping[str, Any]) -> bool:
-    """Inputs that depend on resources not created yet: checked at the preview where they are known."""
-    return any(is_unknown(v) for v in props.values())
 
 
 CREATES = {"CreateSnapshot": "volume_id", "CreateSnapshots": "instance_id"}
@@ -186,7 +181,7 @@ def _dry_run(
     """A failure if `action` would be denied. `unknown_ok`: asked about a placeholder resource, so any answer but a
     denial says nothing. `account`: whose credentials ask (default: the resource's). `fix`: what the denial may
     need besides the action, said with it."""
-    if has_unknowns(props):
+    if contains_unknown(props):
         return []  # depends on resources not created yet: checked when they are
     account = account or AccountSelection.from_props(props)
     where = f"{action} in {account.region}"

@@ -289,11 +289,6 @@ def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -
 
 
 # --- red team, stop 30: what a real account would make of permission_check (RT30-n: findings, not fixed yet) ------
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30-1: has_unknowns looks at top-level inputs only; an unknown inside tags or exclude_data_volume_ids "
-    "is sent to EC2 as the placeholder string (a volume id EC2 cannot know), though docs/ci.md says nothing is asked",
-)
 @pytest.mark.parametrize(
     "unknown_inside",
     [{"exclude_data_volume_ids": [UNKNOWN]}, {"tags": {"owner": UNKNOWN}}],

@@ -22,6 +22,7 @@ from snapshot_provider.core.quiesce.instance import attached_instances
 from snapshot_provider.ec2 import clients, permissions
 from snapshot_provider.inputs.consistency import STOPPED, Plan
 from snapshot_provider.inputs.declarations import URN_INPUT, AccountSelection
+from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 
 PREVIEW_ATTEMPT = "preview"  # the attempt id of the request asked about (a real one is random)
@@ -29,8 +30,8 @@ PREVIEW_ATTEMPT = "preview"  # the attempt id of the request asked about (a real
 
 def denied(kind: Kind, props: Mapping[str, Any]) -> list[Failure]:
     """The calls of a create of `kind` with these inputs that EC2 would deny, each a failure naming it."""
-    if permissions.has_unknowns(props):
-        return []  # depends on resources not created yet: checked at the preview where they are known
+    if contains_unknown(props):
+        return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
     inputs = kind.schema.parse(props)
     plan = Plan.of(inputs)
     urn = inputs.get(URN_INPUT)
