@@ -177,11 +177,6 @@ def test_expire_credentials_ends_one_key_now_over_http(emulator: Ec2Emulator) ->
     assert control(emulator, "credentials", {"account_id": ACCOUNT_B}) == other
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30-5: a denied AssumeRole is answered as EC2 answers (UnauthorizedOperation, 'ec2:AssumeRole'); STS "
-    "answers 403 AccessDenied '... is not authorized to perform: sts:AssumeRole on resource: <role arn>'",
-)
 def test_a_denied_assume_role_is_answered_as_sts_answers(emulator: Ec2Emulator) -> None:
     role_arn = f"arn:aws:iam::{ACCOUNT_B}:role/backup"
     sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.sts_url, config=NO_RETRIES)
