@@ -265,6 +265,8 @@ def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
     if contains_unknown(props):
         return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
     inputs = parse(props)
+    if credentials := permissions.check_credentials(inputs):
+        return credentials  # no call of the plan can be asked
     token = resource_token(str(inputs.get(URN_INPUT)))
     found = [
         *permissions.check_copy(inputs, copy_request(inputs, token)),

@@ -15,7 +15,7 @@ from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.ec2 import clients
-from snapshot_provider.ec2.errors import explain
+from snapshot_provider.ec2.errors import SnapshotProviderError, explain
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
@@ -30,6 +30,37 @@ TAGGING_AT_CREATION = (
     "the request tags the snapshot at creation, so it needs ec2:CreateTags too (a policy may allow it for the create "
     "alone, with the condition ec2:CreateAction)"
 )
+
+
+def check_credentials(props: Mapping[str, Any]) -> list[Failure]:
+    """The credentials every DryRun is asked with, resolved once before them (for `role_arn`, the role assumed): a
+    problem with them is one failure that says so, not one per call blaming an EC2 action."""
+    account = AccountSelection.from_props(props)
+    try:
+        clients.resolve_credentials(account)
+    except ClientError as error:  # only assuming the role calls AWS here: STS refused it
+        return [Failure("role_arn", _unassumable(str(account.get("role_arn")), account.get("external_id"), error))]
+    except (BotoCoreError, SnapshotProviderError) as error:
+        reason = str(error) if isinstance(error, SnapshotProviderError) else explain(error, "loading AWS credentials")
+        return [Failure("permission_check", f"{reason} They are needed to ask EC2 at preview{SKIP}")]
+    return []
+
+
+SKIP = "; or set permission_check=False to skip this check"
+
+
+def _unassumable(role: str, external_id: str | None, error: ClientError) -> str:
+    assuming = f"assuming role_arn {role} (sts:AssumeRole)"
+    code = error.response.get("Error", {}).get("Code")
+    if code not in DENIED:
+        return explain(error, assuming)
+    condition = " with the condition sts:ExternalId equal to external_id" if external_id else ""
+    return (
+        f"{assuming} was denied ({code}: {error.response.get('Error', {}).get('Message', '')}). The role's trust "
+        f"policy must name the credentials in use (their account or ARN) as a Principal allowed sts:AssumeRole"
+        f'{condition}, and their own policy must allow sts:AssumeRole on {role} (IAM user guide, "Troubleshooting '
+        f'IAM roles"){SKIP}'
+    )
 
 
 CREATES = {"CreateSnapshot": "volume_id", "CreateSnapshots": "instance_id"}
