@@ -260,7 +260,7 @@ def planned_share(
 
 def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
     """`permission_check=True`: every call of the create's plan EC2 can answer with DryRun (`ec2.permissions`), with
-    the requests the create sends: CopySnapshot tagged at creation, the `recorded` tag on the copy once completed;
+    the requests the create sends: DescribeSnapshots, CopySnapshot tagged at creation, the `recorded` tag on the copy;
     for another account's copy, the share of the source and its holder tag, asked with the source's credentials."""
     if contains_unknown(props):
         return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
@@ -269,6 +269,7 @@ def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
         return credentials  # no call of the plan can be asked
     token = resource_token(str(inputs.get(URN_INPUT)))
     found = [
+        *permissions.check_reads(inputs, "source_snapshot_id", ["DescribeSnapshots"]),  # the wait, in the destination
         *permissions.check_copy(inputs, copy_request(inputs, token)),
         *permissions.check_tagging_snapshot(inputs, "source_snapshot_id", {ATTEMPT_TAG: RECORDED}),
     ]

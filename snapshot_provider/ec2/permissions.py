@@ -3,12 +3,12 @@
 Opt-in per resource (`permission_check=True`): previews then need credentials able to call the DryRun, which a
 pull-request pipeline with read-only credentials would be refused. Each function asks about one step of a create's
 plan, with the request that step sends where it is known at preview (the caller, in `core`, builds it with the same
-function the create uses). SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked about.
+function the create uses), reads included. SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore import xform_name
@@ -65,6 +65,16 @@ def _unassumable(role: str, external_id: str | None, error: ClientError) -> str:
 
 CREATES = {"CreateSnapshot": "volume_id", "CreateSnapshots": "instance_id"}
 """The calls that start a resource's snapshots, with the input naming what they snapshot."""
+
+
+def check_reads(props: Mapping[str, Any], prop: str, actions: Sequence[str]) -> list[Failure]:
+    """The Describe calls (`actions`: "DescribeSnapshots"...) the create reads with. EC2 authorizes them on no
+    resource (Service Authorization Reference: their resource type is `*`), so they are asked without ids."""
+    return [failure for action in actions for failure in _dry_run(props, prop, f"ec2:{action}", _describe(action))]
+
+
+def _describe(action: str) -> Callable[[Any], Any]:
+    return lambda ec2: getattr(ec2, xform_name(action))(DryRun=True)
 
 
 def check_create(props: Mapping[str, Any], action: str, request: Mapping[str, Any]) -> list[Failure]:

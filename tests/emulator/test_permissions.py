@@ -75,7 +75,7 @@ def test_a_lock_that_can_never_be_removed_does_not_ask_for_unlock(emulator: Ec2E
     lock = {"mode": "compliance", "duration_days": 30}
     assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures == []
     asked = {c.action for c in emulator.calls()}
-    assert asked == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
+    assert asked == {"DescribeSnapshots", "CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
 
 
 def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -303,11 +303,6 @@ def test_a_preview_with_an_unknown_inside_an_input_asks_nothing(
     assert emulator.calls() == []  # asked at the next preview, once the value is known
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30-2: permission_check._paused_instance swallows a denied DescribeVolumes and skips the instance's "
-    "calls; the preview passes and the create then fails on that DescribeVolumes",
-)
 def test_a_denied_look_at_the_volume_a_stopped_snapshot_pauses_is_reported(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance()
     emulator.configure(denied_actions=["DescribeVolumes"])
@@ -318,11 +313,6 @@ def test_a_denied_look_at_the_volume_a_stopped_snapshot_pauses_is_reported(emula
     assert any("ec2:DescribeVolumes" in f.reason for f in failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30-3: the reads of the plan (DescribeSnapshots, which has DryRun) are not asked, though "
-    "permission_check's description says every EC2 call its plan makes; the preview passes, the up fails",
-)
 def test_a_denied_describe_snapshots_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
     emulator.configure(denied_actions=["DescribeSnapshots"])
     props = snapshot_props(volume_id, permission_check=True, timeout=5)
@@ -378,11 +368,6 @@ def test_a_preview_without_credentials_says_so_once(emulator: Ec2Emulator, volum
     assert emulator.calls() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30-7: the preview writes its own stopped-by tag value (permission_check._stopping) instead of "
-    "stopping.stopped_by's: the asked CreateTags is not the create's (no launch time), two declarations of one tag",
-)
 def test_the_stopped_by_tag_asked_about_is_the_one_the_create_writes(emulator: Ec2Emulator) -> None:
     from snapshot_provider.core.quiesce.stopping import StoppedBy
 
