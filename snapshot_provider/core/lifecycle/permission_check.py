@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, Kind, resource_token
-from snapshot_provider.core.lifecycle.taking import request_tags
+from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, Kind
+from snapshot_provider.core.lifecycle.taking import asker, request_tags
 from snapshot_provider.core.quiesce import stopping
 from snapshot_provider.core.quiesce.instance import Attachment, attached_instances, instance_attachment
 from snapshot_provider.ec2 import clients, permissions
@@ -70,7 +70,7 @@ def _stopping(inputs: Mapping[str, Any], plan: Plan, urn: str | None) -> list[Fa
     at = _paused_instance(inputs)
     if at is None:
         return []
-    holder = stopping.stopped_by(f"{resource_token(urn) if urn else 'unnamed'}/{PREVIEW_ATTEMPT}", at)
+    holder = stopping.stopped_by(asker(urn, PREVIEW_ATTEMPT), at)
     return permissions.check_stopping(inputs, at.instance_id, holder, starts_again=not plan.leave_stopped)
 
 
