@@ -288,7 +288,7 @@ def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -
         ec2.create_snapshot(VolumeId=instance["root_volume_id"], DryRun=True)
 
 
-# --- red team, stop 30: what a real account would make of permission_check (RT30-n: findings, not fixed yet) ------
+# --- red team, stop 30: what a real account would make of permission_check (RT30-1..7, fixed) ---------------------
 @pytest.mark.parametrize(
     "unknown_inside",
     [{"exclude_data_volume_ids": [UNKNOWN]}, {"tags": {"owner": UNKNOWN}}],
