@@ -2,8 +2,9 @@
 
 A fault is chosen per call: throttling (`RequestLimitExceeded`), a server error (`InternalError`), or a drop (the call
 is carried out, then the connection closes before the answer: the client cannot tell whether it happened). Expired
-credentials (`ExpiredToken`) and denied actions (`UnauthorizedOperation`) override the random choice. A create that
-tags at creation (`TagSpecifications`) is refused when `CreateTags` is denied, as IAM authorizes the tagging apart.
+credentials (`ExpiredToken`) and denied actions (`UnauthorizedOperation`; STS's own `AccessDenied` for an STS action)
+override the random choice. A create that tags at creation (`TagSpecifications`) is refused when `CreateTags` is
+denied, as IAM authorizes the tagging apart.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Faults:
     seed: int = 0
     # Every call is refused with ExpiredToken (credentials that expired mid-run).
     credentials_expired: bool = False
-    # Calls (and their DryRun) refused with UnauthorizedOperation: a missing IAM permission.
+    # Calls (and their DryRun) refused with UnauthorizedOperation (STS: AccessDenied): a missing IAM permission.
     denied_actions: list[str] = field(default_factory=list)
     # With CreateTags denied: a policy that still allows it at creation (the condition ec2:CreateAction), so only
     # direct CreateTags calls are refused, and a create's TagSpecifications are not.
@@ -61,6 +62,19 @@ class Ec2Error:
             '<?xml version="1.0" encoding="UTF-8"?>'
             f"<Response><Errors><Error><Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message>"
             "</Error></Errors><RequestID>emulated-fault</RequestID></Response>"
+        ).encode()
+
+
+@dataclass(frozen=True)
+class StsError(Ec2Error):
+    """An error answer in STS's XML shape (the query protocol's `ErrorResponse`)."""
+
+    def body(self) -> bytes:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message></Error>"
+            "<RequestId>emulated-fault</RequestId></ErrorResponse>"
         ).encode()
 
 
@@ -114,10 +128,19 @@ class FaultInjector:
         return None
 
 
-def error_for(fault: str | None, action: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Ec2Error | None:
-    """The error a call with this fault is answered with; None when it is served (or, for a drop, carried out)."""
+def error_for(
+    fault: str | None,
+    action: str,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    service: str = "ec2",
+    params: Mapping[str, str] | None = None,
+) -> Ec2Error | None:
+    """The error a call with this fault is answered with; None when it is served (or, for a drop, carried out).
+    `service` is whose API was called ("ec2", "sts"), `params` its query parameters."""
     if fault == EXPIRED_CREDENTIALS:
         return Ec2Error("400 Bad Request", "ExpiredToken", "The security token included in the request is expired")
+    if fault == DENIED and service == "sts":
+        return _sts_denied(action, account_id, (params or {}).get("RoleArn"))
     if fault in (DENIED, DENIED_TAGGING):
         refused = "CreateTags" if fault == DENIED_TAGGING else action  # the action IAM refused, as AWS names it
         return Ec2Error(
@@ -131,3 +154,16 @@ def error_for(fault: str | None, action: str, account_id: str = DEFAULT_ACCOUNT_
     if fault == SERVER_ERROR:
         return Ec2Error("500 Internal Server Error", "InternalError", "An internal error has occurred.")
     return None
+
+
+def _sts_denied(action: str, account_id: str, role_arn: str | None) -> StsError:
+    # STS refuses a role it may not give with HTTP 403 AccessDenied, naming the caller, the action and the role (IAM
+    # user guide, "Troubleshooting IAM roles": I can't assume a role; AWS Knowledge Center, "iam-assume-role-error":
+    # "An error occurred (AccessDenied) when calling the AssumeRole operation: User: ... is not authorized to perform:
+    # sts:AssumeRole on resource: arn:aws:iam::...:role/...").
+    on = f" on resource: {role_arn}" if role_arn else ""
+    return StsError(
+        "403 Forbidden",
+        "AccessDenied",
+        f"User: arn:aws:iam::{account_id}:user/emulator is not authorized to perform: sts:{action}{on}",
+    )

@@ -22,6 +22,7 @@ from emulator.consistency import VISIBILITY
 
 
 def describe_snapshots(self: ElasticBlockStore) -> ActionResult:
+    self.error_on_dryrun()  # EC2 API reference: DryRun answers DryRunOperation (or a denial); moto ignores it
     snapshots, next_token = models.describe_snapshots(
         self.ec2_backend,
         snapshot_ids=self._get_param("SnapshotIds", []),
@@ -34,6 +35,7 @@ def describe_snapshots(self: ElasticBlockStore) -> ActionResult:
 
 
 def describe_volumes(self: ElasticBlockStore) -> ActionResult:
+    self.error_on_dryrun()  # EC2 API reference: DryRun answers DryRunOperation (or a denial); moto ignores it
     volumes, next_token = models.describe_volumes(
         self.ec2_backend,
         volume_ids=self._get_param("VolumeIds", []),

@@ -403,7 +403,7 @@ class Ec2Emulator:
                 raise InvalidAction(action)
             if CREDENTIALS.expired(caller.access_key_id):
                 raise ExpiredToken(status=403 if caller.service == "sts" else 400)
-            injected = error_for(fault, action, caller.account_id)
+            injected = error_for(fault, action, caller.account_id, caller.service, params)
             if injected is not None:
                 return injected
             if caller.service == "ec2" and action:

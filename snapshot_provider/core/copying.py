@@ -38,6 +38,7 @@ from snapshot_provider.core.lifecycle.shapes import ATTEMPT_TAG, RECORDED, RESOU
 from snapshot_provider.ec2 import cancel, clients, find, permissions, snapshots
 from snapshot_provider.ec2.errors import SnapshotFailed, SnapshotProviderError, SnapshotTimedOut, error_code, explain
 from snapshot_provider.inputs.declarations import ACCOUNT_FIELDS, URN_INPUT, AccountSelection
+from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 from snapshot_provider.inputs.snapshot_copy import parse
 from snapshot_provider.process.engine_log import engine_log
@@ -259,13 +260,16 @@ def planned_share(
 
 def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
     """`permission_check=True`: every call of the create's plan EC2 can answer with DryRun (`ec2.permissions`), with
-    the requests the create sends: CopySnapshot tagged at creation, the `recorded` tag on the copy once completed;
+    the requests the create sends: DescribeSnapshots, CopySnapshot tagged at creation, the `recorded` tag on the copy;
     for another account's copy, the share of the source and its holder tag, asked with the source's credentials."""
-    if permissions.has_unknowns(props):
-        return []  # depends on resources not created yet: checked at the preview where they are known
+    if contains_unknown(props):
+        return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
     inputs = parse(props)
+    if credentials := permissions.check_credentials(inputs):
+        return credentials  # no call of the plan can be asked
     token = resource_token(str(inputs.get(URN_INPUT)))
     found = [
+        *permissions.check_reads(inputs, "source_snapshot_id", ["DescribeSnapshots"]),  # the wait, in the destination
         *permissions.check_copy(inputs, copy_request(inputs, token)),
         *permissions.check_tagging_snapshot(inputs, "source_snapshot_id", {ATTEMPT_TAG: RECORDED}),
     ]

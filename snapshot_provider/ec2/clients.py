@@ -29,6 +29,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError
 
 from snapshot_provider.ec2 import pacing
 from snapshot_provider.ec2.errors import AccountMismatch, AccountNotAllowed, aws_errors
@@ -130,6 +131,17 @@ def _pacing_account(account: AccountSelection, environment: Any) -> tuple[Any, s
     return (_account_ids.peek((account, environment)) or account, account.region)
 
 
+def resolve_credentials(account: AccountSelection) -> None:
+    """Resolve this account selection's credentials now, before any call made with them (for `role_arn`: the role
+    assumed), so that a problem with them is told apart from the calls': NoCredentialsError when there are none (a
+    SnapshotProviderError saying so when a role has none to be assumed with), STS's ClientError when the role cannot
+    be assumed."""
+    credentials = session_for(account).get_credentials()
+    if credentials is None:
+        raise NoCredentialsError()
+    credentials.get_frozen_credentials()
+
+
 def renew_credentials(account: AccountSelection) -> bool:
     """Resolve the credential chain again, after the credentials in use stopped working: True when it yields others
     that work (a shared credentials file rewritten, an SSO login, a credential process, a role assumed again), which
@@ -188,6 +200,8 @@ def _new_session(account: AccountSelection) -> boto3.Session:
         _base_methods[(account, _environment())] = getattr(base_credentials, "method", None)
         if account.get("role_arn") is None:
             return boto3.Session(botocore_session=base, region_name=account.region)
+        if base_credentials is None:  # botocore's fetcher would fail on them later with an AttributeError
+            raise NoCredentialsError()
         # Refreshable assumed-role credentials: a multi-hour wait outlives the role session's default hour.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=_sts_client_creator(base, account),

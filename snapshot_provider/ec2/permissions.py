@@ -3,21 +3,21 @@
 Opt-in per resource (`permission_check=True`): previews then need credentials able to call the DryRun, which a
 pull-request pipeline with read-only credentials would be refused. Each function asks about one step of a create's
 plan, with the request that step sends where it is known at preview (the caller, in `core`, builds it with the same
-function the create uses). SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked about.
+function the create uses), reads included. SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.ec2 import clients
-from snapshot_provider.ec2.errors import explain
+from snapshot_provider.ec2.errors import SnapshotProviderError, explain
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.rules import is_unknown
+from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
@@ -32,13 +32,49 @@ TAGGING_AT_CREATION = (
 )
 
 
-def has_unknowns(props: Mapping[str, Any]) -> bool:
-    """Inputs that depend on resources not created yet: checked at the preview where they are known."""
-    return any(is_unknown(v) for v in props.values())
+def check_credentials(props: Mapping[str, Any]) -> list[Failure]:
+    """The credentials every DryRun is asked with, resolved once before them (for `role_arn`, the role assumed): a
+    problem with them is one failure that says so, not one per call blaming an EC2 action."""
+    account = AccountSelection.from_props(props)
+    try:
+        clients.resolve_credentials(account)
+    except ClientError as error:  # only assuming the role calls AWS here: STS refused it
+        return [Failure("role_arn", _unassumable(str(account.get("role_arn")), account.get("external_id"), error))]
+    except (BotoCoreError, SnapshotProviderError) as error:
+        reason = str(error) if isinstance(error, SnapshotProviderError) else explain(error, "loading AWS credentials")
+        return [Failure("permission_check", f"{reason} They are needed to ask EC2 at preview{SKIP}")]
+    return []
+
+
+SKIP = "; or set permission_check=False to skip this check"
+
+
+def _unassumable(role: str, external_id: str | None, error: ClientError) -> str:
+    assuming = f"assuming role_arn {role} (sts:AssumeRole)"
+    code = error.response.get("Error", {}).get("Code")
+    if code not in DENIED:
+        return explain(error, assuming)
+    condition = " with the condition sts:ExternalId equal to external_id" if external_id else ""
+    return (
+        f"{assuming} was denied ({code}: {error.response.get('Error', {}).get('Message', '')}). The role's trust "
+        f"policy must name the credentials in use (their account or ARN) as a Principal allowed sts:AssumeRole"
+        f'{condition}, and their own policy must allow sts:AssumeRole on {role} (IAM user guide, "Troubleshooting '
+        f'IAM roles"){SKIP}'
+    )
 
 
 CREATES = {"CreateSnapshot": "volume_id", "CreateSnapshots": "instance_id"}
 """The calls that start a resource's snapshots, with the input naming what they snapshot."""
+
+
+def check_reads(props: Mapping[str, Any], prop: str, actions: Sequence[str]) -> list[Failure]:
+    """The Describe calls (`actions`: "DescribeSnapshots"...) the create reads with. EC2 authorizes them on no
+    resource (Service Authorization Reference: their resource type is `*`), so they are asked without ids."""
+    return [failure for action in actions for failure in _dry_run(props, prop, f"ec2:{action}", _describe(action))]
+
+
+def _describe(action: str) -> Callable[[Any], Any]:
+    return lambda ec2: getattr(ec2, xform_name(action))(DryRun=True)
 
 
 def check_create(props: Mapping[str, Any], action: str, request: Mapping[str, Any]) -> list[Failure]:
@@ -186,7 +222,7 @@ def _dry_run(
     """A failure if `action` would be denied. `unknown_ok`: asked about a placeholder resource, so any answer but a
     denial says nothing. `account`: whose credentials ask (default: the resource's). `fix`: what the denial may
     need besides the action, said with it."""
-    if has_unknowns(props):
+    if contains_unknown(props):
         return []  # depends on resources not created yet: checked when they are
     account = account or AccountSelection.from_props(props)
     where = f"{action} in {account.region}"

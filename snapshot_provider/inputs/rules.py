@@ -55,6 +55,18 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
+def contains_unknown(value: Any) -> bool:
+    """True when `value`, or anything inside it (a list item, a map's value), is not known yet: an unknown can be
+    nested (a tag value or an excluded volume id from another resource's output)."""
+    if is_unknown(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
 def _string(pattern: re.Pattern[str], what: str, *, echo: bool = True) -> Rule:
     """A rule for strings of a pattern; `echo=False` for a secret, whose value a reason must never show."""
 

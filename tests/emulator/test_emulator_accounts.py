@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from emulator_helpers import NO_RETRIES, client, client_as, control, error_of
 
 from emulator import Ec2Emulator
@@ -174,3 +175,12 @@ def test_expire_credentials_ends_one_key_now_over_http(emulator: Ec2Emulator) ->
     assert error_of(client_as(emulator, keys, "sts").get_caller_identity) == ("ExpiredToken", 403)
     client_as(emulator, other).describe_volumes()
     assert control(emulator, "credentials", {"account_id": ACCOUNT_B}) == other
+
+
+def test_a_denied_assume_role_is_answered_as_sts_answers(emulator: Ec2Emulator) -> None:
+    role_arn = f"arn:aws:iam::{ACCOUNT_B}:role/backup"
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator.sts_url, config=NO_RETRIES)
+    emulator.configure(denied_actions=["AssumeRole"])
+    assert error_of(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="rt30")) == ("AccessDenied", 403)
+    with pytest.raises(ClientError, match=f"sts:AssumeRole on resource: {role_arn}"):
+        sts.assume_role(RoleArn=role_arn, RoleSessionName="rt30")

@@ -12,6 +12,7 @@ from emulator import Ec2Emulator
 from emulator.accounts import DEFAULT_ACCOUNT_ID
 from snapshot_provider import EbsSnapshotProvider, InstanceSnapshotsProvider, SnapshotCopyProvider
 from snapshot_provider.core.lifecycle.shapes import RESOURCE_TAG
+from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.rules import UNKNOWN
 from testbed import REGION, URN_PREFIX, snapshot_props
 
@@ -74,7 +75,7 @@ def test_a_lock_that_can_never_be_removed_does_not_ask_for_unlock(emulator: Ec2E
     lock = {"mode": "compliance", "duration_days": 30}
     assert EbsSnapshotProvider().check({}, snapshot_props(volume_id, lock=lock, permission_check=True)).failures == []
     asked = {c.action for c in emulator.calls()}
-    assert asked == {"CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
+    assert asked == {"DescribeSnapshots", "CreateSnapshot", "DescribeLockedSnapshots", "LockSnapshot", "CreateTags"}
 
 
 def test_a_denied_copy_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
@@ -285,3 +286,94 @@ def test_the_emulator_answers_each_dry_run_as_iam_would(emulator: Ec2Emulator) -
             dry_runs(ec2, instance, snapshot_id)[tagged_at_creation]()
     with pytest.raises(ClientError, match="DryRunOperation"):  # without tags, CreateTags is not evaluated
         ec2.create_snapshot(VolumeId=instance["root_volume_id"], DryRun=True)
+
+
+# --- red team, stop 30: what a real account would make of permission_check (RT30-1..7, fixed) ---------------------
+@pytest.mark.parametrize(
+    "unknown_inside",
+    [{"exclude_data_volume_ids": [UNKNOWN]}, {"tags": {"owner": UNKNOWN}}],
+    ids=["an excluded volume made in the same stack", "a tag from another resource's output"],
+)
+def test_a_preview_with_an_unknown_inside_an_input_asks_nothing(
+    emulator: Ec2Emulator, unknown_inside: dict[str, Any]
+) -> None:
+    instance = emulator.seed_instance(data_volumes=1)
+    props = {"instance_id": instance["instance_id"], "region": REGION, "permission_check": True, **unknown_inside}
+    assert InstanceSnapshotsProvider().check({}, props).failures == []
+    assert emulator.calls() == []  # asked at the next preview, once the value is known
+
+
+def test_a_denied_look_at_the_volume_a_stopped_snapshot_pauses_is_reported(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance()
+    emulator.configure(denied_actions=["DescribeVolumes"])
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True, timeout=5)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    with pytest.raises(SnapshotProviderError, match="DescribeVolumes"):  # what the create makes of it
+        EbsSnapshotProvider().create(props)
+    assert any("ec2:DescribeVolumes" in f.reason for f in failures)
+
+
+def test_a_denied_describe_snapshots_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["DescribeSnapshots"])
+    props = snapshot_props(volume_id, permission_check=True, timeout=5)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    with pytest.raises(SnapshotProviderError, match="DescribeSnapshots"):  # what the create makes of it
+        EbsSnapshotProvider().create(props)
+    assert any("ec2:DescribeSnapshots" in f.reason for f in failures)
+
+
+def test_a_role_that_cannot_be_assumed_is_reported_once_on_role_arn(emulator: Ec2Emulator, volume_id: str) -> None:
+    emulator.configure(denied_actions=["AssumeRole"])
+    props = snapshot_props(volume_id, permission_check=True, role_arn=BACKUP_ROLE)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures, "the preview must not pass: no call of the plan can be made"
+    [failure] = failures
+    assert failure.property == "role_arn" and BACKUP_ROLE in failure.reason
+    assert "sts:AssumeRole" in failure.reason and "would be denied" not in failure.reason
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A pipeline with no AWS credentials at all (read-only PR runner); the process's sessions forgotten before and
+    after, so that no other test meets a session built without credentials."""
+    from snapshot_provider.ec2 import clients
+
+    def forget() -> None:
+        for cache in (clients._sessions, clients._clients, clients._account_ids):
+            cache.forget(lambda key: True)
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    forget()
+    yield
+    forget()
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_a_preview_with_a_role_and_no_credentials_says_so_without_a_traceback(
+    emulator: Ec2Emulator, volume_id: str
+) -> None:
+    props = snapshot_props(volume_id, permission_check=True, role_arn=BACKUP_ROLE)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures and all("no AWS credentials found" in f.reason for f in failures)
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_a_preview_without_credentials_says_so_once(emulator: Ec2Emulator, volume_id: str) -> None:
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    assert failure.property == "permission_check" and "no AWS credentials found" in failure.reason
+    assert emulator.calls() == []
+
+
+def test_the_stopped_by_tag_asked_about_is_the_one_the_create_writes(emulator: Ec2Emulator) -> None:
+    from snapshot_provider.core.quiesce.stopping import StoppedBy
+
+    instance = emulator.seed_instance()
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True)
+    assert EbsSnapshotProvider().check({}, props).failures == []
+    [tagging] = [c for c in emulator.calls("CreateTags") if c.params.get("ResourceId.1") == instance["instance_id"]]
+    held = StoppedBy.of(tagging.params["Tag.1.Key"], tagging.params["Tag.1.Value"])
+    assert held.launched, f"the create's tag names the instance's launch: {tagging.params['Tag.1.Value']!r}"

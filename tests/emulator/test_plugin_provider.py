@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from pulumi.provider.experimental import provider as p
-from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
 from snapshot_provider.ec2.errors import SnapshotProviderError
 from snapshot_provider.inputs.rules import is_unknown
@@ -60,6 +60,14 @@ def test_region_defaults_to_the_plugins_environment_at_check(emulator, volume_id
 def test_check_names_a_bad_input_in_camel_case(emulator):
     response = run(EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, values({"volumeId": "vol-nothex"}), b"")))
     assert [f.property for f in response.failures] == ["volumeId"]
+
+
+def test_permission_check_asks_nothing_at_a_plugin_preview_with_an_unknown_tag_value(emulator, volume_id):
+    unknown_tag = {"owner": PropertyValue(Computed())}  # another resource's output, as the engine sends
+    news = {**values({"volumeId": volume_id, "permissionCheck": True}), "tags": PropertyValue(unknown_tag)}
+    response = run(EbsSnapshotsProvider().check(p.CheckRequest(URN, {}, news, b"")))
+    assert not response.failures, [(f.property, f.reason) for f in response.failures]
+    assert emulator.calls() == []  # asked at the next preview, once the tag is known
 
 
 def test_a_secret_input_comes_back_secret_and_never_as_plain_text(emulator, volume_id):

@@ -54,6 +54,11 @@ def desired_tags(ec2: Any, kind: Source, inputs: Mapping[str, Any], members: lis
     return desired
 
 
+def asker(urn: str | None, attempt: str) -> str:
+    """Who asks for a take's snapshots, `<resource token>/<attempt id>`: what an instance's stopped-by tag names."""
+    return f"{resource_token(urn) if urn else 'unnamed'}/{attempt}"
+
+
 def request_tags(
     kind: Source,
     inputs: Mapping[str, Any],
@@ -107,7 +112,7 @@ def take(
         attempt = secrets.token_hex(8)
         requests.sent[attempt] = {**tags, ATTEMPT_TAG: attempt}
         requested_at = time.time()  # wait_time and the poll schedule count from the request that went through
-        by = f"{resource_token(urn) if urn else 'unnamed'}/{attempt}"  # an instance's stopped-by tag
+        by = asker(urn, attempt)
         try:
             started = kind.start(ec2, once, inputs, members, requests.sent[attempt], by)
             requested_at = max(requested_at, pacing.last_sent_at() or 0.0)  # after its turn in the API's queue
