@@ -377,3 +377,98 @@ def test_the_stopped_by_tag_asked_about_is_the_one_the_create_writes(emulator: E
     [tagging] = [c for c in emulator.calls("CreateTags") if c.params.get("ResourceId.1") == instance["instance_id"]]
     held = StoppedBy.of(tagging.params["Tag.1.Key"], tagging.params["Tag.1.Value"])
     assert held.launched, f"the create's tag names the instance's launch: {tagging.params['Tag.1.Value']!r}"
+
+
+# --- red team, stop 30b: the credentials and endpoint a real pipeline brings (RT30b-1..4, open) --------------------
+@pytest.fixture
+def forgotten_sessions() -> Any:
+    """The process's sessions forgotten before and after: a test's credentials are resolved afresh and kept from
+    the next test."""
+    from snapshot_provider.ec2 import clients
+
+    def forget() -> None:
+        for cache in (clients._sessions, clients._clients, clients._account_ids):
+            cache.forget(lambda key: True)
+
+    forget()
+    yield
+    forget()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30b-1: credentials EC2 rejects (ExpiredToken; AuthFailure alike) are one failure per DryRun, on "
+    "volume_id, instead of one saying the credentials are the problem",
+)
+def test_credentials_ec2_rejects_are_reported_once_not_per_call(emulator: Ec2Emulator) -> None:
+    instance = emulator.seed_instance()
+    emulator.configure(credentials_expired=True)  # static keys: nothing to resolve locally, EC2 refuses each call
+    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True)
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures, "the preview must not pass"
+    [failure] = failures
+    assert "ExpiredToken" in failure.reason and failure.property != "volume_id"
+
+
+@pytest.mark.usefixtures("forgotten_sessions")
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30b-2: expired session keys with AWS_CREDENTIAL_EXPIRATION make botocore raise a RuntimeError in "
+    "check_credentials, which it does not catch: a traceback at preview (and at up) instead of a failure",
+)
+def test_expired_session_keys_in_the_environment_are_one_failure_not_a_traceback(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a CI recipe exports after `aws sts assume-role` (botocore reads the expiry): the keys ran out mid-pipeline.
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-never-in-a-message")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "2020-01-01T00:00:00Z")
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    assert "expired" in failure.reason and "session-token-never-in-a-message" not in failure.reason
+    assert emulator.calls() == []
+
+
+@pytest.mark.usefixtures("forgotten_sessions")
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30b-3: a profile that assumes a role itself (role_arn/source_profile in ~/.aws/config) is reported as "
+    "'assuming role_arn None', 'allow sts:AssumeRole on None', on the role_arn input the user never set",
+)
+def test_a_profile_whose_role_cannot_be_assumed_is_reported_as_the_profiles(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile base]\naws_access_key_id = AKIAEMULATORTESTKEY1\naws_secret_access_key = base-secret\n"
+        f"[profile ops]\nrole_arn = {BACKUP_ROLE}\nsource_profile = base\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ops")  # the standard chain: botocore assumes the profile's role
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    emulator.configure(denied_actions=["AssumeRole"])
+    [failure] = EbsSnapshotProvider().check({}, snapshot_props(volume_id, permission_check=True)).failures
+    assert "sts:AssumeRole" in failure.reason and BACKUP_ROLE in failure.reason
+    assert "None" not in failure.reason and failure.property != "role_arn"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RT30b-4: an EC2 endpoint that cannot be reached is one failure per DryRun (reads, create, lock, tags), "
+    "each after 20 attempts with backoff: a preview that hangs for minutes",
+)
+def test_an_unreachable_endpoint_is_reported_once(
+    emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import types
+
+    import botocore.endpoint
+
+    # botocore's backoff between attempts skipped, so that the test is fast; the attempts themselves still happen.
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(**{**vars(time), "sleep": lambda _s: None}))
+    lock = {"mode": "governance", "duration_days": 1}
+    props = snapshot_props(volume_id, permission_check=True, lock=lock, endpoint_url="http://127.0.0.1:9")
+    failures = EbsSnapshotProvider().check({}, props).failures
+    assert failures, "the preview must not pass"
+    [failure] = failures
+    assert "could not reach the AWS endpoint" in failure.reason and "endpoint_url" in failure.reason
