@@ -265,8 +265,11 @@ def denied_at_preview(props: Mapping[str, Any]) -> list[Failure]:
     if contains_unknown(props):
         return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
     inputs = parse(props)
-    if credentials := permissions.check_credentials(inputs):
-        return credentials  # no call of the plan can be asked
+    return permissions.check_plan(inputs, lambda: _copy_asked(inputs))
+
+
+def _copy_asked(inputs: Mapping[str, Any]) -> list[Failure]:
+    """Every call of the copy's plan, in its order."""
     token = resource_token(str(inputs.get(URN_INPUT)))
     found = [
         *permissions.check_reads(inputs, "source_snapshot_id", ["DescribeSnapshots"]),  # the wait, in the destination

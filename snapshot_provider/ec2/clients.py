@@ -29,7 +29,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
-from botocore.exceptions import NoCredentialsError
+from botocore.exceptions import BotoCoreError, NoCredentialsError
 
 from snapshot_provider.ec2 import pacing
 from snapshot_provider.ec2.errors import AccountMismatch, AccountNotAllowed, aws_errors
@@ -50,6 +50,10 @@ RETRY_CONFIG = Config(
 # response would take a second snapshot. They use this config, and `snapshots.create_once` retries them only
 # after checking that the first attempt left nothing behind.
 SINGLE_ATTEMPT_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+
+# A preview's DryRuns (`permissions`) ask a question, whose answer can wait for the next preview: an endpoint that
+# cannot be reached fails them in seconds, where 20 attempts with backoff would hold the preview for minutes.
+PREVIEW_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 3}))
 
 DEFAULT_SESSION_NAME = "pulumi-ebs-snapshot"
 
@@ -92,7 +96,7 @@ class OncePerKey(Generic[K, V]):
 
 
 _sessions: OncePerKey[tuple[AccountSelection, Any], boto3.Session] = OncePerKey()
-_clients: OncePerKey[tuple[AccountSelection, Any, str, bool], Any] = OncePerKey()
+_clients: OncePerKey[tuple[AccountSelection, Any, str, Config], Any] = OncePerKey()
 _account_ids: OncePerKey[tuple[AccountSelection, Any], str] = OncePerKey()
 _base_methods: dict[tuple[AccountSelection, Any], str | None] = {}
 
@@ -109,6 +113,15 @@ def session_for(account: AccountSelection) -> boto3.Session:
 def client(account: AccountSelection, service: str = "ec2", *, single_attempt: bool = False) -> Any:
     """The process's client for this account selection and service (thread-safe to share once built). EC2 clients
     are paced by the process's token buckets (`pacing`)."""
+    return _client(account, service, SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG)
+
+
+def preview_client(account: AccountSelection) -> Any:
+    """The process's EC2 client for a preview's DryRuns: as `client`, with few attempts (PREVIEW_CONFIG)."""
+    return _client(account, "ec2", PREVIEW_CONFIG)
+
+
+def _client(account: AccountSelection, service: str, config: Config) -> Any:
     environment = _environment()
 
     def make() -> Any:
@@ -116,13 +129,13 @@ def client(account: AccountSelection, service: str = "ec2", *, single_attempt: b
             service,  # type: ignore[call-overload]
             region_name=account.region,
             endpoint_url=endpoint_for(account, service),
-            config=SINGLE_ATTEMPT_CONFIG if single_attempt else RETRY_CONFIG,
+            config=config,
         )
         if service == "ec2":
             pacing.install(made, lambda: _pacing_account(account, environment))
         return made
 
-    return _clients.get((account, environment, service, single_attempt), make)
+    return _clients.get((account, environment, service, config), make)
 
 
 def _pacing_account(account: AccountSelection, environment: Any) -> tuple[Any, str]:
@@ -306,6 +319,16 @@ def credentials_in_use(account: AccountSelection) -> str:
     if os.environ.get("AWS_PROFILE"):
         return f"the credentials of AWS_PROFILE={os.environ['AWS_PROFILE']}"
     return "the credentials in use (the standard chain: AWS_* variables, shared files, instance or container role)"
+
+
+def chain_role(account: AccountSelection) -> str | None:
+    """The role the standard chain itself assumes, when its configuration names one: the profile's `role_arn` in the
+    shared config (with source_profile or credential_source), else AWS_ROLE_ARN (a web identity)."""
+    try:
+        config = botocore.session.Session(profile=account.get("profile")).get_scoped_config()
+    except BotoCoreError:  # no such profile: resolving the credentials says so
+        config = {}
+    return config.get("role_arn") or os.environ.get("AWS_ROLE_ARN")
 
 
 Action = Literal["update", "refresh", "delete"]

@@ -12,11 +12,11 @@ from typing import Any
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     ProfileNotFound,
 )
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from snapshot_provider.inputs.schema import InvalidInputs
 
@@ -131,7 +131,7 @@ def explain(error: BaseException, doing: str, **context: Any) -> str:
         return f"{doing}{where} failed: the AWS credentials expired. {_FIXES['ExpiredToken']}"
     if isinstance(error, NoRegionError):
         return f"{doing}{where} failed: no region. Set the region input or aws:region."
-    if isinstance(error, EndpointConnectionError):
+    if isinstance(error, BotocoreConnectionError):  # refused, unknown host, connect timeout, proxy, TLS
         return (
             f"{doing}{where} failed: could not reach the AWS endpoint ({error}). Check the network, and the "
             "endpoint settings: endpoint_url or AWS_ENDPOINT_URL_EC2 for EC2, sts_endpoint_url or "

@@ -11,17 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from botocore import xform_name
+from botocore import exceptions, xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snapshot_provider.ec2 import clients
-from snapshot_provider.ec2.errors import SnapshotProviderError, explain
+from snapshot_provider.ec2.errors import CREDENTIAL_CODES, STILL_EXPIRED, SnapshotProviderError, explain
 from snapshot_provider.inputs.declarations import AccountSelection
 from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
 DENIED = ("UnauthorizedOperation", "AccessDenied")
+REFUSED = CREDENTIAL_CODES - set(DENIED)
+"""EC2's answers to credentials it does not accept (expired, unknown): every other call would get the same."""
+UNANSWERED = (exceptions.ConnectionError, exceptions.HTTPClientError)
+"""botocore's errors for a request that got no answer (endpoint not reached, connection dropped, timed out)."""
 
 
 # EC2 user guide, "Grant permission to tag Amazon EC2 resources during creation": a create that tags what it makes
@@ -32,21 +36,73 @@ TAGGING_AT_CREATION = (
 )
 
 
+class Unanswered(Exception):
+    """An answer that every other call of the plan would get too (the credentials refused, the endpoint not reached):
+    the check stops there, with this one failure (`failure`)."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+def check_plan(props: Mapping[str, Any], plan: Callable[[], list[Failure]]) -> list[Failure]:
+    """The failures of a create's `plan` (its checks, run in order), once its credentials resolved
+    (`check_credentials`); only the first when it would be every call's (`Unanswered`)."""
+    if credentials := check_credentials(props):
+        return credentials  # no call of the plan can be asked
+    try:
+        return plan()
+    except Unanswered as stop:
+        return [stop.failure]
+
+
 def check_credentials(props: Mapping[str, Any]) -> list[Failure]:
     """The credentials every DryRun is asked with, resolved once before them (for `role_arn`, the role assumed): a
     problem with them is one failure that says so, not one per call blaming an EC2 action."""
     account = AccountSelection.from_props(props)
     try:
         clients.resolve_credentials(account)
-    except ClientError as error:  # only assuming the role calls AWS here: STS refused it
-        return [Failure("role_arn", _unassumable(str(account.get("role_arn")), account.get("external_id"), error))]
+    except ClientError as error:  # only assuming a role calls AWS here: STS refused it
+        if account.get("role_arn"):
+            return [Failure("role_arn", _unassumable(str(account.get("role_arn")), account.get("external_id"), error))]
+        return [Failure("permission_check", _chain_role_refused(account, error))]
     except (BotoCoreError, SnapshotProviderError) as error:
         reason = str(error) if isinstance(error, SnapshotProviderError) else explain(error, "loading AWS credentials")
         return [Failure("permission_check", f"{reason} They are needed to ask EC2 at preview{SKIP}")]
+    except RuntimeError as error:
+        if STILL_EXPIRED not in str(error):
+            raise
+        why = f"{clients.credentials_in_use(account)} expired (session keys whose AWS_CREDENTIAL_EXPIRATION has passed)"
+        return [_refused(why)]
     return []
 
 
 SKIP = "; or set permission_check=False to skip this check"
+
+
+def _refused(why: str) -> Failure:
+    return Failure(
+        "permission_check",
+        f"{why}, so no permission could be asked. Renew them (new session keys, `aws sso login`, or the profile or "
+        f"AWS_* variables of valid ones) and preview again{SKIP}",
+    )
+
+
+def _chain_role_refused(account: AccountSelection, error: ClientError) -> str:
+    """STS refused the role the standard chain assumes by itself (a profile's role_arn, AWS_ROLE_ARN): not the
+    resource's role_arn, which is not set."""
+    role = clients.chain_role(account)
+    asked = f"sts:{error.operation_name}" + (f" on {role}" if role else "")
+    credentials = clients.credentials_in_use(account)
+    code = error.response.get("Error", {}).get("Code")
+    if code not in DENIED:
+        return f"{explain(error, f'resolving {credentials}, which assume a role ({asked})')}{SKIP}"
+    return (
+        f"{credentials} assume a role themselves (the profile's role_arn in the shared config, or AWS_ROLE_ARN), and "
+        f"{asked} was denied ({code}: {error.response.get('Error', {}).get('Message', '')}). The role's trust policy "
+        f"must allow the credentials it is assumed with (source_profile, credential_source or the web identity), and "
+        f"their own policy must allow {asked}{SKIP}"
+    )
 
 
 def _unassumable(role: str, external_id: str | None, error: ClientError) -> str:
@@ -226,14 +282,18 @@ def _dry_run(
         return []  # depends on resources not created yet: checked when they are
     account = account or AccountSelection.from_props(props)
     where = f"{action} in {account.region}"
+    doing = f"checking permissions with DryRun: {where}"
     try:
-        call(clients.client(account))
+        call(clients.preview_client(account))
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
+        message = error.response.get("Error", {}).get("Message", "")
         if code == ALLOWED:
             return []
+        if code in REFUSED:
+            refused = _refused(f"EC2 refused {clients.credentials_in_use(account)}: {code} ({message})")
+            raise Unanswered(refused) from error
         if code in DENIED:
-            message = error.response.get("Error", {}).get("Message", "")
             return [
                 Failure(
                     prop,
@@ -244,7 +304,14 @@ def _dry_run(
             ]
         if unknown_ok:
             return []
-        return [Failure(prop, explain(error, f"checking permissions with DryRun: {where}"))]
+        return [Failure(prop, explain(error, doing))]
+    except UNANSWERED as error:
+        unreached = Failure("permission_check", f"{explain(error, doing)} No other call could be asked{SKIP}")
+        raise Unanswered(unreached) from error
     except BotoCoreError as error:
-        return [Failure(prop, explain(error, f"checking permissions with DryRun: {where}"))]
+        return [Failure(prop, explain(error, doing))]
+    except RuntimeError as error:  # the credentials expired since they were resolved
+        if STILL_EXPIRED not in str(error):
+            raise
+        raise Unanswered(_refused(f"{clients.credentials_in_use(account)} expired")) from error
     return [Failure(prop, f"{where}: EC2 carried out a DryRun request; this should not happen")]

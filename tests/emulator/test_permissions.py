@@ -379,7 +379,7 @@ def test_the_stopped_by_tag_asked_about_is_the_one_the_create_writes(emulator: E
     assert held.launched, f"the create's tag names the instance's launch: {tagging.params['Tag.1.Value']!r}"
 
 
-# --- red team, stop 30b: the credentials and endpoint a real pipeline brings (RT30b-1..4, open) --------------------
+# --- red team, stop 30b: the credentials and endpoint a real pipeline brings (RT30b-1..4, fixed) -------------------
 @pytest.fixture
 def forgotten_sessions() -> Any:
     """The process's sessions forgotten before and after: a test's credentials are resolved afresh and kept from
@@ -395,11 +395,6 @@ def forgotten_sessions() -> Any:
     forget()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30b-1: credentials EC2 rejects (ExpiredToken; AuthFailure alike) are one failure per DryRun, on "
-    "volume_id, instead of one saying the credentials are the problem",
-)
 def test_credentials_ec2_rejects_are_reported_once_not_per_call(emulator: Ec2Emulator) -> None:
     instance = emulator.seed_instance()
     emulator.configure(credentials_expired=True)  # static keys: nothing to resolve locally, EC2 refuses each call
@@ -411,11 +406,6 @@ def test_credentials_ec2_rejects_are_reported_once_not_per_call(emulator: Ec2Emu
 
 
 @pytest.mark.usefixtures("forgotten_sessions")
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30b-2: expired session keys with AWS_CREDENTIAL_EXPIRATION make botocore raise a RuntimeError in "
-    "check_credentials, which it does not catch: a traceback at preview (and at up) instead of a failure",
-)
 def test_expired_session_keys_in_the_environment_are_one_failure_not_a_traceback(
     emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -428,11 +418,6 @@ def test_expired_session_keys_in_the_environment_are_one_failure_not_a_traceback
 
 
 @pytest.mark.usefixtures("forgotten_sessions")
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30b-3: a profile that assumes a role itself (role_arn/source_profile in ~/.aws/config) is reported as "
-    "'assuming role_arn None', 'allow sts:AssumeRole on None', on the role_arn input the user never set",
-)
 def test_a_profile_whose_role_cannot_be_assumed_is_reported_as_the_profiles(
     emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
@@ -451,11 +436,6 @@ def test_a_profile_whose_role_cannot_be_assumed_is_reported_as_the_profiles(
     assert "None" not in failure.reason and failure.property != "role_arn"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT30b-4: an EC2 endpoint that cannot be reached is one failure per DryRun (reads, create, lock, tags), "
-    "each after 20 attempts with backoff: a preview that hangs for minutes",
-)
 def test_an_unreachable_endpoint_is_reported_once(
     emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

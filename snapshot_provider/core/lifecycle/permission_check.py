@@ -34,8 +34,11 @@ def denied(kind: Kind, props: Mapping[str, Any]) -> list[Failure]:
     if contains_unknown(props):
         return []  # depends on resources not created yet (at any depth): checked at the preview where they are known
     inputs = kind.schema.parse(props)
-    if credentials := permissions.check_credentials(inputs):
-        return credentials  # no call of the plan can be asked
+    return permissions.check_plan(inputs, lambda: _asked(kind, inputs))
+
+
+def _asked(kind: Kind, inputs: Mapping[str, Any]) -> list[Failure]:
+    """Every call of the create's plan, in its order."""
     plan = Plan.of(inputs)
     urn = inputs.get(URN_INPUT)
     # The volumes' own tags (copy_volume_tags) are read only when the create runs: asked with the input tags.
