@@ -405,6 +405,15 @@ def test_credentials_ec2_rejects_are_reported_once_not_per_call(emulator: Ec2Emu
     assert "ExpiredToken" in failure.reason and failure.property != "volume_id"
 
 
+def test_credentials_ec2_rejects_are_reported_once_for_a_copy_too(emulator: Ec2Emulator, source_id: str) -> None:
+    emulator.configure(credentials_expired=True)
+    props = {k: v for k, v in cross_account_copy(source_id).items() if k != "role_arn"}
+    [failure] = SnapshotCopyProvider().check({}, props).failures
+    assert (
+        failure.property == "permission_check" and "EC2 refused" in failure.reason and "ExpiredToken" in failure.reason
+    )
+
+
 @pytest.mark.usefixtures("forgotten_sessions")
 def test_expired_session_keys_in_the_environment_are_one_failure_not_a_traceback(
     emulator: Ec2Emulator, volume_id: str, monkeypatch: pytest.MonkeyPatch
@@ -444,11 +453,14 @@ def test_an_unreachable_endpoint_is_reported_once(
 
     import botocore.endpoint
 
-    # botocore's backoff between attempts skipped, so that the test is fast; the attempts themselves still happen.
-    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(**{**vars(time), "sleep": lambda _s: None}))
+    # botocore's backoff between attempts skipped, so that the test is fast; the attempts themselves still happen,
+    # one more than the backoffs counted here.
+    backoffs: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(**{**vars(time), "sleep": backoffs.append}))
     lock = {"mode": "governance", "duration_days": 1}
     props = snapshot_props(volume_id, permission_check=True, lock=lock, endpoint_url="http://127.0.0.1:9")
     failures = EbsSnapshotProvider().check({}, props).failures
     assert failures, "the preview must not pass"
     [failure] = failures
     assert "could not reach the AWS endpoint" in failure.reason and "endpoint_url" in failure.reason
+    assert len(backoffs) < 3, f"a preview asks a few times, then stops: {len(backoffs) + 1} attempts"
