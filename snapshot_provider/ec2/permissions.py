@@ -4,6 +4,8 @@ Opt-in per resource (`permission_check=True`): previews then need credentials ab
 pull-request pipeline with read-only credentials would be refused. Each function asks about one step of a create's
 plan, with the request that step sends where it is known at preview (the caller, in `core`, builds it with the same
 function the create uses), reads included. SSM's SendCommand (`consistency: frozen`) has no DryRun: it is not asked.
+They are asked through `clients.preview_client` (few attempts), and an answer every call would get (credentials
+refused, no endpoint reached) ends the check with one failure (`check_plan`).
 """
 
 from __future__ import annotations
