@@ -38,7 +38,7 @@ DIST_NAME = "pulumi_ebs_snapshots"
 VERSION = "0.1.0"
 EBS_SNAPSHOT = "pulumi-python:dynamic/ebs-snapshots:EbsSnapshot"
 VOLUME_REMOVAL = "pulumi-python:dynamic/ebs-snapshots:VolumeRemoval"
-# Its tests share module fixtures (one build each): under pytest-xdist they run in one worker.
+# Its tests share one wheel and venv (session fixtures): under pytest-xdist they run in one worker, which builds once.
 pytestmark = pytest.mark.xdist_group("package")
 # What a build reads from a checkout; the rest (the dev venv, state, caches, earlier builds) stays out of the copy.
 NOT_BUILD_INPUTS = shutil.ignore_patterns(
@@ -72,12 +72,12 @@ class Installed:
     python: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def figures() -> Figures:
     return Figures()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory, figures: Figures) -> Path:
     """`python -m build --wheel --no-isolation` (the dev venv's setuptools) on a copy of the checkout, so the build
     leaves nothing in the repository."""
@@ -93,7 +93,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory, figures: Figures) -> Path:
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory, figures: Figures) -> Installed:
     """The user's steps: copy the example, `python -m venv venv`, `pip install -r requirements.txt`, with pip told
     where the wheel is (`--find-links`) and held to the repository's tested pins (`-c requirements.txt`, as a lock

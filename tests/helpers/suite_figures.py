@@ -4,7 +4,7 @@ by conftest.py's `pytest_terminal_summary`."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Filled by the reliability suite; printed at the end of the run.
@@ -34,7 +34,18 @@ def collected() -> dict[str, Any]:
     return {
         "reliability": RELIABILITY_FIGURES,
         "bad_inputs": BAD_INPUT_FIGURES,
-        "models": {name: asdict(model) for name, model in MODEL_FIGURES.items() if model.examples},
+        "models": {name: _plain(model) for name, model in MODEL_FIGURES.items() if model.examples},
+    }
+
+
+def _plain(model: ModelFigures) -> dict[str, Any]:
+    # Not dataclasses.asdict: it rebuilds a Counter from its (key, count) pairs, counting the pairs.
+    return {
+        "examples": model.examples,
+        "seconds": model.seconds,
+        "steps": dict(model.steps),
+        "step_milliseconds": dict(model.step_milliseconds),
+        "outcomes": dict(model.outcomes),
     }
 
 

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "sdk"
 LANGUAGES = ("nodejs", "python", "go")
-# Its tests share module fixtures (one build each): under pytest-xdist they run in one worker.
+# Its tests share one generation (a session fixture): under pytest-xdist they run in one worker, which generates once.
 pytestmark = pytest.mark.xdist_group("sdks")
 
 
@@ -38,7 +38,7 @@ def generated_files(out: Path, language: str) -> dict[str, bytes]:
     return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("go") is None:
         reason = "scripts/gen_sdks.sh builds the generator with Go, and there is no Go toolchain"

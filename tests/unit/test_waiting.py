@@ -573,6 +573,7 @@ def test_until_ends_at_cancel_naming_what_it_waited_for_and_any_later_one_at_onc
     assert len(looks) == before  # a wait that starts after the cancel does not even look
 
 
+@pytest.mark.long  # 35 s of real time; CI's strict tests (test_lifecycle) wait out 3-10 s delays the same way
 def test_a_snapshot_ec2_lists_only_after_35_seconds_is_waited_for_not_called_deleted(
     strict_ec2: StrictEc2, volume_id: str
 ) -> None:
