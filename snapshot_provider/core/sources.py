@@ -83,13 +83,7 @@ class VolumeSource:
         return dict(desired[inputs["volume_id"]])  # CreateSnapshot copies nothing itself
 
     def request(self, inputs: Mapping[str, Any], tags: Mapping[str, str], got: str) -> dict[str, Any]:
-        request: dict[str, Any] = {"VolumeId": inputs["volume_id"]}
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
-        tagged = _with_consistency(consistency.Plan.of(inputs), tags, got)
-        return {**request, "TagSpecifications": snapshots.tag_specifications(tagged)}
+        return {"VolumeId": inputs["volume_id"], **_described_and_tagged(inputs, tags, got)}
 
     def start(
         self,
@@ -106,6 +100,17 @@ class VolumeSource:
         asking = _asking(once, self.action, by)
         plan = consistency.Plan.of(inputs)
         return pausing.around(ec2, _ssm(inputs), plan, inputs["volume_id"], create_snapshot, asking)
+
+
+def _described_and_tagged(inputs: Mapping[str, Any], tags: Mapping[str, str], got: str) -> dict[str, Any]:
+    """What CreateSnapshot and CreateSnapshots requests share: description, Outpost, tags (with the consistency)."""
+    request: dict[str, Any] = {}
+    if inputs.get("description") is not None:
+        request["Description"] = inputs["description"]
+    if inputs.get("outpost_arn"):
+        request["OutpostArn"] = inputs["outpost_arn"]
+    tagged = _with_consistency(consistency.Plan.of(inputs), tags, got)
+    return {**request, "TagSpecifications": snapshots.tag_specifications(tagged)}
 
 
 class InstanceSetSource:
@@ -148,14 +153,9 @@ class InstanceSetSource:
         if inputs.get("exclude_data_volume_ids"):
             spec["ExcludeDataVolumeIds"] = list(inputs["exclude_data_volume_ids"])
         request: dict[str, Any] = {"InstanceSpecification": spec}
-        if inputs.get("description") is not None:
-            request["Description"] = inputs["description"]
-        if inputs.get("outpost_arn"):
-            request["OutpostArn"] = inputs["outpost_arn"]
         if inputs.get("copy_tags_from_source"):
             request["CopyTagsFromSource"] = inputs["copy_tags_from_source"]
-        tagged = _with_consistency(consistency.Plan.of(inputs), tags, got)
-        return {**request, "TagSpecifications": snapshots.tag_specifications(tagged)}
+        return {**request, **_described_and_tagged(inputs, tags, got)}
 
     def start(
         self,
