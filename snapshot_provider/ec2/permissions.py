@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from snapshot_provider.ec2 import clients
 from snapshot_provider.ec2.errors import CREDENTIAL_CODES, STILL_EXPIRED, SnapshotProviderError, explain
 from snapshot_provider.inputs.declarations import AccountSelection
-from snapshot_provider.inputs.rules import contains_unknown
 from snapshot_provider.inputs.schema import Failure
 
 ALLOWED = "DryRunOperation"  # EC2's answer to a DryRun that would have succeeded
@@ -74,8 +73,7 @@ def check_credentials(props: Mapping[str, Any]) -> list[Failure]:
     except RuntimeError as error:
         if STILL_EXPIRED not in str(error):
             raise
-        why = f"{clients.credentials_in_use(account)} expired (session keys whose AWS_CREDENTIAL_EXPIRATION has passed)"
-        return [_refused(why)]
+        return [_expired(account)]
     return []
 
 
@@ -88,6 +86,12 @@ def _refused(why: str) -> Failure:
         f"{why}, so no permission could be asked. Renew them (new session keys, `aws sso login`, or the profile or "
         f"AWS_* variables of valid ones) and preview again{SKIP}",
     )
+
+
+def _expired(account: AccountSelection) -> Failure:
+    """botocore's "refreshed credentials are still expired" (STILL_EXPIRED): session keys past their expiration."""
+    why = f"{clients.credentials_in_use(account)} expired (session keys whose AWS_CREDENTIAL_EXPIRATION has passed)"
+    return _refused(why)
 
 
 def _chain_role_refused(account: AccountSelection, error: ClientError) -> str:
@@ -280,8 +284,6 @@ def _dry_run(
     """A failure if `action` would be denied. `unknown_ok`: asked about a placeholder resource, so any answer but a
     denial says nothing. `account`: whose credentials ask (default: the resource's). `fix`: what the denial may
     need besides the action, said with it."""
-    if contains_unknown(props):
-        return []  # depends on resources not created yet: checked when they are
     account = account or AccountSelection.from_props(props)
     where = f"{action} in {account.region}"
     doing = f"checking permissions with DryRun: {where}"
@@ -315,5 +317,5 @@ def _dry_run(
     except RuntimeError as error:  # the credentials expired since they were resolved
         if STILL_EXPIRED not in str(error):
             raise
-        raise Unanswered(_refused(f"{clients.credentials_in_use(account)} expired")) from error
+        raise Unanswered(_expired(account)) from error
     return [Failure(prop, f"{where}: EC2 carried out a DryRun request; this should not happen")]

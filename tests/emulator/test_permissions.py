@@ -303,23 +303,19 @@ def test_a_preview_with_an_unknown_inside_an_input_asks_nothing(
     assert emulator.calls() == []  # asked at the next preview, once the value is known
 
 
-def test_a_denied_look_at_the_volume_a_stopped_snapshot_pauses_is_reported(emulator: Ec2Emulator) -> None:
+@pytest.mark.parametrize(
+    ("read", "consistency"),
+    [("DescribeVolumes", "stopped"), ("DescribeSnapshots", "crash")],
+    ids=["the look at the volume a stopped snapshot pauses", "describe snapshots"],
+)
+def test_a_denied_read_of_the_plan_is_reported_at_preview(emulator: Ec2Emulator, read: str, consistency: str) -> None:
     instance = emulator.seed_instance()
-    emulator.configure(denied_actions=["DescribeVolumes"])
-    props = snapshot_props(instance["root_volume_id"], consistency="stopped", permission_check=True, timeout=5)
+    emulator.configure(denied_actions=[read])
+    props = snapshot_props(instance["root_volume_id"], consistency=consistency, permission_check=True, timeout=5)
     failures = EbsSnapshotProvider().check({}, props).failures
-    with pytest.raises(SnapshotProviderError, match="DescribeVolumes"):  # what the create makes of it
+    with pytest.raises(SnapshotProviderError, match=read):  # what the create makes of it
         EbsSnapshotProvider().create(props)
-    assert any("ec2:DescribeVolumes" in f.reason for f in failures)
-
-
-def test_a_denied_describe_snapshots_is_reported_at_preview(emulator: Ec2Emulator, volume_id: str) -> None:
-    emulator.configure(denied_actions=["DescribeSnapshots"])
-    props = snapshot_props(volume_id, permission_check=True, timeout=5)
-    failures = EbsSnapshotProvider().check({}, props).failures
-    with pytest.raises(SnapshotProviderError, match="DescribeSnapshots"):  # what the create makes of it
-        EbsSnapshotProvider().create(props)
-    assert any("ec2:DescribeSnapshots" in f.reason for f in failures)
+    assert any(f"ec2:{read}" in f.reason for f in failures)
 
 
 def test_a_role_that_cannot_be_assumed_is_reported_once_on_role_arn(emulator: Ec2Emulator, volume_id: str) -> None:
